@@ -1,0 +1,16 @@
+/* data.h — internal helpers shared by the dataset readers and the batcher. */
+#ifndef ANAMO_DATA_DATA_H
+#define ANAMO_DATA_DATA_H
+
+#include "anamo.h"
+
+/* Largest file size any reader accepts from a header's dimensions (guards against a hostile
+ * header asking for a huge allocation). */
+#define ANAMO_DATA_MAX_BYTES ((int64_t)16 << 30)
+
+/* Copies rows idx[0..count) of ds into out (count × dim floats), bytes scaled by 1/255. */
+void anamo_data_gather(const anamo_dataset *ds, const int64_t *idx, int64_t count, float *out);
+/* Copies rows [first, first+count) of ds into out, bytes scaled by 1/255. */
+void anamo_data_rows(const anamo_dataset *ds, int64_t first, int64_t count, float *out);
+
+#endif
