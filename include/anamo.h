@@ -166,6 +166,100 @@ typedef struct anamo_metrics {
 int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss, float lambda,
                    anamo_metrics *out, anamo_err *err);
 
+/* ---- training ---------------------------------------------------------------------------- */
+typedef enum anamo_block_id { ANAMO_ENCODER = 0, ANAMO_DECODER = 1, ANAMO_BOTH = 2 } anamo_block_id;
+
+#define ANAMO_MAX_PHASES 16
+#define ANAMO_NAME_MAX 32
+
+/* One phase of a scheme: which block(s) its optimizer updates, for how long, on what batches.
+ * Joint training is one phase on ANAMO_BOTH; NAM is a cycle of encoder and decoder phases.
+ * The length is in epochs (a phase of E epochs lasts until E·N samples have passed) or, if
+ * iterations > 0, in optimizer steps. */
+typedef struct anamo_phase {
+    char name[ANAMO_NAME_MAX];        /* shown in logs, e.g. "decoder" */
+    anamo_block_id block;
+    char optimizer[ANAMO_NAME_MAX];   /* "sgd" | "adam" */
+    float lr, beta1, beta2, eps, weight_decay;
+    int batch;
+    double epochs;
+    int64_t iterations;
+} anamo_phase;
+
+typedef struct anamo_train_spec {
+    anamo_loss_kind loss;
+    float lambda;          /* code penalty λ·(1/B)Σ‖E(x)‖₁ */
+    int nphases;
+    anamo_phase phases[ANAMO_MAX_PHASES]; /* run in order, cycling, until the budget is spent */
+    double epochs;         /* total budget: epochs·N training samples, over all phases */
+    uint64_t seed;         /* shuffling: epoch e's order is a function of (seed, e) alone */
+    int log_every;         /* iterations per log row */
+    int cache_codes;       /* decoder phases reuse the codes computed at the phase's start */
+    int eval_every_epoch;  /* evaluate the test set after each epoch */
+} anamo_train_spec;
+
+/* A phase spec with PyTorch's defaults for the optimizer's other settings. */
+anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const char *optimizer,
+                                float lr, int batch, double epochs);
+
+typedef struct anamo_log_row {
+    int64_t epoch;          /* 1-based */
+    int64_t iteration;      /* 1-based, over the whole run */
+    const char *phase;
+    double loss, recon_loss, code_l1; /* means over the iterations since the last row */
+    double elapsed;         /* training seconds so far */
+    double samples_per_s;   /* since the last row */
+    double progress;        /* fraction of the budget done */
+} anamo_log_row;
+
+typedef struct anamo_epoch_row {
+    int64_t epoch;
+    const char *phase;          /* the phase that ran most of the epoch */
+    double train_loss, train_recon_loss, train_code_l1; /* means over the epoch's batches */
+    int has_test;
+    anamo_metrics test;
+    double seconds;             /* training time of this epoch (evaluation excluded) */
+    int64_t weights_updated;    /* parameters that some step of the epoch changed */
+    int64_t encoder_steps, decoder_steps;
+} anamo_epoch_row;
+
+typedef struct anamo_train_hooks {
+    void *ctx;
+    void (*on_log)(void *ctx, const anamo_log_row *row);
+    void (*on_epoch)(void *ctx, const anamo_epoch_row *row);
+    volatile int *stop;     /* when it becomes nonzero, the run stops after the current step */
+} anamo_train_hooks;
+
+typedef struct anamo_trainer anamo_trainer;
+
+int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
+                         const anamo_dataset *train, const anamo_dataset *test,
+                         anamo_trainer **out, anamo_err *err);
+void anamo_trainer_free(anamo_trainer *t);
+/* Trains until the budget is spent (ANAMO_OK), a stop is requested (ANAMO_ERR_INTERRUPTED),
+ * the loss turns NaN/Inf (ANAMO_ERR_DIVERGED: the message names phase, epoch, iteration and
+ * block; the parameters are those of the last good step), or an error. */
+int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err);
+int anamo_trainer_done(const anamo_trainer *t);
+double anamo_trainer_seconds(const anamo_trainer *t);  /* training seconds so far */
+int64_t anamo_trainer_epochs_done(const anamo_trainer *t);
+
+/* ---- checkpoints (safetensors) ------------------------------------------------------------
+ * Tensors "encoder.N.weight" … "decoder.N.bias" (PyTorch state_dict names and shapes),
+ * "optim.encoder.state"/"optim.decoder.state" (flat optimizer state), "normalize.mean" and
+ * "normalize.std"; __metadata__ holds the model spec, the training progress and, verbatim, the
+ * config text the caller passes. */
+int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const char *config_text,
+                          const char *path, anamo_err *err);
+/* Rebuilds the model a checkpoint holds, for evaluation (max_batch: largest batch to run). */
+int anamo_checkpoint_load_model(const char *path, int max_batch, anamo_model **out,
+                                anamo_err *err);
+/* Restores weights, optimizer states and progress into an existing model and trainer built
+ * from the same configuration. */
+int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path, anamo_err *err);
+/* The config text stored in a checkpoint (malloc'd; free it), or NULL with err set. */
+char *anamo_checkpoint_config(const char *path, anamo_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,79 @@
+/* metrics.c — what a trained model does on a dataset: the loss it was trained on, the seeds'
+ * reconstruction bias (1/M) Σ‖x − x̂‖₂, the code ℓ1 against the input ℓ1 (their ratio is the
+ * seeds' "compression"), the fraction of zero codes and the code units never active. */
+#include "core/err.h"
+#include "loss/loss.h"
+#include "nn/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct eval_sums {
+    double recon, l1, sq_err, bias, input_l1, zeros;
+} eval_sums;
+
+/* Adds one batch's contributions; x and xhat in the model's (normalized) space. */
+static void eval_batch(const anamo_model *m, const float *x, const float *xhat, const float *h,
+                       int B, eval_sums *s, uint8_t *active)
+{
+    const int64_t D = m->in_dim, code_dim = m->enc.out_dim;
+    for (int b = 0; b < B; b++) {
+        double row_sq = 0.0, row_l1 = 0.0;
+        for (int64_t j = 0; j < D; j++) {
+            double scale = m->standardize ? m->norm_std[j] : 1.0;
+            double shift = m->standardize ? m->norm_mean[j] : 0.0;
+            double d = (xhat[b * D + j] - x[b * D + j]) * scale; /* raw-scale error */
+            row_sq += d * d;
+            row_l1 += fabs(x[b * D + j] * scale + shift);
+        }
+        s->sq_err += row_sq;
+        s->bias += sqrt(row_sq);
+        s->input_l1 += row_l1;
+        for (int64_t k = 0; k < code_dim; k++) {
+            float v = h[b * code_dim + k];
+            s->l1 += fabsf(v);
+            if (v == 0.0f)
+                s->zeros += 1.0;
+            else
+                active[k] = 1;
+        }
+    }
+}
+
+int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss, float lambda,
+                   anamo_metrics *out, anamo_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (ds->dim != m->in_dim)
+        return anamo_fail(err, ANAMO_ERR_ARG, "%s: samples have %lld values, the model takes %lld",
+                          ds->source, (long long)ds->dim, (long long)m->in_dim);
+    const int64_t code_dim = m->enc.out_dim;
+    uint8_t *active = calloc((size_t)code_dim, 1);
+    if (!active)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
+    const int from_logits = model_bce_from_logits(m, loss);
+    eval_sums s = {0};
+    for (int64_t first = 0; first < ds->n; first += m->max_batch) {
+        int B = (int)(ds->n - first < m->max_batch ? ds->n - first : m->max_batch);
+        model_load_batch(m, ds, NULL, first, B);
+        const float *h = block_forward(&m->enc, m->xbuf, B);
+        const float *xhat = block_forward(&m->dec, h, B);
+        const float *pred = from_logits ? m->dec.layers[m->dec.nlayers - 2].out : xhat;
+        s.recon += loss_forward(loss, pred, m->xbuf, NULL, B, m->in_dim, from_logits) * B;
+        eval_batch(m, m->xbuf, xhat, h, B, &s, active);
+    }
+    const double M = (double)(ds->n > 0 ? ds->n : 1);
+    out->n = ds->n;
+    out->recon_loss = s.recon / M;
+    out->code_l1 = s.l1 / M;
+    out->loss = out->recon_loss + lambda * out->code_l1;
+    out->mse = s.sq_err / (M * (double)m->in_dim);
+    out->bias = s.bias / M;
+    out->input_l1 = s.input_l1 / M;
+    out->zero_codes = s.zeros / (M * (double)code_dim);
+    for (int64_t k = 0; k < code_dim; k++)
+        out->dead_units += !active[k];
+    free(active);
+    return ANAMO_OK;
+}

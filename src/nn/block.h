@@ -1,0 +1,70 @@
+/* block.h — a parameter block (the encoder or the decoder): a stack of layers whose parameters,
+ * gradients and optimizer state each live in ONE contiguous buffer (llm.c's
+ * malloc_and_point_parameters). An optimizer, freezing, a checkpoint or an all-reduce is then a
+ * loop over a flat span. */
+#ifndef ANAMO_NN_BLOCK_H
+#define ANAMO_NN_BLOCK_H
+
+#include "nn/layer.h"
+
+#define BLOCK_MAX_LAYERS 64
+#define BLOCK_MAX_PARAMS (2 * BLOCK_MAX_LAYERS)
+#define PARAM_NAME_MAX 64
+
+/* One named parameter tensor: a view into the block's flat buffers. */
+typedef struct param_ref {
+    char name[PARAM_NAME_MAX]; /* PyTorch state_dict name, e.g. "encoder.0.weight" */
+    int ndim;
+    int64_t shape[ANAMO_MAX_DIMS];
+    int64_t numel;
+    int64_t offset;            /* into params/grads */
+    int64_t fan_in, fan_out;   /* for initializers */
+    int is_bias;
+} param_ref;
+
+typedef struct block {
+    char name[16];              /* "encoder" | "decoder": prefix of parameter names */
+    int nlayers;
+    layer layers[BLOCK_MAX_LAYERS];
+    int nparams_tensors;
+    param_ref params_ref[BLOCK_MAX_PARAMS];
+    int64_t nparams;            /* floats in params (and in grads) */
+    float *params;
+    float *grads;
+    int64_t nstate;             /* floats in opt_state */
+    float *opt_state;           /* sized by the optimizer (optim_state_floats) */
+    int64_t in_dim, out_dim;
+    int max_batch;
+    float *scratch[2];          /* backward ping-pong buffers, (max_batch, widest layer) */
+    const float *input;         /* the input of the last forward (first layer reads it) */
+} block;
+
+/* Builds a block from a layer list such as "linear 128, relu, linear 64, relu" for inputs of
+ * in_dim features. Items: linear N | identity | relu | sigmoid | tanh | step |
+ * smoothstep [EPS] (default ε = 1). Errors name the item and what is allowed. */
+int block_create(block *b, const char *name, const char *spec, int64_t in_dim, int max_batch,
+                 anamo_err *err);
+void block_free(block *b);
+
+/* Initial weights from rng (see anamo_init_kind). */
+void block_init(block *b, anamo_init_kind init, float scale, anamo_rng *rng);
+
+/* Forward through every layer; returns the output (B, out_dim), valid until the next forward. */
+const float *block_forward(block *b, const float *x, int B);
+/* Forward through layers [0, upto): returns layer upto-1's output (x itself if upto is 0). */
+const float *block_forward_upto(block *b, const float *x, int B, int upto);
+
+/* Backward from the gradient of layer (last - 1)'s output, through layers last-1 … 0.
+ * need_dx: return the gradient with respect to the block input (else NULL is returned);
+ * need_dw: fill the block's grads. Layers whose input gradient nobody needs are skipped. */
+float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx,
+                                 int need_dw);
+float *block_backward(block *b, const float *dout, int B, int need_dx, int need_dw);
+
+/* Allocates opt_state of nstate floats (zeroed); keeps an existing buffer of that size. */
+int block_alloc_state(block *b, int64_t nstate, anamo_err *err);
+
+/* The layer list back as text (canonical form of the spec). */
+void block_describe(const block *b, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,38 @@
+/* init.c — initial weights. Draws go tensor by tensor, element by element, in the block's
+ * parameter order, so one seed always gives the same weights.
+ *   pytorch  nn.Linear.reset_parameters: kaiming_uniform_(a=√5) on W is U(±1/√fan_in), and
+ *            b ~ U(±1/√fan_in)
+ *   glorot   W ~ U(±√(6/(fan_in + fan_out))) (Glorot & Bengio 2010), b = 0
+ *   he       W ~ N(0, 2/fan_in) (He et al. 2015), b = 0
+ *   uniform  W, b ~ U(±a): seed 000's "uniform near zero" */
+#include "nn/block.h"
+
+#include <math.h>
+
+static float init_bound(const param_ref *p, anamo_init_kind init, float scale)
+{
+    switch (init) {
+    case ANAMO_INIT_PYTORCH: return 1.0f / sqrtf((float)p->fan_in);
+    case ANAMO_INIT_GLOROT: return p->is_bias ? 0.0f : sqrtf(6.0f / (float)(p->fan_in + p->fan_out));
+    case ANAMO_INIT_UNIFORM: return scale;
+    case ANAMO_INIT_HE:
+    default: return 0.0f;
+    }
+}
+
+void block_init(block *b, anamo_init_kind init, float scale, anamo_rng *rng)
+{
+    for (int t = 0; t < b->nparams_tensors; t++) {
+        const param_ref *p = &b->params_ref[t];
+        float *w = b->params + p->offset;
+        if (init == ANAMO_INIT_HE) {
+            float std = p->is_bias ? 0.0f : sqrtf(2.0f / (float)p->fan_in);
+            for (int64_t i = 0; i < p->numel; i++)
+                w[i] = p->is_bias ? 0.0f : std * anamo_rng_normal(rng);
+            continue;
+        }
+        float bound = init_bound(p, init, scale);
+        for (int64_t i = 0; i < p->numel; i++)
+            w[i] = bound == 0.0f ? 0.0f : anamo_rng_uniform_range(rng, -bound, bound);
+    }
+}

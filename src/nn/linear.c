@@ -1,0 +1,51 @@
+/* linear.c — the dense (fully connected) layer, PyTorch's nn.Linear:
+ *     out (B, OUT) = in (B, IN) · Wᵀ + b,   W (OUT, IN), b (OUT)
+ * and its backward
+ *     dW = doutᵀ · in,   db = Σ_rows dout,   din = dout · W.
+ * The products go to CBLAS sgemm; gradients overwrite (they are per-batch, not accumulated). */
+#include "nn/layer.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Below this many elements an OpenMP fork costs more than the loop it splits. */
+#define LINEAR_OMP_MIN 32768
+
+void linear_forward(layer *l, const float *in, int B)
+{
+    const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
+    float *out = l->out;
+    /* start every row at the bias, then accumulate the product into it (beta = 1) */
+#pragma omp parallel for if ((int64_t)B * OUT > LINEAR_OMP_MIN)
+    for (int b = 0; b < B; b++)
+        memcpy(out + (int64_t)b * OUT, l->bias, (size_t)OUT * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OUT, IN, 1.0f, in, IN, l->weight, IN,
+                1.0f, out, OUT);
+}
+
+static void bias_backward(float *dbias, const float *dout, int B, int OUT)
+{
+    memset(dbias, 0, (size_t)OUT * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const float *row = dout + (int64_t)b * OUT;
+        for (int o = 0; o < OUT; o++)
+            dbias[o] += row[o];
+    }
+}
+
+void linear_backward(layer *l, const float *in, const float *dout, float *din, int B,
+                     int need_din, int need_dw)
+{
+    const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
+    if (need_dw) {
+        /* dW (OUT, IN) = doutᵀ (OUT, B) · in (B, IN) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, B, 1.0f, dout, OUT, in, IN,
+                    0.0f, l->dweight, IN);
+        bias_backward(l->dbias, dout, B, OUT);
+    }
+    if (need_din) {
+        /* din (B, IN) = dout (B, OUT) · W (OUT, IN) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IN, OUT, 1.0f, dout, OUT,
+                    l->weight, IN, 0.0f, din, IN);
+    }
+}

@@ -1,0 +1,40 @@
+/* model.h — the autoencoder: encoder block, decoder block, and the input normalization whose
+ * statistics travel with the weights. */
+#ifndef ANAMO_NN_MODEL_H
+#define ANAMO_NN_MODEL_H
+
+#include "nn/block.h"
+
+#define MODEL_SPEC_MAX 1024
+
+struct anamo_model {
+    block enc, dec;
+    int in_c, in_h, in_w;
+    int64_t in_dim;
+    int max_batch;
+    int standardize;      /* 1: inputs are (x − mean)/std per feature */
+    float *norm_mean;     /* (in_dim) */
+    float *norm_std;      /* (in_dim), never 0 */
+    float *xbuf;          /* (max_batch, in_dim): the current batch, normalized */
+    char encoder_spec[MODEL_SPEC_MAX];
+    char decoder_spec[MODEL_SPEC_MAX];
+    anamo_init_kind init;
+    float init_scale;
+    uint64_t seed;
+};
+
+/* Fills m->xbuf with rows of ds (by index list, or first.. if idx is NULL), normalized. */
+void model_load_batch(anamo_model *m, const anamo_dataset *ds, const int64_t *idx, int64_t first,
+                      int B);
+/* Normalizes a batch already in raw scale, in place. */
+void model_normalize(const anamo_model *m, float *x, int B);
+/* Undoes the normalization in place. */
+void model_denormalize(const anamo_model *m, float *x, int B);
+/* 1 when the decoder ends in a sigmoid and loss is BCE: the loss then reads the logits. */
+int model_bce_from_logits(const anamo_model *m, anamo_loss_kind loss);
+/* Allocates normalization vectors (mean 0, std 1). */
+int model_alloc_norm(anamo_model *m, anamo_err *err);
+const char *init_name(anamo_init_kind init);
+int init_parse(const char *s); /* -1 if unknown */
+
+#endif

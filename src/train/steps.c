@@ -1,0 +1,109 @@
+/* steps.c — one optimizer step of a phase, doing only the work its block needs.
+ *
+ *   both     (joint)   forward E, D; backward D (dW, dH); add λ·sign(H)/B; backward E (dW)
+ *   encoder  (NAM)     forward E, D; backward D (dH only: the decoder is fixed); backward E (dW)
+ *   decoder  (NAM)     codes H from the cache made at the phase's start (the encoder is fixed
+ *                      for the whole phase, so these are the current encoder's codes); forward
+ *                      D; backward D (dW only: nobody needs dH)
+ *
+ * The loss is f(θ, φ) = loss(D_φ(E_θ(x)), x) + λ·(1/B)Σ‖E_θ(x)‖₁. */
+#include "core/err.h"
+#include "loss/loss.h"
+#include "train/trainer.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const BLOCK_NAMES[] = {"encoder", "decoder", "encoder+decoder"};
+
+/* Fills the code cache with E(x) of every training sample. */
+static int compute_codes(anamo_trainer *t, anamo_err *err)
+{
+    int rc = anamo_model_encode(t->m, t->train, 0, t->train->n, t->codes, err);
+    t->codes_valid = rc == ANAMO_OK;
+    return rc;
+}
+
+static int use_optimizer(anamo_trainer *t, int which, const optim_cfg *cfg, anamo_err *err)
+{
+    block *b = which == 0 ? &t->m->enc : &t->m->dec;
+    if (t->p.opt_kind[which] == (int)cfg->kind && b->opt_state)
+        return ANAMO_OK;
+    /* a block that changes optimizer starts the new one from fresh state */
+    int rc = block_alloc_state(b, optim_state_floats(cfg->kind, b->nparams), err);
+    if (rc)
+        return rc;
+    if (b->opt_state)
+        memset(b->opt_state, 0, (size_t)b->nstate * sizeof(float));
+    t->p.opt_kind[which] = (int)cfg->kind;
+    t->p.steps[which] = 0;
+    return ANAMO_OK;
+}
+
+int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
+{
+    const anamo_phase *ph = &t->spec.phases[phase_idx];
+    int rc = ANAMO_OK;
+    if (ph->block != ANAMO_DECODER)
+        rc = use_optimizer(t, 0, &t->opt[phase_idx], err);
+    if (!rc && ph->block != ANAMO_ENCODER)
+        rc = use_optimizer(t, 1, &t->opt[phase_idx], err);
+    if (!rc && ph->block == ANAMO_DECODER && t->spec.cache_codes && !t->codes_valid)
+        rc = compute_codes(t, err);
+    if (!rc)
+        t->phase_ready = 1;
+    return rc;
+}
+
+static void gather_codes(anamo_trainer *t, const int64_t *idx, int B)
+{
+    const int64_t m = t->m->enc.out_dim;
+    for (int b = 0; b < B; b++)
+        memcpy(t->hbuf + b * m, t->codes + idx[b] * m, (size_t)m * sizeof(float));
+}
+
+static void step_block(anamo_trainer *t, int which, const optim_cfg *cfg)
+{
+    block *b = which == 0 ? &t->m->enc : &t->m->dec;
+    int64_t step = ++t->p.steps[which];
+    optim_step(cfg, b->params, b->grads, b->opt_state, b->nparams, step);
+    if (which == 0)
+        t->codes_valid = 0; /* the cached codes belong to the encoder before this step */
+}
+
+int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
+               anamo_err *err)
+{
+    anamo_model *m = t->m;
+    const anamo_phase *ph = &t->spec.phases[phase_idx];
+    const int train_enc = ph->block != ANAMO_DECODER, train_dec = ph->block != ANAMO_ENCODER;
+    model_load_batch(m, t->train, idx, 0, B);
+    const float *h;
+    if (!train_enc && t->codes_valid) {
+        gather_codes(t, idx, B);
+        h = t->hbuf;
+    } else {
+        h = block_forward(&m->enc, m->xbuf, B);
+    }
+    const float *xhat = block_forward(&m->dec, h, B);
+    const int last = t->from_logits ? m->dec.nlayers - 1 : m->dec.nlayers;
+    const float *pred = !t->from_logits ? xhat : last > 0 ? m->dec.layers[last - 1].out : h;
+    out->recon = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
+    out->l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
+    out->loss = out->recon + t->spec.lambda * out->l1;
+    if (!isfinite(out->loss))
+        return anamo_fail(err, ANAMO_ERR_DIVERGED,
+                          "diverged: phase '%s' (block %s), epoch %lld, iteration %lld: loss = %g",
+                          ph->name, BLOCK_NAMES[ph->block], (long long)t->p.pass + 1,
+                          (long long)t->p.iteration + 1, out->loss);
+    float *dh = block_backward_from(&m->dec, last, t->dxhat, B, train_enc, train_dec);
+    if (train_enc) {
+        if (t->spec.lambda != 0.0f)
+            code_l1_forward(h, dh, B, m->enc.out_dim, t->spec.lambda);
+        block_backward(&m->enc, dh, B, 0, 1);
+        step_block(t, 0, &t->opt[phase_idx]);
+    }
+    if (train_dec)
+        step_block(t, 1, &t->opt[phase_idx]);
+    return ANAMO_OK;
+}

@@ -1,0 +1,256 @@
+/* trainer.c — the outer loop shared by every scheme: walk the phase cycle, draw batches from
+ * the sampler, step, and keep the books (log rows, epoch rows, timing, the budget).
+ * A scheme is only its list of phases: joint = [both]; NAM = [decoder, encoder] by default. */
+#include "core/err.h"
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const char *optimizer,
+                                float lr, int batch, double epochs)
+{
+    anamo_phase ph = {.block = which, .lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                      .batch = batch, .epochs = epochs};
+    snprintf(ph.name, sizeof ph.name, "%s", name);
+    snprintf(ph.optimizer, sizeof ph.optimizer, "%s", optimizer);
+    return ph;
+}
+
+static int check_spec(const anamo_train_spec *s, optim_cfg *opt, anamo_err *err)
+{
+    if (s->nphases < 1 || s->nphases > ANAMO_MAX_PHASES)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "train: %d phases (1..%d allowed)", s->nphases,
+                          ANAMO_MAX_PHASES);
+    if (!(s->epochs > 0))
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "train: epochs = %g must be > 0", s->epochs);
+    for (int i = 0; i < s->nphases; i++) {
+        const anamo_phase *ph = &s->phases[i];
+        int kind = optim_parse(ph->optimizer);
+        if (kind < 0)
+            return anamo_fail(err, ANAMO_ERR_CONFIG, "phase '%s': optimizer '%s' (allowed: %s)",
+                              ph->name, ph->optimizer, OPTIM_ALLOWED);
+        if (ph->batch < 1 || !(ph->lr > 0) || (ph->iterations <= 0 && !(ph->epochs > 0)))
+            return anamo_fail(err, ANAMO_ERR_CONFIG,
+                              "phase '%s': batch %d, lr %g, epochs %g, iterations %lld: batch "
+                              "and lr must be > 0 and so must the length",
+                              ph->name, ph->batch, ph->lr, ph->epochs, (long long)ph->iterations);
+        opt[i] = optim_defaults((optim_kind)kind, ph->lr);
+        opt[i].beta1 = ph->beta1;
+        opt[i].beta2 = ph->beta2;
+        opt[i].eps = ph->eps;
+        opt[i].weight_decay = ph->weight_decay;
+    }
+    return ANAMO_OK;
+}
+
+static int alloc_buffers(anamo_trainer *t, anamo_err *err)
+{
+    anamo_model *m = t->m;
+    t->dxhat = anamo_alloc((size_t)(m->max_batch * m->in_dim) * sizeof(float));
+    t->hbuf = anamo_alloc((size_t)(m->max_batch * m->enc.out_dim) * sizeof(float));
+    int any_decoder = 0;
+    for (int i = 0; i < t->spec.nphases; i++)
+        any_decoder |= t->spec.phases[i].block == ANAMO_DECODER;
+    if (any_decoder && t->spec.cache_codes)
+        t->codes = anamo_alloc((size_t)(t->train->n * m->enc.out_dim) * sizeof(float));
+    if (!t->dxhat || !t->hbuf || (any_decoder && t->spec.cache_codes && !t->codes))
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
+    return sampler_init(&t->smp, t->train->n, t->spec.seed, err);
+}
+
+int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
+                         const anamo_dataset *train, const anamo_dataset *test,
+                         anamo_trainer **out, anamo_err *err)
+{
+    *out = NULL;
+    anamo_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: out of memory");
+    t->m = m;
+    t->spec = *spec;
+    t->train = train;
+    t->test = test;
+    t->p.opt_kind[0] = t->p.opt_kind[1] = -1;
+    if (t->spec.log_every < 1)
+        t->spec.log_every = 50;
+    int rc = check_spec(&t->spec, t->opt, err);
+    for (int i = 0; !rc && i < spec->nphases; i++)
+        if (spec->phases[i].batch > m->max_batch)
+            rc = anamo_fail(err, ANAMO_ERR_ARG, "phase '%s': batch %d exceeds the model's %d",
+                            spec->phases[i].name, spec->phases[i].batch, m->max_batch);
+    if (!rc && (train->dim != m->in_dim || train->n < 1))
+        rc = anamo_fail(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes %lld",
+                        train->source, (long long)train->n, (long long)train->dim,
+                        (long long)m->in_dim);
+    if (!rc && test && test->dim != m->in_dim)
+        rc = anamo_fail(err, ANAMO_ERR_ARG, "%s: samples have %lld values; the model takes %lld",
+                        test->source, (long long)test->dim, (long long)m->in_dim);
+    if (!rc)
+        rc = alloc_buffers(t, err);
+    if (rc) {
+        anamo_trainer_free(t);
+        return rc;
+    }
+    t->budget = llround(spec->epochs * (double)train->n);
+    t->from_logits = model_bce_from_logits(m, spec->loss);
+    *out = t;
+    return ANAMO_OK;
+}
+
+void anamo_trainer_free(anamo_trainer *t)
+{
+    if (!t)
+        return;
+    anamo_free(t->dxhat);
+    anamo_free(t->hbuf);
+    anamo_free(t->codes);
+    sampler_free(&t->smp);
+    free(t);
+}
+
+int anamo_trainer_done(const anamo_trainer *t) { return t->p.samples >= t->budget; }
+double anamo_trainer_seconds(const anamo_trainer *t) { return t->p.elapsed; }
+int64_t anamo_trainer_epochs_done(const anamo_trainer *t) { return t->p.pass; }
+
+static int phase_finished(const anamo_trainer *t)
+{
+    const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
+    if (ph->iterations > 0)
+        return t->p.phase_iters >= ph->iterations;
+    return t->p.phase_samples >= llround(ph->epochs * (double)t->train->n);
+}
+
+static void emit_log(anamo_trainer *t, const anamo_train_hooks *h)
+{
+    log_acc *lg = &t->lg;
+    if (lg->iters == 0)
+        return;
+    anamo_log_row row = {
+        .epoch = t->p.pass + 1, .iteration = t->p.iteration,
+        .phase = t->spec.phases[t->p.phase_idx].name,
+        .loss = lg->loss / lg->iters, .recon_loss = lg->recon / lg->iters,
+        .code_l1 = lg->l1 / lg->iters, .elapsed = t->p.elapsed,
+        .samples_per_s = lg->seconds > 0 ? lg->samples / lg->seconds : 0.0,
+        .progress = (double)t->p.samples / (double)t->budget};
+    if (h && h->on_log)
+        h->on_log(h->ctx, &row);
+    memset(lg, 0, sizeof *lg);
+}
+
+static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
+{
+    epoch_acc *ep = &t->ep;
+    anamo_epoch_row row = {.epoch = t->p.pass + 1, .seconds = ep->seconds,
+                           .encoder_steps = ep->steps[0], .decoder_steps = ep->steps[1]};
+    int most = 0;
+    for (int i = 1; i < t->spec.nphases; i++)
+        if (ep->phase_samples[i] > ep->phase_samples[most])
+            most = i;
+    row.phase = t->spec.phases[most].name;
+    if (ep->batches) {
+        row.train_loss = ep->loss / ep->batches;
+        row.train_recon_loss = ep->recon / ep->batches;
+        row.train_code_l1 = ep->l1 / ep->batches;
+    }
+    row.weights_updated = (ep->steps[0] ? t->m->enc.nparams : 0) +
+                          (ep->steps[1] ? t->m->dec.nparams : 0);
+    if (t->test && t->spec.eval_every_epoch) {
+        int rc = anamo_evaluate(t->m, t->test, t->spec.loss, t->spec.lambda, &row.test, err);
+        if (rc)
+            return rc;
+        row.has_test = 1;
+    }
+    if (h && h->on_epoch)
+        h->on_epoch(h->ctx, &row);
+    memset(ep, 0, sizeof *ep);
+    return ANAMO_OK;
+}
+
+/* Takes the next batch of the current pass: at most the phase's batch size, never past the
+ * end of the pass or of the budget. */
+static int next_batch(anamo_trainer *t, const int64_t **idx)
+{
+    if (t->smp.pass != t->p.pass)
+        sampler_set_pass(&t->smp, t->p.pass);
+    int64_t B = t->spec.phases[t->p.phase_idx].batch;
+    if (B > t->train->n - t->p.offset)
+        B = t->train->n - t->p.offset;
+    if (B > t->budget - t->p.samples)
+        B = t->budget - t->p.samples;
+    *idx = t->smp.perm + t->p.offset;
+    return (int)B;
+}
+
+static void account(anamo_trainer *t, const step_losses *s, int B, double seconds)
+{
+    const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
+    t->p.offset += B;
+    t->p.samples += B;
+    t->p.iteration++;
+    t->p.phase_iters++;
+    t->p.phase_samples += B;
+    t->p.elapsed += seconds;
+    t->ep.loss += s->loss, t->ep.recon += s->recon, t->ep.l1 += s->l1;
+    t->ep.batches++;
+    t->ep.seconds += seconds;
+    t->ep.phase_samples[t->p.phase_idx] += B;
+    t->ep.steps[0] += ph->block != ANAMO_DECODER;
+    t->ep.steps[1] += ph->block != ANAMO_ENCODER;
+    t->lg.loss += s->loss, t->lg.recon += s->recon, t->lg.l1 += s->l1;
+    t->lg.iters++;
+    t->lg.samples += B;
+    t->lg.seconds += seconds;
+}
+
+/* One iteration of the outer loop: set up the phase if needed, step, keep the books. */
+static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
+{
+    double t0 = now_seconds();
+    int rc = t->phase_ready ? ANAMO_OK : train_enter_phase(t, t->p.phase_idx, err);
+    const int64_t *idx;
+    int B = next_batch(t, &idx);
+    step_losses s;
+    if (!rc)
+        rc = train_step(t, t->p.phase_idx, idx, B, &s, err);
+    if (rc)
+        return rc;
+    account(t, &s, B, now_seconds() - t0);
+    int end_of_pass = t->p.offset >= t->train->n;
+    if (t->p.iteration % t->spec.log_every == 0 || end_of_pass || anamo_trainer_done(t))
+        emit_log(t, h);
+    if (end_of_pass) {
+        rc = finish_epoch(t, h, err);
+        t->p.pass++;
+        t->p.offset = 0;
+    }
+    if (phase_finished(t)) {
+        t->p.phase_idx = (t->p.phase_idx + 1) % t->spec.nphases;
+        t->p.phase_iters = t->p.phase_samples = 0;
+        t->phase_ready = 0;
+    }
+    return rc;
+}
+
+int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
+{
+    while (!anamo_trainer_done(t)) {
+        if (hooks && hooks->stop && *hooks->stop)
+            return anamo_fail(err, ANAMO_ERR_INTERRUPTED, "stopped at epoch %lld, iteration %lld",
+                              (long long)t->p.pass + 1, (long long)t->p.iteration);
+        int rc = iterate(t, hooks, err);
+        if (rc)
+            return rc;
+    }
+    return ANAMO_OK;
+}

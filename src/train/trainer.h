@@ -1,0 +1,74 @@
+/* trainer.h — the state of a training run: the scheme's phase cycle, the data order, the
+ * optimizer step counts. Everything in train_progress (with the weights and optimizer states)
+ * is what a checkpoint must hold for a resumed run to continue bit-identically. */
+#ifndef ANAMO_TRAIN_TRAINER_H
+#define ANAMO_TRAIN_TRAINER_H
+
+#include "nn/model.h"
+#include "optim/optim.h"
+
+/* Visits the training set in a fresh order each pass; pass p's order depends on (seed, p)
+ * alone, so a resumed run needs only (pass, offset) to continue it. */
+typedef struct sampler {
+    int64_t n;
+    uint64_t seed;
+    int64_t pass;     /* 0-based pass over the data = epoch − 1 */
+    int64_t *perm;    /* the order of this pass */
+} sampler;
+
+typedef struct train_progress {
+    int64_t pass, offset;         /* position in the data */
+    int phase_idx;                /* current phase of the cycle */
+    int64_t phase_iters;          /* steps done in the current phase */
+    int64_t phase_samples;        /* samples seen in the current phase */
+    int64_t iteration;            /* steps done in the run */
+    int64_t samples;              /* samples seen in the run */
+    int64_t steps[2];             /* optimizer updates of encoder [0] and decoder [1] */
+    int opt_kind[2];              /* optimizer whose state each block holds; −1: none yet */
+    double elapsed;               /* training seconds */
+} train_progress;
+
+typedef struct epoch_acc {
+    double loss, recon, l1, seconds;
+    int64_t batches, steps[2];
+    int64_t phase_samples[ANAMO_MAX_PHASES];
+} epoch_acc;
+
+typedef struct log_acc {
+    double loss, recon, l1, seconds;
+    int64_t iters, samples;
+} log_acc;
+
+struct anamo_trainer {
+    anamo_model *m;
+    anamo_train_spec spec;
+    optim_cfg opt[ANAMO_MAX_PHASES];
+    const anamo_dataset *train, *test;
+    train_progress p;
+    sampler smp;
+    int64_t budget;               /* samples in the whole run */
+    float *dxhat;                 /* (max_batch, in_dim) loss gradient */
+    float *codes;                 /* (N, code_dim): the training set's codes, decoder phases */
+    int codes_valid;              /* codes are those of the current encoder */
+    float *hbuf;                  /* (max_batch, code_dim) a batch of cached codes */
+    int phase_ready;              /* the current phase's set-up is done */
+    int from_logits;
+    epoch_acc ep;
+    log_acc lg;
+};
+
+int sampler_init(sampler *s, int64_t n, uint64_t seed, anamo_err *err);
+void sampler_set_pass(sampler *s, int64_t pass);
+void sampler_free(sampler *s);
+
+/* steps.c: one optimizer step of phase ph on the batch idx[0..B). Returns ANAMO_OK or
+ * ANAMO_ERR_DIVERGED (nothing updated). */
+typedef struct step_losses {
+    double loss, recon, l1;
+} step_losses;
+int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
+               anamo_err *err);
+/* Prepares phase_idx: optimizer state, and the code cache for a decoder phase. */
+int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
+
+#endif
