@@ -1,10 +1,44 @@
-/* main.c — the anamo command: dispatches to one file per subcommand. */
-#include <stdio.h>
+/* main.c — the anamo command: one verb per job, one file per verb (darknet's layout). */
+#include "cli.h"
+
+#include <string.h>
+
+static const char USAGE[] =
+    "usage: anamo COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  train CONFIG [-o RUN_DIR] [--set section.key=value ...] [--resume RUN_DIR]\n"
+    "                       train an autoencoder as CONFIG describes\n"
+    "  eval MODEL --data SPEC            print the metrics of a trained model as JSON\n"
+    "  encode MODEL --data SPEC -o codes.npy\n"
+    "                       write the codes E(x) of every sample\n"
+    "  reconstruct MODEL --data SPEC -o grid.png\n"
+    "                       picture of samples (top) and their reconstructions (below)\n"
+    "  compare CONFIG [-o DIR] [--set ...] run each [arm NAME] of CONFIG and tabulate them\n"
+    "\n"
+    "MODEL is a model.safetensors file or the run directory holding it. SPEC is mnist:train,\n"
+    "mnist:test, fashion-mnist:train|test, or a .npy, .csv or IDX file; SPEC@N keeps N samples.\n"
+    "Datasets are looked up in $ANAMO_DATA, then ./data. 'anamo COMMAND --help' for details.\n"
+    "Exit codes: 0 success, 1 runtime error, 2 usage or configuration error.\n";
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "anamo: not yet\n");
-    return 2;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } COMMANDS[] = {{"train", cmd_train},
+                    {"eval", cmd_eval},
+                    {"encode", cmd_encode},
+                    {"reconstruct", cmd_reconstruct},
+                    {"compare", cmd_compare}};
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name))
+            return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "anamo: unknown command '%s'\n\n%s", argv[1], USAGE);
+    return EXIT_USAGE;
 }

@@ -226,7 +226,7 @@ typedef struct anamo_epoch_row {
 typedef struct anamo_train_hooks {
     void *ctx;
     void (*on_log)(void *ctx, const anamo_log_row *row);
-    void (*on_epoch)(void *ctx, const anamo_epoch_row *row);
+    int (*on_epoch)(void *ctx, const anamo_epoch_row *row); /* nonzero stops the run */
     volatile int *stop;     /* when it becomes nonzero, the run stops after the current step */
 } anamo_train_hooks;
 
@@ -259,6 +259,13 @@ int anamo_checkpoint_load_model(const char *path, int max_batch, anamo_model **o
 int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path, anamo_err *err);
 /* The config text stored in a checkpoint (malloc'd; free it), or NULL with err set. */
 char *anamo_checkpoint_config(const char *path, anamo_err *err);
+
+/* ---- pictures ---------------------------------------------------------------------------- */
+/* Writes a PNG of `count` images (c = 1 grey or 3 RGB planes of h × w, values in [0, 1],
+ * clamped), `cols` per row, 1-pixel gaps. If `below` is not NULL, each row of `images` is
+ * followed by the same row of `below` (originals above their reconstructions). */
+int anamo_image_grid_png(const char *path, const float *images, const float *below, int count,
+                         int c, int h, int w, int cols, anamo_err *err);
 
 #ifdef __cplusplus
 }

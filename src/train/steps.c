@@ -27,8 +27,8 @@ static int compute_codes(anamo_trainer *t, anamo_err *err)
 static int use_optimizer(anamo_trainer *t, int which, const optim_cfg *cfg, anamo_err *err)
 {
     block *b = which == 0 ? &t->m->enc : &t->m->dec;
-    if (t->p.opt_kind[which] == (int)cfg->kind && b->opt_state)
-        return ANAMO_OK;
+    if (t->p.opt_kind[which] == (int)cfg->kind)
+        return ANAMO_OK; /* its state (allocated when the kind was set) carries on */
     /* a block that changes optimizer starts the new one from fresh state */
     int rc = block_alloc_state(b, optim_state_floats(cfg->kind, b->nparams), err);
     if (rc)

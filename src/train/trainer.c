@@ -131,14 +131,13 @@ static int phase_finished(const anamo_trainer *t)
     return t->p.phase_samples >= llround(ph->epochs * (double)t->train->n);
 }
 
-static void emit_log(anamo_trainer *t, const anamo_train_hooks *h)
+static void emit_log(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch, int phase_idx)
 {
     log_acc *lg = &t->lg;
     if (lg->iters == 0)
         return;
     anamo_log_row row = {
-        .epoch = t->p.pass + 1, .iteration = t->p.iteration,
-        .phase = t->spec.phases[t->p.phase_idx].name,
+        .epoch = epoch, .iteration = t->p.iteration, .phase = t->spec.phases[phase_idx].name,
         .loss = lg->loss / lg->iters, .recon_loss = lg->recon / lg->iters,
         .code_l1 = lg->l1 / lg->iters, .elapsed = t->p.elapsed,
         .samples_per_s = lg->seconds > 0 ? lg->samples / lg->seconds : 0.0,
@@ -148,10 +147,11 @@ static void emit_log(anamo_trainer *t, const anamo_train_hooks *h)
     memset(lg, 0, sizeof *lg);
 }
 
-static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
+static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch,
+                        anamo_err *err)
 {
     epoch_acc *ep = &t->ep;
-    anamo_epoch_row row = {.epoch = t->p.pass + 1, .seconds = ep->seconds,
+    anamo_epoch_row row = {.epoch = epoch, .seconds = ep->seconds,
                            .encoder_steps = ep->steps[0], .decoder_steps = ep->steps[1]};
     int most = 0;
     for (int i = 1; i < t->spec.nphases; i++)
@@ -165,15 +165,16 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, anamo_err 
     }
     row.weights_updated = (ep->steps[0] ? t->m->enc.nparams : 0) +
                           (ep->steps[1] ? t->m->dec.nparams : 0);
+    memset(ep, 0, sizeof *ep);
     if (t->test && t->spec.eval_every_epoch) {
         int rc = anamo_evaluate(t->m, t->test, t->spec.loss, t->spec.lambda, &row.test, err);
         if (rc)
             return rc;
         row.has_test = 1;
     }
-    if (h && h->on_epoch)
-        h->on_epoch(h->ctx, &row);
-    memset(ep, 0, sizeof *ep);
+    if (h && h->on_epoch && h->on_epoch(h->ctx, &row))
+        return anamo_fail(err, ANAMO_ERR_IO, "stopped by the epoch hook after epoch %lld",
+                          (long long)epoch);
     return ANAMO_OK;
 }
 
@@ -213,7 +214,9 @@ static void account(anamo_trainer *t, const step_losses *s, int B, double second
     t->lg.seconds += seconds;
 }
 
-/* One iteration of the outer loop: set up the phase if needed, step, keep the books. */
+/* One iteration of the outer loop: set up the phase if needed, step, advance the data and
+ * phase positions, and only then report, so that a checkpoint written by a hook always holds a
+ * position a resumed run can start from. */
 static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
 {
     double t0 = now_seconds();
@@ -226,11 +229,10 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
     if (rc)
         return rc;
     account(t, &s, B, now_seconds() - t0);
-    int end_of_pass = t->p.offset >= t->train->n;
-    if (t->p.iteration % t->spec.log_every == 0 || end_of_pass || anamo_trainer_done(t))
-        emit_log(t, h);
+    const int64_t epoch = t->p.pass + 1;
+    const int phase_idx = t->p.phase_idx;
+    const int end_of_pass = t->p.offset >= t->train->n;
     if (end_of_pass) {
-        rc = finish_epoch(t, h, err);
         t->p.pass++;
         t->p.offset = 0;
     }
@@ -239,7 +241,9 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
         t->p.phase_iters = t->p.phase_samples = 0;
         t->phase_ready = 0;
     }
-    return rc;
+    if (t->p.iteration % t->spec.log_every == 0 || end_of_pass || anamo_trainer_done(t))
+        emit_log(t, h, epoch, phase_idx);
+    return end_of_pass ? finish_epoch(t, h, epoch, err) : ANAMO_OK;
 }
 
 int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)

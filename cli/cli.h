@@ -1,0 +1,63 @@
+/* cli.h — what the subcommands share: exit codes, data lookup, run directories, training. */
+#ifndef ANAMO_CLI_CLI_H
+#define ANAMO_CLI_CLI_H
+
+#include "anamo.h"
+#include "config.h"
+#include "core/err.h"
+
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_reconstruct(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+
+/* Prints "anamo: MESSAGE" to stderr and returns the exit code for it: 2 for configuration
+ * and argument errors, 1 for the rest. */
+int cli_report(const anamo_err *err);
+int cli_usage_error(const char *usage, const char *fmt, ...);
+/* Where datasets are looked up: $ANAMO_DATA, else ./data. */
+const char *cli_data_root(void);
+/* Opens a dataset spec; the message on failure says where it looked. */
+int cli_open_data(const char *spec, anamo_dataset *ds, anamo_err *err);
+int cli_mkdir_p(const char *path, anamo_err *err);
+int cli_is_dir(const char *path);
+int cli_file_exists(const char *path);
+/* MODEL may be a checkpoint file or a run directory holding model.safetensors. */
+void cli_model_path(const char *model, char *out, size_t size);
+/* The loss a checkpoint was trained with (from its stored config); defaults mse, 0. */
+void cli_checkpoint_loss(const char *path, anamo_loss_kind *loss, float *lambda);
+
+/* Arguments of the verbs that read a model and a dataset: MODEL --data SPEC [-o OUT]
+ * [--count N] [--cols N]. Returns 0, or the exit code to leave with (-1: --help shown). */
+typedef struct model_args {
+    const char *model, *data, *out;
+    int count, cols;
+} model_args;
+int cli_model_args(int argc, char **argv, const char *usage, model_args *a);
+/* Loads MODEL's checkpoint and the dataset; prints the error and returns the exit code. */
+int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds);
+
+/* One training run of config c into run_dir (created; with resume, continued). */
+typedef struct run_result {
+    int diverged;
+    char divergence[ANAMO_ERR_MSG_MAX];
+    int64_t epochs;
+    anamo_metrics train, test;
+    int has_test;
+    double seconds_per_epoch;
+    double weights_updated_per_epoch;
+    double samples_per_s;
+    int64_t encoder_params, decoder_params;
+} run_result;
+
+int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
+                     run_result *out, anamo_err *err);
+/* Reads a run's summary.json back (compare resumes from it). */
+int cli_read_summary(const char *run_dir, run_result *out, anamo_err *err);
+
+#endif

@@ -1,0 +1,149 @@
+/* common.c — error reporting, data lookup and paths for the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int cli_report(const anamo_err *err)
+{
+    fprintf(stderr, "anamo: %s\n", err->msg[0] ? err->msg : anamo_status_name(err->code));
+    return err->code == ANAMO_ERR_CONFIG || err->code == ANAMO_ERR_ARG ? EXIT_USAGE
+                                                                      : EXIT_RUNTIME;
+}
+
+int cli_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("anamo: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\n", stderr);
+    va_end(ap);
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+}
+
+const char *cli_data_root(void)
+{
+    const char *env = getenv("ANAMO_DATA");
+    return env && *env ? env : "data";
+}
+
+int cli_open_data(const char *spec, anamo_dataset *ds, anamo_err *err)
+{
+    int rc = anamo_dataset_open(spec, cli_data_root(), ds, err);
+    if (rc && rc != ANAMO_ERR_NOMEM && strchr(spec, ':') && !strstr(err->msg, "ANAMO_DATA")) {
+        const char *env = getenv("ANAMO_DATA");
+        anamo_fail_context(err, env ? "data root $ANAMO_DATA=%s" : "data root %s (set "
+                                  "$ANAMO_DATA to change it)", cli_data_root());
+    }
+    return rc;
+}
+
+int cli_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int cli_file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int cli_mkdir_p(const char *path, anamo_err *err)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) && errno != EEXIST)
+            return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot create directory: %s", buf,
+                              strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST)
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot create directory: %s", buf,
+                          strerror(errno));
+    if (!cli_is_dir(buf))
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: exists and is not a directory", buf);
+    return ANAMO_OK;
+}
+
+void cli_model_path(const char *model, char *out, size_t size)
+{
+    if (cli_is_dir(model))
+        snprintf(out, size, "%s/model.safetensors", model);
+    else
+        snprintf(out, size, "%s", model);
+}
+
+void cli_checkpoint_loss(const char *path, anamo_loss_kind *loss, float *lambda)
+{
+    *loss = ANAMO_LOSS_MSE;
+    *lambda = 0.0f;
+    anamo_err err = {0};
+    char *text = anamo_checkpoint_config(path, &err);
+    config c = {0};
+    run_settings s;
+    if (text && !config_load_text(&c, text, path, &err) && !config_settings(&c, &s, &err)) {
+        *loss = s.train.loss;
+        *lambda = s.train.lambda;
+    }
+    config_free(&c);
+    free(text);
+}
+
+int cli_model_args(int argc, char **argv, const char *usage, model_args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (!strcmp(arg, "--data") && more) {
+            a->data = argv[++i];
+        } else if (!strcmp(arg, "-o") && more) {
+            a->out = argv[++i];
+        } else if ((!strcmp(arg, "--count") || !strcmp(arg, "--cols")) && more) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 100000)
+                return cli_usage_error(usage, "%s %s: expected a positive integer", arg, argv[i]);
+            *(arg[2] == 'c' && arg[3] == 'o' && arg[4] == 'u' ? &a->count : &a->cols) = (int)v;
+        } else if (arg[0] != '-' && !a->model) {
+            a->model = arg;
+        } else {
+            return cli_usage_error(usage, "unexpected argument or missing value: %s", arg);
+        }
+    }
+    if (!a->model || !a->data)
+        return cli_usage_error(usage, "missing %s", !a->model ? "MODEL" : "--data SPEC");
+    return 0;
+}
+
+#define CLI_EVAL_BATCH 256
+
+int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds)
+{
+    char path[4096];
+    anamo_err err = {0};
+    cli_model_path(a->model, path, sizeof path);
+    int rc = anamo_checkpoint_load_model(path, CLI_EVAL_BATCH, m, &err);
+    if (!rc && (rc = cli_open_data(a->data, ds, &err)))
+        anamo_model_free(*m), *m = NULL;
+    if (!rc && ds->dim != anamo_model_input_dim(*m)) {
+        rc = anamo_fail(&err, ANAMO_ERR_ARG, "%s: samples have %lld values; %s takes %lld",
+                        a->data, (long long)ds->dim, path, (long long)anamo_model_input_dim(*m));
+        anamo_model_free(*m), *m = NULL;
+        anamo_dataset_free(ds);
+    }
+    return rc ? cli_report(&err) : EXIT_OK;
+}

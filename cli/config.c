@@ -1,0 +1,602 @@
+/* config.c — reading, checking and resolving experiment configs. */
+#include "config.h"
+
+#include "core/err.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum vtype { V_STR, V_INT, V_FLOAT, V_BOOL, V_ENUM } vtype;
+
+typedef struct key_spec {
+    const char *section; /* "phase *" matches any [phase NAME] */
+    const char *key;
+    vtype type;
+    const char *deflt;   /* NULL: no default (required where used) */
+    const char *allowed; /* V_ENUM: "a|b|c"; numbers: a description of the range */
+    double min, max;     /* numbers */
+} key_spec;
+
+#define BIG 1e30
+static const key_spec KEYS[] = {
+    {"data", "train", V_STR, "mnist:train", "a data spec: mnist:train, FILE.npy, FILE.csv, ...", 0, 0},
+    {"data", "test", V_STR, "mnist:test", "a data spec, or empty for none", 0, 0},
+    {"data", "standardize", V_BOOL, "false", "true|false", 0, 0},
+    {"model", "encoder", V_STR, "linear 128, relu, linear 64, relu", "a layer list", 0, 0},
+    {"model", "decoder", V_STR, "linear 128, relu, linear 784, sigmoid", "a layer list", 0, 0},
+    {"model", "init", V_ENUM, "pytorch", "pytorch|glorot|he|uniform", 0, 0},
+    {"model", "init_scale", V_FLOAT, "0.01", "a in U(-a, a) for init = uniform", 0, BIG},
+    {"model", "seed", V_INT, "0", "initial weights' seed", 0, BIG},
+    {"loss", "type", V_ENUM, "mse", "mse|mse_sum|bce", 0, 0},
+    {"loss", "lambda", V_FLOAT, "0", "code penalty weight >= 0", 0, BIG},
+    {"train", "scheme", V_ENUM, "joint", "joint|nam", 0, 0},
+    {"train", "epochs", V_FLOAT, "10", "epochs > 0", 1e-9, 1e9},
+    {"train", "batch", V_INT, "125", "batch size >= 1", 1, 1 << 20},
+    {"train", "seed", V_INT, "0", "shuffling seed", 0, BIG},
+    {"train", "log_every", V_INT, "50", "iterations per metrics row", 1, BIG},
+    {"train", "threads", V_INT, "0", "OpenMP threads, 0 = default", 0, 1024},
+    {"train", "cache_codes", V_BOOL, "true", "true|false", 0, 0},
+    {"train", "eval_every_epoch", V_BOOL, "true", "true|false", 0, 0},
+    {"train", "checkpoint_every", V_INT, "1", "epochs between checkpoints, 0 = at the end", 0, BIG},
+    {"joint", "optimizer", V_ENUM, "adam", "sgd|adam", 0, 0},
+    {"joint", "lr", V_FLOAT, "1e-3", "learning rate > 0", 1e-30, BIG},
+    {"joint", "beta1", V_FLOAT, "0.9", "[0, 1)", 0, 0.999999},
+    {"joint", "beta2", V_FLOAT, "0.999", "[0, 1)", 0, 0.999999999},
+    {"joint", "eps", V_FLOAT, "1e-8", "> 0", 0, BIG},
+    {"joint", "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},
+    {"nam", "start", V_ENUM, "decoder", "decoder|encoder", 0, 0},
+    {"nam", "optimizer", V_ENUM, "adam", "sgd|adam", 0, 0},
+    {"nam", "decoder_lr", V_FLOAT, "1e-2", "learning rate > 0", 1e-30, BIG},
+    {"nam", "encoder_lr", V_FLOAT, "1e-3", "learning rate > 0", 1e-30, BIG},
+    {"nam", "epochs_per_phase", V_FLOAT, "1", "epochs > 0", 1e-9, 1e9},
+    {"nam", "phases", V_STR, "", "names of [phase NAME] sections, in cycle order", 0, 0},
+    {"phase *", "block", V_ENUM, NULL, "encoder|decoder|both", 0, 0},
+    {"phase *", "optimizer", V_ENUM, "adam", "sgd|adam", 0, 0},
+    {"phase *", "lr", V_FLOAT, "1e-3", "learning rate > 0", 1e-30, BIG},
+    {"phase *", "beta1", V_FLOAT, "0.9", "[0, 1)", 0, 0.999999},
+    {"phase *", "beta2", V_FLOAT, "0.999", "[0, 1)", 0, 0.999999999},
+    {"phase *", "eps", V_FLOAT, "1e-8", "> 0", 0, BIG},
+    {"phase *", "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},
+    {"phase *", "batch", V_INT, NULL, "batch size >= 1 (default train.batch)", 1, 1 << 20},
+    {"phase *", "epochs", V_FLOAT, "1", "epochs > 0", 1e-9, 1e9},
+    {"phase *", "iterations", V_INT, "0", "steps; > 0 overrides epochs", 0, BIG},
+    {"compare", "arms", V_STR, "", "names of [arm NAME] sections", 0, 0},
+};
+#define NKEYS (sizeof KEYS / sizeof KEYS[0])
+
+static int section_matches(const char *pattern, const char *section)
+{
+    size_t n = strlen(pattern);
+    if (n > 2 && pattern[n - 1] == '*')
+        return !strncmp(pattern, section, n - 1) && section[n - 1] != '\0';
+    return !strcmp(pattern, section);
+}
+
+static const key_spec *find_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (section_matches(KEYS[i].section, section) && !strcmp(KEYS[i].key, key))
+            return &KEYS[i];
+    return NULL;
+}
+
+static int known_section(const char *section)
+{
+    if (!strncmp(section, "arm ", 4) && section[4])
+        return 1;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (section_matches(KEYS[i].section, section))
+            return 1;
+    return 0;
+}
+
+/* ---- storing entries --------------------------------------------------------------------- */
+
+static int put(config *c, const char *section, const char *key, const char *value,
+               const char *origin, anamo_err *err)
+{
+    if (strlen(section) >= CFG_SECTION_MAX || strlen(key) >= CFG_KEY_MAX ||
+        strlen(value) >= CFG_VALUE_MAX)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [%s] %s: name or value too long", origin,
+                          section, key);
+    cfg_entry *e = (cfg_entry *)config_find(c, section, key);
+    if (!e) {
+        if (c->n == c->cap) {
+            int cap = c->cap ? 2 * c->cap : 32;
+            cfg_entry *grown = realloc(c->entries, (size_t)cap * sizeof *grown);
+            if (!grown)
+                return anamo_fail(err, ANAMO_ERR_NOMEM, "config: out of memory");
+            c->entries = grown;
+            c->cap = cap;
+        }
+        e = &c->entries[c->n++];
+        snprintf(e->section, sizeof e->section, "%s", section);
+        snprintf(e->key, sizeof e->key, "%s", key);
+    }
+    snprintf(e->value, sizeof e->value, "%s", value);
+    snprintf(e->origin, sizeof e->origin, "%s", origin);
+    return ANAMO_OK;
+}
+
+typedef struct parse_ctx {
+    config *c;
+    const char *name;
+    const char *text; /* the rest of the text to read */
+    int line;
+    anamo_err *err;
+    int failed;
+} parse_ctx;
+
+/* inih's reader: hands it one line at a time and counts lines, so the handler knows where
+ * each key came from. */
+static char *read_line(char *str, int num, void *stream)
+{
+    parse_ctx *p = stream;
+    if (!*p->text)
+        return NULL;
+    const char *nl = strchr(p->text, '\n');
+    size_t len = nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
+    p->line++;
+    if (len >= (size_t)num) {
+        if (!p->failed)
+            anamo_fail(p->err, ANAMO_ERR_CONFIG, "%s:%d: line longer than %d characters", p->name,
+                       p->line, num - 2);
+        p->failed = 1;
+        len = 0;
+    }
+    memcpy(str, p->text, len);
+    str[len] = '\0';
+    p->text += nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
+    return str;
+}
+
+static int on_entry(void *user, const char *section, const char *key, const char *value)
+{
+    parse_ctx *p = user;
+    char origin[CFG_PATH_MAX + 16];
+    snprintf(origin, sizeof origin, "%s:%d", p->name, p->line);
+    if (!*section) {
+        if (!p->failed)
+            anamo_fail(p->err, ANAMO_ERR_CONFIG, "%s: key '%s' outside any [section]", origin, key);
+        p->failed = 1;
+        return 0;
+    }
+    if (!p->failed && put(p->c, section, key, value ? value : "", origin, p->err))
+        p->failed = 1;
+    return !p->failed;
+}
+
+int config_load_text(config *c, const char *text, const char *origin, anamo_err *err)
+{
+    ini_use_stack = false;  /* heap line buffer of ini_max_line bytes */
+    ini_max_line = CFG_VALUE_MAX + CFG_KEY_MAX + 8;
+    ini_allow_multiline = false;
+    parse_ctx p = {.c = c, .name = origin, .text = text, .err = err};
+    int rc = ini_parse_stream(read_line, &p, on_entry, &p);
+    if (p.failed)
+        return ANAMO_ERR_CONFIG;
+    if (rc > 0)
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "%s:%d: cannot parse this line (expected [section], key = value, or a "
+                          "; comment)",
+                          origin, rc);
+    if (rc < 0)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", origin);
+    return ANAMO_OK;
+}
+
+int config_load(config *c, const char *path, anamo_err *err)
+{
+    snprintf(c->path, sizeof c->path, "%s", path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open config: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t size = 0, cap = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (size + got + 1 > cap) {
+            cap = 2 * (size + got + 1);
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                free(text), fclose(f);
+                return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+            }
+            text = grown;
+        }
+        memcpy(text + size, chunk, got);
+        size += got;
+    }
+    int read_failed = ferror(f);
+    fclose(f);
+    if (read_failed) { /* a directory opens but does not read */
+        free(text);
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot read config (is it a directory?)", path);
+    }
+    if (!text || memchr(text, '\0', size)) {
+        free(text);
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty or not a text file", path);
+    }
+    text[size] = '\0';
+    int rc = config_load_text(c, text, path, err);
+    free(text);
+    return rc;
+}
+
+static void trim(char *s)
+{
+    char *start = s;
+    while (isspace((unsigned char)*start))
+        start++;
+    memmove(s, start, strlen(start) + 1);
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+}
+
+int config_set(config *c, const char *assignment, const char *origin, anamo_err *err)
+{
+    const char *eq = strchr(assignment, '=');
+    char lhs[CFG_SECTION_MAX + CFG_KEY_MAX], value[CFG_VALUE_MAX];
+    const char *dot = NULL;
+    if (eq) {
+        snprintf(lhs, sizeof lhs, "%.*s", (int)(eq - assignment), assignment);
+        dot = strrchr(lhs, '.');
+    }
+    if (!eq || !dot || dot == lhs || !dot[1])
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "%s '%s': expected section.key=value (e.g. train.epochs=2)", origin,
+                          assignment);
+    char section[CFG_SECTION_MAX], key[CFG_KEY_MAX];
+    snprintf(section, sizeof section, "%.*s", (int)(dot - lhs), lhs);
+    snprintf(key, sizeof key, "%s", dot + 1);
+    snprintf(value, sizeof value, "%s", eq + 1);
+    trim(section), trim(key), trim(value);
+    char where[CFG_PATH_MAX + 16];
+    snprintf(where, sizeof where, "%s %s", origin, assignment);
+    return put(c, section, key, value, where, err);
+}
+
+const cfg_entry *config_find(const config *c, const char *section, const char *key)
+{
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->entries[i].section, section) && !strcmp(c->entries[i].key, key))
+            return &c->entries[i];
+    return NULL;
+}
+
+const char *config_get(const config *c, const char *section, const char *key)
+{
+    const cfg_entry *e = config_find(c, section, key);
+    if (e)
+        return e->value;
+    const key_spec *k = find_key(section, key);
+    return k ? k->deflt : NULL;
+}
+
+void config_free(config *c)
+{
+    free(c->entries);
+    memset(c, 0, sizeof *c);
+}
+
+int config_copy(config *dst, const config *src, anamo_err *err)
+{
+    *dst = *src;
+    dst->entries = malloc((size_t)(src->cap ? src->cap : 1) * sizeof *dst->entries);
+    if (!dst->entries)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "config: out of memory");
+    memcpy(dst->entries, src->entries, (size_t)src->n * sizeof *dst->entries);
+    return ANAMO_OK;
+}
+
+/* ---- checking values --------------------------------------------------------------------- */
+
+static int enum_index(const char *allowed, const char *value)
+{
+    int i = 0;
+    size_t n = strlen(value);
+    for (const char *p = allowed; *p; i++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, value, n))
+            return i;
+        p += len + (bar ? 1 : 0);
+    }
+    return -1;
+}
+
+static int parse_number(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    return *s && !*end && errno == 0 && isfinite(*out);
+}
+
+static int check_value(const key_spec *k, const cfg_entry *e, anamo_err *err)
+{
+    double v;
+    switch (k->type) {
+    case V_ENUM:
+    case V_BOOL:
+        if (enum_index(k->type == V_BOOL ? "true|false" : k->allowed, e->value) >= 0)
+            return ANAMO_OK;
+        break;
+    case V_INT:
+    case V_FLOAT:
+        if (parse_number(e->value, &v) && v >= k->min && v <= k->max &&
+            (k->type == V_FLOAT || v == floor(v)))
+            return ANAMO_OK;
+        break;
+    case V_STR:
+    default: return ANAMO_OK;
+    }
+    return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [%s] %s = '%s' is not allowed (expected %s%s)",
+                      e->origin, e->section, e->key, e->value,
+                      k->type == V_INT ? "an integer, " : k->type == V_FLOAT ? "a number, " : "",
+                      k->allowed);
+}
+
+static void allowed_keys(const char *section, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NKEYS && used < size; i++)
+        if (section_matches(KEYS[i].section, section)) {
+            int n = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", KEYS[i].key);
+            used += n > 0 ? (size_t)n : 0;
+        }
+}
+
+int config_validate(const config *c, anamo_err *err)
+{
+    for (int i = 0; i < c->n; i++) {
+        const cfg_entry *e = &c->entries[i];
+        if (!known_section(e->section))
+            return anamo_fail(err, ANAMO_ERR_CONFIG,
+                              "%s: unknown section [%s] (allowed: data, model, loss, train, "
+                              "joint, nam, phase NAME, compare, arm NAME)",
+                              e->origin, e->section);
+        if (!strncmp(e->section, "arm ", 4))
+            continue; /* arm entries are checked when the arm is applied */
+        const key_spec *k = find_key(e->section, e->key);
+        if (!k) {
+            char allowed[512];
+            allowed_keys(e->section, allowed, sizeof allowed);
+            return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: unknown key '%s' in [%s] (allowed: %s)",
+                              e->origin, e->key, e->section, allowed);
+        }
+        int rc = check_value(k, e, err);
+        if (rc)
+            return rc;
+    }
+    return ANAMO_OK;
+}
+
+/* ---- the resolved config ----------------------------------------------------------------- */
+
+static void append(char **buf, size_t *len, size_t *cap, const char *text)
+{
+    size_t n = strlen(text);
+    if (*len + n + 1 > *cap) {
+        size_t grown_cap = 2 * (*len + n + 1);
+        char *grown = realloc(*buf, grown_cap);
+        if (!grown)
+            return;
+        *buf = grown;
+        *cap = grown_cap;
+    }
+    memcpy(*buf + *len, text, n + 1);
+    *len += n;
+}
+
+static void append_section(const config *c, const char *section, const char *pattern,
+                           char **buf, size_t *len, size_t *cap)
+{
+    char line[CFG_VALUE_MAX + 2 * CFG_KEY_MAX];
+    snprintf(line, sizeof line, "%s[%s]\n", *len ? "\n" : "", section);
+    append(buf, len, cap, line);
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(KEYS[i].section, pattern))
+            continue;
+        const char *v = config_get(c, section, KEYS[i].key);
+        if (!v)
+            continue;
+        snprintf(line, sizeof line, "%s = %s\n", KEYS[i].key, v);
+        append(buf, len, cap, line);
+    }
+    for (int i = 0; !strcmp(pattern, "arm *") && i < c->n; i++)
+        if (!strcmp(c->entries[i].section, section)) {
+            snprintf(line, sizeof line, "%s = %s\n", c->entries[i].key, c->entries[i].value);
+            append(buf, len, cap, line);
+        }
+}
+
+char *config_resolved_text(const config *c)
+{
+    static const char *const FIXED[] = {"data", "model", "loss", "train", "joint", "nam",
+                                        "compare"};
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    append(&buf, &len, &cap, "; resolved by anamo: every key with its effective value\n");
+    for (size_t s = 0; s < sizeof FIXED / sizeof FIXED[0]; s++)
+        append_section(c, FIXED[s], FIXED[s], &buf, &len, &cap);
+    for (int i = 0; i < c->n; i++) { /* each named section once, in file order */
+        const char *sec = c->entries[i].section;
+        int first = 1;
+        for (int j = 0; j < i; j++)
+            first &= strcmp(c->entries[j].section, sec) != 0;
+        if (first && !strncmp(sec, "phase ", 6))
+            append_section(c, sec, "phase *", &buf, &len, &cap);
+        if (first && !strncmp(sec, "arm ", 4))
+            append_section(c, sec, "arm *", &buf, &len, &cap);
+    }
+    return buf;
+}
+
+int split_list(const char *s, char items[][ANAMO_NAME_MAX], int max)
+{
+    int n = 0;
+    while (s && *s && n < max) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        snprintf(items[n], ANAMO_NAME_MAX, "%.*s", (int)len, s);
+        trim(items[n]);
+        if (items[n][0])
+            n++;
+        s += len + (comma ? 1 : 0);
+    }
+    return n;
+}
+
+int config_arms(const config *c, char names[][ANAMO_NAME_MAX], int max)
+{
+    return split_list(config_get(c, "compare", "arms"), names, max);
+}
+
+int config_apply_arm(config *c, const char *arm, anamo_err *err)
+{
+    char section[CFG_SECTION_MAX];
+    snprintf(section, sizeof section, "arm %s", arm);
+    int found = 0;
+    for (int i = 0; i < c->n; i++) {
+        if (strcmp(c->entries[i].section, section))
+            continue;
+        cfg_entry e = c->entries[i]; /* put() may move the array */
+        char assignment[CFG_KEY_MAX + CFG_VALUE_MAX + 2];
+        snprintf(assignment, sizeof assignment, "%s=%s", e.key, e.value);
+        int rc = config_set(c, assignment, e.origin, err);
+        if (rc)
+            return rc;
+        found = 1;
+    }
+    if (!found)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] arms names '%s' but there is no "
+                          "[arm %s] section", c->path, arm, arm);
+    return config_validate(c, err);
+}
+
+/* ---- typed settings ---------------------------------------------------------------------- */
+
+static double num(const config *c, const char *section, const char *key)
+{
+    const char *v = config_get(c, section, key);
+    return v ? strtod(v, NULL) : 0.0;
+}
+
+static int flag(const config *c, const char *section, const char *key)
+{
+    const char *v = config_get(c, section, key);
+    return v && !strcmp(v, "true");
+}
+
+static void fill_optimizer(const config *c, const char *section, anamo_phase *ph)
+{
+    snprintf(ph->optimizer, sizeof ph->optimizer, "%s", config_get(c, section, "optimizer"));
+    ph->beta1 = (float)num(c, section, "beta1");
+    ph->beta2 = (float)num(c, section, "beta2");
+    ph->eps = (float)num(c, section, "eps");
+    ph->weight_decay = (float)num(c, section, "weight_decay");
+}
+
+static int named_phase(const config *c, const char *name, int batch, anamo_phase *ph,
+                       anamo_err *err)
+{
+    char section[CFG_SECTION_MAX];
+    snprintf(section, sizeof section, "phase %s", name);
+    const char *which = config_get(c, section, "block");
+    if (!which)
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "%s: [nam] phases names '%s', but [%s] has no 'block' "
+                          "(encoder|decoder|both)",
+                          c->path, name, section);
+    memset(ph, 0, sizeof *ph);
+    snprintf(ph->name, sizeof ph->name, "%s", name);
+    ph->block = !strcmp(which, "encoder") ? ANAMO_ENCODER
+              : !strcmp(which, "decoder") ? ANAMO_DECODER : ANAMO_BOTH;
+    fill_optimizer(c, section, ph);
+    ph->lr = (float)num(c, section, "lr");
+    ph->batch = config_find(c, section, "batch") ? (int)num(c, section, "batch") : batch;
+    ph->epochs = num(c, section, "epochs");
+    ph->iterations = (int64_t)num(c, section, "iterations");
+    return ANAMO_OK;
+}
+
+static int nam_phases(const config *c, anamo_train_spec *t, int batch, anamo_err *err)
+{
+    char names[ANAMO_MAX_PHASES][ANAMO_NAME_MAX];
+    int n = split_list(config_get(c, "nam", "phases"), names, ANAMO_MAX_PHASES);
+    for (int i = 0; i < n; i++) {
+        int rc = named_phase(c, names[i], batch, &t->phases[i], err);
+        if (rc)
+            return rc;
+    }
+    t->nphases = n;
+    if (n > 0)
+        return ANAMO_OK;
+    /* the default cycle: decoder and encoder alternating, each for epochs_per_phase */
+    int enc_first = !strcmp(config_get(c, "nam", "start"), "encoder");
+    double len = num(c, "nam", "epochs_per_phase");
+    const char *opt = config_get(c, "nam", "optimizer");
+    anamo_phase dec = anamo_phase_default("decoder", ANAMO_DECODER, opt,
+                                          (float)num(c, "nam", "decoder_lr"), batch, len);
+    anamo_phase enc = anamo_phase_default("encoder", ANAMO_ENCODER, opt,
+                                          (float)num(c, "nam", "encoder_lr"), batch, len);
+    t->phases[0] = enc_first ? enc : dec;
+    t->phases[1] = enc_first ? dec : enc;
+    t->nphases = 2;
+    return ANAMO_OK;
+}
+
+int config_settings(const config *c, run_settings *s, anamo_err *err)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->train_spec, sizeof s->train_spec, "%s", config_get(c, "data", "train"));
+    snprintf(s->test_spec, sizeof s->test_spec, "%s", config_get(c, "data", "test"));
+    s->standardize = flag(c, "data", "standardize");
+    snprintf(s->encoder, sizeof s->encoder, "%s", config_get(c, "model", "encoder"));
+    snprintf(s->decoder, sizeof s->decoder, "%s", config_get(c, "model", "decoder"));
+    snprintf(s->scheme, sizeof s->scheme, "%s", config_get(c, "train", "scheme"));
+    int batch = (int)num(c, "train", "batch");
+    anamo_model_spec *m = &s->model;
+    m->encoder = s->encoder;
+    m->decoder = s->decoder;
+    m->init = (anamo_init_kind)enum_index("pytorch|glorot|he|uniform",
+                                          config_get(c, "model", "init"));
+    m->init_scale = (float)num(c, "model", "init_scale");
+    m->seed = (uint64_t)num(c, "model", "seed");
+    anamo_train_spec *t = &s->train;
+    t->loss = (anamo_loss_kind)enum_index("mse|mse_sum|bce", config_get(c, "loss", "type"));
+    t->lambda = (float)num(c, "loss", "lambda");
+    t->epochs = num(c, "train", "epochs");
+    t->seed = (uint64_t)num(c, "train", "seed");
+    t->log_every = (int)num(c, "train", "log_every");
+    t->cache_codes = flag(c, "train", "cache_codes");
+    t->eval_every_epoch = flag(c, "train", "eval_every_epoch");
+    s->threads = (int)num(c, "train", "threads");
+    s->checkpoint_every = (int)num(c, "train", "checkpoint_every");
+    if (!strcmp(s->scheme, "joint")) {
+        t->nphases = 1;
+        t->phases[0] = anamo_phase_default("joint", ANAMO_BOTH, config_get(c, "joint", "optimizer"),
+                                           (float)num(c, "joint", "lr"), batch, t->epochs);
+        fill_optimizer(c, "joint", &t->phases[0]);
+    } else {
+        int rc = nam_phases(c, t, batch, err);
+        if (rc)
+            return rc;
+    }
+    int max_batch = batch;
+    for (int i = 0; i < t->nphases; i++)
+        max_batch = t->phases[i].batch > max_batch ? t->phases[i].batch : max_batch;
+    m->max_batch = max_batch;
+    return ANAMO_OK;
+}

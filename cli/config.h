@@ -1,0 +1,72 @@
+/* config.h — experiment configs: INI files (read by inih) plus --set overrides.
+ *
+ * Every key the program knows is listed once, with its type, default and allowed values, in
+ * config.c's KEYS table: that table validates files (unknown sections and keys, bad values are
+ * errors naming file:line, the key and what is allowed) and prints the resolved config. */
+#ifndef ANAMO_CLI_CONFIG_H
+#define ANAMO_CLI_CONFIG_H
+
+#include "anamo.h"
+
+#define CFG_SECTION_MAX 64
+#define CFG_KEY_MAX 64
+#define CFG_VALUE_MAX 1024
+#define CFG_PATH_MAX 1024
+
+typedef struct cfg_entry {
+    char section[CFG_SECTION_MAX];
+    char key[CFG_KEY_MAX];
+    char value[CFG_VALUE_MAX];
+    char origin[CFG_PATH_MAX + 16]; /* "file.ini:12" or "--set" */
+} cfg_entry;
+
+typedef struct config {
+    char path[CFG_PATH_MAX];
+    cfg_entry *entries;
+    int n, cap;
+} config;
+
+/* Reads an INI file (entries only; call config_validate afterwards). */
+int config_load(config *c, const char *path, anamo_err *err);
+/* Parses INI text (origin names it in messages). */
+int config_load_text(config *c, const char *text, const char *origin, anamo_err *err);
+/* Applies "section.key=value" (the section may contain spaces: "phase dec.lr=0.1"). */
+int config_set(config *c, const char *assignment, const char *origin, anamo_err *err);
+/* Checks every entry against the known sections and keys and every value against its type. */
+int config_validate(const config *c, anamo_err *err);
+void config_free(config *c);
+/* Copy of c (for compare arms). */
+int config_copy(config *dst, const config *src, anamo_err *err);
+
+/* Value of section.key, or the table's default; NULL if neither. */
+const char *config_get(const config *c, const char *section, const char *key);
+const cfg_entry *config_find(const config *c, const char *section, const char *key);
+
+/* The resolved config: every known key with its effective value. malloc'd. */
+char *config_resolved_text(const config *c);
+
+/* What a config asks for, typed. */
+typedef struct run_settings {
+    char train_spec[CFG_VALUE_MAX];
+    char test_spec[CFG_VALUE_MAX];
+    int standardize;
+    char encoder[CFG_VALUE_MAX];
+    char decoder[CFG_VALUE_MAX];
+    anamo_model_spec model;   /* input shape filled from the data */
+    anamo_train_spec train;
+    int threads;
+    int checkpoint_every;     /* epochs between checkpoints; 0: only at the end */
+    char scheme[16];
+} run_settings;
+
+int config_settings(const config *c, run_settings *s, anamo_err *err);
+
+/* Names of the compare arms (comma list in [compare] arms). Returns the count. */
+int config_arms(const config *c, char names[][ANAMO_NAME_MAX], int max);
+/* Applies arm NAME's overrides ("section.key = value" lines of [arm NAME]) to c. */
+int config_apply_arm(config *c, const char *arm, anamo_err *err);
+
+/* Splits a comma list into trimmed items; returns the count. */
+int split_list(const char *s, char items[][ANAMO_NAME_MAX], int max);
+
+#endif

@@ -1,0 +1,363 @@
+/* run.c — one training run into a run directory:
+ *   config.ini         the resolved config (every key, defaults included)
+ *   metrics.csv        one row per logged iteration
+ *   epochs.csv         one row per epoch, with the test metrics
+ *   model.safetensors  the checkpoint (weights, optimizer states, progress, config)
+ *   summary.json       final metrics, speed, divergence
+ * Nothing is created until the config, the data and the model are known to be good. */
+#include "cli.h"
+
+#include <cJSON.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Set by SIGINT/SIGTERM; the trainer stops after the current step. A signal handler can only
+ * reach a static, so this is the one piece of file-level state in the program. */
+static volatile int stop_requested;
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct run_ctx {
+    const char *run_dir, *label, *config_text;
+    anamo_model *m;
+    anamo_trainer *t;
+    FILE *metrics, *epochs;
+    int tty;
+    int checkpoint_every;
+    double epoch_seconds, weights_updated;
+    int64_t epochs_run;
+    anamo_err hook_err;
+} run_ctx;
+
+static void path_in(char *out, size_t size, const char *dir, const char *name)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+}
+
+static void on_log(void *ctx_, const anamo_log_row *r)
+{
+    run_ctx *ctx = ctx_;
+    fprintf(ctx->metrics, "%lld,%lld,%s,%.8g,%.8g,%.8g,%.4f,%.1f\n", (long long)r->epoch,
+            (long long)r->iteration, r->phase, r->loss, r->recon_loss, r->code_l1, r->elapsed,
+            r->samples_per_s);
+    if (!ctx->tty)
+        return;
+    double eta = r->progress > 0 ? r->elapsed * (1.0 - r->progress) / r->progress : 0.0;
+    fprintf(stderr, "\r\033[K%s epoch %lld  %-8s loss %.5f  %.0f samples/s  ETA %.0f s",
+            ctx->label, (long long)r->epoch, r->phase, r->loss, r->samples_per_s, eta);
+    fflush(stderr);
+}
+
+static int on_epoch(void *ctx_, const anamo_epoch_row *r)
+{
+    run_ctx *ctx = ctx_;
+    const anamo_metrics *te = &r->test;
+    fprintf(ctx->epochs, "%lld,%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.6f,%.4f,%lld\n",
+            (long long)r->epoch, r->phase, r->train_loss, r->train_recon_loss, r->train_code_l1,
+            r->has_test ? te->loss : NAN, r->has_test ? te->recon_loss : NAN,
+            r->has_test ? te->mse : NAN, r->has_test ? te->code_l1 : NAN,
+            r->has_test ? te->zero_codes : NAN, r->seconds, (long long)r->weights_updated);
+    fflush(ctx->epochs);
+    fflush(ctx->metrics);
+    fprintf(stderr, "%s%sepoch %lld  %-8s train loss %.6f  test mse %.6f  %.2f s\n",
+            ctx->tty ? "\r\033[K" : "", ctx->label, (long long)r->epoch, r->phase, r->train_loss,
+            r->has_test ? te->mse : NAN, r->seconds);
+    ctx->epoch_seconds += r->seconds;
+    ctx->weights_updated += (double)r->weights_updated;
+    ctx->epochs_run++;
+    if (ctx->checkpoint_every > 0 && r->epoch % ctx->checkpoint_every == 0) {
+        char path[4096];
+        path_in(path, sizeof path, ctx->run_dir, "model.safetensors");
+        return anamo_checkpoint_save(ctx->m, ctx->t, ctx->config_text, path, &ctx->hook_err);
+    }
+    return 0;
+}
+
+static cJSON *metrics_json(const anamo_metrics *mt)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "samples", (double)mt->n);
+    cJSON_AddNumberToObject(o, "loss", mt->loss);
+    cJSON_AddNumberToObject(o, "recon_loss", mt->recon_loss);
+    cJSON_AddNumberToObject(o, "mse", mt->mse);
+    cJSON_AddNumberToObject(o, "bias", mt->bias);
+    cJSON_AddNumberToObject(o, "code_l1", mt->code_l1);
+    cJSON_AddNumberToObject(o, "input_l1", mt->input_l1);
+    cJSON_AddNumberToObject(o, "compression", mt->input_l1 > 0 ? mt->code_l1 / mt->input_l1 : 0);
+    cJSON_AddNumberToObject(o, "zero_codes", mt->zero_codes);
+    cJSON_AddNumberToObject(o, "dead_units", (double)mt->dead_units);
+    return o;
+}
+
+static int write_summary(const char *run_dir, const run_settings *s, const run_result *r,
+                         anamo_err *err)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "scheme", s->scheme);
+    cJSON_AddStringToObject(o, "loss", s->train.loss == ANAMO_LOSS_BCE       ? "bce"
+                                       : s->train.loss == ANAMO_LOSS_MSE_SUM ? "mse_sum"
+                                                                             : "mse");
+    cJSON_AddNumberToObject(o, "lambda", s->train.lambda);
+    cJSON_AddNumberToObject(o, "epochs", (double)r->epochs);
+    cJSON_AddItemToObject(o, "train", metrics_json(&r->train));
+    if (r->has_test)
+        cJSON_AddItemToObject(o, "test", metrics_json(&r->test));
+    cJSON_AddNumberToObject(o, "seconds_per_epoch", r->seconds_per_epoch);
+    cJSON_AddNumberToObject(o, "samples_per_s", r->samples_per_s);
+    cJSON_AddNumberToObject(o, "weights_updated_per_epoch", r->weights_updated_per_epoch);
+    cJSON_AddNumberToObject(o, "encoder_params", (double)r->encoder_params);
+    cJSON_AddNumberToObject(o, "decoder_params", (double)r->decoder_params);
+    if (r->diverged)
+        cJSON_AddStringToObject(o, "diverged", r->divergence);
+    else
+        cJSON_AddNullToObject(o, "diverged");
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    char path[4096];
+    path_in(path, sizeof path, run_dir, "summary.json");
+    FILE *f = fopen(path, "w");
+    int ok = f && text && fputs(text, f) >= 0 && fputs("\n", f) >= 0;
+    ok = f && !fclose(f) && ok;
+    cJSON_free(text);
+    return ok ? ANAMO_OK
+              : anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write the summary", path);
+}
+
+static double json_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void metrics_from_json(const cJSON *o, anamo_metrics *mt)
+{
+    mt->n = (int64_t)json_num(o, "samples");
+    mt->loss = json_num(o, "loss");
+    mt->recon_loss = json_num(o, "recon_loss");
+    mt->mse = json_num(o, "mse");
+    mt->bias = json_num(o, "bias");
+    mt->code_l1 = json_num(o, "code_l1");
+    mt->input_l1 = json_num(o, "input_l1");
+    mt->zero_codes = json_num(o, "zero_codes");
+    mt->dead_units = (int64_t)json_num(o, "dead_units");
+}
+
+int cli_read_summary(const char *run_dir, run_result *r, anamo_err *err)
+{
+    char path[4096];
+    path_in(path, sizeof path, run_dir, "summary.json");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open", path);
+    char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *o = cJSON_Parse(buf);
+    if (!o)
+        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: not JSON", path);
+    memset(r, 0, sizeof *r);
+    r->epochs = (int64_t)json_num(o, "epochs");
+    metrics_from_json(cJSON_GetObjectItemCaseSensitive(o, "train"), &r->train);
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(o, "test");
+    r->has_test = test != NULL;
+    if (test)
+        metrics_from_json(test, &r->test);
+    r->seconds_per_epoch = json_num(o, "seconds_per_epoch");
+    r->samples_per_s = json_num(o, "samples_per_s");
+    r->weights_updated_per_epoch = json_num(o, "weights_updated_per_epoch");
+    r->encoder_params = (int64_t)json_num(o, "encoder_params");
+    r->decoder_params = (int64_t)json_num(o, "decoder_params");
+    const cJSON *div = cJSON_GetObjectItemCaseSensitive(o, "diverged");
+    r->diverged = cJSON_IsString(div);
+    if (r->diverged)
+        snprintf(r->divergence, sizeof r->divergence, "%s", div->valuestring);
+    cJSON_Delete(o);
+    return ANAMO_OK;
+}
+
+typedef struct run_parts {
+    run_settings s;
+    anamo_dataset train, test;
+    int has_test;
+    anamo_model *m;
+    anamo_trainer *t;
+    char *config_text;
+} run_parts;
+
+static void release(run_parts *p)
+{
+    anamo_trainer_free(p->t);
+    anamo_model_free(p->m);
+    anamo_dataset_free(&p->train);
+    if (p->has_test)
+        anamo_dataset_free(&p->test);
+    free(p->config_text);
+}
+
+/* Everything that can fail on bad input, before anything is written. */
+static int prepare(const config *c, run_parts *p, anamo_err *err)
+{
+    int rc = config_settings(c, &p->s, err);
+    if (!rc)
+        rc = cli_open_data(p->s.train_spec, &p->train, err);
+    if (!rc && p->s.test_spec[0]) {
+        rc = cli_open_data(p->s.test_spec, &p->test, err);
+        p->has_test = rc == ANAMO_OK;
+    }
+    if (rc)
+        return rc;
+    anamo_model_spec ms = p->s.model;
+    ms.in_c = p->train.c, ms.in_h = p->train.h, ms.in_w = p->train.w;
+    rc = anamo_model_create(&ms, &p->m, err);
+    if (!rc && p->s.standardize)
+        rc = anamo_model_fit_standardize(p->m, &p->train, err);
+    if (!rc)
+        rc = anamo_trainer_create(p->m, &p->s.train, &p->train, p->has_test ? &p->test : NULL,
+                                  &p->t, err);
+    p->config_text = config_resolved_text(c);
+    return rc;
+}
+
+static FILE *open_csv(const char *dir, const char *name, const char *header, int append,
+                      anamo_err *err)
+{
+    char path[4096];
+    path_in(path, sizeof path, dir, name);
+    int fresh = !append || !cli_file_exists(path);
+    FILE *f = fopen(path, fresh ? "w" : "a");
+    if (!f)
+        anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open for writing", path);
+    else if (fresh)
+        fputs(header, f);
+    return f;
+}
+
+static int write_text(const char *dir, const char *name, const char *text, anamo_err *err)
+{
+    char path[4096];
+    path_in(path, sizeof path, dir, name);
+    FILE *f = fopen(path, "w");
+    int ok = f && fputs(text, f) >= 0;
+    ok = f && !fclose(f) && ok;
+    return ok ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
+}
+
+/* Creates (or, resuming, reopens) the run directory and its logs. */
+static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
+{
+    char ckpt[4096];
+    path_in(ckpt, sizeof ckpt, ctx->run_dir, "model.safetensors");
+    if (resume) {
+        int rc = anamo_checkpoint_restore(p->m, p->t, ckpt, err);
+        if (rc)
+            return rc;
+    } else if (cli_file_exists(ckpt)) {
+        return anamo_fail(err, ANAMO_ERR_ARG,
+                          "%s already holds a run: continue it with --resume %s, or choose "
+                          "another -o",
+                          ctx->run_dir, ctx->run_dir);
+    }
+    int rc = cli_mkdir_p(ctx->run_dir, err);
+    if (!rc)
+        rc = write_text(ctx->run_dir, "config.ini", p->config_text, err);
+    if (rc)
+        return rc;
+    ctx->metrics = open_csv(ctx->run_dir, "metrics.csv",
+                            "epoch,iteration,phase,loss,recon_loss,code_l1,elapsed_s,samples_per_s\n",
+                            resume, err);
+    ctx->epochs = open_csv(ctx->run_dir, "epochs.csv",
+                           "epoch,phase,train_loss,train_recon_loss,train_code_l1,test_loss,"
+                           "test_recon_loss,test_mse,test_code_l1,test_zero_codes,seconds,"
+                           "weights_updated\n",
+                           resume, err);
+    return ctx->metrics && ctx->epochs ? ANAMO_OK : err->code;
+}
+
+/* After the loop: the last checkpoint, the final metrics and summary.json. */
+static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err *train_err,
+                      run_result *out, anamo_err *err)
+{
+    char ckpt[4096];
+    path_in(ckpt, sizeof ckpt, ctx->run_dir, "model.safetensors");
+    memset(out, 0, sizeof *out);
+    out->diverged = train_rc == ANAMO_ERR_DIVERGED;
+    if (out->diverged)
+        snprintf(out->divergence, sizeof out->divergence, "%s", train_err->msg);
+    /* a diverged run keeps the checkpoint of its last good epoch */
+    int rc = out->diverged ? ANAMO_OK : anamo_checkpoint_save(p->m, p->t, p->config_text, ckpt, err);
+    if (!rc)
+        rc = anamo_evaluate(p->m, &p->train, p->s.train.loss, p->s.train.lambda, &out->train, err);
+    if (!rc && p->has_test)
+        rc = anamo_evaluate(p->m, &p->test, p->s.train.loss, p->s.train.lambda, &out->test, err);
+    if (rc)
+        return rc;
+    out->has_test = p->has_test;
+    out->epochs = anamo_trainer_epochs_done(p->t);
+    out->seconds_per_epoch = ctx->epochs_run ? ctx->epoch_seconds / (double)ctx->epochs_run : 0;
+    out->samples_per_s = ctx->epoch_seconds > 0
+                             ? (double)p->train.n * (double)ctx->epochs_run / ctx->epoch_seconds
+                             : 0;
+    out->weights_updated_per_epoch =
+        ctx->epochs_run ? ctx->weights_updated / (double)ctx->epochs_run : 0;
+    out->encoder_params = anamo_model_param_count(p->m, 0);
+    out->decoder_params = anamo_model_param_count(p->m, 1);
+    return write_summary(ctx->run_dir, &p->s, out, err);
+}
+
+int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
+                     run_result *out, anamo_err *err)
+{
+    run_parts p = {0};
+    run_ctx ctx = {.run_dir = run_dir, .label = label ? label : "",
+                   .tty = isatty(STDERR_FILENO)};
+    int rc = prepare(c, &p, err);
+    if (!rc) {
+        ctx.m = p.m, ctx.t = p.t, ctx.config_text = p.config_text;
+        ctx.checkpoint_every = p.s.checkpoint_every;
+        rc = open_run_dir(&p, &ctx, resume, err);
+    }
+    if (!rc) {
+        if (p.s.threads > 0)
+            omp_set_num_threads(p.s.threads);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        anamo_train_hooks hooks = {.ctx = &ctx, .on_log = on_log, .on_epoch = on_epoch,
+                                   .stop = &stop_requested};
+        anamo_err train_err = {0};
+        int train_rc = anamo_trainer_run(p.t, &hooks, &train_err);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        if (ctx.tty)
+            fputs("\r\033[K", stderr);
+        if (train_rc == ANAMO_OK || train_rc == ANAMO_ERR_DIVERGED)
+            rc = finish_run(&p, &ctx, train_rc, &train_err, out, err);
+        if (!rc && train_rc == ANAMO_ERR_DIVERGED)
+            rc = anamo_fail(err, ANAMO_ERR_DIVERGED, "%s (recorded in %s/summary.json)",
+                            train_err.msg, run_dir);
+        else if (train_rc == ANAMO_ERR_INTERRUPTED) {
+            char ckpt[4096];
+            path_in(ckpt, sizeof ckpt, run_dir, "model.safetensors");
+            rc = anamo_checkpoint_save(p.m, p.t, p.config_text, ckpt, err);
+            if (!rc)
+                rc = anamo_fail(err, ANAMO_ERR_INTERRUPTED,
+                                "%s; checkpoint saved, continue with: anamo train --resume %s",
+                                train_err.msg, run_dir);
+        } else if (train_rc && train_rc != ANAMO_ERR_DIVERGED)
+            *err = ctx.hook_err.code ? ctx.hook_err : train_err, rc = train_rc;
+    }
+    if (ctx.metrics)
+        fclose(ctx.metrics);
+    if (ctx.epochs)
+        fclose(ctx.epochs);
+    release(&p);
+    return rc;
+}

@@ -1,0 +1,242 @@
+/* idx.c — IDX files, the format MNIST and Fashion-MNIST ship in (LeCun et al.,
+ * yann.lecun.com/exdb/mnist/): a big-endian header, magic 0x00000803 = 2051 for images
+ * (unsigned bytes, 3 dimensions: count, rows, cols) or 0x00000801 = 2049 for labels (count),
+ * then exactly the bytes the dimensions promise. Files are read through zlib's gzread, which
+ * passes plain files through unchanged, so the distributed .gz files and unpacked ones both
+ * work. Nothing from the header is trusted until it has been checked. */
+#include "core/err.h"
+#include "data/data.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#define IDX_MAGIC_IMAGES 2051 /* 0x0803: type 0x08 (unsigned byte), 3 dimensions */
+#define IDX_MAGIC_LABELS 2049 /* 0x0801: type 0x08 (unsigned byte), 1 dimension */
+#define IDX_TYPE_U8 0x08
+#define IDX_MAX_DIMS 3
+/* gzread takes an unsigned length and returns an int, so large bodies go in pieces */
+#define IDX_CHUNK ((uint64_t)1 << 30)
+#define IDX_GZ_BUFFER (128u << 10) /* larger than zlib's 8 KiB default: fewer syscalls */
+
+/* What one kind of IDX file looks like, for checking and for messages. */
+typedef struct idx_kind {
+    uint32_t magic;
+    int ndims;
+    const char *what;          /* "images" or "labels" */
+    const char *dim_names[IDX_MAX_DIMS];
+} idx_kind;
+
+static const idx_kind IDX_IMAGES = {IDX_MAGIC_IMAGES, 3, "images",
+                                    {"image count", "rows", "cols"}};
+static const idx_kind IDX_LABELS = {IDX_MAGIC_LABELS, 1, "labels", {"label count", NULL, NULL}};
+
+static int idx_open(const char *path, gzFile *out, anamo_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, expected an IDX file", path);
+    if (S_ISREG(st.st_mode) && st.st_size == 0)
+        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty file, expected an IDX file", path);
+    *out = gzopen(path, "rb");
+    if (!*out)
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path,
+                          errno ? strerror(errno) : "out of memory");
+    gzbuffer(*out, IDX_GZ_BUFFER);
+    return ANAMO_OK;
+}
+
+/* Reads up to len bytes into buf; *got says how many came. A short read is not an error here:
+ * the caller reports it with the offset and the count it expected. A corrupt gzip stream is. */
+static int idx_read(gzFile gz, const char *path, uint64_t offset, void *buf, uint64_t len,
+                    uint64_t *got, anamo_err *err)
+{
+    uint8_t *p = buf;
+    *got = 0;
+    while (*got < len) {
+        uint64_t want = len - *got < IDX_CHUNK ? len - *got : IDX_CHUNK;
+        int r = gzread(gz, p + *got, (unsigned)want);
+        if (r < 0) {
+            int zerr;
+            const char *msg = gzerror(gz, &zerr);
+            return anamo_fail(err, zerr == Z_ERRNO ? ANAMO_ERR_IO : ANAMO_ERR_FORMAT,
+                              "%s: offset %llu: %s", path, (unsigned long long)(offset + *got),
+                              zerr == Z_ERRNO ? strerror(errno) : msg);
+        }
+        if (r == 0)
+            break;
+        *got += (uint64_t)r;
+    }
+    return ANAMO_OK;
+}
+
+/* zlib reports a gzip stream that stops mid-way as Z_BUF_ERROR rather than as a failed read;
+ * naming it tells a user the download, not the header, is at fault. */
+static const char *idx_gz_note(gzFile gz)
+{
+    int zerr;
+    gzerror(gz, &zerr);
+    return zerr == Z_BUF_ERROR ? " (the gzip stream ends early: incomplete download?)" : "";
+}
+
+static const char *idx_magic_hint(uint32_t magic)
+{
+    if (magic == IDX_MAGIC_LABELS)
+        return "; this is an IDX labels file";
+    if (magic == IDX_MAGIC_IMAGES)
+        return "; this is an IDX images file";
+    if ((magic & 0xffff) == 0 && (magic >> 16) != 0)
+        return "; the header looks little-endian, IDX is big-endian";
+    if ((magic >> 16) == 0 && ((magic >> 8) & 0xff) != IDX_TYPE_U8)
+        return "; only unsigned-byte IDX files (type 0x08) are read";
+    return "";
+}
+
+static uint32_t be32(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* Reads and checks the header: the magic first (so a file of the other kind is named as such
+ * even when it is shorter than this kind's header), then each dimension nonzero and the
+ * product within ANAMO_DATA_MAX_BYTES. dims gets kind->ndims values; *bytes the body length. */
+static int idx_header(gzFile gz, const char *path, const idx_kind *kind, int64_t *dims,
+                      int64_t *bytes, anamo_err *err)
+{
+    uint8_t hdr[4 * (1 + IDX_MAX_DIMS)];
+    uint64_t need = 4 * (1 + (uint64_t)kind->ndims), got, more = 0;
+    int rc = idx_read(gz, path, 0, hdr, 4, &got, err);
+    uint32_t magic = got == 4 ? be32(hdr) : 0;
+    if (!rc && got == 4 && magic != kind->magic)
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: offset 0: magic number %u (0x%08x), expected %u for IDX %s%s",
+                          path, magic, magic, kind->magic, kind->what, idx_magic_hint(magic));
+    if (!rc && got == 4)
+        rc = idx_read(gz, path, 4, hdr + 4, need - 4, &more, err);
+    if (rc)
+        return rc;
+    if (got + more < need)
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: offset 0: expected %llu bytes of IDX %s header, found %llu%s",
+                          path, (unsigned long long)need, kind->what,
+                          (unsigned long long)(got + more), idx_gz_note(gz));
+    int64_t total = 1;
+    for (int i = 0; i < kind->ndims; i++) {
+        int off = 4 * (i + 1);
+        dims[i] = be32(hdr + off);
+        if (dims[i] == 0)
+            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %d: %s is 0", path, off,
+                              kind->dim_names[i]);
+        if (i > 0 && dims[i] > INT_MAX)
+            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %d: %s %lld is more than %d",
+                              path, off, kind->dim_names[i], (long long)dims[i], INT_MAX);
+        if (total > ANAMO_DATA_MAX_BYTES / dims[i])
+            return anamo_fail(err, ANAMO_ERR_FORMAT,
+                              "%s: offset %d: %s %lld makes the data larger than the "
+                              "%lld-byte limit",
+                              path, off, kind->dim_names[i], (long long)dims[i],
+                              (long long)ANAMO_DATA_MAX_BYTES);
+        total *= dims[i];
+    }
+    *bytes = total;
+    return ANAMO_OK;
+}
+
+/* Reads the body, which must be exactly bytes long: a short file and trailing bytes both mean
+ * the header and the data disagree, and either could hide a wrong or damaged file. */
+static int idx_body(gzFile gz, const char *path, const idx_kind *kind, void *buf,
+                    int64_t bytes, anamo_err *err)
+{
+    uint64_t start = 4 * (1 + (uint64_t)kind->ndims), got;
+    int rc = idx_read(gz, path, start, buf, (uint64_t)bytes, &got, err);
+    if (rc)
+        return rc;
+    if (got < (uint64_t)bytes)
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: offset %llu: expected %lld bytes of %s, found %llu%s", path,
+                          (unsigned long long)start, (long long)bytes, kind->what,
+                          (unsigned long long)got, idx_gz_note(gz));
+    uint64_t extra = 0, more;
+    uint8_t scratch[4096];
+    do {
+        rc = idx_read(gz, path, start + got + extra, scratch, sizeof scratch, &more, err);
+        if (rc)
+            return rc;
+        extra += more;
+    } while (more == sizeof scratch);
+    if (extra > 0)
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: offset %llu: %llu trailing bytes after %lld bytes of %s", path,
+                          (unsigned long long)(start + (uint64_t)bytes),
+                          (unsigned long long)extra, (long long)bytes, kind->what);
+    return ANAMO_OK;
+}
+
+/* Opens, checks and reads a whole IDX file of the given kind. *data is anamo_alloc'ed. */
+static int idx_load(const char *path, const idx_kind *kind, int64_t *dims, uint8_t **data,
+                    anamo_err *err)
+{
+    gzFile gz;
+    int rc = idx_open(path, &gz, err);
+    if (rc)
+        return rc;
+    int64_t bytes = 0;
+    rc = idx_header(gz, path, kind, dims, &bytes, err);
+    uint8_t *buf = NULL;
+    if (!rc) {
+        buf = anamo_alloc((size_t)bytes);
+        if (!buf)
+            rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
+                            (long long)bytes, kind->what);
+    }
+    if (!rc)
+        rc = idx_body(gz, path, kind, buf, bytes, err);
+    gzclose(gz);
+    if (rc) {
+        anamo_free(buf);
+        return rc;
+    }
+    *data = buf;
+    return ANAMO_OK;
+}
+
+int anamo_idx_read(const char *path, anamo_dataset *out, anamo_err *err)
+{
+    if (!path || !out)
+        return anamo_fail(err, ANAMO_ERR_ARG, "idx: path and out must not be NULL");
+    memset(out, 0, sizeof *out);
+    int64_t dims[IDX_MAX_DIMS];
+    uint8_t *data = NULL;
+    int rc = idx_load(path, &IDX_IMAGES, dims, &data, err);
+    if (rc)
+        return rc;
+    out->n = dims[0];
+    out->c = 1;
+    out->h = (int)dims[1];
+    out->w = (int)dims[2];
+    out->dim = dims[1] * dims[2];
+    out->dtype = ANAMO_U8;
+    out->data = data;
+    out->labels = NULL;
+    snprintf(out->source, sizeof out->source, "%s", path);
+    return ANAMO_OK;
+}
+
+int anamo_idx_read_labels(const char *path, uint8_t **labels, int64_t *n, anamo_err *err)
+{
+    if (!path || !labels || !n)
+        return anamo_fail(err, ANAMO_ERR_ARG, "idx: path, labels and n must not be NULL");
+    *labels = NULL;
+    *n = 0;
+    int64_t dims[IDX_MAX_DIMS];
+    int rc = idx_load(path, &IDX_LABELS, dims, labels, err);
+    if (rc)
+        return rc;
+    *n = dims[0];
+    return ANAMO_OK;
+}

@@ -1,0 +1,269 @@
+/* checkpoint.c — a model and its training state as one safetensors file.
+ *
+ * Tensors: every parameter under its PyTorch state_dict name ("encoder.0.weight" (out, in),
+ * "encoder.0.bias", …), "optim.encoder.state" and "optim.decoder.state" (the flat optimizer
+ * state; Adam: m then v), "normalize.mean" and "normalize.std" when inputs are standardized.
+ * __metadata__ (all strings): "format", "anamo.input_shape" ("C,H,W"), "anamo.encoder",
+ * "anamo.decoder", "anamo.init", "anamo.seed", "anamo.standardize", "anamo.progress" (JSON of
+ * train_progress) and "config" (the caller's config text, verbatim). */
+#include "core/err.h"
+#include "io/safetensors.h"
+#include "train/trainer.h"
+
+#include <cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECKPOINT_FORMAT "anamo-checkpoint-1"
+#define CKPT_MAX_TENSORS (2 * BLOCK_MAX_PARAMS + 8)
+
+static void add_tensor(st_tensor *ts, int *n, const char *name, const float *data, int ndim,
+                       const int64_t *shape)
+{
+    st_tensor *t = &ts[(*n)++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->dtype = ST_F32;
+    t->ndim = ndim;
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        t->shape[i] = shape[i];
+        numel *= shape[i];
+    }
+    t->data = data;
+    t->nbytes = (size_t)numel * sizeof(float);
+}
+
+static void add_block(st_tensor *ts, int *n, const block *b, int with_state)
+{
+    for (int i = 0; i < b->nparams_tensors; i++) {
+        const param_ref *p = &b->params_ref[i];
+        add_tensor(ts, n, p->name, b->params + p->offset, p->ndim, p->shape);
+    }
+    if (with_state && b->nstate > 0) {
+        char name[64];
+        snprintf(name, sizeof name, "optim.%s.state", b->name);
+        add_tensor(ts, n, name, b->opt_state, 1, &b->nstate);
+    }
+}
+
+static char *progress_json(const train_progress *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "pass", (double)p->pass);
+    cJSON_AddNumberToObject(o, "offset", (double)p->offset);
+    cJSON_AddNumberToObject(o, "phase_idx", p->phase_idx);
+    cJSON_AddNumberToObject(o, "phase_iters", (double)p->phase_iters);
+    cJSON_AddNumberToObject(o, "phase_samples", (double)p->phase_samples);
+    cJSON_AddNumberToObject(o, "iteration", (double)p->iteration);
+    cJSON_AddNumberToObject(o, "samples", (double)p->samples);
+    cJSON_AddNumberToObject(o, "encoder_steps", (double)p->steps[0]);
+    cJSON_AddNumberToObject(o, "decoder_steps", (double)p->steps[1]);
+    cJSON_AddNumberToObject(o, "encoder_optimizer", p->opt_kind[0]);
+    cJSON_AddNumberToObject(o, "decoder_optimizer", p->opt_kind[1]);
+    cJSON_AddNumberToObject(o, "elapsed", p->elapsed);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const char *config_text,
+                          const char *path, anamo_err *err)
+{
+    st_tensor ts[CKPT_MAX_TENSORS];
+    int n = 0;
+    add_block(ts, &n, &m->enc, t != NULL);
+    add_block(ts, &n, &m->dec, t != NULL);
+    if (m->standardize) {
+        add_tensor(ts, &n, "normalize.mean", m->norm_mean, 1, &m->in_dim);
+        add_tensor(ts, &n, "normalize.std", m->norm_std, 1, &m->in_dim);
+    }
+    char shape[64], seed[32];
+    snprintf(shape, sizeof shape, "%d,%d,%d", m->in_c, m->in_h, m->in_w);
+    snprintf(seed, sizeof seed, "%" PRIu64, m->seed);
+    char *progress = t ? progress_json(&t->p) : NULL;
+    st_meta meta[] = {{"format", CHECKPOINT_FORMAT},
+                      {"anamo.input_shape", shape},
+                      {"anamo.encoder", m->encoder_spec},
+                      {"anamo.decoder", m->decoder_spec},
+                      {"anamo.init", init_name(m->init)},
+                      {"anamo.seed", seed},
+                      {"anamo.standardize", m->standardize ? "1" : "0"},
+                      {"config", config_text ? config_text : ""},
+                      {"anamo.progress", progress ? progress : "{}"}};
+    int rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
+    cJSON_free(progress);
+    return rc;
+}
+
+/* Copies the tensor called name into dst (numel floats), checking its dtype and size. */
+static int load_floats(const st_file *f, const char *name, float *dst, int64_t numel,
+                       anamo_err *err)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t)
+        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing", st_path(f), name);
+    if (t->dtype != ST_F32 || t->nbytes != (size_t)numel * sizeof(float))
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: tensor '%s' is %s of %zu bytes; expected F32 of %lld values",
+                          st_path(f), name, st_dtype_name(t->dtype), t->nbytes, (long long)numel);
+    memcpy(dst, t->data, t->nbytes); /* the data may be unaligned in the file buffer */
+    return ANAMO_OK;
+}
+
+static int load_block(const st_file *f, block *b, anamo_err *err)
+{
+    for (int i = 0; i < b->nparams_tensors; i++) {
+        const param_ref *p = &b->params_ref[i];
+        int rc = load_floats(f, p->name, b->params + p->offset, p->numel, err);
+        if (rc)
+            return rc;
+    }
+    return ANAMO_OK;
+}
+
+static int load_norm(const st_file *f, anamo_model *m, anamo_err *err)
+{
+    const char *s = st_meta_get(f, "anamo.standardize");
+    m->standardize = s && !strcmp(s, "1");
+    if (!m->standardize)
+        return ANAMO_OK;
+    int rc = load_floats(f, "normalize.mean", m->norm_mean, m->in_dim, err);
+    return rc ? rc : load_floats(f, "normalize.std", m->norm_std, m->in_dim, err);
+}
+
+static int model_from_meta(const st_file *f, int max_batch, anamo_model **out, anamo_err *err)
+{
+    const char *fmt = st_meta_get(f, "format"), *shape = st_meta_get(f, "anamo.input_shape");
+    const char *enc = st_meta_get(f, "anamo.encoder"), *dec = st_meta_get(f, "anamo.decoder");
+    anamo_model_spec spec = {.encoder = enc, .decoder = dec, .max_batch = max_batch};
+    if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) || !shape || !enc || !dec ||
+        sscanf(shape, "%d,%d,%d", &spec.in_c, &spec.in_h, &spec.in_w) != 3)
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: not an anamo checkpoint (metadata 'format' = '%s', expected '%s')",
+                          st_path(f), fmt ? fmt : "(none)", CHECKPOINT_FORMAT);
+    int rc = anamo_model_create(&spec, out, err);
+    if (rc)
+        return anamo_fail_context(err, "%s", st_path(f));
+    return ANAMO_OK;
+}
+
+int anamo_checkpoint_load_model(const char *path, int max_batch, anamo_model **out,
+                                anamo_err *err)
+{
+    *out = NULL;
+    st_file *f;
+    int rc = st_open(path, &f, err);
+    if (rc)
+        return rc;
+    anamo_model *m = NULL;
+    rc = model_from_meta(f, max_batch, &m, err);
+    if (!rc)
+        rc = load_block(f, &m->enc, err);
+    if (!rc)
+        rc = load_block(f, &m->dec, err);
+    if (!rc)
+        rc = load_norm(f, m, err);
+    st_close(f);
+    if (rc)
+        anamo_model_free(m);
+    else
+        *out = m;
+    return rc;
+}
+
+static int64_t json_int(const cJSON *o, const char *key, int *ok)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) {
+        *ok = 0;
+        return 0;
+    }
+    return (int64_t)v->valuedouble;
+}
+
+static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
+{
+    const char *s = st_meta_get(f, "anamo.progress");
+    cJSON *o = s ? cJSON_Parse(s) : NULL;
+    int ok = o != NULL;
+    p->pass = json_int(o, "pass", &ok);
+    p->offset = json_int(o, "offset", &ok);
+    p->phase_idx = (int)json_int(o, "phase_idx", &ok);
+    p->phase_iters = json_int(o, "phase_iters", &ok);
+    p->phase_samples = json_int(o, "phase_samples", &ok);
+    p->iteration = json_int(o, "iteration", &ok);
+    p->samples = json_int(o, "samples", &ok);
+    p->steps[0] = json_int(o, "encoder_steps", &ok);
+    p->steps[1] = json_int(o, "decoder_steps", &ok);
+    p->opt_kind[0] = (int)json_int(o, "encoder_optimizer", &ok);
+    p->opt_kind[1] = (int)json_int(o, "decoder_optimizer", &ok);
+    const cJSON *el = cJSON_GetObjectItemCaseSensitive(o, "elapsed");
+    p->elapsed = cJSON_IsNumber(el) ? el->valuedouble : 0.0;
+    cJSON_Delete(o);
+    if (!ok)
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: metadata 'anamo.progress' is missing or incomplete", st_path(f));
+    return ANAMO_OK;
+}
+
+static int load_state(const st_file *f, block *b, int kind, anamo_err *err)
+{
+    char name[64];
+    snprintf(name, sizeof name, "optim.%s.state", b->name);
+    const st_tensor *t = st_find(f, name);
+    if (kind < 0 || !t)
+        return block_alloc_state(b, 0, err);
+    int64_t n = (int64_t)(t->nbytes / sizeof(float));
+    int rc = block_alloc_state(b, n, err);
+    return rc ? rc : load_floats(f, name, b->opt_state, n, err);
+}
+
+int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path, anamo_err *err)
+{
+    st_file *f;
+    int rc = st_open(path, &f, err);
+    if (rc)
+        return rc;
+    train_progress p;
+    rc = load_block(f, &m->enc, err);
+    if (!rc)
+        rc = load_block(f, &m->dec, err);
+    if (!rc)
+        rc = load_norm(f, m, err);
+    if (!rc)
+        rc = parse_progress(f, &p, err);
+    if (!rc && (p.phase_idx < 0 || p.phase_idx >= t->spec.nphases || p.offset < 0 ||
+                p.offset > t->train->n))
+        rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+                        "%s: progress (phase %d, offset %lld) does not fit this run's %d phases "
+                        "and %lld training samples",
+                        path, p.phase_idx, (long long)p.offset, t->spec.nphases,
+                        (long long)t->train->n);
+    if (!rc)
+        rc = load_state(f, &m->enc, p.opt_kind[0], err);
+    if (!rc)
+        rc = load_state(f, &m->dec, p.opt_kind[1], err);
+    st_close(f);
+    if (rc)
+        return rc;
+    t->p = p;
+    t->phase_ready = 0;
+    t->codes_valid = 0;
+    return ANAMO_OK;
+}
+
+char *anamo_checkpoint_config(const char *path, anamo_err *err)
+{
+    st_file *f;
+    if (st_open(path, &f, err))
+        return NULL;
+    const char *s = st_meta_get(f, "config");
+    char *copy = s ? strdup(s) : NULL;
+    if (!s)
+        anamo_fail(err, ANAMO_ERR_FORMAT, "%s: no 'config' in the metadata", path);
+    st_close(f);
+    return copy;
+}
