@@ -108,7 +108,10 @@ static void write_file(const char *path, const void *bytes, size_t len, int gz)
     }
 }
 
-static void write_text(const char *path, const char *text) { write_file(path, text, strlen(text), 0); }
+static void write_text(const char *path, const char *text)
+{
+    write_file(path, text, strlen(text), 0);
+}
 
 static uint8_t *read_whole(const char *path, size_t *len)
 {
@@ -130,7 +133,8 @@ static uint8_t *read_whole(const char *path, size_t *len)
 
 static void put_be32(uint8_t *b, uint32_t v)
 {
-    b[0] = (uint8_t)(v >> 24), b[1] = (uint8_t)(v >> 16), b[2] = (uint8_t)(v >> 8), b[3] = (uint8_t)v;
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (24 - 8 * i));
 }
 
 static uint8_t pixel(size_t k) { return (uint8_t)(k * 37 + 11); }
@@ -388,7 +392,8 @@ static void test_npy_u8_round_trip(void **state)
     const struct { int ndim; int64_t shape[4]; int c, h, w; const char *dict; } cases[] = {
         {4, {2, 3, 4, 5}, 3, 4, 5,
          "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3, 4, 5), }"},
-        {3, {2, 4, 5, 0}, 1, 4, 5, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 4, 5), }"},
+        {3, {2, 4, 5, 0}, 1, 4, 5,
+         "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 4, 5), }"},
     };
     uint8_t data[120];
     for (size_t k = 0; k < sizeof data; k++)
@@ -732,7 +737,9 @@ static void test_open_mnist_missing(void **state)
     tmp_path(state, "root2/mnist/t10k-labels-idx1-ubyte", path);
     write_text(path, "oop");
     expect_error(anamo_dataset_open("mnist:test", root, &ds, &err), &err, ANAMO_ERR_FORMAT,
-                 "mnist:test: ", "t10k-labels-idx1-ubyte: offset 0: expected 8 bytes of IDX labels header, found 3");
+                 "mnist:test: ",
+                 "t10k-labels-idx1-ubyte: offset 0: expected 8 bytes of IDX labels header, "
+                 "found 3");
     assert_null(ds.data);
 }
 
@@ -775,6 +782,13 @@ static void test_open_files(void **state)
     assert_string_equal(ds.source, spec);
     anamo_dataset_free(&ds);
 
+    tmp_path(state, "t.csv.gz", path); /* every reader goes through zlib */
+    write_file(path, "a,b\n1,2\n", 8, 1);
+    assert_int_equal(anamo_dataset_open(path, NULL, &ds, &err), ANAMO_OK);
+    assert_int_equal(ds.n, 1);
+    assert_int_equal(ds.c, 2);
+    anamo_dataset_free(&ds);
+
     tmp_path(state, "s.NPY", path);
     const int64_t shape[2] = {2, 2};
     const float x[4] = {1, 2, 3, 4};
@@ -799,6 +813,24 @@ static void test_open_files(void **state)
     assert_null(ds.labels);
     anamo_dataset_free(&ds);
 
+    tmp_path(state, "s.NPY", path);
+    tmp_path(state, "s.npy.gz", labels);
+    size_t len;
+    uint8_t *npy = read_whole(path, &len);
+    write_file(labels, npy, len, 1);
+    free(npy);
+    assert_int_equal(anamo_dataset_open(labels, NULL, &ds, &err), ANAMO_OK);
+    assert_memory_equal(ds.data, x, sizeof x);
+    anamo_dataset_free(&ds);
+
+    tmp_path(state, "empty.npy", path);
+    write_file(path, "", 0, 0);
+    expect_error(anamo_dataset_open(path, NULL, &ds, &err), &err, ANAMO_ERR_FORMAT, path,
+                 "empty file");
+    make_dir(state, "dir.npy");
+    tmp_path(state, "dir.npy", path);
+    expect_error(anamo_dataset_open(path, NULL, &ds, &err), &err, ANAMO_ERR_IO, path,
+                 "is a directory");
     tmp_path(state, "nothing-here.npy", path);
     expect_error(anamo_dataset_open(path, NULL, &ds, &err), &err, ANAMO_ERR_IO, path,
                  "cannot open");

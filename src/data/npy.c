@@ -62,7 +62,8 @@ static int host_is_little_endian(void)
 
 static int npy_syntax(npy_parser *ps, const char *expected)
 {
-    return anamo_fail(ps->err, ANAMO_ERR_FORMAT, "%s: offset %llu: header: expected %s, found '%.12s'",
+    return anamo_fail(ps->err, ANAMO_ERR_FORMAT,
+                      "%s: offset %llu: header: expected %s, found '%.12s'",
                       ps->path, (unsigned long long)(ps->base + (uint64_t)(ps->p - ps->text)),
                       expected, *ps->p ? ps->p : "end of header");
 }
@@ -243,7 +244,8 @@ static int npy_read_exact(gzFile gz, const char *path, uint64_t offset, void *bu
     uint64_t got;
     int rc = npy_read(gz, path, offset, buf, len, &got, err);
     if (!rc && got < len)
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %llu bytes of %s, found %llu",
+        rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+                        "%s: offset %llu: expected %llu bytes of %s, found %llu",
                         path, (unsigned long long)offset, (unsigned long long)len, what,
                         (unsigned long long)got);
     return rc;
