@@ -88,10 +88,11 @@ void anamo_dataset_free(anamo_dataset *ds);
 /* Readers. Each validates the file before trusting it and fails with a message naming the file
  * and the offset or line at fault. */
 int anamo_idx_read(const char *path, anamo_dataset *out, anamo_err *err);   /* plain or .gz */
+/* *labels is allocated with anamo_alloc; release it with anamo_free. */
 int anamo_idx_read_labels(const char *path, uint8_t **labels, int64_t *n, anamo_err *err);
 int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err);   /* u1, f4, f8; C order */
 int anamo_csv_read(const char *path, anamo_dataset *out, anamo_err *err);   /* numeric table */
-/* Writes a float32 array of shape (rows, cols) (cols = 0: 1-D of rows). */
+/* Write an NPY v1.0 file (C order) of ndim (1..4) dimensions. */
 int anamo_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
                         anamo_err *err);
 int anamo_npy_write_u8(const char *path, const uint8_t *data, int ndim, const int64_t *shape,
@@ -106,7 +107,8 @@ int anamo_npy_write_u8(const char *path, const uint8_t *data, int ndim, const in
  * data_root may be NULL (then "data"). */
 int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *out,
                        anamo_err *err);
-/* Copies samples [first, first+count) into a new dataset (for train/validation splits). */
+/* Copies samples [first, first+count) into a new dataset (for train/validation splits);
+ * out must not be ds. */
 int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
                         anamo_dataset *out, anamo_err *err);
 

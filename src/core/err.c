@@ -35,7 +35,7 @@ int anamo_fail(anamo_err *err, int code, const char *fmt, ...)
 int anamo_fail_context(anamo_err *err, const char *fmt, ...)
 {
     if (!err)
-        return ANAMO_ERR_ARG;
+        return ANAMO_ERR_ARG; /* the code is lost with the struct: never report success */
     char prefix[ANAMO_ERR_MSG_MAX], old[ANAMO_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);

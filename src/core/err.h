@@ -14,7 +14,8 @@
 
 /* Sets err (if not NULL) and returns code. */
 int anamo_fail(anamo_err *err, int code, const char *fmt, ...) ANAMO_PRINTF(3, 4);
-/* Prepends "prefix: " to an existing message (adds context on the way up). */
+/* Prepends "prefix: " to an existing message (adds context on the way up); returns err->code
+ * (ANAMO_ERR_ARG when err is NULL, so it never reads as success). */
 int anamo_fail_context(anamo_err *err, const char *fmt, ...) ANAMO_PRINTF(2, 3);
 void anamo_err_clear(anamo_err *err);
 

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <pmmintrin.h>
+#include <xmmintrin.h>
+#endif
 
 static double now_seconds(void)
 {
@@ -246,15 +250,41 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
     return end_of_pass ? finish_epoch(t, h, epoch, err) : ANAMO_OK;
 }
 
+/* Flushes denormal floats to zero on every thread of the OpenMP pool (and so in OpenBLAS,
+ * which runs on the same pool), as torch.set_flush_denormal(True) does. Adam's moments of
+ * weights whose gradient has gone to zero decay geometrically into the denormal range, where
+ * each operation costs ~100 cycles: without this an Adam step takes a fifth of an epoch.
+ * Returns the previous MXCSR so the caller can restore it. */
+static unsigned flush_denormals(int on, unsigned previous)
+{
+#if defined(__SSE2__)
+    unsigned old = _mm_getcsr();
+#pragma omp parallel
+    {
+        unsigned csr = _mm_getcsr();
+        csr = on ? csr | _MM_FLUSH_ZERO_ON | _MM_DENORMALS_ZERO_ON
+                 : (csr & ~(unsigned)(_MM_FLUSH_ZERO_ON | _MM_DENORMALS_ZERO_ON)) |
+                       (previous & (_MM_FLUSH_ZERO_ON | _MM_DENORMALS_ZERO_ON));
+        _mm_setcsr(csr);
+    }
+    return old;
+#else
+    (void)on;
+    return previous;
+#endif
+}
+
 int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
 {
-    while (!anamo_trainer_done(t)) {
+    unsigned saved = flush_denormals(1, 0);
+    int rc = ANAMO_OK;
+    while (!rc && !anamo_trainer_done(t)) {
         if (hooks && hooks->stop && *hooks->stop)
-            return anamo_fail(err, ANAMO_ERR_INTERRUPTED, "stopped at epoch %lld, iteration %lld",
-                              (long long)t->p.pass + 1, (long long)t->p.iteration);
-        int rc = iterate(t, hooks, err);
-        if (rc)
-            return rc;
+            rc = anamo_fail(err, ANAMO_ERR_INTERRUPTED, "stopped at epoch %lld, iteration %lld",
+                            (long long)t->p.pass + 1, (long long)t->p.iteration);
+        else
+            rc = iterate(t, hooks, err);
     }
-    return ANAMO_OK;
+    flush_denormals(0, saved);
+    return rc;
 }
