@@ -1,12 +1,35 @@
 /* cmd_eval.c — anamo eval: a trained model's metrics on a dataset, as JSON on stdout. */
 #include "cli.h"
 
+#include <cJSON.h>
+
 static const char USAGE[] =
     "usage: anamo eval MODEL --data SPEC\n"
     "\n"
     "Prints the metrics of MODEL (a model.safetensors or its run directory) on SPEC as JSON:\n"
     "loss and reconstruction loss (the loss MODEL was trained with), MSE per element, the\n"
     "reconstruction bias (1/M) sum ||x - x^||, code l1, input l1, zero-code fraction, dead units.\n";
+
+/* cJSON escapes the path and prints numbers with 17 significant digits, as summary.json has */
+static void print_json(const char *data, const anamo_metrics *mt)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "data", data);
+    cJSON_AddNumberToObject(o, "samples", (double)mt->n);
+    cJSON_AddNumberToObject(o, "loss", mt->loss);
+    cJSON_AddNumberToObject(o, "recon_loss", mt->recon_loss);
+    cJSON_AddNumberToObject(o, "mse", mt->mse);
+    cJSON_AddNumberToObject(o, "bias", mt->bias);
+    cJSON_AddNumberToObject(o, "code_l1", mt->code_l1);
+    cJSON_AddNumberToObject(o, "input_l1", mt->input_l1);
+    cJSON_AddNumberToObject(o, "zero_codes", mt->zero_codes);
+    cJSON_AddNumberToObject(o, "dead_units", (double)mt->dead_units);
+    char *text = cJSON_PrintUnformatted(o);
+    if (text)
+        puts(text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
 
 int cmd_eval(int argc, char **argv)
 {
@@ -27,11 +50,7 @@ int cmd_eval(int argc, char **argv)
     anamo_err err = {0};
     rc = anamo_evaluate(m, &ds, loss, lambda, &mt, &err);
     if (!rc)
-        printf("{\"data\": \"%s\", \"samples\": %lld, \"loss\": %.8g, \"recon_loss\": %.8g, "
-               "\"mse\": %.8g, \"bias\": %.8g, \"code_l1\": %.8g, \"input_l1\": %.8g, "
-               "\"zero_codes\": %.8g, \"dead_units\": %lld}\n",
-               a.data, (long long)mt.n, mt.loss, mt.recon_loss, mt.mse, mt.bias, mt.code_l1,
-               mt.input_l1, mt.zero_codes, (long long)mt.dead_units);
+        print_json(a.data, &mt);
     anamo_model_free(m);
     anamo_dataset_free(&ds);
     return rc ? cli_report(&err) : EXIT_OK;

@@ -586,8 +586,10 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
     s->checkpoint_every = (int)num(c, "train", "checkpoint_every");
     if (!strcmp(s->scheme, "joint")) {
         t->nphases = 1;
+        /* one epoch-long phase that follows itself: the optimizer and its state carry on, and
+         * a resumed run with a larger budget walks the same phase boundaries */
         t->phases[0] = anamo_phase_default("joint", ANAMO_BOTH, config_get(c, "joint", "optimizer"),
-                                           (float)num(c, "joint", "lr"), batch, t->epochs);
+                                           (float)num(c, "joint", "lr"), batch, 1.0);
         fill_optimizer(c, "joint", &t->phases[0]);
     } else {
         int rc = nam_phases(c, t, batch, err);

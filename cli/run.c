@@ -32,8 +32,6 @@ typedef struct run_ctx {
     FILE *metrics, *epochs;
     int tty;
     int checkpoint_every;
-    double epoch_seconds, weights_updated;
-    int64_t epochs_run;
     anamo_err hook_err;
 } run_ctx;
 
@@ -70,9 +68,6 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
     fprintf(stderr, "%s%sepoch %lld  %-8s train loss %.6f  test mse %.6f  %.2f s\n",
             ctx->tty ? "\r\033[K" : "", ctx->label, (long long)r->epoch, r->phase, r->train_loss,
             r->has_test ? te->mse : NAN, r->seconds);
-    ctx->epoch_seconds += r->seconds;
-    ctx->weights_updated += (double)r->weights_updated;
-    ctx->epochs_run++;
     if (ctx->checkpoint_every > 0 && r->epoch % ctx->checkpoint_every == 0) {
         char path[4096];
         path_in(path, sizeof path, ctx->run_dir, "model.safetensors");
@@ -302,12 +297,11 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
         return rc;
     out->has_test = p->has_test;
     out->epochs = anamo_trainer_epochs_done(p->t);
-    out->seconds_per_epoch = ctx->epochs_run ? ctx->epoch_seconds / (double)ctx->epochs_run : 0;
-    out->samples_per_s = ctx->epoch_seconds > 0
-                             ? (double)p->train.n * (double)ctx->epochs_run / ctx->epoch_seconds
-                             : 0;
-    out->weights_updated_per_epoch =
-        ctx->epochs_run ? ctx->weights_updated / (double)ctx->epochs_run : 0;
+    /* over every epoch of the run, the parts before a --resume included */
+    const double epochs = (double)out->epochs, seconds = anamo_trainer_epoch_seconds(p->t);
+    out->seconds_per_epoch = epochs > 0 ? seconds / epochs : 0;
+    out->samples_per_s = seconds > 0 ? (double)p->train.n * epochs / seconds : 0;
+    out->weights_updated_per_epoch = epochs > 0 ? anamo_trainer_weights_updated(p->t) / epochs : 0;
     out->encoder_params = anamo_model_param_count(p->m, 0);
     out->decoder_params = anamo_model_param_count(p->m, 1);
     return write_summary(ctx->run_dir, &p->s, out, err);

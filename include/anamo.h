@@ -245,6 +245,10 @@ int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_er
 int anamo_trainer_done(const anamo_trainer *t);
 double anamo_trainer_seconds(const anamo_trainer *t);  /* training seconds so far */
 int64_t anamo_trainer_epochs_done(const anamo_trainer *t);
+/* Over all completed epochs of the run, resumed parts included: training seconds, and the sum
+ * over epochs of the parameters some step of the epoch updated. */
+double anamo_trainer_epoch_seconds(const anamo_trainer *t);
+double anamo_trainer_weights_updated(const anamo_trainer *t);
 
 /* ---- checkpoints (safetensors) ------------------------------------------------------------
  * Tensors "encoder.N.weight" … "decoder.N.bias" (PyTorch state_dict names and shapes),

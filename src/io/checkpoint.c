@@ -64,6 +64,8 @@ static char *progress_json(const train_progress *p)
     cJSON_AddNumberToObject(o, "encoder_optimizer", p->opt_kind[0]);
     cJSON_AddNumberToObject(o, "decoder_optimizer", p->opt_kind[1]);
     cJSON_AddNumberToObject(o, "elapsed", p->elapsed);
+    cJSON_AddNumberToObject(o, "epoch_seconds", p->epoch_seconds);
+    cJSON_AddNumberToObject(o, "weights_updated", p->weights_updated);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -184,6 +186,12 @@ static int64_t json_int(const cJSON *o, const char *key, int *ok)
     return (int64_t)v->valuedouble;
 }
 
+static double json_double(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+}
+
 static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
 {
     const char *s = st_meta_get(f, "anamo.progress");
@@ -200,8 +208,9 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     p->steps[1] = json_int(o, "decoder_steps", &ok);
     p->opt_kind[0] = (int)json_int(o, "encoder_optimizer", &ok);
     p->opt_kind[1] = (int)json_int(o, "decoder_optimizer", &ok);
-    const cJSON *el = cJSON_GetObjectItemCaseSensitive(o, "elapsed");
-    p->elapsed = cJSON_IsNumber(el) ? el->valuedouble : 0.0;
+    p->elapsed = json_double(o, "elapsed");
+    p->epoch_seconds = json_double(o, "epoch_seconds");
+    p->weights_updated = json_double(o, "weights_updated");
     cJSON_Delete(o);
     if (!ok)
         return anamo_fail(err, ANAMO_ERR_FORMAT,

@@ -125,6 +125,8 @@ void anamo_trainer_free(anamo_trainer *t)
 
 int anamo_trainer_done(const anamo_trainer *t) { return t->p.samples >= t->budget; }
 double anamo_trainer_seconds(const anamo_trainer *t) { return t->p.elapsed; }
+double anamo_trainer_epoch_seconds(const anamo_trainer *t) { return t->p.epoch_seconds; }
+double anamo_trainer_weights_updated(const anamo_trainer *t) { return t->p.weights_updated; }
 int64_t anamo_trainer_epochs_done(const anamo_trainer *t) { return t->p.pass; }
 
 static int phase_finished(const anamo_trainer *t)
@@ -169,6 +171,8 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
     }
     row.weights_updated = (ep->steps[0] ? t->m->enc.nparams : 0) +
                           (ep->steps[1] ? t->m->dec.nparams : 0);
+    t->p.epoch_seconds += ep->seconds;
+    t->p.weights_updated += (double)row.weights_updated;
     memset(ep, 0, sizeof *ep);
     if (t->test && t->spec.eval_every_epoch) {
         int rc = anamo_evaluate(t->m, t->test, t->spec.loss, t->spec.lambda, &row.test, err);

@@ -26,6 +26,8 @@ typedef struct train_progress {
     int64_t steps[2];             /* optimizer updates of encoder [0] and decoder [1] */
     int opt_kind[2];              /* optimizer whose state each block holds; −1: none yet */
     double elapsed;               /* training seconds */
+    double epoch_seconds;         /* training seconds of the completed epochs */
+    double weights_updated;       /* Σ over completed epochs of the parameters updated */
 } train_progress;
 
 typedef struct epoch_acc {
