@@ -815,13 +815,15 @@ static void test_eval_matches_summary(void **state)
     snprintf(path, sizeof path, "%s/summary.json", run);
     cJSON *s = read_json(path);
     assert_int_equal((int)json_number(e, "samples", NULL), N_TEST);
-    /* The same evaluation of the same weights on the same data, both printed by cJSON with 17
-     * significant digits: equal to the last digit (1e-9 leaves room for nothing else). */
+    /* The same weights on the same data, both printed with 17 digits; but training evaluates
+     * in chunks of its batch size (16) and eval in chunks of 256, and sgemm blocks and sums
+     * differently for each, which moves float32 results by ~1e-7 relative: 1e-6 allows that
+     * and nothing more. */
     double want = json_number(s, "test", "mse"), got = json_number(e, "mse", NULL);
-    if (!(fabs(got - want) <= 1e-9 * want))
+    if (!(fabs(got - want) <= 1e-6 * want))
         fail_msg("eval mse %.17g, summary test mse %.17g", got, want);
     want = json_number(s, "test", "code_l1"), got = json_number(e, "code_l1", NULL);
-    assert_true(fabs(got - want) <= 1e-9 * want);
+    assert_true(fabs(got - want) <= 1e-6 * want);
     cJSON_Delete(s);
     cJSON_Delete(e);
     cli_free(&r);
