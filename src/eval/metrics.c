@@ -59,7 +59,10 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss
         model_load_batch(m, ds, NULL, first, B);
         const float *h = block_forward(&m->enc, m->xbuf, B);
         const float *xhat = block_forward(&m->dec, h, B);
-        const float *pred = from_logits ? m->dec.layers[m->dec.nlayers - 2].out : xhat;
+        /* with BCE after a final sigmoid the loss reads the sigmoid's input, the logits */
+        const float *pred = !from_logits          ? xhat
+                            : m->dec.nlayers >= 2 ? m->dec.layers[m->dec.nlayers - 2].out
+                                                  : h;
         s.recon += loss_forward(loss, pred, m->xbuf, NULL, B, m->in_dim, from_logits) * B;
         eval_batch(m, m->xbuf, xhat, h, B, &s, active);
     }
