@@ -33,7 +33,7 @@ static int parse_item(const char *item, char *word, size_t wsize, double *args, 
     while ((tok = strtok_r(NULL, " \t", &save))) {
         if (*nargs == 4)
             return -1;
-        if (!strncmp(tok, "eps=", 4))
+        if (!strncmp(tok, "eps=", 4) && !strcmp(word, "smoothstep"))
             tok += 4;
         char *end;
         args[*nargs] = strtod(tok, &end);
@@ -85,6 +85,16 @@ static int add_layer(block *b, const char *item, int64_t *dim, anamo_err *err)
     return ANAMO_OK;
 }
 
+/* Copies item [p, p+len) without surrounding blanks. */
+static void trimmed(char *out, size_t size, const char *p, size_t len)
+{
+    while (len && (*p == ' ' || *p == '\t'))
+        p++, len--;
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    snprintf(out, size, "%.*s", (int)len, p);
+}
+
 static int parse_spec(block *b, const char *spec, anamo_err *err)
 {
     int64_t dim = b->in_dim;
@@ -96,12 +106,17 @@ static int parse_spec(block *b, const char *spec, anamo_err *err)
         if (len >= sizeof item)
             return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: layer item too long in '%s'", b->name,
                               spec);
-        memcpy(item, p, len);
-        item[len] = '\0';
+        trimmed(item, sizeof item, p, len);
+        if (!item[0])
+            return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty item in layer list '%s'",
+                              b->name, spec);
         int rc = add_layer(b, item, &dim, err);
         if (rc)
             return rc;
         p += len + (comma ? 1 : 0);
+        if (comma && !p[strspn(p, " \t")])
+            return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: layer list '%s' ends in a comma",
+                              b->name, spec);
     }
     if (b->nlayers == 0)
         return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty layer list (allowed items: %s)",
