@@ -320,6 +320,12 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         rc = open_run_dir(&p, &ctx, resume, err);
     }
     if (!rc) {
+        static const char *const LOSS_FORMS[] = {"mse = mean over elements of (x^ - x)^2",
+                                                 "mse_sum = sum ||x^ - x||^2 / batch",
+                                                 "bce = mean over elements"};
+        fprintf(stderr, "%s%s: scheme %s, loss %s, lambda %g, %lld training samples%s\n",
+                ctx.label, run_dir, p.s.scheme, LOSS_FORMS[p.s.train.loss], p.s.train.lambda,
+                (long long)p.train.n, resume ? " (resumed)" : "");
         if (p.s.threads > 0)
             omp_set_num_threads(p.s.threads);
         signal(SIGINT, on_signal);
