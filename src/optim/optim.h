@@ -1,7 +1,8 @@
 /* optim.h — optimizers as loops over a flat span of parameters.
- * Each optimizer keeps its state (moments, velocities) in the block's opt_state buffer, laid
- * out as whole spans of n floats (Adam: m then v). A new optimizer is: one enum value, one
- * state size, one step function cited against its paper, one line in optim_step. */
+ * Each optimizer keeps its state (moments, velocities, the last iterate, the momentum sequence)
+ * in the block's opt_state buffer, laid out as whole spans of n floats and then any scalars
+ * (Adam: m then v; FISTA: x then s). A new optimizer is: one enum value, one state size, one
+ * step function cited against its paper, one line in optim_step. */
 #ifndef ANAMO_OPTIM_OPTIM_H
 #define ANAMO_OPTIM_OPTIM_H
 
@@ -9,30 +10,145 @@
 
 typedef enum optim_kind {
     OPTIM_SGD = 0,
-    OPTIM_ADAM
+    OPTIM_ADAM,
+    OPTIM_MOMENTUM,  /* heavy ball (Polyak 1964) */
+    OPTIM_NESTEROV,  /* accelerated gradient with the s_j sequence = FISTA without a prox */
+    OPTIM_ADAGRAD,
+    OPTIM_RMSPROP,
+    OPTIM_FISTA,     /* proximal gradient with the s_j momentum (Beck & Teboulle 2009) */
+    OPTIM_COUNT
 } optim_kind;
+
+typedef enum prox_kind {
+    PROX_NONE = 0,
+    PROX_L1,         /* soft threshold: sign(v)·max(|v| − τ, 0) */
+    PROX_NONNEG,     /* projection onto v ≥ 0 */
+    PROX_L1_NONNEG,  /* max(v − τ, 0): soft threshold then projection */
+    PROX_COUNT
+} prox_kind;
+
+typedef enum restart_kind {
+    RESTART_NONE = 0,
+    RESTART_FUNCTION, /* O'Donoghue & Candès 2015: restart when F(x_{j+1}) > F(x_j) */
+    RESTART_GRADIENT, /* … when (y_j − x_{j+1})·(x_{j+1} − x_j) > 0 */
+    RESTART_COUNT
+} restart_kind;
 
 typedef struct optim_cfg {
     optim_kind kind;
     float lr;
-    float beta1, beta2, eps; /* Adam; PyTorch defaults 0.9, 0.999, 1e-8 */
+    float beta1, beta2, eps; /* Adam (PyTorch 0.9, 0.999, 1e-8); eps also AdaGrad, RMSProp */
+    float momentum;          /* heavy-ball β */
+    float alpha;             /* RMSProp smoothing constant (PyTorch 0.99) */
     float weight_decay;      /* L2 added to the gradient, as PyTorch's weight_decay */
+    prox_kind prox;          /* FISTA's prox of lr·prox_lambda·h */
+    float prox_lambda;
+    restart_kind restart;    /* accelerated methods; RESTART_FUNCTION is the caller's call */
 } optim_cfg;
 
-/* PyTorch's defaults for kind at learning rate lr. */
+/* PyTorch's defaults for kind at learning rate lr (AdaGrad eps 1e-10, RMSProp alpha 0.99 and
+ * eps 1e-8, Adam 0.9/0.999/1e-8, momentum 0.9). */
 optim_cfg optim_defaults(optim_kind kind, float lr);
 /* Floats of state the optimizer needs for n parameters. */
 int64_t optim_state_floats(optim_kind kind, int64_t n);
-/* One update of theta (n) from grad; t is the 1-based count of updates including this one. */
+/* One update of theta (n) from grad; t is the 1-based count of updates including this one
+ * (t == 1 initialises the state from theta where the method needs it). */
 void optim_step(const optim_cfg *cfg, float *theta, const float *grad, float *state, int64_t n,
                 int64_t t);
+/* For methods whose parameters hold an extrapolated point (nesterov, fista): copies the last
+ * iterate x_j from the state into theta, e.g. at the end of a phase. No-op for the others. */
+void optim_finish(const optim_cfg *cfg, float *theta, const float *state, int64_t n);
 
 void optim_sgd_step(const optim_cfg *cfg, float *theta, const float *grad, int64_t n);
 void optim_adam_step(const optim_cfg *cfg, float *theta, const float *grad, float *m, float *v,
                      int64_t n, int64_t t);
+/* heavy ball: w_{t+1} = w_t − lr·∇ + β(w_t − w_{t−1}); state: w_{t−1} */
+void optim_momentum_step(const optim_cfg *cfg, float *w, const float *grad, float *w_prev,
+                         int64_t n, int64_t t);
+/* torch.optim.Adagrad: sum += g²; θ −= lr·g/(√sum + eps) */
+void optim_adagrad_step(const optim_cfg *cfg, float *theta, const float *grad, float *sum,
+                        int64_t n);
+/* torch.optim.RMSprop: v = α v + (1 − α) g²; θ −= lr·g/(√v + eps) */
+void optim_rmsprop_step(const optim_cfg *cfg, float *theta, const float *grad, float *v,
+                        int64_t n);
+
+/* ---- accelerated methods (accel.c) --------------------------------------------------------
+ * Parameters hold the extrapolated point y_j, where the gradient is evaluated; the state holds
+ * the last iterate x_j (n floats) and s_j (1 float):
+ *     x_{j+1} = prox_{lr}(y_j − lr·∇f(y_j))
+ *     s_{j+1} = (1 + √(1 + 4 s_j²))/2,  s_0 = 1
+ *     y_{j+1} = x_{j+1} + ((s_j − 1)/s_{j+1})·(x_{j+1} − x_j)
+ * t == 1 sets x_0 = y_0 = theta and s_0 = 1 (the sequence restarts). */
+double accel_next_s(double s);
+/* y = x_new + beta·(x_new − x_old) */
+void accel_extrapolate(float *y, const float *x_new, const float *x_old, float beta, int64_t n);
+void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state,
+                      int64_t n, int64_t t);
+/* Function-value restart: y = x_j, s = 1. */
+void accel_restart(float *y, float *state, int64_t n);
+
+/* prox.c: v ← prox of tau·h(v) for the prox kind (tau = lr·prox_lambda). */
+void prox_apply(prox_kind kind, float tau, float *v, int64_t n);
+/* The same for one value (the operators are separable). */
+static inline float prox_scalar(prox_kind kind, float tau, float v)
+{
+    switch (kind) {
+    case PROX_L1: {
+        float mag = (v > 0.0f ? v : -v) - tau; /* |v| − τ */
+        mag = mag > 0.0f ? mag : 0.0f;
+        return v > 0.0f ? mag : -mag;
+    }
+    case PROX_NONNEG: return v > 0.0f ? v : 0.0f;
+    case PROX_L1_NONNEG: return v - tau > 0.0f ? v - tau : 0.0f;
+    case PROX_NONE:
+    default: return v;
+    }
+}
+
+/* ---- backtracking (backtrack.c) -----------------------------------------------------------
+ * Beck & Teboulle (2009), FISTA with backtracking: from L = L_prev, take L ← η·L until
+ *     f(p) ≤ f(y) + ⟨p − y, ∇f(y)⟩ + (L/2)‖p − y‖²,   p = prox_{1/L}(y − ∇f(y)/L)
+ * (the sufficient-decrease condition). f_at(ctx, p) returns f at p. Writes p into out and
+ * returns the accepted L (or the last one tried, after max_tries, with *ok = 0). */
+typedef double (*smooth_fn)(void *ctx, const float *point);
+double backtrack_step(const float *y, const float *grad, double f_y, double L_prev, double eta,
+                      prox_kind prox, float prox_lambda, float *out, int64_t n, smooth_fn f_at,
+                      void *ctx, int max_tries, int *ok);
+
+/* ---- learning-rate schedules (schedule.c) -------------------------------------------------
+ * Applied at the end of each epoch to the phase's learning rate.
+ *   constant   lr
+ *   step       lr·gamma^⌊epoch/step_size⌋                       (torch StepLR)
+ *   plateau    lr·factor when the monitored loss has not improved by a relative threshold
+ *              for more than `patience` epochs, never below min_lr (torch ReduceLROnPlateau,
+ *              mode min, threshold_mode rel, cooldown 0) */
+typedef enum schedule_kind { SCHED_CONSTANT = 0, SCHED_STEP, SCHED_PLATEAU, SCHED_COUNT } schedule_kind;
+typedef struct schedule_cfg {
+    schedule_kind kind;
+    int step_size;
+    float gamma;
+    float factor, threshold, min_lr;
+    int patience;
+} schedule_cfg;
+typedef struct schedule_state {
+    float lr;          /* the current learning rate */
+    double best;       /* plateau: best loss so far (INFINITY at first) */
+    int bad_epochs;    /* plateau: epochs since the best */
+    int64_t epochs;    /* epochs seen */
+} schedule_state;
+schedule_cfg schedule_defaults(schedule_kind kind);
+void schedule_init(schedule_state *s, float base_lr);
+/* After an epoch whose monitored loss was `loss`: updates s->lr (returns it). */
+float schedule_epoch_end(const schedule_cfg *cfg, schedule_state *s, float base_lr, double loss);
 
 const char *optim_name(optim_kind kind);
 int optim_parse(const char *s); /* -1 if unknown */
-#define OPTIM_ALLOWED "sgd | adam"
+#define OPTIM_ALLOWED "sgd|adam|momentum|nesterov|adagrad|rmsprop|fista"
+const char *prox_name(prox_kind kind);
+int prox_parse(const char *s);
+const char *restart_name(restart_kind kind);
+int restart_parse(const char *s);
+const char *schedule_name(schedule_kind kind);
+int schedule_parse(const char *s);
 
 #endif
