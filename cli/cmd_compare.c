@@ -2,6 +2,7 @@
  * [arm NAME] holds section.key = value overrides) and tabulate the results. An arm whose
  * summary.json exists is not run again, so an interrupted compare resumes where it stopped. */
 #include "cli.h"
+#include "figures.h"
 
 #include <cJSON.h>
 #include <string.h>
@@ -19,13 +20,14 @@ static const char USAGE[] =
 
 static void print_table(FILE *f, char names[][ANAMO_NAME_MAX], const run_result *r, int n)
 {
-    fprintf(f, "| arm | test MSE | test loss | code l1 | zero codes | dead units | s/epoch | "
-               "samples/s | weights updated/epoch | diverged |\n");
-    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    fprintf(f, "| arm | test MSE | test loss | bias | code l1 | zero codes | dead units | "
+               "s/epoch | samples/s | weights updated/epoch | diverged |\n");
+    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (int i = 0; i < n; i++) {
         const anamo_metrics *m = r[i].has_test ? &r[i].test : &r[i].train;
-        fprintf(f, "| %s | %.6f | %.6f | %.4f | %.4f | %lld | %.3f | %.0f | %.0f | %s |\n",
-                names[i], m->mse, m->loss, m->code_l1, m->zero_codes, (long long)m->dead_units,
+        fprintf(f, "| %s | %.6f | %.6f | %.4f | %.4f | %.4f | %lld | %.3f | %.0f | %.0f | %s |\n",
+                names[i], m->mse, m->loss, m->bias, m->code_l1, m->zero_codes,
+                (long long)m->dead_units,
                 r[i].seconds_per_epoch, r[i].samples_per_s, r[i].weights_updated_per_epoch,
                 r[i].diverged ? "yes" : "no");
     }
@@ -49,6 +51,7 @@ static int write_results(const char *dir, char names[][ANAMO_NAME_MAX], const ru
         cJSON_AddStringToObject(o, "arm", names[i]);
         cJSON_AddNumberToObject(o, "test_mse", m->mse);
         cJSON_AddNumberToObject(o, "test_loss", m->loss);
+        cJSON_AddNumberToObject(o, "test_bias", m->bias);
         cJSON_AddNumberToObject(o, "code_l1", m->code_l1);
         cJSON_AddNumberToObject(o, "zero_codes", m->zero_codes);
         cJSON_AddNumberToObject(o, "dead_units", (double)m->dead_units);
@@ -136,10 +139,18 @@ int cmd_compare(int argc, char **argv)
         rc = run_arm(&c, names[i], dir, sets, nsets, &results[i], &err);
     if (!rc)
         rc = write_results(dir, names, results, narms, &err);
+    if (!rc)
+        rc = figures_loss_curves(dir, names, narms, &err);
+    char test_spec[CFG_VALUE_MAX] = "";
+    if (!rc)
+        snprintf(test_spec, sizeof test_spec, "%s", config_get(&c, "data", "test"));
+    if (!rc && *test_spec)
+        rc = figures_reconstructions(dir, names, narms, test_spec, &err);
     config_free(&c);
     if (rc)
         return cli_report(&err);
     print_table(stdout, names, results, narms);
-    printf("\nwritten: %s/results.md, %s/results.json\n", dir, dir);
+    printf("\nwritten: %s/results.md, results.json, losses.png, losses.svg%s\n", dir,
+           *test_spec ? ", reconstructions.png (when the data are images)" : "");
     return EXIT_OK;
 }

@@ -37,7 +37,8 @@ int cmd_reconstruct(int argc, char **argv)
         rc = anamo_model_reconstruct(m, &ds, 0, count, recon, &err);
     if (!rc) {
         anamo_data_rows(&ds, 0, count, orig);
-        rc = anamo_image_grid_png(a.out, orig, recon, count, ds.c, ds.h, ds.w, a.cols, &err);
+        const float *bands[2] = {orig, recon};
+        rc = anamo_image_grid_png(a.out, bands, 2, count, ds.c, ds.h, ds.w, a.cols, &err);
     }
     if (!rc)
         printf("%s: %d samples (top) and their reconstructions (below)\n", a.out, count);

@@ -24,6 +24,29 @@ typedef struct key_spec {
 } key_spec;
 
 #define BIG 1e30
+/* The keys of one optimizer, for [joint] and each [phase NAME] (see optim.h). */
+#define OPTIMIZER_KEYS(S)                                                                      \
+    {S, "optimizer", V_ENUM, "adam", "sgd|adam|momentum|nesterov|adagrad|rmsprop|fista", 0, 0}, \
+    {S, "lr", V_FLOAT, "1e-3", "learning rate > 0", 1e-30, BIG},                               \
+    {S, "beta1", V_FLOAT, "0.9", "Adam's beta1 in [0, 1)", 0, 0.999999},                       \
+    {S, "beta2", V_FLOAT, "0.999", "Adam's beta2 in [0, 1)", 0, 0.999999999},                  \
+    {S, "eps", V_FLOAT, "1e-8", "> 0 (Adam, AdaGrad, RMSProp)", 0, BIG},                       \
+    {S, "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},                                         \
+    {S, "momentum", V_FLOAT, "0.9", "heavy-ball beta in [0, 1)", 0, 0.999999},                 \
+    {S, "alpha", V_FLOAT, "0.99", "RMSProp smoothing in [0, 1)", 0, 0.999999},                 \
+    {S, "prox", V_ENUM, "none", "none|l1|nonneg|l1_nonneg (fista)", 0, 0},                     \
+    {S, "prox_lambda", V_FLOAT, "0", "weight of the prox term >= 0", 0, BIG},                  \
+    {S, "restart", V_ENUM, "none", "none|function|gradient", 0, 0},                            \
+    {S, "step", V_ENUM, "fixed", "fixed|backtrack", 0, 0},                                     \
+    {S, "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},                                  \
+    {S, "schedule", V_ENUM, "constant", "constant|step|plateau", 0, 0},                        \
+    {S, "step_size", V_INT, "1", "epochs per step decay >= 1", 1, 1e9},                        \
+    {S, "gamma", V_FLOAT, "0.1", "step decay factor in (0, 1]", 1e-9, 1},                      \
+    {S, "factor", V_FLOAT, "0.1", "plateau factor in (0, 1)", 1e-9, 0.999999},                 \
+    {S, "patience", V_INT, "10", "plateau patience in epochs >= 0", 0, 1e9},                   \
+    {S, "threshold", V_FLOAT, "1e-4", "plateau relative threshold >= 0", 0, 1},                \
+    {S, "min_lr", V_FLOAT, "0", "plateau floor >= 0", 0, BIG}
+
 static const key_spec KEYS[] = {
     {"data", "train", V_STR, "mnist:train", "a data spec: mnist:train, FILE.npy, FILE.csv, ...", 0, 0},
     {"data", "test", V_STR, "mnist:test", "a data spec, or empty for none", 0, 0},
@@ -35,7 +58,7 @@ static const key_spec KEYS[] = {
     {"model", "seed", V_INT, "0", "initial weights' seed", 0, BIG},
     {"loss", "type", V_ENUM, "mse", "mse|mse_sum|bce", 0, 0},
     {"loss", "lambda", V_FLOAT, "0", "code penalty weight >= 0", 0, BIG},
-    {"train", "scheme", V_ENUM, "joint", "joint|nam", 0, 0},
+    {"train", "scheme", V_ENUM, "joint", "joint|nam|anamo", 0, 0},
     {"train", "epochs", V_FLOAT, "10", "epochs > 0", 1e-9, 1e9},
     {"train", "batch", V_INT, "125", "batch size >= 1", 1, 1 << 20},
     {"train", "seed", V_INT, "0", "shuffling seed", 0, BIG},
@@ -44,12 +67,7 @@ static const key_spec KEYS[] = {
     {"train", "cache_codes", V_BOOL, "true", "true|false", 0, 0},
     {"train", "eval_every_epoch", V_BOOL, "true", "true|false", 0, 0},
     {"train", "checkpoint_every", V_INT, "1", "epochs between checkpoints, 0 = at the end", 0, BIG},
-    {"joint", "optimizer", V_ENUM, "adam", "sgd|adam", 0, 0},
-    {"joint", "lr", V_FLOAT, "1e-3", "learning rate > 0", 1e-30, BIG},
-    {"joint", "beta1", V_FLOAT, "0.9", "[0, 1)", 0, 0.999999},
-    {"joint", "beta2", V_FLOAT, "0.999", "[0, 1)", 0, 0.999999999},
-    {"joint", "eps", V_FLOAT, "1e-8", "> 0", 0, BIG},
-    {"joint", "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},
+    OPTIMIZER_KEYS("joint"),
     {"nam", "start", V_ENUM, "decoder", "decoder|encoder", 0, 0},
     {"nam", "optimizer", V_ENUM, "adam", "sgd|adam", 0, 0},
     {"nam", "decoder_lr", V_FLOAT, "1e-2", "learning rate > 0", 1e-30, BIG},
@@ -57,15 +75,20 @@ static const key_spec KEYS[] = {
     {"nam", "epochs_per_phase", V_FLOAT, "1", "epochs > 0", 1e-9, 1e9},
     {"nam", "phases", V_STR, "", "names of [phase NAME] sections, in cycle order", 0, 0},
     {"phase *", "block", V_ENUM, NULL, "encoder|decoder|both", 0, 0},
-    {"phase *", "optimizer", V_ENUM, "adam", "sgd|adam", 0, 0},
-    {"phase *", "lr", V_FLOAT, "1e-3", "learning rate > 0", 1e-30, BIG},
-    {"phase *", "beta1", V_FLOAT, "0.9", "[0, 1)", 0, 0.999999},
-    {"phase *", "beta2", V_FLOAT, "0.999", "[0, 1)", 0, 0.999999999},
-    {"phase *", "eps", V_FLOAT, "1e-8", "> 0", 0, BIG},
-    {"phase *", "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},
+    OPTIMIZER_KEYS("phase *"),
     {"phase *", "batch", V_INT, NULL, "batch size >= 1 (default train.batch)", 1, 1 << 20},
     {"phase *", "epochs", V_FLOAT, "1", "epochs > 0", 1e-9, 1e9},
     {"phase *", "iterations", V_INT, "0", "steps; > 0 overrides epochs", 0, BIG},
+    {"anamo", "enc_iters", V_INT, "5", "J_enc: FISTA iterations on the encoder per batch", 0, 1e6},
+    {"anamo", "dec_iters", V_INT, "15", "J_dec: accelerated iterations on the decoder per batch", 0, 1e6},
+    {"anamo", "enc_lr", V_FLOAT, "0.1", "e: encoder step (first guess when backtracking)", 1e-30, BIG},
+    {"anamo", "dec_lr", V_FLOAT, "0.1", "d: decoder step (first guess when backtracking)", 1e-30, BIG},
+    {"anamo", "prox_iters", V_INT, "10", "K: sub-gradient iterations of the encoder's prox", 0, 1e6},
+    {"anamo", "prox_step", V_FLOAT, "0.5", "eta: step of those iterations, in (0, 1]", 1e-9, 1},
+    {"anamo", "step", V_ENUM, "fixed", "fixed|backtrack", 0, 0},
+    {"anamo", "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},
+    {"anamo", "restart", V_ENUM, "none", "none|function|gradient", 0, 0},
+    {"anamo", "batch", V_INT, NULL, "batch size (default train.batch)", 1, 1 << 20},
     {"compare", "arms", V_STR, "", "names of [arm NAME] sections", 0, 0},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
@@ -364,7 +387,7 @@ int config_validate(const config *c, anamo_err *err)
         if (!known_section(e->section))
             return anamo_fail(err, ANAMO_ERR_CONFIG,
                               "%s: unknown section [%s] (allowed: data, model, loss, train, "
-                              "joint, nam, phase NAME, compare, arm NAME)",
+                              "joint, nam, anamo, phase NAME, compare, arm NAME)",
                               e->origin, e->section);
         if (!strncmp(e->section, "arm ", 4))
             continue; /* arm entries are checked when the arm is applied */
@@ -424,7 +447,7 @@ static void append_section(const config *c, const char *section, const char *pat
 char *config_resolved_text(const config *c)
 {
     static const char *const FIXED[] = {"data", "model", "loss", "train", "joint", "nam",
-                                        "compare"};
+                                        "anamo", "compare"};
     char *buf = NULL;
     size_t len = 0, cap = 0;
     append(&buf, &len, &cap, "; resolved by anamo: every key with its effective value\n");
@@ -499,13 +522,33 @@ static int flag(const config *c, const char *section, const char *key)
     return v && !strcmp(v, "true");
 }
 
+static void copy_word(char *dst, const char *src)
+{
+    snprintf(dst, ANAMO_NAME_MAX, "%s", src ? src : "");
+}
+
 static void fill_optimizer(const config *c, const char *section, anamo_phase *ph)
 {
-    snprintf(ph->optimizer, sizeof ph->optimizer, "%s", config_get(c, section, "optimizer"));
+    copy_word(ph->optimizer, config_get(c, section, "optimizer"));
+    ph->lr = (float)num(c, section, "lr");
     ph->beta1 = (float)num(c, section, "beta1");
     ph->beta2 = (float)num(c, section, "beta2");
     ph->eps = (float)num(c, section, "eps");
     ph->weight_decay = (float)num(c, section, "weight_decay");
+    ph->momentum = (float)num(c, section, "momentum");
+    ph->alpha = (float)num(c, section, "alpha");
+    copy_word(ph->prox, config_get(c, section, "prox"));
+    ph->prox_lambda = (float)num(c, section, "prox_lambda");
+    copy_word(ph->restart, config_get(c, section, "restart"));
+    copy_word(ph->step_rule, config_get(c, section, "step"));
+    ph->backtrack_eta = (float)num(c, section, "backtrack_eta");
+    copy_word(ph->schedule, config_get(c, section, "schedule"));
+    ph->step_size = (int)num(c, section, "step_size");
+    ph->gamma = (float)num(c, section, "gamma");
+    ph->factor = (float)num(c, section, "factor");
+    ph->patience = (int)num(c, section, "patience");
+    ph->threshold = (float)num(c, section, "threshold");
+    ph->min_lr = (float)num(c, section, "min_lr");
 }
 
 static int named_phase(const config *c, const char *name, int batch, anamo_phase *ph,
@@ -519,12 +562,11 @@ static int named_phase(const config *c, const char *name, int batch, anamo_phase
                           "%s: [nam] phases names '%s', but [%s] has no 'block' "
                           "(encoder|decoder|both)",
                           c->path, name, section);
-    memset(ph, 0, sizeof *ph);
-    snprintf(ph->name, sizeof ph->name, "%s", name);
-    ph->block = !strcmp(which, "encoder") ? ANAMO_ENCODER
-              : !strcmp(which, "decoder") ? ANAMO_DECODER : ANAMO_BOTH;
+    *ph = anamo_phase_default(name, !strcmp(which, "encoder")   ? ANAMO_ENCODER
+                                    : !strcmp(which, "decoder") ? ANAMO_DECODER
+                                                                : ANAMO_BOTH,
+                              "adam", 1e-3f, batch, 1.0);
     fill_optimizer(c, section, ph);
-    ph->lr = (float)num(c, section, "lr");
     ph->batch = config_find(c, section, "batch") ? (int)num(c, section, "batch") : batch;
     ph->epochs = num(c, section, "epochs");
     ph->iterations = (int64_t)num(c, section, "iterations");
@@ -555,6 +597,26 @@ static int nam_phases(const config *c, anamo_train_spec *t, int batch, anamo_err
     t->phases[1] = enc_first ? dec : enc;
     t->nphases = 2;
     return ANAMO_OK;
+}
+
+/* ANAMO: one phase whose every step runs the inner encoder and decoder iterations. */
+static void anamo_inner_phase(const config *c, anamo_train_spec *t, int batch)
+{
+    anamo_phase *ph = &t->phases[0];
+    *ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", (float)num(c, "anamo", "enc_lr"),
+                              config_find(c, "anamo", "batch") ? (int)num(c, "anamo", "batch")
+                                                               : batch,
+                              1.0);
+    ph->enc_iters = (int)num(c, "anamo", "enc_iters");
+    ph->dec_iters = (int)num(c, "anamo", "dec_iters");
+    ph->enc_lr = (float)num(c, "anamo", "enc_lr");
+    ph->dec_lr = (float)num(c, "anamo", "dec_lr");
+    ph->prox_iters = (int)num(c, "anamo", "prox_iters");
+    ph->prox_step = (float)num(c, "anamo", "prox_step");
+    copy_word(ph->step_rule, config_get(c, "anamo", "step"));
+    ph->backtrack_eta = (float)num(c, "anamo", "backtrack_eta");
+    copy_word(ph->restart, config_get(c, "anamo", "restart"));
+    t->nphases = 1;
 }
 
 int config_settings(const config *c, run_settings *s, anamo_err *err)
@@ -591,6 +653,8 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
         t->phases[0] = anamo_phase_default("joint", ANAMO_BOTH, config_get(c, "joint", "optimizer"),
                                            (float)num(c, "joint", "lr"), batch, 1.0);
         fill_optimizer(c, "joint", &t->phases[0]);
+    } else if (!strcmp(s->scheme, "anamo")) {
+        anamo_inner_phase(c, t, batch);
     } else {
         int rc = nam_phases(c, t, batch, err);
         if (rc)

@@ -169,23 +169,46 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss
                    anamo_metrics *out, anamo_err *err);
 
 /* ---- training ---------------------------------------------------------------------------- */
-typedef enum anamo_block_id { ANAMO_ENCODER = 0, ANAMO_DECODER = 1, ANAMO_BOTH = 2 } anamo_block_id;
+typedef enum anamo_block_id {
+    ANAMO_ENCODER = 0,
+    ANAMO_DECODER = 1,
+    ANAMO_BOTH = 2,     /* joint: one optimizer step on every weight */
+    ANAMO_INNER = 3     /* ANAMO (seed 000, Algorithm 1): per mini-batch, enc_iters FISTA
+                           iterations on the encoder, then dec_iters accelerated-gradient
+                           iterations on the decoder */
+} anamo_block_id;
 
 #define ANAMO_MAX_PHASES 16
 #define ANAMO_NAME_MAX 32
 
 /* One phase of a scheme: which block(s) its optimizer updates, for how long, on what batches.
- * Joint training is one phase on ANAMO_BOTH; NAM is a cycle of encoder and decoder phases.
- * The length is in epochs (a phase of E epochs lasts until E·N samples have passed) or, if
- * iterations > 0, in optimizer steps. */
+ * Joint training is one phase on ANAMO_BOTH; NAM is a cycle of encoder and decoder phases;
+ * ANAMO is one ANAMO_INNER phase. The length is in epochs (a phase of E epochs lasts until
+ * E·N samples have passed) or, if iterations > 0, in steps (mini-batches). */
 typedef struct anamo_phase {
     char name[ANAMO_NAME_MAX];        /* shown in logs, e.g. "decoder" */
     anamo_block_id block;
-    char optimizer[ANAMO_NAME_MAX];   /* "sgd" | "adam" */
+    char optimizer[ANAMO_NAME_MAX];   /* sgd|adam|momentum|nesterov|adagrad|rmsprop|fista */
     float lr, beta1, beta2, eps, weight_decay;
+    float momentum;                   /* heavy-ball β */
+    float alpha;                      /* RMSProp smoothing */
+    char prox[ANAMO_NAME_MAX];        /* fista: none|l1|nonneg|l1_nonneg */
+    float prox_lambda;
+    char restart[ANAMO_NAME_MAX];     /* accelerated methods: none|function|gradient */
+    char step_rule[ANAMO_NAME_MAX];   /* fixed | backtrack (Beck–Teboulle, sgd/nesterov/fista) */
+    float backtrack_eta;              /* L grows by this factor per trial */
+    char schedule[ANAMO_NAME_MAX];    /* constant|step|plateau, at each epoch's end */
+    int step_size, patience;
+    float gamma, factor, threshold, min_lr;
     int batch;
     double epochs;
     int64_t iterations;
+    /* ANAMO_INNER: J_enc, J_dec, e and d (or the first guesses when backtracking), and the
+     * sub-gradient prox of λg: K iterations of step prox_step */
+    int enc_iters, dec_iters;
+    float enc_lr, dec_lr;
+    int prox_iters;
+    float prox_step;
 } anamo_phase;
 
 typedef struct anamo_train_spec {
@@ -267,10 +290,11 @@ int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path,
 char *anamo_checkpoint_config(const char *path, anamo_err *err);
 
 /* ---- pictures ---------------------------------------------------------------------------- */
-/* Writes a PNG of `count` images (c = 1 grey or 3 RGB planes of h × w, values in [0, 1],
- * clamped), `cols` per row, 1-pixel gaps. If `below` is not NULL, each row of `images` is
- * followed by the same row of `below` (originals above their reconstructions). */
-int anamo_image_grid_png(const char *path, const float *images, const float *below, int count,
+/* Writes a PNG of `count` images from each of `nbands` arrays (c = 1 grey or 3 RGB planes of
+ * h × w, values in [0, 1], clamped), `cols` per row, 1-pixel gaps: each grid row shows the same
+ * images of band 0, then of band 1, … one above the other (e.g. originals above their
+ * reconstructions by each model). */
+int anamo_image_grid_png(const char *path, const float *const *bands, int nbands, int count,
                          int c, int h, int w, int cols, anamo_err *err);
 
 #ifdef __cplusplus

@@ -3,6 +3,7 @@
  * as the float batches the model sees (bytes scaled to [0, 1]). */
 #include "core/err.h"
 #include "data/data.h"
+#include "data/generate.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,8 +18,8 @@
 #define DATA_PAR_MIN ((int64_t)1 << 16)
 #define DATA_SPEC_FORMS                                                                         \
     "mnist:train, mnist:test, fashion-mnist:train, fashion-mnist:test, PATH.idx[.gz], "         \
-    "PATH-idx3-ubyte[.gz], PATH.npy or PATH.csv, optionally ending in @N to keep the first N " \
-    "samples"
+    "PATH-idx3-ubyte[.gz], PATH.npy, PATH.csv, halves:train|test|N:SEED, optionally ending " \
+    "in @N to keep the first N samples"
 
 /* A dataset known by name: IDX files under data_root/<name>/, named as LeCun distributes
  * them (train-images-idx3-ubyte, t10k-labels-idx1-ubyte, ...), plain or gzipped. */
@@ -281,7 +282,12 @@ int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *o
         if (strncmp(base, KNOWN_SETS[i].name, k) == 0 && base[k] == ':')
             set = &KNOWN_SETS[i];
     }
-    rc = set ? open_known(set, base + k + 1, base, root, out, err) : open_file(base, out, err);
+    if (anamo_is_generated(base))
+        rc = anamo_generate(base, out, err);
+    else if (set)
+        rc = open_known(set, base + k + 1, base, root, out, err);
+    else
+        rc = open_file(base, out, err);
     if (!rc && keep)
         rc = keep_first(out, keep, spec, err);
     if (!rc)

@@ -12,6 +12,7 @@
 
 #include <cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static void add_block(st_tensor *ts, int *n, const block *b, int with_state)
     }
 }
 
-static char *progress_json(const train_progress *p)
+static char *progress_json(const train_progress *p, int nphases)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "pass", (double)p->pass);
@@ -66,6 +67,18 @@ static char *progress_json(const train_progress *p)
     cJSON_AddNumberToObject(o, "elapsed", p->elapsed);
     cJSON_AddNumberToObject(o, "epoch_seconds", p->epoch_seconds);
     cJSON_AddNumberToObject(o, "weights_updated", p->weights_updated);
+    cJSON_AddNumberToObject(o, "encoder_lipschitz", p->lipschitz[0]);
+    cJSON_AddNumberToObject(o, "decoder_lipschitz", p->lipschitz[1]);
+    cJSON *sched = cJSON_AddArrayToObject(o, "schedules");
+    for (int i = 0; i < nphases; i++) {
+        const schedule_state *st = &p->sched[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "lr", st->lr);
+        cJSON_AddNumberToObject(e, "best", isfinite(st->best) ? st->best : -1.0);
+        cJSON_AddNumberToObject(e, "bad_epochs", st->bad_epochs);
+        cJSON_AddNumberToObject(e, "epochs", (double)st->epochs);
+        cJSON_AddItemToArray(sched, e);
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -85,7 +98,7 @@ int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const ch
     char shape[64], seed[32];
     snprintf(shape, sizeof shape, "%d,%d,%d", m->in_c, m->in_h, m->in_w);
     snprintf(seed, sizeof seed, "%" PRIu64, m->seed);
-    char *progress = t ? progress_json(&t->p) : NULL;
+    char *progress = t ? progress_json(&t->p, t->spec.nphases) : NULL;
     st_meta meta[] = {{"format", CHECKPOINT_FORMAT},
                       {"anamo.input_shape", shape},
                       {"anamo.encoder", m->encoder_spec},
@@ -192,6 +205,24 @@ static double json_double(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
 }
 
+static void parse_schedules(const cJSON *arr, train_progress *p, int *ok)
+{
+    int i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        if (i == ANAMO_MAX_PHASES) {
+            *ok = 0;
+            return;
+        }
+        schedule_state *st = &p->sched[i++];
+        st->lr = (float)json_double(e, "lr");
+        double best = json_double(e, "best");
+        st->best = best < 0 ? INFINITY : best;
+        st->bad_epochs = (int)json_double(e, "bad_epochs");
+        st->epochs = (int64_t)json_double(e, "epochs");
+    }
+}
+
 static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
 {
     const char *s = st_meta_get(f, "anamo.progress");
@@ -211,6 +242,9 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     p->elapsed = json_double(o, "elapsed");
     p->epoch_seconds = json_double(o, "epoch_seconds");
     p->weights_updated = json_double(o, "weights_updated");
+    p->lipschitz[0] = json_double(o, "encoder_lipschitz");
+    p->lipschitz[1] = json_double(o, "decoder_lipschitz");
+    parse_schedules(cJSON_GetObjectItemCaseSensitive(o, "schedules"), p, &ok);
     cJSON_Delete(o);
     if (!ok)
         return anamo_fail(err, ANAMO_ERR_FORMAT,
@@ -236,7 +270,7 @@ int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path,
     int rc = st_open(path, &f, err);
     if (rc)
         return rc;
-    train_progress p;
+    train_progress p = t->p; /* keys a checkpoint lacks keep this run's values */
     rc = load_block(f, &m->enc, err);
     if (!rc)
         rc = load_block(f, &m->dec, err);

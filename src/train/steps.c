@@ -5,6 +5,7 @@
  *   decoder  (NAM)     codes H from the cache made at the phase's start (the encoder is fixed
  *                      for the whole phase, so these are the current encoder's codes); forward
  *                      D; backward D (dW only: nobody needs dH)
+ *   inner    (ANAMO)   see anamo.c
  *
  * The loss is f(θ, φ) = loss(D_φ(E_θ(x)), x) + λ·(1/B)Σ‖E_θ(x)‖₁. */
 #include "core/err.h"
@@ -14,7 +15,13 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const BLOCK_NAMES[] = {"encoder", "decoder", "encoder+decoder"};
+static const char *const BLOCK_NAMES[] = {"encoder", "decoder", "encoder+decoder",
+                                          "encoder then decoder"};
+
+static int is_accelerated(optim_kind kind)
+{
+    return kind == OPTIM_NESTEROV || kind == OPTIM_FISTA;
+}
 
 /* Fills the code cache with E(x) of every training sample. */
 static int compute_codes(anamo_trainer *t, anamo_err *err)
@@ -27,8 +34,13 @@ static int compute_codes(anamo_trainer *t, anamo_err *err)
 static int use_optimizer(anamo_trainer *t, int which, const optim_cfg *cfg, anamo_err *err)
 {
     block *b = which == 0 ? &t->m->enc : &t->m->dec;
-    if (t->p.opt_kind[which] == (int)cfg->kind)
-        return ANAMO_OK; /* its state (allocated when the kind was set) carries on */
+    if (t->p.opt_kind[which] == (int)cfg->kind) {
+        /* state carries on, but an accelerated sequence restarts with each phase: the other
+         * block has moved, so the objective it was accelerating on is gone */
+        if (is_accelerated(cfg->kind))
+            t->p.steps[which] = 0;
+        return ANAMO_OK;
+    }
     /* a block that changes optimizer starts the new one from fresh state */
     int rc = block_alloc_state(b, optim_state_floats(cfg->kind, b->nparams), err);
     if (rc)
@@ -43,16 +55,35 @@ static int use_optimizer(anamo_trainer *t, int which, const optim_cfg *cfg, anam
 int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
+    phase_rt *rt = &t->rt[phase_idx];
+    rt->opt.lr = t->p.sched[phase_idx].lr;
     int rc = ANAMO_OK;
+    if (ph->block == ANAMO_INNER)
+        return anamo_enter_phase(t, phase_idx, err);
     if (ph->block != ANAMO_DECODER)
-        rc = use_optimizer(t, 0, &t->opt[phase_idx], err);
+        rc = use_optimizer(t, 0, &rt->opt, err);
     if (!rc && ph->block != ANAMO_ENCODER)
-        rc = use_optimizer(t, 1, &t->opt[phase_idx], err);
+        rc = use_optimizer(t, 1, &rt->opt, err);
     if (!rc && ph->block == ANAMO_DECODER && t->spec.cache_codes && !t->codes_valid)
         rc = compute_codes(t, err);
     if (!rc)
         t->phase_ready = 1;
     return rc;
+}
+
+void train_leave_phase(anamo_trainer *t, int phase_idx)
+{
+    const anamo_phase *ph = &t->spec.phases[phase_idx];
+    const optim_cfg *cfg = &t->rt[phase_idx].opt;
+    if (ph->block == ANAMO_INNER || !is_accelerated(cfg->kind))
+        return;
+    /* the parameters hold the extrapolated point y_j; the phase's result is the iterate x_j */
+    if (ph->block != ANAMO_DECODER && t->m->enc.opt_state) {
+        optim_finish(cfg, t->m->enc.params, t->m->enc.opt_state, t->m->enc.nparams);
+        t->codes_valid = 0;
+    }
+    if (ph->block != ANAMO_ENCODER && t->m->dec.opt_state)
+        optim_finish(cfg, t->m->dec.params, t->m->dec.opt_state, t->m->dec.nparams);
 }
 
 static void gather_codes(anamo_trainer *t, const int64_t *idx, int B)
@@ -62,11 +93,46 @@ static void gather_codes(anamo_trainer *t, const int64_t *idx, int B)
         memcpy(t->hbuf + b * m, t->codes + idx[b] * m, (size_t)m * sizeof(float));
 }
 
-static void step_block(anamo_trainer *t, int which, const optim_cfg *cfg)
+/* Forward of the current batch (already in m->xbuf) through the blocks the phase needs, the
+ * loss, and its gradient in t->dxhat. Returns the codes used. */
+const float *train_forward(anamo_trainer *t, int use_cache, const int64_t *idx, int B,
+                           step_losses *out)
+{
+    anamo_model *m = t->m;
+    const float *h;
+    if (use_cache && t->codes_valid) {
+        gather_codes(t, idx, B);
+        h = t->hbuf;
+    } else {
+        h = block_forward(&m->enc, m->xbuf, B);
+    }
+    const float *xhat = block_forward(&m->dec, h, B);
+    const int last = m->dec.nlayers;
+    const float *pred = !t->from_logits ? xhat : last > 1 ? m->dec.layers[last - 2].out : h;
+    out->recon = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
+    out->l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
+    out->loss = out->recon + t->spec.lambda * out->l1;
+    return h;
+}
+
+int train_diverged(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err)
+{
+    const anamo_phase *ph = &t->spec.phases[phase_idx];
+    return anamo_fail(err, ANAMO_ERR_DIVERGED,
+                      "diverged: phase '%s' (block %s), epoch %lld, iteration %lld: loss = %g",
+                      ph->name, BLOCK_NAMES[ph->block], (long long)t->p.pass + 1,
+                      (long long)t->p.iteration + 1, loss);
+}
+
+static void step_block(anamo_trainer *t, int which, int phase_idx, const int64_t *idx, int B,
+                       double f_y)
 {
     block *b = which == 0 ? &t->m->enc : &t->m->dec;
+    optim_cfg cfg = t->rt[phase_idx].opt;
+    if (t->rt[phase_idx].backtrack)
+        cfg.lr = train_backtrack_lr(t, which, phase_idx, idx, B, f_y);
     int64_t step = ++t->p.steps[which];
-    optim_step(cfg, b->params, b->grads, b->opt_state, b->nparams, step);
+    optim_step(&cfg, b->params, b->grads, b->opt_state, b->nparams, step);
     if (which == 0)
         t->codes_valid = 0; /* the cached codes belong to the encoder before this step */
 }
@@ -76,34 +142,24 @@ int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
 {
     anamo_model *m = t->m;
     const anamo_phase *ph = &t->spec.phases[phase_idx];
+    if (ph->block == ANAMO_INNER)
+        return anamo_step(t, phase_idx, idx, B, out, err);
     const int train_enc = ph->block != ANAMO_DECODER, train_dec = ph->block != ANAMO_ENCODER;
     model_load_batch(m, t->train, idx, 0, B);
-    const float *h;
-    if (!train_enc && t->codes_valid) {
-        gather_codes(t, idx, B);
-        h = t->hbuf;
-    } else {
-        h = block_forward(&m->enc, m->xbuf, B);
-    }
-    const float *xhat = block_forward(&m->dec, h, B);
-    const int last = t->from_logits ? m->dec.nlayers - 1 : m->dec.nlayers;
-    const float *pred = !t->from_logits ? xhat : last > 0 ? m->dec.layers[last - 1].out : h;
-    out->recon = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
-    out->l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
-    out->loss = out->recon + t->spec.lambda * out->l1;
+    const float *h = train_forward(t, !train_enc, idx, B, out);
     if (!isfinite(out->loss))
-        return anamo_fail(err, ANAMO_ERR_DIVERGED,
-                          "diverged: phase '%s' (block %s), epoch %lld, iteration %lld: loss = %g",
-                          ph->name, BLOCK_NAMES[ph->block], (long long)t->p.pass + 1,
-                          (long long)t->p.iteration + 1, out->loss);
+        return train_diverged(t, phase_idx, out->loss, err);
+    const int last = t->from_logits ? m->dec.nlayers - 1 : m->dec.nlayers;
     float *dh = block_backward_from(&m->dec, last, t->dxhat, B, train_enc, train_dec);
     if (train_enc) {
         if (t->spec.lambda != 0.0f)
             code_l1_forward(h, dh, B, m->enc.out_dim, t->spec.lambda);
         block_backward(&m->enc, dh, B, 0, 1);
-        step_block(t, 0, &t->opt[phase_idx]);
     }
+    /* both gradients are taken before either block moves */
+    if (train_enc)
+        step_block(t, 0, phase_idx, idx, B, out->loss);
     if (train_dec)
-        step_block(t, 1, &t->opt[phase_idx]);
+        step_block(t, 1, phase_idx, idx, B, out->loss);
     return ANAMO_OK;
 }

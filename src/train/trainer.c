@@ -21,39 +21,22 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const char *optimizer,
-                                float lr, int batch, double epochs)
+static int check_spec(anamo_trainer *t, anamo_err *err)
 {
-    anamo_phase ph = {.block = which, .lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                      .batch = batch, .epochs = epochs};
-    snprintf(ph.name, sizeof ph.name, "%s", name);
-    snprintf(ph.optimizer, sizeof ph.optimizer, "%s", optimizer);
-    return ph;
-}
-
-static int check_spec(const anamo_train_spec *s, optim_cfg *opt, anamo_err *err)
-{
+    const anamo_train_spec *s = &t->spec;
     if (s->nphases < 1 || s->nphases > ANAMO_MAX_PHASES)
         return anamo_fail(err, ANAMO_ERR_CONFIG, "train: %d phases (1..%d allowed)", s->nphases,
                           ANAMO_MAX_PHASES);
     if (!(s->epochs > 0))
         return anamo_fail(err, ANAMO_ERR_CONFIG, "train: epochs = %g must be > 0", s->epochs);
     for (int i = 0; i < s->nphases; i++) {
-        const anamo_phase *ph = &s->phases[i];
-        int kind = optim_parse(ph->optimizer);
-        if (kind < 0)
-            return anamo_fail(err, ANAMO_ERR_CONFIG, "phase '%s': optimizer '%s' (allowed: %s)",
-                              ph->name, ph->optimizer, OPTIM_ALLOWED);
-        if (ph->batch < 1 || !(ph->lr > 0) || (ph->iterations <= 0 && !(ph->epochs > 0)))
-            return anamo_fail(err, ANAMO_ERR_CONFIG,
-                              "phase '%s': batch %d, lr %g, epochs %g, iterations %lld: batch "
-                              "and lr must be > 0 and so must the length",
-                              ph->name, ph->batch, ph->lr, ph->epochs, (long long)ph->iterations);
-        opt[i] = optim_defaults((optim_kind)kind, ph->lr);
-        opt[i].beta1 = ph->beta1;
-        opt[i].beta2 = ph->beta2;
-        opt[i].eps = ph->eps;
-        opt[i].weight_decay = ph->weight_decay;
+        int rc = phase_compile(&s->phases[i], &t->rt[i], err);
+        if (rc)
+            return rc;
+        if (s->phases[i].batch > t->m->max_batch)
+            return anamo_fail(err, ANAMO_ERR_ARG, "phase '%s': batch %d exceeds the model's %d",
+                              s->phases[i].name, s->phases[i].batch, t->m->max_batch);
+        schedule_init(&t->p.sched[i], s->phases[i].lr);
     }
     return ANAMO_OK;
 }
@@ -70,6 +53,13 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
         t->codes = anamo_alloc((size_t)(t->train->n * m->enc.out_dim) * sizeof(float));
     if (!t->dxhat || !t->hbuf || (any_decoder && t->spec.cache_codes && !t->codes))
         return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
+    int need_scratch = 0;
+    for (int i = 0; i < t->spec.nphases; i++)
+        need_scratch |= t->rt[i].backtrack || t->spec.phases[i].block == ANAMO_INNER;
+    int64_t widest = m->enc.nparams > m->dec.nparams ? m->enc.nparams : m->dec.nparams;
+    for (int k = 0; need_scratch && k < 2; k++)
+        if (!(t->scratch[k] = anamo_alloc((size_t)widest * sizeof(float))))
+            return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate work spans");
     return sampler_init(&t->smp, t->train->n, t->spec.seed, err);
 }
 
@@ -88,11 +78,7 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
     t->p.opt_kind[0] = t->p.opt_kind[1] = -1;
     if (t->spec.log_every < 1)
         t->spec.log_every = 50;
-    int rc = check_spec(&t->spec, t->opt, err);
-    for (int i = 0; !rc && i < spec->nphases; i++)
-        if (spec->phases[i].batch > m->max_batch)
-            rc = anamo_fail(err, ANAMO_ERR_ARG, "phase '%s': batch %d exceeds the model's %d",
-                            spec->phases[i].name, spec->phases[i].batch, m->max_batch);
+    int rc = check_spec(t, err);
     if (!rc && (train->dim != m->in_dim || train->n < 1))
         rc = anamo_fail(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes %lld",
                         train->source, (long long)train->n, (long long)train->dim,
@@ -119,6 +105,8 @@ void anamo_trainer_free(anamo_trainer *t)
     anamo_free(t->dxhat);
     anamo_free(t->hbuf);
     anamo_free(t->codes);
+    anamo_free(t->scratch[0]);
+    anamo_free(t->scratch[1]);
     sampler_free(&t->smp);
     free(t);
 }
@@ -153,6 +141,17 @@ static void emit_log(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch
     memset(lg, 0, sizeof *lg);
 }
 
+/* The epoch's main phase takes its schedule's next learning rate (monitoring the epoch's mean
+ * training loss). */
+static void apply_schedule(anamo_trainer *t, int phase_idx, double loss)
+{
+    const anamo_phase *ph = &t->spec.phases[phase_idx];
+    phase_rt *rt = &t->rt[phase_idx];
+    if (ph->block == ANAMO_INNER || rt->sched.kind == SCHED_CONSTANT)
+        return;
+    rt->opt.lr = schedule_epoch_end(&rt->sched, &t->p.sched[phase_idx], ph->lr, loss);
+}
+
 static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch,
                         anamo_err *err)
 {
@@ -164,6 +163,7 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
         if (ep->phase_samples[i] > ep->phase_samples[most])
             most = i;
     row.phase = t->spec.phases[most].name;
+    apply_schedule(t, most, ep->batches ? ep->loss / ep->batches : 0.0);
     if (ep->batches) {
         row.train_loss = ep->loss / ep->batches;
         row.train_recon_loss = ep->recon / ep->batches;
@@ -245,6 +245,7 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
         t->p.offset = 0;
     }
     if (phase_finished(t)) {
+        train_leave_phase(t, t->p.phase_idx);
         t->p.phase_idx = (t->p.phase_idx + 1) % t->spec.nphases;
         t->p.phase_iters = t->p.phase_samples = 0;
         t->phase_ready = 0;

@@ -28,7 +28,18 @@ typedef struct train_progress {
     double elapsed;               /* training seconds */
     double epoch_seconds;         /* training seconds of the completed epochs */
     double weights_updated;       /* Σ over completed epochs of the parameters updated */
+    double lipschitz[2];          /* backtracking's L of encoder [0] and decoder [1]; 0: unset */
+    schedule_state sched[ANAMO_MAX_PHASES]; /* each phase's learning-rate schedule */
 } train_progress;
+
+/* A phase as the steps use it (phase.c). */
+typedef struct phase_rt {
+    optim_cfg opt;                /* opt.lr follows the schedule */
+    schedule_cfg sched;
+    int backtrack;                /* step sizes by Beck–Teboulle backtracking */
+    float backtrack_eta;
+} phase_rt;
+int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err);
 
 typedef struct epoch_acc {
     double loss, recon, l1, seconds;
@@ -44,7 +55,7 @@ typedef struct log_acc {
 struct anamo_trainer {
     anamo_model *m;
     anamo_train_spec spec;
-    optim_cfg opt[ANAMO_MAX_PHASES];
+    phase_rt rt[ANAMO_MAX_PHASES];
     const anamo_dataset *train, *test;
     train_progress p;
     sampler smp;
@@ -53,7 +64,9 @@ struct anamo_trainer {
     float *codes;                 /* (N, code_dim): the training set's codes, decoder phases */
     int codes_valid;              /* codes are those of the current encoder */
     float *hbuf;                  /* (max_batch, code_dim) a batch of cached codes */
+    float *scratch[2];            /* (max block params) backtracking and ANAMO work spans */
     int phase_ready;              /* the current phase's set-up is done */
+    int batch;                    /* size of the batch being stepped on (ANAMO) */
     int from_logits;
     epoch_acc ep;
     log_acc lg;
@@ -72,5 +85,24 @@ int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
                anamo_err *err);
 /* Prepares phase_idx: optimizer state, and the code cache for a decoder phase. */
 int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
+/* Ends phase_idx: accelerated methods leave their iterate x_j, not y_j, in the parameters. */
+void train_leave_phase(anamo_trainer *t, int phase_idx);
+/* Forward of the batch in m->xbuf (codes from the cache if use_cache and valid), the loss and
+ * its gradient in t->dxhat; returns the codes. */
+const float *train_forward(anamo_trainer *t, int use_cache, const int64_t *idx, int B,
+                           step_losses *out);
+/* Fills err with the divergence message and returns ANAMO_ERR_DIVERGED. */
+int train_diverged(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err);
+
+/* backtrack.c (train): the step 1/L of block `which` (0 encoder, 1 decoder) by Beck–Teboulle
+ * backtracking on the current batch, from the gradient in the block's grads at its params and
+ * the loss f_y there; remembers L in the progress. */
+float train_backtrack_lr(anamo_trainer *t, int which, int phase_idx, const int64_t *idx, int B,
+                         double f_y);
+
+/* anamo.c: the ANAMO_INNER phase. */
+int anamo_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
+int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
+               anamo_err *err);
 
 #endif

@@ -1,0 +1,88 @@
+/* phase.c — a phase spec (strings and numbers, as a config gives them) checked and turned
+ * into what the steps use: the optimizer settings, the step rule, the schedule. */
+#include "core/err.h"
+#include "train/trainer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const char *optimizer,
+                                float lr, int batch, double epochs)
+{
+    anamo_phase ph = {.block = which, .lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                      .momentum = 0.9f, .alpha = 0.99f, .backtrack_eta = 2.0f,
+                      .step_size = 1, .patience = 10, .gamma = 0.1f, .factor = 0.1f,
+                      .threshold = 1e-4f, .batch = batch, .epochs = epochs,
+                      .enc_iters = 5, .dec_iters = 15, .enc_lr = lr, .dec_lr = lr,
+                      .prox_iters = 10, .prox_step = 0.5f};
+    snprintf(ph.name, sizeof ph.name, "%s", name);
+    snprintf(ph.optimizer, sizeof ph.optimizer, "%s", optimizer);
+    snprintf(ph.prox, sizeof ph.prox, "none");
+    snprintf(ph.restart, sizeof ph.restart, "none");
+    snprintf(ph.step_rule, sizeof ph.step_rule, "fixed");
+    snprintf(ph.schedule, sizeof ph.schedule, "constant");
+    return ph;
+}
+
+static int bad(anamo_err *err, const anamo_phase *ph, const char *key, const char *value,
+               const char *allowed)
+{
+    return anamo_fail(err, ANAMO_ERR_CONFIG, "phase '%s': %s '%s' (allowed: %s)", ph->name, key,
+                      value, allowed);
+}
+
+static int compile_names(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
+{
+    int kind = optim_parse(ph->optimizer), prox = prox_parse(ph->prox);
+    int restart = restart_parse(ph->restart), sched = schedule_parse(ph->schedule);
+    if (kind < 0)
+        return bad(err, ph, "optimizer", ph->optimizer, OPTIM_ALLOWED);
+    if (prox < 0)
+        return bad(err, ph, "prox", ph->prox, "none|l1|nonneg|l1_nonneg");
+    if (restart < 0)
+        return bad(err, ph, "restart", ph->restart, "none|function|gradient");
+    if (sched < 0)
+        return bad(err, ph, "schedule", ph->schedule, "constant|step|plateau");
+    if (strcmp(ph->step_rule, "fixed") && strcmp(ph->step_rule, "backtrack"))
+        return bad(err, ph, "step", ph->step_rule, "fixed|backtrack");
+    rt->opt = optim_defaults((optim_kind)kind, ph->lr);
+    rt->opt.prox = (prox_kind)prox;
+    rt->opt.restart = (restart_kind)restart;
+    rt->sched = schedule_defaults((schedule_kind)sched);
+    rt->backtrack = !strcmp(ph->step_rule, "backtrack");
+    int accel_or_gd = kind == OPTIM_SGD || kind == OPTIM_NESTEROV || kind == OPTIM_FISTA;
+    if (rt->backtrack && !accel_or_gd && ph->block != ANAMO_INNER)
+        return bad(err, ph, "step", ph->step_rule, "backtrack works with sgd, nesterov, fista");
+    if (rt->backtrack && ph->block == ANAMO_BOTH)
+        return bad(err, ph, "step", ph->step_rule,
+                   "fixed for a joint phase; backtracking searches one block's step at a time");
+    return ANAMO_OK;
+}
+
+int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
+{
+    memset(rt, 0, sizeof *rt);
+    int rc = compile_names(ph, rt, err);
+    if (rc)
+        return rc;
+    int inner = ph->block == ANAMO_INNER;
+    if (ph->batch < 1 || !(ph->lr > 0) || (ph->iterations <= 0 && !(ph->epochs > 0)) ||
+        (inner && (ph->enc_iters < 0 || ph->dec_iters < 0 || !(ph->enc_lr > 0) ||
+                   !(ph->dec_lr > 0) || ph->prox_iters < 0 || !(ph->prox_step > 0))))
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "phase '%s': batch, learning rates, inner iteration counts and the "
+                          "length must be positive (batch %d, lr %g, epochs %g, iterations %lld)",
+                          ph->name, ph->batch, ph->lr, ph->epochs, (long long)ph->iterations);
+    if (rt->backtrack && !(ph->backtrack_eta > 1.0f))
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "phase '%s': backtrack_eta %g must be > 1",
+                          ph->name, ph->backtrack_eta);
+    optim_cfg *o = &rt->opt;
+    o->beta1 = ph->beta1, o->beta2 = ph->beta2, o->eps = ph->eps;
+    o->weight_decay = ph->weight_decay, o->momentum = ph->momentum, o->alpha = ph->alpha;
+    o->prox_lambda = ph->prox_lambda;
+    rt->backtrack_eta = ph->backtrack_eta;
+    schedule_cfg *s = &rt->sched;
+    s->step_size = ph->step_size, s->gamma = ph->gamma, s->factor = ph->factor;
+    s->threshold = ph->threshold, s->min_lr = ph->min_lr, s->patience = ph->patience;
+    return ANAMO_OK;
+}
