@@ -7,7 +7,8 @@
  *     s_{j+1} = (1 + √(1 + 4 s_j²))/2,   s_0 = 1
  *     y_{j+1} = x_{j+1} + ((s_j − 1)/s_{j+1})·(x_{j+1} − x_j)
  * Gradient restart: if (y_j − x_{j+1})·(x_{j+1} − x_j) > 0, the step went against the momentum:
- * s_{j+1} = 1 and y_{j+1} = x_{j+1}. Nesterov's accelerated gradient is FISTA without a prox. */
+ * s_{j+1} = 1 and y_{j+1} = x_{j+1}. Function restart is the caller's (accel_restart), since
+ * only it can evaluate F. Nesterov's accelerated gradient is FISTA without a prox. */
 #include "optim/optim.h"
 
 #include <math.h>
@@ -29,21 +30,24 @@ void accel_extrapolate(float *y, const float *x_new, const float *x_old, float b
 
 void accel_restart(float *y, float *state, int64_t n)
 {
-    memcpy(y, state, (size_t)n * sizeof *y); /* y = x_j */
-    state[n] = 1.0f;                          /* s = 1 */
+    float *x = ACCEL_X(state);
+    const float *x_prev = ACCEL_X_PREV(state, n);
+    memcpy(x, x_prev, (size_t)n * sizeof *x); /* undo: x_{j+1} = x_j */
+    memcpy(y, x_prev, (size_t)n * sizeof *y); /* y_{j+1} = x_j */
+    ACCEL_S(state, n) = 1.0f;
 }
 
 void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state,
                       int64_t n, int64_t t)
 {
-    float *x = state;
+    float *x = ACCEL_X(state), *x_prev = ACCEL_X_PREV(state, n);
     if (t <= 1) { /* x_0 = y_0, s_0 = 1 */
         memcpy(x, y, (size_t)n * sizeof *x);
-        state[n] = 1.0f;
+        ACCEL_S(state, n) = 1.0f;
     }
     const prox_kind prox = cfg->kind == OPTIM_FISTA ? cfg->prox : PROX_NONE;
     const float lr = cfg->lr, wd = cfg->weight_decay, tau = cfg->lr * cfg->prox_lambda;
-    const double s_j = state[n], s_next = accel_next_s(s_j);
+    const double s_j = ACCEL_S(state, n), s_next = accel_next_s(s_j);
     double against = 0.0; /* (y_j − x_{j+1})·(x_{j+1} − x_j) */
     /* pass 1: y ← x_{j+1} (the old y is needed only for the restart test, done here) */
 #pragma omp parallel for simd reduction(+ : against) if (n > OPTIM_OMP_MIN)
@@ -54,12 +58,13 @@ void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *
     }
     const int restart = cfg->restart == RESTART_GRADIENT && against > 0.0;
     const float beta = restart ? 0.0f : (float)((s_j - 1.0) / s_next);
-    /* pass 2: y_{j+1} = x_{j+1} + β(x_{j+1} − x_j), then x_j ← x_{j+1} */
+    /* pass 2: y_{j+1} = x_{j+1} + β(x_{j+1} − x_j), then x_{j−1} ← x_j ← x_{j+1} */
 #pragma omp parallel for simd if (n > OPTIM_OMP_MIN)
     for (int64_t i = 0; i < n; i++) {
         float x_next = y[i];
         y[i] = x_next + beta * (x_next - x[i]);
+        x_prev[i] = x[i];
         x[i] = x_next;
     }
-    state[n] = restart ? 1.0f : (float)s_next;
+    ACCEL_S(state, n) = restart ? 1.0f : (float)s_next;
 }

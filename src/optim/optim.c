@@ -20,7 +20,7 @@ int64_t optim_state_floats(optim_kind kind, int64_t n)
     case OPTIM_ADAGRAD: return n;       /* Σ g² */
     case OPTIM_RMSPROP: return n;       /* v */
     case OPTIM_NESTEROV:
-    case OPTIM_FISTA: return n + 1;     /* x_j, s_j */
+    case OPTIM_FISTA: return 2 * n + 1; /* x_j, x_{j−1}, s_j */
     case OPTIM_SGD:
     default: return 0;
     }

@@ -74,7 +74,7 @@ void optim_rmsprop_step(const optim_cfg *cfg, float *theta, const float *grad, f
 
 /* ---- accelerated methods (accel.c) --------------------------------------------------------
  * Parameters hold the extrapolated point y_j, where the gradient is evaluated; the state holds
- * the last iterate x_j (n floats) and s_j (1 float):
+ * the last iterate x_j (n floats), the one before, x_{j−1} (n floats), and s_j (1 float):
  *     x_{j+1} = prox_{lr}(y_j − lr·∇f(y_j))
  *     s_{j+1} = (1 + √(1 + 4 s_j²))/2,  s_0 = 1
  *     y_{j+1} = x_{j+1} + ((s_j − 1)/s_{j+1})·(x_{j+1} − x_j)
@@ -84,8 +84,13 @@ double accel_next_s(double s);
 void accel_extrapolate(float *y, const float *x_new, const float *x_old, float beta, int64_t n);
 void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state,
                       int64_t n, int64_t t);
-/* Function-value restart: y = x_j, s = 1. */
+/* Function-value restart, for a caller that finds F(x_{j+1}) > F(x_j): the step is undone and
+ * the sequence restarts from the better point, x_{j+1} = y_{j+1} = x_j, s = 1, so the
+ * objective at the iterates never increases (as Beck and Teboulle's monotone FISTA). */
 void accel_restart(float *y, float *state, int64_t n);
+#define ACCEL_X(state) (state)
+#define ACCEL_X_PREV(state, n) ((state) + (n))
+#define ACCEL_S(state, n) ((state)[2 * (n)])
 
 /* prox.c: v ← prox of tau·h(v) for the prox kind (tau = lr·prox_lambda). */
 void prox_apply(prox_kind kind, float tau, float *v, int64_t n);
