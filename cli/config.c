@@ -56,9 +56,10 @@ static const key_spec KEYS[] = {
     {"model", "init", V_ENUM, "pytorch", "pytorch|glorot|he|uniform", 0, 0},
     {"model", "init_scale", V_FLOAT, "0.01", "a in U(-a, a) for init = uniform", 0, BIG},
     {"model", "seed", V_INT, "0", "initial weights' seed", 0, BIG},
+    {"model", "binary_codes", V_BOOL, "false", "true|false: evaluate with codes [E(x) >= 0.5]", 0, 0},
     {"loss", "type", V_ENUM, "mse", "mse|mse_sum|bce", 0, 0},
     {"loss", "lambda", V_FLOAT, "0", "code penalty weight >= 0", 0, BIG},
-    {"train", "scheme", V_ENUM, "joint", "joint|nam|anamo", 0, 0},
+    {"train", "scheme", V_ENUM, "joint", "joint|nam|anamo|freecodes", 0, 0},
     {"train", "epochs", V_FLOAT, "10", "epochs > 0", 1e-9, 1e9},
     {"train", "batch", V_INT, "125", "batch size >= 1", 1, 1 << 20},
     {"train", "seed", V_INT, "0", "shuffling seed", 0, BIG},
@@ -89,6 +90,16 @@ static const key_spec KEYS[] = {
     {"anamo", "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},
     {"anamo", "restart", V_ENUM, "none", "none|function|gradient", 0, 0},
     {"anamo", "batch", V_INT, NULL, "batch size (default train.batch)", 1, 1 << 20},
+    {"freecodes", "code_iters", V_INT, "5", "FISTA iterations on a batch's codes", 0, 1e6},
+    {"freecodes", "dec_iters", V_INT, "15", "accelerated iterations on the decoder per batch", 0, 1e6},
+    {"freecodes", "code_lr", V_FLOAT, "0.5", "step on the codes > 0", 1e-30, BIG},
+    {"freecodes", "dec_lr", V_FLOAT, "0.5", "decoder step > 0", 1e-30, BIG},
+    {"freecodes", "restart", V_ENUM, "none", "none|gradient", 0, 0},
+    {"freecodes", "fit", V_ENUM, "auto", "auto|least_squares|bce", 0, 0},
+    {"freecodes", "fit_epochs", V_INT, "20", "epochs of the bce fit", 0, 1e6},
+    {"freecodes", "fit_lr", V_FLOAT, "1e-3", "Adam's lr in the bce fit", 1e-30, BIG},
+    {"freecodes", "refit_epochs", V_INT, "2", "decoder passes over the binary codes", 0, 1e6},
+    {"freecodes", "batch", V_INT, NULL, "batch size (default train.batch)", 1, 1 << 20},
     {"compare", "arms", V_STR, "", "names of [arm NAME] sections", 0, 0},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
@@ -387,7 +398,7 @@ int config_validate(const config *c, anamo_err *err)
         if (!known_section(e->section))
             return anamo_fail(err, ANAMO_ERR_CONFIG,
                               "%s: unknown section [%s] (allowed: data, model, loss, train, "
-                              "joint, nam, anamo, phase NAME, compare, arm NAME)",
+                              "joint, nam, anamo, freecodes, phase NAME, compare, arm NAME)",
                               e->origin, e->section);
         if (!strncmp(e->section, "arm ", 4))
             continue; /* arm entries are checked when the arm is applied */
@@ -446,8 +457,8 @@ static void append_section(const config *c, const char *section, const char *pat
 
 char *config_resolved_text(const config *c)
 {
-    static const char *const FIXED[] = {"data", "model", "loss", "train", "joint", "nam",
-                                        "anamo", "compare"};
+    static const char *const FIXED[] = {"data", "model", "loss",  "train",     "joint",
+                                        "nam",  "anamo", "freecodes", "compare"};
     char *buf = NULL;
     size_t len = 0, cap = 0;
     append(&buf, &len, &cap, "; resolved by anamo: every key with its effective value\n");
@@ -619,6 +630,26 @@ static void anamo_inner_phase(const config *c, anamo_train_spec *t, int batch)
     t->nphases = 1;
 }
 
+/* Binary codes by free codes (seed 000's third variant): one phase, then the encoder fit. */
+static void free_codes_phase(const config *c, anamo_train_spec *t, int batch)
+{
+    anamo_phase *ph = &t->phases[0];
+    const char *sec = "freecodes";
+    *ph = anamo_phase_default("freecodes", ANAMO_FREECODES, "fista", (float)num(c, sec, "code_lr"),
+                              config_find(c, sec, "batch") ? (int)num(c, sec, "batch") : batch,
+                              1.0);
+    ph->enc_iters = (int)num(c, sec, "code_iters");
+    ph->dec_iters = (int)num(c, sec, "dec_iters");
+    ph->enc_lr = (float)num(c, sec, "code_lr");
+    ph->dec_lr = (float)num(c, sec, "dec_lr");
+    copy_word(ph->restart, config_get(c, sec, "restart"));
+    copy_word(ph->fit, config_get(c, sec, "fit"));
+    ph->fit_epochs = (int)num(c, sec, "fit_epochs");
+    ph->fit_lr = (float)num(c, sec, "fit_lr");
+    ph->refit_epochs = (int)num(c, sec, "refit_epochs");
+    t->nphases = 1;
+}
+
 int config_settings(const config *c, run_settings *s, anamo_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -636,6 +667,7 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
                                           config_get(c, "model", "init"));
     m->init_scale = (float)num(c, "model", "init_scale");
     m->seed = (uint64_t)num(c, "model", "seed");
+    m->binary_codes = flag(c, "model", "binary_codes");
     anamo_train_spec *t = &s->train;
     t->loss = (anamo_loss_kind)enum_index("mse|mse_sum|bce", config_get(c, "loss", "type"));
     t->lambda = (float)num(c, "loss", "lambda");
@@ -655,6 +687,8 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
         fill_optimizer(c, "joint", &t->phases[0]);
     } else if (!strcmp(s->scheme, "anamo")) {
         anamo_inner_phase(c, t, batch);
+    } else if (!strcmp(s->scheme, "freecodes")) {
+        free_codes_phase(c, t, batch);
     } else {
         int rc = nam_phases(c, t, batch, err);
         if (rc)

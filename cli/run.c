@@ -89,6 +89,11 @@ static cJSON *metrics_json(const anamo_metrics *mt)
     cJSON_AddNumberToObject(o, "compression", mt->input_l1 > 0 ? mt->code_l1 / mt->input_l1 : 0);
     cJSON_AddNumberToObject(o, "zero_codes", mt->zero_codes);
     cJSON_AddNumberToObject(o, "dead_units", (double)mt->dead_units);
+    if (mt->distinct_codes != 0) { /* binary codes: bit usage */
+        cJSON_AddNumberToObject(o, "ones", mt->ones);
+        cJSON_AddNumberToObject(o, "bits_used", (double)mt->bits_used);
+        cJSON_AddNumberToObject(o, "distinct_codes", (double)mt->distinct_codes);
+    }
     return o;
 }
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 typedef struct eval_sums {
-    double recon, l1, sq_err, bias, input_l1, zeros;
+    double recon, l1, sq_err, bias, input_l1, zeros, ones;
 } eval_sums;
 
 /* Adds one batch's contributions; x and xhat in the model's (normalized) space. */
@@ -36,9 +36,39 @@ static void eval_batch(const anamo_model *m, const float *x, const float *xhat, 
             if (v == 0.0f)
                 s->zeros += 1.0;
             else
-                active[k] = 1;
+                active[k] |= 1;
+            if (v == 1.0f)
+                s->ones += 1.0;
+            else
+                active[k] |= 2; /* for bit usage: this unit is not always 1 */
         }
     }
+}
+
+/* Binary code words as 64-bit integers, one per sample. */
+static void pack_codes(const float *h, int B, int64_t code_dim, uint64_t *words)
+{
+    for (int b = 0; b < B; b++) {
+        uint64_t w = 0;
+        for (int64_t k = 0; k < code_dim; k++)
+            w |= (uint64_t)(h[b * code_dim + k] != 0.0f) << k;
+        words[b] = w;
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int64_t count_distinct(uint64_t *words, int64_t n)
+{
+    qsort(words, (size_t)n, sizeof *words, cmp_u64);
+    int64_t distinct = n > 0;
+    for (int64_t i = 1; i < n; i++)
+        distinct += words[i] != words[i - 1];
+    return distinct;
 }
 
 int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss, float lambda,
@@ -50,15 +80,20 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss
                           ds->source, (long long)ds->dim, (long long)m->in_dim);
     const int64_t code_dim = m->enc.out_dim;
     uint8_t *active = calloc((size_t)code_dim, 1);
-    if (!active)
+    uint64_t *words = m->binary_codes && code_dim <= 64 ? calloc((size_t)ds->n + 1, 8) : NULL;
+    if (!active || (m->binary_codes && code_dim <= 64 && !words)) {
+        free(active), free(words);
         return anamo_fail(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
+    }
     const int from_logits = model_bce_from_logits(m, loss);
     eval_sums s = {0};
     for (int64_t first = 0; first < ds->n; first += m->max_batch) {
         int B = (int)(ds->n - first < m->max_batch ? ds->n - first : m->max_batch);
         model_load_batch(m, ds, NULL, first, B);
-        const float *h = block_forward(&m->enc, m->xbuf, B);
+        const float *h = model_codes(m, B, m->binary_codes);
         const float *xhat = block_forward(&m->dec, h, B);
+        if (words)
+            pack_codes(h, B, code_dim, words + first);
         /* with BCE after a final sigmoid the loss reads the sigmoid's input, the logits */
         const float *pred = !from_logits          ? xhat
                             : m->dec.nlayers >= 2 ? m->dec.layers[m->dec.nlayers - 2].out
@@ -75,8 +110,13 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss
     out->bias = s.bias / M;
     out->input_l1 = s.input_l1 / M;
     out->zero_codes = s.zeros / (M * (double)code_dim);
-    for (int64_t k = 0; k < code_dim; k++)
-        out->dead_units += !active[k];
+    for (int64_t k = 0; k < code_dim; k++) {
+        out->dead_units += !(active[k] & 1);
+        out->bits_used += active[k] == 3; /* both 0s and 1s seen */
+    }
+    out->ones = s.ones / (M * (double)code_dim);
+    out->distinct_codes = !m->binary_codes ? 0 : words ? count_distinct(words, ds->n) : -1;
     free(active);
+    free(words);
     return ANAMO_OK;
 }

@@ -67,6 +67,8 @@ static char *progress_json(const train_progress *p, int nphases)
     cJSON_AddNumberToObject(o, "elapsed", p->elapsed);
     cJSON_AddNumberToObject(o, "epoch_seconds", p->epoch_seconds);
     cJSON_AddNumberToObject(o, "weights_updated", p->weights_updated);
+    cJSON_AddNumberToObject(o, "free_codes_ready", p->free_codes_ready);
+    cJSON_AddNumberToObject(o, "finished", p->finished);
     cJSON_AddNumberToObject(o, "encoder_lipschitz", p->lipschitz[0]);
     cJSON_AddNumberToObject(o, "decoder_lipschitz", p->lipschitz[1]);
     cJSON *sched = cJSON_AddArrayToObject(o, "schedules");
@@ -91,6 +93,9 @@ int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const ch
     int n = 0;
     add_block(ts, &n, &m->enc, t != NULL);
     add_block(ts, &n, &m->dec, t != NULL);
+    int64_t codes_shape[2] = {t ? t->train->n : 0, m->enc.out_dim};
+    if (t && t->free_codes && t->p.free_codes_ready) /* a free-codes run resumes with them */
+        add_tensor(ts, &n, "train.free_codes", t->free_codes, 2, codes_shape);
     if (m->standardize) {
         add_tensor(ts, &n, "normalize.mean", m->norm_mean, 1, &m->in_dim);
         add_tensor(ts, &n, "normalize.std", m->norm_std, 1, &m->in_dim);
@@ -106,6 +111,7 @@ int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const ch
                       {"anamo.init", init_name(m->init)},
                       {"anamo.seed", seed},
                       {"anamo.standardize", m->standardize ? "1" : "0"},
+                      {"anamo.binary_codes", m->binary_codes ? "1" : "0"},
                       {"config", config_text ? config_text : ""},
                       {"anamo.progress", progress ? progress : "{}"}};
     int rc = st_write(path, ts, n, meta, (int)(sizeof meta / sizeof meta[0]), err);
@@ -153,7 +159,9 @@ static int model_from_meta(const st_file *f, int max_batch, anamo_model **out, a
 {
     const char *fmt = st_meta_get(f, "format"), *shape = st_meta_get(f, "anamo.input_shape");
     const char *enc = st_meta_get(f, "anamo.encoder"), *dec = st_meta_get(f, "anamo.decoder");
-    anamo_model_spec spec = {.encoder = enc, .decoder = dec, .max_batch = max_batch};
+    const char *binary = st_meta_get(f, "anamo.binary_codes");
+    anamo_model_spec spec = {.encoder = enc, .decoder = dec, .max_batch = max_batch,
+                             .binary_codes = binary && !strcmp(binary, "1")};
     if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) || !shape || !enc || !dec ||
         sscanf(shape, "%d,%d,%d", &spec.in_c, &spec.in_h, &spec.in_w) != 3)
         return anamo_fail(err, ANAMO_ERR_FORMAT,
@@ -242,6 +250,8 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     p->elapsed = json_double(o, "elapsed");
     p->epoch_seconds = json_double(o, "epoch_seconds");
     p->weights_updated = json_double(o, "weights_updated");
+    p->free_codes_ready = (int)json_double(o, "free_codes_ready");
+    p->finished = (int)json_double(o, "finished");
     p->lipschitz[0] = json_double(o, "encoder_lipschitz");
     p->lipschitz[1] = json_double(o, "decoder_lipschitz");
     parse_schedules(cJSON_GetObjectItemCaseSensitive(o, "schedules"), p, &ok);
@@ -278,6 +288,9 @@ int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path,
         rc = load_norm(f, m, err);
     if (!rc)
         rc = parse_progress(f, &p, err);
+    const char *binary = st_meta_get(f, "anamo.binary_codes");
+    if (!rc && binary && !strcmp(binary, "1"))
+        m->binary_codes = 1;
     if (!rc && (p.phase_idx < 0 || p.phase_idx >= t->spec.nphases || p.offset < 0 ||
                 p.offset > t->train->n))
         rc = anamo_fail(err, ANAMO_ERR_FORMAT,
@@ -285,6 +298,8 @@ int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path,
                         "and %lld training samples",
                         path, p.phase_idx, (long long)p.offset, t->spec.nphases,
                         (long long)t->train->n);
+    if (!rc && t->free_codes && p.free_codes_ready)
+        rc = load_floats(f, "train.free_codes", t->free_codes, t->train->n * m->enc.out_dim, err);
     if (!rc)
         rc = load_state(f, &m->enc, p.opt_kind[0], err);
     if (!rc)

@@ -4,6 +4,7 @@
  *   sigmoid   f = 1/(1 + e^−x)               f' = f(1 − f)
  *   tanh      f = tanh x                     f' = 1 − f²
  *   step      f = [x > 0]                    f' = 0 (wherever it exists)
+ *   step_ste  f = [x > 0]                    f' taken as [|x| ≤ 1] (straight-through estimator)
  *   smooth    f = 3u² − 2u³, u = x/ε on [0, ε]; 0 below, 1 above
  *                                            f' = 6u(1 − u)/ε inside, 0 outside
  * The smooth step is seed 000's differentiable stand-in for the binary step. */
@@ -45,7 +46,8 @@ float act_apply(act_kind act, float eps, float x)
     case ACT_RELU: return x > 0.0f ? x : 0.0f;
     case ACT_SIGMOID: return 1.0f / (1.0f + exp_poly(-x)); /* as act_forward computes it */
     case ACT_TANH: return tanhf(x);
-    case ACT_STEP: return x > 0.0f ? 1.0f : 0.0f;
+    case ACT_STEP:
+    case ACT_STEP_STE: return x > 0.0f ? 1.0f : 0.0f;
     case ACT_SMOOTHSTEP: {
         if (x <= 0.0f)
             return 0.0f;
@@ -67,6 +69,7 @@ static inline float act_derivative(act_kind act, float eps, float x, float y)
     case ACT_SIGMOID: return y * (1.0f - y);
     case ACT_TANH: return 1.0f - y * y;
     case ACT_STEP: return 0.0f;
+    case ACT_STEP_STE: return x >= -1.0f && x <= 1.0f ? 1.0f : 0.0f;
     case ACT_SMOOTHSTEP: {
         if (x <= 0.0f || x >= eps)
             return 0.0f;
@@ -146,7 +149,7 @@ void act_backward(layer *l, const float *in, const float *dout, float *din, int 
 
 const char *act_name(act_kind act)
 {
-    static const char *const names[] = {"identity", "relu", "sigmoid", "tanh", "step",
-                                        "smoothstep"};
+    static const char *const names[] = {"identity", "relu",       "sigmoid", "tanh",
+                                        "step",     "smoothstep", "step_ste"};
     return (unsigned)act < sizeof names / sizeof names[0] ? names[act] : "?";
 }

@@ -13,9 +13,11 @@ static const struct {
     const char *word;
     act_kind act;
 } ACT_WORDS[] = {{"identity", ACT_IDENTITY}, {"relu", ACT_RELU},  {"sigmoid", ACT_SIGMOID},
-                 {"tanh", ACT_TANH},         {"step", ACT_STEP},  {"smoothstep", ACT_SMOOTHSTEP}};
+                 {"tanh", ACT_TANH},         {"step", ACT_STEP},  {"smoothstep", ACT_SMOOTHSTEP},
+                 {"step_ste", ACT_STEP_STE}};
 
-#define SPEC_ALLOWED "linear N | identity | relu | sigmoid | tanh | step | smoothstep [EPS]"
+#define SPEC_ALLOWED                                                                           \
+    "linear N | identity | relu | sigmoid | tanh | step | step_ste | smoothstep [EPS]"
 
 /* Splits one item ("linear 128") into its word and its numeric arguments. */
 static int parse_item(const char *item, char *word, size_t wsize, double *args, int *nargs)

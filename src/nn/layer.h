@@ -21,7 +21,9 @@ typedef enum act_kind {
     ACT_SIGMOID,
     ACT_TANH,
     ACT_STEP,      /* 1 if x > 0 else 0; derivative 0 everywhere it exists */
-    ACT_SMOOTHSTEP /* 3(x/ε)² − 2(x/ε)³ on [0, ε], 0 below, 1 above */
+    ACT_SMOOTHSTEP, /* 3(x/ε)² − 2(x/ε)³ on [0, ε], 0 below, 1 above */
+    ACT_STEP_STE    /* forward as step; backward straight through where |x| ≤ 1 (Bengio,
+                       Léonard & Courville 2013), so a hard-step code still passes gradient */
 } act_kind;
 
 typedef struct layer {

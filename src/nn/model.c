@@ -38,6 +38,7 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
     m->init = spec->init;
     m->init_scale = spec->init_scale;
     m->seed = spec->seed;
+    m->binary_codes = spec->binary_codes;
     snprintf(m->encoder_spec, sizeof m->encoder_spec, "%s", spec->encoder ? spec->encoder : "");
     snprintf(m->decoder_spec, sizeof m->decoder_spec, "%s", spec->decoder ? spec->decoder : "");
     int rc = block_create(&m->enc, "encoder", m->encoder_spec, m->in_dim, m->max_batch, err);
@@ -51,6 +52,9 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
         rc = model_alloc_norm(m, err);
     if (!rc && !(m->xbuf = anamo_alloc((size_t)(m->max_batch * m->in_dim) * sizeof(float))))
         rc = anamo_fail(err, ANAMO_ERR_NOMEM, "model: cannot allocate the batch buffer");
+    if (!rc && !(m->codebuf = anamo_alloc((size_t)(m->max_batch * m->enc.out_dim) *
+                                          sizeof(float))))
+        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "model: cannot allocate the code buffer");
     if (rc) {
         anamo_model_free(m);
         return rc;
@@ -72,6 +76,7 @@ void anamo_model_free(anamo_model *m)
     anamo_free(m->norm_mean);
     anamo_free(m->norm_std);
     anamo_free(m->xbuf);
+    anamo_free(m->codebuf);
     free(m);
 }
 
@@ -160,18 +165,35 @@ static int check_rows(const anamo_model *m, const anamo_dataset *ds, int64_t fir
     return ANAMO_OK;
 }
 
-int anamo_model_encode(anamo_model *m, const anamo_dataset *ds, int64_t first, int64_t count,
-                       float *codes, anamo_err *err)
+const float *model_codes(anamo_model *m, int B, int binarize)
+{
+    const float *h = block_forward(&m->enc, m->xbuf, B);
+    if (!binarize)
+        return h;
+    const int64_t n = (int64_t)B * m->enc.out_dim;
+    for (int64_t i = 0; i < n; i++)
+        m->codebuf[i] = h[i] >= 0.5f ? 1.0f : 0.0f;
+    return m->codebuf;
+}
+
+int model_encode_rows(anamo_model *m, const anamo_dataset *ds, int64_t first, int64_t count,
+                      float *codes, int binarize, anamo_err *err)
 {
     int rc = check_rows(m, ds, first, count, err);
     const int64_t code_dim = m->enc.out_dim;
     for (int64_t done = 0; !rc && done < count; done += m->max_batch) {
         int B = (int)(count - done < m->max_batch ? count - done : m->max_batch);
         model_load_batch(m, ds, NULL, first + done, B);
-        const float *h = block_forward(&m->enc, m->xbuf, B);
+        const float *h = model_codes(m, B, binarize);
         memcpy(codes + done * code_dim, h, (size_t)(B * code_dim) * sizeof(float));
     }
     return rc;
+}
+
+int anamo_model_encode(anamo_model *m, const anamo_dataset *ds, int64_t first, int64_t count,
+                       float *codes, anamo_err *err)
+{
+    return model_encode_rows(m, ds, first, count, codes, m->binary_codes, err);
 }
 
 int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t first,
@@ -182,7 +204,7 @@ int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t fir
     for (int64_t done = 0; !rc && done < count; done += m->max_batch) {
         int B = (int)(count - done < m->max_batch ? count - done : m->max_batch);
         model_load_batch(m, ds, NULL, first + done, B);
-        const float *h = block_forward(&m->enc, m->xbuf, B);
+        const float *h = model_codes(m, B, m->binary_codes);
         const float *xhat = block_forward(&m->dec, h, B);
         float *dst = recon + done * D;
         memcpy(dst, xhat, (size_t)(B * D) * sizeof(float));

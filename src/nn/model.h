@@ -21,7 +21,15 @@ struct anamo_model {
     anamo_init_kind init;
     float init_scale;
     uint64_t seed;
+    int binary_codes;     /* codes seen by evaluation are [E(x) ≥ 0.5] */
+    float *codebuf;       /* (max_batch, code_dim): a batch of binarized codes */
 };
+
+/* The codes of the batch in m->xbuf: E(x), or [E(x) ≥ 0.5] when binarize. */
+const float *model_codes(anamo_model *m, int B, int binarize);
+/* Codes of rows [first, first+count) of ds into codes (count × code_dim). */
+int model_encode_rows(anamo_model *m, const anamo_dataset *ds, int64_t first, int64_t count,
+                      float *codes, int binarize, anamo_err *err);
 
 /* Fills m->xbuf with rows of ds (by index list, or first.. if idx is NULL), normalized. */
 void model_load_batch(anamo_model *m, const anamo_dataset *ds, const int64_t *idx, int64_t first,

@@ -153,20 +153,20 @@ static void extrapolate(block *b, const float *y_j, int restart_function, double
     int reset = (restart == RESTART_GRADIENT && against > 0.0) ||
                 (restart_function && F_new > *F_old);
     *F_old = F_new;
-    const double s_j = x[n], s_next = accel_next_s(s_j);
+    const double s_j = ACCEL_S(x, n), s_next = accel_next_s(s_j);
     const float beta = reset ? 0.0f : (float)((s_j - 1.0) / s_next);
     for (int64_t k = 0; k < n; k++) {
         float x_next = params[k];
         params[k] = x_next + beta * (x_next - x[k]);
         x[k] = x_next;
     }
-    x[n] = reset ? 1.0f : (float)s_next;
+    ACCEL_S(x, n) = reset ? 1.0f : (float)s_next;
 }
 
 static void start_sequence(block *b)
 {
     memcpy(b->opt_state, b->params, (size_t)b->nparams * sizeof(float)); /* x_0 = y_0 */
-    b->opt_state[b->nparams] = 1.0f;                                     /* s_0 = 1 */
+    ACCEL_S(b->opt_state, b->nparams) = 1.0f;                            /* s_0 = 1 */
 }
 
 /* J_enc FISTA iterations on the encoder; returns F at the start (θ_0) through *start. */
@@ -211,22 +211,21 @@ static double decoder_gradient(anamo_trainer *t, const float *h)
     return f;
 }
 
-/* J_dec accelerated-gradient iterations on the decoder, over the codes of the new encoder. */
-static void decoder_iterations(anamo_trainer *t, const anamo_phase *ph)
+/* J_dec accelerated-gradient iterations on the decoder over fixed codes (t->hbuf, t->batch
+ * rows) for the batch in m->xbuf. */
+void anamo_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr)
 {
     anamo_model *m = t->m;
     block *dec = &m->dec;
     const restart_kind restart = t->rt[t->p.phase_idx].opt.restart;
-    const int64_t codes = (int64_t)t->batch * m->enc.out_dim;
-    memcpy(t->hbuf, block_forward(&m->enc, m->xbuf, t->batch), (size_t)codes * sizeof(float));
     float *x_step = t->scratch[0], *y_j = t->scratch[1];
     double F_old = 0.0;
     start_sequence(dec);
-    for (int j = 0; j < ph->dec_iters; j++) {
+    for (int j = 0; j < dec_iters; j++) {
         double f = decoder_gradient(t, t->hbuf);
         if (j == 0)
             F_old = f;
-        choose_step(t, 1, ph->dec_lr, f, x_step); /* x_{j+1} = y_j − d·∇f(y_j) */
+        choose_step(t, 1, dec_lr, f, x_step); /* x_{j+1} = y_j − d·∇f(y_j) */
         memcpy(y_j, dec->params, (size_t)dec->nparams * sizeof(float));
         memcpy(dec->params, x_step, (size_t)dec->nparams * sizeof(float));
         double F_new = 0.0;
@@ -236,9 +235,9 @@ static void decoder_iterations(anamo_trainer *t, const anamo_phase *ph)
         }
         extrapolate(dec, y_j, restart == RESTART_FUNCTION, F_new, &F_old, restart);
     }
-    if (ph->dec_iters > 0) /* φ ← x_{J_dec} */
+    if (dec_iters > 0) /* φ ← x_{J_dec} */
         memcpy(dec->params, dec->opt_state, (size_t)dec->nparams * sizeof(float));
-    t->p.steps[1] += ph->dec_iters;
+    t->p.steps[1] += dec_iters;
 }
 
 int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
@@ -255,7 +254,9 @@ int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     }
     if ((ph->enc_iters == 0 && !isfinite(out->loss)) || encoder_iterations(t, ph, out))
         return train_diverged(t, phase_idx, out->loss, err);
-    decoder_iterations(t, ph);
+    const int64_t codes = (int64_t)B * t->m->enc.out_dim; /* H = E_θ(X_k), once */
+    memcpy(t->hbuf, block_forward(&t->m->enc, t->m->xbuf, B), (size_t)codes * sizeof(float));
+    anamo_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
     t->codes_valid = 0;
     return ANAMO_OK;
 }

@@ -14,13 +14,15 @@ anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const ch
                       .step_size = 1, .patience = 10, .gamma = 0.1f, .factor = 0.1f,
                       .threshold = 1e-4f, .batch = batch, .epochs = epochs,
                       .enc_iters = 5, .dec_iters = 15, .enc_lr = lr, .dec_lr = lr,
-                      .prox_iters = 10, .prox_step = 0.5f};
+                      .prox_iters = 10, .prox_step = 0.5f, .fit_epochs = 20,
+                      .refit_epochs = 2, .fit_lr = 1e-3f};
     snprintf(ph.name, sizeof ph.name, "%s", name);
     snprintf(ph.optimizer, sizeof ph.optimizer, "%s", optimizer);
     snprintf(ph.prox, sizeof ph.prox, "none");
     snprintf(ph.restart, sizeof ph.restart, "none");
     snprintf(ph.step_rule, sizeof ph.step_rule, "fixed");
     snprintf(ph.schedule, sizeof ph.schedule, "constant");
+    snprintf(ph.fit, sizeof ph.fit, "auto");
     return ph;
 }
 
@@ -51,7 +53,8 @@ static int compile_names(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     rt->sched = schedule_defaults((schedule_kind)sched);
     rt->backtrack = !strcmp(ph->step_rule, "backtrack");
     int accel_or_gd = kind == OPTIM_SGD || kind == OPTIM_NESTEROV || kind == OPTIM_FISTA;
-    if (rt->backtrack && !accel_or_gd && ph->block != ANAMO_INNER)
+    if (rt->backtrack && !accel_or_gd && ph->block != ANAMO_INNER &&
+        ph->block != ANAMO_FREECODES)
         return bad(err, ph, "step", ph->step_rule, "backtrack works with sgd, nesterov, fista");
     if (rt->backtrack && ph->block == ANAMO_BOTH)
         return bad(err, ph, "step", ph->step_rule,
@@ -65,7 +68,10 @@ int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     int rc = compile_names(ph, rt, err);
     if (rc)
         return rc;
-    int inner = ph->block == ANAMO_INNER;
+    int inner = ph->block == ANAMO_INNER || ph->block == ANAMO_FREECODES;
+    if (ph->block == ANAMO_FREECODES && strcmp(ph->fit, "auto") &&
+        strcmp(ph->fit, "least_squares") && strcmp(ph->fit, "bce"))
+        return bad(err, ph, "fit", ph->fit, "auto|least_squares|bce");
     if (ph->batch < 1 || !(ph->lr > 0) || (ph->iterations <= 0 && !(ph->epochs > 0)) ||
         (inner && (ph->enc_iters < 0 || ph->dec_iters < 0 || !(ph->enc_lr > 0) ||
                    !(ph->dec_lr > 0) || ph->prox_iters < 0 || !(ph->prox_step > 0))))

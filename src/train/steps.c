@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char *const BLOCK_NAMES[] = {"encoder", "decoder", "encoder+decoder",
-                                          "encoder then decoder"};
+                                          "encoder then decoder", "codes then decoder"};
 
 static int is_accelerated(optim_kind kind)
 {
@@ -26,7 +26,8 @@ static int is_accelerated(optim_kind kind)
 /* Fills the code cache with E(x) of every training sample. */
 static int compute_codes(anamo_trainer *t, anamo_err *err)
 {
-    int rc = anamo_model_encode(t->m, t->train, 0, t->train->n, t->codes, err);
+    /* the codes training uses: E(x) as it is, even for a model evaluated on binary codes */
+    int rc = model_encode_rows(t->m, t->train, 0, t->train->n, t->codes, 0, err);
     t->codes_valid = rc == ANAMO_OK;
     return rc;
 }
@@ -60,6 +61,8 @@ int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
     int rc = ANAMO_OK;
     if (ph->block == ANAMO_INNER)
         return anamo_enter_phase(t, phase_idx, err);
+    if (ph->block == ANAMO_FREECODES)
+        return freecodes_enter_phase(t, phase_idx, err);
     if (ph->block != ANAMO_DECODER)
         rc = use_optimizer(t, 0, &rt->opt, err);
     if (!rc && ph->block != ANAMO_ENCODER)
@@ -75,7 +78,7 @@ void train_leave_phase(anamo_trainer *t, int phase_idx)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     const optim_cfg *cfg = &t->rt[phase_idx].opt;
-    if (ph->block == ANAMO_INNER || !is_accelerated(cfg->kind))
+    if (ph->block == ANAMO_INNER || ph->block == ANAMO_FREECODES || !is_accelerated(cfg->kind))
         return;
     /* the parameters hold the extrapolated point y_j; the phase's result is the iterate x_j */
     if (ph->block != ANAMO_DECODER && t->m->enc.opt_state) {
@@ -144,6 +147,8 @@ int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     if (ph->block == ANAMO_INNER)
         return anamo_step(t, phase_idx, idx, B, out, err);
+    if (ph->block == ANAMO_FREECODES)
+        return freecodes_step(t, phase_idx, idx, B, out, err);
     const int train_enc = ph->block != ANAMO_DECODER, train_dec = ph->block != ANAMO_ENCODER;
     model_load_batch(m, t->train, idx, 0, B);
     const float *h = train_forward(t, !train_enc, idx, B, out);

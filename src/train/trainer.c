@@ -53,9 +53,19 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
         t->codes = anamo_alloc((size_t)(t->train->n * m->enc.out_dim) * sizeof(float));
     if (!t->dxhat || !t->hbuf || (any_decoder && t->spec.cache_codes && !t->codes))
         return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
-    int need_scratch = 0;
-    for (int i = 0; i < t->spec.nphases; i++)
-        need_scratch |= t->rt[i].backtrack || t->spec.phases[i].block == ANAMO_INNER;
+    int need_scratch = 0, free_codes = 0;
+    for (int i = 0; i < t->spec.nphases; i++) {
+        anamo_block_id b = t->spec.phases[i].block;
+        need_scratch |= t->rt[i].backtrack || b == ANAMO_INNER || b == ANAMO_FREECODES;
+        free_codes |= b == ANAMO_FREECODES;
+    }
+    if (free_codes) {
+        const int64_t m_codes = m->enc.out_dim;
+        t->free_codes = anamo_alloc((size_t)(t->train->n * m_codes) * sizeof(float));
+        t->code_state = anamo_alloc((size_t)(2 * m->max_batch * m_codes + 1) * sizeof(float));
+        if (!t->free_codes || !t->code_state)
+            return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate free codes");
+    }
     int64_t widest = m->enc.nparams > m->dec.nparams ? m->enc.nparams : m->dec.nparams;
     for (int k = 0; need_scratch && k < 2; k++)
         if (!(t->scratch[k] = anamo_alloc((size_t)widest * sizeof(float))))
@@ -107,6 +117,8 @@ void anamo_trainer_free(anamo_trainer *t)
     anamo_free(t->codes);
     anamo_free(t->scratch[0]);
     anamo_free(t->scratch[1]);
+    anamo_free(t->free_codes);
+    anamo_free(t->code_state);
     sampler_free(&t->smp);
     free(t);
 }
@@ -290,6 +302,12 @@ int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_er
         else
             rc = iterate(t, hooks, err);
     }
+    /* end-of-run work: the binary-code encoder fit of a free-codes scheme */
+    for (int i = 0; !rc && !t->p.finished && i < t->spec.nphases; i++)
+        if (t->spec.phases[i].block == ANAMO_FREECODES)
+            rc = freecodes_finish(t, i, err);
+    if (!rc)
+        t->p.finished = 1;
     flush_denormals(0, saved);
     return rc;
 }

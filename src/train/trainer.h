@@ -30,6 +30,8 @@ typedef struct train_progress {
     double weights_updated;       /* Σ over completed epochs of the parameters updated */
     double lipschitz[2];          /* backtracking's L of encoder [0] and decoder [1]; 0: unset */
     schedule_state sched[ANAMO_MAX_PHASES]; /* each phase's learning-rate schedule */
+    int free_codes_ready;         /* free codes initialised (ANAMO_FREECODES) */
+    int finished;                 /* the end-of-run work (binary codes' encoder fit) is done */
 } train_progress;
 
 /* A phase as the steps use it (phase.c). */
@@ -65,6 +67,8 @@ struct anamo_trainer {
     int codes_valid;              /* codes are those of the current encoder */
     float *hbuf;                  /* (max_batch, code_dim) a batch of cached codes */
     float *scratch[2];            /* (max block params) backtracking and ANAMO work spans */
+    float *free_codes;            /* (N, code_dim): ANAMO_FREECODES' codes H̃ */
+    float *code_state;            /* (max_batch·code_dim + 1): FISTA state of a batch of codes */
     int phase_ready;              /* the current phase's set-up is done */
     int batch;                    /* size of the batch being stepped on (ANAMO) */
     int from_logits;
@@ -104,5 +108,14 @@ float train_backtrack_lr(anamo_trainer *t, int which, int phase_idx, const int64
 int anamo_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
 int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
                anamo_err *err);
+/* freecodes.c: the ANAMO_FREECODES phase, and its end-of-run encoder fit. */
+int freecodes_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
+int freecodes_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
+                   anamo_err *err);
+int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err);
+
+/* J accelerated-gradient iterations of step d on the decoder, over the codes in t->hbuf for
+ * the t->batch samples in m->xbuf (s_j restarted). */
+void anamo_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr);
 
 #endif
