@@ -136,6 +136,8 @@ typedef struct anamo_model_spec {
     float init_scale;         /* a for ANAMO_INIT_UNIFORM */
     uint64_t seed;            /* initial weights */
     int max_batch;            /* largest batch forward/backward will see */
+    int binary_codes;         /* evaluate, encode and reconstruct with codes [E(x) ≥ 0.5]
+                                 (binary-code encoders; training uses E(x) as it is) */
 } anamo_model_spec;
 
 int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_err *err);
@@ -163,6 +165,11 @@ typedef struct anamo_metrics {
     double input_l1;      /* (1/M) Σ ‖x‖₁ */
     double zero_codes;    /* fraction of code entries exactly 0 */
     int64_t dead_units;   /* code units that are 0 on every sample */
+    /* binary codes only (model spec binary_codes): bit usage */
+    double ones;          /* fraction of code bits that are 1 */
+    int64_t bits_used;    /* code units that are 1 on some samples and 0 on others */
+    int64_t distinct_codes; /* different code words on the set (codes of ≤ 64 bits; −1 for
+                               longer codes; 0 when codes are not binary) */
 } anamo_metrics;
 
 int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss, float lambda,
@@ -173,9 +180,12 @@ typedef enum anamo_block_id {
     ANAMO_ENCODER = 0,
     ANAMO_DECODER = 1,
     ANAMO_BOTH = 2,     /* joint: one optimizer step on every weight */
-    ANAMO_INNER = 3     /* ANAMO (seed 000, Algorithm 1): per mini-batch, enc_iters FISTA
+    ANAMO_INNER = 3,    /* ANAMO (seed 000, Algorithm 1): per mini-batch, enc_iters FISTA
                            iterations on the encoder, then dec_iters accelerated-gradient
                            iterations on the decoder */
+    ANAMO_FREECODES = 4 /* binary codes, seed 000's third variant: free codes H̃ (N × m)
+                           learned by FISTA (soft threshold) alternating with the decoder; at
+                           the end h = [H̃ > 0] and the encoder is fitted to h */
 } anamo_block_id;
 
 #define ANAMO_MAX_PHASES 16
@@ -209,6 +219,12 @@ typedef struct anamo_phase {
     float enc_lr, dec_lr;
     int prox_iters;
     float prox_step;
+    /* ANAMO_FREECODES: enc_iters/enc_lr are the FISTA iterations and step on the codes;
+     * fit = auto|least_squares|bce; bce trains fit_epochs with Adam at fit_lr; the decoder is
+     * then refitted to the binary codes for refit_epochs */
+    char fit[ANAMO_NAME_MAX];
+    int fit_epochs, refit_epochs;
+    float fit_lr;
 } anamo_phase;
 
 typedef struct anamo_train_spec {

@@ -95,9 +95,7 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss
         if (words)
             pack_codes(h, B, code_dim, words + first);
         /* with BCE after a final sigmoid the loss reads the sigmoid's input, the logits */
-        const float *pred = !from_logits          ? xhat
-                            : m->dec.nlayers >= 2 ? m->dec.layers[m->dec.nlayers - 2].out
-                                                  : h;
+        const float *pred = from_logits ? block_last_input(&m->dec, B) : xhat;
         s.recon += loss_forward(loss, pred, m->xbuf, NULL, B, m->in_dim, from_logits) * B;
         eval_batch(m, m->xbuf, xhat, h, B, &s, active);
     }

@@ -7,85 +7,8 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
-
-static const struct {
-    const char *word;
-    act_kind act;
-} ACT_WORDS[] = {{"identity", ACT_IDENTITY}, {"relu", ACT_RELU},  {"sigmoid", ACT_SIGMOID},
-                 {"tanh", ACT_TANH},         {"step", ACT_STEP},  {"smoothstep", ACT_SMOOTHSTEP},
-                 {"step_ste", ACT_STEP_STE}};
-
-#define SPEC_ALLOWED                                                                           \
-    "linear N | identity | relu | sigmoid | tanh | step | step_ste | smoothstep [EPS]"
-
-/* Splits one item ("linear 128") into its word and its numeric arguments. */
-static int parse_item(const char *item, char *word, size_t wsize, double *args, int *nargs)
-{
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", item);
-    *nargs = 0;
-    char *save = NULL;
-    char *tok = strtok_r(buf, " \t", &save);
-    if (!tok)
-        return -1;
-    snprintf(word, wsize, "%s", tok);
-    for (char *w = word; *w; w++)
-        *w = (char)tolower((unsigned char)*w);
-    while ((tok = strtok_r(NULL, " \t", &save))) {
-        if (*nargs == 4)
-            return -1;
-        if (!strncmp(tok, "eps=", 4) && !strcmp(word, "smoothstep"))
-            tok += 4;
-        char *end;
-        args[*nargs] = strtod(tok, &end);
-        if (*end)
-            return -1;
-        (*nargs)++;
-    }
-    return 0;
-}
-
-static int add_layer(block *b, const char *item, int64_t *dim, anamo_err *err)
-{
-    char word[32];
-    double args[4];
-    int nargs;
-    if (b->nlayers == BLOCK_MAX_LAYERS)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: more than %d layers", b->name,
-                          BLOCK_MAX_LAYERS);
-    if (parse_item(item, word, sizeof word, args, &nargs))
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: cannot read layer '%s' (allowed: %s)",
-                          b->name, item, SPEC_ALLOWED);
-    layer *l = &b->layers[b->nlayers];
-    memset(l, 0, sizeof *l);
-    l->index = b->nlayers;
-    l->in_dim = *dim;
-    if (!strcmp(word, "linear")) {
-        if (nargs != 1 || args[0] < 1 || args[0] > (1 << 24) || args[0] != (int64_t)args[0])
-            return anamo_fail(err, ANAMO_ERR_CONFIG,
-                              "%s: layer %d '%s': linear needs one positive integer width",
-                              b->name, l->index, item);
-        l->kind = LAYER_LINEAR;
-        l->out_dim = (int64_t)args[0];
-    } else {
-        size_t k, nwords = sizeof ACT_WORDS / sizeof ACT_WORDS[0];
-        for (k = 0; k < nwords && strcmp(word, ACT_WORDS[k].word); k++)
-            ;
-        int ok = k < nwords && (nargs == 0 || (ACT_WORDS[k].act == ACT_SMOOTHSTEP && nargs == 1 &&
-                                               args[0] > 0));
-        if (!ok)
-            return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: unknown layer '%s' (allowed: %s)",
-                              b->name, item, SPEC_ALLOWED);
-        l->kind = LAYER_ACT;
-        l->act = ACT_WORDS[k].act;
-        l->eps = nargs ? (float)args[0] : 1.0f;
-        l->out_dim = *dim;
-    }
-    *dim = l->out_dim;
-    b->nlayers++;
-    return ANAMO_OK;
-}
 
 /* Copies item [p, p+len) without surrounding blanks. */
 static void trimmed(char *out, size_t size, const char *p, size_t len)
@@ -99,7 +22,7 @@ static void trimmed(char *out, size_t size, const char *p, size_t len)
 
 static int parse_spec(block *b, const char *spec, anamo_err *err)
 {
-    int64_t dim = b->in_dim;
+    int c = b->in_c, h = b->in_h, w = b->in_w, cm = 0;
     const char *p = spec;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -112,7 +35,7 @@ static int parse_spec(block *b, const char *spec, anamo_err *err)
         if (!item[0])
             return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty item in layer list '%s'",
                               b->name, spec);
-        int rc = add_layer(b, item, &dim, err);
+        int rc = spec_add_layer(b, item, &c, &h, &w, &cm, err);
         if (rc)
             return rc;
         p += len + (comma ? 1 : 0);
@@ -121,14 +44,14 @@ static int parse_spec(block *b, const char *spec, anamo_err *err)
                               b->name, spec);
     }
     if (b->nlayers == 0)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty layer list (allowed items: %s)",
-                          b->name, SPEC_ALLOWED);
-    b->out_dim = dim;
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty layer list", b->name);
+    b->out_c = c, b->out_h = h, b->out_w = w;
+    b->out_dim = (int64_t)c * h * w;
     return ANAMO_OK;
 }
 
-static void add_param(block *b, const layer *l, const char *what, int ndim, const int64_t *shape,
-                      int is_bias)
+static param_ref *add_param(block *b, const layer *l, const char *what, int ndim,
+                            const int64_t *shape, param_role role)
 {
     param_ref *p = &b->params_ref[b->nparams_tensors++];
     char prefix[sizeof b->name];
@@ -141,10 +64,110 @@ static void add_param(block *b, const layer *l, const char *what, int ndim, cons
         p->numel *= shape[i];
     }
     p->offset = b->nparams;
-    p->fan_in = l->in_dim;
-    p->fan_out = l->out_dim;
-    p->is_bias = is_bias;
+    p->role = role;
+    p->is_bias = role == PARAM_BIAS;
     b->nparams += p->numel;
+    return p;
+}
+
+/* The weight and bias of a layer that has them, with the fans PyTorch's init uses (for a
+ * transposed convolution, PyTorch takes fan_in from the weight's dim 1: out_c·k·k). */
+static void add_layer_params(block *b, const layer *l)
+{
+    const int64_t kk = (int64_t)l->k * l->k;
+    param_ref *w = NULL, *bias;
+    if (l->kind == LAYER_LINEAR) {
+        int64_t shape[2] = {l->out_dim, l->in_dim};
+        w = add_param(b, l, "weight", 2, shape, PARAM_WEIGHT);
+        w->fan_in = l->in_dim, w->fan_out = l->out_dim;
+    } else if (l->kind == LAYER_CONV2D || l->kind == LAYER_CONVT2D) {
+        int t = l->kind == LAYER_CONVT2D;
+        int64_t shape[4] = {t ? l->in_c : l->out_c, t ? l->out_c : l->in_c, l->k, l->k};
+        w = add_param(b, l, "weight", 4, shape, PARAM_WEIGHT);
+        w->fan_in = shape[1] * kk, w->fan_out = shape[0] * kk;
+    } else if (l->kind == LAYER_BATCHNORM) {
+        int64_t c = l->in_c;
+        add_param(b, l, "weight", 1, &c, PARAM_ONES);
+        add_param(b, l, "bias", 1, &c, PARAM_ZEROS);
+        return;
+    } else {
+        return;
+    }
+    int64_t nb = l->out_c;
+    bias = add_param(b, l, "bias", 1, &nb, PARAM_BIAS);
+    bias->fan_in = w->fan_in, bias->fan_out = w->fan_out;
+}
+
+static void add_buffer(block *b, const layer *l, const char *what, int64_t numel, int count)
+{
+    buffer_ref *r = &b->buffers_ref[b->nbuffers++];
+    char prefix[sizeof b->name];
+    memcpy(prefix, b->name, sizeof prefix);
+    snprintf(r->name, sizeof r->name, "%s.%d.%s", prefix, l->index, what);
+    r->is_count = count;
+    r->numel = count ? 1 : numel;
+    if (!count) {
+        r->data = (float *)(uintptr_t)b->nbuffer_floats; /* an offset until allocation */
+        b->nbuffer_floats += numel;
+    } else {
+        r->count = &b->counts[l->index];
+    }
+}
+
+static int64_t layer_widest(const layer *l)
+{
+    return l->in_dim > l->out_dim ? l->in_dim : l->out_dim;
+}
+
+/* The layer's own work spans: activations, im2col, batch statistics. */
+static int alloc_layer(block *b, layer *l)
+{
+    const int64_t B = b->max_batch;
+    l->out = anamo_alloc((size_t)(B * l->out_dim) * sizeof(float));
+    if (l->kind == LAYER_CONV2D)
+        l->col = anamo_alloc((size_t)((int64_t)l->in_c * l->k * l->k * B * l->out_h * l->out_w) *
+                             sizeof(float));
+    if (l->kind == LAYER_CONVT2D) {
+        l->col = anamo_alloc((size_t)((int64_t)l->out_c * l->k * l->k * B * l->in_h * l->in_w) *
+                             sizeof(float));
+        if (!l->in_cm && !(l->inbuf = anamo_alloc((size_t)(B * l->in_dim) * sizeof(float))))
+            return -1;
+    }
+    if (l->kind == LAYER_BATCHNORM) {
+        l->save_mean = anamo_alloc((size_t)l->in_c * sizeof(float));
+        l->save_invstd = anamo_alloc((size_t)l->in_c * sizeof(float));
+        if (!l->save_mean || !l->save_invstd)
+            return -1;
+    }
+    return l->out && (l->kind != LAYER_CONV2D && l->kind != LAYER_CONVT2D ? 1 : l->col != NULL)
+               ? 0
+               : -1;
+}
+
+/* Points each layer's weights, gradients and running statistics into the block's spans. */
+static void point_layers(block *b)
+{
+    int p = 0, r = 0;
+    for (int i = 0; i < b->nlayers; i++) {
+        layer *l = &b->layers[i];
+        int has_params = l->kind == LAYER_LINEAR || l->kind == LAYER_CONV2D ||
+                         l->kind == LAYER_CONVT2D || l->kind == LAYER_BATCHNORM;
+        if (has_params) {
+            l->weight = b->params + b->params_ref[p].offset;
+            l->dweight = b->grads + b->params_ref[p++].offset;
+            l->bias = b->params + b->params_ref[p].offset;
+            l->dbias = b->grads + b->params_ref[p++].offset;
+        }
+        if (l->kind == LAYER_BATCHNORM) {
+            for (int k = 0; k < 2; k++, r++)
+                b->buffers_ref[r].data = b->buffers + (uintptr_t)b->buffers_ref[r].data;
+            l->running_mean = b->buffers_ref[r - 2].data;
+            l->running_var = b->buffers_ref[r - 1].data;
+            for (int64_t c = 0; c < l->in_c; c++)
+                l->running_var[c] = 1.0f;
+            l->num_batches_tracked = b->buffers_ref[r++].count;
+        }
+    }
 }
 
 /* Lays every parameter tensor out in one span, then points the layers into it. */
@@ -153,48 +176,41 @@ static int allocate(block *b, anamo_err *err)
     int64_t widest = b->in_dim;
     for (int i = 0; i < b->nlayers; i++) {
         layer *l = &b->layers[i];
-        if (l->kind == LAYER_LINEAR) {
-            int64_t wshape[2] = {l->out_dim, l->in_dim};
-            add_param(b, l, "weight", 2, wshape, 0);
-            add_param(b, l, "bias", 1, &l->out_dim, 1);
+        add_layer_params(b, l);
+        if (l->kind == LAYER_BATCHNORM) {
+            add_buffer(b, l, "running_mean", l->in_c, 0);
+            add_buffer(b, l, "running_var", l->in_c, 0);
+            add_buffer(b, l, "num_batches_tracked", 1, 1);
         }
-        if (l->out_dim > widest)
-            widest = l->out_dim;
-        l->out = anamo_alloc((size_t)(b->max_batch * l->out_dim) * sizeof(float));
-        if (!l->out)
-            return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate activations", b->name);
+        widest = layer_widest(l) > widest ? layer_widest(l) : widest;
+        if (alloc_layer(b, l))
+            return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     }
     b->params = anamo_alloc((size_t)b->nparams * sizeof(float));
     b->grads = anamo_alloc((size_t)b->nparams * sizeof(float));
-    for (int k = 0; k < 2; k++)
+    b->buffers = anamo_alloc((size_t)b->nbuffer_floats * sizeof(float));
+    for (int k = 0; k < 2; k++) {
         b->scratch[k] = anamo_alloc((size_t)(b->max_batch * widest) * sizeof(float));
-    if (!b->params || !b->grads || !b->scratch[0] || !b->scratch[1])
+        b->rows[k] = anamo_alloc((size_t)(b->max_batch * widest) * sizeof(float));
+    }
+    if (!b->params || !b->grads || !b->buffers || !b->scratch[0] || !b->scratch[1] ||
+        !b->rows[0] || !b->rows[1])
         return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld parameters", b->name,
                           (long long)b->nparams);
-    int p = 0;
-    for (int i = 0; i < b->nlayers; i++) {
-        layer *l = &b->layers[i];
-        if (l->kind != LAYER_LINEAR)
-            continue;
-        l->weight = b->params + b->params_ref[p].offset;
-        l->dweight = b->grads + b->params_ref[p].offset;
-        p++;
-        l->bias = b->params + b->params_ref[p].offset;
-        l->dbias = b->grads + b->params_ref[p].offset;
-        p++;
-    }
+    point_layers(b);
     return ANAMO_OK;
 }
 
-int block_create(block *b, const char *name, const char *spec, int64_t in_dim, int max_batch,
-                 anamo_err *err)
+int block_create(block *b, const char *name, const char *spec, int in_c, int in_h, int in_w,
+                 int max_batch, anamo_err *err)
 {
     memset(b, 0, sizeof *b);
     snprintf(b->name, sizeof b->name, "%s", name);
-    if (in_dim < 1 || max_batch < 1)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: input width %lld, max batch %d", name,
-                          (long long)in_dim, max_batch);
-    b->in_dim = in_dim;
+    if (in_c < 1 || in_h < 1 || in_w < 1 || max_batch < 1)
+        return anamo_fail(err, ANAMO_ERR_ARG, "%s: input shape %d×%d×%d, max batch %d", name,
+                          in_c, in_h, in_w, max_batch);
+    b->in_c = in_c, b->in_h = in_h, b->in_w = in_w;
+    b->in_dim = (int64_t)in_c * in_h * in_w;
     b->max_batch = max_batch;
     int rc = parse_spec(b, spec ? spec : "", err);
     if (!rc)
@@ -206,13 +222,22 @@ int block_create(block *b, const char *name, const char *spec, int64_t in_dim, i
 
 void block_free(block *b)
 {
-    for (int i = 0; i < b->nlayers; i++)
-        anamo_free(b->layers[i].out);
+    for (int i = 0; i < b->nlayers; i++) {
+        layer *l = &b->layers[i];
+        anamo_free(l->out);
+        anamo_free(l->col);
+        anamo_free(l->inbuf);
+        anamo_free(l->save_mean);
+        anamo_free(l->save_invstd);
+    }
     anamo_free(b->params);
     anamo_free(b->grads);
+    anamo_free(b->buffers);
     anamo_free(b->opt_state);
-    anamo_free(b->scratch[0]);
-    anamo_free(b->scratch[1]);
+    for (int k = 0; k < 2; k++) {
+        anamo_free(b->scratch[k]);
+        anamo_free(b->rows[k]);
+    }
     memset(b, 0, sizeof *b);
 }
 
@@ -231,48 +256,130 @@ int block_alloc_state(block *b, int64_t nstate, anamo_err *err)
     return ANAMO_OK;
 }
 
+void block_set_training(block *b, int on)
+{
+    b->training = on;
+    for (int i = 0; i < b->nlayers; i++)
+        b->layers[i].training = on;
+}
+
+/* Flatten turns a channel-major batch into sample-major rows; otherwise a copy. */
+static void reshape_forward(layer *l, const float *in, int B)
+{
+    const int64_t P = (int64_t)l->in_h * l->in_w;
+    if (l->in_cm)
+        layout_convert(in, 1, l->out, 0, B, l->in_c, P);
+    else
+        memcpy(l->out, in, (size_t)(B * l->in_dim) * sizeof(float));
+}
+
+static void reshape_backward(layer *l, const float *dout, float *din, int B)
+{
+    const int64_t P = (int64_t)l->in_h * l->in_w;
+    if (l->in_cm)
+        layout_convert(dout, 0, din, 1, B, l->in_c, P);
+    else
+        memcpy(din, dout, (size_t)(B * l->in_dim) * sizeof(float));
+}
+
+static void layer_forward(layer *l, const float *in, int B)
+{
+    switch (l->kind) {
+    case LAYER_LINEAR: linear_forward(l, in, B); break;
+    case LAYER_CONV2D: conv2d_forward(l, in, B); break;
+    case LAYER_CONVT2D: convt2d_forward(l, in, B); break;
+    case LAYER_BATCHNORM: batchnorm_forward(l, in, B); break;
+    case LAYER_FLATTEN:
+    case LAYER_UNFLATTEN: reshape_forward(l, in, B); break;
+    case LAYER_ACT:
+    default: act_forward(l, in, B); break;
+    }
+}
+
+static void layer_backward(layer *l, const float *in, const float *dout, float *din, int B,
+                           int need_din, int need_dw)
+{
+    switch (l->kind) {
+    case LAYER_LINEAR: linear_backward(l, in, dout, din, B, need_din, need_dw); break;
+    case LAYER_CONV2D: conv2d_backward(l, in, dout, din, B, need_din, need_dw); break;
+    case LAYER_CONVT2D: convt2d_backward(l, in, dout, din, B, need_din, need_dw); break;
+    case LAYER_BATCHNORM: batchnorm_backward(l, in, dout, din, B, need_din, need_dw); break;
+    case LAYER_FLATTEN:
+    case LAYER_UNFLATTEN:
+        if (need_din)
+            reshape_backward(l, dout, din, B);
+        break;
+    case LAYER_ACT:
+    default:
+        if (need_din)
+            act_backward(l, in, dout, din, B);
+        break;
+    }
+}
+
+/* Layer i's output as sample-major rows (converted into rows[k] when channel-major). */
+static const float *output_rows(block *b, int i, int B, int k)
+{
+    const layer *l = &b->layers[i];
+    if (!l->out_cm)
+        return l->out;
+    layout_convert(l->out, 1, b->rows[k], 0, B, l->out_c, (int64_t)l->out_h * l->out_w);
+    return b->rows[k];
+}
+
 const float *block_forward_upto(block *b, const float *x, int B, int upto)
 {
     b->input = x;
     const float *in = x;
     for (int i = 0; i < upto; i++) {
-        layer *l = &b->layers[i];
-        if (l->kind == LAYER_LINEAR)
-            linear_forward(l, in, B);
-        else
-            act_forward(l, in, B);
-        in = l->out;
+        layer_forward(&b->layers[i], in, B);
+        in = b->layers[i].out;
     }
-    return in;
+    return upto ? output_rows(b, upto - 1, B, upto == b->nlayers ? 0 : 1) : x;
 }
 
 const float *block_forward(block *b, const float *x, int B)
 {
-    return block_forward_upto(b, x, B, b->nlayers);
+    b->output = block_forward_upto(b, x, B, b->nlayers);
+    return b->output;
+}
+
+const float *block_last_input(block *b, int B)
+{
+    return b->nlayers > 1 ? output_rows(b, b->nlayers - 2, B, 1) : b->input;
+}
+
+static int has_weights(const layer *l)
+{
+    return l->kind == LAYER_LINEAR || l->kind == LAYER_CONV2D || l->kind == LAYER_CONVT2D ||
+           l->kind == LAYER_BATCHNORM;
 }
 
 float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx,
-                                 int need_dw)
+                           int need_dw)
 {
     /* the input gradient of layer i is needed if the caller wants dx, or if a layer before i
      * has weights whose gradient is wanted */
     int first_weighted = b->nlayers;
     for (int i = 0; i < b->nlayers; i++)
-        if (b->layers[i].kind == LAYER_LINEAR) {
+        if (has_weights(&b->layers[i])) {
             first_weighted = i;
             break;
         }
     float *g = (float *)dout; /* returned as is when no layer runs */
     int k = 0;
+    if (last > 0 && b->layers[last - 1].out_cm) { /* the gradient arrives as NCHW rows */
+        const layer *l = &b->layers[last - 1];
+        layout_convert(dout, 0, b->scratch[k], 1, B, l->out_c, (int64_t)l->out_h * l->out_w);
+        g = b->scratch[k];
+        k ^= 1;
+    }
     for (int i = last - 1; i >= 0; i--) {
         layer *l = &b->layers[i];
         const float *in = i ? b->layers[i - 1].out : b->input;
         int need_din = need_dx || (need_dw && first_weighted < i);
         float *din = b->scratch[k];
-        if (l->kind == LAYER_LINEAR)
-            linear_backward(l, in, g, din, B, need_din, need_dw);
-        else if (need_din)
-            act_backward(l, in, g, din, B);
+        layer_backward(l, in, g, din, B, need_din, need_dw);
         if (!need_din)
             return NULL;
         g = din;
@@ -284,24 +391,4 @@ float *block_backward_from(block *b, int last, const float *dout, int B, int nee
 float *block_backward(block *b, const float *dout, int B, int need_dx, int need_dw)
 {
     return block_backward_from(b, b->nlayers, dout, B, need_dx, need_dw);
-}
-
-void block_describe(const block *b, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < b->nlayers && used < size; i++) {
-        const layer *l = &b->layers[i];
-        const char *sep = i ? ", " : "";
-        int n;
-        if (l->kind == LAYER_LINEAR)
-            n = snprintf(buf + used, size - used, "%slinear %lld", sep, (long long)l->out_dim);
-        else if (l->act == ACT_SMOOTHSTEP)
-            n = snprintf(buf + used, size - used, "%ssmoothstep %g", sep, (double)l->eps);
-        else
-            n = snprintf(buf + used, size - used, "%s%s", sep, act_name(l->act));
-        if (n < 0)
-            return;
-        used += (size_t)n;
-    }
 }

@@ -4,7 +4,9 @@
  *            b ~ U(±1/√fan_in)
  *   glorot   W ~ U(±√(6/(fan_in + fan_out))) (Glorot & Bengio 2010), b = 0
  *   he       W ~ N(0, 2/fan_in) (He et al. 2015), b = 0
- *   uniform  W, b ~ U(±a): seed 000's "uniform near zero" */
+ *   uniform  W, b ~ U(±a): seed 000's "uniform near zero"
+ * (fan_in of a convolution is in_c·k·k; of a transposed one, PyTorch's out_c·k·k.) Batch
+ * norm's γ and β start at 1 and 0 and draw nothing. */
 #include "nn/block.h"
 
 #include <math.h>
@@ -25,6 +27,11 @@ void block_init(block *b, anamo_init_kind init, float scale, anamo_rng *rng)
     for (int t = 0; t < b->nparams_tensors; t++) {
         const param_ref *p = &b->params_ref[t];
         float *w = b->params + p->offset;
+        if (p->role == PARAM_ONES || p->role == PARAM_ZEROS) { /* batch norm: γ = 1, β = 0 */
+            for (int64_t i = 0; i < p->numel; i++)
+                w[i] = p->role == PARAM_ONES ? 1.0f : 0.0f;
+            continue;
+        }
         if (init == ANAMO_INIT_HE) {
             float std = p->is_bias ? 0.0f : sqrtf(2.0f / (float)p->fan_in);
             for (int64_t i = 0; i < p->numel; i++)

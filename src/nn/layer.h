@@ -1,10 +1,19 @@
 /* layer.h — the layers of a block, each with its forward and backward written out by hand.
  *
- * Conventions (as llm.c): activations are row-major (B, features); a layer reads its input
- * from the previous layer's output buffer and writes its own `out`. backward takes two
- * switches: need_din (the caller wants the gradient with respect to the input) and need_dw (it
- * wants the weight gradient). A frozen decoder in an encoder phase passes the gradient through
- * with need_dw = 0; a block nobody needs gradients from does no backward at all. */
+ * Conventions (as llm.c): a layer reads its input from the previous layer's output buffer and
+ * writes its own `out`. backward takes two switches: need_din (the caller wants the gradient
+ * with respect to the input) and need_dw (it wants the weight gradient). A frozen decoder in an
+ * encoder phase passes the gradient through with need_dw = 0; a block nobody needs gradients
+ * from does no backward at all.
+ *
+ * Layouts. A batch of B samples of C channels of P = H·W positions is stored either
+ *   sample-major  (B, C, H, W): NCHW, PyTorch's layout, what blocks take and give, or
+ *   channel-major (C, B, H, W): what a convolution's single batched sgemm produces
+ *                 (out (M, B·P) = W (M, K) · col (K, B·P)) and what batch norm and bias want
+ *                 (each channel contiguous).
+ * Convolutions and batch norm read either and write channel-major; activations keep the
+ * layout; flatten turns channel-major into sample-major rows for linear layers; the block
+ * converts its last layer's output (and the incoming gradient) so that blocks stay NCHW. */
 #ifndef ANAMO_NN_LAYER_H
 #define ANAMO_NN_LAYER_H
 
@@ -12,8 +21,19 @@
 
 typedef enum layer_kind {
     LAYER_LINEAR = 0,
-    LAYER_ACT
+    LAYER_ACT,
+    LAYER_CONV2D,     /* nn.Conv2d */
+    LAYER_CONVT2D,    /* nn.ConvTranspose2d */
+    LAYER_BATCHNORM,  /* nn.BatchNorm1d (C features) or nn.BatchNorm2d (C channels) */
+    LAYER_FLATTEN,    /* nn.Flatten: (C, H, W) → C·H·W features, sample-major */
+    LAYER_UNFLATTEN   /* nn.Unflatten(1, (C, H, W)): features → (C, H, W), no copy */
 } layer_kind;
+
+/* Element (b, c, p) of a batch lies at b·sb + c·sc + p. */
+typedef struct layout {
+    int64_t sb, sc;
+} layout;
+layout layout_of(int channel_major, int B, int64_t C, int64_t P);
 
 typedef enum act_kind {
     ACT_IDENTITY = 0,
@@ -38,9 +58,39 @@ typedef struct layer {
     float *dbias;
     /* LAYER_ACT */
     act_kind act;
-    float eps;          /* smooth-step width ε */
+    float eps;          /* smooth-step width ε; batch norm's ε */
     float *out;         /* (max_batch, out_dim) activations, owned by the block */
+    /* shapes and layouts */
+    int in_c, in_h, in_w, out_c, out_h, out_w;
+    int in_cm, out_cm;  /* input / output channel-major */
+    /* LAYER_CONV2D, LAYER_CONVT2D: kernel, stride, padding, output padding; weight is
+     * (out_c, in_c, k, k) for Conv2d and (in_c, out_c, k, k) for ConvTranspose2d */
+    int k, stride, pad, out_pad;
+    float *col;         /* (in_c·k·k, max_batch·out_h·out_w) im2col of the input (conv), or
+                           (out_c·k·k, max_batch·in_h·in_w) work span (transposed conv) */
+    float *inbuf;       /* transposed conv with a sample-major input: it, channel-major */
+    /* LAYER_BATCHNORM: weight = γ, bias = β (params); running statistics (block buffers) */
+    float *running_mean, *running_var;
+    int64_t *num_batches_tracked;
+    float momentum;
+    float *save_mean, *save_invstd; /* (C) batch statistics of the last training forward */
+    int training;       /* batch statistics (1) or running statistics (0) */
 } layer;
+
+/* conv.c: Conv2d and ConvTranspose2d by im2col/col2im and one sgemm over the batch */
+void conv2d_forward(layer *l, const float *in, int B);
+void conv2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
+                     int need_din, int need_dw);
+void convt2d_forward(layer *l, const float *in, int B);
+void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
+                      int need_din, int need_dw);
+/* batchnorm.c */
+void batchnorm_forward(layer *l, const float *in, int B);
+void batchnorm_backward(layer *l, const float *in, const float *dout, float *din, int B,
+                        int need_din, int need_dw);
+/* Copies a (B, C, P) batch between layouts. */
+void layout_convert(const float *src, int src_cm, float *dst, int dst_cm, int B, int64_t C,
+                    int64_t P);
 
 /* linear.c: out = in · Wᵀ + b */
 void linear_forward(layer *l, const float *in, int B);

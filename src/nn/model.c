@@ -41,13 +41,17 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
     m->binary_codes = spec->binary_codes;
     snprintf(m->encoder_spec, sizeof m->encoder_spec, "%s", spec->encoder ? spec->encoder : "");
     snprintf(m->decoder_spec, sizeof m->decoder_spec, "%s", spec->decoder ? spec->decoder : "");
-    int rc = block_create(&m->enc, "encoder", m->encoder_spec, m->in_dim, m->max_batch, err);
+    int rc = block_create(&m->enc, "encoder", m->encoder_spec, m->in_c, m->in_h, m->in_w,
+                          m->max_batch, err);
     if (!rc)
-        rc = block_create(&m->dec, "decoder", m->decoder_spec, m->enc.out_dim, m->max_batch, err);
+        rc = block_create(&m->dec, "decoder", m->decoder_spec, m->enc.out_c, m->enc.out_h,
+                          m->enc.out_w, m->max_batch, err);
     if (!rc && m->dec.out_dim != m->in_dim)
         rc = anamo_fail(err, ANAMO_ERR_CONFIG,
-                        "decoder: output width %lld does not match the input width %lld",
-                        (long long)m->dec.out_dim, (long long)m->in_dim);
+                        "decoder: output width %lld (%d×%d×%d) does not match the input width "
+                        "%lld (%d×%d×%d)",
+                        (long long)m->dec.out_dim, m->dec.out_c, m->dec.out_h, m->dec.out_w,
+                        (long long)m->in_dim, m->in_c, m->in_h, m->in_w);
     if (!rc)
         rc = model_alloc_norm(m, err);
     if (!rc && !(m->xbuf = anamo_alloc((size_t)(m->max_batch * m->in_dim) * sizeof(float))))

@@ -60,8 +60,7 @@ static double objective(anamo_trainer *t, int with_penalty, float *dxhat_or_null
     const int B = t->batch;
     const float *h = block_forward(&m->enc, m->xbuf, B);
     const float *xhat = block_forward(&m->dec, h, B);
-    const int last = m->dec.nlayers;
-    const float *pred = !t->from_logits ? xhat : last > 1 ? m->dec.layers[last - 2].out : h;
+    const float *pred = !t->from_logits ? xhat : block_last_input(&m->dec, B);
     double f = loss_forward(t->spec.loss, pred, m->xbuf, dxhat_or_null, B, m->in_dim,
                             t->from_logits);
     if (with_penalty)
@@ -75,7 +74,7 @@ static double encoder_gradient(anamo_trainer *t, double *l1)
     anamo_model *m = t->m;
     const int B = t->batch;
     double f = objective(t, 0, t->dxhat);
-    const float *h = m->enc.layers[m->enc.nlayers - 1].out;
+    const float *h = m->enc.output;
     *l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
     const int last = t->from_logits ? m->dec.nlayers - 1 : m->dec.nlayers;
     float *dh = block_backward_from(&m->dec, last, t->dxhat, B, 1, 0);
@@ -204,9 +203,9 @@ static double decoder_gradient(anamo_trainer *t, const float *h)
     anamo_model *m = t->m;
     const int B = t->batch;
     const float *xhat = block_forward(&m->dec, h, B);
-    const int last = m->dec.nlayers;
-    const float *pred = !t->from_logits ? xhat : last > 1 ? m->dec.layers[last - 2].out : h;
+    const float *pred = !t->from_logits ? xhat : block_last_input(&m->dec, B);
     double f = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
+    const int last = m->dec.nlayers;
     block_backward_from(&m->dec, t->from_logits ? last - 1 : last, t->dxhat, B, 0, 1);
     return f;
 }
@@ -248,7 +247,7 @@ int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     model_load_batch(t->m, t->train, idx, 0, B);
     if (ph->enc_iters == 0) { /* the loss at the start, which the encoder loop reports */
         out->recon = objective(t, 0, NULL);
-        out->l1 = code_l1_forward(t->m->enc.layers[t->m->enc.nlayers - 1].out, NULL, B,
+        out->l1 = code_l1_forward(t->m->enc.output, NULL, B,
                                   t->m->enc.out_dim, 0.0f);
         out->loss = out->recon + t->spec.lambda * out->l1;
     }

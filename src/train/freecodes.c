@@ -52,7 +52,7 @@ static double codes_gradient(anamo_trainer *t, const float **grad)
     anamo_model *m = t->m;
     const int B = t->batch, last = m->dec.nlayers;
     const float *xhat = block_forward(&m->dec, t->hbuf, B);
-    const float *pred = !t->from_logits ? xhat : last > 1 ? m->dec.layers[last - 2].out : t->hbuf;
+    const float *pred = !t->from_logits ? xhat : block_last_input(&m->dec, B);
     double f = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
     *grad = block_backward_from(&m->dec, t->from_logits ? last - 1 : last, t->dxhat, B, 1, 0);
     return f;
@@ -208,7 +208,7 @@ static int fit_bce(anamo_trainer *t, const anamo_phase *ph, const float *h, anam
             int rows = (int)(N - first < B ? N - first : B);
             model_load_batch(m, t->train, NULL, first, rows);
             block_forward(enc, m->xbuf, rows);
-            const float *logits = enc->layers[enc->nlayers - 2].out;
+            const float *logits = block_last_input(enc, rows);
             loss_forward(ANAMO_LOSS_BCE, logits, h + first * code_dim, dlogits, rows, code_dim, 1);
             block_backward_from(enc, enc->nlayers - 1, dlogits, rows, 0, 1);
             optim_step(&cfg, enc->params, enc->grads, enc->opt_state, enc->nparams, ++step);

@@ -110,8 +110,7 @@ const float *train_forward(anamo_trainer *t, int use_cache, const int64_t *idx, 
         h = block_forward(&m->enc, m->xbuf, B);
     }
     const float *xhat = block_forward(&m->dec, h, B);
-    const int last = m->dec.nlayers;
-    const float *pred = !t->from_logits ? xhat : last > 1 ? m->dec.layers[last - 2].out : h;
+    const float *pred = !t->from_logits ? xhat : block_last_input(&m->dec, B);
     out->recon = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
     out->l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
     out->loss = out->recon + t->spec.lambda * out->l1;

@@ -1,0 +1,211 @@
+/* conv.c — nn.Conv2d and nn.ConvTranspose2d (NCHW semantics, square kernels), each as one
+ * sgemm over the whole batch between a weight matrix and an im2col matrix whose columns are
+ * (sample, output position): for a batch of B samples and P output positions,
+ *
+ *   Conv2d           W (M = C_out, K = C_in·k·k)
+ *     forward        col = im2col(in)                 (K, B·P)
+ *                    out = W · col + b                (M, B·P)       channel-major
+ *     backward       dW  = dout · colᵀ,  db = Σ dout
+ *                    din = col2im(Wᵀ · dout)
+ *   ConvTranspose2d  W (C_in, K = C_out·k·k): the adjoint of a Conv2d with that weight
+ *     forward        out = col2im(Wᵀ · in) + b
+ *     backward       dcol = im2col(dout)
+ *                    din = W · dcol,  dW = in · dcolᵀ,  db = Σ dout
+ *
+ * Output sizes: Conv2d OH = ⌊(H + 2p − k)/s⌋ + 1; ConvTranspose2d OH = (H − 1)·s − 2p + k + op.
+ * im2col and col2im run on OpenMP threads (one row of col, or one output plane, per task);
+ * sgemm on OpenBLAS's. */
+#include "nn/layer.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#define CONV_OMP_MIN 16384
+
+layout layout_of(int channel_major, int B, int64_t C, int64_t P)
+{
+    layout l = {channel_major ? P : C * P, channel_major ? (int64_t)B * P : P};
+    return l;
+}
+
+void layout_convert(const float *src, int src_cm, float *dst, int dst_cm, int B, int64_t C,
+                    int64_t P)
+{
+    const layout ls = layout_of(src_cm, B, C, P), ld = layout_of(dst_cm, B, C, P);
+#pragma omp parallel for collapse(2) if ((int64_t)B * C * P > CONV_OMP_MIN)
+    for (int b = 0; b < B; b++)
+        for (int64_t c = 0; c < C; c++)
+            memcpy(dst + b * ld.sb + c * ld.sc, src + b * ls.sb + c * ls.sc,
+                   (size_t)P * sizeof(float));
+}
+
+/* The geometry of one convolution: an image (C, H, W) seen through k×k windows of stride s
+ * and padding p at OH×OW positions. */
+typedef struct geom {
+    int B, C, H, W, k, s, p, OH, OW;
+} geom;
+
+/* col (C·k·k, B·OH·OW) from the image batch `img` in layout li. */
+static void im2col(const float *img, layout li, const geom *g, float *col)
+{
+    const int64_t N = (int64_t)g->B * g->OH * g->OW, kk2 = (int64_t)g->k * g->k;
+#pragma omp parallel for collapse(2) if (N * g->C * kk2 > CONV_OMP_MIN)
+    for (int c = 0; c < g->C; c++)
+        for (int kk = 0; kk < kk2; kk++) {
+            const int ki = kk / g->k, kj = kk % g->k;
+            float *row = col + (c * kk2 + kk) * N;
+            for (int b = 0; b < g->B; b++) {
+                const float *plane = img + b * li.sb + c * li.sc;
+                for (int oh = 0; oh < g->OH; oh++) {
+                    const int ih = oh * g->s - g->p + ki;
+                    float *dst = row + ((int64_t)b * g->OH + oh) * g->OW;
+                    if (ih < 0 || ih >= g->H) {
+                        memset(dst, 0, (size_t)g->OW * sizeof *dst);
+                        continue;
+                    }
+                    const float *src = plane + (int64_t)ih * g->W;
+                    for (int ow = 0; ow < g->OW; ow++) {
+                        const int iw = ow * g->s - g->p + kj;
+                        dst[ow] = iw >= 0 && iw < g->W ? src[iw] : 0.0f;
+                    }
+                }
+            }
+        }
+}
+
+/* img (layout li) = Σ of the col entries that im2col would have read from each pixel. Each
+ * (channel, sample) plane is one task, so no two threads add into the same pixel. */
+static void col2im(const float *col, const geom *g, float *img, layout li)
+{
+    const int64_t N = (int64_t)g->B * g->OH * g->OW, kk2 = (int64_t)g->k * g->k;
+#pragma omp parallel for collapse(2) if (N * g->C * kk2 > CONV_OMP_MIN)
+    for (int c = 0; c < g->C; c++)
+        for (int b = 0; b < g->B; b++) {
+            float *plane = img + b * li.sb + c * li.sc;
+            memset(plane, 0, (size_t)g->H * g->W * sizeof *plane);
+            for (int kk = 0; kk < kk2; kk++) {
+                const int ki = kk / g->k, kj = kk % g->k;
+                const float *row = col + (c * kk2 + kk) * N + (int64_t)b * g->OH * g->OW;
+                for (int oh = 0; oh < g->OH; oh++) {
+                    const int ih = oh * g->s - g->p + ki;
+                    if (ih < 0 || ih >= g->H)
+                        continue;
+                    float *dst = plane + (int64_t)ih * g->W;
+                    for (int ow = 0; ow < g->OW; ow++) {
+                        const int iw = ow * g->s - g->p + kj;
+                        if (iw >= 0 && iw < g->W)
+                            dst[iw] += row[(int64_t)oh * g->OW + ow];
+                    }
+                }
+            }
+        }
+}
+
+/* Adds bias[c] to every element of channel c of a channel-major (C, N) batch. */
+static void add_bias(float *out, const float *bias, int C, int64_t N)
+{
+#pragma omp parallel for if ((int64_t)C * N > CONV_OMP_MIN)
+    for (int c = 0; c < C; c++) {
+        float *row = out + c * N;
+        const float v = bias[c];
+        for (int64_t i = 0; i < N; i++)
+            row[i] += v;
+    }
+}
+
+static void bias_grad(float *dbias, const float *dout, int C, int64_t N)
+{
+#pragma omp parallel for if ((int64_t)C * N > CONV_OMP_MIN)
+    for (int c = 0; c < C; c++) {
+        double sum = 0.0;
+        const float *row = dout + c * N;
+        for (int64_t i = 0; i < N; i++)
+            sum += row[i];
+        dbias[c] = (float)sum;
+    }
+}
+
+/* The window geometry of a Conv2d layer (image = its input) or a ConvTranspose2d layer
+ * (image = its output, positions = its input). */
+static geom conv_geom(const layer *l, int B)
+{
+    geom g = {B, l->in_c, l->in_h, l->in_w, l->k, l->stride, l->pad, l->out_h, l->out_w};
+    if (l->kind == LAYER_CONVT2D) {
+        g.C = l->out_c, g.H = l->out_h, g.W = l->out_w;
+        g.OH = l->in_h, g.OW = l->in_w;
+    }
+    return g;
+}
+
+void conv2d_forward(layer *l, const float *in, int B)
+{
+    const geom g = conv_geom(l, B);
+    const int M = l->out_c, K = l->in_c * l->k * l->k;
+    const int N = B * l->out_h * l->out_w;
+    im2col(in, layout_of(l->in_cm, B, l->in_c, (int64_t)l->in_h * l->in_w), &g, l->col);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, l->weight, K, l->col,
+                N, 0.0f, l->out, N);
+    add_bias(l->out, l->bias, M, N);
+}
+
+void conv2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
+                     int need_din, int need_dw)
+{
+    const geom g = conv_geom(l, B);
+    const int M = l->out_c, K = l->in_c * l->k * l->k;
+    const int N = B * l->out_h * l->out_w;
+    (void)in; /* the forward's im2col of it is in l->col */
+    if (need_dw) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1.0f, dout, N, l->col, N,
+                    0.0f, l->dweight, K);
+        bias_grad(l->dbias, dout, M, N);
+    }
+    if (need_din) { /* dcol = Wᵀ · dout, into col (no longer needed), then scattered back */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f, l->weight, K, dout,
+                    N, 0.0f, l->col, N);
+        col2im(l->col, &g, din, layout_of(l->in_cm, B, l->in_c, (int64_t)l->in_h * l->in_w));
+    }
+}
+
+/* The input as a channel-major (C_in, B·P_in) matrix: itself, or converted into l->inbuf. */
+static const float *channel_major_input(layer *l, const float *in, int B)
+{
+    if (l->in_cm)
+        return in;
+    layout_convert(in, 0, l->inbuf, 1, B, l->in_c, (int64_t)l->in_h * l->in_w);
+    return l->inbuf;
+}
+
+void convt2d_forward(layer *l, const float *in, int B)
+{
+    const geom g = conv_geom(l, B);
+    const int C_in = l->in_c, K = l->out_c * l->k * l->k, N = B * l->in_h * l->in_w;
+    const float *x = channel_major_input(l, in, B);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, C_in, 1.0f, l->weight, K, x, N,
+                0.0f, l->col, N);
+    const int64_t P_out = (int64_t)l->out_h * l->out_w;
+    col2im(l->col, &g, l->out, layout_of(1, B, l->out_c, P_out));
+    add_bias(l->out, l->bias, l->out_c, (int64_t)B * P_out);
+}
+
+void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
+                      int need_din, int need_dw)
+{
+    const geom g = conv_geom(l, B);
+    const int C_in = l->in_c, K = l->out_c * l->k * l->k, N = B * l->in_h * l->in_w;
+    const int64_t P_out = (int64_t)l->out_h * l->out_w;
+    im2col(dout, layout_of(1, B, l->out_c, P_out), &g, l->col); /* dcol */
+    if (need_dw) {
+        const float *x = l->in_cm ? in : l->inbuf; /* converted by the forward */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C_in, K, N, 1.0f, x, N, l->col, N,
+                    0.0f, l->dweight, K);
+        bias_grad(l->dbias, dout, l->out_c, (int64_t)B * P_out);
+    }
+    if (need_din) {
+        float *dst = l->in_cm ? din : l->inbuf;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C_in, N, K, 1.0f, l->weight, K,
+                    l->col, N, 0.0f, dst, N);
+        if (!l->in_cm)
+            layout_convert(dst, 1, din, 0, B, C_in, (int64_t)l->in_h * l->in_w);
+    }
+}
