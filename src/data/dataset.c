@@ -13,11 +13,13 @@
 #include <sys/stat.h>
 
 #define DATA_DEFAULT_ROOT "data"
+#define DATA_CIFAR_PREFIX "cifar10:"
 #define DATA_PATH_MAX 4096
 /* Below this many values per batch, starting OpenMP threads costs more than the copy. */
 #define DATA_PAR_MIN ((int64_t)1 << 16)
 #define DATA_SPEC_FORMS                                                                         \
-    "mnist:train, mnist:test, fashion-mnist:train, fashion-mnist:test, PATH.idx[.gz], "         \
+    "mnist:train, mnist:test, fashion-mnist:train, fashion-mnist:test, cifar10:train, "         \
+    "cifar10:test, PATH.idx[.gz], "                                                             \
     "PATH-idx3-ubyte[.gz], PATH.npy, PATH.csv, halves:train|test|N:SEED, optionally ending " \
     "in @N to keep the first N samples"
 
@@ -284,6 +286,8 @@ int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *o
     }
     if (anamo_is_generated(base))
         rc = anamo_generate(base, out, err);
+    else if (strncmp(base, DATA_CIFAR_PREFIX, strlen(DATA_CIFAR_PREFIX)) == 0)
+        rc = anamo_cifar_open(base + strlen(DATA_CIFAR_PREFIX), base, root, out, err);
     else if (set)
         rc = open_known(set, base + k + 1, base, root, out, err);
     else

@@ -86,6 +86,7 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss
         return anamo_fail(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
     }
     const int from_logits = model_bce_from_logits(m, loss);
+    model_set_eval(m);
     eval_sums s = {0};
     for (int64_t first = 0; first < ds->n; first += m->max_batch) {
         int B = (int)(ds->n - first < m->max_batch ? ds->n - first : m->max_batch);

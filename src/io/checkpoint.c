@@ -1,7 +1,8 @@
 /* checkpoint.c — a model and its training state as one safetensors file.
  *
  * Tensors: every parameter under its PyTorch state_dict name ("encoder.0.weight" (out, in),
- * "encoder.0.bias", …), "optim.encoder.state" and "optim.decoder.state" (the flat optimizer
+ * "encoder.0.bias", …) and batch norm's buffers ("encoder.1.running_mean", "…running_var",
+ * "…num_batches_tracked" as an I64 scalar), "optim.encoder.state" and "optim.decoder.state" (the flat optimizer
  * state; Adam: m then v), "normalize.mean" and "normalize.std" when inputs are standardized.
  * __metadata__ (all strings): "format", "anamo.input_shape" ("C,H,W"), "anamo.encoder",
  * "anamo.decoder", "anamo.init", "anamo.seed", "anamo.standardize", "anamo.progress" (JSON of
@@ -18,7 +19,7 @@
 #include <string.h>
 
 #define CHECKPOINT_FORMAT "anamo-checkpoint-1"
-#define CKPT_MAX_TENSORS (2 * BLOCK_MAX_PARAMS + 8)
+#define CKPT_MAX_TENSORS (2 * BLOCK_MAX_PARAMS + 2 * BLOCK_MAX_BUFFERS + 8)
 
 static void add_tensor(st_tensor *ts, int *n, const char *name, const float *data, int ndim,
                        const int64_t *shape)
@@ -42,6 +43,20 @@ static void add_block(st_tensor *ts, int *n, const block *b, int with_state)
     for (int i = 0; i < b->nparams_tensors; i++) {
         const param_ref *p = &b->params_ref[i];
         add_tensor(ts, n, p->name, b->params + p->offset, p->ndim, p->shape);
+    }
+    for (int i = 0; i < b->nbuffers; i++) { /* batch norm's running statistics */
+        const buffer_ref *r = &b->buffers_ref[i];
+        if (!r->is_count) {
+            add_tensor(ts, n, r->name, r->data, 1, &r->numel);
+            continue;
+        }
+        st_tensor *t = &ts[(*n)++]; /* num_batches_tracked: an int64 scalar, as PyTorch's */
+        memset(t, 0, sizeof *t);
+        snprintf(t->name, sizeof t->name, "%s", r->name);
+        t->dtype = ST_I64;
+        t->ndim = 0;
+        t->data = r->count;
+        t->nbytes = sizeof(int64_t);
     }
     if (with_state && b->nstate > 0) {
         char name[64];
@@ -134,15 +149,29 @@ static int load_floats(const st_file *f, const char *name, float *dst, int64_t n
     return ANAMO_OK;
 }
 
+static int load_count(const st_file *f, const char *name, int64_t *dst, anamo_err *err)
+{
+    const st_tensor *t = st_find(f, name);
+    if (!t || t->dtype != ST_I64 || t->nbytes != sizeof *dst)
+        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing or not one I64",
+                          st_path(f), name);
+    memcpy(dst, t->data, sizeof *dst);
+    return ANAMO_OK;
+}
+
 static int load_block(const st_file *f, block *b, anamo_err *err)
 {
-    for (int i = 0; i < b->nparams_tensors; i++) {
+    int rc = ANAMO_OK;
+    for (int i = 0; !rc && i < b->nparams_tensors; i++) {
         const param_ref *p = &b->params_ref[i];
-        int rc = load_floats(f, p->name, b->params + p->offset, p->numel, err);
-        if (rc)
-            return rc;
+        rc = load_floats(f, p->name, b->params + p->offset, p->numel, err);
     }
-    return ANAMO_OK;
+    for (int i = 0; !rc && i < b->nbuffers; i++) {
+        const buffer_ref *r = &b->buffers_ref[i];
+        rc = r->is_count ? load_count(f, r->name, r->count, err)
+                         : load_floats(f, r->name, r->data, r->numel, err);
+    }
+    return rc;
 }
 
 static int load_norm(const st_file *f, anamo_model *m, anamo_err *err)

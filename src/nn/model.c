@@ -180,10 +180,17 @@ const float *model_codes(anamo_model *m, int B, int binarize)
     return m->codebuf;
 }
 
+void model_set_eval(anamo_model *m)
+{
+    block_set_training(&m->enc, 0);
+    block_set_training(&m->dec, 0);
+}
+
 int model_encode_rows(anamo_model *m, const anamo_dataset *ds, int64_t first, int64_t count,
                       float *codes, int binarize, anamo_err *err)
 {
     int rc = check_rows(m, ds, first, count, err);
+    model_set_eval(m); /* batch norm: running statistics */
     const int64_t code_dim = m->enc.out_dim;
     for (int64_t done = 0; !rc && done < count; done += m->max_batch) {
         int B = (int)(count - done < m->max_batch ? count - done : m->max_batch);
@@ -205,6 +212,7 @@ int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t fir
 {
     int rc = check_rows(m, ds, first, count, err);
     const int64_t D = m->in_dim;
+    model_set_eval(m);
     for (int64_t done = 0; !rc && done < count; done += m->max_batch) {
         int B = (int)(count - done < m->max_batch ? count - done : m->max_batch);
         model_load_batch(m, ds, NULL, first + done, B);

@@ -25,6 +25,8 @@ struct anamo_model {
     float *codebuf;       /* (max_batch, code_dim): a batch of binarized codes */
 };
 
+/* Both blocks in evaluation mode (batch norm's running statistics). */
+void model_set_eval(anamo_model *m);
 /* The codes of the batch in m->xbuf: E(x), or [E(x) ≥ 0.5] when binarize. */
 const float *model_codes(anamo_model *m, int B, int binarize);
 /* Codes of rows [first, first+count) of ds into codes (count × code_dim). */

@@ -244,6 +244,8 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
     const int64_t *idx;
     int B = next_batch(t, &idx);
     step_losses s;
+    block_set_training(&t->m->enc, 1); /* batch norm: batch statistics while training */
+    block_set_training(&t->m->dec, 1);
     if (!rc)
         rc = train_step(t, t->p.phase_idx, idx, B, &s, err);
     if (rc)
