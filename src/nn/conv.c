@@ -45,6 +45,19 @@ typedef struct geom {
     int B, C, H, W, k, s, p, OH, OW;
 } geom;
 
+/* The output columns ow whose input column ow·s − p + kj lies inside [0, W): [*lo, *hi). */
+static void valid_range(const geom *g, int kj, int *lo, int *hi)
+{
+    int first = g->p - kj; /* ow·s ≥ p − kj */
+    *lo = first <= 0 ? 0 : (first + g->s - 1) / g->s;
+    int last = g->W - 1 + g->p - kj; /* ow·s ≤ W − 1 + p − kj */
+    *hi = last < 0 ? 0 : last / g->s + 1;
+    if (*hi > g->OW)
+        *hi = g->OW;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
 /* col (C·k·k, B·OH·OW) from the image batch `img` in layout li. */
 static void im2col(const float *img, layout li, const geom *g, float *col)
 {
@@ -52,22 +65,26 @@ static void im2col(const float *img, layout li, const geom *g, float *col)
 #pragma omp parallel for collapse(2) if (N * g->C * kk2 > CONV_OMP_MIN)
     for (int c = 0; c < g->C; c++)
         for (int kk = 0; kk < kk2; kk++) {
-            const int ki = kk / g->k, kj = kk % g->k;
+            const int ki = kk / g->k, kj = kk % g->k, s = g->s, shift = kj - g->p;
+            int lo, hi;
+            valid_range(g, kj, &lo, &hi);
             float *row = col + (c * kk2 + kk) * N;
             for (int b = 0; b < g->B; b++) {
                 const float *plane = img + b * li.sb + c * li.sc;
                 for (int oh = 0; oh < g->OH; oh++) {
-                    const int ih = oh * g->s - g->p + ki;
+                    const int ih = oh * s - g->p + ki;
                     float *dst = row + ((int64_t)b * g->OH + oh) * g->OW;
                     if (ih < 0 || ih >= g->H) {
                         memset(dst, 0, (size_t)g->OW * sizeof *dst);
                         continue;
                     }
-                    const float *src = plane + (int64_t)ih * g->W;
-                    for (int ow = 0; ow < g->OW; ow++) {
-                        const int iw = ow * g->s - g->p + kj;
-                        dst[ow] = iw >= 0 && iw < g->W ? src[iw] : 0.0f;
-                    }
+                    const float *src = plane + (int64_t)ih * g->W; /* src[ow·s + shift] is */
+                    for (int ow = 0; ow < lo; ow++)                 /* inside for lo ≤ ow < hi */
+                        dst[ow] = 0.0f;
+                    for (int ow = lo; ow < hi; ow++)
+                        dst[ow] = src[ow * s + shift];
+                    for (int ow = hi; ow < g->OW; ow++)
+                        dst[ow] = 0.0f;
                 }
             }
         }
@@ -84,18 +101,18 @@ static void col2im(const float *col, const geom *g, float *img, layout li)
             float *plane = img + b * li.sb + c * li.sc;
             memset(plane, 0, (size_t)g->H * g->W * sizeof *plane);
             for (int kk = 0; kk < kk2; kk++) {
-                const int ki = kk / g->k, kj = kk % g->k;
+                const int ki = kk / g->k, kj = kk % g->k, s = g->s, shift = kj - g->p;
+                int lo, hi;
+                valid_range(g, kj, &lo, &hi);
                 const float *row = col + (c * kk2 + kk) * N + (int64_t)b * g->OH * g->OW;
                 for (int oh = 0; oh < g->OH; oh++) {
-                    const int ih = oh * g->s - g->p + ki;
+                    const int ih = oh * s - g->p + ki;
                     if (ih < 0 || ih >= g->H)
                         continue;
                     float *dst = plane + (int64_t)ih * g->W;
-                    for (int ow = 0; ow < g->OW; ow++) {
-                        const int iw = ow * g->s - g->p + kj;
-                        if (iw >= 0 && iw < g->W)
-                            dst[iw] += row[(int64_t)oh * g->OW + ow];
-                    }
+                    const float *src = row + (int64_t)oh * g->OW;
+                    for (int ow = lo; ow < hi; ow++)
+                        dst[ow * s + shift] += src[ow];
                 }
             }
         }
