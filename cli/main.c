@@ -17,7 +17,8 @@ static const char USAGE[] =
     "  compare CONFIG [-o DIR] [--set ...] run each [arm NAME] of CONFIG and tabulate them\n"
     "\n"
     "MODEL is a model.safetensors file or the run directory holding it. SPEC is mnist:train,\n"
-    "mnist:test, fashion-mnist:train|test, or a .npy, .csv or IDX file; SPEC@N keeps N samples.\n"
+    "mnist:test, fashion-mnist:train|test, cifar10:train|test, halves:train|test (built-in),\n"
+    "or a .npy, .csv or IDX file; SPEC@N keeps the first N samples.\n"
     "Datasets are looked up in $ANAMO_DATA, then ./data. 'anamo COMMAND --help' for details.\n"
     "Exit codes: 0 success, 1 runtime error, 2 usage or configuration error.\n";
 

@@ -102,6 +102,10 @@ int anamo_npy_write_u8(const char *path, const uint8_t *data, int ndim, const in
  *   mnist:train | mnist:test | fashion-mnist:train | fashion-mnist:test
  *       looked up under data_root/mnist/ (data_root/fashion-mnist/, then
  *       /usr/share/datasets/fashion-mnist/), plain or .gz IDX files;
+ *   cifar10:train | cifar10:test
+ *       the CIFAR-10 binary batches under data_root/cifar10/cifar-10-batches-bin/ (or
+ *       data_root/cifar-10-batches-bin/), plain or .gz; labels kept;
+ *   halves:train | halves:test | halves:N:SEED   a built-in generator (src/data/generate.c);
  *   PATH.idx[.gz] | PATH-idx3-ubyte[.gz] | PATH.npy | PATH.csv      a file of samples;
  *   any spec may end in @N to keep only the first N samples.
  * data_root may be NULL (then "data"). */

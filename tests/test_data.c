@@ -706,8 +706,8 @@ static void test_open_mnist(void **state)
                  "at least 1", NULL);
     expect_error(anamo_dataset_open("mnist:val", root, &ds, &err), &err, ANAMO_ERR_ARG,
                  "mnist:val: unknown split 'val'; use mnist:train or mnist:test", NULL);
-    expect_error(anamo_dataset_open("cifar10:train", root, &ds, &err), &err, ANAMO_ERR_ARG,
-                 "unknown dataset 'cifar10:train'", "mnist:train, mnist:test");
+    expect_error(anamo_dataset_open("cifar100:train", root, &ds, &err), &err, ANAMO_ERR_ARG,
+                 "unknown dataset 'cifar100:train'", "mnist:train, mnist:test");
     expect_error(anamo_dataset_open("", root, &ds, &err), &err, ANAMO_ERR_ARG, "PATH.npy", NULL);
     assert_null(ds.data);
 }

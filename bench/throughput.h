@@ -1,0 +1,225 @@
+/* throughput.h — the throughput benchmark shared by bench_dense and bench_conv: for one model,
+ * each repetition trains, in turn and from fresh weights, a joint model for 2 epochs, a NAM
+ * model for 4 epochs (decoder, encoder, decoder, encoder) and a NAM model whose decoder phase
+ * lasts 3 epochs, so all three see the same machine; each figure is the median over
+ * repetitions of the trainer's own epoch times (training only). Then the peak resident memory of
+ * the model's main job, run by the anamo command as a child process. */
+#ifndef ANAMO_BENCH_THROUGHPUT_H
+#define ANAMO_BENCH_THROUGHPUT_H
+
+#include "anamo.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct bench_model {
+    const char *name;       /* for messages */
+    const char *data_spec;  /* e.g. "mnist:train" */
+    const char *encoder, *decoder;
+    const char *config;     /* the main job's config, run as `anamo ARGS…` */
+    const char *job_args[8];
+} bench_model;
+
+#define BATCH 125
+#define MAX_EPOCHS 16
+#define MAX_REPS 64
+
+typedef struct epoch_log {
+    int n;
+    double seconds[MAX_EPOCHS];
+    char phase[MAX_EPOCHS][ANAMO_NAME_MAX];
+} epoch_log;
+
+static int on_epoch(void *ctx, const anamo_epoch_row *row)
+{
+    epoch_log *log = ctx;
+    if (log->n < MAX_EPOCHS) {
+        log->seconds[log->n] = row->seconds;
+        snprintf(log->phase[log->n], ANAMO_NAME_MAX, "%s", row->phase);
+        log->n++;
+    }
+    return 0;
+}
+
+/* Trains a fresh model for `epochs` under the given phases; fills log with epoch times. */
+static int train(const bench_model *bm, const anamo_dataset *ds, const anamo_phase *phases,
+                 int nphases, int epochs, epoch_log *log)
+{
+    anamo_model_spec ms = {.in_c = ds->c, .in_h = ds->h, .in_w = ds->w,
+                           .encoder = bm->encoder, .decoder = bm->decoder,
+                           .init = ANAMO_INIT_PYTORCH, .seed = 0, .max_batch = BATCH};
+    anamo_train_spec ts = {.loss = ANAMO_LOSS_MSE, .nphases = nphases, .epochs = epochs,
+                           .seed = 0, .log_every = 1000, .cache_codes = 1};
+    memcpy(ts.phases, phases, (size_t)nphases * sizeof *phases);
+    anamo_model *m = NULL;
+    anamo_trainer *t = NULL;
+    anamo_err err = {0};
+    anamo_train_hooks hooks = {.ctx = log, .on_epoch = on_epoch};
+    memset(log, 0, sizeof *log);
+    int rc = anamo_model_create(&ms, &m, &err);
+    if (!rc)
+        rc = anamo_trainer_create(m, &ts, ds, NULL, &t, &err);
+    if (!rc)
+        rc = anamo_trainer_run(t, &hooks, &err);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", bm->name, err.msg);
+    anamo_trainer_free(t);
+    anamo_model_free(m);
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Peak resident memory (MiB) of a child process running argv. */
+static double child_peak_rss(char *const argv[])
+{
+    fflush(stdout); /* or the child would print our buffered lines again */
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+        return -1.0;
+    return (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+}
+
+static int load_data(const bench_model *bm, const char *spec, anamo_dataset *ds)
+{
+    const char *root = getenv("ANAMO_DATA");
+    anamo_err err = {0};
+    if (!anamo_dataset_open(spec, root ? root : "data", ds, &err))
+        return 0;
+    fprintf(stderr, "%s: %s\n%s: set ANAMO_DATA to the folder holding the data (e.g. "
+                    "../shared/data)\n", bm->name, err.msg, bm->name);
+    return 1;
+}
+
+typedef struct samples {
+    double joint[MAX_REPS], dec[MAX_REPS], enc[MAX_REPS], cached[2 * MAX_REPS];
+    int n, ncached;
+} samples;
+
+/* One repetition: joint (2 epochs, the 2nd timed), NAM (4 epochs: decoder, encoder, decoder,
+ * encoder; the 2nd pair timed), and a 3-epoch decoder phase (its 2nd and 3rd epochs reuse the
+ * codes computed at the phase's start). */
+static int repetition(const bench_model *bm, const anamo_dataset *ds, samples *s)
+{
+    anamo_phase joint = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1);
+    anamo_phase nam[2] = {anamo_phase_default("decoder", ANAMO_DECODER, "adam", 1e-2f, BATCH, 1),
+                          anamo_phase_default("encoder", ANAMO_ENCODER, "adam", 1e-3f, BATCH, 1)};
+    anamo_phase long_dec[2] = {nam[0], nam[1]};
+    long_dec[0].epochs = 3;
+    epoch_log log;
+    const double N = (double)ds->n;
+    if (train(bm, ds, &joint, 1, 2, &log))
+        return 1;
+    s->joint[s->n] = N / log.seconds[1];
+    if (train(bm, ds, nam, 2, 4, &log))
+        return 1;
+    s->dec[s->n] = N / log.seconds[2];
+    s->enc[s->n] = N / log.seconds[3];
+    if (train(bm, ds, long_dec, 2, 3, &log))
+        return 1;
+    s->cached[s->ncached++] = N / log.seconds[1];
+    s->cached[s->ncached++] = N / log.seconds[2];
+    s->n++;
+    return 0;
+}
+
+static void print_figures(samples *s)
+{
+    double joint = median(s->joint, s->n), dec = median(s->dec, s->n);
+    double enc = median(s->enc, s->n), cached = median(s->cached, s->ncached);
+    printf("joint: %.0f samples/s\n", joint);
+    printf("nam_decoder_epoch: %.0f samples/s\n", dec);
+    printf("nam_encoder_epoch: %.0f samples/s\n", enc);
+    printf("nam_decoder_cached: %.0f samples/s\n", cached);
+    /* two joint epochs against one decoder epoch plus one encoder epoch, in time */
+    printf("nam_pair_speedup: %.3f x\n", (2.0 / joint) / (1.0 / dec + 1.0 / enc));
+    printf("nam_cached_speedup: %.3f x\n", cached / joint);
+}
+
+static int bench_main(int argc, char **argv, const bench_model *bm)
+{
+    int reps = 5, threads = 2;
+    const char *config = bm->config, *spec = bm->data_spec;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            spec = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--reps N] [--threads N] [--data SPEC] "
+                            "[--config MAIN.ini]\n", bm->name);
+            return 2;
+        }
+    }
+    if (reps < 1 || reps > MAX_REPS || threads < 1)
+        return fprintf(stderr, "%s: bad --reps or --threads\n", bm->name), 2;
+    omp_set_num_threads(threads);
+    anamo_dataset ds;
+    if (load_data(bm, spec, &ds))
+        return 1;
+    printf("threads: %d\nrepetitions: %d\nsamples per epoch: %lld\n", threads, reps,
+           (long long)ds.n);
+    samples s = {0};
+    for (int r = 0; r < reps; r++)
+        if (repetition(bm, &ds, &s))
+            return 1;
+    print_figures(&s);
+    anamo_dataset_free(&ds);
+
+    /* the main job, as the README runs it, in a child process */
+    char exe[4096], anamo[4200], out[64];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(anamo, sizeof anamo, "%s/anamo", exe);
+    snprintf(out, sizeof out, "/tmp/anamo-bench.%d", (int)getpid());
+    char *job[12] = {anamo};
+    int njob = 1;
+    for (int i = 0; bm->job_args[i] && njob < 8; i++)
+        job[njob++] = (char *)(strcmp(bm->job_args[i], "CONFIG") ? bm->job_args[i] : config);
+    job[njob++] = "-o";
+    job[njob++] = out;
+    double rss = child_peak_rss(job);
+    char cleanup[128];
+    snprintf(cleanup, sizeof cleanup, "rm -rf %s", out);
+    if (system(cleanup) != 0)
+        fprintf(stderr, "%s: could not remove %s\n", bm->name, out);
+    if (rss < 0)
+        fprintf(stderr, "%s: the main job (%s … %s) failed\n", bm->name, anamo, config);
+    else
+        printf("peak_rss_main_job: %.1f MiB\n", rss);
+    return rss < 0;
+}
+
+#endif
