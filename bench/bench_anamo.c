@@ -1,8 +1,9 @@
 /* bench_anamo.c — the cost of ANAMO's inner iterations: seconds per outer iteration (one
  * mini-batch: J_enc FISTA iterations on the encoder, each with K sub-gradient prox iterations,
- * then J_dec accelerated iterations on the decoder) for the core MNIST autoencoder at batch 125,
- * and the same with K = 0 and with J_enc = J_dec = 1, so the share of each part shows.
- * Prints `name: value unit` lines; medians over the timed iterations. */
+ * then J_dec accelerated iterations on the decoder) at batch 125, for the core MNIST
+ * autoencoder and seed 000's convolutional CIFAR-10 model, and the same with K = 0 and with
+ * J_enc = J_dec = 1, so the share of each part shows. A joint step on the same batch is timed
+ * beside them. Prints `name: value unit` lines; medians over the timed iterations. */
 #include "anamo.h"
 
 #include <omp.h>
@@ -43,18 +44,26 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double run(const anamo_dataset *ds, int j_enc, int j_dec, int k_prox, float lambda)
+typedef struct model_case {
+    const char *name, *data, *encoder, *decoder;
+} model_case;
+
+/* j_enc = 0: a joint Adam step instead of an ANAMO outer iteration */
+static double run(const model_case *mc, const anamo_dataset *ds, int j_enc, int j_dec,
+                  int k_prox, float lambda)
 {
     anamo_model_spec ms = {.in_c = ds->c, .in_h = ds->h, .in_w = ds->w,
-                           .encoder = "linear 128, relu, linear 64, relu",
-                           .decoder = "linear 128, relu, linear 784, sigmoid",
-                           .max_batch = BATCH};
+                           .encoder = mc->encoder, .decoder = mc->decoder, .max_batch = BATCH};
     anamo_train_spec ts = {.loss = ANAMO_LOSS_MSE, .lambda = lambda, .nphases = 1,
                            .epochs = (double)(OUTER + 1) * BATCH / (double)ds->n, .log_every = 1};
     anamo_phase *ph = &ts.phases[0];
-    *ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", 0.5f, BATCH, 1.0);
-    ph->enc_iters = j_enc, ph->dec_iters = j_dec, ph->prox_iters = k_prox;
-    ph->enc_lr = ph->dec_lr = 0.5f;
+    if (j_enc == 0) {
+        *ph = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1.0);
+    } else {
+        *ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", 0.5f, BATCH, 1.0);
+        ph->enc_iters = j_enc, ph->dec_iters = j_dec, ph->prox_iters = k_prox;
+        ph->enc_lr = ph->dec_lr = 0.5f;
+    }
     anamo_model *m = NULL;
     anamo_trainer *t = NULL;
     anamo_err err = {0};
@@ -75,21 +84,37 @@ static double run(const anamo_dataset *ds, int j_enc, int j_dec, int k_prox, flo
     return tm.seconds[1 + (tm.n - 1) / 2];
 }
 
-int main(int argc, char **argv)
+static int bench_model(const model_case *mc)
 {
-    int threads = argc > 1 ? atoi(argv[1]) : 2;
-    omp_set_num_threads(threads > 0 ? threads : 2);
     const char *root = getenv("ANAMO_DATA");
     anamo_dataset ds;
     anamo_err err = {0};
-    if (anamo_dataset_open("mnist:train", root ? root : "data", &ds, &err)) {
+    if (anamo_dataset_open(mc->data, root ? root : "data", &ds, &err)) {
         fprintf(stderr, "bench_anamo: %s\n", err.msg);
         return 1;
     }
-    printf("threads: %d\nbatch: %d\n", threads, BATCH);
-    printf("anamo_outer_j5_15_k10: %.4f s\n", run(&ds, 5, 15, 10, 1e-3f));
-    printf("anamo_outer_j5_15_k0: %.4f s\n", run(&ds, 5, 15, 0, 1e-3f));
-    printf("anamo_outer_j1_1_k0: %.4f s\n", run(&ds, 1, 1, 0, 0.0f));
+    printf("%s_anamo_outer_j5_15_k10: %.4f s\n", mc->name, run(mc, &ds, 5, 15, 10, 1e-3f));
+    printf("%s_anamo_outer_j5_15_k0: %.4f s\n", mc->name, run(mc, &ds, 5, 15, 0, 1e-3f));
+    printf("%s_anamo_outer_j1_1_k0: %.4f s\n", mc->name, run(mc, &ds, 1, 1, 0, 0.0f));
+    printf("%s_joint_step: %.4f s\n", mc->name, run(mc, &ds, 0, 0, 0, 0.0f));
     anamo_dataset_free(&ds);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const model_case CASES[] = {
+        {"dense", "mnist:train@10000", "linear 128, relu, linear 64, relu",
+         "linear 128, relu, linear 784, sigmoid"},
+        {"conv", "cifar10:train@10000",
+         "conv2d 12 k4 s2 p1, relu, conv2d 24 k4 s2 p1, relu, conv2d 48 k4 s2 p1, relu",
+         "convtranspose2d 24 k4 s2 p1, relu, convtranspose2d 12 k4 s2 p1, relu, "
+         "convtranspose2d 3 k4 s2 p1, sigmoid"}};
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    omp_set_num_threads(threads > 0 ? threads : 2);
+    printf("threads: %d\nbatch: %d\n", threads, BATCH);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)
+        rc |= bench_model(&CASES[i]);
+    return rc;
 }
