@@ -110,6 +110,7 @@ int main(int argc, char **argv)
          "conv2d 12 k4 s2 p1, relu, conv2d 24 k4 s2 p1, relu, conv2d 48 k4 s2 p1, relu",
          "convtranspose2d 24 k4 s2 p1, relu, convtranspose2d 12 k4 s2 p1, relu, "
          "convtranspose2d 3 k4 s2 p1, sigmoid"}};
+    anamo_omp_prefer_short_spin(argv);
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     omp_set_num_threads(threads > 0 ? threads : 2);
     printf("threads: %d\nbatch: %d\n", threads, BATCH);

@@ -163,6 +163,7 @@ static void print_figures(samples *s)
 
 static int bench_main(int argc, char **argv, const bench_model *bm)
 {
+    anamo_omp_prefer_short_spin(argv);
     int reps = 5, threads = 2;
     const char *config = bm->config, *spec = bm->data_spec;
     for (int i = 1; i < argc; i++) {

@@ -24,6 +24,7 @@ static const char USAGE[] =
 
 int main(int argc, char **argv)
 {
+    anamo_omp_prefer_short_spin(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         fputs(USAGE, argc < 2 ? stderr : stdout);

@@ -54,6 +54,12 @@ void anamo_tensor_free(anamo_tensor *t);
 void *anamo_alloc(size_t bytes);
 void anamo_free(void *p);
 
+/* For programs, first thing in main: runs the program again with a short OpenMP spin
+ * (GOMP_SPINCOUNT=1000) unless the user set GOMP_SPINCOUNT or OMP_WAIT_POLICY, so that a
+ * second busy process on the machine cannot stall every parallel region (src/core/omp_env.c).
+ * Returns only if nothing was to be done or exec failed. */
+void anamo_omp_prefer_short_spin(char **argv);
+
 /* ---- random numbers ---------------------------------------------------------------------- */
 /* xoshiro256** (Blackman & Vigna, 2018), seeded through splitmix64 so any 64-bit seed gives a
  * well-mixed state. Plain struct so callers can save and restore it. */
