@@ -184,6 +184,16 @@ static char *read_line(char *str, int num, void *stream)
         p->failed = 1;
         len = 0;
     }
+    for (size_t i = 0; i < len && !p->failed; i++) {
+        unsigned char ch = (unsigned char)p->text[i];
+        int line_end = ch == '\n' || (ch == '\r' && (i + 1 == len || p->text[i + 1] == '\n'));
+        if ((ch < 0x20 && ch != '\t' && !line_end) || ch == 0x7f) {
+            anamo_fail(p->err, ANAMO_ERR_CONFIG, "%s:%d: column %zu: control character 0x%02x "
+                       "(a config is plain text)", p->name, p->line, i + 1, ch);
+            p->failed = 1;
+            len = 0;
+        }
+    }
     memcpy(str, p->text, len);
     str[len] = '\0';
     p->text += nl ? (size_t)(nl - p->text) + 1 : strlen(p->text);
@@ -208,9 +218,13 @@ static int on_entry(void *user, const char *section, const char *key, const char
 
 int config_load_text(config *c, const char *text, const char *origin, anamo_err *err)
 {
-    ini_use_stack = false;  /* heap line buffer of ini_max_line bytes */
+    /* a heap line buffer: inih allocates ini_initial_alloc bytes (200 by default) and, without
+     * ini_allow_realloc, never more, whatever ini_max_line says */
+    ini_use_stack = false;
     ini_max_line = CFG_VALUE_MAX + CFG_KEY_MAX + 8;
+    ini_initial_alloc = ini_max_line;
     ini_allow_multiline = false;
+    ini_stop_on_first_error = true; /* the first fault is the one to name */
     parse_ctx p = {.c = c, .name = origin, .text = text, .err = err};
     int rc = ini_parse_stream(read_line, &p, on_entry, &p);
     if (p.failed)

@@ -185,8 +185,12 @@ static int csv_bad_field(const csv_reader *r, int64_t line, int col, const char 
     if (status == CSV_EMPTY)
         return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: empty field",
                           r->path, (long long)line, col);
-    return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: '%.*s%s' %s",
-                      r->path, (long long)line, col, shown, fs, more, why);
+    char text[CSV_SHOWN + 1]; /* control bytes as '?': the message stays one line */
+    for (int i = 0; i < shown; i++)
+        text[i] = (unsigned char)fs[i] < 0x20 || fs[i] == 0x7f ? '?' : fs[i];
+    text[shown] = '\0';
+    return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: '%s%s' %s",
+                      r->path, (long long)line, col, text, more, why);
 }
 
 /* Parses one data line into dst[0..cols). */
@@ -252,8 +256,13 @@ static int csv_parse(csv_reader *r, const char *text, size_t len, anamo_dataset 
     int rc = csv_first_line(r, &p, end, &ln, &header);
     if (rc)
         return rc;
-    /* every remaining line could be a row: an upper bound, so the table is parsed in one pass */
-    int64_t max_rows = csv_count(p, end, '\n') + 1 + (header ? 0 : 1);
+    /* an upper bound on the rows, so the table is parsed in one pass: every remaining line
+     * could be a row, but a row of cols numbers takes at least 2·cols bytes with its delimiters
+     * and newline (only the row that fails may be shorter), so a file of blank lines cannot
+     * ask for lines × cols floats */
+    int64_t lines = csv_count(p, end, '\n') + 1;
+    int64_t fit = (int64_t)(end - p) / (2 * (int64_t)r->cols) + 1;
+    int64_t max_rows = (lines < fit ? lines : fit) + (header ? 0 : 1);
     if (max_rows > ANAMO_DATA_MAX_BYTES / (int64_t)sizeof(float) / r->cols)
         return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: %lld lines of %d columns exceed the "
                           "%lld-byte limit", r->path, (long long)max_rows, r->cols,

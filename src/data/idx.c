@@ -21,6 +21,8 @@
 /* gzread takes an unsigned length and returns an int, so large bodies go in pieces */
 #define IDX_CHUNK ((uint64_t)1 << 30)
 #define IDX_GZ_BUFFER (128u << 10) /* larger than zlib's 8 KiB default: fewer syscalls */
+#define IDX_FIRST_CAP ((int64_t)1 << 20) /* least first body buffer; it doubles as data arrives */
+#define IDX_GZ_MAX_RATIO 1032            /* deflate expands its input at most ~1032 times */
 
 /* What one kind of IDX file looks like, for checking and for messages. */
 typedef struct idx_kind {
@@ -34,7 +36,7 @@ static const idx_kind IDX_IMAGES = {IDX_MAGIC_IMAGES, 3, "images",
                                     {"image count", "rows", "cols"}};
 static const idx_kind IDX_LABELS = {IDX_MAGIC_LABELS, 1, "labels", {"label count", NULL, NULL}};
 
-static int idx_open(const char *path, gzFile *out, anamo_err *err)
+static int idx_open(const char *path, gzFile *out, int64_t *size, anamo_err *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -43,6 +45,7 @@ static int idx_open(const char *path, gzFile *out, anamo_err *err)
         return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, expected an IDX file", path);
     if (S_ISREG(st.st_mode) && st.st_size == 0)
         return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty file, expected an IDX file", path);
+    *size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
     *out = gzopen(path, "rb");
     if (!*out)
         return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path,
@@ -147,33 +150,77 @@ static int idx_header(gzFile gz, const char *path, const idx_kind *kind, int64_t
     return ANAMO_OK;
 }
 
-/* Reads the body, which must be exactly bytes long: a short file and trailing bytes both mean
- * the header and the data disagree, and either could hide a wrong or damaged file. */
-static int idx_body(gzFile gz, const char *path, const idx_kind *kind, void *buf,
-                    int64_t bytes, anamo_err *err)
+/* Grows *buf from *cap to the next size towards want (doubling), keeping its first used
+ * bytes; frees it and returns NULL when that fails. */
+static uint8_t *idx_grow(uint8_t *buf, int64_t used, int64_t *cap, int64_t want)
 {
-    uint64_t start = 4 * (1 + (uint64_t)kind->ndims), got;
-    int rc = idx_read(gz, path, start, buf, (uint64_t)bytes, &got, err);
-    if (rc)
-        return rc;
-    if (got < (uint64_t)bytes)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
-                          "%s: offset %llu: expected %lld bytes of %s, found %llu%s", path,
-                          (unsigned long long)start, (long long)bytes, kind->what,
-                          (unsigned long long)got, idx_gz_note(gz));
-    uint64_t extra = 0, more;
+    int64_t next = *cap > want / 2 ? want : 2 * *cap;
+    uint8_t *grown = anamo_alloc((size_t)next);
+    if (grown)
+        memcpy(grown, buf, (size_t)used);
+    anamo_free(buf);
+    *cap = next;
+    return grown;
+}
+
+/* The body bytes a file of size bytes can hold after start: the rest of a plain file, or what
+ * deflate's largest ratio makes of a gzip file. */
+static int64_t idx_room(gzFile gz, int64_t size, uint64_t start)
+{
+    if (!gzdirect(gz))
+        return size > INT64_MAX / IDX_GZ_MAX_RATIO ? INT64_MAX : size * IDX_GZ_MAX_RATIO;
+    return size > (int64_t)start ? size - (int64_t)start : 0;
+}
+
+/* Reads the body, which must be exactly bytes long: a short file and trailing bytes both mean
+ * the header and the data disagree, and either could hide a wrong or damaged file. The header's
+ * count is not trusted with the allocation: the buffer starts at what the file can hold (at
+ * least IDX_FIRST_CAP) and doubles as bytes actually arrive, so a 16-byte file that promises
+ * gigabytes costs a megabyte, and a good file one allocation. */
+static int idx_body(gzFile gz, const char *path, const idx_kind *kind, int64_t bytes,
+                    int64_t size, uint8_t **out, anamo_err *err)
+{
+    uint64_t start = 4 * (1 + (uint64_t)kind->ndims), more;
+    int64_t room = idx_room(gz, size, start), got = 0;
+    int64_t cap = room > IDX_FIRST_CAP ? room : IDX_FIRST_CAP;
+    cap = bytes < cap ? bytes : cap;
+    uint8_t *buf = anamo_alloc((size_t)cap);
+    int rc = ANAMO_OK;
+    while (buf && !rc) {
+        rc = idx_read(gz, path, start + (uint64_t)got, buf + got, (uint64_t)(cap - got), &more,
+                      err);
+        got += (int64_t)more;
+        if (rc || got < cap || cap == bytes)
+            break;
+        buf = idx_grow(buf, got, &cap, bytes);
+    }
+    if (!buf)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
+                          (long long)cap, kind->what);
+    if (!rc && got < bytes)
+        rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+                        "%s: offset %llu: expected %lld bytes of %s, found %lld%s", path,
+                        (unsigned long long)start, (long long)bytes, kind->what, (long long)got,
+                        idx_gz_note(gz));
+    uint64_t extra = 0;
     uint8_t scratch[4096];
     do {
-        rc = idx_read(gz, path, start + got + extra, scratch, sizeof scratch, &more, err);
         if (rc)
-            return rc;
+            break;
+        rc = idx_read(gz, path, start + (uint64_t)got + extra, scratch, sizeof scratch, &more,
+                      err);
         extra += more;
     } while (more == sizeof scratch);
-    if (extra > 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
-                          "%s: offset %llu: %llu trailing bytes after %lld bytes of %s", path,
-                          (unsigned long long)(start + (uint64_t)bytes),
-                          (unsigned long long)extra, (long long)bytes, kind->what);
+    if (!rc && extra > 0)
+        rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+                        "%s: offset %llu: %llu trailing bytes after %lld bytes of %s", path,
+                        (unsigned long long)(start + (uint64_t)bytes),
+                        (unsigned long long)extra, (long long)bytes, kind->what);
+    if (rc) {
+        anamo_free(buf);
+        return rc;
+    }
+    *out = buf;
     return ANAMO_OK;
 }
 
@@ -182,27 +229,15 @@ static int idx_load(const char *path, const idx_kind *kind, int64_t *dims, uint8
                     anamo_err *err)
 {
     gzFile gz;
-    int rc = idx_open(path, &gz, err);
+    int64_t size = 0, bytes = 0;
+    int rc = idx_open(path, &gz, &size, err);
     if (rc)
         return rc;
-    int64_t bytes = 0;
     rc = idx_header(gz, path, kind, dims, &bytes, err);
-    uint8_t *buf = NULL;
-    if (!rc) {
-        buf = anamo_alloc((size_t)bytes);
-        if (!buf)
-            rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
-                            (long long)bytes, kind->what);
-    }
     if (!rc)
-        rc = idx_body(gz, path, kind, buf, bytes, err);
+        rc = idx_body(gz, path, kind, bytes, size, data, err);
     gzclose(gz);
-    if (rc) {
-        anamo_free(buf);
-        return rc;
-    }
-    *data = buf;
-    return ANAMO_OK;
+    return rc;
 }
 
 int anamo_idx_read(const char *path, anamo_dataset *out, anamo_err *err)

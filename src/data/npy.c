@@ -26,10 +26,14 @@
 #define NPY_ALIGN 64         /* numpy pads the header so the data starts on this boundary */
 #define NPY_MAX_HEADER (1 << 20) /* a real header is < 1 KiB; more is damage or hostility */
 #define NPY_DESCR_MAX 16
+#define NPY_SHOWN 12        /* header bytes quoted back in a syntax error */
 #define NPY_SHAPE_TEXT 128   /* "(d0, d1, d2, d3)" with 19-digit dims fits */
 #define NPY_CHUNK ((uint64_t)1 << 30) /* gzread takes an unsigned length */
 #define NPY_F8_BATCH 8192     /* doubles converted per pass, so f8 needs no second full copy */
 #define NPY_GZ_BUFFER (128u << 10)
+#define NPY_FIRST_CAP ((int64_t)1 << 20) /* least first data buffer; it doubles as data arrives */
+#define NPY_GZ_MAX_RATIO 1032            /* deflate expands its input at most ~1032 times */
+#define NPY_PIECE ((int64_t)1 << 20)     /* bytes of u1/f4 data per read */
 
 enum npy_key { NPY_KEY_DESCR = 1, NPY_KEY_FORTRAN = 2, NPY_KEY_SHAPE = 4, NPY_KEYS_ALL = 7 };
 typedef enum npy_type { NPY_U1, NPY_F4, NPY_F8 } npy_type;
@@ -60,12 +64,29 @@ static int host_is_little_endian(void)
 
 /* ---- reading the header ------------------------------------------------------------------ */
 
+/* Up to NPY_SHOWN bytes of the file's text for a message, control bytes as '?' so that the
+ * message stays one line. */
+typedef struct npy_shown {
+    char s[NPY_SHOWN + 1];
+} npy_shown;
+
+static npy_shown npy_show(const char *text)
+{
+    npy_shown out;
+    size_t k = 0;
+    for (; k < NPY_SHOWN && text[k]; k++)
+        out.s[k] = (unsigned char)text[k] < 0x20 || text[k] == 0x7f ? '?' : text[k];
+    out.s[k] = '\0';
+    return out;
+}
+
 static int npy_syntax(npy_parser *ps, const char *expected)
 {
+    npy_shown shown = npy_show(ps->p);
     return anamo_fail(ps->err, ANAMO_ERR_FORMAT,
-                      "%s: offset %llu: header: expected %s, found '%.12s'",
+                      "%s: offset %llu: header: expected %s, found '%s'",
                       ps->path, (unsigned long long)(ps->base + (uint64_t)(ps->p - ps->text)),
-                      expected, *ps->p ? ps->p : "end of header");
+                      expected, *ps->p ? shown.s : "end of header");
 }
 
 static void npy_skip_space(npy_parser *ps)
@@ -137,7 +158,8 @@ static int npy_parse_shape(npy_parser *ps, npy_header *hdr)
     return ANAMO_OK;
 }
 
-static int npy_parse_value(npy_parser *ps, const char *key, npy_header *hdr)
+static int npy_parse_value(npy_parser *ps, const char *key, uint64_t key_offset,
+                           npy_header *hdr)
 {
     if (strcmp(key, "descr") == 0) {
         hdr->seen |= NPY_KEY_DESCR;
@@ -152,8 +174,9 @@ static int npy_parse_value(npy_parser *ps, const char *key, npy_header *hdr)
         return npy_parse_shape(ps, hdr);
     }
     return anamo_fail(ps->err, ANAMO_ERR_FORMAT,
-                      "%s: header: unknown key '%s' (an NPY header has descr, fortran_order and "
-                      "shape)", ps->path, key);
+                      "%s: offset %llu: header: unknown key '%s' (an NPY header has descr, "
+                      "fortran_order and shape)", ps->path, (unsigned long long)key_offset,
+                      npy_show(key).s);
 }
 
 /* The dict, keys in any order, spaces anywhere, an optional trailing comma. */
@@ -168,6 +191,7 @@ static int npy_parse_dict(npy_parser *ps, npy_header *hdr)
         npy_skip_space(ps);
         if (*ps->p == '}')
             break;
+        uint64_t key_offset = ps->base + (uint64_t)(ps->p - ps->text);
         int rc = npy_parse_string(ps, key, sizeof key);
         if (rc)
             return rc;
@@ -176,7 +200,7 @@ static int npy_parse_dict(npy_parser *ps, npy_header *hdr)
             return npy_syntax(ps, "':' after a key");
         ps->p++;
         npy_skip_space(ps);
-        if ((rc = npy_parse_value(ps, key, hdr)) != ANAMO_OK)
+        if ((rc = npy_parse_value(ps, key, key_offset, hdr)) != ANAMO_OK)
             return rc;
         npy_skip_space(ps);
         if (*ps->p == ',')
@@ -198,7 +222,7 @@ static int npy_parse_dict(npy_parser *ps, npy_header *hdr)
 
 /* ---- reading the file -------------------------------------------------------------------- */
 
-static int npy_open(const char *path, gzFile *out, anamo_err *err)
+static int npy_open(const char *path, gzFile *out, int64_t *size, anamo_err *err)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -207,6 +231,7 @@ static int npy_open(const char *path, gzFile *out, anamo_err *err)
         return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, expected an NPY file", path);
     if (S_ISREG(st.st_mode) && st.st_size == 0)
         return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty file, expected an NPY file", path);
+    *size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
     *out = gzopen(path, "rb");
     if (!*out)
         return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path,
@@ -323,13 +348,13 @@ static int npy_dtype(const char *path, const char *descr, npy_type *type, size_t
     if ((strcmp(code, "f4") == 0 || strcmp(code, "f8") == 0) && order != '|') {
         if (!little)
             return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: big-endian dtype '%s' is not read; "
-                              "save with a.astype('<%s')", path, descr, code);
+                              "save with a.astype('<%s')", path, npy_show(descr).s, code);
         *type = code[1] == '4' ? NPY_F4 : NPY_F8;
         *itemsize = code[1] == '4' ? 4 : 8;
         return ANAMO_OK;
     }
     return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: dtype '%s' is not read; use uint8 ('|u1'), "
-                      "float32 ('<f4') or float64 ('<f8')", path, descr);
+                      "float32 ('<f4') or float64 ('<f8')", path, npy_show(descr).s);
 }
 
 /* Checks order, shape and size, and fills out's shape fields: (n) c=1; (n, d) c=d;
@@ -354,7 +379,7 @@ static int npy_layout(const char *path, const npy_header *hdr, size_t itemsize,
                               "%d", path, shape, i, INT_MAX);
         if (total > ANAMO_DATA_MAX_BYTES / hdr->shape[i])
             return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: shape %s '%s' is larger than the "
-                              "%lld-byte limit", path, shape, hdr->descr,
+                              "%lld-byte limit", path, shape, npy_show(hdr->descr).s,
                               (long long)ANAMO_DATA_MAX_BYTES);
         total *= hdr->shape[i];
     }
@@ -368,61 +393,128 @@ static int npy_layout(const char *path, const npy_header *hdr, size_t itemsize,
     return ANAMO_OK;
 }
 
-/* float64 → float32 in batches, refusing finite values float32 cannot hold (they would turn
- * into Inf silently and surface later as a diverged run). */
-static int npy_read_f8(gzFile gz, const char *path, uint64_t offset, float *dst, int64_t count,
-                       anamo_err *err)
+/* Makes room for need bytes in *buf (capacity *cap, its first used bytes kept), doubling
+ * towards limit; the first buffer has first bytes (at least NPY_FIRST_CAP). The header's shape
+ * is not trusted with the allocation: the buffer starts at what the file can hold and grows as
+ * data actually arrives, so a header promising gigabytes over a few bytes costs a megabyte, and
+ * a good file one allocation. */
+static int npy_reserve(uint8_t **buf, int64_t *cap, int64_t used, int64_t need, int64_t first,
+                       int64_t limit)
 {
-    uint8_t *raw = malloc(NPY_F8_BATCH * 8);
-    if (!raw)
+    if (need <= *cap && *buf)
+        return 0;
+    int64_t next = *buf ? *cap : first > NPY_FIRST_CAP ? first : NPY_FIRST_CAP;
+    next = next < limit ? next : limit;
+    while (next < need)
+        next = next > limit / 2 ? limit : 2 * next;
+    uint8_t *grown = anamo_alloc((size_t)next);
+    if (!grown)
+        return -1;
+    if (*buf)
+        memcpy(grown, *buf, (size_t)used);
+    anamo_free(*buf);
+    *buf = grown;
+    *cap = next;
+    return 0;
+}
+
+/* float64 → float32, refusing values float32 cannot hold (they would turn into Inf silently
+ * and surface later as a diverged run) and values that are not numbers at all. */
+static int npy_narrow_f8(const char *path, const uint8_t *raw, int64_t first, int64_t m,
+                         float *dst, anamo_err *err)
+{
+    for (int64_t i = 0; i < m; i++) {
+        uint64_t u = 0;
+        for (int k = 0; k < 8; k++)
+            u |= (uint64_t)raw[8 * i + k] << (8 * k);
+        double d;
+        memcpy(&d, &u, sizeof d);
+        if (!isfinite(d) || fabs(d) > FLT_MAX)
+            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g %s", path,
+                              (long long)(first + i), d,
+                              isfinite(d) ? "does not fit in float32" : "is not a finite number");
+        dst[i] = (float)d;
+    }
+    return ANAMO_OK;
+}
+
+/* NaN or Inf in the data would surface as a run that "diverged" at its first step; the CSV
+ * reader refuses them too. */
+static int npy_check_f4(const char *path, const float *x, int64_t first, int64_t m,
+                        anamo_err *err)
+{
+    for (int64_t i = 0; i < m; i++)
+        if (!isfinite(x[i]))
+            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g is not a finite "
+                              "number", path, (long long)(first + i), (double)x[i]);
+    return ANAMO_OK;
+}
+
+/* The data bytes a file of size bytes can hold after offset: the rest of a plain file, or what
+ * deflate's largest ratio makes of a gzip file. */
+static int64_t npy_room(gzFile gz, int64_t size, uint64_t offset)
+{
+    if (!gzdirect(gz))
+        return size > INT64_MAX / NPY_GZ_MAX_RATIO ? INT64_MAX : size * NPY_GZ_MAX_RATIO;
+    return size > (int64_t)offset ? size - (int64_t)offset : 0;
+}
+
+/* Reads count elements in pieces of NPY_F8_BATCH (f8, through raw) or NPY_PIECE bytes, into
+ * *data (u1 kept as bytes, f4 and f8 as float32), which grows as they arrive. */
+static int npy_read_elements(gzFile gz, const char *path, uint64_t offset, int64_t size,
+                             npy_type type, int64_t count, uint8_t **data, anamo_err *err)
+{
+    const int64_t in_size = type == NPY_U1 ? 1 : type == NPY_F4 ? 4 : 8;
+    const int64_t out_size = type == NPY_U1 ? 1 : 4;
+    const int64_t piece = type == NPY_F8 ? NPY_F8_BATCH : NPY_PIECE / in_size;
+    uint8_t *raw = type == NPY_F8 ? malloc(NPY_F8_BATCH * 8) : NULL;
+    if (type == NPY_F8 && !raw)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a conversion buffer", path);
+    int64_t cap = 0, first_cap = npy_room(gz, size, offset) / in_size;
+    first_cap = first_cap < count ? first_cap * out_size : count * out_size;
     int rc = ANAMO_OK;
-    for (int64_t first = 0; first < count && !rc; first += NPY_F8_BATCH) {
-        int64_t m = count - first < NPY_F8_BATCH ? count - first : NPY_F8_BATCH;
+    for (int64_t first = 0; first < count && !rc; first += piece) {
+        int64_t m = count - first < piece ? count - first : piece;
+        if (npy_reserve(data, &cap, first * out_size, (first + m) * out_size, first_cap,
+                        count * out_size)) {
+            rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld elements", path,
+                            (long long)(first + m));
+            break;
+        }
+        uint8_t *dst = *data + first * out_size;
         uint64_t got;
-        rc = npy_read(gz, path, offset + 8 * (uint64_t)first, raw, 8 * (uint64_t)m, &got, err);
-        if (!rc && got < 8 * (uint64_t)m)
+        rc = npy_read(gz, path, offset + (uint64_t)(first * in_size), raw ? raw : dst,
+                      (uint64_t)(m * in_size), &got, err);
+        if (!rc && got < (uint64_t)(m * in_size))
             rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of "
                             "data, found %llu", path, (unsigned long long)offset,
-                            (long long)(8 * count), (unsigned long long)(8 * first + got));
-        for (int64_t i = 0; i < m && !rc; i++) {
-            uint64_t u = 0;
-            for (int k = 0; k < 8; k++)
-                u |= (uint64_t)raw[8 * i + k] << (8 * k);
-            double d;
-            memcpy(&d, &u, sizeof d);
-            if (isfinite(d) && fabs(d) > FLT_MAX)
-                rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g does not fit in "
-                                "float32", path, (long long)(first + i), d);
-            dst[first + i] = (float)d;
-        }
+                            (long long)(count * in_size),
+                            (unsigned long long)((uint64_t)(first * in_size) + got));
+        if (!rc && raw)
+            rc = npy_narrow_f8(path, raw, first, m, (float *)(void *)dst, err);
+        else if (!rc && type == NPY_F4 && host_is_little_endian())
+            rc = npy_check_f4(path, (const float *)(void *)dst, first, m, err);
     }
     free(raw);
     return rc;
 }
 
 /* Reads the array into out->data (anamo_alloc'ed), then insists the file ends there. */
-static int npy_read_data(gzFile gz, const char *path, uint64_t offset, npy_type type,
-                         int64_t bytes, anamo_dataset *out, anamo_err *err)
+static int npy_read_data(gzFile gz, const char *path, uint64_t offset, int64_t size,
+                         npy_type type, int64_t bytes, anamo_dataset *out, anamo_err *err)
 {
     int64_t count = out->n * out->dim;
     out->dtype = type == NPY_U1 ? ANAMO_U8 : ANAMO_F32;
-    out->data = anamo_alloc((size_t)(type == NPY_U1 ? count : 4 * count));
-    if (!out->data)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld elements", path,
-                          (long long)count);
-    int rc;
-    if (type == NPY_F8) {
-        rc = npy_read_f8(gz, path, offset, out->data, count, err);
-    } else {
-        rc = npy_read_exact(gz, path, offset, out->data, (uint64_t)bytes, "data", err);
-        if (!rc && type == NPY_F4 && !host_is_little_endian()) {
-            uint8_t *b = out->data;
-            for (int64_t i = 0; i < count; i++, b += 4) {
-                uint8_t t0 = b[0], t1 = b[1];
-                b[0] = b[3], b[1] = b[2], b[2] = t1, b[3] = t0;
-            }
+    uint8_t *data = NULL;
+    int rc = npy_read_elements(gz, path, offset, size, type, count, &data, err);
+    out->data = data;
+    if (!rc && type == NPY_F4 && !host_is_little_endian()) {
+        uint8_t *b = data;
+        for (int64_t i = 0; i < count; i++, b += 4) {
+            uint8_t t0 = b[0], t1 = b[1];
+            b[0] = b[3], b[1] = b[2], b[2] = t1, b[3] = t0;
         }
+        rc = npy_check_f4(path, (const float *)(void *)data, 0, count, err);
     }
     uint8_t extra;
     uint64_t more = 0;
@@ -441,7 +533,8 @@ int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err)
         return anamo_fail(err, ANAMO_ERR_ARG, "npy: path and out must not be NULL");
     memset(out, 0, sizeof *out);
     gzFile gz;
-    int rc = npy_open(path, &gz, err);
+    int64_t size = 0;
+    int rc = npy_open(path, &gz, &size, err);
     if (rc)
         return rc;
     npy_header hdr;
@@ -455,7 +548,7 @@ int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err)
     if (!rc)
         rc = npy_layout(path, &hdr, itemsize, out, &bytes, err);
     if (!rc)
-        rc = npy_read_data(gz, path, offset, type, bytes, out, err);
+        rc = npy_read_data(gz, path, offset, size, type, bytes, out, err);
     gzclose(gz);
     if (rc) {
         anamo_dataset_free(out);

@@ -184,6 +184,31 @@ static int load_norm(const st_file *f, anamo_model *m, anamo_err *err)
     return rc ? rc : load_floats(f, "normalize.std", m->norm_std, m->in_dim, err);
 }
 
+/* The tensors a block built from spec would load are all in the file, F32 and of the right
+ * size: checked on a plan of the block, before the model is allocated, so that metadata naming
+ * a layer of millions of units over a file of a few kilobytes is refused, not allocated. */
+static int check_block_tensors(const st_file *f, const char *name, const char *spec, int *c,
+                               int *h, int *w, anamo_err *err)
+{
+    block plan;
+    int rc = block_plan(&plan, name, spec, *c, *h, *w, err);
+    for (int i = 0; !rc && i < plan.nparams_tensors; i++) {
+        const param_ref *p = &plan.params_ref[i];
+        const st_tensor *t = st_find(f, p->name);
+        if (!t)
+            rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing", st_path(f),
+                            p->name);
+        else if (t->dtype != ST_F32 || t->nbytes != (size_t)p->numel * sizeof(float))
+            rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+                            "%s: tensor '%s' is %s of %zu bytes; the metadata's %s '%.64s' "
+                            "needs F32 of %lld values",
+                            st_path(f), p->name, st_dtype_name(t->dtype), t->nbytes, name, spec,
+                            (long long)p->numel);
+    }
+    *c = plan.out_c, *h = plan.out_h, *w = plan.out_w;
+    return rc;
+}
+
 static int model_from_meta(const st_file *f, int max_batch, anamo_model **out, anamo_err *err)
 {
     const char *fmt = st_meta_get(f, "format"), *shape = st_meta_get(f, "anamo.input_shape");
@@ -196,7 +221,12 @@ static int model_from_meta(const st_file *f, int max_batch, anamo_model **out, a
         return anamo_fail(err, ANAMO_ERR_FORMAT,
                           "%s: not an anamo checkpoint (metadata 'format' = '%s', expected '%s')",
                           st_path(f), fmt ? fmt : "(none)", CHECKPOINT_FORMAT);
-    int rc = anamo_model_create(&spec, out, err);
+    int c = spec.in_c, h = spec.in_h, w = spec.in_w;
+    int rc = check_block_tensors(f, "encoder", enc, &c, &h, &w, err);
+    if (!rc)
+        rc = check_block_tensors(f, "decoder", dec, &c, &h, &w, err);
+    if (!rc)
+        rc = anamo_model_create(&spec, out, err);
     if (rc)
         return anamo_fail_context(err, "%s", st_path(f));
     return ANAMO_OK;

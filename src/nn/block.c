@@ -220,6 +220,23 @@ int block_create(block *b, const char *name, const char *spec, int in_c, int in_
     return rc;
 }
 
+int block_plan(block *b, const char *name, const char *spec, int in_c, int in_h, int in_w,
+               anamo_err *err)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->name, sizeof b->name, "%s", name);
+    if (in_c < 1 || in_h < 1 || in_w < 1)
+        return anamo_fail(err, ANAMO_ERR_ARG, "%s: input shape %d×%d×%d", name, in_c, in_h,
+                          in_w);
+    b->in_c = in_c, b->in_h = in_h, b->in_w = in_w;
+    b->in_dim = (int64_t)in_c * in_h * in_w;
+    b->max_batch = 1;
+    int rc = parse_spec(b, spec ? spec : "", err);
+    for (int i = 0; !rc && i < b->nlayers; i++)
+        add_layer_params(b, &b->layers[i]);
+    return rc;
+}
+
 void block_free(block *b)
 {
     for (int i = 0; i < b->nlayers; i++) {

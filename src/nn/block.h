@@ -71,6 +71,11 @@ typedef struct block {
  * item and what is allowed. */
 int block_create(block *b, const char *name, const char *spec, int in_c, int in_h, int in_w,
                  int max_batch, anamo_err *err);
+/* The layers and parameter tensors (names, shapes) block_create would make, without allocating
+ * anything (b needs no block_free): what a checkpoint's tensors must match before a model is
+ * built from its metadata. */
+int block_plan(block *b, const char *name, const char *spec, int in_c, int in_h, int in_w,
+               anamo_err *err);
 /* spec.c: parses one item onto the block's layer list, advancing the running shape. */
 int spec_add_layer(block *b, const char *item, int *c, int *h, int *w, int *cm, anamo_err *err);
 /* Batch statistics and running-statistics updates (1), or running statistics (0). */
