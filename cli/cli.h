@@ -25,6 +25,9 @@ const char *cli_data_root(void);
 /* Opens a dataset spec; the message on failure says where it looked. */
 int cli_open_data(const char *spec, anamo_dataset *ds, anamo_err *err);
 int cli_mkdir_p(const char *path, anamo_err *err);
+/* Writes text to path.tmp, flushes and fsyncs it, and renames it over path: a crash leaves the
+ * old file or the new one, never half of one. */
+int cli_write_file_atomic(const char *path, const char *text, anamo_err *err);
 int cli_is_dir(const char *path);
 int cli_file_exists(const char *path);
 /* MODEL may be a checkpoint file or a run directory holding model.safetensors. */

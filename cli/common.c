@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int cli_report(const anamo_err *err)
 {
@@ -146,4 +147,20 @@ int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds)
         anamo_dataset_free(ds);
     }
     return rc ? cli_report(&err) : EXIT_OK;
+}
+
+int cli_write_file_atomic(const char *path, const char *text, anamo_err *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = f && !fclose(f) && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        int e = errno;
+        remove(tmp);
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
+    return ANAMO_OK;
 }

@@ -68,6 +68,8 @@ static const key_spec KEYS[] = {
     {"train", "cache_codes", V_BOOL, "true", "true|false", 0, 0},
     {"train", "eval_every_epoch", V_BOOL, "true", "true|false", 0, 0},
     {"train", "checkpoint_every", V_INT, "1", "epochs between checkpoints, 0 = at the end", 0, BIG},
+    {"train", "checkpoint_iterations", V_INT, "0", "steps between checkpoints, 0 = off", 0, BIG},
+    {"train", "checkpoint_seconds", V_FLOAT, "0", "seconds between checkpoints, 0 = off", 0, BIG},
     OPTIMIZER_KEYS("joint"),
     {"nam", "start", V_ENUM, "decoder", "decoder|encoder", 0, 0},
     {"nam", "optimizer", V_ENUM, "adam", "sgd|adam", 0, 0},
@@ -692,6 +694,8 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
     t->eval_every_epoch = flag(c, "train", "eval_every_epoch");
     s->threads = (int)num(c, "train", "threads");
     s->checkpoint_every = (int)num(c, "train", "checkpoint_every");
+    s->checkpoint_iterations = (int64_t)num(c, "train", "checkpoint_iterations");
+    s->checkpoint_seconds = num(c, "train", "checkpoint_seconds");
     if (!strcmp(s->scheme, "joint")) {
         t->nphases = 1;
         /* one epoch-long phase that follows itself: the optimizer and its state carry on, and

@@ -56,6 +56,8 @@ typedef struct run_settings {
     anamo_train_spec train;
     int threads;
     int checkpoint_every;     /* epochs between checkpoints; 0: only at the end */
+    int64_t checkpoint_iterations; /* steps between checkpoints; 0: off */
+    double checkpoint_seconds;     /* training seconds between checkpoints; 0: off */
     char scheme[16];
 } run_settings;
 

@@ -32,6 +32,8 @@ typedef struct run_ctx {
     FILE *metrics, *epochs;
     int tty;
     int checkpoint_every;
+    int64_t checkpoint_iterations, last_ckpt_iteration;
+    double checkpoint_seconds, last_ckpt_elapsed;
     anamo_err hook_err;
 } run_ctx;
 
@@ -54,6 +56,15 @@ static void on_log(void *ctx_, const anamo_log_row *r)
     fflush(stderr);
 }
 
+static int save_checkpoint(run_ctx *ctx)
+{
+    char path[4096];
+    path_in(path, sizeof path, ctx->run_dir, "model.safetensors");
+    ctx->last_ckpt_iteration = anamo_trainer_iterations(ctx->t);
+    ctx->last_ckpt_elapsed = anamo_trainer_seconds(ctx->t);
+    return anamo_checkpoint_save(ctx->m, ctx->t, ctx->config_text, path, &ctx->hook_err);
+}
+
 static int on_epoch(void *ctx_, const anamo_epoch_row *r)
 {
     run_ctx *ctx = ctx_;
@@ -68,12 +79,20 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
     fprintf(stderr, "%s%sepoch %lld  %-8s train loss %.6f  test mse %.6f  %.2f s\n",
             ctx->tty ? "\r\033[K" : "", ctx->label, (long long)r->epoch, r->phase, r->train_loss,
             r->has_test ? te->mse : NAN, r->seconds);
-    if (ctx->checkpoint_every > 0 && r->epoch % ctx->checkpoint_every == 0) {
-        char path[4096];
-        path_in(path, sizeof path, ctx->run_dir, "model.safetensors");
-        return anamo_checkpoint_save(ctx->m, ctx->t, ctx->config_text, path, &ctx->hook_err);
-    }
+    if (ctx->checkpoint_every > 0 && r->epoch % ctx->checkpoint_every == 0)
+        return save_checkpoint(ctx);
     return 0;
+}
+
+/* Checkpoints every checkpoint_iterations steps or checkpoint_seconds of training. */
+static int on_step(void *ctx_, int64_t iteration, double elapsed)
+{
+    run_ctx *ctx = ctx_;
+    int due = (ctx->checkpoint_iterations > 0 &&
+               iteration - ctx->last_ckpt_iteration >= ctx->checkpoint_iterations) ||
+              (ctx->checkpoint_seconds > 0 &&
+               elapsed - ctx->last_ckpt_elapsed >= ctx->checkpoint_seconds);
+    return due ? save_checkpoint(ctx) : 0;
 }
 
 static cJSON *metrics_json(const anamo_metrics *mt)
@@ -123,12 +142,10 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
     cJSON_Delete(o);
     char path[4096];
     path_in(path, sizeof path, run_dir, "summary.json");
-    FILE *f = fopen(path, "w");
-    int ok = f && text && fputs(text, f) >= 0 && fputs("\n", f) >= 0;
-    ok = f && !fclose(f) && ok;
+    int rc = text ? cli_write_file_atomic(path, text, err)
+                  : anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
     cJSON_free(text);
-    return ok ? ANAMO_OK
-              : anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write the summary", path);
+    return rc;
 }
 
 static double json_num(const cJSON *o, const char *key)
@@ -245,10 +262,7 @@ static int write_text(const char *dir, const char *name, const char *text, anamo
 {
     char path[4096];
     path_in(path, sizeof path, dir, name);
-    FILE *f = fopen(path, "w");
-    int ok = f && fputs(text, f) >= 0;
-    ok = f && !fclose(f) && ok;
-    return ok ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
+    return cli_write_file_atomic(path, text, err);
 }
 
 /* Creates (or, resuming, reopens) the run directory and its logs. */
@@ -322,6 +336,8 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
     if (!rc) {
         ctx.m = p.m, ctx.t = p.t, ctx.config_text = p.config_text;
         ctx.checkpoint_every = p.s.checkpoint_every;
+        ctx.checkpoint_iterations = p.s.checkpoint_iterations;
+        ctx.checkpoint_seconds = p.s.checkpoint_seconds;
         rc = open_run_dir(&p, &ctx, resume, err);
     }
     if (!rc) {
@@ -336,7 +352,9 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         anamo_train_hooks hooks = {.ctx = &ctx, .on_log = on_log, .on_epoch = on_epoch,
-                                   .stop = &stop_requested};
+                                   .on_step = on_step, .stop = &stop_requested};
+        ctx.last_ckpt_iteration = anamo_trainer_iterations(p.t);
+        ctx.last_ckpt_elapsed = anamo_trainer_seconds(p.t);
         anamo_err train_err = {0};
         int train_rc = anamo_trainer_run(p.t, &hooks, &train_err);
         signal(SIGINT, SIG_DFL);

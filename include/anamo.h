@@ -278,6 +278,9 @@ typedef struct anamo_train_hooks {
     void *ctx;
     void (*on_log)(void *ctx, const anamo_log_row *row);
     int (*on_epoch)(void *ctx, const anamo_epoch_row *row); /* nonzero stops the run */
+    /* after every step, the run's position updated (a checkpoint written here resumes
+     * exactly); nonzero stops the run */
+    int (*on_step)(void *ctx, int64_t iteration, double elapsed);
     volatile int *stop;     /* when it becomes nonzero, the run stops after the current step */
 } anamo_train_hooks;
 
@@ -294,6 +297,7 @@ int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_er
 int anamo_trainer_done(const anamo_trainer *t);
 double anamo_trainer_seconds(const anamo_trainer *t);  /* training seconds so far */
 int64_t anamo_trainer_epochs_done(const anamo_trainer *t);
+int64_t anamo_trainer_iterations(const anamo_trainer *t); /* steps done in the run */
 /* Over all completed epochs of the run, resumed parts included: training seconds, and the sum
  * over epochs of the parameters some step of the epoch updated. */
 double anamo_trainer_epoch_seconds(const anamo_trainer *t);

@@ -128,6 +128,7 @@ double anamo_trainer_seconds(const anamo_trainer *t) { return t->p.elapsed; }
 double anamo_trainer_epoch_seconds(const anamo_trainer *t) { return t->p.epoch_seconds; }
 double anamo_trainer_weights_updated(const anamo_trainer *t) { return t->p.weights_updated; }
 int64_t anamo_trainer_epochs_done(const anamo_trainer *t) { return t->p.pass; }
+int64_t anamo_trainer_iterations(const anamo_trainer *t) { return t->p.iteration; }
 
 static int phase_finished(const anamo_trainer *t)
 {
@@ -164,9 +165,31 @@ static void apply_schedule(anamo_trainer *t, int phase_idx, double loss)
     rt->opt.lr = schedule_epoch_end(&rt->sched, &t->p.sched[phase_idx], ph->lr, loss);
 }
 
+/* A parameter that is NaN or Inf (a loss can stay finite for a step while the weights are
+ * not): the name of its block, or NULL. */
+static const char *nonfinite_block(const anamo_trainer *t)
+{
+    const block *blocks[2] = {&t->m->enc, &t->m->dec};
+    for (int k = 0; k < 2; k++) {
+        int bad = 0;
+        const float *p = blocks[k]->params;
+        for (int64_t i = 0; i < blocks[k]->nparams; i++)
+            bad |= !isfinite(p[i]);
+        if (bad)
+            return blocks[k]->name;
+    }
+    return NULL;
+}
+
 static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch,
                         anamo_err *err)
 {
+    const char *bad = nonfinite_block(t);
+    if (bad)
+        return anamo_fail(err, ANAMO_ERR_DIVERGED,
+                          "diverged: the %s's parameters are not finite after epoch %lld "
+                          "(iteration %lld)",
+                          bad, (long long)epoch, (long long)t->p.iteration);
     epoch_acc *ep = &t->ep;
     anamo_epoch_row row = {.epoch = epoch, .seconds = ep->seconds,
                            .encoder_steps = ep->steps[0], .decoder_steps = ep->steps[1]};
@@ -266,7 +289,11 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
     }
     if (t->p.iteration % t->spec.log_every == 0 || end_of_pass || anamo_trainer_done(t))
         emit_log(t, h, epoch, phase_idx);
-    return end_of_pass ? finish_epoch(t, h, epoch, err) : ANAMO_OK;
+    rc = end_of_pass ? finish_epoch(t, h, epoch, err) : ANAMO_OK;
+    if (!rc && h && h->on_step && h->on_step(h->ctx, t->p.iteration, t->p.elapsed))
+        rc = anamo_fail(err, ANAMO_ERR_IO, "stopped by the step hook at iteration %lld",
+                        (long long)t->p.iteration);
+    return rc;
 }
 
 /* Flushes denormal floats to zero on every thread of the OpenMP pool (and so in OpenBLAS,
