@@ -194,9 +194,16 @@ static char **child_env(const char *extra, char *asan_buf, size_t cap, const cha
     assert_non_null(env);
     size_t k = 0;
     const char *asan = getenv("ASAN_OPTIONS");
-    for (size_t i = 0; i < n; i++)
-        if (!extra || strncmp(environ[i], "ASAN_OPTIONS=", 13))
-            env[k++] = environ[i];
+    /* `more` replaces an inherited variable of the same name (getenv finds the first) */
+    const char *eq = more[0] ? strchr(more, '=') : NULL;
+    size_t more_name = eq ? (size_t)(eq - more) + 1 : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (extra && !strncmp(environ[i], "ASAN_OPTIONS=", 13))
+            continue;
+        if (more_name && !strncmp(environ[i], more, more_name))
+            continue;
+        env[k++] = environ[i];
+    }
     if (extra) {
         snprintf(asan_buf, cap, "ASAN_OPTIONS=%s%s%s", asan ? asan : "", asan ? ":" : "", extra);
         env[k++] = asan_buf;
