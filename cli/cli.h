@@ -6,6 +6,7 @@
 #include "config.h"
 #include "core/err.h"
 
+#include <cJSON.h>
 #include <stdio.h>
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -60,6 +61,8 @@ typedef struct run_result {
 
 int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
                      run_result *out, anamo_err *err);
+/* The metrics as a JSON object: summary.json's "train" and "test", and anamo eval's output. */
+cJSON *cli_metrics_json(const anamo_metrics *mt);
 /* Reads a run's summary.json back (compare resumes from it). */
 int cli_read_summary(const char *run_dir, run_result *out, anamo_err *err);
 

@@ -13,17 +13,8 @@ static const char USAGE[] =
 /* cJSON escapes the path and prints numbers with 17 significant digits, as summary.json has */
 static void print_json(const char *data, const anamo_metrics *mt)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = cli_metrics_json(mt);
     cJSON_AddStringToObject(o, "data", data);
-    cJSON_AddNumberToObject(o, "samples", (double)mt->n);
-    cJSON_AddNumberToObject(o, "loss", mt->loss);
-    cJSON_AddNumberToObject(o, "recon_loss", mt->recon_loss);
-    cJSON_AddNumberToObject(o, "mse", mt->mse);
-    cJSON_AddNumberToObject(o, "bias", mt->bias);
-    cJSON_AddNumberToObject(o, "code_l1", mt->code_l1);
-    cJSON_AddNumberToObject(o, "input_l1", mt->input_l1);
-    cJSON_AddNumberToObject(o, "zero_codes", mt->zero_codes);
-    cJSON_AddNumberToObject(o, "dead_units", (double)mt->dead_units);
     char *text = cJSON_PrintUnformatted(o);
     if (text)
         puts(text);

@@ -95,7 +95,7 @@ static int on_step(void *ctx_, int64_t iteration, double elapsed)
     return due ? save_checkpoint(ctx) : 0;
 }
 
-static cJSON *metrics_json(const anamo_metrics *mt)
+cJSON *cli_metrics_json(const anamo_metrics *mt)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "samples", (double)mt->n);
@@ -126,9 +126,9 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
                                                                              : "mse");
     cJSON_AddNumberToObject(o, "lambda", s->train.lambda);
     cJSON_AddNumberToObject(o, "epochs", (double)r->epochs);
-    cJSON_AddItemToObject(o, "train", metrics_json(&r->train));
+    cJSON_AddItemToObject(o, "train", cli_metrics_json(&r->train));
     if (r->has_test)
-        cJSON_AddItemToObject(o, "test", metrics_json(&r->test));
+        cJSON_AddItemToObject(o, "test", cli_metrics_json(&r->test));
     cJSON_AddNumberToObject(o, "seconds_per_epoch", r->seconds_per_epoch);
     cJSON_AddNumberToObject(o, "samples_per_s", r->samples_per_s);
     cJSON_AddNumberToObject(o, "weights_updated_per_epoch", r->weights_updated_per_epoch);
