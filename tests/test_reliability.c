@@ -1217,6 +1217,40 @@ static void sigterm_and_resume(fixture *fx, const char *name, const char *scheme
     expect_same_state(ref_ckpt, ckpt);
 }
 
+/* train.checkpoint_iterations = 7 with epoch checkpoints off: whatever a kill leaves is a
+ * checkpoint at a multiple of 7 steps, and (10 steps an epoch here) some are mid-epoch, which
+ * --resume takes up. */
+static void test_checkpoint_iterations(void **state)
+{
+    fixture *fx = *state;
+    char run[PATH_CAP], ckpt[PATH_CAP];
+    in_dir(fx, "every-7", run);
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", run);
+    pid_t pid = spawn(fx, (const char *const[]){"train", fx->tiny, "-o", run, "--set",
+                                                "train.epochs=" KILL_EPOCHS, "--set",
+                                                "train.checkpoint_every=0", "--set",
+                                                "train.checkpoint_iterations=7", NULL},
+                      0);
+    wait_for_file(ckpt);
+    sleep_s(0.1);
+    kill(pid, SIGKILL);
+    cli_result r = finish(fx, pid, "train (killed)");
+    cli_free(&r);
+    expect_whole_file(ckpt);
+    anamo_err err = {0};
+    st_file *f = NULL;
+    if (st_open(ckpt, &f, &err))
+        fail_msg("%s", err.msg);
+    cJSON *p = progress_of(f);
+    const double iteration = progress_number(p, "iteration");
+    cJSON_Delete(p);
+    st_close(f);
+    if (!(iteration >= 7) || fmod(iteration, 7.0) != 0.0)
+        fail_msg("checkpoint at iteration %g: not a positive multiple of 7", iteration);
+    RUN_OK(fx, "train", "--resume", run, "--set", "train.checkpoint_every=0", "--set",
+           "train.epochs=0.5" /* a budget already spent: resumes, saves, stops */);
+}
+
 static void test_sigterm_resume(void **state)
 {
     sigterm_and_resume(*state, "sigterm-joint", "joint", 0.1);
@@ -1372,6 +1406,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_config_long_line),
         cmocka_unit_test(test_sigkill_during_checkpoints),
+        cmocka_unit_test(test_checkpoint_iterations),
         cmocka_unit_test(test_sigterm_resume),
         cmocka_unit_test(test_resume_anamo),
         cmocka_unit_test(test_divergence),
