@@ -348,7 +348,7 @@ int config_copy(config *dst, const config *src, anamo_err *err)
 
 /* ---- checking values --------------------------------------------------------------------- */
 
-static int enum_index(const char *allowed, const char *value)
+int config_enum_index(const char *allowed, const char *value)
 {
     int i = 0;
     size_t n = strlen(value);
@@ -378,7 +378,7 @@ static int check_value(const key_spec *k, const cfg_entry *e, anamo_err *err)
     switch (k->type) {
     case V_ENUM:
     case V_BOOL:
-        if (enum_index(k->type == V_BOOL ? "true|false" : k->allowed, e->value) >= 0)
+        if (config_enum_index(k->type == V_BOOL ? "true|false" : k->allowed, e->value) >= 0)
             return ANAMO_OK;
         break;
     case V_INT:
@@ -533,188 +533,4 @@ int config_apply_arm(config *c, const char *arm, anamo_err *err)
         return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] arms names '%s' but there is no "
                           "[arm %s] section", c->path, arm, arm);
     return config_validate(c, err);
-}
-
-/* ---- typed settings ---------------------------------------------------------------------- */
-
-static double num(const config *c, const char *section, const char *key)
-{
-    const char *v = config_get(c, section, key);
-    return v ? strtod(v, NULL) : 0.0;
-}
-
-static int flag(const config *c, const char *section, const char *key)
-{
-    const char *v = config_get(c, section, key);
-    return v && !strcmp(v, "true");
-}
-
-static void copy_word(char *dst, const char *src)
-{
-    snprintf(dst, ANAMO_NAME_MAX, "%s", src ? src : "");
-}
-
-static void fill_optimizer(const config *c, const char *section, anamo_phase *ph)
-{
-    copy_word(ph->optimizer, config_get(c, section, "optimizer"));
-    ph->lr = (float)num(c, section, "lr");
-    ph->beta1 = (float)num(c, section, "beta1");
-    ph->beta2 = (float)num(c, section, "beta2");
-    ph->eps = (float)num(c, section, "eps");
-    ph->weight_decay = (float)num(c, section, "weight_decay");
-    ph->momentum = (float)num(c, section, "momentum");
-    ph->alpha = (float)num(c, section, "alpha");
-    copy_word(ph->prox, config_get(c, section, "prox"));
-    ph->prox_lambda = (float)num(c, section, "prox_lambda");
-    copy_word(ph->restart, config_get(c, section, "restart"));
-    copy_word(ph->step_rule, config_get(c, section, "step"));
-    ph->backtrack_eta = (float)num(c, section, "backtrack_eta");
-    copy_word(ph->schedule, config_get(c, section, "schedule"));
-    ph->step_size = (int)num(c, section, "step_size");
-    ph->gamma = (float)num(c, section, "gamma");
-    ph->factor = (float)num(c, section, "factor");
-    ph->patience = (int)num(c, section, "patience");
-    ph->threshold = (float)num(c, section, "threshold");
-    ph->min_lr = (float)num(c, section, "min_lr");
-}
-
-static int named_phase(const config *c, const char *name, int batch, anamo_phase *ph,
-                       anamo_err *err)
-{
-    char section[CFG_SECTION_MAX];
-    snprintf(section, sizeof section, "phase %s", name);
-    const char *which = config_get(c, section, "block");
-    if (!which)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
-                          "%s: [nam] phases names '%s', but [%s] has no 'block' "
-                          "(encoder|decoder|both)",
-                          c->path, name, section);
-    *ph = anamo_phase_default(name, !strcmp(which, "encoder")   ? ANAMO_ENCODER
-                                    : !strcmp(which, "decoder") ? ANAMO_DECODER
-                                                                : ANAMO_BOTH,
-                              "adam", 1e-3f, batch, 1.0);
-    fill_optimizer(c, section, ph);
-    ph->batch = config_find(c, section, "batch") ? (int)num(c, section, "batch") : batch;
-    ph->epochs = num(c, section, "epochs");
-    ph->iterations = (int64_t)num(c, section, "iterations");
-    return ANAMO_OK;
-}
-
-static int nam_phases(const config *c, anamo_train_spec *t, int batch, anamo_err *err)
-{
-    char names[ANAMO_MAX_PHASES][ANAMO_NAME_MAX];
-    int n = split_list(config_get(c, "nam", "phases"), names, ANAMO_MAX_PHASES);
-    for (int i = 0; i < n; i++) {
-        int rc = named_phase(c, names[i], batch, &t->phases[i], err);
-        if (rc)
-            return rc;
-    }
-    t->nphases = n;
-    if (n > 0)
-        return ANAMO_OK;
-    /* the default cycle: decoder and encoder alternating, each for epochs_per_phase */
-    int enc_first = !strcmp(config_get(c, "nam", "start"), "encoder");
-    double len = num(c, "nam", "epochs_per_phase");
-    const char *opt = config_get(c, "nam", "optimizer");
-    anamo_phase dec = anamo_phase_default("decoder", ANAMO_DECODER, opt,
-                                          (float)num(c, "nam", "decoder_lr"), batch, len);
-    anamo_phase enc = anamo_phase_default("encoder", ANAMO_ENCODER, opt,
-                                          (float)num(c, "nam", "encoder_lr"), batch, len);
-    t->phases[0] = enc_first ? enc : dec;
-    t->phases[1] = enc_first ? dec : enc;
-    t->nphases = 2;
-    return ANAMO_OK;
-}
-
-/* ANAMO: one phase whose every step runs the inner encoder and decoder iterations. */
-static void anamo_inner_phase(const config *c, anamo_train_spec *t, int batch)
-{
-    anamo_phase *ph = &t->phases[0];
-    *ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", (float)num(c, "anamo", "enc_lr"),
-                              config_find(c, "anamo", "batch") ? (int)num(c, "anamo", "batch")
-                                                               : batch,
-                              1.0);
-    ph->enc_iters = (int)num(c, "anamo", "enc_iters");
-    ph->dec_iters = (int)num(c, "anamo", "dec_iters");
-    ph->enc_lr = (float)num(c, "anamo", "enc_lr");
-    ph->dec_lr = (float)num(c, "anamo", "dec_lr");
-    ph->prox_iters = (int)num(c, "anamo", "prox_iters");
-    ph->prox_step = (float)num(c, "anamo", "prox_step");
-    copy_word(ph->step_rule, config_get(c, "anamo", "step"));
-    ph->backtrack_eta = (float)num(c, "anamo", "backtrack_eta");
-    copy_word(ph->restart, config_get(c, "anamo", "restart"));
-    t->nphases = 1;
-}
-
-/* Binary codes by free codes (seed 000's third variant): one phase, then the encoder fit. */
-static void free_codes_phase(const config *c, anamo_train_spec *t, int batch)
-{
-    anamo_phase *ph = &t->phases[0];
-    const char *sec = "freecodes";
-    *ph = anamo_phase_default("freecodes", ANAMO_FREECODES, "fista", (float)num(c, sec, "code_lr"),
-                              config_find(c, sec, "batch") ? (int)num(c, sec, "batch") : batch,
-                              1.0);
-    ph->enc_iters = (int)num(c, sec, "code_iters");
-    ph->dec_iters = (int)num(c, sec, "dec_iters");
-    ph->enc_lr = (float)num(c, sec, "code_lr");
-    ph->dec_lr = (float)num(c, sec, "dec_lr");
-    copy_word(ph->restart, config_get(c, sec, "restart"));
-    copy_word(ph->fit, config_get(c, sec, "fit"));
-    ph->fit_epochs = (int)num(c, sec, "fit_epochs");
-    ph->fit_lr = (float)num(c, sec, "fit_lr");
-    ph->refit_epochs = (int)num(c, sec, "refit_epochs");
-    t->nphases = 1;
-}
-
-int config_settings(const config *c, run_settings *s, anamo_err *err)
-{
-    memset(s, 0, sizeof *s);
-    snprintf(s->train_spec, sizeof s->train_spec, "%s", config_get(c, "data", "train"));
-    snprintf(s->test_spec, sizeof s->test_spec, "%s", config_get(c, "data", "test"));
-    s->standardize = flag(c, "data", "standardize");
-    snprintf(s->encoder, sizeof s->encoder, "%s", config_get(c, "model", "encoder"));
-    snprintf(s->decoder, sizeof s->decoder, "%s", config_get(c, "model", "decoder"));
-    snprintf(s->scheme, sizeof s->scheme, "%s", config_get(c, "train", "scheme"));
-    int batch = (int)num(c, "train", "batch");
-    anamo_model_spec *m = &s->model;
-    m->encoder = s->encoder;
-    m->decoder = s->decoder;
-    m->init = (anamo_init_kind)enum_index("pytorch|glorot|he|uniform",
-                                          config_get(c, "model", "init"));
-    m->init_scale = (float)num(c, "model", "init_scale");
-    m->seed = (uint64_t)num(c, "model", "seed");
-    m->binary_codes = flag(c, "model", "binary_codes");
-    anamo_train_spec *t = &s->train;
-    t->loss = (anamo_loss_kind)enum_index("mse|mse_sum|bce", config_get(c, "loss", "type"));
-    t->lambda = (float)num(c, "loss", "lambda");
-    t->epochs = num(c, "train", "epochs");
-    t->seed = (uint64_t)num(c, "train", "seed");
-    t->log_every = (int)num(c, "train", "log_every");
-    t->cache_codes = flag(c, "train", "cache_codes");
-    t->eval_every_epoch = flag(c, "train", "eval_every_epoch");
-    s->threads = (int)num(c, "train", "threads");
-    s->checkpoint_every = (int)num(c, "train", "checkpoint_every");
-    s->checkpoint_iterations = (int64_t)num(c, "train", "checkpoint_iterations");
-    s->checkpoint_seconds = num(c, "train", "checkpoint_seconds");
-    if (!strcmp(s->scheme, "joint")) {
-        t->nphases = 1;
-        /* one epoch-long phase that follows itself: the optimizer and its state carry on, and
-         * a resumed run with a larger budget walks the same phase boundaries */
-        t->phases[0] = anamo_phase_default("joint", ANAMO_BOTH, config_get(c, "joint", "optimizer"),
-                                           (float)num(c, "joint", "lr"), batch, 1.0);
-        fill_optimizer(c, "joint", &t->phases[0]);
-    } else if (!strcmp(s->scheme, "anamo")) {
-        anamo_inner_phase(c, t, batch);
-    } else if (!strcmp(s->scheme, "freecodes")) {
-        free_codes_phase(c, t, batch);
-    } else {
-        int rc = nam_phases(c, t, batch, err);
-        if (rc)
-            return rc;
-    }
-    int max_batch = batch;
-    for (int i = 0; i < t->nphases; i++)
-        max_batch = t->phases[i].batch > max_batch ? t->phases[i].batch : max_batch;
-    m->max_batch = max_batch;
-    return ANAMO_OK;
 }

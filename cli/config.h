@@ -68,6 +68,9 @@ int config_arms(const config *c, char names[][ANAMO_NAME_MAX], int max);
 /* Applies arm NAME's overrides ("section.key = value" lines of [arm NAME]) to c. */
 int config_apply_arm(config *c, const char *arm, anamo_err *err);
 
+/* Index of value in an "a|b|c" list, or -1. */
+int config_enum_index(const char *allowed, const char *value);
+
 /* Splits a comma list into trimmed items; returns the count. */
 int split_list(const char *s, char items[][ANAMO_NAME_MAX], int max);
 
