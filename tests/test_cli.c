@@ -30,6 +30,7 @@
 
 #include "anamo.h"
 #include "io/safetensors.h"
+#include "test_util.h"
 
 #define PATH_CAP 1024
 #define MAX_ARGS 32
@@ -68,71 +69,9 @@ typedef struct fixture {
 
 /* ---- files -------------------------------------------------------------------------------- */
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char child[PATH_CAP];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void in_dir(const fixture *fx, const char *name, char *out)
 {
-    snprintf(out, PATH_CAP, "%s/%s", fx->dir, name);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static void write_file(const char *path, const void *bytes, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(bytes, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* The whole file as a NUL-terminated string (malloc'd), or NULL when it cannot be read. */
-static char *read_text(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, got;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
+    join_path(out, PATH_CAP, fx->dir, name);
 }
 
 static cJSON *read_json(const char *path)
@@ -244,25 +183,6 @@ static double csv_num(const csv *c, int row, const char *name)
 }
 
 /* ---- running the CLI ---------------------------------------------------------------------- */
-
-typedef struct cli_result {
-    int code;        /* exit status, or -1 when a signal ended it */
-    int signal;      /* that signal, else 0 */
-    char *out, *err; /* what it wrote to stdout and stderr */
-} cli_result;
-
-static void cli_free(cli_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Runs anamo with args (NULL-terminated), waiting at most RUN_TIMEOUT_S. */
 static cli_result run_argv(const fixture *fx, const char *const *args)
@@ -392,13 +312,13 @@ static void write_idx(const char *path, uint32_t magic, size_t keep)
                 *px++ = (uint8_t)(255.0f * (0.5f * a * (float)x / (IMG_W - 1) +
                                            0.5f * c * (float)y / (IMG_H - 1)));
     }
-    write_file(path, b, keep < size ? keep : size);
+    write_bytes(path, b, keep < size ? keep : size);
     free(b);
 }
 
 static void write_text(const char *path, const char *text)
 {
-    write_file(path, text, strlen(text));
+    write_bytes(path, text, strlen(text));
 }
 
 /* The config every run starts from; tests change it with --set. */
@@ -422,15 +342,11 @@ static int group_setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    const char *bin = getenv("ANAMO_BIN");
-    snprintf(fx->bin, sizeof fx->bin, "%s", bin && *bin ? bin : "../anamo");
-    if (access(fx->bin, X_OK) != 0) {
-        fprintf(stderr, "test_cli: %s is not an executable; set ANAMO_BIN\n", fx->bin);
+    if (find_anamo_bin(fx->bin, sizeof fx->bin, "test_cli") != 0) {
         free(fx);
         return -1;
     }
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/anamo_test_cli_XXXXXX");
-    if (!mkdtemp(fx->dir)) {
+    if (make_temp_dir(fx->dir, sizeof fx->dir, "/tmp/anamo_test_cli_XXXXXX") != 0) {
         free(fx);
         return -1;
     }

@@ -21,66 +21,26 @@
 
 #include "anamo.h"
 #include "data/data.h"
+#include "test_util.h"
 
 #define PATH_CAP 1024
-#define DIR_CAP 256
 #define FASHION_SYSTEM_DIR "/usr/share/datasets/fashion-mnist"
 
-typedef struct fixture {
-    char dir[DIR_CAP]; /* the temporary directory every file of this run goes in */
-} fixture;
+typedef temp_dir_fixture fixture;
 
 /* ---- files -------------------------------------------------------------------------------- */
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char child[PATH_CAP];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int group_setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    if (!fx)
-        return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/anamo_test_data_XXXXXX");
-    if (!mkdtemp(fx->dir)) {
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
+    return temp_dir_setup(state, "/tmp/anamo_test_data_XXXXXX");
 }
 
-static int group_teardown(void **state)
-{
-    fixture *fx = *state;
-    remove_tree(fx->dir);
-    free(fx);
-    return 0;
-}
+static int group_teardown(void **state) { return temp_dir_teardown(state); }
 
 static void tmp_path(void **state, const char *name, char *out)
 {
     const fixture *fx = *state;
-    snprintf(out, PATH_CAP, "%s/%s", fx->dir, name);
+    join_path(out, PATH_CAP, fx->dir, name);
 }
 
 static void make_dir(void **state, const char *name)
@@ -100,33 +60,13 @@ static void write_file(const char *path, const void *bytes, size_t len, int gz)
             assert_int_equal(gzwrite(f, bytes, (unsigned)len), (int)len);
         assert_int_equal(gzclose(f), Z_OK);
     } else {
-        FILE *f = fopen(path, "wb");
-        assert_non_null(f);
-        if (len)
-            assert_int_equal(fwrite(bytes, 1, len, f), len);
-        assert_int_equal(fclose(f), 0);
+        write_bytes(path, bytes, len);
     }
 }
 
 static void write_text(const char *path, const char *text)
 {
     write_file(path, text, strlen(text), 0);
-}
-
-static uint8_t *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long size = ftell(f);
-    assert_true(size >= 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)size + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
 }
 
 /* ---- IDX bytes ---------------------------------------------------------------------------- */

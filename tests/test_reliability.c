@@ -46,6 +46,7 @@
 #include "anamo.h"
 #include "data/data.h"
 #include "io/safetensors.h"
+#include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -83,98 +84,17 @@ typedef struct fixture {
 
 /* ---- files -------------------------------------------------------------------------------- */
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char child[PATH_CAP];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void in_dir(const fixture *fx, const char *name, char *out)
 {
-    snprintf(out, PATH_CAP, "%s/%s", fx->dir, name);
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static void write_file(const char *path, const void *bytes, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (len)
-        assert_int_equal(fwrite(bytes, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
+    join_path(out, PATH_CAP, fx->dir, name);
 }
 
 static void write_text(const char *path, const char *text)
 {
-    write_file(path, text, strlen(text));
-}
-
-/* The whole file (NUL-terminated, malloc'd), or NULL when it cannot be read. */
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0, got;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    if (len)
-        *len = n;
-    return buf;
+    write_bytes(path, text, strlen(text));
 }
 
 /* ---- running the CLI ---------------------------------------------------------------------- */
-
-typedef struct cli_result {
-    int code;        /* exit status, or -1 when a signal ended it */
-    int signal;      /* that signal, else 0 */
-    char *out, *err; /* what it wrote to stdout and stderr */
-} cli_result;
-
-static void cli_free(cli_result *r)
-{
-    free(r->out);
-    free(r->err);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void sleep_s(double s)
 {
@@ -273,8 +193,8 @@ static cli_result finish(const fixture *fx, pid_t pid, const char *what)
     in_dir(fx, "cli.stderr", err_path);
     cli_result r = {.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                     .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-                    .out = read_file(out_path, NULL),
-                    .err = read_file(err_path, NULL)};
+                    .out = read_text(out_path, NULL),
+                    .err = read_text(err_path, NULL)};
     assert_non_null(r.out);
     assert_non_null(r.err);
     if (r.code == 127 && !r.out[0] && !r.err[0])
@@ -798,7 +718,7 @@ static void make_case_file(const bad_case *c, const char *path)
             assert_int_equal(truncate(path, c->cut), 0);
         return;
     }
-    write_file(path, buf, c->cut != NO_CUT && (size_t)c->cut < len ? (size_t)c->cut : len);
+    write_bytes(path, buf, c->cut != NO_CUT && (size_t)c->cut < len ? (size_t)c->cut : len);
 }
 
 /* What went wrong with the cases, one line each (the test reports them all, then fails). */
@@ -903,7 +823,7 @@ static int cli_args(const fixture *fx, const bad_case *c, const char *path, cons
     case R_LABELS: /* read as the companion of NAME-images-idx3-ubyte */
         snprintf(images, PATH_CAP, "%.*s-images-idx3-ubyte",
                  (int)(strlen(path) - strlen("-labels-idx1-ubyte")), path);
-        write_file(images, IDX_OK, sizeof IDX_OK - 1);
+        write_bytes(images, IDX_OK, sizeof IDX_OK - 1);
         path = images;
         /* fall through */
     default:
@@ -1018,7 +938,7 @@ static void expect_whole_file(const char *path)
         fail_msg("partial checkpoint after SIGKILL: %s", err.msg);
     st_close(f);
     size_t size = 0;
-    char *bytes = read_file(path, &size);
+    char *bytes = read_text(path, &size);
     assert_non_null(bytes);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
@@ -1067,8 +987,8 @@ static int64_t check_after_kill(const fixture *fx, const char *run, int kill_no,
     snprintf(name, sizeof name, "survivor-%d.safetensors", kill_no);
     in_dir(fx, name, s->copy);
     size_t len = 0;
-    char *bytes = read_file(ckpt, &len);
-    write_file(s->copy, bytes, len);
+    char *bytes = read_text(ckpt, &len);
+    write_bytes(s->copy, bytes, len);
     free(bytes);
     return pass;
 }
@@ -1178,7 +1098,7 @@ static void sigterm_and_resume(fixture *fx, const char *name, const char *scheme
     /* the handler is installed after the line naming the scheme */
     const double deadline = now_s() + RUN_TIMEOUT_S;
     for (;;) {
-        char *text = read_file(err_path, NULL);
+        char *text = read_text(err_path, NULL);
         int started = text && strstr(text, "training samples");
         free(text);
         if (started || now_s() > deadline)
@@ -1277,7 +1197,7 @@ static void test_resume_anamo(void **state)
     /* and the per-epoch record, apart from the clock */
     snprintf(pa, sizeof pa, "%s/epochs.csv", whole);
     snprintf(pb, sizeof pb, "%s/epochs.csv", split);
-    char *ta = read_file(pa, NULL), *tb = read_file(pb, NULL);
+    char *ta = read_text(pa, NULL), *tb = read_text(pb, NULL);
     assert_non_null(ta);
     assert_non_null(tb);
     char *sa = NULL, *sb = NULL;
@@ -1329,7 +1249,7 @@ static void test_divergence(void **state)
         if (!strstr(last, frags[i]))
             fail_msg("divergence message does not mention '%s': %s", frags[i], last);
     snprintf(path, sizeof path, "%s/summary.json", run);
-    char *text = read_file(path, NULL);
+    char *text = read_text(path, NULL);
     assert_non_null(text);
     cJSON *o = cJSON_Parse(text);
     free(text);
@@ -1369,15 +1289,11 @@ static int group_setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    const char *bin = getenv("ANAMO_BIN");
-    snprintf(fx->bin, sizeof fx->bin, "%s", bin && *bin ? bin : "../anamo");
-    if (access(fx->bin, X_OK) != 0) {
-        fprintf(stderr, "test_reliability: %s is not an executable; set ANAMO_BIN\n", fx->bin);
+    if (find_anamo_bin(fx->bin, sizeof fx->bin, "test_reliability") != 0) {
         free(fx);
         return -1;
     }
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/anamo_test_reliability_XXXXXX");
-    if (!mkdtemp(fx->dir)) {
+    if (make_temp_dir(fx->dir, sizeof fx->dir, "/tmp/anamo_test_reliability_XXXXXX") != 0) {
         free(fx);
         return -1;
     }

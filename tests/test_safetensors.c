@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "io/safetensors.h"
+#include "test_util.h"
 
 #include <cJSON.h>
 #include <dirent.h>
@@ -29,14 +30,6 @@ static path_buf join(void **state, const char *name)
     return p;
 }
 
-static void write_bytes(const char *path, const void *bytes, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(bytes, 1, n, fp), n);
-    assert_int_equal(fclose(fp), 0);
-}
-
 /* A file with header length field hlen, then json, then ndata bytes of data (all 0x5A). */
 static void write_st_raw(const char *path, uint64_t hlen, const char *json, size_t ndata)
 {
@@ -54,22 +47,6 @@ static void write_st_raw(const char *path, uint64_t hlen, const char *json, size
 static void write_st_json(const char *path, const char *json, size_t ndata)
 {
     write_st_raw(path, strlen(json), json, ndata);
-}
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long len = ftell(fp);
-    assert_true(len >= 0);
-    rewind(fp);
-    uint8_t *buf = malloc((size_t)len + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)len, fp), (size_t)len);
-    fclose(fp);
-    *n = (size_t)len;
-    return buf;
 }
 
 /* st_open must fail with code, a one-line message naming the path and containing fragment. */
@@ -99,28 +76,6 @@ static int has_tmp_file(const char *dir)
     }
     closedir(d);
     return found;
-}
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        for (struct dirent *e; d && (e = readdir(d));) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static int group_setup(void **state)
@@ -237,7 +192,7 @@ static void test_no_tensors_no_metadata(void **state)
     anamo_err err = {0};
     assert_int_equal(st_write(path.s, NULL, 0, NULL, 0, &err), ANAMO_OK);
     size_t n;
-    uint8_t *bytes = slurp(path.s, &n);
+    uint8_t *bytes = read_whole(path.s, &n);
     /* "{}" padded to 8 bytes */
     const uint8_t want[] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
     assert_int_equal(n, sizeof want);
@@ -274,7 +229,7 @@ static void test_layout_by_hand(void **state)
     anamo_err err = {0};
     assert_int_equal(st_write(path.s, &t, 1, NULL, 0, &err), ANAMO_OK);
     size_t n;
-    uint8_t *bytes = slurp(path.s, &n);
+    uint8_t *bytes = read_whole(path.s, &n);
     assert_int_equal(n, sizeof want);
     assert_memory_equal(bytes, want, sizeof want);
     free(bytes);
@@ -293,7 +248,7 @@ static void test_layout_json(void **state)
     anamo_err err = {0};
     assert_int_equal(st_write(path.s, t, 2, meta, 1, &err), ANAMO_OK);
     size_t n;
-    uint8_t *bytes = slurp(path.s, &n);
+    uint8_t *bytes = read_whole(path.s, &n);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | bytes[i];

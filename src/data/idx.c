@@ -7,22 +7,15 @@
 #include "core/err.h"
 #include "data/data.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
 #define IDX_MAGIC_IMAGES 2051 /* 0x0803: type 0x08 (unsigned byte), 3 dimensions */
 #define IDX_MAGIC_LABELS 2049 /* 0x0801: type 0x08 (unsigned byte), 1 dimension */
 #define IDX_TYPE_U8 0x08
 #define IDX_MAX_DIMS 3
-/* gzread takes an unsigned length and returns an int, so large bodies go in pieces */
-#define IDX_CHUNK ((uint64_t)1 << 30)
-#define IDX_GZ_BUFFER (128u << 10) /* larger than zlib's 8 KiB default: fewer syscalls */
-#define IDX_FIRST_CAP ((int64_t)1 << 20) /* least first body buffer; it doubles as data arrives */
-#define IDX_GZ_MAX_RATIO 1032            /* deflate expands its input at most ~1032 times */
 
 /* What one kind of IDX file looks like, for checking and for messages. */
 typedef struct idx_kind {
@@ -35,48 +28,6 @@ typedef struct idx_kind {
 static const idx_kind IDX_IMAGES = {IDX_MAGIC_IMAGES, 3, "images",
                                     {"image count", "rows", "cols"}};
 static const idx_kind IDX_LABELS = {IDX_MAGIC_LABELS, 1, "labels", {"label count", NULL, NULL}};
-
-static int idx_open(const char *path, gzFile *out, int64_t *size, anamo_err *err)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, expected an IDX file", path);
-    if (S_ISREG(st.st_mode) && st.st_size == 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty file, expected an IDX file", path);
-    *size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
-    *out = gzopen(path, "rb");
-    if (!*out)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
-    gzbuffer(*out, IDX_GZ_BUFFER);
-    return ANAMO_OK;
-}
-
-/* Reads up to len bytes into buf; *got says how many came. A short read is not an error here:
- * the caller reports it with the offset and the count it expected. A corrupt gzip stream is. */
-static int idx_read(gzFile gz, const char *path, uint64_t offset, void *buf, uint64_t len,
-                    uint64_t *got, anamo_err *err)
-{
-    uint8_t *p = buf;
-    *got = 0;
-    while (*got < len) {
-        uint64_t want = len - *got < IDX_CHUNK ? len - *got : IDX_CHUNK;
-        int r = gzread(gz, p + *got, (unsigned)want);
-        if (r < 0) {
-            int zerr;
-            const char *msg = gzerror(gz, &zerr);
-            return anamo_fail(err, zerr == Z_ERRNO ? ANAMO_ERR_IO : ANAMO_ERR_FORMAT,
-                              "%s: offset %llu: %s", path, (unsigned long long)(offset + *got),
-                              zerr == Z_ERRNO ? strerror(errno) : msg);
-        }
-        if (r == 0)
-            break;
-        *got += (uint64_t)r;
-    }
-    return ANAMO_OK;
-}
 
 /* zlib reports a gzip stream that stops mid-way as Z_BUF_ERROR rather than as a failed read;
  * naming it tells a user the download, not the header, is at fault. */
@@ -113,14 +64,14 @@ static int idx_header(gzFile gz, const char *path, const idx_kind *kind, int64_t
 {
     uint8_t hdr[4 * (1 + IDX_MAX_DIMS)];
     uint64_t need = 4 * (1 + (uint64_t)kind->ndims), got, more = 0;
-    int rc = idx_read(gz, path, 0, hdr, 4, &got, err);
+    int rc = anamo_data_read(gz, path, 0, hdr, 4, &got, err);
     uint32_t magic = got == 4 ? be32(hdr) : 0;
     if (!rc && got == 4 && magic != kind->magic)
         return anamo_fail(err, ANAMO_ERR_FORMAT,
                           "%s: offset 0: magic number %u (0x%08x), expected %u for IDX %s%s",
                           path, magic, magic, kind->magic, kind->what, idx_magic_hint(magic));
     if (!rc && got == 4)
-        rc = idx_read(gz, path, 4, hdr + 4, need - 4, &more, err);
+        rc = anamo_data_read(gz, path, 4, hdr + 4, need - 4, &more, err);
     if (rc)
         return rc;
     if (got + more < need)
@@ -150,53 +101,32 @@ static int idx_header(gzFile gz, const char *path, const idx_kind *kind, int64_t
     return ANAMO_OK;
 }
 
-/* Grows *buf from *cap to the next size towards want (doubling), keeping its first used
- * bytes; frees it and returns NULL when that fails. */
-static uint8_t *idx_grow(uint8_t *buf, int64_t used, int64_t *cap, int64_t want)
-{
-    int64_t next = *cap > want / 2 ? want : 2 * *cap;
-    uint8_t *grown = anamo_alloc((size_t)next);
-    if (grown)
-        memcpy(grown, buf, (size_t)used);
-    anamo_free(buf);
-    *cap = next;
-    return grown;
-}
-
-/* The body bytes a file of size bytes can hold after start: the rest of a plain file, or what
- * deflate's largest ratio makes of a gzip file. */
-static int64_t idx_room(gzFile gz, int64_t size, uint64_t start)
-{
-    if (!gzdirect(gz))
-        return size > INT64_MAX / IDX_GZ_MAX_RATIO ? INT64_MAX : size * IDX_GZ_MAX_RATIO;
-    return size > (int64_t)start ? size - (int64_t)start : 0;
-}
-
 /* Reads the body, which must be exactly bytes long: a short file and trailing bytes both mean
  * the header and the data disagree, and either could hide a wrong or damaged file. The header's
  * count is not trusted with the allocation: the buffer starts at what the file can hold (at
- * least IDX_FIRST_CAP) and doubles as bytes actually arrive, so a 16-byte file that promises
+ * least 1 MiB) and doubles as bytes actually arrive, so a 16-byte file that promises
  * gigabytes costs a megabyte, and a good file one allocation. */
 static int idx_body(gzFile gz, const char *path, const idx_kind *kind, int64_t bytes,
                     int64_t size, uint8_t **out, anamo_err *err)
 {
     uint64_t start = 4 * (1 + (uint64_t)kind->ndims), more;
-    int64_t room = idx_room(gz, size, start), got = 0;
-    int64_t cap = room > IDX_FIRST_CAP ? room : IDX_FIRST_CAP;
-    cap = bytes < cap ? bytes : cap;
-    uint8_t *buf = anamo_alloc((size_t)cap);
+    int64_t room = anamo_data_room(gz, size, start), got = 0, cap = 0;
+    uint8_t *buf = NULL;
+    int64_t failed = anamo_data_reserve(&buf, &cap, 0, 1, room, bytes);
     int rc = ANAMO_OK;
-    while (buf && !rc) {
-        rc = idx_read(gz, path, start + (uint64_t)got, buf + got, (uint64_t)(cap - got), &more,
-                      err);
+    while (!failed && !rc) {
+        rc = anamo_data_read(gz, path, start + (uint64_t)got, buf + got, (uint64_t)(cap - got),
+                             &more, err);
         got += (int64_t)more;
         if (rc || got < cap || cap == bytes)
             break;
-        buf = idx_grow(buf, got, &cap, bytes);
+        failed = anamo_data_reserve(&buf, &cap, got, cap + 1, room, bytes);
     }
-    if (!buf)
+    if (failed) {
+        anamo_free(buf);
         return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
-                          (long long)cap, kind->what);
+                          (long long)failed, kind->what);
+    }
     if (!rc && got < bytes)
         rc = anamo_fail(err, ANAMO_ERR_FORMAT,
                         "%s: offset %llu: expected %lld bytes of %s, found %lld%s", path,
@@ -207,8 +137,8 @@ static int idx_body(gzFile gz, const char *path, const idx_kind *kind, int64_t b
     do {
         if (rc)
             break;
-        rc = idx_read(gz, path, start + (uint64_t)got + extra, scratch, sizeof scratch, &more,
-                      err);
+        rc = anamo_data_read(gz, path, start + (uint64_t)got + extra, scratch, sizeof scratch,
+                             &more, err);
         extra += more;
     } while (more == sizeof scratch);
     if (!rc && extra > 0)
@@ -230,7 +160,7 @@ static int idx_load(const char *path, const idx_kind *kind, int64_t *dims, uint8
 {
     gzFile gz;
     int64_t size = 0, bytes = 0;
-    int rc = idx_open(path, &gz, &size, err);
+    int rc = anamo_data_open(path, "an IDX file", &gz, &size, err);
     if (rc)
         return rc;
     rc = idx_header(gz, path, kind, dims, &bytes, err);

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -28,11 +27,7 @@
 #define NPY_DESCR_MAX 16
 #define NPY_SHOWN 12        /* header bytes quoted back in a syntax error */
 #define NPY_SHAPE_TEXT 128   /* "(d0, d1, d2, d3)" with 19-digit dims fits */
-#define NPY_CHUNK ((uint64_t)1 << 30) /* gzread takes an unsigned length */
 #define NPY_F8_BATCH 8192     /* doubles converted per pass, so f8 needs no second full copy */
-#define NPY_GZ_BUFFER (128u << 10)
-#define NPY_FIRST_CAP ((int64_t)1 << 20) /* least first data buffer; it doubles as data arrives */
-#define NPY_GZ_MAX_RATIO 1032            /* deflate expands its input at most ~1032 times */
 #define NPY_PIECE ((int64_t)1 << 20)     /* bytes of u1/f4 data per read */
 
 enum npy_key { NPY_KEY_DESCR = 1, NPY_KEY_FORTRAN = 2, NPY_KEY_SHAPE = 4, NPY_KEYS_ALL = 7 };
@@ -222,52 +217,11 @@ static int npy_parse_dict(npy_parser *ps, npy_header *hdr)
 
 /* ---- reading the file -------------------------------------------------------------------- */
 
-static int npy_open(const char *path, gzFile *out, int64_t *size, anamo_err *err)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, expected an NPY file", path);
-    if (S_ISREG(st.st_mode) && st.st_size == 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty file, expected an NPY file", path);
-    *size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
-    *out = gzopen(path, "rb");
-    if (!*out)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
-    gzbuffer(*out, NPY_GZ_BUFFER);
-    return ANAMO_OK;
-}
-
-/* Reads up to len bytes; *got says how many came (a short read is the caller's to report). */
-static int npy_read(gzFile gz, const char *path, uint64_t offset, void *buf, uint64_t len,
-                    uint64_t *got, anamo_err *err)
-{
-    uint8_t *p = buf;
-    *got = 0;
-    while (*got < len) {
-        uint64_t want = len - *got < NPY_CHUNK ? len - *got : NPY_CHUNK;
-        int r = gzread(gz, p + *got, (unsigned)want);
-        if (r < 0) {
-            int zerr;
-            const char *msg = gzerror(gz, &zerr);
-            return anamo_fail(err, zerr == Z_ERRNO ? ANAMO_ERR_IO : ANAMO_ERR_FORMAT,
-                              "%s: offset %llu: %s", path, (unsigned long long)(offset + *got),
-                              zerr == Z_ERRNO ? strerror(errno) : msg);
-        }
-        if (r == 0)
-            break;
-        *got += (uint64_t)r;
-    }
-    return ANAMO_OK;
-}
-
 static int npy_read_exact(gzFile gz, const char *path, uint64_t offset, void *buf, uint64_t len,
                           const char *what, anamo_err *err)
 {
     uint64_t got;
-    int rc = npy_read(gz, path, offset, buf, len, &got, err);
+    int rc = anamo_data_read(gz, path, offset, buf, len, &got, err);
     if (!rc && got < len)
         rc = anamo_fail(err, ANAMO_ERR_FORMAT,
                         "%s: offset %llu: expected %llu bytes of %s, found %llu",
@@ -393,31 +347,6 @@ static int npy_layout(const char *path, const npy_header *hdr, size_t itemsize,
     return ANAMO_OK;
 }
 
-/* Makes room for need bytes in *buf (capacity *cap, its first used bytes kept), doubling
- * towards limit; the first buffer has first bytes (at least NPY_FIRST_CAP). The header's shape
- * is not trusted with the allocation: the buffer starts at what the file can hold and grows as
- * data actually arrives, so a header promising gigabytes over a few bytes costs a megabyte, and
- * a good file one allocation. */
-static int npy_reserve(uint8_t **buf, int64_t *cap, int64_t used, int64_t need, int64_t first,
-                       int64_t limit)
-{
-    if (need <= *cap && *buf)
-        return 0;
-    int64_t next = *buf ? *cap : first > NPY_FIRST_CAP ? first : NPY_FIRST_CAP;
-    next = next < limit ? next : limit;
-    while (next < need)
-        next = next > limit / 2 ? limit : 2 * next;
-    uint8_t *grown = anamo_alloc((size_t)next);
-    if (!grown)
-        return -1;
-    if (*buf)
-        memcpy(grown, *buf, (size_t)used);
-    anamo_free(*buf);
-    *buf = grown;
-    *cap = next;
-    return 0;
-}
-
 /* float64 → float32, refusing values float32 cannot hold (they would turn into Inf silently
  * and surface later as a diverged run) and values that are not numbers at all. */
 static int npy_narrow_f8(const char *path, const uint8_t *raw, int64_t first, int64_t m,
@@ -450,15 +379,6 @@ static int npy_check_f4(const char *path, const float *x, int64_t first, int64_t
     return ANAMO_OK;
 }
 
-/* The data bytes a file of size bytes can hold after offset: the rest of a plain file, or what
- * deflate's largest ratio makes of a gzip file. */
-static int64_t npy_room(gzFile gz, int64_t size, uint64_t offset)
-{
-    if (!gzdirect(gz))
-        return size > INT64_MAX / NPY_GZ_MAX_RATIO ? INT64_MAX : size * NPY_GZ_MAX_RATIO;
-    return size > (int64_t)offset ? size - (int64_t)offset : 0;
-}
-
 /* Reads count elements in pieces of NPY_F8_BATCH (f8, through raw) or NPY_PIECE bytes, into
  * *data (u1 kept as bytes, f4 and f8 as float32), which grows as they arrive. */
 static int npy_read_elements(gzFile gz, const char *path, uint64_t offset, int64_t size,
@@ -470,20 +390,23 @@ static int npy_read_elements(gzFile gz, const char *path, uint64_t offset, int64
     uint8_t *raw = type == NPY_F8 ? malloc(NPY_F8_BATCH * 8) : NULL;
     if (type == NPY_F8 && !raw)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a conversion buffer", path);
-    int64_t cap = 0, first_cap = npy_room(gz, size, offset) / in_size;
+    int64_t cap = 0, first_cap = anamo_data_room(gz, size, offset) / in_size;
     first_cap = first_cap < count ? first_cap * out_size : count * out_size;
     int rc = ANAMO_OK;
     for (int64_t first = 0; first < count && !rc; first += piece) {
         int64_t m = count - first < piece ? count - first : piece;
-        if (npy_reserve(data, &cap, first * out_size, (first + m) * out_size, first_cap,
-                        count * out_size)) {
+        /* The header's shape is not trusted with the allocation: the buffer starts at what
+         * the file can hold and grows as data actually arrives, so a header promising
+         * gigabytes over a few bytes costs a megabyte, and a good file one allocation. */
+        if (anamo_data_reserve(data, &cap, first * out_size, (first + m) * out_size, first_cap,
+                               count * out_size)) {
             rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld elements", path,
                             (long long)(first + m));
             break;
         }
         uint8_t *dst = *data + first * out_size;
         uint64_t got;
-        rc = npy_read(gz, path, offset + (uint64_t)(first * in_size), raw ? raw : dst,
+        rc = anamo_data_read(gz, path, offset + (uint64_t)(first * in_size), raw ? raw : dst,
                       (uint64_t)(m * in_size), &got, err);
         if (!rc && got < (uint64_t)(m * in_size))
             rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of "
@@ -519,7 +442,7 @@ static int npy_read_data(gzFile gz, const char *path, uint64_t offset, int64_t s
     uint8_t extra;
     uint64_t more = 0;
     if (!rc)
-        rc = npy_read(gz, path, offset + (uint64_t)bytes, &extra, 1, &more, err);
+        rc = anamo_data_read(gz, path, offset + (uint64_t)bytes, &extra, 1, &more, err);
     if (!rc && more)
         rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: trailing bytes after %lld "
                         "bytes of data", path, (unsigned long long)(offset + (uint64_t)bytes),
@@ -534,7 +457,7 @@ int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err)
     memset(out, 0, sizeof *out);
     gzFile gz;
     int64_t size = 0;
-    int rc = npy_open(path, &gz, &size, err);
+    int rc = anamo_data_open(path, "an NPY file", &gz, &size, err);
     if (rc)
         return rc;
     npy_header hdr;

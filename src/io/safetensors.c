@@ -26,14 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ST_LEN_BYTES 8                      /* the u64 header length before the JSON */
-#define ST_HEADER_MAX 100000000ULL          /* the reference reader's limit on N */
-#define ST_DIM_MAX ((uint64_t)1 << 40)      /* larger dimensions are certainly corruption */
-#define ST_NUMEL_MAX ((uint64_t)1 << 60)    /* so numel × 8 bytes cannot overflow */
-#define ST_OFFSET_MAX 9007199254740992.0    /* 2^53: JSON numbers reach us as doubles */
-#define ST_DATA_ALIGN 8                     /* data section alignment the writer keeps */
-#define ST_META_KEY "__metadata__"
-#define ST_SHOW_MAX 64                      /* bytes of a name quoted in a message */
+#include "io/st_internal.h"
 
 struct st_file {
     char *path;
@@ -62,10 +55,7 @@ const char *st_dtype_name(st_dtype dtype)
 
 /* ---- message helpers ------------------------------------------------------------------- */
 
-/* Names may hold quotes, newlines or megabytes of text; messages stay one short line. */
-typedef struct { char s[ST_SHOW_MAX + 4]; } shown;
-
-static shown show(const char *name)
+shown st_show(const char *name)
 {
     shown out;
     size_t n = strlen(name), k = n > ST_SHOW_MAX ? ST_SHOW_MAX : n;
@@ -79,9 +69,7 @@ static shown show(const char *name)
     return out;
 }
 
-typedef struct { char s[ANAMO_MAX_DIMS * 24 + 4]; } shape_text;
-
-static shape_text format_shape(const int64_t *shape, int ndim)
+shape_text st_format_shape(const int64_t *shape, int ndim)
 {
     shape_text out;
     size_t used = 0;
@@ -93,9 +81,7 @@ static shape_text format_shape(const int64_t *shape, int ndim)
     return out;
 }
 
-/* numel of a shape whose dimensions are each at most ST_DIM_MAX; *overflow is set when it
- * exceeds ST_NUMEL_MAX (an empty dimension makes the others harmless). */
-static uint64_t shape_numel(const int64_t *shape, int ndim, int *overflow)
+uint64_t st_shape_numel(const int64_t *shape, int ndim, int *overflow)
 {
     *overflow = 0;
     for (int i = 0; i < ndim; i++)
@@ -115,247 +101,13 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Index in names of a name that occurs twice, or -1. Sorts names in place. */
-static int find_duplicate(const char **names, int n)
+int st_find_duplicate(const char **names, int n)
 {
     qsort(names, (size_t)n, sizeof *names, cmp_str);
     for (int i = 1; i < n; i++)
         if (strcmp(names[i - 1], names[i]) == 0)
             return i;
     return -1;
-}
-
-/* ---- writer ---------------------------------------------------------------------------- */
-
-static int check_tensor_arg(const char *path, const st_tensor *t, anamo_err *err)
-{
-    if (strnlen(t->name, ST_NAME_MAX) == ST_NAME_MAX)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor name is not terminated within %d bytes",
-                          path, ST_NAME_MAX);
-    shown name = show(t->name);
-    if (strcmp(t->name, ST_META_KEY) == 0)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: '%s' is reserved, not a tensor name", path,
-                          ST_META_KEY);
-    if (st_dtype_size(t->dtype) == 0 || t->ndim < 0 || t->ndim > ANAMO_MAX_DIMS)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor '%s': bad dtype %d or ndim %d", path,
-                          name.s, (int)t->dtype, t->ndim);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0 || (uint64_t)t->shape[i] > ST_DIM_MAX)
-            return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor '%s': bad dimension %d = %lld",
-                              path, name.s, i, (long long)t->shape[i]);
-    int overflow;
-    uint64_t numel = shape_numel(t->shape, t->ndim, &overflow);
-    uint64_t want = numel * st_dtype_size(t->dtype);
-    if (overflow)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor '%s': shape %s has over 2^60 elements",
-                          path, name.s, format_shape(t->shape, t->ndim).s);
-    if (want != t->nbytes)
-        return anamo_fail(err, ANAMO_ERR_ARG,
-                          "%s: tensor '%s': nbytes %zu does not match shape %s of %s (%llu bytes)",
-                          path, name.s, t->nbytes, format_shape(t->shape, t->ndim).s,
-                          st_dtype_name(t->dtype), (unsigned long long)want);
-    if (t->nbytes > 0 && !t->data)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor '%s': data is NULL", path, name.s);
-    return ANAMO_OK;
-}
-
-/* Duplicate tensor names or metadata keys would make st_find and st_meta_get ambiguous. */
-static int check_write_args(const char *path, const st_tensor *tensors, int ntensors,
-                            const st_meta *meta, int nmeta, anamo_err *err)
-{
-    if (ntensors < 0 || nmeta < 0 || (ntensors > 0 && !tensors) || (nmeta > 0 && !meta))
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %d tensors, %d metadata entries", path,
-                          ntensors, nmeta);
-    for (int i = 0; i < ntensors; i++) {
-        int rc = check_tensor_arg(path, &tensors[i], err);
-        if (rc)
-            return rc;
-    }
-    for (int i = 0; i < nmeta; i++)
-        if (!meta[i].key || !meta[i].value)
-            return anamo_fail(err, ANAMO_ERR_ARG, "%s: metadata entry %d has a NULL %s", path, i,
-                              meta[i].key ? "value" : "key");
-    int most = ntensors > nmeta ? ntensors : nmeta;
-    const char **names = malloc(((size_t)most + 1) * sizeof *names);
-    if (!names)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate name list", path);
-    for (int i = 0; i < ntensors; i++)
-        names[i] = tensors[i].name;
-    int dup = find_duplicate(names, ntensors);
-    shown name = show(dup >= 0 ? names[dup] : "");
-    const char *what = "tensor";
-    if (dup < 0) {
-        for (int i = 0; i < nmeta; i++)
-            names[i] = meta[i].key;
-        dup = find_duplicate(names, nmeta);
-        name = show(dup >= 0 ? names[dup] : "");
-        what = "metadata key";
-    }
-    free(names);
-    if (dup >= 0)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %s '%s' given twice", path, what, name.s);
-    return ANAMO_OK;
-}
-
-/* Integers go in as raw JSON text: cJSON would print 10^15 as "1e+15", which readers that
- * want a u64 (the reference one) reject. */
-static cJSON *json_int_array(const int64_t *v, int n)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; arr && i < n; i++) {
-        char text[24];
-        snprintf(text, sizeof text, "%lld", (long long)v[i]);
-        if (!cJSON_AddItemToArray(arr, cJSON_CreateRaw(text))) {
-            cJSON_Delete(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
-/* Adds item to obj, freeing it when that fails (cJSON leaves it to the caller). */
-static int add_owned(cJSON *obj, const char *key, cJSON *item)
-{
-    if (item && cJSON_AddItemToObject(obj, key, item))
-        return 1;
-    cJSON_Delete(item);
-    return 0;
-}
-
-static cJSON *build_json(const st_tensor *tensors, int ntensors, const st_meta *meta, int nmeta)
-{
-    cJSON *root = cJSON_CreateObject();
-    if (root && nmeta > 0) {
-        cJSON *m = cJSON_AddObjectToObject(root, ST_META_KEY);
-        for (int i = 0; m && i < nmeta; i++)
-            if (!cJSON_AddStringToObject(m, meta[i].key, meta[i].value))
-                m = NULL;
-        if (!m)
-            return cJSON_Delete(root), NULL;
-    }
-    int64_t begin = 0;
-    for (int i = 0; root && i < ntensors; i++) {
-        const st_tensor *t = &tensors[i];
-        int64_t offsets[2] = {begin, begin + (int64_t)t->nbytes};
-        cJSON *e = cJSON_AddObjectToObject(root, t->name);
-        if (!e || !cJSON_AddStringToObject(e, "dtype", st_dtype_name(t->dtype)) ||
-            !add_owned(e, "shape", json_int_array(t->shape, t->ndim)) ||
-            !add_owned(e, "data_offsets", json_int_array(offsets, 2)))
-            return cJSON_Delete(root), NULL;
-        begin = offsets[1];
-    }
-    return root;
-}
-
-/* The JSON header padded with spaces to a multiple of 8 bytes; *len gets its length. */
-static char *build_header(const st_tensor *tensors, int ntensors, const st_meta *meta, int nmeta,
-                          size_t *len)
-{
-    cJSON *root = build_json(tensors, ntensors, meta, nmeta);
-    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!text)
-        return NULL;
-    size_t n = strlen(text);
-    size_t padded = (n + ST_DATA_ALIGN - 1) / ST_DATA_ALIGN * ST_DATA_ALIGN;
-    char *header = malloc(padded + 1); /* not realloc: text belongs to cJSON's allocator */
-    if (header) {
-        memcpy(header, text, n);
-        memset(header + n, ' ', padded - n);
-        header[padded] = '\0';
-        *len = padded;
-    }
-    cJSON_free(text);
-    return header;
-}
-
-/* Writes the whole file to tmp; returns 0 or an errno value. */
-static int write_tmp(const char *tmp, const char *header, size_t hlen, const st_tensor *tensors,
-                     int ntensors)
-{
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp)
-        return errno;
-    uint8_t len[ST_LEN_BYTES];
-    for (int i = 0; i < ST_LEN_BYTES; i++)
-        len[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-    int ok = fwrite(len, 1, sizeof len, fp) == sizeof len &&
-             fwrite(header, 1, hlen, fp) == hlen;
-    for (int i = 0; ok && i < ntensors; i++)
-        ok = tensors[i].nbytes == 0 ||
-             fwrite(tensors[i].data, 1, tensors[i].nbytes, fp) == tensors[i].nbytes;
-    /* fsync before rename: otherwise a crash can leave the new name on unwritten blocks */
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    int saved = ok ? 0 : (errno ? errno : EIO);
-    if (fclose(fp) != 0 && !saved)
-        saved = errno ? errno : EIO;
-    return saved;
-}
-
-/* The directory holding path ("." when it has none); malloc'd. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *dir = malloc(n + 1);
-    if (dir) {
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    return dir;
-}
-
-/* The rename is durable only once the directory entry is on disk. Returns 0 or an errno. */
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return errno;
-    int rc = fsync(fd) == 0 || errno == EINVAL ? 0 : errno; /* EINVAL: fs cannot sync dirs */
-    close(fd);
-    return rc;
-}
-
-static int fail_write(const char *path, const char *dir, int e, anamo_err *err)
-{
-    struct stat st;
-    if (e == ENOENT && dir && stat(dir, &st) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: directory '%s' does not exist (%s)",
-                          path, dir, strerror(e));
-    return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", path, strerror(e));
-}
-
-int st_write(const char *path, const st_tensor *tensors, int ntensors, const st_meta *meta,
-             int nmeta, anamo_err *err)
-{
-    if (!path)
-        return anamo_fail(err, ANAMO_ERR_ARG, "safetensors: NULL path");
-    int rc = check_write_args(path, tensors, ntensors, meta, nmeta, err);
-    if (rc)
-        return rc;
-    size_t hlen = 0;
-    char *header = build_header(tensors, ntensors, meta, nmeta, &hlen);
-    char *tmp = malloc(strlen(path) + sizeof ".tmp");
-    char *dir = dir_of(path);
-    if (!header || !tmp || !dir) {
-        free(header), free(tmp), free(dir);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate the header", path);
-    }
-    strcat(strcpy(tmp, path), ".tmp");
-    int e = write_tmp(tmp, header, hlen, tensors, ntensors);
-    if (!e && rename(tmp, path) != 0)
-        e = errno;
-    if (e) {
-        remove(tmp);
-        rc = fail_write(path, dir, e, err);
-    } else if ((e = fsync_dir(dir)) != 0) {
-        rc = anamo_fail(err, ANAMO_ERR_IO, "%s: written, but syncing directory '%s' failed: %s",
-                        path, dir, strerror(e));
-    }
-    free(header), free(tmp), free(dir);
-    return rc;
 }
 
 /* ---- reader: loading ------------------------------------------------------------------- */
@@ -459,7 +211,7 @@ static int parse_dtype(const st_file *f, const char *name, const cJSON *e, st_dt
             return *out = (st_dtype)i, ANAMO_OK;
     return anamo_fail(err, ANAMO_ERR_FORMAT,
                       "%s: tensor '%s': unknown dtype '%s' (expected F32, F64, I64, I32 or U8)",
-                      f->path, name, show(d->valuestring).s);
+                      f->path, name, st_show(d->valuestring).s);
 }
 
 static int parse_shape(const st_file *f, const char *name, const cJSON *e, st_tensor *t,
@@ -510,10 +262,10 @@ static int parse_entry(const st_file *f, const cJSON *e, st_tensor *t, uint64_t 
 {
     if (strlen(e->string) >= ST_NAME_MAX)
         return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor name '%s' is %zu bytes, at most %d",
-                          f->path, show(e->string).s, strlen(e->string), ST_NAME_MAX - 1);
+                          f->path, st_show(e->string).s, strlen(e->string), ST_NAME_MAX - 1);
     memset(t, 0, sizeof *t);
     strcpy(t->name, e->string);
-    shown shown_name = show(e->string);
+    shown shown_name = st_show(e->string);
     const char *name = shown_name.s;
     if (!cJSON_IsObject(e))
         return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': entry is not a JSON object",
@@ -526,17 +278,17 @@ static int parse_entry(const st_file *f, const cJSON *e, st_tensor *t, uint64_t 
     if (rc)
         return rc;
     int overflow;
-    uint64_t numel = shape_numel(t->shape, t->ndim, &overflow);
+    uint64_t numel = st_shape_numel(t->shape, t->ndim, &overflow);
     uint64_t want = numel * st_dtype_size(t->dtype);
     if (overflow)
         return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': shape %s has over 2^60 elements",
-                          f->path, name, format_shape(t->shape, t->ndim).s);
+                          f->path, name, st_format_shape(t->shape, t->ndim).s);
     if (span[1] - span[0] != want)
         return anamo_fail(err, ANAMO_ERR_FORMAT,
                           "%s: tensor '%s': data_offsets [%llu, %llu] do not match shape %s of "
                           "%s (%llu bytes)",
                           f->path, name, (unsigned long long)span[0], (unsigned long long)span[1],
-                          format_shape(t->shape, t->ndim).s, st_dtype_name(t->dtype),
+                          st_format_shape(t->shape, t->ndim).s, st_dtype_name(t->dtype),
                           (unsigned long long)want);
     t->data = f->buf + ST_LEN_BYTES + f->hlen + span[0];
     t->nbytes = (size_t)want;
@@ -569,9 +321,9 @@ static int check_overlap(const st_file *f, span_ref *spans, int n, anamo_err *er
         if (reach && s->begin < reach->end)
             return anamo_fail(err, ANAMO_ERR_FORMAT,
                               "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
-                              f->path, show(f->tensors[reach->idx].name).s,
+                              f->path, st_show(f->tensors[reach->idx].name).s,
                               (unsigned long long)reach->begin, (unsigned long long)reach->end,
-                              show(f->tensors[s->idx].name).s, (unsigned long long)s->begin,
+                              st_show(f->tensors[s->idx].name).s, (unsigned long long)s->begin,
                               (unsigned long long)s->end);
         if (!reach || s->end > reach->end)
             reach = s;
@@ -617,8 +369,8 @@ static int check_unique_keys(const st_file *f, const cJSON *obj, const char *wha
         return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %d names", f->path, n);
     for (const cJSON *e = obj->child; e; e = e->next)
         names[i++] = e->string;
-    int dup = find_duplicate(names, n);
-    shown name = show(dup >= 0 ? names[dup] : "");
+    int dup = st_find_duplicate(names, n);
+    shown name = st_show(dup >= 0 ? names[dup] : "");
     free(names);
     if (dup >= 0)
         return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: %s '%s' appears twice", f->path, what,
@@ -637,7 +389,7 @@ static int check_metadata(st_file *f, anamo_err *err)
     for (const cJSON *e = f->meta->child; e; e = e->next)
         if (!cJSON_IsString(e))
             return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: metadata '%s' is not a string",
-                              f->path, show(e->string).s);
+                              f->path, st_show(e->string).s);
     return check_unique_keys(f, f->meta, "metadata key", err);
 }
 

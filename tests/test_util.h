@@ -1,0 +1,183 @@
+/* test_util.h — helpers shared by the tests: a temporary directory under /tmp and its removal,
+ * path joining, whole-file writes and reads, and the result of running the anamo binary. Every
+ * tests/test_*.c is its own executable, so these are static (inline, so that a test that does
+ * not use one gets no unused-function warning). They fail the test through cmocka's asserts. */
+#ifndef ANAMO_TEST_UTIL_H
+#define ANAMO_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TEST_UTIL_PATH_CAP 1024
+
+/* ---- directories and paths ---------------------------------------------------------------- */
+
+/* Removes path: a file, or a directory and everything below it. Missing is not an error. */
+static inline void remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char child[TEST_UTIL_PATH_CAP];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            remove_tree(child);
+        }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* Creates a fresh directory from tmpl (ending in XXXXXX, e.g. "/tmp/anamo_x_XXXXXX") into dir
+ * (cap bytes); 0, or -1 when it cannot. */
+static inline int make_temp_dir(char *dir, size_t cap, const char *tmpl)
+{
+    snprintf(dir, cap, "%s", tmpl);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+/* out (cap bytes) = dir/name */
+static inline void join_path(char *out, size_t cap, const char *dir, const char *name)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+static inline int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A group fixture that is only a temporary directory, made by temp_dir_setup from tmpl (see
+ * make_temp_dir) and removed with all it holds by temp_dir_teardown. */
+typedef struct temp_dir_fixture {
+    char dir[256]; /* the temporary directory every file of this run goes in */
+} temp_dir_fixture;
+
+static inline int temp_dir_setup(void **state, const char *tmpl)
+{
+    temp_dir_fixture *fx = calloc(1, sizeof *fx);
+    if (!fx)
+        return -1;
+    if (make_temp_dir(fx->dir, sizeof fx->dir, tmpl) != 0) {
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static inline int temp_dir_teardown(void **state)
+{
+    temp_dir_fixture *fx = *state;
+    remove_tree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* ---- whole files -------------------------------------------------------------------------- */
+
+static inline void write_bytes(const char *path, const void *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (len)
+        assert_int_equal(fwrite(bytes, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The whole file as a NUL-terminated string (malloc'd), or NULL when it cannot be read. */
+static inline char *read_text(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0, got;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+/* The whole file (malloc'd, one spare byte at the end); the file must be readable. */
+static inline uint8_t *read_whole(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size >= 0);
+    rewind(f);
+    uint8_t *buf = malloc((size_t)size + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    *len = (size_t)size;
+    return buf;
+}
+
+/* ---- running the CLI ---------------------------------------------------------------------- */
+
+typedef struct cli_result {
+    int code;        /* exit status, or -1 when a signal ended it */
+    int signal;      /* that signal, else 0 */
+    char *out, *err; /* what it wrote to stdout and stderr */
+} cli_result;
+
+static inline void cli_free(cli_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+/* The anamo executable into bin (cap bytes): $ANAMO_BIN, else ../anamo; 0, or -1 (saying so on
+ * stderr, for the test named test) when it is not an executable. */
+static inline int find_anamo_bin(char *bin, size_t cap, const char *test)
+{
+    const char *env = getenv("ANAMO_BIN");
+    snprintf(bin, cap, "%s", env && *env ? env : "../anamo");
+    if (access(bin, X_OK) != 0) {
+        fprintf(stderr, "%s: %s is not an executable; set ANAMO_BIN\n", test, bin);
+        return -1;
+    }
+    return 0;
+}
+
+static inline double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#endif
