@@ -59,10 +59,7 @@ static double objective(anamo_trainer *t, int with_penalty, float *dxhat_or_null
     anamo_model *m = t->m;
     const int B = t->batch;
     const float *h = block_forward(&m->enc, m->xbuf, B);
-    const float *xhat = block_forward(&m->dec, h, B);
-    const float *pred = !t->from_logits ? xhat : block_last_input(&m->dec, B);
-    double f = loss_forward(t->spec.loss, pred, m->xbuf, dxhat_or_null, B, m->in_dim,
-                            t->from_logits);
+    double f = train_decoder_loss(t, h, B, dxhat_or_null);
     if (with_penalty)
         f += t->spec.lambda * code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
     return f;
@@ -76,9 +73,7 @@ static double encoder_gradient(anamo_trainer *t, double *l1)
     double f = objective(t, 0, t->dxhat);
     const float *h = m->enc.output;
     *l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
-    const int last = t->from_logits ? m->dec.nlayers - 1 : m->dec.nlayers;
-    float *dh = block_backward_from(&m->dec, last, t->dxhat, B, 1, 0);
-    block_backward(&m->enc, dh, B, 0, 1);
+    block_backward(&m->enc, train_decoder_backward(t, B, 1, 0), B, 0, 1);
     return f;
 }
 
@@ -200,13 +195,8 @@ static int encoder_iterations(anamo_trainer *t, const anamo_phase *ph, step_loss
 /* ∇_φ f into dec.grads for fixed codes h; returns f. */
 static double decoder_gradient(anamo_trainer *t, const float *h)
 {
-    anamo_model *m = t->m;
-    const int B = t->batch;
-    const float *xhat = block_forward(&m->dec, h, B);
-    const float *pred = !t->from_logits ? xhat : block_last_input(&m->dec, B);
-    double f = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
-    const int last = m->dec.nlayers;
-    block_backward_from(&m->dec, t->from_logits ? last - 1 : last, t->dxhat, B, 0, 1);
+    double f = train_decoder_loss(t, h, t->batch, t->dxhat);
+    train_decoder_backward(t, t->batch, 0, 1);
     return f;
 }
 
@@ -214,8 +204,7 @@ static double decoder_gradient(anamo_trainer *t, const float *h)
  * rows) for the batch in m->xbuf. */
 void anamo_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr)
 {
-    anamo_model *m = t->m;
-    block *dec = &m->dec;
+    block *dec = &t->m->dec;
     const restart_kind restart = t->rt[t->p.phase_idx].opt.restart;
     float *x_step = t->scratch[0], *y_j = t->scratch[1];
     double F_old = 0.0;
@@ -229,8 +218,7 @@ void anamo_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr)
         memcpy(dec->params, x_step, (size_t)dec->nparams * sizeof(float));
         double F_new = 0.0;
         if (restart == RESTART_FUNCTION) {
-            const float *xhat = block_forward(dec, t->hbuf, t->batch);
-            F_new = loss_forward(t->spec.loss, xhat, m->xbuf, NULL, t->batch, m->in_dim, 0);
+            F_new = train_decoder_loss(t, t->hbuf, t->batch, NULL);
         }
         extrapolate(dec, y_j, restart == RESTART_FUNCTION, F_new, &F_old, restart);
     }

@@ -49,12 +49,8 @@ int freecodes_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
 /* ∇_V f for the codes in t->hbuf (the decoder fixed); returns f. */
 static double codes_gradient(anamo_trainer *t, const float **grad)
 {
-    anamo_model *m = t->m;
-    const int B = t->batch, last = m->dec.nlayers;
-    const float *xhat = block_forward(&m->dec, t->hbuf, B);
-    const float *pred = !t->from_logits ? xhat : block_last_input(&m->dec, B);
-    double f = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
-    *grad = block_backward_from(&m->dec, t->from_logits ? last - 1 : last, t->dxhat, B, 1, 0);
+    double f = train_decoder_loss(t, t->hbuf, t->batch, t->dxhat);
+    *grad = train_decoder_backward(t, t->batch, 1, 0);
     return f;
 }
 

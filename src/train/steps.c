@@ -96,6 +96,22 @@ static void gather_codes(anamo_trainer *t, const int64_t *idx, int B)
         memcpy(t->hbuf + b * m, t->codes + idx[b] * m, (size_t)m * sizeof(float));
 }
 
+double train_decoder_loss(anamo_trainer *t, const float *h, int B, float *dxhat)
+{
+    anamo_model *m = t->m;
+    const float *xhat = block_forward(&m->dec, h, B);
+    /* with BCE after a final sigmoid the loss reads the sigmoid's input, the logits */
+    const float *pred = t->from_logits ? block_last_input(&m->dec, B) : xhat;
+    return loss_forward(t->spec.loss, pred, m->xbuf, dxhat, B, m->in_dim, t->from_logits);
+}
+
+float *train_decoder_backward(anamo_trainer *t, int B, int need_dh, int need_dw)
+{
+    block *dec = &t->m->dec;
+    const int last = t->from_logits ? dec->nlayers - 1 : dec->nlayers; /* skip the sigmoid */
+    return block_backward_from(dec, last, t->dxhat, B, need_dh, need_dw);
+}
+
 /* Forward of the current batch (already in m->xbuf) through the blocks the phase needs, the
  * loss, and its gradient in t->dxhat. Returns the codes used. */
 const float *train_forward(anamo_trainer *t, int use_cache, const int64_t *idx, int B,
@@ -109,9 +125,7 @@ const float *train_forward(anamo_trainer *t, int use_cache, const int64_t *idx, 
     } else {
         h = block_forward(&m->enc, m->xbuf, B);
     }
-    const float *xhat = block_forward(&m->dec, h, B);
-    const float *pred = !t->from_logits ? xhat : block_last_input(&m->dec, B);
-    out->recon = loss_forward(t->spec.loss, pred, m->xbuf, t->dxhat, B, m->in_dim, t->from_logits);
+    out->recon = train_decoder_loss(t, h, B, t->dxhat);
     out->l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
     out->loss = out->recon + t->spec.lambda * out->l1;
     return h;
@@ -153,8 +167,7 @@ int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     const float *h = train_forward(t, !train_enc, idx, B, out);
     if (!isfinite(out->loss))
         return train_diverged(t, phase_idx, out->loss, err);
-    const int last = t->from_logits ? m->dec.nlayers - 1 : m->dec.nlayers;
-    float *dh = block_backward_from(&m->dec, last, t->dxhat, B, train_enc, train_dec);
+    float *dh = train_decoder_backward(t, B, train_enc, train_dec);
     if (train_enc) {
         if (t->spec.lambda != 0.0f)
             code_l1_forward(h, dh, B, m->enc.out_dim, t->spec.lambda);

@@ -95,6 +95,12 @@ void train_leave_phase(anamo_trainer *t, int phase_idx);
  * its gradient in t->dxhat; returns the codes. */
 const float *train_forward(anamo_trainer *t, int use_cache, const int64_t *idx, int B,
                            step_losses *out);
+/* The reconstruction loss of the decoder on codes h against the batch in m->xbuf (from the
+ * logits when a final sigmoid meets BCE); its gradient goes to dxhat when not NULL. */
+double train_decoder_loss(anamo_trainer *t, const float *h, int B, float *dxhat);
+/* The decoder's backward from t->dxhat (past a final sigmoid fused into BCE); returns ∂/∂h
+ * when need_dh. */
+float *train_decoder_backward(anamo_trainer *t, int B, int need_dh, int need_dw);
 /* Fills err with the divergence message and returns ANAMO_ERR_DIVERGED. */
 int train_diverged(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err);
 
