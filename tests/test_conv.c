@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "io/safetensors.h"
 #include "nn/block.h"
 #include "nn/layer.h"
@@ -61,44 +63,6 @@
 #define U32 (FLT_EPSILON / 2)
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void expect_close(const char *what, int64_t i, double got, double want, double rtol,
-                         double atol)
-{
-    double scale = fmax(fabs(got), fabs(want));
-    if (!(fabs(got - want) <= atol + rtol * scale))
-        fail_msg("%s[%lld]: got %.9g, want %.9g (|diff| %.3g > %.3g + %.3g·%.3g)", what,
-                 (long long)i, got, want, fabs(got - want), atol, rtol, scale);
-}
-
-static void fill_uniform(anamo_rng *rng, float *x, int64_t n, float lo, float hi)
-{
-    for (int64_t i = 0; i < n; i++)
-        x[i] = anamo_rng_uniform_range(rng, lo, hi);
-}
-
-/* Weights r of J = Σ r·out: magnitudes in [0.5, 1], both signs, so no output is ignored. */
-static void fill_weights(anamo_rng *rng, float *w, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        w[i] = anamo_rng_uniform_range(rng, 0.5f, 1.0f) * (anamo_rng_below(rng, 2) ? 1.0f : -1.0f);
-}
-
-static double weighted_sum(const float *w, const float *out, int64_t n)
-{
-    double J = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        J += (double)w[i] * (double)out[i];
-    return J;
-}
-
-static int all_equal_to(const float *x, int64_t n, float v)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (x[i] != v)
-            return 0;
-    return 1;
-}
 
 static void *alloc_or_fail(size_t bytes)
 {

@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "loss/loss.h"
 #include "nn/block.h"
 #include "nn/layer.h"
@@ -48,44 +50,6 @@
 #define SENTINEL 12345.0f
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static void expect_close(const char *what, int64_t i, double got, double want, double rtol,
-                         double atol)
-{
-    double scale = fmax(fabs(got), fabs(want));
-    if (!(fabs(got - want) <= atol + rtol * scale))
-        fail_msg("%s[%lld]: got %.9g, want %.9g (|diff| %.3g > %.3g + %.3g·%.3g)", what,
-                 (long long)i, got, want, fabs(got - want), atol, rtol, scale);
-}
-
-static void fill_uniform(anamo_rng *rng, float *x, int64_t n, float lo, float hi)
-{
-    for (int64_t i = 0; i < n; i++)
-        x[i] = anamo_rng_uniform_range(rng, lo, hi);
-}
-
-/* Weights w of J = Σ w·out: magnitudes in [0.5, 1], both signs, so no output is ignored. */
-static void fill_weights(anamo_rng *rng, float *w, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        w[i] = anamo_rng_uniform_range(rng, 0.5f, 1.0f) * (anamo_rng_below(rng, 2) ? 1.0f : -1.0f);
-}
-
-static double weighted_sum(const float *w, const float *out, int64_t n)
-{
-    double J = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        J += (double)w[i] * (double)out[i];
-    return J;
-}
-
-static int all_equal_to(const float *x, int64_t n, float v)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (x[i] != v)
-            return 0;
-    return 1;
-}
 
 typedef double (*objective_fn)(void *ctx);
 

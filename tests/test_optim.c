@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "optim/optim.h"
 
 #include <math.h>
@@ -19,14 +21,6 @@
 
 #define THETA_TOL 1e-6
 #define STATE_RTOL 1e-6
-
-static void expect_close(const char *what, int i, double got, double want, double rtol,
-                         double atol)
-{
-    if (!(fabs(got - want) <= atol + rtol * fmax(fabs(got), fabs(want))))
-        fail_msg("%s[%d]: got %.9g, want %.9g (|diff| %.3g)", what, i, got, want,
-                 fabs(got - want));
-}
 
 /* ---- SGD --------------------------------------------------------------------------------- */
 

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "anamo.h"
 #include "optim/optim.h"
 
@@ -35,14 +37,6 @@
 
 #define THETA_TOL 1e-6
 #define LASSO_TOL 1e-5
-
-static void expect_close(const char *what, int i, double got, double want, double rtol,
-                         double atol)
-{
-    if (!(fabs(got - want) <= atol + rtol * fmax(fabs(got), fabs(want))))
-        fail_msg("%s[%d]: got %.9g, want %.9g (|diff| %.3g)", what, i, got, want,
-                 fabs(got - want));
-}
 
 /* ---- 1. first steps on f(θ) = ½ Σ a_i θ_i², a = [1, 10], θ0 = [1, 1] ------------------------
  * ∇f(θ) = a ⊙ θ = [θ_0, 10 θ_1]. */

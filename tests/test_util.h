@@ -11,7 +11,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "anamo.h"
+
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +181,47 @@ static inline double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- numerical checks ---------------------------------------------------------------------- */
+
+/* |got − want| ≤ atol + rtol·max(|got|, |want|), or the test fails naming what and index i. */
+static inline void expect_close(const char *what, int64_t i, double got, double want,
+                                double rtol, double atol)
+{
+    double scale = fmax(fabs(got), fabs(want));
+    if (!(fabs(got - want) <= atol + rtol * scale))
+        fail_msg("%s[%lld]: got %.9g, want %.9g (|diff| %.3g > %.3g + %.3g·%.3g)", what,
+                 (long long)i, got, want, fabs(got - want), atol, rtol, scale);
+}
+
+static inline void fill_uniform(anamo_rng *rng, float *x, int64_t n, float lo, float hi)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = anamo_rng_uniform_range(rng, lo, hi);
+}
+
+/* Weights w of J = Σ w·out: magnitudes in [0.5, 1], both signs, so no output is ignored. */
+static inline void fill_weights(anamo_rng *rng, float *w, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        w[i] = anamo_rng_uniform_range(rng, 0.5f, 1.0f) * (anamo_rng_below(rng, 2) ? 1.0f : -1.0f);
+}
+
+static inline double weighted_sum(const float *w, const float *out, int64_t n)
+{
+    double J = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        J += (double)w[i] * (double)out[i];
+    return J;
+}
+
+static inline int all_equal_to(const float *x, int64_t n, float v)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] != v)
+            return 0;
+    return 1;
 }
 
 #endif
