@@ -50,6 +50,7 @@ int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds)
 typedef struct run_result {
     int diverged;
     char divergence[ANAMO_ERR_MSG_MAX];
+    int64_t diverged_epoch;   /* the epoch in which it diverged (NaN or every code zero) */
     int64_t epochs;
     anamo_metrics train, test;
     int has_test;

@@ -1,156 +1,210 @@
-/* cmd_compare.c — anamo compare: run every arm of a config ([compare] arms = a, b; each
- * [arm NAME] holds section.key = value overrides) and tabulate the results. An arm whose
- * summary.json exists is not run again, so an interrupted compare resumes where it stopped. */
+/* cmd_compare.c — anamo compare: run every arm of a config over N trials and tabulate them.
+ *
+ * Arms are the [arm NAME] sections listed in [compare] arms; with [compare] sweep = section.key
+ * and sweep_values = v1, v2, … every arm runs once per value ("nam_lambda=1e-4"). Trial t of
+ * every arm adds t to model.seed and train.seed, so the arms of a trial start from the same
+ * weights and see the same batches. Each run lives in DIR/ARM/trial-T; a run whose
+ * summary.json exists is read back instead of trained, and one with a checkpoint is resumed,
+ * so an interrupted compare continues where it stopped. --quick applies the config's [quick]
+ * section (fewer trials and epochs) first. */
 #include "cli.h"
+#include "compare.h"
 #include "figures.h"
 
-#include <cJSON.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define MAX_ARMS 16
+#define MAX_SETS 64
 
 static const char USAGE[] =
-    "usage: anamo compare CONFIG [-o DIR] [--set section.key=value ...]\n"
+    "usage: anamo compare CONFIG [-o DIR] [--quick] [--set section.key=value ...]\n"
     "\n"
-    "Runs each arm named in CONFIG's [compare] arms (overrides in [arm NAME]) into DIR/NAME,\n"
-    "then prints a table of the arms and writes DIR/results.md and DIR/results.json.\n"
-    "--set overrides apply to every arm, after the arm's own overrides.\n"
-    "  -o DIR   output directory (default results/CONFIG-NAME)\n";
+    "Runs each arm named in CONFIG's [compare] arms (overrides in [arm NAME]) over\n"
+    "[compare] trials seeds into DIR/ARM/trial-T, then writes DIR/results.md (mean ± standard\n"
+    "deviation and min–max per metric per arm), DIR/results.json and the figures.\n"
+    "An interrupted compare run again continues where it stopped.\n"
+    "  -o DIR    output directory (default results/CONFIG-NAME, results/CONFIG-NAME-quick)\n"
+    "  --quick   apply the config's [quick] section: the short form of the experiment\n"
+    "  --set     override a key in every arm, after the arm's own overrides\n";
 
-static void print_table(FILE *f, char names[][ANAMO_NAME_MAX], const run_result *r, int n)
+typedef struct compare_args {
+    const char *config_path, *dir;
+    const char *sets[MAX_SETS];
+    int nsets, quick;
+} compare_args;
+
+void compare_run_dir(const compare_set *cs, int arm, int trial, char *out, size_t size)
 {
-    fprintf(f, "| arm | test MSE | test loss | bias | code l1 | zero codes | dead units | "
-               "s/epoch | samples/s | weights updated/epoch | diverged |\n");
-    fprintf(f, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-    for (int i = 0; i < n; i++) {
-        const anamo_metrics *m = r[i].has_test ? &r[i].test : &r[i].train;
-        fprintf(f, "| %s | %.6f | %.6f | %.4f | %.4f | %.4f | %lld | %.3f | %.0f | %.0f | %s |\n",
-                names[i], m->mse, m->loss, m->bias, m->code_l1, m->zero_codes,
-                (long long)m->dead_units,
-                r[i].seconds_per_epoch, r[i].samples_per_s, r[i].weights_updated_per_epoch,
-                r[i].diverged ? "yes" : "no");
-    }
+    snprintf(out, size, "%s/%s/trial-%d", cs->dir, cs->arms[arm].name, trial);
 }
 
-static int write_results(const char *dir, char names[][ANAMO_NAME_MAX], const run_result *r,
-                         int n, anamo_err *err)
+/* The arms: each [compare] arms name, times each sweep value. */
+static int plan_arms(const config *c, compare_arm *arms, int *narms, anamo_err *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/results.md", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
-    fprintf(f, "# Results\n\nMetrics on the test set (train set where there is none).\n\n");
-    print_table(f, names, r, n);
-    fclose(f);
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) {
-        const anamo_metrics *m = r[i].has_test ? &r[i].test : &r[i].train;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "arm", names[i]);
-        cJSON_AddNumberToObject(o, "test_mse", m->mse);
-        cJSON_AddNumberToObject(o, "test_loss", m->loss);
-        cJSON_AddNumberToObject(o, "test_bias", m->bias);
-        cJSON_AddNumberToObject(o, "code_l1", m->code_l1);
-        cJSON_AddNumberToObject(o, "zero_codes", m->zero_codes);
-        cJSON_AddNumberToObject(o, "dead_units", (double)m->dead_units);
-        cJSON_AddNumberToObject(o, "seconds_per_epoch", r[i].seconds_per_epoch);
-        cJSON_AddNumberToObject(o, "samples_per_s", r[i].samples_per_s);
-        cJSON_AddNumberToObject(o, "weights_updated_per_epoch", r[i].weights_updated_per_epoch);
-        cJSON_AddBoolToObject(o, "diverged", r[i].diverged);
-        cJSON_AddItemToArray(arr, o);
-    }
-    char *text = cJSON_Print(arr);
-    cJSON_Delete(arr);
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    f = fopen(path, "w");
-    int ok = f && text && fputs(text, f) >= 0;
-    ok = f && !fclose(f) && ok;
-    cJSON_free(text);
-    return ok ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
+    char names[COMPARE_MAX_ARMS][ANAMO_NAME_MAX], values[COMPARE_MAX_ARMS][ANAMO_NAME_MAX];
+    int nnames = config_arms(c, names, COMPARE_MAX_ARMS);
+    const char *sweep = config_get(c, "compare", "sweep");
+    int nvalues = *sweep ? split_list(config_get(c, "compare", "sweep_values"), values,
+                                      COMPARE_MAX_ARMS)
+                         : 0;
+    if (nnames < 1)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] arms lists no arm", c->path);
+    if (*sweep && nvalues < 1)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] sweep = %s but sweep_values "
+                          "lists no value", c->path, sweep);
+    if (nnames * (nvalues ? nvalues : 1) > COMPARE_MAX_ARMS)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: %d arms × %d sweep values is more than "
+                          "%d runs per trial", c->path, nnames, nvalues, COMPARE_MAX_ARMS);
+    const char *short_key = strrchr(sweep, '.') ? strrchr(sweep, '.') + 1 : sweep;
+    *narms = 0;
+    for (int i = 0; i < nnames; i++)
+        for (int v = 0; v < (nvalues ? nvalues : 1); v++) {
+            compare_arm *a = &arms[(*narms)++];
+            snprintf(a->family, sizeof a->family, "%s", names[i]);
+            snprintf(a->sweep_value, sizeof a->sweep_value, "%s", nvalues ? values[v] : "");
+            if (nvalues)
+                snprintf(a->name, sizeof a->name, "%s_%s=%s", names[i], short_key, values[v]);
+            else
+                snprintf(a->name, sizeof a->name, "%s", names[i]);
+        }
+    return ANAMO_OK;
 }
 
-/* Runs (or resumes, or skips if finished) one arm. */
-static int run_arm(const config *base, const char *arm, const char *dir, const char **sets,
-                   int nsets, run_result *r, anamo_err *err)
+/* Adds trial to the integer key section.key of c. */
+static int offset_seed(config *c, const char *section, const char *key, int trial,
+                       anamo_err *err)
 {
-    char run_dir[4096], label[64], ckpt[4200], summary[4200];
-    snprintf(run_dir, sizeof run_dir, "%s/%s", dir, arm);
-    snprintf(summary, sizeof summary, "%s/summary.json", run_dir);
-    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", run_dir);
-    if (cli_file_exists(summary)) {
-        fprintf(stderr, "[%s] finished earlier: %s\n", arm, summary);
-        return cli_read_summary(run_dir, r, err);
+    char assignment[128];
+    long long base = strtoll(config_get(c, section, key), NULL, 10);
+    snprintf(assignment, sizeof assignment, "%s.%s=%lld", section, key, base + trial);
+    return config_set(c, assignment, "compare trial", err);
+}
+
+/* The config of one run: base, the arm's overrides, its sweep value, --set, the trial seeds. */
+static int trial_config(const config *base, const compare_arm *arm, const compare_args *a,
+                        int trial, config *c, anamo_err *err)
+{
+    int rc = config_copy(c, base, err);
+    if (!rc)
+        rc = config_apply_arm(c, arm->family, err);
+    if (!rc && arm->sweep_value[0]) {
+        char assignment[CFG_VALUE_MAX];
+        snprintf(assignment, sizeof assignment, "%s=%s", config_get(base, "compare", "sweep"),
+                 arm->sweep_value);
+        rc = config_set(c, assignment, "[compare] sweep_values", err);
+    }
+    for (int i = 0; !rc && i < a->nsets; i++)
+        rc = config_set(c, a->sets[i], "--set", err);
+    if (!rc)
+        rc = offset_seed(c, "model", "seed", trial, err);
+    if (!rc)
+        rc = offset_seed(c, "train", "seed", trial, err);
+    return rc ? rc : config_validate(c, err);
+}
+
+/* Runs (or resumes, or skips when finished) one trial of one arm. */
+static int run_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
+                     int trial, anamo_err *err)
+{
+    char run_dir[4096], label[160], path[4200];
+    compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
+    snprintf(path, sizeof path, "%s/summary.json", run_dir);
+    if (cli_file_exists(path)) {
+        fprintf(stderr, "[%s trial %d] finished earlier: %s\n", cs->arms[arm].name, trial, path);
+        return ANAMO_OK;
     }
     config c;
-    int rc = config_copy(&c, base, err);
+    int rc = trial_config(base, &cs->arms[arm], a, trial, &c, err);
+    snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
+    snprintf(label, sizeof label, "[%s trial %d/%d] ", cs->arms[arm].name, trial + 1,
+             cs->trials);
+    run_result r;
+    if (!rc)
+        rc = cli_run_training(&c, run_dir, cli_file_exists(path), label, &r, err);
+    if (rc == ANAMO_ERR_DIVERGED) { /* a diverged run is a result, not a failure */
+        fprintf(stderr, "%s%s\n", label, err->msg);
+        rc = ANAMO_OK;
+    }
+    config_free(&c);
+    return rc;
+}
+
+static int parse_args(int argc, char **argv, compare_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return fputs(USAGE, stdout), -1;
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            a->dir = argv[++i];
+        else if (!strcmp(argv[i], "--quick"))
+            a->quick = 1;
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc && a->nsets < MAX_SETS)
+            a->sets[a->nsets++] = argv[++i];
+        else if (argv[i][0] != '-' && !a->config_path)
+            a->config_path = argv[i];
+        else
+            return cli_usage_error(USAGE, "compare: unexpected argument '%s'", argv[i]);
+    }
+    return a->config_path ? 0 : cli_usage_error(USAGE, "compare: missing CONFIG");
+}
+
+static void default_dir(const compare_args *a, char *dir, size_t size)
+{
+    const char *base = strrchr(a->config_path, '/');
+    base = base ? base + 1 : a->config_path;
+    if (a->dir)
+        snprintf(dir, size, "%s", a->dir);
+    else
+        snprintf(dir, size, "results/%.*s%s", (int)strcspn(base, "."), base,
+                 a->quick ? "-quick" : "");
+}
+
+/* Every run, then the tables and the figures. */
+static int run_compare(const compare_args *a, config *c, const char *dir, anamo_err *err)
+{
+    static compare_arm arms[COMPARE_MAX_ARMS];
+    compare_set cs = {.dir = dir, .arms = arms};
+    int rc = config_load(c, a->config_path, err);
+    if (!rc && a->quick)
+        rc = config_apply_quick(c, err);
+    for (int i = 0; !rc && i < a->nsets; i++) /* here too, for [compare] and [data] keys */
+        rc = config_set(c, a->sets[i], "--set", err);
+    if (!rc)
+        rc = config_validate(c, err);
+    if (!rc)
+        rc = plan_arms(c, arms, &cs.narms, err);
     if (rc)
         return rc;
-    rc = config_apply_arm(&c, arm, err);
-    for (int i = 0; !rc && i < nsets; i++)
-        rc = config_set(&c, sets[i], "--set", err);
+    cs.trials = (int)strtol(config_get(c, "compare", "trials"), NULL, 10);
+    cs.sweep_key = config_get(c, "compare", "sweep");
+    cs.test_spec = config_get(c, "data", "test");
+    cs.train_spec = config_get(c, "data", "train");
+    /* trial by trial, so a stopped compare has every arm's first trials */
+    for (int t = 0; !rc && t < cs.trials; t++)
+        for (int i = 0; !rc && i < cs.narms; i++)
+            rc = run_trial(c, &cs, a, i, t, err);
     if (!rc)
-        rc = config_validate(&c, err);
-    snprintf(label, sizeof label, "[%s] ", arm);
+        rc = compare_write_results(&cs, stdout, err);
     if (!rc)
-        rc = cli_run_training(&c, run_dir, cli_file_exists(ckpt), label, r, err);
-    if (rc == ANAMO_ERR_DIVERGED) /* a diverged arm is a result, not a failure */
-        rc = cli_read_summary(run_dir, r, err);
-    config_free(&c);
+        rc = figures_compare(&cs, err);
+    if (!rc)
+        printf("\nwritten: %s/results.md, results.json and the figures (*.png, *.svg, their "
+               "data *.dat and gnuplot scripts *.gp)\n", dir);
     return rc;
 }
 
 int cmd_compare(int argc, char **argv)
 {
-    const char *config_path = NULL, *dir_arg = NULL, *sets[64];
-    int nsets = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-            return fputs(USAGE, stdout), EXIT_OK;
-        if (!strcmp(argv[i], "-o") && i + 1 < argc)
-            dir_arg = argv[++i];
-        else if (!strcmp(argv[i], "--set") && i + 1 < argc && nsets < 64)
-            sets[nsets++] = argv[++i];
-        else if (argv[i][0] != '-' && !config_path)
-            config_path = argv[i];
-        else
-            return cli_usage_error(USAGE, "compare: unexpected argument '%s'", argv[i]);
-    }
-    if (!config_path)
-        return cli_usage_error(USAGE, "compare: missing CONFIG");
+    compare_args a;
+    int code = parse_args(argc, argv, &a);
+    if (code)
+        return code < 0 ? EXIT_OK : code;
     char dir[4096];
-    const char *base = strrchr(config_path, '/');
-    base = base ? base + 1 : config_path;
-    if (dir_arg)
-        snprintf(dir, sizeof dir, "%s", dir_arg);
-    else
-        snprintf(dir, sizeof dir, "results/%.*s", (int)strcspn(base, "."), base);
+    default_dir(&a, dir, sizeof dir);
     config c = {0};
     anamo_err err = {0};
-    char names[MAX_ARMS][ANAMO_NAME_MAX];
-    run_result results[MAX_ARMS];
-    int rc = config_load(&c, config_path, &err), narms = 0;
-    if (!rc)
-        rc = config_validate(&c, &err);
-    if (!rc && (narms = config_arms(&c, names, MAX_ARMS)) < 1)
-        rc = anamo_fail(&err, ANAMO_ERR_CONFIG, "%s: [compare] arms lists no arm", config_path);
-    for (int i = 0; !rc && i < narms; i++)
-        rc = run_arm(&c, names[i], dir, sets, nsets, &results[i], &err);
-    if (!rc)
-        rc = write_results(dir, names, results, narms, &err);
-    if (!rc)
-        rc = figures_loss_curves(dir, names, narms, &err);
-    char test_spec[CFG_VALUE_MAX] = "";
-    if (!rc)
-        snprintf(test_spec, sizeof test_spec, "%s", config_get(&c, "data", "test"));
-    if (!rc && *test_spec)
-        rc = figures_reconstructions(dir, names, narms, test_spec, &err);
+    int rc = run_compare(&a, &c, dir, &err);
     config_free(&c);
-    if (rc)
-        return cli_report(&err);
-    print_table(stdout, names, results, narms);
-    printf("\nwritten: %s/results.md, results.json, losses.png, losses.svg%s\n", dir,
-           *test_spec ? ", reconstructions.png (when the data are images)" : "");
-    return EXIT_OK;
+    return rc ? cli_report(&err) : EXIT_OK;
 }

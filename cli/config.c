@@ -103,6 +103,9 @@ static const key_spec KEYS[] = {
     {"freecodes", "refit_epochs", V_INT, "2", "decoder passes over the binary codes", 0, 1e6},
     {"freecodes", "batch", V_INT, NULL, "batch size (default train.batch)", 1, 1 << 20},
     {"compare", "arms", V_STR, "", "names of [arm NAME] sections", 0, 0},
+    {"compare", "trials", V_INT, "1", "trials per arm >= 1 (trial t adds t to the seeds)", 1, 10000},
+    {"compare", "sweep", V_STR, "", "section.key swept over sweep_values in every arm", 0, 0},
+    {"compare", "sweep_values", V_STR, "", "comma list of values for sweep", 0, 0},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -124,7 +127,7 @@ static const key_spec *find_key(const char *section, const char *key)
 
 static int known_section(const char *section)
 {
-    if (!strncmp(section, "arm ", 4) && section[4])
+    if ((!strncmp(section, "arm ", 4) && section[4]) || !strcmp(section, "quick"))
         return 1;
     for (size_t i = 0; i < NKEYS; i++)
         if (section_matches(KEYS[i].section, section))
@@ -414,10 +417,11 @@ int config_validate(const config *c, anamo_err *err)
         if (!known_section(e->section))
             return anamo_fail(err, ANAMO_ERR_CONFIG,
                               "%s: unknown section [%s] (allowed: data, model, loss, train, "
-                              "joint, nam, anamo, freecodes, phase NAME, compare, arm NAME)",
+                              "joint, nam, anamo, freecodes, phase NAME, compare, arm NAME, "
+                              "quick)",
                               e->origin, e->section);
-        if (!strncmp(e->section, "arm ", 4))
-            continue; /* arm entries are checked when the arm is applied */
+        if (!strncmp(e->section, "arm ", 4) || !strcmp(e->section, "quick"))
+            continue; /* override sections are checked when they are applied */
         const key_spec *k = find_key(e->section, e->key);
         if (!k) {
             char allowed[512];
@@ -513,11 +517,10 @@ int config_arms(const config *c, char names[][ANAMO_NAME_MAX], int max)
     return split_list(config_get(c, "compare", "arms"), names, max);
 }
 
-int config_apply_arm(config *c, const char *arm, anamo_err *err)
+/* Applies the "section.key = value" lines of [section] to c; returns how many there were. */
+static int apply_overrides(config *c, const char *section, int *count, anamo_err *err)
 {
-    char section[CFG_SECTION_MAX];
-    snprintf(section, sizeof section, "arm %s", arm);
-    int found = 0;
+    *count = 0;
     for (int i = 0; i < c->n; i++) {
         if (strcmp(c->entries[i].section, section))
             continue;
@@ -527,10 +530,31 @@ int config_apply_arm(config *c, const char *arm, anamo_err *err)
         int rc = config_set(c, assignment, e.origin, err);
         if (rc)
             return rc;
-        found = 1;
+        ++*count;
     }
+    return ANAMO_OK;
+}
+
+int config_apply_arm(config *c, const char *arm, anamo_err *err)
+{
+    char section[CFG_SECTION_MAX];
+    snprintf(section, sizeof section, "arm %s", arm);
+    int found = 0, rc = apply_overrides(c, section, &found, err);
+    if (rc)
+        return rc;
     if (!found)
         return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] arms names '%s' but there is no "
                           "[arm %s] section", c->path, arm, arm);
+    return config_validate(c, err);
+}
+
+int config_apply_quick(config *c, anamo_err *err)
+{
+    int found = 0, rc = apply_overrides(c, "quick", &found, err);
+    if (rc)
+        return rc;
+    if (!found)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: --quick, but the config has no [quick] "
+                          "section", c->path);
     return config_validate(c, err);
 }

@@ -67,6 +67,8 @@ int config_settings(const config *c, run_settings *s, anamo_err *err);
 int config_arms(const config *c, char names[][ANAMO_NAME_MAX], int max);
 /* Applies arm NAME's overrides ("section.key = value" lines of [arm NAME]) to c. */
 int config_apply_arm(config *c, const char *arm, anamo_err *err);
+/* Applies the [quick] section's overrides (the config's short form); an error if none. */
+int config_apply_quick(config *c, anamo_err *err);
 
 /* Index of value in an "a|b|c" list, or -1. */
 int config_enum_index(const char *allowed, const char *value);

@@ -1,14 +1,41 @@
-/* figures.h — pictures of a comparison (figures.c). */
+/* figures.h — pictures of a comparison. Each figure NAME is drawn by gnuplot from DIR/NAME.dat
+ * through DIR/NAME.gp into DIR/NAME.png and DIR/NAME.svg; the data and the script are kept, so
+ * a figure can be checked, redrawn or restyled. Reconstruction grids are PNGs drawn directly. */
 #ifndef ANAMO_CLI_FIGURES_H
 #define ANAMO_CLI_FIGURES_H
 
 #include "anamo.h"
+#include "compare.h"
 
-/* DIR/losses.dat (one block per arm: epoch, train loss, test loss), DIR/losses.gp and, through
- * gnuplot, DIR/losses.png and DIR/losses.svg. */
-int figures_loss_curves(const char *dir, char names[][ANAMO_NAME_MAX], int n, anamo_err *err);
-/* DIR/reconstructions.png: the first test images, then each arm's reconstructions below. */
-int figures_reconstructions(const char *dir, char names[][ANAMO_NAME_MAX], int n,
-                            const char *test_spec, anamo_err *err);
+#include <stdio.h>
+
+/* Every figure that applies to the comparison:
+ *   training-loss   training loss against iteration, mean over trials, one panel per arm,
+ *                   coloured by the phase's block (decoder blue, encoder red, joint green)
+ *   epoch-loss      test (solid, ± sd) and training (dashed) loss per epoch, mean over trials
+ *   sweep           with [compare] sweep: final test loss and code ℓ1 against the swept value
+ *   reconstructions.png   test images, then each arm's reconstructions (trial 0; images only)
+ *   step figures    on step-function data (figures_steps.c)  */
+int figures_compare(const compare_set *cs, anamo_err *err);
+
+/* Writes DIR/NAME.gp (body once for PNG, once for SVG) and runs gnuplot in DIR. Missing gnuplot
+ * is a warning: the .dat and .gp stay. */
+int figures_plot(const char *dir, const char *name, const char *body, int width, int height,
+                 anamo_err *err);
+
+/* One column of numbers per name from a CSV file with a header, rows in file order; text
+ * (optional) receives column text_column as strings. */
+typedef struct csv_columns {
+    int nrows, ncols;
+    double *num;           /* nrows × ncols */
+    char (*text)[16];      /* nrows, or NULL */
+} csv_columns;
+int figures_read_csv(const char *path, const char *const *names, int ncols,
+                     const char *text_column, csv_columns *out, anamo_err *err);
+void figures_csv_free(csv_columns *c);
+
+/* Step-function figures (figures_steps.c): code against step position, first-layer weights,
+ * reconstructions and per-position error, for trial 0 of every arm. */
+int figures_steps(const compare_set *cs, anamo_err *err);
 
 #endif

@@ -34,6 +34,9 @@ typedef struct run_ctx {
     int checkpoint_every;
     int64_t checkpoint_iterations, last_ckpt_iteration;
     double checkpoint_seconds, last_ckpt_elapsed;
+    int watch_codes;          /* stop when every code is zero (not while free codes train) */
+    int64_t last_epoch;       /* the last epoch that ended normally */
+    int64_t codes_died_epoch; /* the epoch after which every code was zero, or 0 */
     anamo_err hook_err;
 } run_ctx;
 
@@ -45,9 +48,11 @@ static void path_in(char *out, size_t size, const char *dir, const char *name)
 static void on_log(void *ctx_, const anamo_log_row *r)
 {
     run_ctx *ctx = ctx_;
-    fprintf(ctx->metrics, "%lld,%lld,%s,%.8g,%.8g,%.8g,%.4f,%.1f\n", (long long)r->epoch,
+    static const char *const BLOCK_WORDS[] = {"encoder", "decoder", "both", "anamo",
+                                              "freecodes"};
+    fprintf(ctx->metrics, "%lld,%lld,%s,%.8g,%.8g,%.8g,%.4f,%.1f,%s\n", (long long)r->epoch,
             (long long)r->iteration, r->phase, r->loss, r->recon_loss, r->code_l1, r->elapsed,
-            r->samples_per_s);
+            r->samples_per_s, BLOCK_WORDS[r->block >= 0 && r->block <= 4 ? r->block : 2]);
     if (!ctx->tty)
         return;
     double eta = r->progress > 0 ? r->elapsed * (1.0 - r->progress) / r->progress : 0.0;
@@ -79,6 +84,13 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
     fprintf(stderr, "%s%sepoch %lld  %-8s train loss %.6f  test mse %.6f  %.2f s\n",
             ctx->tty ? "\r\033[K" : "", ctx->label, (long long)r->epoch, r->phase, r->train_loss,
             r->has_test ? te->mse : NAN, r->seconds);
+    /* every code zero: the encoder is dead (ReLU) and no gradient will revive it */
+    int codes_dead = r->has_test ? r->test.zero_codes >= 1.0 : r->train_code_l1 == 0.0;
+    if (ctx->watch_codes && codes_dead) {
+        ctx->codes_died_epoch = r->epoch;
+        return 1;
+    }
+    ctx->last_epoch = r->epoch;
     if (ctx->checkpoint_every > 0 && r->epoch % ctx->checkpoint_every == 0)
         return save_checkpoint(ctx);
     return 0;
@@ -134,10 +146,13 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
     cJSON_AddNumberToObject(o, "weights_updated_per_epoch", r->weights_updated_per_epoch);
     cJSON_AddNumberToObject(o, "encoder_params", (double)r->encoder_params);
     cJSON_AddNumberToObject(o, "decoder_params", (double)r->decoder_params);
-    if (r->diverged)
+    if (r->diverged) {
         cJSON_AddStringToObject(o, "diverged", r->divergence);
-    else
+        cJSON_AddNumberToObject(o, "diverged_epoch", (double)r->diverged_epoch);
+    } else {
         cJSON_AddNullToObject(o, "diverged");
+        cJSON_AddNullToObject(o, "diverged_epoch");
+    }
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     char path[4096];
@@ -197,6 +212,7 @@ int cli_read_summary(const char *run_dir, run_result *r, anamo_err *err)
     r->diverged = cJSON_IsString(div);
     if (r->diverged)
         snprintf(r->divergence, sizeof r->divergence, "%s", div->valuestring);
+    r->diverged_epoch = r->diverged ? (int64_t)json_num(o, "diverged_epoch") : 0;
     cJSON_Delete(o);
     return ANAMO_OK;
 }
@@ -286,7 +302,8 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
     if (rc)
         return rc;
     ctx->metrics = open_csv(ctx->run_dir, "metrics.csv",
-                            "epoch,iteration,phase,loss,recon_loss,code_l1,elapsed_s,samples_per_s\n",
+                            "epoch,iteration,phase,loss,recon_loss,code_l1,elapsed_s,samples_per_s,"
+                            "block\n",
                             resume, err);
     ctx->epochs = open_csv(ctx->run_dir, "epochs.csv",
                            "epoch,phase,train_loss,train_recon_loss,train_code_l1,test_loss,"
@@ -306,6 +323,9 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     out->diverged = train_rc == ANAMO_ERR_DIVERGED;
     if (out->diverged)
         snprintf(out->divergence, sizeof out->divergence, "%s", train_err->msg);
+    out->diverged_epoch = !out->diverged        ? 0
+                          : ctx->codes_died_epoch ? ctx->codes_died_epoch
+                                                  : ctx->last_epoch + 1;
     /* a diverged run keeps the checkpoint of its last good epoch */
     int rc = out->diverged ? ANAMO_OK : anamo_checkpoint_save(p->m, p->t, p->config_text, ckpt, err);
     if (!rc)
@@ -355,8 +375,14 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
                                    .on_step = on_step, .stop = &stop_requested};
         ctx.last_ckpt_iteration = anamo_trainer_iterations(p.t);
         ctx.last_ckpt_elapsed = anamo_trainer_seconds(p.t);
+        ctx.last_epoch = anamo_trainer_epochs_done(p.t);
+        ctx.watch_codes = strcmp(p.s.scheme, "freecodes") != 0;
         anamo_err train_err = {0};
         int train_rc = anamo_trainer_run(p.t, &hooks, &train_err);
+        if (ctx.codes_died_epoch)
+            train_rc = anamo_fail(&train_err, ANAMO_ERR_DIVERGED,
+                                  "diverged: every code is zero after epoch %lld",
+                                  (long long)ctx.codes_died_epoch);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         if (ctx.tty)

@@ -112,6 +112,9 @@ int anamo_npy_write_u8(const char *path, const uint8_t *data, int ndim, const in
  *       the CIFAR-10 binary batches under data_root/cifar10/cifar-10-batches-bin/ (or
  *       data_root/cifar-10-batches-bin/), plain or .gz; labels kept;
  *   halves:train | halves:test | halves:N:SEED   a built-in generator (src/data/generate.c);
+ *   steps | steps:N | steps:N:A   seed 002's step functions: all N + 1 steps of length N and
+ *       amplitude A (defaults 128 and 5), sample p holding 0 before position p and A from it on
+ *       (src/data/generate.c);
  *   PATH.idx[.gz] | PATH-idx3-ubyte[.gz] | PATH.npy | PATH.csv      a file of samples;
  *   any spec may end in @N to keep only the first N samples.
  * data_root may be NULL (then "data"). */
@@ -185,6 +188,37 @@ typedef struct anamo_metrics {
 int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss, float lambda,
                    anamo_metrics *out, anamo_err *err);
 
+/* Latent linearity: R² of the least-squares fit target ≈ c₀ + Σ_k c_k code_k over n samples
+ * (codes n × code_dim, row-major). For a 1-D code it is the squared correlation of code and
+ * target, the R² of "code against step position" (seed 002). A constant target or code gives
+ * r2 = 0. */
+int anamo_latent_linearity(const float *codes, int64_t n, int64_t code_dim,
+                           const double *target, double *r2, anamo_err *err);
+
+/* ---- principal component analysis (seed 001's baseline) ----------------------------------- */
+typedef struct anamo_pca {
+    int64_t dim, k;
+    double *mean;        /* dim: the training set's mean */
+    double *components;  /* k × dim: orthonormal rows, the top-k principal directions */
+    double *variances;   /* dim: eigenvalues of the covariance (1/N) Σ (x−μ)(x−μ)ᵀ, decreasing */
+    double optimum_mse;  /* Eckart–Young: Σ_{i>k} variances[i] / dim, the least mean squared error
+                            per element of any rank-k affine reconstruction of the set */
+} anamo_pca;
+
+/* Fits the top-k principal subspace of ds (1 <= k <= dim) through LAPACKE. */
+int anamo_pca_fit(const anamo_dataset *ds, int64_t k, anamo_pca *out, anamo_err *err);
+void anamo_pca_free(anamo_pca *p);
+/* Mean squared error per element of x ≈ μ + P Pᵀ (x − μ) over ds. */
+int anamo_pca_mse(const anamo_pca *p, const anamo_dataset *ds, double *mse, anamo_err *err);
+/* Whether the model's decoder is affine (linear layers, identity, flatten/unflatten only), so
+ * that its column space is defined. */
+int anamo_model_decoder_is_affine(const anamo_model *m);
+/* Principal angles (radians, ascending, k of them) between the column space of the affine
+ * decoder's linear part, in the input's scale (normalization undone), and the PCA subspace.
+ * Fails with ANAMO_ERR_ARG when the decoder is not affine or its code size is not p->k. */
+int anamo_pca_principal_angles(const anamo_pca *p, anamo_model *m, double *angles,
+                               anamo_err *err);
+
 /* ---- training ---------------------------------------------------------------------------- */
 typedef enum anamo_block_id {
     ANAMO_ENCODER = 0,
@@ -257,6 +291,7 @@ typedef struct anamo_log_row {
     int64_t epoch;          /* 1-based */
     int64_t iteration;      /* 1-based, over the whole run */
     const char *phase;
+    int block;              /* the phase's anamo_block_id */
     double loss, recon_loss, code_l1; /* means over the iterations since the last row */
     double elapsed;         /* training seconds so far */
     double samples_per_s;   /* since the last row */

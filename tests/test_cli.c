@@ -97,13 +97,6 @@ static double json_number(const cJSON *o, const char *key, const char *sub)
     return v->valuedouble;
 }
 
-static struct timespec mtime_of(const char *path)
-{
-    struct stat st;
-    assert_int_equal(stat(path, &st), 0);
-    return st.st_mtim;
-}
-
 /* ---- CSV ---------------------------------------------------------------------------------- */
 
 typedef struct csv {
@@ -187,50 +180,7 @@ static double csv_num(const csv *c, int row, const char *name)
 /* Runs anamo with args (NULL-terminated), waiting at most RUN_TIMEOUT_S. */
 static cli_result run_argv(const fixture *fx, const char *const *args)
 {
-    char out_path[PATH_CAP], err_path[PATH_CAP];
-    in_dir(fx, "cli.stdout", out_path);
-    in_dir(fx, "cli.stderr", err_path);
-    const char *argv[MAX_ARGS + 2] = {fx->bin};
-    int argc = 1;
-    for (; args[argc - 1]; argc++) {
-        assert_true(argc <= MAX_ARGS);
-        argv[argc] = args[argc - 1];
-    }
-    argv[argc] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) { /* only async-signal-safe calls between fork and exec */
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0 || e < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0)
-            _exit(127);
-        execv(fx->bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    pid_t w;
-    const double deadline = now_s() + RUN_TIMEOUT_S;
-    const struct timespec nap = {0, 2000000};
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < deadline)
-        nanosleep(&nap, NULL);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        fail_msg("anamo %s ...: still running after %.0f s", args[0] ? args[0] : "",
-                 RUN_TIMEOUT_S);
-    }
-    assert_int_equal(w, pid);
-    cli_result r = {.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                    .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-                    .out = read_text(out_path, NULL),
-                    .err = read_text(err_path, NULL)};
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    if (r.code == 127 && !r.out[0] && !r.err[0])
-        fail_msg("%s: cannot execute (set ANAMO_BIN)", fx->bin);
-    return r;
+    return run_cli(fx->bin, fx->dir, args, RUN_TIMEOUT_S);
 }
 
 #define RUN(fx, ...) run_argv((fx), (const char *const[]){__VA_ARGS__, NULL})
@@ -398,9 +348,13 @@ static void check_run_dir(const char *run, const char *scheme, double *weights_u
     csv m;
     snprintf(path, sizeof path, "%s/metrics.csv", run);
     csv_read(path, &m);
-    assert_int_equal(m.ncols, 8);
+    assert_int_equal(m.ncols, 9);
     assert_int_equal(m.nrows, TRAIN_EPOCHS * (N_TRAIN / BATCH) / LOG_EVERY);
     assert_int_equal((int)csv_num(&m, m.nrows, "iteration"), TRAIN_EPOCHS * (N_TRAIN / BATCH));
+    /* the block column: joint rows update both blocks; NAM's alternate, decoder first */
+    const int nam = !strcmp(scheme, "nam");
+    assert_string_equal(csv_cell(&m, 1, csv_col(&m, "block")), nam ? "decoder" : "both");
+    assert_string_equal(csv_cell(&m, m.nrows, csv_col(&m, "block")), nam ? "encoder" : "both");
     csv_free(&m);
 
     csv e;
@@ -725,7 +679,7 @@ static void test_bad_input(void **state)
     assert_false(exists(out_parent));
 }
 
-/* ---- 5. eval, reconstruct, compare -------------------------------------------------------- */
+/* ---- 5. eval and reconstruct ----------------------------------------------------------------- */
 
 static void test_eval_matches_summary(void **state)
 {
@@ -792,79 +746,6 @@ static void test_reconstruct_png(void **state)
     expect_grid(png, 10, 3);
 }
 
-static void test_compare_twice(void **state)
-{
-    fixture *fx = *state;
-    char config[PATH_CAP], dir[PATH_CAP], path[PATH_CAP];
-    in_dir(fx, "compare.ini", config);
-    in_dir(fx, "compare", dir);
-    char *base = read_text(fx->config, NULL);
-    assert_non_null(base);
-    size_t len = strlen(base);
-    static const char ARMS[] = "\n[compare]\narms = joint, nam\n\n[arm joint]\n"
-                               "train.scheme = joint\n\n[arm nam]\ntrain.scheme = nam\n";
-    base = realloc(base, len + sizeof ARMS);
-    assert_non_null(base);
-    memcpy(base + len, ARMS, sizeof ARMS);
-    write_text(config, base);
-    free(base);
-
-    static const char *const ARM[2] = {"joint", "nam"};
-    struct timespec mt[2];
-    size_t epochs_len[2];
-    for (int pass = 0; pass < 2; pass++) {
-        cli_result r = RUN(fx, "compare", config, "-o", dir, "--set", "train.epochs=4");
-        if (r.code != 0)
-            fail_msg("compare pass %d: exit %d:\n%s", pass + 1, r.code, r.err);
-        /* the second pass reads both arms back instead of training them */
-        const char *p = r.err;
-        int finished = 0;
-        while ((p = strstr(p, "finished earlier")) != NULL)
-            finished++, p++;
-        assert_int_equal(finished, pass ? 2 : 0);
-        cli_free(&r);
-
-        snprintf(path, sizeof path, "%s/results.md", dir);
-        char *md = read_text(path, NULL);
-        assert_non_null(md);
-        assert_non_null(strstr(md, "| joint |"));
-        assert_non_null(strstr(md, "| nam |"));
-        free(md);
-        snprintf(path, sizeof path, "%s/results.json", dir);
-        cJSON *res = read_json(path);
-        assert_true(cJSON_IsArray(res));
-        assert_int_equal(cJSON_GetArraySize(res), 2);
-        for (int i = 0; i < 2; i++) {
-            const cJSON *o = cJSON_GetArrayItem(res, i);
-            const cJSON *arm = cJSON_GetObjectItemCaseSensitive(o, "arm");
-            assert_true(cJSON_IsString(arm));
-            assert_string_equal(arm->valuestring, ARM[i]);
-            /* the table is made from the arms' summaries: both print 17 digits */
-            snprintf(path, sizeof path, "%s/%s/summary.json", dir, ARM[i]);
-            cJSON *s = read_json(path);
-            assert_true(json_number(o, "test_mse", NULL) == json_number(s, "test", "mse"));
-            assert_int_equal((int)json_number(s, "epochs", NULL), 4);
-            cJSON_Delete(s);
-
-            snprintf(path, sizeof path, "%s/%s/model.safetensors", dir, ARM[i]);
-            struct timespec t = mtime_of(path);
-            snprintf(path, sizeof path, "%s/%s/epochs.csv", dir, ARM[i]);
-            char *ep = read_text(path, &len);
-            assert_non_null(ep);
-            free(ep);
-            if (pass == 0) {
-                mt[i] = t, epochs_len[i] = len;
-            } else {
-                assert_true(t.tv_sec == mt[i].tv_sec && t.tv_nsec == mt[i].tv_nsec);
-                assert_int_equal(len, epochs_len[i]);
-            }
-        }
-        cJSON_Delete(res);
-    }
-}
-
-/* ---- 6. help and usage -------------------------------------------------------------------- */
-
 static void test_help_and_usage(void **state)
 {
     fixture *fx = *state;
@@ -898,7 +779,6 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_eval_matches_summary),
         cmocka_unit_test(test_reconstruct_png),
-        cmocka_unit_test(test_compare_twice),
         cmocka_unit_test(test_help_and_usage),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

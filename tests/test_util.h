@@ -14,11 +14,14 @@
 #include "anamo.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -181,6 +184,58 @@ static inline double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define TEST_CLI_MAX_ARGS 32
+
+/* Runs bin with args (NULL-terminated), stdout and stderr captured to files in dir, waiting at
+ * most timeout_s seconds (then the test fails: the command hangs). */
+static inline cli_result run_cli(const char *bin, const char *dir, const char *const *args,
+                                 double timeout_s)
+{
+    char out_path[TEST_UTIL_PATH_CAP], err_path[TEST_UTIL_PATH_CAP];
+    snprintf(out_path, sizeof out_path, "%s/cli.stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/cli.stderr", dir);
+    const char *argv[TEST_CLI_MAX_ARGS + 2] = {bin};
+    int argc = 1;
+    for (; args[argc - 1]; argc++) {
+        assert_true(argc <= TEST_CLI_MAX_ARGS);
+        argv[argc] = args[argc - 1];
+    }
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* only async-signal-safe calls between fork and exec */
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (o < 0 || e < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0)
+            _exit(127);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    pid_t w;
+    const double deadline = now_s() + timeout_s;
+    const struct timespec nap = {0, 2000000};
+    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < deadline)
+        nanosleep(&nap, NULL);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("anamo %s ...: still running after %.0f s", args[0] ? args[0] : "", timeout_s);
+    }
+    assert_int_equal(w, pid);
+    cli_result r = {.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                    .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+                    .out = read_text(out_path, NULL),
+                    .err = read_text(err_path, NULL)};
+    assert_non_null(r.out);
+    assert_non_null(r.err);
+    if (r.code == 127 && !r.out[0] && !r.err[0])
+        fail_msg("%s: cannot execute (set ANAMO_BIN)", bin);
+    return r;
 }
 
 /* ---- numerical checks ---------------------------------------------------------------------- */

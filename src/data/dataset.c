@@ -20,7 +20,7 @@
 #define DATA_SPEC_FORMS                                                                         \
     "mnist:train, mnist:test, fashion-mnist:train, fashion-mnist:test, cifar10:train, "         \
     "cifar10:test, PATH.idx[.gz], "                                                             \
-    "PATH-idx3-ubyte[.gz], PATH.npy, PATH.csv, halves:train|test|N:SEED, optionally ending " \
+    "PATH-idx3-ubyte[.gz], PATH.npy, PATH.csv, halves:train|test|N:SEED, steps[:N[:A]], optionally ending " \
     "in @N to keep the first N samples"
 
 /* A dataset known by name: IDX files under data_root/<name>/, named as LeCun distributes

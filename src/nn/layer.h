@@ -56,6 +56,10 @@ typedef struct layer {
     float *bias;        /* (out_dim) */
     float *dweight;
     float *dbias;
+    /* LAYER_LINEAR with "w=VALUE" / "b=VALUE" in the layer list: every initial weight / bias
+     * is that constant instead of a draw of the model's init kind */
+    int has_const_weight, has_const_bias;
+    float const_weight, const_bias;
     /* LAYER_ACT */
     act_kind act;
     float eps;          /* smooth-step width ε; batch norm's ε */

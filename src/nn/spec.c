@@ -1,7 +1,8 @@
 /* spec.c — reading a layer list such as
  *     "conv2d 12 k4 s2 p1, relu, conv2d 24 k4 s2 p1, relu, flatten, linear 64"
  * into layers with their shapes and layouts. Items (PyTorch's modules, in its argument order):
- *     linear N                       nn.Linear(in, N)
+ *     linear N [w=VALUE] [b=VALUE]   nn.Linear(in, N); w= (b=) starts every weight (bias) at
+ *                                    that constant instead of the model's init kind
  *     conv2d C kK [sS] [pP]          nn.Conv2d(in, C, K, stride=S, padding=P)
  *     convtranspose2d C kK [sS] [pP] [opO]   nn.ConvTranspose2d(…, output_padding=O)
  *     batchnorm [EPS]                nn.BatchNorm1d / nn.BatchNorm2d by the input's shape
@@ -12,6 +13,7 @@
 #include "core/err.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,24 +26,47 @@ static const struct {
                  {"step_ste", ACT_STEP_STE}};
 
 #define SPEC_ALLOWED                                                                           \
-    "linear N | conv2d C kK [sS] [pP] | convtranspose2d C kK [sS] [pP] [opO] | batchnorm | "   \
+    "linear N [w=VALUE] [b=VALUE] | conv2d C kK [sS] [pP] | "                                  \
+    "convtranspose2d C kK [sS] [pP] [opO] | batchnorm | "                                      \
     "flatten | unflatten C H W | identity | relu | sigmoid | tanh | step | step_ste | "         \
     "smoothstep [EPS]"
 
 #define SPEC_MAX_ARGS 4
 #define SPEC_MAX_DIM (1 << 24)
 
-/* One item: its word, its plain numbers, and its named numbers (k4, s2, p1, op1, eps=…). */
+/* One item: its word, its plain numbers, and its named numbers (k4, s2, p1, op1, eps=…,
+ * w=…, b=…). */
 typedef struct item_args {
     char word[32];
     double num[SPEC_MAX_ARGS];
     int nnum;
     double k, s, p, op;
     int has_k;
+    double w, b;        /* constant initial weight and bias of a linear layer */
+    int has_w, has_b;
 } item_args;
+
+/* "w=VALUE" or "b=VALUE" (the '=' required, so no other key is read as one): 0 when read,
+ * 1 when tok is not one of them, -1 when it is but its value is bad or repeated. */
+static int constant_init(item_args *a, const char *tok)
+{
+    if ((tok[0] != 'w' && tok[0] != 'b') || tok[1] != '=')
+        return 1;
+    char *end;
+    double x = strtod(tok + 2, &end);
+    int *has = tok[0] == 'w' ? &a->has_w : &a->has_b;
+    if (end == tok + 2 || *end || !isfinite(x) || !isfinite((float)x) || *has)
+        return -1;
+    *has = 1;
+    *(tok[0] == 'w' ? &a->w : &a->b) = x;
+    return 0;
+}
 
 static int named_number(item_args *a, const char *tok)
 {
+    int rc = constant_init(a, tok);
+    if (rc <= 0)
+        return rc;
     static const char *const KEYS[] = {"op", "k", "s", "p", "eps"};
     for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++) {
         size_t n = strlen(KEYS[i]);
@@ -127,7 +152,8 @@ static int set_activation(layer *l, const item_args *a)
     return 0;
 }
 
-/* Fills l's kind, arguments and output shape from the item; -1: bad item, -2: bad shape. */
+/* Fills l's kind, arguments and output shape from the item; -1: bad item, -2: bad shape,
+ * -3: w=/b= on a layer that is not linear. */
 static int set_layer(layer *l, const item_args *a)
 {
     const char *w = a->word;
@@ -138,8 +164,12 @@ static int set_layer(layer *l, const item_args *a)
             return -2; /* a convolution's output: flatten first (a block's NCHW input is
                           taken as its C·H·W features, as a flattened image) */
         l->kind = LAYER_LINEAR, l->out_c = (int)a->num[0], l->out_h = l->out_w = 1;
+        l->has_const_weight = a->has_w, l->const_weight = (float)a->w;
+        l->has_const_bias = a->has_b, l->const_bias = (float)a->b;
         return 0;
     }
+    if (a->has_w || a->has_b)
+        return -3;
     if (!strcmp(w, "conv2d"))
         return set_conv(l, a, 0);
     if (!strcmp(w, "convtranspose2d") || !strcmp(w, "convt2d"))
@@ -183,6 +213,10 @@ int spec_add_layer(block *b, const char *item, int *c, int *h, int *w, int *cm, 
     if (rc == -1)
         return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: layer %d: cannot read '%s' (allowed: %s)",
                           b->name, l->index, item, SPEC_ALLOWED);
+    if (rc == -3)
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "%s: layer %d '%s': w= and b= (constant initial weights) are allowed "
+                          "on linear layers only", b->name, l->index, item);
     if (rc == -2)
         return anamo_fail(err, ANAMO_ERR_CONFIG,
                           "%s: layer %d '%s' does not fit its input of shape %d×%d×%d%s",
@@ -194,11 +228,22 @@ int spec_add_layer(block *b, const char *item, int *c, int *h, int *w, int *cm, 
     return ANAMO_OK;
 }
 
+/* "linear N", with its constants in a form that reads back to the same floats. */
+static int describe_linear(const layer *l, char *buf, size_t size)
+{
+    char w[32] = "", b[32] = "";
+    if (l->has_const_weight)
+        snprintf(w, sizeof w, " w=%.9g", (double)l->const_weight);
+    if (l->has_const_bias)
+        snprintf(b, sizeof b, " b=%.9g", (double)l->const_bias);
+    return snprintf(buf, size, "linear %d%s%s", l->out_c, w, b);
+}
+
 /* One layer back as an item of the list. */
 static int describe_layer(const layer *l, char *buf, size_t size)
 {
     switch (l->kind) {
-    case LAYER_LINEAR: return snprintf(buf, size, "linear %d", l->out_c);
+    case LAYER_LINEAR: return describe_linear(l, buf, size);
     case LAYER_CONV2D:
     case LAYER_CONVT2D:
         return snprintf(buf, size, "%s %d k%d s%d p%d%s%.0d",

@@ -145,7 +145,7 @@ static void emit_log(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch
         return;
     anamo_log_row row = {
         .epoch = epoch, .iteration = t->p.iteration, .phase = t->spec.phases[phase_idx].name,
-        .loss = lg->loss / lg->iters, .recon_loss = lg->recon / lg->iters,
+        .block = (int)t->spec.phases[phase_idx].block, .loss = lg->loss / lg->iters, .recon_loss = lg->recon / lg->iters,
         .code_l1 = lg->l1 / lg->iters, .elapsed = t->p.elapsed,
         .samples_per_s = lg->seconds > 0 ? lg->samples / lg->seconds : 0.0,
         .progress = (double)t->p.samples / (double)t->budget};
