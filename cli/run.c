@@ -5,6 +5,7 @@
  *   model.safetensors  the checkpoint (weights, optimizer states, progress, config)
  *   summary.json       final metrics, speed, divergence
  * Nothing is created until the config, the data and the model are known to be good. */
+#include "analysis.h"
 #include "cli.h"
 
 #include <cJSON.h>
@@ -128,8 +129,9 @@ cJSON *cli_metrics_json(const anamo_metrics *mt)
     return o;
 }
 
+/* extras: "pca" and "steps" objects (analysis.c), moved into the summary; may be NULL. */
 static int write_summary(const char *run_dir, const run_settings *s, const run_result *r,
-                         anamo_err *err)
+                         cJSON *extras[2], anamo_err *err)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "scheme", s->scheme);
@@ -153,6 +155,10 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
         cJSON_AddNullToObject(o, "diverged");
         cJSON_AddNullToObject(o, "diverged_epoch");
     }
+    if (extras[0])
+        cJSON_AddItemToObject(o, "pca", extras[0]);
+    if (extras[1])
+        cJSON_AddItemToObject(o, "steps", extras[1]);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     char path[4096];
@@ -343,7 +349,18 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     out->weights_updated_per_epoch = epochs > 0 ? anamo_trainer_weights_updated(p->t) / epochs : 0;
     out->encoder_params = anamo_model_param_count(p->m, 0);
     out->decoder_params = anamo_model_param_count(p->m, 1);
-    return write_summary(ctx->run_dir, &p->s, out, err);
+    cJSON *extras[2] = {NULL, NULL};
+    rc = analysis_pca(p->m, &p->train, p->has_test ? &p->test : NULL, out->train.mse,
+                      &extras[0], err);
+    const int steps_test = p->has_test && !strncmp(p->s.test_spec, "steps", 5);
+    if (!rc && (steps_test || !strncmp(p->s.train_spec, "steps", 5)))
+        rc = analysis_steps(p->m, steps_test ? &p->test : &p->train, ctx->run_dir, &extras[1],
+                            err);
+    if (!rc)
+        return write_summary(ctx->run_dir, &p->s, out, extras, err);
+    cJSON_Delete(extras[0]);
+    cJSON_Delete(extras[1]);
+    return rc;
 }
 
 int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,

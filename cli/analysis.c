@@ -1,0 +1,137 @@
+/* analysis.c — what a run's summary.json adds for particular models and data:
+ *   "pca"    a model whose decoder is affine (a linear autoencoder, seed 001): the top-k
+ *            principal subspace of the training set (k = the code size), the Eckart–Young
+ *            optimum (the least MSE any rank-k affine reconstruction reaches on it), the
+ *            model's training MSE over that optimum, PCA's own test MSE, and the principal
+ *            angles between the decoder's column space and the principal subspace;
+ *   "steps"  step-function data (seed 002): the R² of the code against the step position, and
+ *            the reconstruction error per position, whose rows (position, codes, error) also go
+ *            to RUN/positions.csv for the figures. */
+#include "analysis.h"
+#include "core/err.h"
+#include "data/data.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STEPS_MAX_VALUES ((int64_t)1 << 26) /* larger step sets are not analysed */
+
+static const double DEGREES = 180.0 / 3.14159265358979323846;
+
+int analysis_pca(anamo_model *m, const anamo_dataset *train, const anamo_dataset *test,
+                 double train_mse, cJSON **out, anamo_err *err)
+{
+    *out = NULL;
+    if (!anamo_model_decoder_is_affine(m))
+        return ANAMO_OK;
+    const int64_t k = anamo_model_code_dim(m);
+    anamo_pca pca;
+    int rc = anamo_pca_fit(train, k, &pca, err);
+    if (rc)
+        return rc;
+    double *angles = malloc(sizeof *angles * (size_t)k), test_mse = NAN;
+    rc = angles ? anamo_pca_principal_angles(&pca, m, angles, err)
+                : anamo_fail(err, ANAMO_ERR_NOMEM, "pca: out of memory");
+    if (!rc && test)
+        rc = anamo_pca_mse(&pca, test, &test_mse, err);
+    if (!rc) {
+        cJSON *o = cJSON_CreateObject(), *deg = cJSON_CreateArray();
+        cJSON_AddNumberToObject(o, "k", (double)k);
+        cJSON_AddNumberToObject(o, "optimum_mse", pca.optimum_mse);
+        cJSON_AddNumberToObject(o, "mse_over_optimum", train_mse / pca.optimum_mse);
+        if (test)
+            cJSON_AddNumberToObject(o, "test_mse", test_mse);
+        for (int64_t i = 0; i < k; i++)
+            cJSON_AddItemToArray(deg, cJSON_CreateNumber(angles[i] * DEGREES));
+        cJSON_AddNumberToObject(o, "max_angle_deg", angles[k - 1] * DEGREES);
+        cJSON_AddItemToObject(o, "angles_deg", deg);
+        *out = o;
+    }
+    free(angles);
+    anamo_pca_free(&pca);
+    return rc;
+}
+
+/* RUN/positions.csv: position, the code units, and the sample's mean squared error. */
+static int write_positions(const char *run_dir, const float *codes, int64_t code_dim,
+                           const double *error, int64_t n, anamo_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/positions.csv", run_dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
+    fputs("position", f);
+    for (int64_t k = 0; k < code_dim; k++)
+        fprintf(f, ",code_%lld", (long long)k);
+    fputs(",error\n", f);
+    for (int64_t p = 0; p < n; p++) {
+        fprintf(f, "%lld", (long long)p);
+        for (int64_t k = 0; k < code_dim; k++)
+            fprintf(f, ",%.8g", codes[p * code_dim + k]);
+        fprintf(f, ",%.8g\n", error[p]);
+    }
+    return fclose(f) ? anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path) : ANAMO_OK;
+}
+
+/* Per-sample mean squared error between ds's rows and their reconstructions. */
+static void position_errors(const anamo_dataset *ds, float *x, const float *recon,
+                            double *error)
+{
+    anamo_data_rows(ds, 0, ds->n, x);
+    for (int64_t p = 0; p < ds->n; p++) {
+        double sq = 0.0;
+        for (int64_t j = 0; j < ds->dim; j++) {
+            double d = (double)recon[p * ds->dim + j] - x[p * ds->dim + j];
+            sq += d * d;
+        }
+        error[p] = sq / (double)ds->dim;
+    }
+}
+
+static cJSON *steps_json(double r2, const double *error, int64_t n)
+{
+    double worst = 0.0, sum = 0.0;
+    for (int64_t p = 0; p < n; p++)
+        worst = fmax(worst, error[p]), sum += error[p];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "r2", r2);
+    cJSON_AddNumberToObject(o, "max_position_error", worst);
+    cJSON_AddNumberToObject(o, "mean_position_error", sum / (double)n);
+    return o;
+}
+
+int analysis_steps(anamo_model *m, const anamo_dataset *ds, const char *run_dir, cJSON **out,
+                   anamo_err *err)
+{
+    *out = NULL;
+    const int64_t n = ds->n, code_dim = anamo_model_code_dim(m);
+    if (n < 2 || n * ds->dim > STEPS_MAX_VALUES)
+        return ANAMO_OK;
+    float *codes = malloc(sizeof *codes * (size_t)(n * code_dim));
+    float *recon = malloc(sizeof *recon * (size_t)(n * ds->dim));
+    float *x = malloc(sizeof *x * (size_t)(n * ds->dim));
+    double *error = malloc(sizeof *error * (size_t)n), *position = malloc(sizeof *position * (size_t)n);
+    int rc = codes && recon && x && error && position
+                 ? ANAMO_OK
+                 : anamo_fail(err, ANAMO_ERR_NOMEM, "steps analysis: out of memory");
+    double r2 = 0.0;
+    if (!rc)
+        rc = anamo_model_encode(m, ds, 0, n, codes, err);
+    if (!rc)
+        rc = anamo_model_reconstruct(m, ds, 0, n, recon, err);
+    for (int64_t p = 0; !rc && p < n; p++)
+        position[p] = (double)p; /* sample p steps up at position p */
+    if (!rc)
+        rc = anamo_latent_linearity(codes, n, code_dim, position, &r2, err);
+    if (!rc) {
+        position_errors(ds, x, recon, error);
+        rc = write_positions(run_dir, codes, code_dim, error, n, err);
+    }
+    if (!rc)
+        *out = steps_json(r2, error, n);
+    free(codes), free(recon), free(x), free(error), free(position);
+    return rc;
+}
