@@ -17,7 +17,7 @@
 #define MAX_SETS 64
 
 static const char USAGE[] =
-    "usage: anamo compare CONFIG [-o DIR] [--quick] [--set section.key=value ...]\n"
+    "usage: anamo compare CONFIG [-o DIR] [--quick] [--dry-run] [--set section.key=value ...]\n"
     "\n"
     "Runs each arm named in CONFIG's [compare] arms (overrides in [arm NAME]) over\n"
     "[compare] trials seeds into DIR/ARM/trial-T, then writes DIR/results.md (mean ± standard\n"
@@ -25,12 +25,13 @@ static const char USAGE[] =
     "An interrupted compare run again continues where it stopped.\n"
     "  -o DIR    output directory (default results/CONFIG-NAME, results/CONFIG-NAME-quick)\n"
     "  --quick   apply the config's [quick] section: the short form of the experiment\n"
+    "  --dry-run check every run's config and list the runs (new, resumed or finished)\n"
     "  --set     override a key in every arm, after the arm's own overrides\n";
 
 typedef struct compare_args {
     const char *config_path, *dir;
     const char *sets[MAX_SETS];
-    int nsets, quick;
+    int nsets, quick, dry_run;
 } compare_args;
 
 void compare_run_dir(const compare_set *cs, int arm, int trial, char *out, size_t size)
@@ -102,6 +103,27 @@ static int trial_config(const config *base, const compare_arm *arm, const compar
     return rc ? rc : config_validate(c, err);
 }
 
+/* --dry-run: checks one run's config as training would, and says what would happen to it. */
+static int plan_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
+                      int trial, anamo_err *err)
+{
+    char run_dir[4096], path[4200];
+    compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
+    config c;
+    run_settings s;
+    int rc = trial_config(base, &cs->arms[arm], a, trial, &c, err);
+    if (!rc)
+        rc = config_settings(&c, &s, err);
+    config_free(&c);
+    snprintf(path, sizeof path, "%s/summary.json", run_dir);
+    int finished = cli_file_exists(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
+    if (!rc)
+        printf("%-40s %s\n", run_dir, finished ? "finished" : cli_file_exists(path) ? "resume"
+                                                                                  : "new");
+    return rc;
+}
+
 /* Runs (or resumes, or skips when finished) one trial of one arm. */
 static int run_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
                      int trial, anamo_err *err)
@@ -139,6 +161,8 @@ static int parse_args(int argc, char **argv, compare_args *a)
             a->dir = argv[++i];
         else if (!strcmp(argv[i], "--quick"))
             a->quick = 1;
+        else if (!strcmp(argv[i], "--dry-run"))
+            a->dry_run = 1;
         else if (!strcmp(argv[i], "--set") && i + 1 < argc && a->nsets < MAX_SETS)
             a->sets[a->nsets++] = argv[++i];
         else if (argv[i][0] != '-' && !a->config_path)
@@ -183,9 +207,10 @@ static int run_compare(const compare_args *a, config *c, const char *dir, anamo_
     /* trial by trial, so a stopped compare has every arm's first trials */
     for (int t = 0; !rc && t < cs.trials; t++)
         for (int i = 0; !rc && i < cs.narms; i++)
-            rc = run_trial(c, &cs, a, i, t, err);
-    if (!rc)
-        rc = compare_write_results(&cs, stdout, err);
+            rc = a->dry_run ? plan_trial(c, &cs, a, i, t, err) : run_trial(c, &cs, a, i, t, err);
+    if (rc || a->dry_run)
+        return rc;
+    rc = compare_write_results(&cs, stdout, err);
     if (!rc)
         rc = figures_compare(&cs, err);
     if (!rc)
