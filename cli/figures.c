@@ -358,6 +358,11 @@ static int reconstruct_arm(const compare_set *cs, int a, const anamo_dataset *ds
     char path[4300];
     compare_run_dir(cs, a, 0, path, sizeof path);
     strcat(path, "/model.safetensors");
+    if (!cli_file_exists(path)) { /* diverged before its first checkpoint: a blank row */
+        fprintf(stderr, "anamo: %s: none (the run diverged early); its row is blank\n", path);
+        memset(out, 0, sizeof *out * (size_t)count * (size_t)ds->dim);
+        return ANAMO_OK;
+    }
     anamo_model *m = NULL;
     int rc = anamo_checkpoint_load_model(path, count, &m, err);
     if (!rc)

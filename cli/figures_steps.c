@@ -10,6 +10,7 @@
 #include "figures.h"
 #include "io/safetensors.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,13 +73,17 @@ static int weights_of_arm(const compare_set *cs, int a, FILE *out, anamo_err *er
     char path[4300];
     compare_run_dir(cs, a, 0, path, sizeof path);
     strcat(path, "/model.safetensors");
+    fprintf(out, "%s# %s: input position, first-layer weight of units 0..%d\n", a ? "\n\n" : "",
+            cs->arms[a].name, UNITS_SHOWN - 1);
+    if (!cli_file_exists(path)) { /* diverged before its first checkpoint: no weights */
+        fputs("0 NaN NaN NaN NaN\n", out);
+        return ANAMO_OK;
+    }
     st_file *f;
     int rc = st_open(path, &f, err);
     if (rc)
         return rc;
     const st_tensor *w = first_weights(f);
-    fprintf(out, "%s# %s: input position, first-layer weight of units 0..%d\n", a ? "\n\n" : "",
-            cs->arms[a].name, UNITS_SHOWN - 1);
     const int64_t units = w ? w->shape[0] : 0, inputs = w ? w->shape[1] : 0;
     for (int64_t j = 0; j < inputs; j++) {
         fprintf(out, "%lld", (long long)j);
@@ -113,9 +118,14 @@ static int reconstruct_steps(const compare_set *cs, const anamo_dataset *ds, int
         char path[4300];
         compare_run_dir(cs, a, 0, path, sizeof path);
         strcat(path, "/model.safetensors");
+        float *band = buf + (size_t)(a + 1) * STEPS_SHOWN * (size_t)ds->dim;
+        if (!cli_file_exists(path)) { /* diverged before its first checkpoint */
+            for (int64_t i = 0; i < STEPS_SHOWN * ds->dim; i++)
+                band[i] = NAN;
+            continue;
+        }
         anamo_model *m = NULL;
         rc = anamo_checkpoint_load_model(path, 1, &m, err);
-        float *band = buf + (size_t)(a + 1) * STEPS_SHOWN * (size_t)ds->dim;
         for (int s = 0; !rc && s < STEPS_SHOWN; s++)
             rc = anamo_model_reconstruct(m, ds, rows[s], 1, band + s * ds->dim, err);
         anamo_model_free(m);

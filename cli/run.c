@@ -35,7 +35,7 @@ typedef struct run_ctx {
     int checkpoint_every;
     int64_t checkpoint_iterations, last_ckpt_iteration;
     double checkpoint_seconds, last_ckpt_elapsed;
-    int watch_codes;          /* stop when every code is zero (not while free codes train) */
+    int watch_codes;          /* stop when every code is zero (not binary or free codes) */
     int64_t last_epoch;       /* the last epoch that ended normally */
     int64_t codes_died_epoch; /* the epoch after which every code was zero, or 0 */
     anamo_err hook_err;
@@ -332,8 +332,11 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     out->diverged_epoch = !out->diverged        ? 0
                           : ctx->codes_died_epoch ? ctx->codes_died_epoch
                                                   : ctx->last_epoch + 1;
-    /* a diverged run keeps the checkpoint of its last good epoch */
-    int rc = out->diverged ? ANAMO_OK : anamo_checkpoint_save(p->m, p->t, p->config_text, ckpt, err);
+    /* a run whose loss turned non-finite keeps the checkpoint of its last good epoch; one whose
+     * codes died has finite weights, saved like a finished run's */
+    int rc = out->diverged && !ctx->codes_died_epoch
+                 ? ANAMO_OK
+                 : anamo_checkpoint_save(p->m, p->t, p->config_text, ckpt, err);
     if (!rc)
         rc = anamo_evaluate(p->m, &p->train, p->s.train.loss, p->s.train.lambda, &out->train, err);
     if (!rc && p->has_test)
@@ -393,7 +396,9 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         ctx.last_ckpt_iteration = anamo_trainer_iterations(p.t);
         ctx.last_ckpt_elapsed = anamo_trainer_seconds(p.t);
         ctx.last_epoch = anamo_trainer_epochs_done(p.t);
-        ctx.watch_codes = strcmp(p.s.scheme, "freecodes") != 0;
+        /* step codes at zero can come back (straight-through or smooth-step gradients), and
+         * free codes train apart from the encoder: only other codes die for good */
+        ctx.watch_codes = strcmp(p.s.scheme, "freecodes") != 0 && !p.s.model.binary_codes;
         anamo_err train_err = {0};
         int train_rc = anamo_trainer_run(p.t, &hooks, &train_err);
         if (ctx.codes_died_epoch)
