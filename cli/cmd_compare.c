@@ -103,9 +103,9 @@ static int trial_config(const config *base, const compare_arm *arm, const compar
     return rc ? rc : config_validate(c, err);
 }
 
-/* --dry-run: checks one run's config as training would, and says what would happen to it. */
-static int plan_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
-                      int trial, anamo_err *err)
+/* Checks one run's config as training would; with print, says what would happen to the run. */
+static int check_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
+                       int trial, int print, anamo_err *err)
 {
     char run_dir[4096], path[4200];
     compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
@@ -118,7 +118,7 @@ static int plan_trial(const config *base, const compare_set *cs, const compare_a
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     int finished = cli_file_exists(path);
     snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
-    if (!rc)
+    if (!rc && print)
         printf("%-40s %s\n", run_dir, finished ? "finished" : cli_file_exists(path) ? "resume"
                                                                                   : "new");
     return rc;
@@ -132,7 +132,8 @@ static int run_trial(const config *base, const compare_set *cs, const compare_ar
     compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     if (cli_file_exists(path)) {
-        fprintf(stderr, "[%s trial %d] finished earlier: %s\n", cs->arms[arm].name, trial, path);
+        fprintf(stderr, "[%s trial %d/%d] finished earlier: %s\n", cs->arms[arm].name,
+                trial + 1, cs->trials, path);
         return ANAMO_OK;
     }
     config c;
@@ -204,11 +205,18 @@ static int run_compare(const compare_args *a, config *c, const char *dir, anamo_
     cs.sweep_key = config_get(c, "compare", "sweep");
     cs.test_spec = config_get(c, "data", "test");
     cs.train_spec = config_get(c, "data", "train");
+    /* every run's config is checked before the first one starts (a typo in the last arm is
+     * not found after hours of training); --dry-run stops there */
+    for (int t = 0; !rc && t < cs.trials; t++)
+        for (int i = 0; !rc && i < cs.narms; i++)
+            rc = check_trial(c, &cs, a, i, t, a->dry_run, err);
+    if (rc || a->dry_run)
+        return rc;
     /* trial by trial, so a stopped compare has every arm's first trials */
     for (int t = 0; !rc && t < cs.trials; t++)
         for (int i = 0; !rc && i < cs.narms; i++)
-            rc = a->dry_run ? plan_trial(c, &cs, a, i, t, err) : run_trial(c, &cs, a, i, t, err);
-    if (rc || a->dry_run)
+            rc = run_trial(c, &cs, a, i, t, err);
+    if (rc)
         return rc;
     rc = compare_write_results(&cs, stdout, err);
     if (!rc)
