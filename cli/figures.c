@@ -332,10 +332,12 @@ static int sweep_figure(const compare_set *cs, anamo_err *err)
     char body[8192];
     int used = snprintf(body, sizeof body,
                         "set multiplot layout 1,2\nset logscale xy\nset grid\nset xlabel '%s' "
-                        "noenhanced\nset key top left\n", cs->sweep_key);
+                        "noenhanced\nset key top left\nset format x '10^{%%L}'\n"
+                        "set format y '%%g'\n", cs->sweep_key);
     for (int panel = 0; panel < 2; panel++) {
         used += snprintf(body + used, sizeof body - (size_t)used,
-                         "set ylabel '%s'\nplot ", panel ? "test code l1" : "final test loss");
+                         "set ylabel '%s'\n%splot ", panel ? "test code l1 (0 not drawn)" : "final test loss",
+                         panel ? "set format y '10^{%L}'\n" : "");
         for (int k = 0; k < families && used < (int)sizeof body - 512; k++)
             used += snprintf(body + used, sizeof body - (size_t)used,
                              "%s'sweep.dat' index %d using 1:%d with linespoints lc %d title "
