@@ -17,6 +17,7 @@ typedef struct metric_def {
 static const metric_def METRICS[] = {
     {"test.recon_loss", "test reconstruction loss"},
     {"test.loss", "test loss (+ λ·code ℓ1)"},
+    {"train.recon_loss", "train reconstruction loss"},
     {"train.loss", "train loss (+ λ·code ℓ1)"},
     {"test.mse", "test MSE"},
     {"test.bias", "test bias (1/M)Σ‖x − x̂‖"},
@@ -25,6 +26,8 @@ static const metric_def METRICS[] = {
     {"test.zero_codes", "fraction of zero codes"},
     {"test.dead_units", "dead code units"},
     {"test.bits_used", "code bits used"},
+    {"test.ones", "fraction of code bits that are 1"},
+    {"test.distinct_codes", "distinct code words"},
     {"steps.r2", "R² of code against step position"},
     {"steps.max_position_error", "worst per-position error"},
     {"pca.mse_over_optimum", "train MSE / PCA optimum"},
