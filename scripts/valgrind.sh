@@ -1,6 +1,7 @@
 #!/bin/sh
 # valgrind.sh — a tiny run of every anamo verb under valgrind's memcheck: train (and a resumed
-# train), eval, encode, reconstruct, and a rejected input (the error paths free what they took
+# train), eval, encode, reconstruct, compare (with trials, a sweep, PCA and step-function
+# analyses and every figure), and a rejected input (the error paths free what they took
 # too). Fails on any invalid read or write, use of uninitialised memory, or definitely or
 # indirectly lost block; "possibly lost" and "still reachable" blocks (OpenMP's and OpenBLAS's
 # thread pools) are reported by neither. tests/valgrind.supp holds the suppressions.
@@ -65,6 +66,34 @@ check 0 anamo-scheme train "$WORK/tiny.ini" -o "$WORK/run-anamo" --set train.sch
 check 0 eval eval "$WORK/run" --data halves:test
 check 0 encode encode "$WORK/run" --data halves:test -o "$WORK/codes.npy"
 check 0 reconstruct reconstruct "$WORK/run" --data halves:test -o "$WORK/grid.png"
+# compare: trials, a sweep, the tables and figures; a linear model (the PCA analysis); step
+# functions (their analysis and figure)
+cat > "$WORK/compare.ini" <<'INI'
+[data]
+train = halves:train
+test = halves:test
+[model]
+encoder = linear 10, relu
+decoder = linear 100, sigmoid
+[train]
+epochs = 2
+batch = 20
+[compare]
+arms = joint, nam
+trials = 2
+sweep = loss.lambda
+sweep_values = 1e-3, 100
+[arm joint]
+train.scheme = joint
+[arm nam]
+train.scheme = nam
+INI
+check 0 compare compare "$WORK/compare.ini" -o "$WORK/cmp"
+check 0 compare-linear compare "$WORK/compare.ini" -o "$WORK/cmp-linear" \
+      --set model.encoder="linear 4" --set model.decoder="linear 100" --set compare.sweep=
+check 0 compare-steps compare "$WORK/compare.ini" -o "$WORK/cmp-steps" --set data.train=steps:16 \
+      --set data.test=steps:16 --set model.encoder="linear 1" \
+      --set model.decoder="linear 8, relu, linear 16" --set compare.sweep=
 printf '1,2\n3,x\n' > "$WORK/bad.csv"
 check 1 rejected-data train "$WORK/tiny.ini" -o "$WORK/bad" --set "data.train=$WORK/bad.csv"
 printf '[train]\nepohcs = 2\n' > "$WORK/typo.ini"
