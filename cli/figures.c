@@ -218,7 +218,7 @@ static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_
     if (!b)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     fprintf(b, "set multiplot layout %d,%d\nset logscale y\nset grid\nset xlabel 'iteration'\n"
-               "set ylabel 'training loss'\nset key top right\n", rows, cols);
+               "set ylabel 'training loss'\nset key top right\nset xtics rotate by -30\n", rows, cols);
     for (int a = 0; a < cs->narms; a++)
         fprintf(b, "set title '%s (mean of %d)' noenhanced\nplot 'training-loss.dat' index %d "
                    "using 1:2:4 with lines lc rgb variable notitle, NaN with lines lc rgb "
@@ -226,7 +226,7 @@ static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_
                    "NaN with lines lc rgb '#2ca02c' title 'joint'\n",
                 cs->arms[a].name, cs->trials, a);
     fclose(b);
-    rc = figures_plot(cs->dir, "training-loss", body, 480 * cols, 360 * rows, err);
+    rc = figures_plot(cs->dir, "training-loss", body, 560 * cols, 380 * rows, err);
     free(body);
     return rc;
 }
