@@ -64,7 +64,7 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
                      run_result *out, anamo_err *err);
 /* The metrics as a JSON object: summary.json's "train" and "test", and anamo eval's output. */
 cJSON *cli_metrics_json(const anamo_metrics *mt);
-/* Reads a run's summary.json back (compare resumes from it). */
-int cli_read_summary(const char *run_dir, run_result *out, anamo_err *err);
+/* Reads and parses a JSON file (summary.json, results.json); *out to cJSON_Delete. */
+int cli_read_json(const char *path, cJSON **out, anamo_err *err);
 
 #endif

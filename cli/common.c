@@ -164,3 +164,23 @@ int cli_write_file_atomic(const char *path, const char *text, anamo_err *err)
     }
     return ANAMO_OK;
 }
+
+int cli_read_json(const char *path, cJSON **out, anamo_err *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open", path);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    char chunk[4096];
+    for (size_t n; mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0;)
+        fwrite(chunk, 1, n, mem);
+    fclose(f);
+    if (mem)
+        fclose(mem);
+    *out = buf ? cJSON_Parse(buf) : NULL;
+    free(buf);
+    return *out ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_FORMAT, "%s: not JSON", path);
+}

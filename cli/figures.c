@@ -154,10 +154,10 @@ static void mean_sd(const csv_columns *runs, int trials, int r, int col, double 
     *sd = n > 1 ? sqrt(fmax(0.0, (sq - n * *mean * *mean) / (n - 1))) : 0.0;
 }
 
-static FILE *open_dat(const char *dir, const char *name, anamo_err *err)
+FILE *figures_open_dat(const char *dir, const char *file, anamo_err *err)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s.dat", dir, name);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "w");
     if (!f)
         anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
@@ -204,7 +204,7 @@ static int training_loss_data(const compare_set *cs, FILE *dat, csv_columns *run
 
 static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err *err)
 {
-    FILE *dat = open_dat(cs->dir, "training-loss", err);
+    FILE *dat = figures_open_dat(cs->dir, "training-loss.dat", err);
     if (!dat)
         return err->code;
     int rc = training_loss_data(cs, dat, runs, err);
@@ -256,7 +256,7 @@ static int epoch_loss_data(const compare_set *cs, FILE *dat, csv_columns *runs, 
 
 static int epoch_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err *err)
 {
-    FILE *dat = open_dat(cs->dir, "epoch-loss", err);
+    FILE *dat = figures_open_dat(cs->dir, "epoch-loss.dat", err);
     if (!dat)
         return err->code;
     int rc = epoch_loss_data(cs, dat, runs, err);
@@ -313,18 +313,12 @@ static int sweep_figure(const compare_set *cs, anamo_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/results.json", cs->dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open", path);
-    char *text = calloc(1, 1 << 22);
-    size_t n = text ? fread(text, 1, (1 << 22) - 1, f) : 0;
-    fclose(f);
-    cJSON *root = n ? cJSON_Parse(text) : NULL;
-    free(text);
-    FILE *dat = root ? open_dat(cs->dir, "sweep", err) : NULL;
+    cJSON *root;
+    int rc = cli_read_json(path, &root, err);
+    FILE *dat = rc ? NULL : figures_open_dat(cs->dir, "sweep.dat", err);
     if (!dat) {
         cJSON_Delete(root);
-        return root ? err->code : anamo_fail(err, ANAMO_ERR_FORMAT, "%s: not JSON", path);
+        return rc ? rc : err->code;
     }
     int families = sweep_data(cs, cJSON_GetObjectItemCaseSensitive(root, "arms"), dat);
     fclose(dat);

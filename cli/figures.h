@@ -23,6 +23,9 @@ int figures_compare(const compare_set *cs, anamo_err *err);
 int figures_plot(const char *dir, const char *name, const char *body, int width, int height,
                  anamo_err *err);
 
+/* DIR/FILE opened for writing; NULL (err filled) when it cannot be. */
+FILE *figures_open_dat(const char *dir, const char *file, anamo_err *err);
+
 /* One column of numbers per name from a CSV file with a header, rows in file order; text
  * (optional) receives column text_column as strings. */
 typedef struct csv_columns {

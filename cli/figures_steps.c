@@ -17,22 +17,12 @@
 #define STEPS_SHOWN 3
 #define UNITS_SHOWN 4
 
-static FILE *open_dat(const char *dir, const char *name, anamo_err *err)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
-    return f;
-}
-
 /* Copies each arm's positions.csv (position, code_0, error) into code and error blocks. */
 static int code_and_error(const compare_set *cs, anamo_err *err)
 {
     static const char *const COLS[] = {"position", "code_0", "error"};
-    FILE *code = open_dat(cs->dir, "steps-code.dat", err);
-    FILE *error = code ? open_dat(cs->dir, "steps-error.dat", err) : NULL;
+    FILE *code = figures_open_dat(cs->dir, "steps-code.dat", err);
+    FILE *error = code ? figures_open_dat(cs->dir, "steps-error.dat", err) : NULL;
     int rc = code && error ? ANAMO_OK : err->code;
     for (int a = 0; !rc && a < cs->narms; a++) {
         char path[4300];
@@ -98,7 +88,7 @@ static int weights_of_arm(const compare_set *cs, int a, FILE *out, anamo_err *er
 
 static int weights(const compare_set *cs, anamo_err *err)
 {
-    FILE *out = open_dat(cs->dir, "steps-weights.dat", err);
+    FILE *out = figures_open_dat(cs->dir, "steps-weights.dat", err);
     int rc = out ? ANAMO_OK : err->code;
     for (int a = 0; !rc && a < cs->narms; a++)
         rc = weights_of_arm(cs, a, out, err);
@@ -141,7 +131,7 @@ static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo
     float *buf = malloc(sizeof *buf * (size_t)(cs->narms + 1) * STEPS_SHOWN * (size_t)ds->dim);
     int rc = buf ? reconstruct_steps(cs, ds, rows, buf, err)
                  : anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
-    FILE *out = rc ? NULL : open_dat(cs->dir, "steps-recon.dat", err);
+    FILE *out = rc ? NULL : figures_open_dat(cs->dir, "steps-recon.dat", err);
     rc = rc ? rc : out ? ANAMO_OK : err->code;
     for (int s = 0; !rc && s < STEPS_SHOWN; s++) {
         fprintf(out, "%s# step at position %lld: input position, the step", s ? "\n\n" : "",

@@ -69,25 +69,6 @@ static double metric_of(const cJSON *summary, const char *path)
     return v;
 }
 
-static int read_json_file(const char *path, cJSON **out, anamo_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open", path);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    char chunk[4096];
-    for (size_t n; mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0;)
-        fwrite(chunk, 1, n, mem);
-    fclose(f);
-    if (mem)
-        fclose(mem);
-    *out = buf ? cJSON_Parse(buf) : NULL;
-    free(buf);
-    return *out ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_FORMAT, "%s: not JSON", path);
-}
-
 static int gather_arm(const compare_set *cs, int arm, arm_stats *st, anamo_err *err)
 {
     st->values = malloc(sizeof(double) * NMETRICS * (size_t)cs->trials);
@@ -99,7 +80,7 @@ static int gather_arm(const compare_set *cs, int arm, arm_stats *st, anamo_err *
         compare_run_dir(cs, arm, t, path, sizeof path);
         strcat(path, "/summary.json");
         cJSON *s;
-        int rc = read_json_file(path, &s, err);
+        int rc = cli_read_json(path, &s, err);
         if (rc)
             return rc;
         for (int k = 0; k < NMETRICS; k++)

@@ -169,60 +169,6 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
     return rc;
 }
 
-static double json_num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
-
-static void metrics_from_json(const cJSON *o, anamo_metrics *mt)
-{
-    mt->n = (int64_t)json_num(o, "samples");
-    mt->loss = json_num(o, "loss");
-    mt->recon_loss = json_num(o, "recon_loss");
-    mt->mse = json_num(o, "mse");
-    mt->bias = json_num(o, "bias");
-    mt->code_l1 = json_num(o, "code_l1");
-    mt->input_l1 = json_num(o, "input_l1");
-    mt->zero_codes = json_num(o, "zero_codes");
-    mt->dead_units = (int64_t)json_num(o, "dead_units");
-}
-
-int cli_read_summary(const char *run_dir, run_result *r, anamo_err *err)
-{
-    char path[4096];
-    path_in(path, sizeof path, run_dir, "summary.json");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open", path);
-    char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    cJSON *o = cJSON_Parse(buf);
-    if (!o)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: not JSON", path);
-    memset(r, 0, sizeof *r);
-    r->epochs = (int64_t)json_num(o, "epochs");
-    metrics_from_json(cJSON_GetObjectItemCaseSensitive(o, "train"), &r->train);
-    const cJSON *test = cJSON_GetObjectItemCaseSensitive(o, "test");
-    r->has_test = test != NULL;
-    if (test)
-        metrics_from_json(test, &r->test);
-    r->seconds_per_epoch = json_num(o, "seconds_per_epoch");
-    r->samples_per_s = json_num(o, "samples_per_s");
-    r->weights_updated_per_epoch = json_num(o, "weights_updated_per_epoch");
-    r->encoder_params = (int64_t)json_num(o, "encoder_params");
-    r->decoder_params = (int64_t)json_num(o, "decoder_params");
-    const cJSON *div = cJSON_GetObjectItemCaseSensitive(o, "diverged");
-    r->diverged = cJSON_IsString(div);
-    if (r->diverged)
-        snprintf(r->divergence, sizeof r->divergence, "%s", div->valuestring);
-    r->diverged_epoch = r->diverged ? (int64_t)json_num(o, "diverged_epoch") : 0;
-    cJSON_Delete(o);
-    return ANAMO_OK;
-}
-
 typedef struct run_parts {
     run_settings s;
     anamo_dataset train, test;
