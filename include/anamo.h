@@ -215,7 +215,8 @@ int anamo_pca_mse(const anamo_pca *p, const anamo_dataset *ds, double *mse, anam
 int anamo_model_decoder_is_affine(const anamo_model *m);
 /* Principal angles (radians, ascending, k of them) between the column space of the affine
  * decoder's linear part, in the input's scale (normalization undone), and the PCA subspace.
- * Fails with ANAMO_ERR_ARG when the decoder is not affine or its code size is not p->k. */
+ * Fails with ANAMO_ERR_ARG when the decoder is not affine or its code size is not p->k. It runs
+ * the decoder on unit codes, so like anamo_evaluate it overwrites the model's forward buffers. */
 int anamo_pca_principal_angles(const anamo_pca *p, anamo_model *m, double *angles,
                                anamo_err *err);
 
