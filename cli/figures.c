@@ -309,6 +309,18 @@ static int sweep_data(const compare_set *cs, const cJSON *arms, FILE *dat)
     return block;
 }
 
+/* The sweep figure has log axes: it is drawn when every swept value is a number > 0. */
+static int sweep_is_positive(const compare_set *cs)
+{
+    for (int a = 0; a < cs->narms; a++) {
+        char *end;
+        double v = strtod(cs->arms[a].sweep_value, &end);
+        if (end == cs->arms[a].sweep_value || *end || !(v > 0))
+            return 0;
+    }
+    return 1;
+}
+
 static int sweep_figure(const compare_set *cs, anamo_err *err)
 {
     char path[4200];
@@ -412,7 +424,7 @@ int figures_compare(const compare_set *cs, anamo_err *err)
     if (!rc)
         rc = epoch_loss_figure(cs, runs, err);
     free(runs);
-    if (!rc && cs->sweep_key[0])
+    if (!rc && cs->sweep_key[0] && sweep_is_positive(cs))
         rc = sweep_figure(cs, err);
     if (!rc && cs->test_spec[0])
         rc = reconstructions_figure(cs, err);
