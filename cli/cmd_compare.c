@@ -148,6 +148,12 @@ static int run_trial(const config *base, const compare_set *cs, const compare_ar
         fprintf(stderr, "%s%s\n", label, err->msg);
         rc = ANAMO_OK;
     }
+    if (rc == ANAMO_ERR_INTERRUPTED) { /* the run saved its checkpoint */
+        char msg[ANAMO_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        rc = anamo_fail(err, ANAMO_ERR_INTERRUPTED, "%s; the same anamo compare command "
+                        "continues every run where it stopped", msg);
+    }
     config_free(&c);
     return rc;
 }
