@@ -62,6 +62,9 @@ typedef struct run_result {
 
 int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
                      run_result *out, anamo_err *err);
+/* Everything cli_run_training checks before it writes anything: the config's settings, the
+ * data, the model's layer lists against the data's shape, the phases' optimizers. */
+int cli_check_run(const config *c, anamo_err *err);
 /* The metrics as a JSON object: summary.json's "train" and "test", and anamo eval's output. */
 cJSON *cli_metrics_json(const anamo_metrics *mt);
 /* Reads and parses a JSON file (summary.json, results.json); *out to cJSON_Delete. */

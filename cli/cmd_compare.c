@@ -103,7 +103,8 @@ static int trial_config(const config *base, const compare_arm *arm, const compar
     return rc ? rc : config_validate(c, err);
 }
 
-/* Checks one run's config as training would; with print, says what would happen to the run. */
+/* Checks one run as training would before writing anything; with print, says what would happen
+ * to the run. */
 static int check_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
                        int trial, int print, anamo_err *err)
 {
@@ -112,8 +113,9 @@ static int check_trial(const config *base, const compare_set *cs, const compare_
     config c;
     run_settings s;
     int rc = trial_config(base, &cs->arms[arm], a, trial, &c, err);
+    /* trials differ only in their seeds: the data and the model are checked on trial 0 */
     if (!rc)
-        rc = config_settings(&c, &s, err);
+        rc = trial == 0 ? cli_check_run(&c, err) : config_settings(&c, &s, err);
     config_free(&c);
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     int finished = cli_file_exists(path);

@@ -410,6 +410,36 @@ static void allowed_keys(const char *section, char *buf, size_t size)
         }
 }
 
+static int check_entry(const cfg_entry *e, anamo_err *err)
+{
+    const key_spec *k = find_key(e->section, e->key);
+    if (!k) {
+        char allowed[512];
+        allowed_keys(e->section, allowed, sizeof allowed);
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: unknown key '%s' in [%s] (allowed: %s)",
+                          e->origin, e->key, e->section, allowed);
+    }
+    return check_value(k, e, err);
+}
+
+/* An [arm NAME] or [quick] line "section.key = value": the key and value are checked here, as
+ * the line would be in its own section (a typo in the last arm is found before any run). */
+static int check_override(const cfg_entry *e, anamo_err *err)
+{
+    const char *dot = strrchr(e->key, '.');
+    if (!dot || dot == e->key || !dot[1])
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: '%s' in [%s]: expected section.key = value",
+                          e->origin, e->key, e->section);
+    cfg_entry as_set = *e;
+    snprintf(as_set.section, sizeof as_set.section, "%.*s", (int)(dot - e->key), e->key);
+    snprintf(as_set.key, sizeof as_set.key, "%s", dot + 1);
+    if (!known_section(as_set.section) || !strncmp(as_set.section, "arm ", 4) ||
+        !strcmp(as_set.section, "quick"))
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: '%s' in [%s]: unknown section [%s]",
+                          e->origin, e->key, e->section, as_set.section);
+    return check_entry(&as_set, err);
+}
+
 int config_validate(const config *c, anamo_err *err)
 {
     for (int i = 0; i < c->n; i++) {
@@ -420,16 +450,9 @@ int config_validate(const config *c, anamo_err *err)
                               "joint, nam, anamo, freecodes, phase NAME, compare, arm NAME, "
                               "quick)",
                               e->origin, e->section);
-        if (!strncmp(e->section, "arm ", 4) || !strcmp(e->section, "quick"))
-            continue; /* override sections are checked when they are applied */
-        const key_spec *k = find_key(e->section, e->key);
-        if (!k) {
-            char allowed[512];
-            allowed_keys(e->section, allowed, sizeof allowed);
-            return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: unknown key '%s' in [%s] (allowed: %s)",
-                              e->origin, e->key, e->section, allowed);
-        }
-        int rc = check_value(k, e, err);
+        int rc = !strncmp(e->section, "arm ", 4) || !strcmp(e->section, "quick")
+                     ? check_override(e, err)
+                     : check_entry(e, err);
         if (rc)
             return rc;
     }

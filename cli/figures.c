@@ -172,17 +172,27 @@ static void free_runs(csv_columns *runs, int trials)
 
 /* ---- training loss by iteration, coloured by phase ----------------------------------------- */
 
-static unsigned block_colour(const char *block)
+/* The colour of each block's phases: decoder blue, encoder red, joint green, as in seed 000's
+ * Figure 1; ANAMO purple, free codes orange. */
+static const struct {
+    const char *block, *title;
+    unsigned rgb;
+} BLOCK_COLOURS[] = {{"decoder", "decoder", 0x1f77b4}, {"encoder", "encoder", 0xd62728},
+                     {"both", "joint", 0x2ca02c},      {"anamo", "ANAMO", 0x9467bd},
+                     {"freecodes", "free codes", 0xff7f0e}};
+#define NBLOCK_COLOURS (int)(sizeof BLOCK_COLOURS / sizeof BLOCK_COLOURS[0])
+
+static int block_index(const char *block)
 {
-    if (!strcmp(block, "decoder")) return 0x1f77b4;  /* blue, as in seed 000's Figure 1 */
-    if (!strcmp(block, "encoder")) return 0xd62728;  /* red */
-    if (!strcmp(block, "anamo")) return 0x9467bd;    /* purple */
-    if (!strcmp(block, "freecodes")) return 0xff7f0e; /* orange */
-    return 0x2ca02c;                                 /* joint: green */
+    for (int i = 0; i < NBLOCK_COLOURS; i++)
+        if (!strcmp(block, BLOCK_COLOURS[i].block))
+            return i;
+    return 2; /* joint */
 }
 
+/* Writes the mean curves; seen[a] gets a bit per block that arm a's phases update. */
 static int training_loss_data(const compare_set *cs, FILE *dat, csv_columns *runs,
-                              anamo_err *err)
+                              unsigned *seen, anamo_err *err)
 {
     static const char *const COLS[] = {"iteration", "loss"};
     int rc = ANAMO_OK;
@@ -191,43 +201,58 @@ static int training_loss_data(const compare_set *cs, FILE *dat, csv_columns *run
         rc = read_trials(cs, a, "metrics.csv", COLS, 2, "block", runs, &rows, err);
         fprintf(dat, "%s# %s: iteration, mean training loss over %d trials, sd, colour of the "
                      "phase's block\n", a ? "\n\n" : "", cs->arms[a].name, cs->trials);
+        seen[a] = 0;
         for (int r = 0; !rc && r < rows; r++) {
             double mean, sd;
             mean_sd(runs, cs->trials, r, 1, &mean, &sd);
+            int b = block_index(runs[0].text[r]);
+            seen[a] |= 1u << b;
             fprintf(dat, "%.0f %.8g %.8g %u\n", runs[0].num[2 * r], mean, sd,
-                    block_colour(runs[0].text[r]));
+                    BLOCK_COLOURS[b].rgb);
         }
         free_runs(runs, cs->trials);
     }
     return rc;
 }
 
+static void training_loss_panel(FILE *b, const compare_set *cs, int a, unsigned seen)
+{
+    fprintf(b, "set title '%s (mean of %d)' noenhanced\nplot 'training-loss.dat' index %d "
+               "using 1:2:4 with lines lc rgb variable notitle",
+            cs->arms[a].name, cs->trials, a);
+    for (int i = 0; i < NBLOCK_COLOURS; i++) /* a key entry per block this arm updates */
+        if (seen & (1u << i))
+            fprintf(b, ", NaN with lines lc rgb '#%06x' title '%s'", BLOCK_COLOURS[i].rgb,
+                    BLOCK_COLOURS[i].title);
+    fputs("\n", b);
+}
+
 static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err *err)
 {
-    FILE *dat = figures_open_dat(cs->dir, "training-loss.dat", err);
-    if (!dat)
-        return err->code;
-    int rc = training_loss_data(cs, dat, runs, err);
-    fclose(dat);
-    if (rc)
-        return rc;
+    unsigned *seen = calloc((size_t)cs->narms, sizeof *seen);
+    FILE *dat = seen ? figures_open_dat(cs->dir, "training-loss.dat", err) : NULL;
+    int rc = !seen ? anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory")
+             : !dat ? err->code
+                    : training_loss_data(cs, dat, runs, seen, err);
+    if (dat)
+        fclose(dat);
     const int cols = cs->narms < 3 ? cs->narms : 3, rows = (cs->narms + cols - 1) / cols;
     char *body = NULL;
     size_t len = 0;
-    FILE *b = open_memstream(&body, &len);
-    if (!b)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
-    fprintf(b, "set multiplot layout %d,%d\nset logscale y\nset grid\nset xlabel 'iteration'\n"
-               "set ylabel 'training loss'\nset key top right\nset xtics rotate by -30\n", rows, cols);
-    for (int a = 0; a < cs->narms; a++)
-        fprintf(b, "set title '%s (mean of %d)' noenhanced\nplot 'training-loss.dat' index %d "
-                   "using 1:2:4 with lines lc rgb variable notitle, NaN with lines lc rgb "
-                   "'#1f77b4' title 'decoder', NaN with lines lc rgb '#d62728' title 'encoder', "
-                   "NaN with lines lc rgb '#2ca02c' title 'joint'\n",
-                cs->arms[a].name, cs->trials, a);
-    fclose(b);
-    rc = figures_plot(cs->dir, "training-loss", body, 560 * cols, 380 * rows, err);
+    FILE *b = rc ? NULL : open_memstream(&body, &len);
+    if (!rc && !b)
+        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+    if (!rc) {
+        fprintf(b, "set multiplot layout %d,%d\nset logscale y\nset grid\n"
+                   "set xlabel 'iteration'\nset ylabel 'training loss'\nset key top right\n"
+                   "set xtics rotate by -30\n", rows, cols);
+        for (int a = 0; a < cs->narms; a++)
+            training_loss_panel(b, cs, a, seen[a]);
+        fclose(b);
+        rc = figures_plot(cs->dir, "training-loss", body, 560 * cols, 380 * rows, err);
+    }
     free(body);
+    free(seen);
     return rc;
 }
 

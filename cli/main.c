@@ -14,7 +14,7 @@ static const char USAGE[] =
     "                       write the codes E(x) of every sample\n"
     "  reconstruct MODEL --data SPEC -o grid.png\n"
     "                       picture of samples (top) and their reconstructions (below)\n"
-    "  compare CONFIG [-o DIR] [--quick] [--set ...]\n"
+    "  compare CONFIG [-o DIR] [--quick] [--dry-run] [--set ...]\n"
     "                       run each [arm NAME] of CONFIG over its trials; tables, figures\n"
     "\n"
     "MODEL is a model.safetensors file or the run directory holding it. SPEC is mnist:train,\n"

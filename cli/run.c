@@ -312,6 +312,14 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     return rc;
 }
 
+int cli_check_run(const config *c, anamo_err *err)
+{
+    run_parts p = {0};
+    int rc = prepare(c, &p, err);
+    release(&p);
+    return rc;
+}
+
 int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
                      run_result *out, anamo_err *err)
 {
