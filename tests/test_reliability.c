@@ -141,13 +141,8 @@ static pid_t spawn(const fixture *fx, const char *const *args, int limited)
     char out_path[PATH_CAP], err_path[PATH_CAP], asan[512];
     in_dir(fx, "cli.stdout", out_path);
     in_dir(fx, "cli.stderr", err_path);
-    const char *argv[MAX_ARGS + 2] = {fx->bin};
-    int argc = 1;
-    for (; args[argc - 1]; argc++) {
-        assert_true(argc <= MAX_ARGS);
-        argv[argc] = args[argc - 1];
-    }
-    argv[argc] = NULL;
+    const char *argv[TEST_CLI_MAX_ARGS + 2];
+    cli_argv(fx->bin, args, argv);
 #ifdef UNDER_ASAN
     char **env = child_env(limited ? ASAN_LIMITS : NULL, asan, sizeof asan, fx->env);
 #else
@@ -174,37 +169,9 @@ static pid_t spawn(const fixture *fx, const char *const *args, int limited)
     return pid;
 }
 
-/* Waits for pid (at most RUN_TIMEOUT_S) and collects what it wrote. */
-static cli_result finish(const fixture *fx, pid_t pid, const char *what)
-{
-    int status = 0;
-    pid_t w;
-    const double deadline = now_s() + RUN_TIMEOUT_S;
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < deadline)
-        sleep_s(0.002);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        fail_msg("anamo %s: still running after %.0f s", what, RUN_TIMEOUT_S);
-    }
-    assert_int_equal(w, pid);
-    char out_path[PATH_CAP], err_path[PATH_CAP];
-    in_dir(fx, "cli.stdout", out_path);
-    in_dir(fx, "cli.stderr", err_path);
-    cli_result r = {.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                    .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-                    .out = read_text(out_path, NULL),
-                    .err = read_text(err_path, NULL)};
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    if (r.code == 127 && !r.out[0] && !r.err[0])
-        fail_msg("%s: cannot execute (set ANAMO_BIN)", fx->bin);
-    return r;
-}
-
 static cli_result run_argv(const fixture *fx, const char *const *args, int limited)
 {
-    return finish(fx, spawn(fx, args, limited), args[0]);
+    return cli_wait(spawn(fx, args, limited), fx->bin, fx->dir, args[0], RUN_TIMEOUT_S);
 }
 
 #define RUN(fx, ...) run_argv((fx), (const char *const[]){__VA_ARGS__, NULL}, 0)
@@ -1033,7 +1000,7 @@ static void test_sigkill_during_checkpoints(void **state)
         }
         sleep_s(KILL_MAX_S * anamo_rng_uniform(&rng));
         kill(pid, SIGKILL);
-        cli_result r = finish(fx, pid, "train (killed)");
+        cli_result r = cli_wait(pid, fx->bin, fx->dir, "train (killed)", RUN_TIMEOUT_S);
         int by_kill = r.signal == SIGKILL;
         static char err_text[2048];
         snprintf(err_text, sizeof err_text, "%s", r.err);
@@ -1107,7 +1074,7 @@ static void sigterm_and_resume(fixture *fx, const char *name, const char *scheme
     }
     sleep_s(after);
     kill(pid, SIGTERM);
-    cli_result r = finish(fx, pid, "train (SIGTERM)");
+    cli_result r = cli_wait(pid, fx->bin, fx->dir, "train (SIGTERM)", RUN_TIMEOUT_S);
     if (r.signal || r.code != 1)
         fail_msg("%s: SIGTERM gave exit %d, signal %d; stderr:\n%s", name, r.code, r.signal,
                  r.err);
@@ -1154,7 +1121,7 @@ static void test_checkpoint_iterations(void **state)
     wait_for_file(ckpt);
     sleep_s(0.1);
     kill(pid, SIGKILL);
-    cli_result r = finish(fx, pid, "train (killed)");
+    cli_result r = cli_wait(pid, fx->bin, fx->dir, "train (killed)", RUN_TIMEOUT_S);
     cli_free(&r);
     expect_whole_file(ckpt);
     anamo_err err = {0};

@@ -188,21 +188,61 @@ static inline double now_s(void)
 
 #define TEST_CLI_MAX_ARGS 32
 
-/* Runs bin with args (NULL-terminated), stdout and stderr captured to files in dir, waiting at
- * most timeout_s seconds (then the test fails: the command hangs). */
-static inline cli_result run_cli(const char *bin, const char *dir, const char *const *args,
-                                 double timeout_s)
+/* argv for execv: bin, then args (NULL-terminated), then NULL; argv has TEST_CLI_MAX_ARGS + 2
+ * places. */
+static inline void cli_argv(const char *bin, const char *const *args, const char **argv)
 {
-    char out_path[TEST_UTIL_PATH_CAP], err_path[TEST_UTIL_PATH_CAP];
-    snprintf(out_path, sizeof out_path, "%s/cli.stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s/cli.stderr", dir);
-    const char *argv[TEST_CLI_MAX_ARGS + 2] = {bin};
+    argv[0] = bin;
     int argc = 1;
     for (; args[argc - 1]; argc++) {
         assert_true(argc <= TEST_CLI_MAX_ARGS);
         argv[argc] = args[argc - 1];
     }
     argv[argc] = NULL;
+}
+
+/* Waits at most timeout_s seconds for pid, a run of bin whose stdout and stderr went to
+ * DIR/cli.stdout and DIR/cli.stderr (then the test fails: the command hangs), and collects
+ * what it wrote. what names the command in messages. */
+static inline cli_result cli_wait(pid_t pid, const char *bin, const char *dir, const char *what,
+                                  double timeout_s)
+{
+    int status = 0;
+    pid_t w;
+    const double deadline = now_s() + timeout_s;
+    const struct timespec nap = {0, 2000000};
+    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < deadline)
+        nanosleep(&nap, NULL);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("anamo %s ...: still running after %.0f s", what, timeout_s);
+    }
+    assert_int_equal(w, pid);
+    char out_path[TEST_UTIL_PATH_CAP], err_path[TEST_UTIL_PATH_CAP];
+    snprintf(out_path, sizeof out_path, "%s/cli.stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/cli.stderr", dir);
+    cli_result r = {.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                    .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+                    .out = read_text(out_path, NULL),
+                    .err = read_text(err_path, NULL)};
+    assert_non_null(r.out);
+    assert_non_null(r.err);
+    if (r.code == 127 && !r.out[0] && !r.err[0])
+        fail_msg("%s: cannot execute (set ANAMO_BIN)", bin);
+    return r;
+}
+
+/* Runs bin with args (NULL-terminated), stdout and stderr captured to DIR/cli.stdout and
+ * DIR/cli.stderr, waiting at most timeout_s seconds. */
+static inline cli_result run_cli(const char *bin, const char *dir, const char *const *args,
+                                 double timeout_s)
+{
+    char out_path[TEST_UTIL_PATH_CAP], err_path[TEST_UTIL_PATH_CAP];
+    snprintf(out_path, sizeof out_path, "%s/cli.stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/cli.stderr", dir);
+    const char *argv[TEST_CLI_MAX_ARGS + 2];
+    cli_argv(bin, args, argv);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -215,27 +255,7 @@ static inline cli_result run_cli(const char *bin, const char *dir, const char *c
         execv(bin, (char *const *)argv);
         _exit(127);
     }
-    int status = 0;
-    pid_t w;
-    const double deadline = now_s() + timeout_s;
-    const struct timespec nap = {0, 2000000};
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < deadline)
-        nanosleep(&nap, NULL);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-        fail_msg("anamo %s ...: still running after %.0f s", args[0] ? args[0] : "", timeout_s);
-    }
-    assert_int_equal(w, pid);
-    cli_result r = {.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-                    .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-                    .out = read_text(out_path, NULL),
-                    .err = read_text(err_path, NULL)};
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    if (r.code == 127 && !r.out[0] && !r.err[0])
-        fail_msg("%s: cannot execute (set ANAMO_BIN)", bin);
-    return r;
+    return cli_wait(pid, bin, dir, args[0] ? args[0] : "", timeout_s);
 }
 
 /* ---- numerical checks ---------------------------------------------------------------------- */
