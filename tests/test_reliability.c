@@ -153,10 +153,7 @@ static pid_t spawn(const fixture *fx, const char *const *args, int limited)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) { /* only async-signal-safe calls between fork and exec */
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0 || e < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0)
-            _exit(127);
+        cli_child_output(out_path, err_path);
 #ifndef UNDER_ASAN
         struct rlimit lim = {BAD_INPUT_AS_LIMIT, BAD_INPUT_AS_LIMIT};
         if (limited && setrlimit(RLIMIT_AS, &lim) != 0)

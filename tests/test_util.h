@@ -201,6 +201,16 @@ static inline void cli_argv(const char *bin, const char *const *args, const char
     argv[argc] = NULL;
 }
 
+/* In a forked child, before exec: stdout and stderr to these files (created or truncated); exits
+ * 127 when that fails. Only async-signal-safe calls. */
+static inline void cli_child_output(const char *out_path, const char *err_path)
+{
+    int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (o < 0 || e < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0)
+        _exit(127);
+}
+
 /* Waits at most timeout_s seconds for pid, a run of bin whose stdout and stderr went to
  * DIR/cli.stdout and DIR/cli.stderr (then the test fails: the command hangs), and collects
  * what it wrote. what names the command in messages. */
@@ -248,10 +258,7 @@ static inline cli_result run_cli(const char *bin, const char *dir, const char *c
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) { /* only async-signal-safe calls between fork and exec */
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (o < 0 || e < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0)
-            _exit(127);
+        cli_child_output(out_path, err_path);
         execv(bin, (char *const *)argv);
         _exit(127);
     }
