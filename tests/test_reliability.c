@@ -148,6 +148,10 @@ static pid_t spawn(const fixture *fx, const char *const *args, int limited)
 #else
     char **env = child_env(NULL, asan, sizeof asan, fx->env);
 #endif
+    /* emptied here, before the child starts: a caller that polls cli.stderr while the child
+     * runs (test_sigterm_resume) must not read the previous run's output */
+    write_bytes(out_path, "", 0);
+    write_bytes(err_path, "", 0);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
