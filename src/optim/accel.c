@@ -37,6 +37,63 @@ void accel_restart(float *y, float *state, int64_t n)
     ACCEL_S(state, n) = 1.0f;
 }
 
+/* With unit-norm groups the constraint is part of the prox: x_{j+1} = P(prox(y_j − lr·∇f)),
+ * projected before the restart test and the extrapolation, so the momentum sequence runs on
+ * feasible iterates (y_{j+1} itself may leave the set, as FISTA's y does). x_{j−1}'s span holds
+ * y_j meanwhile: pass 2 overwrites it anyway. Returns (y_j − x_{j+1})·(x_{j+1} − x_j). */
+static double projected_gradient_step(const optim_cfg *cfg, prox_kind prox, float *y,
+                                      const float *grad, const float *x, float *y_old, int64_t n)
+{
+    const float lr = cfg->lr, wd = cfg->weight_decay, tau = cfg->lr * cfg->prox_lambda;
+    double against = 0.0;
+#pragma omp parallel for simd if (n > OPTIM_OMP_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        y_old[i] = y[i];
+        y[i] = prox_scalar(prox, tau, y[i] - lr * (grad[i] + wd * y[i]));
+    }
+    norm_groups_project(cfg->unit_norm, y);
+#pragma omp parallel for simd reduction(+ : against) if (n > OPTIM_OMP_MIN)
+    for (int64_t i = 0; i < n; i++)
+        against += (double)(y_old[i] - y[i]) * (double)(y[i] - x[i]);
+    return against;
+}
+
+/* The prox with τ_i = τ·w[i mod period]: the weighted soft threshold of a penalty
+ * Σ_i w_i·|v_i| (free codes under the decoder-weighted penalty). */
+static double weighted_gradient_step(const optim_cfg *cfg, prox_kind prox, float *y,
+                                     const float *grad, const float *x, int64_t n)
+{
+    const float lr = cfg->lr, wd = cfg->weight_decay, tau = cfg->lr * cfg->prox_lambda;
+    const float *w = cfg->prox_weight;
+    const int64_t period = cfg->prox_period;
+    double against = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        float x_next = prox_scalar(prox, tau * w[i % period], y[i] - lr * (grad[i] + wd * y[i]));
+        against += (double)(y[i] - x_next) * (double)(x_next - x[i]);
+        y[i] = x_next;
+    }
+    return against;
+}
+
+/* y ← x_{j+1}; returns (y_j − x_{j+1})·(x_{j+1} − x_j) for the restart test. */
+static double gradient_step(const optim_cfg *cfg, prox_kind prox, float *y, const float *grad,
+                            const float *x, float *x_prev, int64_t n)
+{
+    if (cfg->unit_norm && cfg->unit_norm->kind != NORM_NONE)
+        return projected_gradient_step(cfg, prox, y, grad, x, x_prev, n);
+    if (cfg->prox_weight && cfg->prox_period > 0)
+        return weighted_gradient_step(cfg, prox, y, grad, x, n);
+    const float lr = cfg->lr, wd = cfg->weight_decay, tau = cfg->lr * cfg->prox_lambda;
+    double against = 0.0;
+#pragma omp parallel for simd reduction(+ : against) if (n > OPTIM_OMP_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float x_next = prox_scalar(prox, tau, y[i] - lr * (grad[i] + wd * y[i]));
+        against += (double)(y[i] - x_next) * (double)(x_next - x[i]);
+        y[i] = x_next;
+    }
+    return against;
+}
+
 void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state,
                       int64_t n, int64_t t)
 {
@@ -46,16 +103,9 @@ void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *
         ACCEL_S(state, n) = 1.0f;
     }
     const prox_kind prox = cfg->kind == OPTIM_FISTA ? cfg->prox : PROX_NONE;
-    const float lr = cfg->lr, wd = cfg->weight_decay, tau = cfg->lr * cfg->prox_lambda;
     const double s_j = ACCEL_S(state, n), s_next = accel_next_s(s_j);
-    double against = 0.0; /* (y_j − x_{j+1})·(x_{j+1} − x_j) */
     /* pass 1: y ← x_{j+1} (the old y is needed only for the restart test, done here) */
-#pragma omp parallel for simd reduction(+ : against) if (n > OPTIM_OMP_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float x_next = prox_scalar(prox, tau, y[i] - lr * (grad[i] + wd * y[i]));
-        against += (double)(y[i] - x_next) * (double)(x_next - x[i]);
-        y[i] = x_next;
-    }
+    const double against = gradient_step(cfg, prox, y, grad, x, x_prev, n);
     const int restart = cfg->restart == RESTART_GRADIENT && against > 0.0;
     const float beta = restart ? 0.0f : (float)((s_j - 1.0) / s_next);
     /* pass 2: y_{j+1} = x_{j+1} + β(x_{j+1} − x_j), then x_{j−1} ← x_j ← x_{j+1} */

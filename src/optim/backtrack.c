@@ -4,6 +4,8 @@
  * the sufficient-decrease condition that makes 1/L a safe step for the smooth part f. */
 #include "optim/optim.h"
 
+#include <stddef.h>
+
 static double quadratic_model(const float *y, const float *grad, const float *p, double f_y,
                               double L, int64_t n)
 {
@@ -20,12 +22,22 @@ double backtrack_step(const float *y, const float *grad, double f_y, double L_pr
                       prox_kind prox, float prox_lambda, float *out, int64_t n, smooth_fn f_at,
                       void *ctx, int max_tries, int *ok)
 {
+    return backtrack_step_projected(y, grad, f_y, L_prev, eta, prox, prox_lambda, NULL, out, n,
+                                    f_at, ctx, max_tries, ok);
+}
+
+double backtrack_step_projected(const float *y, const float *grad, double f_y, double L_prev,
+                                double eta, prox_kind prox, float prox_lambda,
+                                const norm_groups *unit_norm, float *out, int64_t n,
+                                smooth_fn f_at, void *ctx, int max_tries, int *ok)
+{
     double L = L_prev;
     *ok = 0;
     for (int tries = 0; tries < max_tries; tries++, L *= eta) {
         const float step = (float)(1.0 / L), tau = step * prox_lambda;
         for (int64_t i = 0; i < n; i++)
             out[i] = prox_scalar(prox, tau, y[i] - step * grad[i]);
+        norm_groups_project(unit_norm, out);
         if (f_at(ctx, out) <= quadratic_model(y, grad, out, f_y, L, n)) {
             *ok = 1;
             return L;

@@ -39,6 +39,29 @@ void optim_step(const optim_cfg *cfg, float *theta, const float *grad, float *st
     case OPTIM_SGD:
     default: optim_sgd_step(cfg, theta, grad, n); break;
     }
+    /* accelerated methods project their iterate inside the step; the others, what they made */
+    if (cfg->kind != OPTIM_NESTEROV && cfg->kind != OPTIM_FISTA)
+        norm_groups_project(cfg->unit_norm, theta);
+}
+
+void optim_reset_coords(optim_kind kind, const float *theta, float *state, int64_t n,
+                        const int64_t *coords, int64_t count)
+{
+    if (!state)
+        return;
+    for (int64_t c = 0; c < count; c++) {
+        const int64_t i = coords[c];
+        switch (kind) {
+        case OPTIM_ADAM: state[i] = 0.0f, state[n + i] = 0.0f; break; /* m, v */
+        case OPTIM_MOMENTUM: state[i] = theta[i]; break;               /* w_{t−1} = w_t */
+        case OPTIM_ADAGRAD:
+        case OPTIM_RMSPROP: state[i] = 0.0f; break;
+        case OPTIM_NESTEROV:
+        case OPTIM_FISTA: ACCEL_X(state)[i] = ACCEL_X_PREV(state, n)[i] = theta[i]; break;
+        case OPTIM_SGD:
+        default: break;
+        }
+    }
 }
 
 void optim_finish(const optim_cfg *cfg, float *theta, const float *state, int64_t n)
@@ -52,6 +75,7 @@ static const char *const OPTIM_NAMES[] = {"sgd",     "adam",    "momentum", "nes
 static const char *const PROX_NAMES[] = {"none", "l1", "nonneg", "l1_nonneg"};
 static const char *const RESTART_NAMES[] = {"none", "function", "gradient"};
 static const char *const SCHEDULE_NAMES[] = {"constant", "step", "plateau"};
+static const char *const NORM_NAMES[] = {"none", "sphere", "ball"};
 
 static int find_name(const char *const *names, int count, const char *s)
 {
@@ -81,3 +105,8 @@ const char *schedule_name(schedule_kind kind)
     return (unsigned)kind < SCHED_COUNT ? SCHEDULE_NAMES[kind] : "?";
 }
 int schedule_parse(const char *s) { return find_name(SCHEDULE_NAMES, SCHED_COUNT, s); }
+const char *norm_kind_name(norm_kind kind)
+{
+    return (unsigned)kind < NORM_COUNT ? NORM_NAMES[kind] : "?";
+}
+int norm_kind_parse(const char *s) { return find_name(NORM_NAMES, NORM_COUNT, s); }

@@ -34,6 +34,17 @@ typedef enum restart_kind {
     RESTART_COUNT
 } restart_kind;
 
+/* Groups of parameters held to unit ℓ2 norm: the decoder's first-layer columns (one per code
+ * unit) or, for a transposed convolution, the kernel slice of each input channel. Group g is the
+ * len floats at offset + g·group_stride + i·elem_stride (i < len) of the block's span.
+ *   sphere  every group has norm 1 (a zero group stays 0: it has no direction)
+ *   ball    every group has norm ≤ 1 (longer ones are scaled back to 1) */
+typedef enum norm_kind { NORM_NONE = 0, NORM_SPHERE, NORM_BALL, NORM_COUNT } norm_kind;
+typedef struct norm_groups {
+    norm_kind kind;
+    int64_t offset, count, len, group_stride, elem_stride;
+} norm_groups;
+
 typedef struct optim_cfg {
     optim_kind kind;
     float lr;
@@ -44,6 +55,12 @@ typedef struct optim_cfg {
     prox_kind prox;          /* FISTA's prox of lr·prox_lambda·h */
     float prox_lambda;
     restart_kind restart;    /* accelerated methods; RESTART_FUNCTION is the caller's call */
+    const float *prox_weight; /* NULL, or per-coordinate weights of the prox's τ, element i
+                                 taking prox_weight[i % prox_period] (a weighted soft
+                                 threshold over rows of prox_period code units) */
+    int64_t prox_period;
+    const norm_groups *unit_norm; /* NULL, or groups projected onto their set after each step
+                                     (accelerated methods: the iterate x_{j+1}, inside the step) */
 } optim_cfg;
 
 /* PyTorch's defaults for kind at learning rate lr (AdaGrad eps 1e-10, RMSProp alpha 0.99 and
@@ -55,6 +72,11 @@ int64_t optim_state_floats(optim_kind kind, int64_t n);
  * (t == 1 initialises the state from theta where the method needs it). */
 void optim_step(const optim_cfg *cfg, float *theta, const float *grad, float *state, int64_t n,
                 int64_t t);
+/* Restarts the state of the coordinates coords[0..count) of theta (n) as if they had never been
+ * stepped: Adam's, AdaGrad's and RMSProp's sums to 0, heavy ball's w_{t−1} and accelerated
+ * methods' x_j, x_{j−1} to theta's (new) values, so no momentum carries into them. */
+void optim_reset_coords(optim_kind kind, const float *theta, float *state, int64_t n,
+                        const int64_t *coords, int64_t count);
 /* For methods whose parameters hold an extrapolated point (nesterov, fista): copies the last
  * iterate x_j from the state into theta, e.g. at the end of a phase. No-op for the others. */
 void optim_finish(const optim_cfg *cfg, float *theta, const float *state, int64_t n);
@@ -110,6 +132,16 @@ static inline float prox_scalar(prox_kind kind, float tau, float v)
     }
 }
 
+/* ---- unit-norm groups (constraint.c) ----------------------------------------------------- */
+/* ‖group g‖₂ of theta. */
+double norm_groups_norm(const norm_groups *g, const float *theta, int64_t group);
+/* Every group onto the sphere or into the ball (g->kind); NORM_NONE or NULL: nothing. */
+void norm_groups_project(const norm_groups *g, float *theta);
+/* Sphere only: removes from each group of grad its component along the group of theta,
+ * grad_g ← grad_g − (grad_g·w_g / ‖w_g‖²)·w_g, so that a step (and the moments an adaptive
+ * method keeps of grad) moves along the sphere, not against the projection that follows. */
+void norm_groups_tangent(const norm_groups *g, const float *theta, float *grad);
+
 /* ---- backtracking (backtrack.c) -----------------------------------------------------------
  * Beck & Teboulle (2009), FISTA with backtracking: from L = L_prev, take L ← η·L until
  *     f(p) ≤ f(y) + ⟨p − y, ∇f(y)⟩ + (L/2)‖p − y‖²,   p = prox_{1/L}(y − ∇f(y)/L)
@@ -119,6 +151,12 @@ typedef double (*smooth_fn)(void *ctx, const float *point);
 double backtrack_step(const float *y, const float *grad, double f_y, double L_prev, double eta,
                       prox_kind prox, float prox_lambda, float *out, int64_t n, smooth_fn f_at,
                       void *ctx, int max_tries, int *ok);
+/* The same with the trial points projected onto unit-norm groups (NULL: none), so that the
+ * accepted point is feasible: p = P(prox_{1/L}(y − ∇f(y)/L)). */
+double backtrack_step_projected(const float *y, const float *grad, double f_y, double L_prev,
+                                double eta, prox_kind prox, float prox_lambda,
+                                const norm_groups *unit_norm, float *out, int64_t n,
+                                smooth_fn f_at, void *ctx, int max_tries, int *ok);
 
 /* ---- learning-rate schedules (schedule.c) -------------------------------------------------
  * Applied at the end of each epoch to the phase's learning rate.
@@ -155,5 +193,7 @@ const char *restart_name(restart_kind kind);
 int restart_parse(const char *s);
 const char *schedule_name(schedule_kind kind);
 int schedule_parse(const char *s);
+const char *norm_kind_name(norm_kind kind);
+int norm_kind_parse(const char *s);
 
 #endif
