@@ -33,14 +33,16 @@ int cli_is_dir(const char *path);
 int cli_file_exists(const char *path);
 /* MODEL may be a checkpoint file or a run directory holding model.safetensors. */
 void cli_model_path(const char *model, char *out, size_t size);
-/* The loss a checkpoint was trained with (from its stored config); defaults mse, 0. */
-void cli_checkpoint_loss(const char *path, anamo_loss_kind *loss, float *lambda);
+/* The objective a checkpoint was trained with (from its stored config: loss, λ, penalty,
+ * Jacobian samples); defaults mse, 0, l1, 256. */
+void cli_checkpoint_objective(const char *path, anamo_eval_spec *spec);
 
 /* Arguments of the verbs that read a model and a dataset: MODEL --data SPEC [-o OUT]
- * [--count N] [--cols N]. Returns 0, or the exit code to leave with (-1: --help shown). */
+ * [--count N] [--cols N] [--jacobian-samples N]. Returns 0, or the exit code to leave with (-1: --help shown). */
 typedef struct model_args {
     const char *model, *data, *out;
     int count, cols;
+    int64_t jacobian_samples; /* --jacobian-samples (eval): 0 the checkpoint's, -1 none */
 } model_args;
 int cli_model_args(int argc, char **argv, const char *usage, model_args *a);
 /* Loads MODEL's checkpoint and the dataset; prints the error and returns the exit code. */
@@ -58,6 +60,7 @@ typedef struct run_result {
     double weights_updated_per_epoch;
     double samples_per_s;
     int64_t encoder_params, decoder_params;
+    int64_t resampled;        /* code units re-initialized by dead-unit resampling */
 } run_result;
 
 int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,

@@ -4,11 +4,16 @@
 #include <cJSON.h>
 
 static const char USAGE[] =
-    "usage: anamo eval MODEL --data SPEC\n"
+    "usage: anamo eval MODEL --data SPEC [--jacobian-samples N]\n"
     "\n"
     "Prints the metrics of MODEL (a model.safetensors or its run directory) on SPEC as JSON:\n"
-    "loss and reconstruction loss (the loss MODEL was trained with), MSE per element, the\n"
-    "reconstruction bias (1/M) sum ||x - x^||, code l1, input l1, zero-code fraction, dead units.\n";
+    "loss and reconstruction loss (the objective MODEL was trained with), MSE per element,\n"
+    "the reconstruction bias (1/M) sum ||x - x^||, explained variance (against the training\n"
+    "mean the checkpoint holds), input l1, and the code measures: raw code l1, code l1 weighted\n"
+    "by the decoder's first-layer column norms (code_l1_decoder) and by its Jacobian\n"
+    "(code_l1_jacobian, on N evenly spaced samples: the config's train.jacobian_samples,\n"
+    "256 by default; 0 skips it), L0 (nonzero codes per sample), zero-code fraction, dead\n"
+    "units and their fraction. docs/MEASURES.md says what each is invariant to.\n";
 
 /* cJSON escapes the path and prints numbers with 17 significant digits, as summary.json has */
 static void print_json(const char *data, const anamo_metrics *mt)
@@ -34,12 +39,13 @@ int cmd_eval(int argc, char **argv)
         return rc;
     char path[4096];
     cli_model_path(a.model, path, sizeof path);
-    anamo_loss_kind loss;
-    float lambda;
-    cli_checkpoint_loss(path, &loss, &lambda);
+    anamo_eval_spec spec;
+    cli_checkpoint_objective(path, &spec);
+    if (a.jacobian_samples)
+        spec.jacobian_samples = a.jacobian_samples;
     anamo_metrics mt;
     anamo_err err = {0};
-    rc = anamo_evaluate(m, &ds, loss, lambda, &mt, &err);
+    rc = anamo_evaluate(m, &ds, &spec, &mt, &err);
     if (!rc)
         print_json(a.data, &mt);
     anamo_model_free(m);

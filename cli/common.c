@@ -85,17 +85,19 @@ void cli_model_path(const char *model, char *out, size_t size)
         snprintf(out, size, "%s", model);
 }
 
-void cli_checkpoint_loss(const char *path, anamo_loss_kind *loss, float *lambda)
+void cli_checkpoint_objective(const char *path, anamo_eval_spec *spec)
 {
-    *loss = ANAMO_LOSS_MSE;
-    *lambda = 0.0f;
+    memset(spec, 0, sizeof *spec);
+    spec->loss = ANAMO_LOSS_MSE;
     anamo_err err = {0};
     char *text = anamo_checkpoint_config(path, &err);
     config c = {0};
     run_settings s;
     if (text && !config_load_text(&c, text, path, &err) && !config_settings(&c, &s, &err)) {
-        *loss = s.train.loss;
-        *lambda = s.train.lambda;
+        spec->loss = s.train.loss;
+        spec->lambda = s.train.lambda;
+        spec->penalty = s.train.penalty;
+        spec->jacobian_samples = s.train.jacobian_samples;
     }
     config_free(&c);
     free(text);
@@ -119,6 +121,13 @@ int cli_model_args(int argc, char **argv, const char *usage, model_args *a)
             if (*end || v < 1 || v > 100000)
                 return cli_usage_error(usage, "%s %s: expected a positive integer", arg, argv[i]);
             *(arg[2] == 'c' && arg[3] == 'o' && arg[4] == 'u' ? &a->count : &a->cols) = (int)v;
+        } else if (!strcmp(arg, "--jacobian-samples") && more) {
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 1000000000)
+                return cli_usage_error(usage, "%s %s: expected an integer in 0..1000000000 "
+                                       "(0: not computed)", arg, argv[i]);
+            a->jacobian_samples = v ? v : -1;
         } else if (arg[0] != '-' && !a->model) {
             a->model = arg;
         } else {

@@ -9,34 +9,79 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* When a row is shown: rows equal by construction to another one appear once. */
+typedef enum row_when {
+    ROW_ALWAYS = 0,
+    ROW_IF_NOT_MSE,      /* the configured loss differs from MSE in some arm */
+    ROW_IF_PENALTY       /* some arm has λ ≠ 0 */
+} row_when;
+
 typedef struct metric_def {
     const char *path;  /* in summary.json; "test." falls back to "train." without a test set */
     const char *label;
+    row_when when;
+    const char *what;  /* the table's footnote: what it measures, what it is invariant to */
 } metric_def;
 
 static const metric_def METRICS[] = {
-    {"test.recon_loss", "test reconstruction loss"},
-    {"test.loss", "test loss (+ λ·code ℓ1)"},
-    {"train.recon_loss", "train reconstruction loss"},
-    {"train.loss", "train loss (+ λ·code ℓ1)"},
-    {"test.mse", "test MSE"},
-    {"test.bias", "test bias (1/M)Σ‖x − x̂‖"},
-    {"test.code_l1", "code ℓ1 (1/M)Σ‖E(x)‖₁"},
-    {"test.compression", "code ℓ1 / input ℓ1"},
-    {"test.zero_codes", "fraction of zero codes"},
-    {"test.dead_units", "dead code units"},
-    {"test.bits_used", "code bits used"},
-    {"test.ones", "fraction of code bits that are 1"},
-    {"test.distinct_codes", "distinct code words"},
-    {"steps.r2", "R² of code against step position"},
-    {"steps.max_position_error", "worst per-position error"},
-    {"pca.mse_over_optimum", "train MSE / PCA optimum"},
-    {"pca.test_mse", "PCA test MSE"},
-    {"pca.max_angle_deg", "largest principal angle to PCA (°)"},
-    {"seconds_per_epoch", "seconds per epoch"},
-    {"weights_updated_per_epoch", "weights updated per epoch"},
+    {"test.mse", "test MSE", ROW_ALWAYS,
+     "mean squared error per element, in the input's scale"},
+    {"test.recon_loss", "test reconstruction loss", ROW_IF_NOT_MSE,
+     "the configured reconstruction loss (mse_sum: Σ‖x − x̂‖² per sample; bce)"},
+    {"test.loss", "test loss with the penalty", ROW_IF_PENALTY,
+     "reconstruction loss + λ·penalty, the objective trained on"},
+    {"train.mse", "train MSE", ROW_ALWAYS, "the same on the training set"},
+    {"train.recon_loss", "train reconstruction loss", ROW_IF_NOT_MSE,
+     "the configured loss on the training set"},
+    {"train.loss", "train loss with the penalty", ROW_IF_PENALTY,
+     "the objective on the training set"},
+    {"test.explained_variance", "explained variance", ROW_ALWAYS,
+     "1 − Σ‖x − x̂‖²/Σ‖x − x̄‖², x̄ the training mean; a function of x̂ alone, so invariant to "
+     "every reparametrization that keeps the reconstructions"},
+    {"test.bias", "test bias (1/M)Σ‖x − x̂‖", ROW_ALWAYS,
+     "the seeds' reconstruction bias, mean ℓ2 error per image; a function of x̂ alone"},
+    {"test.code_l1", "code ℓ1, raw", ROW_ALWAYS,
+     "(1/M)Σ‖E(x)‖₁; NOT invariant: dividing the code by c and multiplying the decoder's first "
+     "layer by c divides it by c with x̂ unchanged"},
+    {"test.code_l1_decoder", "code ℓ1 × first-layer column norm", ROW_ALWAYS,
+     "(1/M)Σ_j ‖W₁[:,j]‖·|h_j|; invariant to that rescaling, not to one across the decoder's "
+     "hidden ReLU layers"},
+    {"test.code_l1_jacobian", "code ℓ1 × decoder Jacobian norm", ROW_ALWAYS,
+     "(1/M')Σ_j ‖∂z/∂h_j‖·|h_j|, z the decoder's output before its final activation, over M' "
+     "evenly spaced test samples (summary.json: jacobian_samples); invariant to every "
+     "rescaling of the code or of hidden decoder units the decoder's output cannot see"},
+    {"test.compression", "code ℓ1 ÷ input ℓ1 (raw; lower is smaller)", ROW_ALWAYS,
+     "the seeds' \"compression\": raw code ℓ1 over (1/M)Σ‖x‖₁; as raw ℓ1, not invariant"},
+    {"test.l0", "L0: nonzero codes per sample", ROW_ALWAYS,
+     "(1/M)Σ #{j: h_j ≠ 0}, code units × (1 − the fraction of zero codes in summary.json); no "
+     "rescaling moves an exact zero"},
+    {"test.dead_units", "dead code units", ROW_ALWAYS,
+     "code units 0 on every test sample (their fraction: summary.json's dead_fraction); "
+     "invariant to every rescaling"},
+    {"resampled_units", "units resampled", ROW_ALWAYS,
+     "dead units re-initialized during training (train.resample_every)"},
+    {"test.bits_used", "code bits used", ROW_ALWAYS, "binary codes: bits both 0 and 1 on the set"},
+    {"test.ones", "fraction of code bits that are 1", ROW_ALWAYS, "binary codes"},
+    {"test.distinct_codes", "distinct code words", ROW_ALWAYS, "binary codes"},
+    {"steps.r2", "R² of code against step position", ROW_ALWAYS,
+     "step-function data: linearity of the code in the step's position"},
+    {"steps.max_position_error", "worst per-position error", ROW_ALWAYS,
+     "step-function data: the largest MSE over step positions"},
+    {"pca.mse_over_optimum", "train MSE / PCA optimum", ROW_ALWAYS,
+     "linear models: MSE over the Eckart–Young optimum (≥ 1)"},
+    {"pca.test_mse", "PCA test MSE", ROW_ALWAYS, "the PCA baseline's test MSE"},
+    {"pca.max_angle_deg", "largest principal angle to PCA (°)", ROW_ALWAYS,
+     "between the decoder's column space and the PCA subspace"},
+    {"seconds_per_epoch", "seconds per epoch", ROW_ALWAYS, "training time (evaluation excluded)"},
+    {"weights_updated_per_epoch", "weights updated per epoch", ROW_ALWAYS,
+     "parameters some step of an epoch changed (a NAM epoch updates one block)"},
 };
 #define NMETRICS (int)(sizeof METRICS / sizeof METRICS[0])
+
+/* Which conditional rows a comparison needs, read from its runs' summaries. */
+typedef struct row_needs {
+    int not_mse, penalty;
+} row_needs;
 
 typedef struct arm_stats {
     double *values;        /* NMETRICS × trials, NaN where a summary lacks the metric */
@@ -69,7 +114,15 @@ static double metric_of(const cJSON *summary, const char *path)
     return v;
 }
 
-static int gather_arm(const compare_set *cs, int arm, arm_stats *st, anamo_err *err)
+static void note_needs(const cJSON *summary, row_needs *needs)
+{
+    const cJSON *loss = cJSON_GetObjectItemCaseSensitive(summary, "loss");
+    needs->not_mse |= cJSON_IsString(loss) && strcmp(loss->valuestring, "mse") != 0;
+    needs->penalty |= number_at(summary, "lambda") != 0.0;
+}
+
+static int gather_arm(const compare_set *cs, int arm, arm_stats *st, row_needs *needs,
+                      anamo_err *err)
 {
     st->values = malloc(sizeof(double) * NMETRICS * (size_t)cs->trials);
     st->diverged_epoch = calloc((size_t)cs->trials, sizeof *st->diverged_epoch);
@@ -85,6 +138,7 @@ static int gather_arm(const compare_set *cs, int arm, arm_stats *st, anamo_err *
             return rc;
         for (int k = 0; k < NMETRICS; k++)
             st->values[k * cs->trials + t] = metric_of(s, METRICS[k].path);
+        note_needs(s, needs);
         if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(s, "diverged"))) {
             st->diverged++;
             st->diverged_epoch[t] = (int64_t)number_at(s, "diverged_epoch");
@@ -154,6 +208,12 @@ static void put_diverged(FILE *f, const arm_stats *st, int trials)
         fputs(")", f);
 }
 
+static int row_wanted(const metric_def *d, const row_needs *needs)
+{
+    return d->when == ROW_ALWAYS || (d->when == ROW_IF_NOT_MSE && needs->not_mse) ||
+           (d->when == ROW_IF_PENALTY && needs->penalty);
+}
+
 static int metric_present(const arm_stats *st, int narms, int k, int trials)
 {
     for (int a = 0; a < narms; a++)
@@ -162,7 +222,8 @@ static int metric_present(const arm_stats *st, int narms, int k, int trials)
     return 0;
 }
 
-static void put_table(FILE *f, const compare_set *cs, const arm_stats *st)
+static void put_table(FILE *f, const compare_set *cs, const arm_stats *st,
+                      const row_needs *needs)
 {
     fputs("| metric", f);
     for (int a = 0; a < cs->narms; a++)
@@ -172,7 +233,7 @@ static void put_table(FILE *f, const compare_set *cs, const arm_stats *st)
         fputs("|---:", f);
     fputs("|\n", f);
     for (int k = 0; k < NMETRICS; k++) {
-        if (!metric_present(st, cs->narms, k, cs->trials))
+        if (!row_wanted(&METRICS[k], needs) || !metric_present(st, cs->narms, k, cs->trials))
             continue;
         fprintf(f, "| %s", METRICS[k].label);
         for (int a = 0; a < cs->narms; a++)
@@ -193,33 +254,48 @@ static int metric_index(const char *path)
     return -1;
 }
 
-/* The sweep: one row per value, test loss, code ℓ1 and divergences per arm family. */
+/* What each row of the table measures and is invariant to, one line per row shown. */
+static void put_footnotes(FILE *f, const compare_set *cs, const arm_stats *st,
+                          const row_needs *needs)
+{
+    fputs("\nWhat the rows measure:\n\n", f);
+    for (int k = 0; k < NMETRICS; k++)
+        if (row_wanted(&METRICS[k], needs) && metric_present(st, cs->narms, k, cs->trials))
+            fprintf(f, "- %s: %s.\n", METRICS[k].label, METRICS[k].what);
+    fputs("- diverged: the loss turned NaN or Inf, or every test code was 0 after an epoch.\n",
+          f);
+}
+
+/* The sweep: one row per value, test loss, code ℓ1 (raw and Jacobian-weighted) and
+ * divergences per arm family. */
 static void put_sweep_table(FILE *f, const compare_set *cs, const arm_stats *st)
 {
     const int loss = metric_index("test.loss"), l1 = metric_index("test.code_l1");
+    const int jac = metric_index("test.code_l1_jacobian");
     int nvalues = 0;
     while (nvalues < cs->narms && !strcmp(cs->arms[nvalues].family, cs->arms[0].family))
         nvalues++;
     fprintf(f, "\n## Sweep over %s\n\n| %s", cs->sweep_key, cs->sweep_key);
     for (int a = 0; a < cs->narms; a += nvalues)
-        fprintf(f, " | %s test loss | %s code ℓ1 | %s diverged", cs->arms[a].family,
-                cs->arms[a].family, cs->arms[a].family);
+        fprintf(f, " | %s test loss | %s code ℓ1 | %s code ℓ1 × Jacobian | %s diverged",
+                cs->arms[a].family, cs->arms[a].family, cs->arms[a].family, cs->arms[a].family);
     fputs(" |\n|---", f);
     for (int a = 0; a < cs->narms; a += nvalues)
-        fputs("|---:|---:|---:", f);
+        fputs("|---:|---:|---:|---:", f);
     fputs("|\n", f);
     for (int v = 0; v < nvalues; v++) {
         fprintf(f, "| %s", cs->arms[v].sweep_value);
         for (int a = v; a < cs->narms; a += nvalues) {
             put_cell(f, st[a].values + loss * cs->trials, cs->trials);
             put_cell(f, st[a].values + l1 * cs->trials, cs->trials);
+            put_cell(f, st[a].values + jac * cs->trials, cs->trials);
             fprintf(f, " | %d/%d", st[a].diverged, cs->trials);
         }
         fputs(" |\n", f);
     }
 }
 
-static char *markdown(const compare_set *cs, const arm_stats *st)
+static char *markdown(const compare_set *cs, const arm_stats *st, const row_needs *needs)
 {
     char *text = NULL;
     size_t len = 0;
@@ -233,9 +309,10 @@ static char *markdown(const compare_set *cs, const arm_stats *st)
         fputs("Cells: mean ± sample standard deviation [min, max] over the trials. ", f);
     fputs("Metrics on the test set (the training set's where there is none) after the last "
           "epoch.\n\n", f);
-    put_table(f, cs, st);
+    put_table(f, cs, st, needs);
     if (cs->sweep_key[0])
         put_sweep_table(f, cs, st);
+    put_footnotes(f, cs, st, needs);
     fclose(f);
     return text;
 }
@@ -284,10 +361,11 @@ static char *results_json(const compare_set *cs, const arm_stats *st)
     return text;
 }
 
-static int write_both(const compare_set *cs, const arm_stats *st, FILE *out, anamo_err *err)
+static int write_both(const compare_set *cs, const arm_stats *st, const row_needs *needs,
+                      FILE *out, anamo_err *err)
 {
     char path[4200];
-    char *md = markdown(cs, st), *json = results_json(cs, st);
+    char *md = markdown(cs, st, needs), *json = results_json(cs, st);
     int rc = md && json ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "compare: out of memory");
     if (!rc) {
         snprintf(path, sizeof path, "%s/results.md", cs->dir);
@@ -308,10 +386,11 @@ int compare_write_results(const compare_set *cs, FILE *out, anamo_err *err)
 {
     arm_stats *st = calloc((size_t)cs->narms, sizeof *st);
     int rc = st ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "compare: out of memory");
+    row_needs needs = {0};
     for (int a = 0; !rc && a < cs->narms; a++)
-        rc = gather_arm(cs, a, &st[a], err);
+        rc = gather_arm(cs, a, &st[a], &needs, err);
     if (!rc)
-        rc = write_both(cs, st, out, err);
+        rc = write_both(cs, st, &needs, out, err);
     for (int a = 0; st && a < cs->narms; a++)
         free(st[a].values), free(st[a].diverged_epoch);
     free(st);

@@ -75,11 +75,17 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
 {
     run_ctx *ctx = ctx_;
     const anamo_metrics *te = &r->test;
-    fprintf(ctx->epochs, "%lld,%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.6f,%.4f,%lld\n",
+    const double no = NAN;
+    fprintf(ctx->epochs,
+            "%lld,%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.6f,%.8g,%.8g,%.6g,%.8g,%.6g,%.4f,%lld,"
+            "%lld\n",
             (long long)r->epoch, r->phase, r->train_loss, r->train_recon_loss, r->train_code_l1,
-            r->has_test ? te->loss : NAN, r->has_test ? te->recon_loss : NAN,
-            r->has_test ? te->mse : NAN, r->has_test ? te->code_l1 : NAN,
-            r->has_test ? te->zero_codes : NAN, r->seconds, (long long)r->weights_updated);
+            r->has_test ? te->loss : no, r->has_test ? te->recon_loss : no,
+            r->has_test ? te->mse : no, r->has_test ? te->code_l1 : no,
+            r->has_test ? te->zero_codes : no, r->has_test ? te->code_l1_decoder : no,
+            r->has_test ? te->code_l1_jacobian : no, r->has_test ? te->l0 : no,
+            r->has_test ? te->explained_variance : no, r->has_test ? te->dead_fraction : no,
+            r->seconds, (long long)r->weights_updated, (long long)r->resampled);
     fflush(ctx->epochs);
     fflush(ctx->metrics);
     fprintf(stderr, "%s%sepoch %lld  %-8s train loss %.6f  test mse %.6f  %.2f s\n",
@@ -108,6 +114,15 @@ static int on_step(void *ctx_, int64_t iteration, double elapsed)
     return due ? save_checkpoint(ctx) : 0;
 }
 
+/* A number, or null where it does not apply (NaN). */
+static void add_number(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, v);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
 cJSON *cli_metrics_json(const anamo_metrics *mt)
 {
     cJSON *o = cJSON_CreateObject();
@@ -121,6 +136,13 @@ cJSON *cli_metrics_json(const anamo_metrics *mt)
     cJSON_AddNumberToObject(o, "compression", mt->input_l1 > 0 ? mt->code_l1 / mt->input_l1 : 0);
     cJSON_AddNumberToObject(o, "zero_codes", mt->zero_codes);
     cJSON_AddNumberToObject(o, "dead_units", (double)mt->dead_units);
+    cJSON_AddNumberToObject(o, "dead_fraction", mt->dead_fraction);
+    cJSON_AddNumberToObject(o, "l0", mt->l0);
+    add_number(o, "code_l1_decoder", mt->code_l1_decoder);
+    add_number(o, "code_l1_jacobian", mt->code_l1_jacobian);
+    cJSON_AddNumberToObject(o, "jacobian_samples", (double)mt->jacobian_samples);
+    add_number(o, "explained_variance", mt->explained_variance);
+    cJSON_AddStringToObject(o, "explained_variance_mean", mt->mean_from_train ? "train" : "this set");
     if (mt->distinct_codes != 0) { /* binary codes: bit usage */
         cJSON_AddNumberToObject(o, "ones", mt->ones);
         cJSON_AddNumberToObject(o, "bits_used", (double)mt->bits_used);
@@ -139,6 +161,14 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
                                        : s->train.loss == ANAMO_LOSS_MSE_SUM ? "mse_sum"
                                                                              : "mse");
     cJSON_AddNumberToObject(o, "lambda", s->train.lambda);
+    cJSON_AddStringToObject(o, "penalty", s->train.penalty == ANAMO_PENALTY_DECODER_L1
+                                              ? "decoder_l1" : "l1");
+    cJSON_AddStringToObject(o, "decoder_norm",
+                            s->train.decoder_norm == ANAMO_DECODER_NORM_SPHERE ? "sphere"
+                            : s->train.decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball"
+                                                                               : "none");
+    if (s->train.resample_every > 0)
+        cJSON_AddNumberToObject(o, "resampled_units", (double)r->resampled);
     cJSON_AddNumberToObject(o, "epochs", (double)r->epochs);
     cJSON_AddItemToObject(o, "train", cli_metrics_json(&r->train));
     if (r->has_test)
@@ -259,8 +289,10 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
                             resume, err);
     ctx->epochs = open_csv(ctx->run_dir, "epochs.csv",
                            "epoch,phase,train_loss,train_recon_loss,train_code_l1,test_loss,"
-                           "test_recon_loss,test_mse,test_code_l1,test_zero_codes,seconds,"
-                           "weights_updated\n",
+                           "test_recon_loss,test_mse,test_code_l1,test_zero_codes,"
+                           "test_code_l1_decoder,test_code_l1_jacobian,test_l0,"
+                           "test_explained_variance,test_dead_fraction,seconds,"
+                           "weights_updated,resampled\n",
                            resume, err);
     return ctx->metrics && ctx->epochs ? ANAMO_OK : err->code;
 }
@@ -283,10 +315,11 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     int rc = out->diverged && !ctx->codes_died_epoch
                  ? ANAMO_OK
                  : anamo_checkpoint_save(p->m, p->t, p->config_text, ckpt, err);
+    const anamo_eval_spec es = anamo_trainer_eval_spec(p->t);
     if (!rc)
-        rc = anamo_evaluate(p->m, &p->train, p->s.train.loss, p->s.train.lambda, &out->train, err);
+        rc = anamo_evaluate(p->m, &p->train, &es, &out->train, err);
     if (!rc && p->has_test)
-        rc = anamo_evaluate(p->m, &p->test, p->s.train.loss, p->s.train.lambda, &out->test, err);
+        rc = anamo_evaluate(p->m, &p->test, &es, &out->test, err);
     if (rc)
         return rc;
     out->has_test = p->has_test;
@@ -296,6 +329,7 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     out->seconds_per_epoch = epochs > 0 ? seconds / epochs : 0;
     out->samples_per_s = seconds > 0 ? (double)p->train.n * epochs / seconds : 0;
     out->weights_updated_per_epoch = epochs > 0 ? anamo_trainer_weights_updated(p->t) / epochs : 0;
+    out->resampled = anamo_trainer_resampled(p->t);
     out->encoder_params = anamo_model_param_count(p->m, 0);
     out->decoder_params = anamo_model_param_count(p->m, 1);
     cJSON *extras[2] = {NULL, NULL};

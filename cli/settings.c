@@ -160,6 +160,17 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
     anamo_train_spec *t = &s->train;
     t->loss = (anamo_loss_kind)config_enum_index("mse|mse_sum|bce", config_get(c, "loss", "type"));
     t->lambda = (float)num(c, "loss", "lambda");
+    t->penalty = (anamo_penalty_kind)config_enum_index("l1|decoder_l1",
+                                                       config_get(c, "loss", "penalty"));
+    t->decoder_norm = (anamo_decoder_norm)config_enum_index("none|sphere|ball",
+                                                            config_get(c, "train", "decoder_norm"));
+    t->resample_every = (int64_t)num(c, "train", "resample_every");
+    t->resample_window = config_get(c, "train", "resample_window")
+                             ? (int64_t)num(c, "train", "resample_window")
+                             : t->resample_every;
+    t->jacobian_samples = (int64_t)num(c, "train", "jacobian_samples");
+    if (t->jacobian_samples == 0)
+        t->jacobian_samples = -1; /* the config's 0 is "none"; the library's 0, its default */
     t->epochs = num(c, "train", "epochs");
     t->seed = (uint64_t)num(c, "train", "seed");
     t->log_every = (int)num(c, "train", "log_every");

@@ -168,9 +168,32 @@ int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t fir
                             int64_t count, float *recon, anamo_err *err);
 
 /* ---- evaluation -------------------------------------------------------------------------- */
+/* The code penalty λ·(1/B) Σ_b Σ_j n_j·|h_bj|:
+ *   ANAMO_PENALTY_L1           n_j = 1, the seeds' λ·‖E(x)‖₁
+ *   ANAMO_PENALTY_DECODER_L1   n_j = ‖W₁[:, j]‖₂, the norm of the decoder's first-layer column
+ *                              that reads code unit j (a transposed convolution: the kernel
+ *                              slice of unit j's channel), so that shrinking the code while the
+ *                              columns grow gains nothing (SAELens'
+ *                              scale_sparsity_penalty_by_decoder_norm) */
+typedef enum anamo_penalty_kind {
+    ANAMO_PENALTY_L1 = 0,
+    ANAMO_PENALTY_DECODER_L1 = 1
+} anamo_penalty_kind;
+
+/* Codes of the Jacobian-weighted ℓ1 are taken from this many evenly spaced samples of the set
+ * (each costs code_dim tangent passes through the decoder) unless the spec says otherwise. */
+#define ANAMO_JACOBIAN_SAMPLES 256
+
+typedef struct anamo_eval_spec {
+    anamo_loss_kind loss;      /* the reconstruction loss the model was trained with */
+    float lambda;              /* and its code penalty */
+    anamo_penalty_kind penalty;
+    int64_t jacobian_samples;  /* 0: ANAMO_JACOBIAN_SAMPLES; < 0: not computed (NaN) */
+} anamo_eval_spec;
+
 typedef struct anamo_metrics {
     int64_t n;
-    double loss;          /* reconstruction loss + λ · code ℓ1 */
+    double loss;          /* reconstruction loss + λ · the penalty's code ℓ1 */
     double recon_loss;    /* the configured reconstruction loss */
     double mse;           /* mean squared error per element, whatever the loss */
     double bias;          /* (1/M) Σ ‖x − x̂‖₂, the seeds' reconstruction bias */
@@ -178,6 +201,19 @@ typedef struct anamo_metrics {
     double input_l1;      /* (1/M) Σ ‖x‖₁ */
     double zero_codes;    /* fraction of code entries exactly 0 */
     int64_t dead_units;   /* code units that are 0 on every sample */
+    double dead_fraction; /* dead_units / code_dim */
+    double l0;            /* (1/M) Σ #{j : h_j ≠ 0}: nonzero code entries per sample */
+    /* Scale-aware measures (docs/MEASURES.md). NaN where they do not apply. */
+    double code_l1_decoder;  /* (1/M) Σ Σ_j ‖W₁[:, j]‖₂·|h_j|: weighted by the decoder's
+                                first-layer column norms (a linear or transposed-convolution
+                                first layer; NaN otherwise) */
+    double code_l1_jacobian; /* (1/M') Σ Σ_j ‖∂z/∂h_j‖₂·|h_j| over jacobian_samples samples,
+                                z the decoder's output before its final activation: invariant to
+                                every rescaling the decoder cannot see */
+    int64_t jacobian_samples; /* M' (evenly spaced over the set), 0 when not computed */
+    double explained_variance; /* 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖², x̄ the training set's mean (the
+                                  evaluated set's own when the model holds none) */
+    int mean_from_train;  /* x̄ was the training set's */
     /* binary codes only (model spec binary_codes): bit usage */
     double ones;          /* fraction of code bits that are 1 */
     int64_t bits_used;    /* code units that are 1 on some samples and 0 on others */
@@ -185,8 +221,11 @@ typedef struct anamo_metrics {
                                longer codes; 0 when codes are not binary) */
 } anamo_metrics;
 
-int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss, float lambda,
+int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spec *spec,
                    anamo_metrics *out, anamo_err *err);
+/* Remembers the mean of ds (the training set), per feature in the input's scale, as the x̄ of
+ * explained variance; checkpoints keep it ("data.mean"). The trainer calls it. */
+int anamo_model_fit_data_mean(anamo_model *m, const anamo_dataset *ds, anamo_err *err);
 
 /* Latent linearity: R² of the least-squares fit target ≈ c₀ + Σ_k c_k code_k over n samples
  * (codes n × code_dim, row-major). For a 1-D code it is the squared correlation of code and
@@ -272,9 +311,25 @@ typedef struct anamo_phase {
     float fit_lr;
 } anamo_phase;
 
+/* Unit-norm decoder: after every decoder update the decoder's first-layer columns (per code
+ * unit; a transposed convolution: per input channel) lie on the unit sphere or in the unit ball
+ * (docs/MEASURES.md says which to choose and why). */
+typedef enum anamo_decoder_norm {
+    ANAMO_DECODER_NORM_NONE = 0,
+    ANAMO_DECODER_NORM_SPHERE = 1,
+    ANAMO_DECODER_NORM_BALL = 2
+} anamo_decoder_norm;
+
 typedef struct anamo_train_spec {
     anamo_loss_kind loss;
-    float lambda;          /* code penalty λ·(1/B)Σ‖E(x)‖₁ */
+    float lambda;          /* code penalty λ·(1/B)Σ_b Σ_j n_j·|h_bj| */
+    anamo_penalty_kind penalty; /* n_j = 1 or the decoder's column norms */
+    anamo_decoder_norm decoder_norm;
+    /* Dead-unit resampling (Anthropic, "Towards Monosemanticity", 2023): every resample_every
+     * steps (0: never) the code units that were zero on every training sample of the last
+     * resample_window steps are re-initialized (src/train/resample.c) */
+    int64_t resample_every, resample_window;
+    int64_t jacobian_samples; /* for the per-epoch and final metrics (see anamo_eval_spec) */
     int nphases;
     anamo_phase phases[ANAMO_MAX_PHASES]; /* run in order, cycling, until the budget is spent */
     double epochs;         /* total budget: epochs·N training samples, over all phases */
@@ -308,6 +363,7 @@ typedef struct anamo_epoch_row {
     double seconds;             /* training time of this epoch (evaluation excluded) */
     int64_t weights_updated;    /* parameters that some step of the epoch changed */
     int64_t encoder_steps, decoder_steps;
+    int64_t resampled;          /* code units re-initialized by resampling in this epoch */
 } anamo_epoch_row;
 
 typedef struct anamo_train_hooks {
@@ -338,6 +394,10 @@ int64_t anamo_trainer_iterations(const anamo_trainer *t); /* steps done in the r
  * over epochs of the parameters some step of the epoch updated. */
 double anamo_trainer_epoch_seconds(const anamo_trainer *t);
 double anamo_trainer_weights_updated(const anamo_trainer *t);
+/* Code units re-initialized by dead-unit resampling over the run, resumed parts included. */
+int64_t anamo_trainer_resampled(const anamo_trainer *t);
+/* The evaluation spec of the run's objective (loss, λ, penalty, Jacobian samples). */
+anamo_eval_spec anamo_trainer_eval_spec(const anamo_trainer *t);
 
 /* ---- checkpoints (safetensors) ------------------------------------------------------------
  * Tensors "encoder.N.weight" … "decoder.N.bias" (PyTorch state_dict names and shapes),

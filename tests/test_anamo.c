@@ -461,7 +461,8 @@ static anamo_metrics evaluate_ok(anamo_model *m, const anamo_dataset *ds, anamo_
 {
     anamo_metrics mt;
     anamo_err err = {0};
-    if (anamo_evaluate(m, ds, loss, lambda, &mt, &err) != ANAMO_OK)
+    const anamo_eval_spec spec = {.loss = loss, .lambda = lambda};
+    if (anamo_evaluate(m, ds, &spec, &mt, &err) != ANAMO_OK)
         fail_msg("anamo_evaluate: %s", err.msg);
     return mt;
 }

@@ -3,7 +3,9 @@
  * Tensors: every parameter under its PyTorch state_dict name ("encoder.0.weight" (out, in),
  * "encoder.0.bias", …) and batch norm's buffers ("encoder.1.running_mean", "…running_var",
  * "…num_batches_tracked" as an I64 scalar), "optim.encoder.state" and "optim.decoder.state" (the flat optimizer
- * state; Adam: m then v), "normalize.mean" and "normalize.std" when inputs are standardized.
+ * state; Adam: m then v), "normalize.mean" and "normalize.std" when inputs are standardized,
+ * "data.mean" (the training set's mean, explained variance's x̄), "train.last_active" (I64 per
+ * code unit: the last step it was nonzero, for dead-unit resampling).
  * __metadata__ (all strings): "format", "anamo.input_shape" ("C,H,W"), "anamo.encoder",
  * "anamo.decoder", "anamo.init", "anamo.seed", "anamo.standardize", "anamo.progress" (JSON of
  * train_progress) and "config" (the caller's config text, verbatim). */
@@ -84,6 +86,7 @@ static char *progress_json(const train_progress *p, int nphases)
     cJSON_AddNumberToObject(o, "weights_updated", p->weights_updated);
     cJSON_AddNumberToObject(o, "free_codes_ready", p->free_codes_ready);
     cJSON_AddNumberToObject(o, "finished", p->finished);
+    cJSON_AddNumberToObject(o, "resampled", (double)p->resampled);
     cJSON_AddNumberToObject(o, "encoder_lipschitz", p->lipschitz[0]);
     cJSON_AddNumberToObject(o, "decoder_lipschitz", p->lipschitz[1]);
     cJSON *sched = cJSON_AddArrayToObject(o, "schedules");
@@ -111,6 +114,16 @@ int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const ch
     int64_t codes_shape[2] = {t ? t->train->n : 0, m->enc.out_dim};
     if (t && t->free_codes && t->p.free_codes_ready) /* a free-codes run resumes with them */
         add_tensor(ts, &n, "train.free_codes", t->free_codes, 2, codes_shape);
+    if (t && t->last_active) { /* resampling's activity window */
+        st_tensor *a = &ts[n++];
+        memset(a, 0, sizeof *a);
+        snprintf(a->name, sizeof a->name, "train.last_active");
+        a->dtype = ST_I64, a->ndim = 1, a->shape[0] = m->enc.out_dim;
+        a->data = t->last_active;
+        a->nbytes = (size_t)m->enc.out_dim * sizeof(int64_t);
+    }
+    if (m->data_mean) /* explained variance's x̄ */
+        add_tensor(ts, &n, "data.mean", m->data_mean, 1, &m->in_dim);
     if (m->standardize) {
         add_tensor(ts, &n, "normalize.mean", m->norm_mean, 1, &m->in_dim);
         add_tensor(ts, &n, "normalize.std", m->norm_std, 1, &m->in_dim);
@@ -174,13 +187,26 @@ static int load_block(const st_file *f, block *b, anamo_err *err)
     return rc;
 }
 
+/* The training set's mean, when the checkpoint has it (older ones do not). */
+static int load_data_mean(const st_file *f, anamo_model *m, anamo_err *err)
+{
+    if (!st_find(f, "data.mean"))
+        return ANAMO_OK;
+    if (!m->data_mean && !(m->data_mean = anamo_alloc((size_t)m->in_dim * sizeof(float))))
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", st_path(f));
+    return load_floats(f, "data.mean", m->data_mean, m->in_dim, err);
+}
+
 static int load_norm(const st_file *f, anamo_model *m, anamo_err *err)
 {
+    int rc = load_data_mean(f, m, err);
+    if (rc)
+        return rc;
     const char *s = st_meta_get(f, "anamo.standardize");
     m->standardize = s && !strcmp(s, "1");
     if (!m->standardize)
         return ANAMO_OK;
-    int rc = load_floats(f, "normalize.mean", m->norm_mean, m->in_dim, err);
+    rc = load_floats(f, "normalize.mean", m->norm_mean, m->in_dim, err);
     return rc ? rc : load_floats(f, "normalize.std", m->norm_std, m->in_dim, err);
 }
 
@@ -311,6 +337,7 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     p->weights_updated = json_double(o, "weights_updated");
     p->free_codes_ready = (int)json_double(o, "free_codes_ready");
     p->finished = (int)json_double(o, "finished");
+    p->resampled = (int64_t)json_double(o, "resampled");
     p->lipschitz[0] = json_double(o, "encoder_lipschitz");
     p->lipschitz[1] = json_double(o, "decoder_lipschitz");
     parse_schedules(cJSON_GetObjectItemCaseSensitive(o, "schedules"), p, &ok);
@@ -318,6 +345,21 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     if (!ok)
         return anamo_fail(err, ANAMO_ERR_FORMAT,
                           "%s: metadata 'anamo.progress' is missing or incomplete", st_path(f));
+    return ANAMO_OK;
+}
+
+/* Resampling's activity window; a checkpoint of a run without resampling has none (zeros). */
+static int load_last_active(const st_file *f, int64_t *dst, int64_t n, anamo_err *err)
+{
+    const st_tensor *t = st_find(f, "train.last_active");
+    if (!t)
+        return ANAMO_OK;
+    if (t->dtype != ST_I64 || t->nbytes != (size_t)n * sizeof *dst)
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: tensor 'train.last_active' is %s of %zu bytes; expected I64 of "
+                          "%lld values", st_path(f), st_dtype_name(t->dtype), t->nbytes,
+                          (long long)n);
+    memcpy(dst, t->data, t->nbytes);
     return ANAMO_OK;
 }
 
@@ -359,6 +401,8 @@ int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path,
                         (long long)t->train->n);
     if (!rc && t->free_codes && p.free_codes_ready)
         rc = load_floats(f, "train.free_codes", t->free_codes, t->train->n * m->enc.out_dim, err);
+    if (!rc && t->last_active)
+        rc = load_last_active(f, t->last_active, m->enc.out_dim, err);
     if (!rc)
         rc = load_state(f, &m->enc, p.opt_kind[0], err);
     if (!rc)

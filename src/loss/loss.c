@@ -84,6 +84,22 @@ double code_l1_forward(const float *h, float *dh, int B, int64_t m, float lambda
     return sum / B;
 }
 
+double code_l1_weighted_forward(const float *h, float *dh, int B, int64_t m, const float *w,
+                                float lambda)
+{
+    const float g = lambda / (float)B;
+    double sum = 0.0;
+#pragma omp parallel for reduction(+ : sum) if ((int64_t)B * m > LOSS_OMP_MIN)
+    for (int b = 0; b < B; b++)
+        for (int64_t j = 0; j < m; j++) {
+            const float v = h[b * m + j];
+            sum += (double)w[j] * fabsf(v);
+            if (dh)
+                dh[b * m + j] += v > 0.0f ? g * w[j] : (v < 0.0f ? -g * w[j] : 0.0f);
+        }
+    return sum / B;
+}
+
 const char *loss_name(anamo_loss_kind kind)
 {
     switch (kind) {

@@ -15,6 +15,11 @@ double loss_forward(anamo_loss_kind kind, const float *xhat, const float *x, flo
  * sub-gradient of λ·(1/B) Σ‖h_b‖₁, namely λ·sign(h)/B (sign 0 = 0), to it. */
 double code_l1_forward(const float *h, float *dh, int B, int64_t m, float lambda);
 
+/* The same with a weight per code unit: returns (1/B) Σ_b Σ_j w_j·|h_bj|; if dh is not NULL
+ * adds λ·w_j·sign(h_bj)/B to it. */
+double code_l1_weighted_forward(const float *h, float *dh, int B, int64_t m, const float *w,
+                                float lambda);
+
 const char *loss_name(anamo_loss_kind kind);
 /* Parses "mse" | "mse_sum" | "bce"; returns -1 if unknown. */
 int loss_parse(const char *s);

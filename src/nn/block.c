@@ -375,6 +375,12 @@ static int has_weights(const layer *l)
 float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx,
                            int need_dw)
 {
+    return block_backward_span(b, 0, last, dout, B, need_dx, need_dw);
+}
+
+float *block_backward_span(block *b, int first, int last, const float *dout, int B,
+                           int need_dx, int need_dw)
+{
     /* the input gradient of layer i is needed if the caller wants dx, or if a layer before i
      * has weights whose gradient is wanted */
     int first_weighted = b->nlayers;
@@ -391,7 +397,7 @@ float *block_backward_from(block *b, int last, const float *dout, int B, int nee
         g = b->scratch[k];
         k ^= 1;
     }
-    for (int i = last - 1; i >= 0; i--) {
+    for (int i = last - 1; i >= first; i--) {
         layer *l = &b->layers[i];
         const float *in = i ? b->layers[i - 1].out : b->input;
         int need_din = need_dx || (need_dw && first_weighted < i);

@@ -101,6 +101,10 @@ const float *block_forward_upto(block *b, const float *x, int B, int upto);
 float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx,
                                  int need_dw);
 float *block_backward(block *b, const float *dout, int B, int need_dx, int need_dw);
+/* The same through layers last-1 … first only: returns the gradient with respect to layer
+ * first's input, in layer first's input layout (NULL when need_dx is 0). */
+float *block_backward_span(block *b, int first, int last, const float *dout, int B,
+                           int need_dx, int need_dw);
 
 /* The layer list back as text (canonical form of the spec). */
 void block_describe(const block *b, char *buf, size_t size);

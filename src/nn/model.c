@@ -79,6 +79,7 @@ void anamo_model_free(anamo_model *m)
     block_free(&m->dec);
     anamo_free(m->norm_mean);
     anamo_free(m->norm_std);
+    anamo_free(m->data_mean);
     anamo_free(m->xbuf);
     anamo_free(m->codebuf);
     free(m);
@@ -118,6 +119,70 @@ int anamo_model_fit_standardize(anamo_model *m, const anamo_dataset *ds, anamo_e
     m->standardize = 1;
     free(sum), free(sq), free(row);
     return ANAMO_OK;
+}
+
+int anamo_model_fit_data_mean(anamo_model *m, const anamo_dataset *ds, anamo_err *err)
+{
+    if (ds->dim != m->in_dim || ds->n < 1)
+        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %lld features, the model takes %lld",
+                          ds->source, (long long)ds->dim, (long long)m->in_dim);
+    double *sum = calloc((size_t)m->in_dim, sizeof *sum);
+    float *row = malloc((size_t)m->in_dim * sizeof *row);
+    if (!m->data_mean)
+        m->data_mean = anamo_alloc((size_t)m->in_dim * sizeof(float));
+    if (!sum || !row || !m->data_mean) {
+        free(sum), free(row);
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "data mean: out of memory");
+    }
+    for (int64_t i = 0; i < ds->n; i++) {
+        anamo_data_rows(ds, i, 1, row);
+        for (int64_t j = 0; j < m->in_dim; j++)
+            sum[j] += row[j];
+    }
+    for (int64_t j = 0; j < m->in_dim; j++)
+        m->data_mean[j] = (float)(sum[j] / (double)ds->n);
+    free(sum), free(row);
+    return ANAMO_OK;
+}
+
+static int is_reshape(const layer *l)
+{
+    return l->kind == LAYER_FLATTEN || l->kind == LAYER_UNFLATTEN ||
+           (l->kind == LAYER_ACT && l->act == ACT_IDENTITY);
+}
+
+static const char *layer_word(const layer *l)
+{
+    static const char *const WORDS[] = {"linear", "an activation", "conv2d", "convtranspose2d",
+                                        "batchnorm", "flatten", "unflatten"};
+    return (unsigned)l->kind < sizeof WORDS / sizeof WORDS[0] ? WORDS[l->kind] : "?";
+}
+
+int model_code_groups(const anamo_model *m, norm_groups *g, int *layer_index, const char **what)
+{
+    const block *dec = &m->dec;
+    int i = 0;
+    while (i < dec->nlayers && is_reshape(&dec->layers[i]))
+        i++;
+    if (i == dec->nlayers) {
+        *what = "no layer";
+        return -1;
+    }
+    const layer *l = &dec->layers[i];
+    *what = layer_word(l);
+    if (l->kind != LAYER_LINEAR && l->kind != LAYER_CONVT2D)
+        return -1;
+    memset(g, 0, sizeof *g);
+    g->offset = l->weight - dec->params;
+    if (l->kind == LAYER_LINEAR) { /* weight (out, in): column j, stride in */
+        g->count = l->in_dim, g->len = l->out_dim;
+        g->group_stride = 1, g->elem_stride = l->in_dim;
+    } else { /* weight (in_c, out_c, k, k): input channel c's slice is contiguous */
+        g->count = l->in_c, g->len = (int64_t)l->out_c * l->k * l->k;
+        g->group_stride = g->len, g->elem_stride = 1;
+    }
+    *layer_index = i;
+    return 0;
 }
 
 void model_normalize(const anamo_model *m, float *x, int B)

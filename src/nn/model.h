@@ -4,6 +4,7 @@
 #define ANAMO_NN_MODEL_H
 
 #include "nn/block.h"
+#include "optim/optim.h"
 
 #define MODEL_SPEC_MAX 1024
 
@@ -15,6 +16,7 @@ struct anamo_model {
     int standardize;      /* 1: inputs are (x − mean)/std per feature */
     float *norm_mean;     /* (in_dim) */
     float *norm_std;      /* (in_dim), never 0 */
+    float *data_mean;     /* (in_dim) the training set's mean in the input's scale, or NULL */
     float *xbuf;          /* (max_batch, in_dim): the current batch, normalized */
     char encoder_spec[MODEL_SPEC_MAX];
     char decoder_spec[MODEL_SPEC_MAX];
@@ -42,6 +44,12 @@ void model_normalize(const anamo_model *m, float *x, int B);
 void model_denormalize(const anamo_model *m, float *x, int B);
 /* 1 when the decoder ends in a sigmoid and loss is BCE: the loss then reads the logits. */
 int model_bce_from_logits(const anamo_model *m, anamo_loss_kind loss);
+/* The decoder's first map — its first layer past reshapes (flatten, unflatten, identity) —
+ * when it is linear or a transposed convolution: its weight's groups (one per code unit, or
+ * per input channel, each read by code_dim / count consecutive code entries) as offsets into
+ * the decoder's parameter span, and its layer index. -1 when the first map is anything else
+ * (*what then names it). */
+int model_code_groups(const anamo_model *m, norm_groups *g, int *layer_index, const char **what);
 /* Allocates normalization vectors (mean 0, std 1). */
 int model_alloc_norm(anamo_model *m, anamo_err *err);
 const char *init_name(anamo_init_kind init);

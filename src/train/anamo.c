@@ -61,18 +61,20 @@ static double objective(anamo_trainer *t, int with_penalty, float *dxhat_or_null
     const float *h = block_forward(&m->enc, m->xbuf, B);
     double f = train_decoder_loss(t, h, B, dxhat_or_null);
     if (with_penalty)
-        f += t->spec.lambda * code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
+        f += t->spec.lambda * penalty_forward(t, h, B, NULL);
     return f;
 }
 
-/* ∇_θ f at the encoder's current parameters into enc.grads; returns f (and fills *l1). */
-static double encoder_gradient(anamo_trainer *t, double *l1)
+/* ∇_θ f at the encoder's current parameters into enc.grads; returns f (and fills *l1 with the
+ * raw code ℓ1, *g with the penalty). */
+static double encoder_gradient(anamo_trainer *t, double *l1, double *g)
 {
     anamo_model *m = t->m;
     const int B = t->batch;
     double f = objective(t, 0, t->dxhat);
     const float *h = m->enc.output;
     *l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
+    *g = t->spec.penalty == ANAMO_PENALTY_L1 ? *l1 : penalty_forward(t, h, B, NULL);
     block_backward(&m->enc, train_decoder_backward(t, B, 1, 0), B, 0, 1);
     return f;
 }
@@ -88,8 +90,9 @@ static void subgradient_prox(anamo_trainer *t, const anamo_phase *ph, const floa
         return; /* the prox of 0 is the identity: x_{j+1} = z */
     for (int i = 0; i < ph->prox_iters; i++) {
         const float *h = block_forward(enc, t->m->xbuf, B);
-        for (int64_t k = 0; k < codes; k++) /* ∂‖h‖₁/B, sign 0 = 0 */
-            t->hbuf[k] = h[k] > 0.0f ? 1.0f / B : (h[k] < 0.0f ? -1.0f / B : 0.0f);
+        /* ∂g/∂h = n_j·sign(h)/B (sign 0 = 0; n_j = 1 for plain ℓ1): a weighted threshold */
+        memset(t->hbuf, 0, (size_t)codes * sizeof *t->hbuf);
+        penalty_subgradient(t, h, B, t->hbuf);
         block_backward(enc, t->hbuf, B, 0, 1); /* enc.grads = ∂g(u) */
         float *u = enc->params;
         const float *dg = enc->grads;
@@ -98,25 +101,41 @@ static void subgradient_prox(anamo_trainer *t, const anamo_phase *ph, const floa
     }
 }
 
+/* The decoder's f(φ) on fixed codes h: the loss, plus λ·g when g depends on the decoder's
+ * columns (decoder_l1; plain ℓ1 is constant in φ). Its gradient goes to dxhat if not NULL. */
+static double decoder_objective(anamo_trainer *t, const float *h, float *dxhat)
+{
+    double f = train_decoder_loss(t, h, t->batch, dxhat);
+    if (t->spec.penalty == ANAMO_PENALTY_DECODER_L1)
+        f += t->spec.lambda * penalty_forward(t, h, t->batch, NULL);
+    return f;
+}
+
 typedef struct block_ctx {
     anamo_trainer *t;
     block *b;
 } block_ctx;
 
+/* f at a trial point: the encoder's loss on the batch, or the decoder's on its fixed codes
+ * t->hbuf (with the penalty where the decoder's columns weight it). */
 static double f_at_point(void *ctx_, const float *point)
 {
     block_ctx *c = ctx_;
     memcpy(c->b->params, point, (size_t)c->b->nparams * sizeof(float));
-    return objective(c->t, 0, NULL);
+    if (c->b == &c->t->m->enc)
+        return objective(c->t, 0, NULL);
+    return decoder_objective(c->t, c->t->hbuf, NULL);
 }
 
 /* The step of block which: fixed, or backtracked from y (params) along grads. Leaves the
- * gradient step y − step·grad in out. */
+ * gradient step y − step·grad in out (projected onto the unit-norm set for a constrained
+ * decoder). */
 static float choose_step(anamo_trainer *t, int which, float fixed, double f_y, float *out)
 {
     block *b = which == 0 ? &t->m->enc : &t->m->dec;
     const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
     const int64_t n = b->nparams;
+    const norm_groups *unit_norm = which == 1 ? train_decoder_constraint(t) : NULL;
     float step = fixed;
     if (t->rt[t->p.phase_idx].backtrack) {
         float *y = t->scratch[1];
@@ -124,14 +143,16 @@ static float choose_step(anamo_trainer *t, int which, float fixed, double f_y, f
         block_ctx ctx = {t, b};
         double L = t->p.lipschitz[which] > 0 ? t->p.lipschitz[which] : 1.0 / fixed;
         int ok;
-        L = backtrack_step(y, b->grads, f_y, L, ph->backtrack_eta, PROX_NONE, 0.0f, out, n,
-                           f_at_point, &ctx, ANAMO_BACKTRACK_TRIES, &ok);
+        L = backtrack_step_projected(y, b->grads, f_y, L, ph->backtrack_eta, PROX_NONE, 0.0f,
+                                     unit_norm, out, n, f_at_point, &ctx,
+                                     ANAMO_BACKTRACK_TRIES, &ok);
         memcpy(b->params, y, (size_t)n * sizeof(float));
         t->p.lipschitz[which] = L;
         step = (float)(1.0 / L);
     }
     for (int64_t k = 0; k < n; k++)
         out[k] = b->params[k] - step * b->grads[k];
+    norm_groups_project(unit_norm, out); /* the decoder's x_{j+1}, inside the step */
     return step;
 }
 
@@ -172,10 +193,10 @@ static int encoder_iterations(anamo_trainer *t, const anamo_phase *ph, step_loss
     double F_old = 0.0;
     start_sequence(enc);
     for (int j = 0; j < ph->enc_iters; j++) {
-        double l1, f = encoder_gradient(t, &l1);
+        double l1, g, f = encoder_gradient(t, &l1, &g);
         if (j == 0) {
             start->recon = f, start->l1 = l1;
-            start->loss = F_old = f + t->spec.lambda * l1;
+            start->loss = F_old = f + t->spec.lambda * g;
             if (!isfinite(start->loss))
                 return ANAMO_ERR_DIVERGED;
         }
@@ -195,8 +216,9 @@ static int encoder_iterations(anamo_trainer *t, const anamo_phase *ph, step_loss
 /* ∇_φ f into dec.grads for fixed codes h; returns f. */
 static double decoder_gradient(anamo_trainer *t, const float *h)
 {
-    double f = train_decoder_loss(t, h, t->batch, t->dxhat);
+    double f = decoder_objective(t, h, t->dxhat);
     train_decoder_backward(t, t->batch, 0, 1);
+    penalty_decoder_backward(t, h, t->batch);
     return f;
 }
 
@@ -217,9 +239,8 @@ void anamo_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr)
         memcpy(y_j, dec->params, (size_t)dec->nparams * sizeof(float));
         memcpy(dec->params, x_step, (size_t)dec->nparams * sizeof(float));
         double F_new = 0.0;
-        if (restart == RESTART_FUNCTION) {
-            F_new = train_decoder_loss(t, t->hbuf, t->batch, NULL);
-        }
+        if (restart == RESTART_FUNCTION)
+            F_new = decoder_objective(t, t->hbuf, NULL);
         extrapolate(dec, y_j, restart == RESTART_FUNCTION, F_new, &F_old, restart);
     }
     if (dec_iters > 0) /* φ ← x_{J_dec} */
@@ -233,16 +254,19 @@ int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     t->batch = B;
     model_load_batch(t->m, t->train, idx, 0, B);
+    train_set_modes(t, 1, 0); /* the decoder is fixed while the encoder moves */
     if (ph->enc_iters == 0) { /* the loss at the start, which the encoder loop reports */
         out->recon = objective(t, 0, NULL);
         out->l1 = code_l1_forward(t->m->enc.output, NULL, B,
                                   t->m->enc.out_dim, 0.0f);
-        out->loss = out->recon + t->spec.lambda * out->l1;
+        out->loss = out->recon + t->spec.lambda * penalty_forward(t, t->m->enc.output, B, NULL);
     }
     if ((ph->enc_iters == 0 && !isfinite(out->loss)) || encoder_iterations(t, ph, out))
         return train_diverged(t, phase_idx, out->loss, err);
+    train_set_modes(t, 0, 1); /* and the encoder while the decoder moves */
     const int64_t codes = (int64_t)B * t->m->enc.out_dim; /* H = E_θ(X_k), once */
     memcpy(t->hbuf, block_forward(&t->m->enc, t->m->xbuf, B), (size_t)codes * sizeof(float));
+    resample_mark(t, t->hbuf, B);
     anamo_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
     t->codes_valid = 0;
     return ANAMO_OK;

@@ -37,8 +37,10 @@ float train_backtrack_lr(anamo_trainer *t, int which, int phase_idx, const int64
     trial_ctx ctx = {.t = t, .b = b, .use_cache = which == 1, .idx = idx, .B = B};
     const prox_kind prox = rt->opt.kind == OPTIM_FISTA ? rt->opt.prox : PROX_NONE;
     int ok;
-    L = backtrack_step(y, b->grads, f_y, L, rt->backtrack_eta, prox, rt->opt.prox_lambda, p,
-                       b->nparams, loss_at, &ctx, BACKTRACK_MAX_TRIES, &ok);
+    const norm_groups *unit_norm = which == 1 ? train_decoder_constraint(t) : NULL;
+    L = backtrack_step_projected(y, b->grads, f_y, L, rt->backtrack_eta, prox,
+                                 rt->opt.prox_lambda, unit_norm, p, b->nparams, loss_at, &ctx,
+                                 BACKTRACK_MAX_TRIES, &ok);
     memcpy(b->params, y, (size_t)b->nparams * sizeof(float));
     t->p.lipschitz[which] = L;
     return (float)(1.0 / L);

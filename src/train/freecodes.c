@@ -2,8 +2,9 @@
  *
  *   1. The codes H̃ (N × m) are variables of their own, started at the initial encoder's codes.
  *      For each mini-batch X_k with codes V = H̃_k (one outer iteration):
- *        J_code FISTA iterations on F(V) = loss(D_φ(V), X_k) + λ·(1/B)Σ‖v_b‖₁, with the exact
- *        prox of the ℓ1 term, the soft threshold at step·λ/B (optim_fista_step, PROX_L1);
+ *        J_code FISTA iterations on F(V) = loss(D_φ(V), X_k) + λ·(1/B)Σ_b Σ_j n_j|v_bj|, with
+ *        the exact prox of the ℓ1 term, the soft threshold at step·λ·n_j/B (optim_fista_step,
+ *        PROX_L1; n_j = 1, or the decoder's column norms under loss.penalty = decoder_l1);
  *        then J_dec accelerated-gradient iterations on the decoder with V fixed (as ANAMO's).
  *   2. When the budget is spent: h = [H̃ > 0] ∈ {0, 1}^{N × m}.
  *   3. The encoder is fitted to h:
@@ -60,15 +61,20 @@ static double codes_iterations(anamo_trainer *t, const anamo_phase *ph, step_los
     const int64_t n = (int64_t)t->batch * t->m->enc.out_dim;
     optim_cfg cfg = optim_defaults(OPTIM_FISTA, ph->enc_lr);
     cfg.prox = PROX_L1;
-    cfg.prox_lambda = t->spec.lambda / (float)t->batch; /* λ·(1/B)Σ‖v_b‖₁ */
+    cfg.prox_lambda = t->spec.lambda / (float)t->batch; /* λ·(1/B)Σ_b Σ_j n_j|v_bj| */
     cfg.restart = t->rt[t->p.phase_idx].opt.restart;
+    if (t->spec.penalty == ANAMO_PENALTY_DECODER_L1) { /* a weighted soft threshold: τ·n_j */
+        penalty_forward(t, t->hbuf, t->batch, NULL); /* fills t->unit_weight (φ is fixed) */
+        cfg.prox_weight = t->unit_weight;
+        cfg.prox_period = t->m->enc.out_dim;
+    }
     for (int j = 0; j < ph->enc_iters; j++) {
         const float *grad;
         double f = codes_gradient(t, &grad);
         if (j == 0) {
             start->recon = f;
             start->l1 = code_l1_forward(t->hbuf, NULL, t->batch, t->m->enc.out_dim, 0.0f);
-            start->loss = f + t->spec.lambda * start->l1;
+            start->loss = f + t->spec.lambda * penalty_forward(t, t->hbuf, t->batch, NULL);
         }
         optim_fista_step(&cfg, t->hbuf, grad, t->code_state, n, j + 1);
     }

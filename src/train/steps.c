@@ -7,7 +7,8 @@
  *                      D; backward D (dW only: nobody needs dH)
  *   inner    (ANAMO)   see anamo.c
  *
- * The loss is f(θ, φ) = loss(D_φ(E_θ(x)), x) + λ·(1/B)Σ‖E_θ(x)‖₁. */
+ * The loss is f(θ, φ) = loss(D_φ(E_θ(x)), x) + λ·g(E_θ(x), φ), g the code penalty (penalty.c).
+ * With a unit-norm decoder every decoder step is projected (train_decoder_constraint). */
 #include "core/err.h"
 #include "loss/loss.h"
 #include "train/trainer.h"
@@ -127,8 +128,22 @@ const float *train_forward(anamo_trainer *t, int use_cache, const int64_t *idx, 
     }
     out->recon = train_decoder_loss(t, h, B, t->dxhat);
     out->l1 = code_l1_forward(h, NULL, B, m->enc.out_dim, 0.0f);
-    out->loss = out->recon + t->spec.lambda * out->l1;
+    const double g = t->spec.penalty == ANAMO_PENALTY_L1 ? out->l1 : penalty_forward(t, h, B, NULL);
+    out->loss = out->recon + t->spec.lambda * g;
     return h;
+}
+
+const norm_groups *train_decoder_constraint(const anamo_trainer *t)
+{
+    return t->code_groups.kind != NORM_NONE ? &t->code_groups : NULL;
+}
+
+void train_set_modes(anamo_trainer *t, int encoder_trains, int decoder_trains)
+{
+    if (t->m->enc.training != encoder_trains)
+        block_set_training(&t->m->enc, encoder_trains);
+    if (t->m->dec.training != decoder_trains)
+        block_set_training(&t->m->dec, decoder_trains);
 }
 
 int train_diverged(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err)
@@ -145,6 +160,11 @@ static void step_block(anamo_trainer *t, int which, int phase_idx, const int64_t
 {
     block *b = which == 0 ? &t->m->enc : &t->m->dec;
     optim_cfg cfg = t->rt[phase_idx].opt;
+    cfg.unit_norm = which == 1 ? train_decoder_constraint(t) : NULL;
+    /* on the sphere, Adam's and the momentum methods' steps (and the moments they keep) see
+     * only the gradient along the sphere; accelerated methods project inside their step */
+    if (cfg.unit_norm && !is_accelerated(cfg.kind))
+        norm_groups_tangent(cfg.unit_norm, b->params, b->grads);
     if (t->rt[phase_idx].backtrack)
         cfg.lr = train_backtrack_lr(t, which, phase_idx, idx, B, f_y);
     int64_t step = ++t->p.steps[which];
@@ -167,10 +187,13 @@ int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     const float *h = train_forward(t, !train_enc, idx, B, out);
     if (!isfinite(out->loss))
         return train_diverged(t, phase_idx, out->loss, err);
+    resample_mark(t, h, B);
     float *dh = train_decoder_backward(t, B, train_enc, train_dec);
+    if (train_dec)
+        penalty_decoder_backward(t, h, B);
     if (train_enc) {
         if (t->spec.lambda != 0.0f)
-            code_l1_forward(h, dh, B, m->enc.out_dim, t->spec.lambda);
+            penalty_forward(t, h, B, dh);
         block_backward(&m->enc, dh, B, 0, 1);
     }
     /* both gradients are taken before either block moves */

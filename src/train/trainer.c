@@ -59,6 +59,9 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
         need_scratch |= t->rt[i].backtrack || b == ANAMO_INNER || b == ANAMO_FREECODES;
         free_codes |= b == ANAMO_FREECODES;
     }
+    if (t->spec.resample_every > 0 &&
+        !(t->last_active = calloc((size_t)m->enc.out_dim, sizeof *t->last_active)))
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate unit activity");
     if (free_codes) {
         const int64_t m_codes = m->enc.out_dim;
         t->free_codes = anamo_alloc((size_t)(t->train->n * m_codes) * sizeof(float));
@@ -71,6 +74,36 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
         if (!(t->scratch[k] = anamo_alloc((size_t)widest * sizeof(float))))
             return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate work spans");
     return sampler_init(&t->smp, t->train->n, t->spec.seed, err);
+}
+
+/* The decoder's first map, for the unit-norm constraint and the decoder-weighted penalty: both
+ * need its columns. The initial decoder is projected, so the constraint holds from step 0. */
+static int setup_scale(anamo_trainer *t, anamo_err *err)
+{
+    const anamo_train_spec *s = &t->spec;
+    int layer_index;
+    const char *what = "?";
+    const int has_groups = model_code_groups(t->m, &t->code_groups, &layer_index, &what) == 0;
+    if (!has_groups)
+        memset(&t->code_groups, 0, sizeof t->code_groups);
+    t->code_groups.kind = NORM_NONE;
+    if (s->decoder_norm != ANAMO_DECODER_NORM_NONE && !has_groups)
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "train.decoder_norm = %s needs the decoder's first layer (past "
+                          "flatten/unflatten) to be linear or convtranspose2d; it is %s",
+                          s->decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball" : "sphere", what);
+    if (s->penalty == ANAMO_PENALTY_DECODER_L1 && !has_groups)
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "loss.penalty = decoder_l1 needs the decoder's first layer (past "
+                          "flatten/unflatten) to be linear or convtranspose2d; it is %s", what);
+    if (s->decoder_norm == ANAMO_DECODER_NORM_SPHERE)
+        t->code_groups.kind = NORM_SPHERE;
+    else if (s->decoder_norm == ANAMO_DECODER_NORM_BALL)
+        t->code_groups.kind = NORM_BALL;
+    norm_groups_project(train_decoder_constraint(t), t->m->dec.params);
+    if (has_groups && !(t->unit_weight = anamo_alloc((size_t)t->m->enc.out_dim * sizeof(float))))
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate unit weights");
+    return resample_check(t->m, s, err);
 }
 
 int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
@@ -97,7 +130,11 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
         rc = anamo_fail(err, ANAMO_ERR_ARG, "%s: samples have %lld values; the model takes %lld",
                         test->source, (long long)test->dim, (long long)m->in_dim);
     if (!rc)
+        rc = setup_scale(t, err);
+    if (!rc)
         rc = alloc_buffers(t, err);
+    if (!rc)
+        rc = anamo_model_fit_data_mean(m, train, err);
     if (rc) {
         anamo_trainer_free(t);
         return rc;
@@ -119,6 +156,8 @@ void anamo_trainer_free(anamo_trainer *t)
     anamo_free(t->scratch[1]);
     anamo_free(t->free_codes);
     anamo_free(t->code_state);
+    anamo_free(t->unit_weight);
+    free(t->last_active);
     sampler_free(&t->smp);
     free(t);
 }
@@ -129,6 +168,15 @@ double anamo_trainer_epoch_seconds(const anamo_trainer *t) { return t->p.epoch_s
 double anamo_trainer_weights_updated(const anamo_trainer *t) { return t->p.weights_updated; }
 int64_t anamo_trainer_epochs_done(const anamo_trainer *t) { return t->p.pass; }
 int64_t anamo_trainer_iterations(const anamo_trainer *t) { return t->p.iteration; }
+int64_t anamo_trainer_resampled(const anamo_trainer *t) { return t->p.resampled; }
+
+anamo_eval_spec anamo_trainer_eval_spec(const anamo_trainer *t)
+{
+    anamo_eval_spec es = {.loss = t->spec.loss, .lambda = t->spec.lambda,
+                          .penalty = t->spec.penalty,
+                          .jacobian_samples = t->spec.jacobian_samples};
+    return es;
+}
 
 static int phase_finished(const anamo_trainer *t)
 {
@@ -192,7 +240,8 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
                           bad, (long long)epoch, (long long)t->p.iteration);
     epoch_acc *ep = &t->ep;
     anamo_epoch_row row = {.epoch = epoch, .seconds = ep->seconds,
-                           .encoder_steps = ep->steps[0], .decoder_steps = ep->steps[1]};
+                           .encoder_steps = ep->steps[0], .decoder_steps = ep->steps[1],
+                           .resampled = ep->resampled};
     int most = 0;
     for (int i = 1; i < t->spec.nphases; i++)
         if (ep->phase_samples[i] > ep->phase_samples[most])
@@ -210,7 +259,8 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
     t->p.weights_updated += (double)row.weights_updated;
     memset(ep, 0, sizeof *ep);
     if (t->test && t->spec.eval_every_epoch) {
-        int rc = anamo_evaluate(t->m, t->test, t->spec.loss, t->spec.lambda, &row.test, err);
+        const anamo_eval_spec es = anamo_trainer_eval_spec(t);
+        int rc = anamo_evaluate(t->m, t->test, &es, &row.test, err);
         if (rc)
             return rc;
         row.has_test = 1;
@@ -267,12 +317,19 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
     const int64_t *idx;
     int B = next_batch(t, &idx);
     step_losses s;
-    block_set_training(&t->m->enc, 1); /* batch norm: batch statistics while training */
-    block_set_training(&t->m->dec, 1);
+    const anamo_block_id which = t->spec.phases[t->p.phase_idx].block;
+    /* batch norm: batch statistics in the blocks the phase trains (ANAMO sets its own) */
+    train_set_modes(t, which != ANAMO_DECODER && which != ANAMO_FREECODES,
+                    which != ANAMO_ENCODER);
     if (!rc)
         rc = train_step(t, t->p.phase_idx, idx, B, &s, err);
+    int64_t resampled = 0;
+    if (!rc)
+        rc = resample_if_due(t, &resampled, err);
     if (rc)
         return rc;
+    t->ep.resampled += resampled;
+    t->p.resampled += resampled;
     account(t, &s, B, now_seconds() - t0);
     const int64_t epoch = t->p.pass + 1;
     const int phase_idx = t->p.phase_idx;

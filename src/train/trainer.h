@@ -31,6 +31,7 @@ typedef struct train_progress {
     double lipschitz[2];          /* backtracking's L of encoder [0] and decoder [1]; 0: unset */
     schedule_state sched[ANAMO_MAX_PHASES]; /* each phase's learning-rate schedule */
     int free_codes_ready;         /* free codes initialised (ANAMO_FREECODES) */
+    int64_t resampled;            /* code units re-initialized by resampling in the run */
     int finished;                 /* the end-of-run work (binary codes' encoder fit) is done */
 } train_progress;
 
@@ -45,7 +46,7 @@ int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err);
 
 typedef struct epoch_acc {
     double loss, recon, l1, seconds;
-    int64_t batches, steps[2];
+    int64_t batches, steps[2], resampled;
     int64_t phase_samples[ANAMO_MAX_PHASES];
 } epoch_acc;
 
@@ -72,6 +73,11 @@ struct anamo_trainer {
     int phase_ready;              /* the current phase's set-up is done */
     int batch;                    /* size of the batch being stepped on (ANAMO) */
     int from_logits;
+    norm_groups code_groups;      /* the decoder's first-map groups (kind: the unit-norm
+                                     constraint, NORM_NONE without one); count 0: none */
+    float *unit_weight;           /* (code_dim) n_j of the decoder_l1 penalty */
+    int64_t *last_active;         /* (code_dim) the last step (1-based) a unit was nonzero on
+                                     some training sample; resampling only */
     epoch_acc ep;
     log_acc lg;
 };
@@ -101,6 +107,27 @@ double train_decoder_loss(anamo_trainer *t, const float *h, int B, float *dxhat)
 /* The decoder's backward from t->dxhat (past a final sigmoid fused into BCE); returns ∂/∂h
  * when need_dh. */
 float *train_decoder_backward(anamo_trainer *t, int B, int need_dh, int need_dw);
+/* penalty.c: the code penalty g (see there): returns g(h) of the batch; adds ∂(λg)/∂h to dh
+ * when dh is not NULL. */
+double penalty_forward(anamo_trainer *t, const float *h, int B, float *dh);
+/* Adds ∂g/∂h (without λ) to dh: n_j·sign(h_bj)/B. */
+void penalty_subgradient(anamo_trainer *t, const float *h, int B, float *dh);
+/* Adds ∂(λg)/∂W₁ to the decoder's grads (decoder_l1 only; a no-op for plain ℓ1). */
+void penalty_decoder_backward(anamo_trainer *t, const float *h, int B);
+/* The unit-norm constraint for a decoder step (NULL without one). */
+const norm_groups *train_decoder_constraint(const anamo_trainer *t);
+/* Blocks the phase updates train (batch norm: batch statistics, running ones updated); a
+ * frozen block runs in evaluation mode (running statistics), so that a decoder phase over
+ * cached codes and one that recomputes them see the same codes. */
+void train_set_modes(anamo_trainer *t, int encoder_trains, int decoder_trains);
+
+/* resample.c: dead-unit resampling (see there). */
+int resample_check(const anamo_model *m, const anamo_train_spec *spec, anamo_err *err);
+/* Marks the code units nonzero on some row of h (B rows) as active at the current step. */
+void resample_mark(anamo_trainer *t, const float *h, int B);
+/* When the step count says so, re-initializes the dead units; returns how many. */
+int resample_if_due(anamo_trainer *t, int64_t *count, anamo_err *err);
+
 /* Fills err with the divergence message and returns ANAMO_ERR_DIVERGED. */
 int train_diverged(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err);
 
