@@ -1,10 +1,11 @@
 /* figures.c — the pictures of a comparison (see figures.h): data files averaged over trials,
- * gnuplot scripts beside them, and the reconstruction grid. */
+ * gnuplot scripts beside them, and the reconstruction grid, plain and labelled. */
 #include "cli.h"
 #include "data/data.h"
 #include "figures.h"
 
 #include <math.h>
+#include <stb_image.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,17 +171,28 @@ static void free_runs(csv_columns *runs, int trials)
         figures_csv_free(&runs[t]);
 }
 
-/* ---- training loss by iteration, coloured by phase ----------------------------------------- */
+/* ---- training loss by iteration: every arm on one axis, coloured by phase ------------------ */
 
 /* The colour of each block's phases: decoder blue, encoder red, joint green, as in seed 000's
  * Figure 1; ANAMO purple, free codes orange. */
 static const struct {
     const char *block, *title;
     unsigned rgb;
-} BLOCK_COLOURS[] = {{"decoder", "decoder", 0x1f77b4}, {"encoder", "encoder", 0xd62728},
-                     {"both", "joint", 0x2ca02c},      {"anamo", "ANAMO", 0x9467bd},
-                     {"freecodes", "free codes", 0xff7f0e}};
+} BLOCK_COLOURS[] = {{"decoder", "decoder phase", 0x1f77b4},
+                     {"encoder", "encoder phase", 0xd62728},
+                     {"both", "joint step", 0x2ca02c},
+                     {"anamo", "ANAMO step", 0x9467bd},
+                     {"freecodes", "free-codes step", 0xff7f0e}};
 #define NBLOCK_COLOURS (int)(sizeof BLOCK_COLOURS / sizeof BLOCK_COLOURS[0])
+
+/* Colour says the block, so arms differ by dash type and point type; the two cycle at coprime
+ * periods, so the first 35 arms all differ in one or the other. */
+static const int ARM_DASH[] = {1, 2, 4, 5, 3};
+static const int ARM_POINT[] = {7, 5, 9, 11, 13, 6, 4};
+#define NDASH (int)(sizeof ARM_DASH / sizeof ARM_DASH[0])
+#define NPOINT (int)(sizeof ARM_POINT / sizeof ARM_POINT[0])
+#define LOSS_MARKS 8         /* markers along each curve, spread so arms' markers interleave */
+#define LOSS_MANY_ARMS 6     /* beyond this many arms the key's font is smaller */
 
 static int block_index(const char *block)
 {
@@ -190,69 +202,99 @@ static int block_index(const char *block)
     return 2; /* joint */
 }
 
-/* Writes the mean curves; seen[a] gets a bit per block that arm a's phases update. */
+/* What the script needs from the data: the blocks any phase updates, the range of the means
+ * (a log axis needs them positive), each arm's number of rows. */
+typedef struct loss_summary {
+    unsigned seen;
+    double lo, hi;
+    int *rows;
+} loss_summary;
+
+static void loss_row(FILE *dat, const csv_columns *runs, int trials, int r, loss_summary *s)
+{
+    double mean, sd;
+    mean_sd(runs, trials, r, 1, &mean, &sd);
+    int b = block_index(runs[0].text[r]);
+    s->seen |= 1u << b;
+    if (isfinite(mean))
+        s->lo = fmin(s->lo, mean), s->hi = fmax(s->hi, mean);
+    fprintf(dat, "%.0f %.8g %.8g %u\n", runs[0].num[2 * r], mean, sd, BLOCK_COLOURS[b].rgb);
+}
+
+/* Writes the mean curves, a block per arm. */
 static int training_loss_data(const compare_set *cs, FILE *dat, csv_columns *runs,
-                              unsigned *seen, anamo_err *err)
+                              loss_summary *s, anamo_err *err)
 {
     static const char *const COLS[] = {"iteration", "loss"};
     int rc = ANAMO_OK;
     for (int a = 0; !rc && a < cs->narms; a++) {
-        int rows;
-        rc = read_trials(cs, a, "metrics.csv", COLS, 2, "block", runs, &rows, err);
+        rc = read_trials(cs, a, "metrics.csv", COLS, 2, "block", runs, &s->rows[a], err);
         fprintf(dat, "%s# %s: iteration, mean training loss over %d trials, sd, colour of the "
                      "phase's block\n", a ? "\n\n" : "", cs->arms[a].name, cs->trials);
-        seen[a] = 0;
-        for (int r = 0; !rc && r < rows; r++) {
-            double mean, sd;
-            mean_sd(runs, cs->trials, r, 1, &mean, &sd);
-            int b = block_index(runs[0].text[r]);
-            seen[a] |= 1u << b;
-            fprintf(dat, "%.0f %.8g %.8g %u\n", runs[0].num[2 * r], mean, sd,
-                    BLOCK_COLOURS[b].rgb);
-        }
+        for (int r = 0; !rc && r < s->rows[a]; r++)
+            loss_row(dat, runs, cs->trials, r, s);
         free_runs(runs, cs->trials);
     }
     return rc;
 }
 
-static void training_loss_panel(FILE *b, const compare_set *cs, int a, unsigned seen)
+/* Arm a's curve coloured by block, its markers, and a grey key sample of its line style. */
+static void training_loss_arm(FILE *b, const compare_set *cs, int a, int rows)
 {
-    fprintf(b, "set title '%s (mean of %d)' noenhanced\nplot 'training-loss.dat' index %d "
-               "using 1:2:4 with lines lc rgb variable notitle",
-            cs->arms[a].name, cs->trials, a);
-    for (int i = 0; i < NBLOCK_COLOURS; i++) /* a key entry per block this arm updates */
-        if (seen & (1u << i))
-            fprintf(b, ", NaN with lines lc rgb '#%06x' title '%s'", BLOCK_COLOURS[i].rgb,
-                    BLOCK_COLOURS[i].title);
+    const int dash = ARM_DASH[a % NDASH], point = ARM_POINT[a % NPOINT];
+    const int every = rows > LOSS_MARKS ? rows / LOSS_MARKS : 1;
+    fprintf(b, "%s'training-loss.dat' index %d using 1:2:4 with lines lc rgb variable dt %d "
+               "lw 2 notitle, \\\n  '' index %d every %d::%d using 1:2:4 with points "
+               "lc rgb variable pt %d ps 1.2 notitle, \\\n  NaN with linespoints lc rgb "
+               "'#404040' dt %d lw 2 pt %d ps 1.2 title '%s'",
+            a ? ", \\\n  " : "", a, dash, a, every, a * every / cs->narms, point, dash, point,
+            cs->arms[a].name);
+}
+
+static void training_loss_script(FILE *b, const compare_set *cs, const loss_summary *s)
+{
+    const int logy = s->lo > 0 && s->hi > 10 * s->lo; /* positive, over more than a decade */
+    fprintf(b, "set grid\nset xlabel 'iteration'\nset ylabel 'training loss%s'\n%s"
+               "set key outside right top vertical Left reverse noenhanced%s\n"
+               "set title 'training loss, mean of %d trial%s: line style the arm, colour the "
+               "block the phase updates'\nplot ",
+            logy ? " (log scale)" : "", logy ? "set logscale y\n" : "",
+            cs->narms > LOSS_MANY_ARMS ? " font ',9' spacing 0.9" : "", cs->trials,
+            cs->trials == 1 ? "" : "s");
+    fputs("NaN with lines lt nodraw title 'arm (line style)', \\\n  ", b);
+    for (int a = 0; a < cs->narms; a++)
+        training_loss_arm(b, cs, a, s->rows[a]);
+    fputs(", \\\n  NaN with lines lt nodraw title ' ', NaN with lines lt nodraw title "
+          "'phase (colour)'", b);
+    for (int i = 0; i < NBLOCK_COLOURS; i++) /* a key entry per block some arm updates */
+        if (s->seen & (1u << i))
+            fprintf(b, ", \\\n  NaN with lines lc rgb '#%06x' lw 4 title '%s'",
+                    BLOCK_COLOURS[i].rgb, BLOCK_COLOURS[i].title);
     fputs("\n", b);
 }
 
 static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err *err)
 {
-    unsigned *seen = calloc((size_t)cs->narms, sizeof *seen);
-    FILE *dat = seen ? figures_open_dat(cs->dir, "training-loss.dat", err) : NULL;
-    int rc = !seen ? anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory")
-             : !dat ? err->code
-                    : training_loss_data(cs, dat, runs, seen, err);
+    loss_summary s = {.lo = INFINITY, .hi = -INFINITY,
+                      .rows = calloc((size_t)cs->narms, sizeof *s.rows)};
+    FILE *dat = s.rows ? figures_open_dat(cs->dir, "training-loss.dat", err) : NULL;
+    int rc = !s.rows ? anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory")
+             : !dat  ? err->code
+                     : training_loss_data(cs, dat, runs, &s, err);
     if (dat)
         fclose(dat);
-    const int cols = cs->narms < 3 ? cs->narms : 3, rows = (cs->narms + cols - 1) / cols;
     char *body = NULL;
     size_t len = 0;
     FILE *b = rc ? NULL : open_memstream(&body, &len);
     if (!rc && !b)
         rc = anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     if (!rc) {
-        fprintf(b, "set multiplot layout %d,%d\nset logscale y\nset grid\n"
-                   "set xlabel 'iteration'\nset ylabel 'training loss'\nset key top right\n"
-                   "set xtics rotate by -30\n", rows, cols);
-        for (int a = 0; a < cs->narms; a++)
-            training_loss_panel(b, cs, a, seen[a]);
+        training_loss_script(b, cs, &s);
         fclose(b);
-        rc = figures_plot(cs->dir, "training-loss", body, 560 * cols, 380 * rows, err);
+        rc = figures_plot(cs->dir, "training-loss", body, 1100, 560, err);
     }
     free(body);
-    free(seen);
+    free(s.rows);
     return rc;
 }
 
@@ -404,6 +446,90 @@ static int reconstruct_arm(const compare_set *cs, int a, const anamo_dataset *ds
     return rc;
 }
 
+/* The labelled grid: reconstructions.png magnified s× (each pixel an s × s block) as raw RGB
+ * bytes in reconstructions-labelled.rgb, drawn by gnuplot one data pixel to one picture pixel,
+ * so neither PNG nor SVG smooths it, with each band's name to its left. */
+#define LABEL_TARGET_WIDTH 720 /* the grid is magnified to about this many pixels wide */
+#define LABEL_CHAR_PX 9        /* room per character of a row label */
+#define LABEL_MARGIN_PX 12
+#define LABEL_TITLE_PX 32
+
+/* Writes the grid PNG's pixels magnified into the .rgb file; w, h: the magnified size. */
+static int labelled_grid_pixels(const compare_set *cs, const char *png, int *w, int *h, int *s,
+                                anamo_err *err)
+{
+    int comp, gw, gh;
+    unsigned char *px = stbi_load(png, &gw, &gh, &comp, 3); /* grey becomes R = G = B */
+    if (!px)
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot read back: %s", png,
+                          stbi_failure_reason());
+    *s = gw < LABEL_TARGET_WIDTH ? LABEL_TARGET_WIDTH / gw : 1;
+    *w = *s * gw, *h = *s * gh;
+    unsigned char *row = malloc((size_t)*w * 3);
+    FILE *f = row ? figures_open_dat(cs->dir, "reconstructions-labelled.rgb", err) : NULL;
+    int rc = !row ? anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory")
+             : !f ? err->code : ANAMO_OK;
+    for (int y = 0; !rc && y < *h; y++) {
+        for (int x = 0; x < *w; x++)
+            memcpy(row + 3 * x, px + 3 * ((size_t)(y / *s) * (size_t)gw + (size_t)(x / *s)), 3);
+        if (fwrite(row, 3, (size_t)*w, f) != (size_t)*w)
+            rc = anamo_fail(err, ANAMO_ERR_IO, "%s/reconstructions-labelled.rgb: cannot write",
+                            cs->dir);
+    }
+    if (f && fclose(f) && !rc)
+        rc = anamo_fail(err, ANAMO_ERR_IO, "%s/reconstructions-labelled.rgb: cannot write",
+                        cs->dir);
+    free(row);
+    stbi_image_free(px);
+    return rc;
+}
+
+/* Labels the grid's bands, one row of tiles each: "original", then every arm. */
+static void labelled_grid_script(FILE *b, const compare_set *cs, int w, int h, int s,
+                                 int left, int width, int height)
+{
+    /* the plot area is exactly the w × h data pixels, from pixel centre 0 to w − 1 */
+    fprintf(b, "# reconstructions-labelled.rgb: reconstructions.png magnified %d×, %d × %d RGB "
+               "bytes, top row first\nunset border\nunset tics\nunset key\nunset colorbox\n"
+               "set lmargin at screen %.8f\nset rmargin at screen %.8f\n"
+               "set tmargin at screen %.8f\nset bmargin at screen %.8f\n"
+               "set xrange [-0.5:%d.5]\nset yrange [%d.5:-0.5]\nset label 'test images and "
+               "their reconstructions (trial 0 of each arm)' at screen 0.5, screen %.8f center\n",
+            s, w, h, (double)left / width, (double)(left + w) / width,
+            1.0 - (double)LABEL_TITLE_PX / height, (double)LABEL_MARGIN_PX / height, w - 1, h - 1,
+            1.0 - 0.5 * LABEL_TITLE_PX / height);
+    const int nbands = cs->narms + 1;
+    const double band_h = (double)(h - s) / nbands; /* a row of tiles and the gap above it */
+    for (int i = 0; i < nbands; i++) /* at the middle of the band's tiles */
+        fprintf(b, "set label '%s' at graph 0, first %.1f right offset character -1, 0 "
+                   "noenhanced\n", i ? cs->arms[i - 1].name : "original",
+                band_h * (i + 0.5) + 0.5 * s);
+    fprintf(b, "plot 'reconstructions-labelled.rgb' binary array=(%d,%d) "
+               "format='%%uchar%%uchar%%uchar' with rgbimage\n", w, h);
+}
+
+static int labelled_grid_figure(const compare_set *cs, const char *png, anamo_err *err)
+{
+    int w = 0, h = 0, s = 1, rc = labelled_grid_pixels(cs, png, &w, &h, &s, err);
+    if (rc)
+        return rc;
+    size_t longest = strlen("original");
+    for (int a = 0; a < cs->narms; a++)
+        longest = strlen(cs->arms[a].name) > longest ? strlen(cs->arms[a].name) : longest;
+    const int left = LABEL_MARGIN_PX + (int)(longest + 1) * LABEL_CHAR_PX; /* + the offset */
+    const int width = left + w + LABEL_MARGIN_PX, height = LABEL_TITLE_PX + h + LABEL_MARGIN_PX;
+    char *body = NULL;
+    size_t len = 0;
+    FILE *b = open_memstream(&body, &len);
+    if (!b)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+    labelled_grid_script(b, cs, w, h, s, left, width, height);
+    fclose(b);
+    rc = figures_plot(cs->dir, "reconstructions-labelled", body, width, height, err);
+    free(body);
+    return rc;
+}
+
 static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo_err *err)
 {
     const int n = cs->narms, count = ds->n < FIG_GRID_COUNT ? (int)ds->n : FIG_GRID_COUNT;
@@ -423,6 +549,8 @@ static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo
     snprintf(path, sizeof path, "%s/reconstructions.png", cs->dir);
     if (!rc)
         rc = anamo_image_grid_png(path, bands, n + 1, count, ds->c, ds->h, ds->w, count, err);
+    if (!rc)
+        rc = labelled_grid_figure(cs, path, err);
     free(buf);
     free(bands);
     return rc;

@@ -1,6 +1,7 @@
 /* figures.h — pictures of a comparison. Each figure NAME is drawn by gnuplot from DIR/NAME.dat
  * through DIR/NAME.gp into DIR/NAME.png and DIR/NAME.svg; the data and the script are kept, so
- * a figure can be checked, redrawn or restyled. Reconstruction grids are PNGs drawn directly. */
+ * a figure can be checked, redrawn or restyled. The reconstruction grid is a PNG drawn directly,
+ * and again by gnuplot with its rows named (its data: raw RGB bytes, NAME.rgb). */
 #ifndef ANAMO_CLI_FIGURES_H
 #define ANAMO_CLI_FIGURES_H
 
@@ -10,11 +11,15 @@
 #include <stdio.h>
 
 /* Every figure that applies to the comparison:
- *   training-loss   training loss against iteration, mean over trials, one panel per arm,
- *                   coloured by the phase's block (decoder blue, encoder red, joint green)
+ *   training-loss   training loss against iteration, mean over trials, every arm on one axis:
+ *                   colour the phase's block (decoder blue, encoder red, joint green; seed
+ *                   000's Figure 1), dash and point type the arm, a key entry for each; log y
+ *                   when the means are positive and span more than a decade
  *   epoch-loss      test (solid, ± sd) and training (dashed) loss per epoch, mean over trials
  *   sweep           with [compare] sweep: final test loss and code ℓ1 against the swept value
  *   reconstructions.png   test images, then each arm's reconstructions (trial 0; images only)
+ *   reconstructions-labelled   the same grid magnified by an integer (crisp), its rows named
+ *                   "original" and by arm; data reconstructions-labelled.rgb
  *   step figures    on step-function data (figures_steps.c)  */
 int figures_compare(const compare_set *cs, anamo_err *err);
 
