@@ -21,19 +21,25 @@ double norm_groups_norm(const norm_groups *g, const float *theta, int64_t group)
     return sqrt(sq);
 }
 
+void norm_groups_project_one(const norm_groups *g, float *theta, int64_t k)
+{
+    if (!g || g->kind == NORM_NONE)
+        return;
+    double norm = norm_groups_norm(g, theta, k);
+    if (norm == 0.0 || (g->kind == NORM_BALL && norm <= 1.0))
+        return;
+    const float scale = (float)(1.0 / norm);
+    for (int64_t i = 0; i < g->len; i++)
+        *element(g, theta, k, i) *= scale;
+}
+
 void norm_groups_project(const norm_groups *g, float *theta)
 {
     if (!g || g->kind == NORM_NONE)
         return;
 #pragma omp parallel for if (g->count * g->len > 65536)
-    for (int64_t k = 0; k < g->count; k++) {
-        double norm = norm_groups_norm(g, theta, k);
-        if (norm == 0.0 || (g->kind == NORM_BALL && norm <= 1.0))
-            continue;
-        const float scale = (float)(1.0 / norm);
-        for (int64_t i = 0; i < g->len; i++)
-            *element(g, theta, k, i) *= scale;
-    }
+    for (int64_t k = 0; k < g->count; k++)
+        norm_groups_project_one(g, theta, k);
 }
 
 void norm_groups_tangent(const norm_groups *g, const float *theta, float *grad)

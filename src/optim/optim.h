@@ -137,6 +137,8 @@ static inline float prox_scalar(prox_kind kind, float tau, float v)
 double norm_groups_norm(const norm_groups *g, const float *theta, int64_t group);
 /* Every group onto the sphere or into the ball (g->kind); NORM_NONE or NULL: nothing. */
 void norm_groups_project(const norm_groups *g, float *theta);
+/* Group k alone. */
+void norm_groups_project_one(const norm_groups *g, float *theta, int64_t k);
 /* Sphere only: removes from each group of grad its component along the group of theta,
  * grad_g ← grad_g − (grad_g·w_g / ‖w_g‖²)·w_g, so that a step (and the moments an adaptive
  * method keeps of grad) moves along the sphere, not against the projection that follows. */

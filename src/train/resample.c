@@ -186,7 +186,7 @@ static void revive_column(anamo_trainer *t, const revival *r, int64_t j)
         r->coords[i] = c->offset + j * c->group_stride + i * c->elem_stride;
         dec->params[r->coords[i]] = scale * g[i];
     }
-    norm_groups_project(train_decoder_constraint(t), dec->params);
+    norm_groups_project_one(train_decoder_constraint(t), dec->params, j);
     optim_reset_coords((optim_kind)t->p.opt_kind[1], dec->params, dec->opt_state, dec->nparams,
                        r->coords, t->p.opt_kind[1] >= 0 ? c->len : 0);
 }
@@ -251,8 +251,10 @@ int resample_if_due(anamo_trainer *t, int64_t *count, anamo_err *err)
         anamo_rng_seed(&rng, t->spec.seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)step));
         if (revive(t, dead, &r, &rng))
             rc = anamo_fail(err, ANAMO_ERR_NOMEM, "resample: out of memory");
-        t->codes_valid = 0;
-        t->phase_ready = 0; /* a decoder phase's cached codes are computed again */
+        t->codes_valid = 0; /* a decoder phase's cached codes are computed again */
+        const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
+        if (!rc && t->phase_ready && ph->block == ANAMO_DECODER && t->spec.cache_codes)
+            rc = train_compute_codes(t, err);
     }
     free(dead), free(r.coords);
     return rc;

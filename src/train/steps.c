@@ -25,7 +25,7 @@ static int is_accelerated(optim_kind kind)
 }
 
 /* Fills the code cache with E(x) of every training sample. */
-static int compute_codes(anamo_trainer *t, anamo_err *err)
+int train_compute_codes(anamo_trainer *t, anamo_err *err)
 {
     /* the codes training uses: E(x) as it is, even for a model evaluated on binary codes */
     int rc = model_encode_rows(t->m, t->train, 0, t->train->n, t->codes, 0, err);
@@ -69,7 +69,7 @@ int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
     if (!rc && ph->block != ANAMO_ENCODER)
         rc = use_optimizer(t, 1, &rt->opt, err);
     if (!rc && ph->block == ANAMO_DECODER && t->spec.cache_codes && !t->codes_valid)
-        rc = compute_codes(t, err);
+        rc = train_compute_codes(t, err);
     if (!rc)
         t->phase_ready = 1;
     return rc;
@@ -162,9 +162,15 @@ static void step_block(anamo_trainer *t, int which, int phase_idx, const int64_t
     optim_cfg cfg = t->rt[phase_idx].opt;
     cfg.unit_norm = which == 1 ? train_decoder_constraint(t) : NULL;
     /* on the sphere, Adam's and the momentum methods' steps (and the moments they keep) see
-     * only the gradient along the sphere; accelerated methods project inside their step */
-    if (cfg.unit_norm && !is_accelerated(cfg.kind))
+     * only the gradient along the sphere, weight decay included (folded in first, since its
+     * pull is radial); accelerated methods project inside their step */
+    if (cfg.unit_norm && !is_accelerated(cfg.kind) && cfg.unit_norm->kind == NORM_SPHERE) {
+        if (cfg.weight_decay != 0.0f)
+            for (int64_t i = 0; i < b->nparams; i++)
+                b->grads[i] += cfg.weight_decay * b->params[i];
+        cfg.weight_decay = 0.0f;
         norm_groups_tangent(cfg.unit_norm, b->params, b->grads);
+    }
     if (t->rt[phase_idx].backtrack)
         cfg.lr = train_backtrack_lr(t, which, phase_idx, idx, B, f_y);
     int64_t step = ++t->p.steps[which];

@@ -388,6 +388,13 @@ int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_er
         else
             rc = iterate(t, hooks, err);
     }
+    /* a budget that ends inside a phase ends it as a phase's end would: an accelerated method
+     * leaves its iterate x_j, not the extrapolated y_j (a resumed run restarts the sequence
+     * there, as at every phase entry) */
+    if (!rc && t->phase_ready) {
+        train_leave_phase(t, t->p.phase_idx);
+        t->phase_ready = 0;
+    }
     /* end-of-run work: the binary-code encoder fit of a free-codes scheme */
     for (int i = 0; !rc && !t->p.finished && i < t->spec.nphases; i++)
         if (t->spec.phases[i].block == ANAMO_FREECODES)

@@ -93,6 +93,8 @@ typedef struct step_losses {
 } step_losses;
 int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
                anamo_err *err);
+/* Fills the decoder phases' code cache with the current encoder's codes. */
+int train_compute_codes(anamo_trainer *t, anamo_err *err);
 /* Prepares phase_idx: optimizer state, and the code cache for a decoder phase. */
 int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
 /* Ends phase_idx: accelerated methods leave their iterate x_j, not y_j, in the parameters. */
