@@ -19,8 +19,11 @@ configure:
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Earlier results are moved aside (one generation kept), never deleted: a rerun starts fresh,
+# and `anamo compare $(MAIN_CONFIG) -o $(MAIN_OUT)` itself continues a stopped one.
 main: all
-	rm -rf $(MAIN_OUT)
+	@if [ -e $(MAIN_OUT) ]; then rm -rf $(MAIN_OUT).previous && mv $(MAIN_OUT) $(MAIN_OUT).previous && \
+	  echo "make main: earlier results moved to $(MAIN_OUT).previous"; fi
 	$(BUILD)/anamo compare $(MAIN_CONFIG) -o $(MAIN_OUT)
 
 bench: all

@@ -398,10 +398,20 @@ static int check_value(const key_spec *k, const cfg_entry *e, anamo_err *err)
     case V_STR:
     default: return ANAMO_OK;
     }
-    return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [%s] %s = '%s' is not allowed (expected %s%s)",
-                      e->origin, e->section, e->key, e->value,
-                      k->type == V_INT ? "an integer, " : k->type == V_FLOAT ? "a number, " : "",
-                      k->allowed);
+    if (k->type == V_ENUM || k->type == V_BOOL)
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "%s: [%s] %s = '%s' is not allowed (expected %s)", e->origin,
+                          e->section, e->key, e->value,
+                          k->type == V_BOOL ? "true|false" : k->allowed);
+    char range[96]; /* the limits themselves, not only what they mean */
+    if (k->max >= BIG)
+        snprintf(range, sizeof range, ">= %.10g", k->min);
+    else
+        snprintf(range, sizeof range, "from %.10g to %.10g", k->min, k->max);
+    return anamo_fail(err, ANAMO_ERR_CONFIG,
+                      "%s: [%s] %s = '%s' is not allowed (expected %s %s: %s)", e->origin,
+                      e->section, e->key, e->value,
+                      k->type == V_INT ? "an integer" : "a number", range, k->allowed);
 }
 
 static void allowed_keys(const char *section, char *buf, size_t size)

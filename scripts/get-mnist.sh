@@ -5,6 +5,10 @@
 set -eu
 dir="${ANAMO_DATA:-data}/mnist"
 base="https://ossci-datasets.s3.amazonaws.com/mnist"
+if ! command -v curl >/dev/null && ! command -v wget >/dev/null; then
+  echo "get-mnist.sh: needs curl or wget (sh scripts/install-deps.sh installs curl)" >&2
+  exit 1
+fi
 mkdir -p "$dir"
 for f in train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz \
          t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do

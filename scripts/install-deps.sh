@@ -1,8 +1,9 @@
 #!/bin/sh
-# Installs the Debian 12 packages anamo builds, tests and plots with (see DESIGN.md's table).
+# Installs the Debian 12 packages anamo builds, tests and plots with (see DESIGN.md's table),
+# and curl for scripts/get-mnist.sh.
 # Run as root (CI and the fresh-Debian check are root); uses sudo otherwise.
 set -eu
-PACKAGES="build-essential cmake pkg-config git ca-certificates
+PACKAGES="build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev liblapacke-dev zlib1g-dev
   libinih-dev libcjson-dev libstb-dev libcmocka-dev gnuplot-nox"
 missing=""

@@ -679,6 +679,30 @@ static void test_bad_input(void **state)
     assert_false(exists(out_parent));
 }
 
+/* Messages state the limits themselves, and print bytes that are not printable UTF-8 escaped
+ * (a config's or a path's bytes must not drive the terminal). */
+static void test_messages_limits_and_escapes(void **state)
+{
+    fixture *fx = *state;
+    char huge[PATH_CAP], latin1[PATH_CAP], out[PATH_CAP];
+    in_dir(fx, "huge-epochs.ini", huge);
+    in_dir(fx, "latin1.ini", latin1);
+    in_dir(fx, "rejected-msg", out);
+    write_text(huge, "[train]\nepochs = 1e99\n");
+    write_text(latin1, "[train]\nscheme = caf\xe9\n");
+    expect_rejected(fx, (const char *const[]){"train", huge, "-o", out, NULL}, 2, out,
+                    (const char *const[]){"epochs", "1e99", "from 1e-09 to 1000000000", NULL});
+    /* a value with its own escape-looking text stays as typed; the bare byte 0xe9 is escaped */
+    expect_rejected(fx, (const char *const[]){"train", latin1, "-o", out, NULL}, 2, out,
+                    (const char *const[]){"caf\\xe9", NULL});
+    cli_result r = RUN(fx, "train", latin1, "-o", out);
+    assert_null(strchr(r.err, 0xe9 - 256)); /* the raw byte never reaches stderr */
+    cli_free(&r);
+    expect_rejected(fx, (const char *const[]){"train", fx->config, "-o", out, "--set",
+                                              "train.batch=0", NULL},
+                    2, out, (const char *const[]){"from 1 to 1048576", NULL});
+}
+
 /* ---- 5. eval and reconstruct ----------------------------------------------------------------- */
 
 static void test_eval_matches_summary(void **state)
@@ -777,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_encode_bit_identical),
         cmocka_unit_test(test_resume_equals_unsplit),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_messages_limits_and_escapes),
         cmocka_unit_test(test_eval_matches_summary),
         cmocka_unit_test(test_reconstruct_png),
         cmocka_unit_test(test_help_and_usage),
