@@ -110,9 +110,13 @@ int main(int argc, char **argv)
          "conv2d 12 k4 s2 p1, relu, conv2d 24 k4 s2 p1, relu, conv2d 48 k4 s2 p1, relu",
          "convtranspose2d 24 k4 s2 p1, relu, convtranspose2d 12 k4 s2 p1, relu, "
          "convtranspose2d 3 k4 s2 p1, sigmoid"}};
-    anamo_omp_prefer_short_spin(argv);
+    anamo_program_setup(argv);
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     omp_set_num_threads(threads > 0 ? threads : 2);
+    anamo_machine mc;
+    anamo_machine_describe(&mc);
+    printf("cpu: %s (family %d, model %d)\ncpu_features: %s\nblas: %s\nblas_kernel: %s (%s)\n",
+           mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel, mc.kernel_note);
     printf("threads: %d\nbatch: %d\n", threads, BATCH);
     int rc = 0;
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)

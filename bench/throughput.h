@@ -161,9 +161,20 @@ static void print_figures(samples *s)
     printf("nam_cached_speedup: %.3f x\n", cached / joint);
 }
 
+/* What the figures were measured on: the CPU, its features, the BLAS and its kernel. */
+static void print_machine(void)
+{
+    anamo_machine mc;
+    anamo_machine_describe(&mc);
+    printf("cpu: %s (family %d, model %d)\ncpu_features: %s\nblas: %s\n"
+           "blas_kernel: %s (%s; the features call for %s)\n",
+           mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel, mc.kernel_note,
+           mc.best_kernel);
+}
+
 static int bench_main(int argc, char **argv, const bench_model *bm)
 {
-    anamo_omp_prefer_short_spin(argv);
+    anamo_program_setup(argv);
     int reps = 5, threads = 2;
     const char *config = bm->config, *spec = bm->data_spec;
     for (int i = 1; i < argc; i++) {
@@ -187,6 +198,7 @@ static int bench_main(int argc, char **argv, const bench_model *bm)
     anamo_dataset ds;
     if (load_data(bm, spec, &ds))
         return 1;
+    print_machine();
     printf("threads: %d\nrepetitions: %d\nsamples per epoch: %lld\n", threads, reps,
            (long long)ds.n);
     samples s = {0};

@@ -1,6 +1,7 @@
 /* main.c — the anamo command: one verb per job, one file per verb (darknet's layout). */
 #include "cli.h"
 
+#include <omp.h>
 #include <string.h>
 
 static const char USAGE[] =
@@ -22,11 +23,26 @@ static const char USAGE[] =
     "(built-in step functions), "
     "or a .npy, .csv or IDX file; SPEC@N keeps the first N samples.\n"
     "Datasets are looked up in $ANAMO_DATA, then ./data. 'anamo COMMAND --help' for details.\n"
-    "Exit codes: 0 success, 1 runtime error, 2 usage or configuration error.\n";
+    "Exit codes: 0 success, 1 runtime error, 2 usage or configuration error.\n"
+    "anamo --version: the version, the CPU and the BLAS kernel in use.\n";
+
+/* The version, and what the products run on: the user's first question about a speed. */
+static int print_version(void)
+{
+    anamo_machine mc;
+    anamo_machine_describe(&mc);
+    printf("anamo %s\ncpu: %s (family %d, model %d)\ncpu features: %s\nblas: %s\n"
+           "blas kernel: %s (%s; the CPU's features call for %s)\nopenmp threads: %d\n",
+           ANAMO_VERSION_STRING, mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel,
+           mc.kernel_note, mc.best_kernel, omp_get_max_threads());
+    return EXIT_OK;
+}
 
 int main(int argc, char **argv)
 {
-    anamo_omp_prefer_short_spin(argv);
+    anamo_program_setup(argv);
+    if (argc >= 2 && !strcmp(argv[1], "--version"))
+        return print_version();
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         fputs(USAGE, argc < 2 ? stderr : stdout);

@@ -16,6 +16,11 @@
 extern "C" {
 #endif
 
+#define ANAMO_VERSION_MAJOR 0
+#define ANAMO_VERSION_MINOR 2
+#define ANAMO_VERSION_PATCH 0
+#define ANAMO_VERSION_STRING "0.2.0"
+
 /* ---- errors ------------------------------------------------------------------------------ */
 enum anamo_status {
     ANAMO_OK = 0,
@@ -54,11 +59,27 @@ void anamo_tensor_free(anamo_tensor *t);
 void *anamo_alloc(size_t bytes);
 void anamo_free(void *p);
 
-/* For programs, first thing in main: runs the program again with a short OpenMP spin
- * (GOMP_SPINCOUNT=1000) unless the user set GOMP_SPINCOUNT or OMP_WAIT_POLICY, so that a
- * second busy process on the machine cannot stall every parallel region (src/core/omp_env.c).
- * Returns only if nothing was to be done or exec failed. */
-void anamo_omp_prefer_short_spin(char **argv);
+/* For programs, first thing in main: runs the program again, once, with
+ *   GOMP_SPINCOUNT=1000 unless the user set GOMP_SPINCOUNT or OMP_WAIT_POLICY, so that a
+ *     second busy process on the machine cannot stall every parallel region, and
+ *   OPENBLAS_CORETYPE=<the kernel the CPU's features allow> unless the user set it, when
+ *     OpenBLAS chose a weaker one (its SSE3 fallback on CPUs it does not know)
+ * (src/core/omp_env.c, src/core/cpu.c). Returns only if nothing was to be done or exec
+ * failed. */
+void anamo_program_setup(char **argv);
+void anamo_omp_prefer_short_spin(char **argv); /* the same (its former name) */
+
+/* What the products run on: the CPU, its usable vector features, the BLAS and its kernel. */
+typedef struct anamo_machine {
+    char cpu[64];           /* cpuid's brand string */
+    int family, model;      /* as /proc/cpuinfo shows them */
+    char features[128];     /* "sse3 avx avx2 fma avx512f …", those the OS lets run */
+    char blas[160];         /* the BLAS's own description (OpenBLAS: version, build, core) */
+    char kernel[32];        /* the kernel in use ("Haswell", "SkylakeX", …) */
+    char best_kernel[32];   /* the one the features call for ("none" without AVX) */
+    char kernel_note[96];   /* who chose it: OpenBLAS, the user, or anamo over a fallback */
+} anamo_machine;
+void anamo_machine_describe(anamo_machine *out);
 
 /* ---- random numbers ---------------------------------------------------------------------- */
 /* xoshiro256** (Blackman & Vigna, 2018), seeded through splitmix64 so any 64-bit seed gives a

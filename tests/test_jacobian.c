@@ -23,7 +23,7 @@
  *   CIFAR decoder convT 48→24→12→3 on 48×4×4 codes: 768 tangents, 3 passes of 256
  *       96–108 ms per sample (1 thread), 97–104 ms (2 threads, GOMP_SPINCOUNT=1000)
  * With a second busy process on the two cores and the default OpenMP spin, 2 threads measured
- * 2–30 ms (MNIST) and 340–380 ms (CIFAR): programs should call anamo_omp_prefer_short_spin.
+ * 2–30 ms (MNIST) and 340–380 ms (CIFAR): programs should call anamo_program_setup.
  * The CIFAR time is sgemm (~30%), col2im (~20%) and OpenMP waiting, all inside the layer
  * kernels; 1,000 CIFAR samples take ~100 s here.
  * (the test prints the figures it measures on each run). */

@@ -8,23 +8,79 @@
  * busy elsewhere, 2,500–16,000 with libgomp's default and 33,000–50,000 with a spin of 1,000
  * (OMP_WAIT_POLICY=passive: 57,000 loaded, but 40% slower idle).
  * libgomp reads the variable once, when the program starts, so a program sets it by running
- * itself again: anamo_omp_prefer_short_spin does that, unless the user chose a spin count or
- * a wait policy. */
+ * itself again: anamo_program_setup does that, unless the user chose a spin count or a wait
+ * policy.
+ *
+ * The same restart carries OPENBLAS_CORETYPE when OpenBLAS chose a kernel weaker than the CPU
+ * allows (src/core/cpu.h: Debian's 0.3.21 falls back to SSE3 "Prescott" on CPUs it does not
+ * know), unless the user set it: OpenBLAS also picks its kernel once, at load. */
 #include "anamo.h"
+#include "core/cpu.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define ANAMO_SPINCOUNT "1000"
 #define ANAMO_SPIN_MARK "ANAMO_OMP_ENV_SET"
+#define ANAMO_BLAS_FALLBACK "ANAMO_BLAS_FALLBACK" /* the kernel OpenBLAS chose before */
 
-void anamo_omp_prefer_short_spin(char **argv)
+/* Sets the spin count; returns whether the environment changed. */
+static int prefer_short_spin(void)
 {
-    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY") || getenv(ANAMO_SPIN_MARK))
+    if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY"))
+        return 0;
+    return setenv("GOMP_SPINCOUNT", ANAMO_SPINCOUNT, 0) == 0;
+}
+
+/* Sets OPENBLAS_CORETYPE when the chosen kernel is a fallback; returns whether it did. */
+static int prefer_best_kernel(void)
+{
+    if (getenv("OPENBLAS_CORETYPE"))
+        return 0;
+    cpu_features f;
+    cpu_detect(&f);
+    const char *chosen = blas_core(), *force = blas_core_to_force(&f, chosen);
+    if (!force)
+        return 0;
+    return setenv("OPENBLAS_CORETYPE", force, 0) == 0 &&
+           setenv(ANAMO_BLAS_FALLBACK, chosen, 0) == 0;
+}
+
+void anamo_program_setup(char **argv)
+{
+    if (getenv(ANAMO_SPIN_MARK))
         return;
-    if (setenv("GOMP_SPINCOUNT", ANAMO_SPINCOUNT, 0) || setenv(ANAMO_SPIN_MARK, "1", 0))
+    const int spin = prefer_short_spin(), kernel = prefer_best_kernel();
+    if (!spin && !kernel)
+        return;
+    if (setenv(ANAMO_SPIN_MARK, "1", 0))
         return;
     execv("/proc/self/exe", argv);
-    /* exec failed (no /proc): carry on with libgomp's defaults */
+    /* exec failed (no /proc): carry on with the defaults */
+}
+
+void anamo_omp_prefer_short_spin(char **argv) { anamo_program_setup(argv); }
+
+void anamo_machine_describe(anamo_machine *out)
+{
+    memset(out, 0, sizeof *out);
+    cpu_features f;
+    cpu_detect(&f);
+    snprintf(out->cpu, sizeof out->cpu, "%s", f.brand[0] ? f.brand : "unknown");
+    out->family = f.family, out->model = f.model;
+    cpu_features_text(&f, out->features, (int)sizeof out->features);
+    snprintf(out->blas, sizeof out->blas, "%s", blas_config());
+    snprintf(out->kernel, sizeof out->kernel, "%s", blas_core());
+    const char *best = blas_best_core(&f), *fallback = getenv(ANAMO_BLAS_FALLBACK);
+    snprintf(out->best_kernel, sizeof out->best_kernel, "%s", best ? best : "none");
+    if (fallback)
+        snprintf(out->kernel_note, sizeof out->kernel_note,
+                 "forced by anamo over OpenBLAS's own choice, %s", fallback);
+    else if (getenv("OPENBLAS_CORETYPE"))
+        snprintf(out->kernel_note, sizeof out->kernel_note, "OPENBLAS_CORETYPE=%s (yours)",
+                 getenv("OPENBLAS_CORETYPE"));
+    else
+        snprintf(out->kernel_note, sizeof out->kernel_note, "OpenBLAS's own choice");
 }
