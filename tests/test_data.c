@@ -225,7 +225,9 @@ static void test_idx_truncated(void **state)
     free(full);
 }
 
-/* A .gz file cut short (an interrupted download) names the file and says the stream ends. */
+/* A .gz file cut short (an interrupted download) names the file and says the stream ends, with
+ * the offset of the file's end and how much data came before it (the header's 16 bytes and
+ * some of the images: the stream's fault is named, not the shortfall it causes). */
 static void test_idx_truncated_gzip(void **state)
 {
     char whole[PATH_CAP], cut[PATH_CAP];
@@ -238,10 +240,13 @@ static void test_idx_truncated_gzip(void **state)
     free(gz);
     anamo_dataset ds;
     anamo_err err = {0};
+    char at[64];
+    snprintf(at, sizeof at, "the file ends at offset %zu", len / 2);
     expect_error(anamo_idx_read(cut, &ds, &err), &err, ANAMO_ERR_FORMAT, cut,
-                 "offset 16: expected 156800 bytes of images, found");
-    if (!strstr(err.msg, "gzip stream ends early"))
-        fail_msg("no word of the cut gzip stream in: %s", err.msg);
+                 "compressed stream ends early (truncated file?)");
+    if (!strstr(err.msg, at))
+        fail_msg("'%s' not in: %s", at, err.msg);
+    assert_null(ds.data);
 }
 
 static void write_header(const char *path, uint32_t magic, uint32_t n, uint32_t rows,
@@ -464,7 +469,7 @@ static void test_npy_rejects(void **state)
         {"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 20,
          "offset 128: expected 48 bytes of data, found 20", 1},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 28,
-         "offset 152: trailing bytes", 1},
+         "offset 152: 4 trailing bytes after 24 bytes of data", 1},
         {"{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", 24,
          "big-endian dtype '>f4'", 1},
         {"{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16,

@@ -410,14 +410,16 @@ static void test_not_a_file(void **state)
     expect_open_fails(p.s, ANAMO_ERR_IO, strerror(ENOENT));
 }
 
-/* Empty tensors hold no bytes, so they overlap nothing; gaps between tensors are allowed. */
-static void test_accepts_empty_and_gaps(void **state)
+/* Empty tensors hold no bytes: they may sit where one tensor ends and the next begins, at
+ * either end, and list in any order; bytes no tensor owns are refused (the reference reader's
+ * validate(): the offsets must tile the data section). */
+static void test_accepts_empty_refuses_gaps(void **state)
 {
-    path_buf p = join(state, "gaps.safetensors");
+    path_buf p = join(state, "empty.safetensors");
     write_st_json(p.s,
-                  "{" F32_2("a", 0, 8) ",\"e\":{\"dtype\":\"I32\",\"shape\":[0,3],"
-                  "\"data_offsets\":[4,4]}," F32_2("b", 12, 20) "}\n\t ",
-                  20);
+                  "{" F32_2("b", 8, 16) ",\"e\":{\"dtype\":\"I32\",\"shape\":[0,3],"
+                  "\"data_offsets\":[8,8]}," F32_2("a", 0, 8) "}\n\t ",
+                  16);
     st_file *f = NULL;
     anamo_err err = {0};
     assert_int_equal(st_open(p.s, &f, &err), ANAMO_OK);
@@ -425,6 +427,14 @@ static void test_accepts_empty_and_gaps(void **state)
     assert_int_equal(st_find(f, "e")->nbytes, 0);
     assert_int_equal(st_find(f, "b")->nbytes, 8);
     st_close(f);
+    p = join(state, "gaps.safetensors");
+    write_st_json(p.s,
+                  "{" F32_2("a", 0, 8) ",\"e\":{\"dtype\":\"I32\",\"shape\":[0,3],"
+                  "\"data_offsets\":[8,8]}," F32_2("b", 12, 20) "}",
+                  20);
+    expect_open_fails(p.s, ANAMO_ERR_FORMAT,
+                      "bytes [8, 12) of the data section belong to no tensor: a hole before "
+                      "tensor 'b' [12, 20]");
 }
 
 /* ---- writer arguments -------------------------------------------------------------------- */
@@ -591,7 +601,7 @@ int main(void)
         cmocka_unit_test(test_bad_entries),
         cmocka_unit_test(test_bad_names),
         cmocka_unit_test(test_not_a_file),
-        cmocka_unit_test(test_accepts_empty_and_gaps),
+        cmocka_unit_test(test_accepts_empty_refuses_gaps),
         cmocka_unit_test(test_write_bad_args),
         cmocka_unit_test(test_overwrite_leaves_no_tmp),
         cmocka_unit_test(test_missing_directory),

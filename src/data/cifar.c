@@ -2,8 +2,9 @@
  * https://www.cs.toronto.edu/~kriz/cifar.html): batch files of 3073-byte records, each one
  * label byte (0–9) and then 1024 red, 1024 green and 1024 blue bytes, every plane row-major
  * 32×32. A list of batch files becomes one dataset of 3×32×32 bytes per sample in the file's
- * own (NCHW) order, labels kept. Files go through zlib's gzread, which passes plain files
- * through unchanged, so the official uncompressed batches and gzipped ones both work.
+ * own (NCHW) order, labels kept. Files go through read.c, which passes plain files through
+ * unchanged and checks a gzip stream to its end, so the official uncompressed batches and
+ * gzipped ones both work.
  *
  * The whole set (150 MB for the training batches) lives in one allocation: each file is read
  * straight into its slot, whose size is known before reading (a plain file's size, a gzip
@@ -18,16 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #define CIFAR_CHANNELS 3
 #define CIFAR_SIDE 32
 #define CIFAR_PIXELS (CIFAR_CHANNELS * CIFAR_SIDE * CIFAR_SIDE) /* 3072 bytes per image */
 #define CIFAR_RECORD (1 + CIFAR_PIXELS)                          /* label byte + image */
 #define CIFAR_CLASSES 10
-/* gzread takes an unsigned length and returns an int, so large reads go in pieces */
-#define CIFAR_CHUNK ((uint64_t)1 << 30)
-#define CIFAR_GZ_BUFFER (128u << 10) /* larger than zlib's 8 KiB default: fewer syscalls */
 /* Deflate expands at most 1032:1, so a gzip trailer claiming more than that is not believed. */
 #define GZIP_MAX_RATIO 1032
 #define GZIP_TRAILER 8 /* CRC-32 and ISIZE, the uncompressed length mod 2^32 (RFC 1952) */
@@ -45,7 +42,8 @@ typedef struct cifar_file {
     uint64_t hint;   /* bytes reserved: the decompressed size, if the file told the truth */
     uint64_t offset; /* where its slot starts in the buffer */
     uint64_t got;    /* bytes it held (at most hint) */
-    int overflow;    /* it held more than hint: measure it and read again */
+    uint64_t extra;  /* bytes it held past hint */
+    int overflow;    /* it held more than hint: read it again into a slot of got + extra */
     int rc;
     anamo_err err;
 } cifar_file;
@@ -92,47 +90,6 @@ static int cifar_stat(cifar_file *f, anamo_err *err)
     return ANAMO_OK;
 }
 
-static gzFile cifar_gzopen(const char *path, anamo_err *err)
-{
-    errno = 0;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path,
-                   errno ? strerror(errno) : "out of memory");
-    else
-        gzbuffer(gz, CIFAR_GZ_BUFFER);
-    return gz;
-}
-
-/* Reads up to len bytes into buf (NULL: count them only, through a scratch buffer); *got
- * says how many came. Stopping short is not an error here; a corrupt gzip stream is, and so
- * is one that ends before its trailer (zlib reports that softly, as Z_BUF_ERROR). */
-static int cifar_gzread(gzFile gz, const char *path, uint64_t offset, uint8_t *buf, uint64_t len,
-                        uint64_t *got, anamo_err *err)
-{
-    uint8_t scratch[1 << 14];
-    *got = 0;
-    while (*got < len) {
-        uint64_t want = len - *got < CIFAR_CHUNK ? len - *got : CIFAR_CHUNK;
-        if (!buf && want > sizeof scratch)
-            want = sizeof scratch;
-        int r = gzread(gz, buf ? buf + *got : scratch, (unsigned)want), zerr, sys = errno;
-        const char *msg = gzerror(gz, &zerr);
-        if (r < 0)
-            return anamo_fail(err, zerr == Z_ERRNO ? ANAMO_ERR_IO : ANAMO_ERR_FORMAT,
-                              "%s: offset %llu: %s", path, (unsigned long long)(offset + *got),
-                              zerr == Z_ERRNO ? strerror(sys) : msg);
-        *got += (uint64_t)r;
-        if (r == 0 && zerr == Z_BUF_ERROR)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: the gzip stream ends "
-                              "early (incomplete download?)", path,
-                              (unsigned long long)(offset + *got));
-        if (r == 0)
-            break;
-    }
-    return ANAMO_OK;
-}
-
 /* The size check and the label check, on a file read whole into rec. */
 static int cifar_check(const cifar_file *f, const uint8_t *rec, anamo_err *err)
 {
@@ -155,21 +112,21 @@ static int cifar_check(const cifar_file *f, const uint8_t *rec, anamo_err *err)
     return ANAMO_OK;
 }
 
-/* Reads one file into its slot and checks it; a file longer than its slot is only flagged. */
+/* Reads one file into its slot, then on to its end (which checks a gzip stream's trailer and
+ * counts what did not fit), and checks it; a file longer than its slot is only flagged. */
 static void cifar_load(cifar_file *f, uint8_t *buf)
 {
-    gzFile gz = cifar_gzopen(f->path, &f->err);
-    if (!gz) {
-        f->rc = f->err.code;
+    anamo_data_src *src;
+    f->rc = anamo_data_open(f->path, "a CIFAR-10 batch file", &src, &f->err);
+    if (f->rc)
         return;
-    }
-    uint8_t *slot = buf + f->offset, probe;
-    uint64_t more = 0;
-    f->rc = cifar_gzread(gz, f->path, 0, slot, f->hint, &f->got, &f->err);
-    if (!f->rc && f->got == f->hint)
-        f->rc = cifar_gzread(gz, f->path, f->got, &probe, 1, &more, &f->err);
-    gzclose(gz);
-    f->overflow = !f->rc && more > 0;
+    uint8_t *slot = buf + f->offset;
+    f->extra = 0;
+    f->rc = anamo_data_read(src, slot, f->hint, &f->got, &f->err);
+    if (!f->rc)
+        f->rc = anamo_data_end(src, &f->extra, &f->err);
+    anamo_data_close(src);
+    f->overflow = !f->rc && f->extra > 0;
     if (!f->rc && !f->overflow)
         f->rc = cifar_check(f, slot, &f->err);
 }
@@ -188,18 +145,6 @@ static int cifar_load_all(cifar_file *files, int nfiles, uint8_t *buf, uint64_t 
             return files[i].rc;
         }
     return ANAMO_OK;
-}
-
-/* Measures a file whose trailer undersold it (several gzip members, 4 GiB or more). */
-static int cifar_measure(cifar_file *f, anamo_err *err)
-{
-    gzFile gz = cifar_gzopen(f->path, err);
-    if (!gz)
-        return err ? err->code : ANAMO_ERR_IO;
-    int rc = cifar_gzread(gz, f->path, 0, NULL, (uint64_t)ANAMO_DATA_MAX_BYTES + 1, &f->hint,
-                          err);
-    gzclose(gz);
-    return rc;
 }
 
 /* Lays the slots end to end and allocates the buffer for them. */
@@ -223,8 +168,9 @@ static int cifar_plan(cifar_file *files, int nfiles, uint8_t **buf, uint64_t *to
 }
 
 /* Reads all files into one buffer of raw records. When a trailer undersold its file, that file
- * is measured and everything is read again: rare (concatenated gzip members), and simpler than
- * moving slots around. A file that grows again between the two reads is an error. */
+ * gets the slot its first read measured and everything is read again: rare (concatenated gzip
+ * members), and simpler than moving slots around. A file that grows again between the two
+ * reads is an error. */
 static int cifar_read_raw(cifar_file *files, int nfiles, uint8_t **out, anamo_err *err)
 {
     for (int attempt = 0;; attempt++) {
@@ -245,11 +191,11 @@ static int cifar_read_raw(cifar_file *files, int nfiles, uint8_t **out, anamo_er
             rc = anamo_fail(err, ANAMO_ERR_IO, "%s: now holds more than the %llu bytes it held a "
                             "moment ago (did it change while being read?)", files[over].path,
                             (unsigned long long)files[over].hint);
-        for (int i = over; !rc && i < nfiles; i++)
-            if (files[i].overflow)
-                rc = cifar_measure(&files[i], err);
         if (rc)
             return rc;
+        for (int i = over; i < nfiles; i++)
+            if (files[i].overflow)
+                files[i].hint = files[i].got + files[i].extra;
     }
 }
 

@@ -2,24 +2,21 @@
  * (or by ';' or tabs when the first line uses that one alone), with an optional header line,
  * recognised because its fields are not all numbers. Every field must be a finite number that
  * fits in float32; every row must have the header's (or the first row's) number of columns.
- * The whole file is read into memory first (through zlib's gzread, so .csv.gz works), which
- * gives CRLF endings, a missing final newline and lines of any length for free.
+ * The whole file is read into memory first (through read.c, so .csv.gz works, its stream
+ * checked to the end), which gives CRLF endings, a missing final newline and lines of any
+ * length for free.
  * Numbers are parsed with strtod, so the caller must leave LC_NUMERIC as "C" (the default). */
 #include "core/err.h"
 #include "data/data.h"
 
-#include <errno.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <zlib.h>
 
 #define CSV_FIRST_CAP ((size_t)64 << 10)
-#define CSV_CHUNK ((size_t)1 << 30) /* gzread takes an unsigned length */
 #define CSV_SHOWN 40                /* longest field text quoted back in a message */
 #define CSV_UTF8_BOM "\xef\xbb\xbf"  /* spreadsheets often start a saved CSV with one */
 
@@ -38,48 +35,43 @@ typedef struct csv_line {
     int64_t number; /* 1-based, counting every physical line */
 } csv_line;
 
+/* Makes room for one more byte and the NUL after used bytes, doubling *cap up to the limit. */
+static int csv_grow(const char *path, char **buf, size_t *cap, size_t used, anamo_err *err)
+{
+    if (*cap - used >= 2)
+        return ANAMO_OK;
+    if (*cap >= (size_t)ANAMO_DATA_MAX_BYTES)
+        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: larger than the %lld-byte limit", path,
+                          (long long)ANAMO_DATA_MAX_BYTES);
+    char *grown = realloc(*buf, 2 * *cap);
+    if (!grown)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, 2 * *cap);
+    *buf = grown;
+    *cap *= 2;
+    return ANAMO_OK;
+}
+
 /* Reads the whole file into a NUL-terminated buffer. */
 static int csv_slurp(const char *path, char **text, size_t *len, anamo_err *err)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, expected a CSV file", path);
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path,
-                          errno ? strerror(errno) : "out of memory");
+    anamo_data_src *src;
+    int rc = anamo_data_open(path, "a CSV file", &src, err);
+    if (rc)
+        return rc;
     size_t cap = CSV_FIRST_CAP, used = 0;
     char *buf = malloc(cap);
-    int rc = buf ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
-    while (!rc) {
-        if (cap - used < 2) {
-            char *grown = cap < (size_t)ANAMO_DATA_MAX_BYTES ? realloc(buf, 2 * cap) : NULL;
-            if (!grown) {
-                rc = cap < (size_t)ANAMO_DATA_MAX_BYTES
-                         ? anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %zu bytes",
-                                      path, 2 * cap)
-                         : anamo_fail(err, ANAMO_ERR_FORMAT, "%s: larger than the %lld-byte "
-                                      "limit", path, (long long)ANAMO_DATA_MAX_BYTES);
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t want = cap - used - 1 < CSV_CHUNK ? cap - used - 1 : CSV_CHUNK;
-        int r = gzread(gz, buf + used, (unsigned)want);
-        if (r < 0) {
-            int zerr;
-            const char *msg = gzerror(gz, &zerr);
-            rc = anamo_fail(err, ANAMO_ERR_IO, "%s: offset %zu: %s", path, used,
-                            zerr == Z_ERRNO ? strerror(errno) : msg);
-        } else if (r == 0) {
+    uint64_t got = 0, extra = 0;
+    rc = buf ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+    while (!rc && (rc = csv_grow(path, &buf, &cap, used, err)) == ANAMO_OK) {
+        size_t want = cap - used - 1;
+        rc = anamo_data_read(src, buf + used, want, &got, err);
+        used += (size_t)got;
+        if (got < want) /* the file ended */
             break;
-        }
-        used += r > 0 ? (size_t)r : 0;
     }
-    gzclose(gz);
+    if (!rc)
+        rc = anamo_data_end(src, &extra, err); /* at the end already: 0 bytes left */
+    anamo_data_close(src);
     if (rc) {
         free(buf);
         return rc;

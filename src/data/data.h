@@ -22,21 +22,27 @@ int anamo_cifar_read(const char *const *paths, int npaths, anamo_dataset *out, a
 int anamo_cifar_open(const char *split, const char *spec, const char *data_root,
                      anamo_dataset *out, anamo_err *err);
 
-/* Opening and reading data files, plain or gzipped (read.c). struct gzFile_s is zlib's gzFile. */
-struct gzFile_s;
+/* Opening and reading data files, plain or gzipped (read.c). A gzip stream is checked to its
+ * end: a member cut short (in its data or its trailer), a CRC-32 or length that disagrees with
+ * the data, bytes after the last member that are not another member are errors naming the file
+ * and the offset in it. */
+typedef struct anamo_data_src anamo_data_src;
 /* Checks path is not a directory nor an empty regular file (expected names the format in
- * messages, e.g. "an IDX file"), opens it through gzopen; *size gets a regular file's size, 0
- * for anything else. */
-int anamo_data_open(const char *path, const char *expected, struct gzFile_s **out,
-                    int64_t *size, anamo_err *err);
-/* Reads up to len bytes into buf; *got says how many came. A short read is not an error here:
- * the caller reports it with the offset and the count it expected. A corrupt gzip stream is
- * ("PATH: offset N: ...", offset counting from the file's start at offset). */
-int anamo_data_read(struct gzFile_s *gz, const char *path, uint64_t offset, void *buf,
-                    uint64_t len, uint64_t *got, anamo_err *err);
-/* The bytes a file of size bytes can hold after start: the rest of a plain file, or what
+ * messages, e.g. "an IDX file") and opens it; *out is closed with anamo_data_close. */
+int anamo_data_open(const char *path, const char *expected, anamo_data_src **out,
+                    anamo_err *err);
+/* Reads up to len bytes into buf (NULL: reads and drops them); *got says how many came. A short
+ * read means the file ended cleanly: the caller reports a shortfall with the offset and the
+ * count it expected. A damaged stream is an error ("PATH: ..."). */
+int anamo_data_read(anamo_data_src *src, void *buf, uint64_t len, uint64_t *got,
+                    anamo_err *err);
+/* Reads on to the end of the file, so that a compressed stream's end is checked (every reader
+ * calls this after the last byte it needs); *extra gets the count of bytes that were left. */
+int anamo_data_end(anamo_data_src *src, uint64_t *extra, anamo_err *err);
+void anamo_data_close(anamo_data_src *src);
+/* The bytes the file can hold after what has been read: the rest of a plain file, or what
  * deflate's largest ratio (about 1032) makes of a gzip file. */
-int64_t anamo_data_room(struct gzFile_s *gz, int64_t size, uint64_t start);
+int64_t anamo_data_room(const anamo_data_src *src);
 /* Makes room for need bytes in *buf (anamo_alloc'ed, capacity *cap, its first used bytes kept),
  * doubling towards limit; the first buffer (*buf NULL) has first bytes, at least 1 MiB, at most
  * limit. Returns 0, or the size it could not allocate (*buf and *cap then unchanged). */

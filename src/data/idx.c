@@ -1,16 +1,16 @@
 /* idx.c — IDX files, the format MNIST and Fashion-MNIST ship in (LeCun et al.,
  * yann.lecun.com/exdb/mnist/): a big-endian header, magic 0x00000803 = 2051 for images
  * (unsigned bytes, 3 dimensions: count, rows, cols) or 0x00000801 = 2049 for labels (count),
- * then exactly the bytes the dimensions promise. Files are read through zlib's gzread, which
- * passes plain files through unchanged, so the distributed .gz files and unpacked ones both
- * work. Nothing from the header is trusted until it has been checked. */
+ * then exactly the bytes the dimensions promise. Files are read through read.c, which passes
+ * plain files through unchanged and checks a gzip stream to its end, so the distributed .gz
+ * files and unpacked ones both work. Nothing from the header is trusted until it has been
+ * checked. */
 #include "core/err.h"
 #include "data/data.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <zlib.h>
 
 #define IDX_MAGIC_IMAGES 2051 /* 0x0803: type 0x08 (unsigned byte), 3 dimensions */
 #define IDX_MAGIC_LABELS 2049 /* 0x0801: type 0x08 (unsigned byte), 1 dimension */
@@ -28,15 +28,6 @@ typedef struct idx_kind {
 static const idx_kind IDX_IMAGES = {IDX_MAGIC_IMAGES, 3, "images",
                                     {"image count", "rows", "cols"}};
 static const idx_kind IDX_LABELS = {IDX_MAGIC_LABELS, 1, "labels", {"label count", NULL, NULL}};
-
-/* zlib reports a gzip stream that stops mid-way as Z_BUF_ERROR rather than as a failed read;
- * naming it tells a user the download, not the header, is at fault. */
-static const char *idx_gz_note(gzFile gz)
-{
-    int zerr;
-    gzerror(gz, &zerr);
-    return zerr == Z_BUF_ERROR ? " (the gzip stream ends early: incomplete download?)" : "";
-}
 
 static const char *idx_magic_hint(uint32_t magic)
 {
@@ -59,26 +50,26 @@ static uint32_t be32(const uint8_t *b)
 /* Reads and checks the header: the magic first (so a file of the other kind is named as such
  * even when it is shorter than this kind's header), then each dimension nonzero and the
  * product within ANAMO_DATA_MAX_BYTES. dims gets kind->ndims values; *bytes the body length. */
-static int idx_header(gzFile gz, const char *path, const idx_kind *kind, int64_t *dims,
-                      int64_t *bytes, anamo_err *err)
+static int idx_header(anamo_data_src *src, const char *path, const idx_kind *kind,
+                      int64_t *dims, int64_t *bytes, anamo_err *err)
 {
     uint8_t hdr[4 * (1 + IDX_MAX_DIMS)];
     uint64_t need = 4 * (1 + (uint64_t)kind->ndims), got, more = 0;
-    int rc = anamo_data_read(gz, path, 0, hdr, 4, &got, err);
+    int rc = anamo_data_read(src, hdr, 4, &got, err);
     uint32_t magic = got == 4 ? be32(hdr) : 0;
     if (!rc && got == 4 && magic != kind->magic)
         return anamo_fail(err, ANAMO_ERR_FORMAT,
                           "%s: offset 0: magic number %u (0x%08x), expected %u for IDX %s%s",
                           path, magic, magic, kind->magic, kind->what, idx_magic_hint(magic));
     if (!rc && got == 4)
-        rc = anamo_data_read(gz, path, 4, hdr + 4, need - 4, &more, err);
+        rc = anamo_data_read(src, hdr + 4, need - 4, &more, err);
     if (rc)
         return rc;
     if (got + more < need)
         return anamo_fail(err, ANAMO_ERR_FORMAT,
-                          "%s: offset 0: expected %llu bytes of IDX %s header, found %llu%s",
+                          "%s: offset 0: expected %llu bytes of IDX %s header, found %llu",
                           path, (unsigned long long)need, kind->what,
-                          (unsigned long long)(got + more), idx_gz_note(gz));
+                          (unsigned long long)(got + more));
     int64_t total = 1;
     for (int i = 0; i < kind->ndims; i++) {
         int off = 4 * (i + 1);
@@ -106,41 +97,30 @@ static int idx_header(gzFile gz, const char *path, const idx_kind *kind, int64_t
  * count is not trusted with the allocation: the buffer starts at what the file can hold (at
  * least 1 MiB) and doubles as bytes actually arrive, so a 16-byte file that promises
  * gigabytes costs a megabyte, and a good file one allocation. */
-static int idx_body(gzFile gz, const char *path, const idx_kind *kind, int64_t bytes,
-                    int64_t size, uint8_t **out, anamo_err *err)
+static int idx_body(anamo_data_src *src, const char *path, const idx_kind *kind, int64_t bytes,
+                    uint8_t **out, anamo_err *err)
 {
-    uint64_t start = 4 * (1 + (uint64_t)kind->ndims), more;
-    int64_t room = anamo_data_room(gz, size, start), got = 0, cap = 0;
+    uint64_t start = 4 * (1 + (uint64_t)kind->ndims), more, extra = 0;
+    int64_t room = anamo_data_room(src), got = 0, cap = 0;
     uint8_t *buf = NULL;
     int64_t failed = anamo_data_reserve(&buf, &cap, 0, 1, room, bytes);
     int rc = ANAMO_OK;
     while (!failed && !rc) {
-        rc = anamo_data_read(gz, path, start + (uint64_t)got, buf + got, (uint64_t)(cap - got),
-                             &more, err);
+        rc = anamo_data_read(src, buf + got, (uint64_t)(cap - got), &more, err);
         got += (int64_t)more;
         if (rc || got < cap || cap == bytes)
             break;
         failed = anamo_data_reserve(&buf, &cap, got, cap + 1, room, bytes);
     }
-    if (failed) {
-        anamo_free(buf);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
-                          (long long)failed, kind->what);
-    }
-    if (!rc && got < bytes)
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT,
-                        "%s: offset %llu: expected %lld bytes of %s, found %lld%s", path,
-                        (unsigned long long)start, (long long)bytes, kind->what, (long long)got,
-                        idx_gz_note(gz));
-    uint64_t extra = 0;
-    uint8_t scratch[4096];
-    do {
-        if (rc)
-            break;
-        rc = anamo_data_read(gz, path, start + (uint64_t)got + extra, scratch, sizeof scratch,
-                             &more, err);
-        extra += more;
-    } while (more == sizeof scratch);
+    if (failed)
+        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
+                        (long long)failed, kind->what);
+    else if (!rc && got < bytes)
+        rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of %s, "
+                        "found %lld", path, (unsigned long long)start, (long long)bytes,
+                        kind->what, (long long)got);
+    if (!rc)
+        rc = anamo_data_end(src, &extra, err);
     if (!rc && extra > 0)
         rc = anamo_fail(err, ANAMO_ERR_FORMAT,
                         "%s: offset %llu: %llu trailing bytes after %lld bytes of %s", path,
@@ -158,15 +138,15 @@ static int idx_body(gzFile gz, const char *path, const idx_kind *kind, int64_t b
 static int idx_load(const char *path, const idx_kind *kind, int64_t *dims, uint8_t **data,
                     anamo_err *err)
 {
-    gzFile gz;
-    int64_t size = 0, bytes = 0;
-    int rc = anamo_data_open(path, "an IDX file", &gz, &size, err);
+    anamo_data_src *src;
+    int64_t bytes = 0;
+    int rc = anamo_data_open(path, "an IDX file", &src, err);
     if (rc)
         return rc;
-    rc = idx_header(gz, path, kind, dims, &bytes, err);
+    rc = idx_header(src, path, kind, dims, &bytes, err);
     if (!rc)
-        rc = idx_body(gz, path, kind, bytes, size, data, err);
-    gzclose(gz);
+        rc = idx_body(src, path, kind, bytes, data, err);
+    anamo_data_close(src);
     return rc;
 }
 

@@ -5,7 +5,8 @@
  * padded with spaces and a final '\n' so the array starts at a multiple of 64 bytes, then the
  * array's bytes in C order. We read uint8 ('|u1', kept as bytes), float32 ('<f4') and float64
  * ('<f8', narrowed to float32), little-endian, 1 to 4 dimensions; and write v1.0 files as
- * numpy.save does. Files are read through zlib's gzread, so .npy.gz works too. */
+ * numpy.save does. Files are read through read.c, so .npy.gz works too (its stream checked to
+ * the end). */
 #include "core/err.h"
 #include "data/data.h"
 
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -217,11 +217,11 @@ static int npy_parse_dict(npy_parser *ps, npy_header *hdr)
 
 /* ---- reading the file -------------------------------------------------------------------- */
 
-static int npy_read_exact(gzFile gz, const char *path, uint64_t offset, void *buf, uint64_t len,
-                          const char *what, anamo_err *err)
+static int npy_read_exact(anamo_data_src *src, const char *path, uint64_t offset, void *buf,
+                          uint64_t len, const char *what, anamo_err *err)
 {
     uint64_t got;
-    int rc = anamo_data_read(gz, path, offset, buf, len, &got, err);
+    int rc = anamo_data_read(src, buf, len, &got, err);
     if (!rc && got < len)
         rc = anamo_fail(err, ANAMO_ERR_FORMAT,
                         "%s: offset %llu: expected %llu bytes of %s, found %llu",
@@ -231,11 +231,11 @@ static int npy_read_exact(gzFile gz, const char *path, uint64_t offset, void *bu
 }
 
 /* Reads the preamble and the header dict; *data_offset gets where the array starts. */
-static int npy_read_header(gzFile gz, const char *path, npy_header *hdr, uint64_t *data_offset,
-                           anamo_err *err)
+static int npy_read_header(anamo_data_src *src, const char *path, npy_header *hdr,
+                           uint64_t *data_offset, anamo_err *err)
 {
     uint8_t pre[NPY_PREAMBLE_V2];
-    int rc = npy_read_exact(gz, path, 0, pre, NPY_PREAMBLE_V1, "NPY preamble", err);
+    int rc = npy_read_exact(src, path, 0, pre, NPY_PREAMBLE_V1, "NPY preamble", err);
     if (rc)
         return rc;
     if (memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
@@ -247,7 +247,7 @@ static int npy_read_header(gzFile gz, const char *path, npy_header *hdr, uint64_
                           "1.0, 2.0 or 3.0", path, major, minor);
     uint64_t hlen = pre[8] | (uint64_t)pre[9] << 8, start = NPY_PREAMBLE_V1;
     if (major >= 2) {
-        if ((rc = npy_read_exact(gz, path, NPY_PREAMBLE_V1, pre + NPY_PREAMBLE_V1, 2,
+        if ((rc = npy_read_exact(src, path, NPY_PREAMBLE_V1, pre + NPY_PREAMBLE_V1, 2,
                                  "NPY preamble", err)) != ANAMO_OK)
             return rc;
         hlen |= (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
@@ -259,7 +259,7 @@ static int npy_read_header(gzFile gz, const char *path, npy_header *hdr, uint64_
     char *text = malloc(hlen + 1);
     if (!text)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate the header", path);
-    rc = npy_read_exact(gz, path, start, text, hlen, "header", err);
+    rc = npy_read_exact(src, path, start, text, hlen, "header", err);
     if (!rc) {
         text[hlen] = '\0';
         if (strlen(text) != hlen)
@@ -381,7 +381,7 @@ static int npy_check_f4(const char *path, const float *x, int64_t first, int64_t
 
 /* Reads count elements in pieces of NPY_F8_BATCH (f8, through raw) or NPY_PIECE bytes, into
  * *data (u1 kept as bytes, f4 and f8 as float32), which grows as they arrive. */
-static int npy_read_elements(gzFile gz, const char *path, uint64_t offset, int64_t size,
+static int npy_read_elements(anamo_data_src *src, const char *path, uint64_t offset,
                              npy_type type, int64_t count, uint8_t **data, anamo_err *err)
 {
     const int64_t in_size = type == NPY_U1 ? 1 : type == NPY_F4 ? 4 : 8;
@@ -390,7 +390,7 @@ static int npy_read_elements(gzFile gz, const char *path, uint64_t offset, int64
     uint8_t *raw = type == NPY_F8 ? malloc(NPY_F8_BATCH * 8) : NULL;
     if (type == NPY_F8 && !raw)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a conversion buffer", path);
-    int64_t cap = 0, first_cap = anamo_data_room(gz, size, offset) / in_size;
+    int64_t cap = 0, first_cap = anamo_data_room(src) / in_size;
     first_cap = first_cap < count ? first_cap * out_size : count * out_size;
     int rc = ANAMO_OK;
     for (int64_t first = 0; first < count && !rc; first += piece) {
@@ -406,8 +406,7 @@ static int npy_read_elements(gzFile gz, const char *path, uint64_t offset, int64
         }
         uint8_t *dst = *data + first * out_size;
         uint64_t got;
-        rc = anamo_data_read(gz, path, offset + (uint64_t)(first * in_size), raw ? raw : dst,
-                      (uint64_t)(m * in_size), &got, err);
+        rc = anamo_data_read(src, raw ? raw : dst, (uint64_t)(m * in_size), &got, err);
         if (!rc && got < (uint64_t)(m * in_size))
             rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of "
                             "data, found %llu", path, (unsigned long long)offset,
@@ -423,13 +422,13 @@ static int npy_read_elements(gzFile gz, const char *path, uint64_t offset, int64
 }
 
 /* Reads the array into out->data (anamo_alloc'ed), then insists the file ends there. */
-static int npy_read_data(gzFile gz, const char *path, uint64_t offset, int64_t size,
-                         npy_type type, int64_t bytes, anamo_dataset *out, anamo_err *err)
+static int npy_read_data(anamo_data_src *src, const char *path, uint64_t offset, npy_type type,
+                         int64_t bytes, anamo_dataset *out, anamo_err *err)
 {
     int64_t count = out->n * out->dim;
     out->dtype = type == NPY_U1 ? ANAMO_U8 : ANAMO_F32;
     uint8_t *data = NULL;
-    int rc = npy_read_elements(gz, path, offset, size, type, count, &data, err);
+    int rc = npy_read_elements(src, path, offset, type, count, &data, err);
     out->data = data;
     if (!rc && type == NPY_F4 && !host_is_little_endian()) {
         uint8_t *b = data;
@@ -439,14 +438,13 @@ static int npy_read_data(gzFile gz, const char *path, uint64_t offset, int64_t s
         }
         rc = npy_check_f4(path, (const float *)(void *)data, 0, count, err);
     }
-    uint8_t extra;
-    uint64_t more = 0;
+    uint64_t extra = 0;
     if (!rc)
-        rc = anamo_data_read(gz, path, offset + (uint64_t)bytes, &extra, 1, &more, err);
-    if (!rc && more)
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: trailing bytes after %lld "
+        rc = anamo_data_end(src, &extra, err);
+    if (!rc && extra)
+        rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: %llu trailing bytes after %lld "
                         "bytes of data", path, (unsigned long long)(offset + (uint64_t)bytes),
-                        (long long)bytes);
+                        (unsigned long long)extra, (long long)bytes);
     return rc;
 }
 
@@ -455,9 +453,8 @@ int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err)
     if (!path || !out)
         return anamo_fail(err, ANAMO_ERR_ARG, "npy: path and out must not be NULL");
     memset(out, 0, sizeof *out);
-    gzFile gz;
-    int64_t size = 0;
-    int rc = anamo_data_open(path, "an NPY file", &gz, &size, err);
+    anamo_data_src *src;
+    int rc = anamo_data_open(path, "an NPY file", &src, err);
     if (rc)
         return rc;
     npy_header hdr;
@@ -465,14 +462,14 @@ int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err)
     npy_type type = NPY_U1;
     size_t itemsize = 1;
     int64_t bytes = 0;
-    rc = npy_read_header(gz, path, &hdr, &offset, err);
+    rc = npy_read_header(src, path, &hdr, &offset, err);
     if (!rc)
         rc = npy_dtype(path, hdr.descr, &type, &itemsize, err);
     if (!rc)
         rc = npy_layout(path, &hdr, itemsize, out, &bytes, err);
     if (!rc)
-        rc = npy_read_data(gz, path, offset, size, type, bytes, out, err);
-    gzclose(gz);
+        rc = npy_read_data(src, path, offset, type, bytes, out, err);
+    anamo_data_close(src);
     if (rc) {
         anamo_dataset_free(out);
         return rc;

@@ -308,26 +308,46 @@ static int cmp_span(const void *a, const void *b)
     return (x->end > y->end) - (x->end < y->end);
 }
 
-/* Sorted by begin, a tensor overlaps an earlier one iff it starts before the furthest end
- * seen so far. Empty tensors hold no bytes and overlap nothing. */
-static int check_overlap(const st_file *f, span_ref *spans, int n, anamo_err *err)
+/* As the reference reader's validate() requires: taken in order of offset, whatever their JSON
+ * order, the tensors tile the data section, each beginning where the one before ends (the
+ * first at 0) and the last ending at the file's end. Bytes no tensor owns, a hole between
+ * tensors or bytes after the last, are what a damaged or spliced file looks like. */
+static int check_tiling(const st_file *f, span_ref *spans, int n, anamo_err *err)
 {
     qsort(spans, (size_t)n, sizeof *spans, cmp_span);
-    const span_ref *reach = NULL;
+    const uint64_t data_size = f->size - ST_LEN_BYTES - f->hlen;
+    const span_ref *prev = NULL;
+    uint64_t reach = 0;
     for (int i = 0; i < n; i++) {
         const span_ref *s = &spans[i];
-        if (s->begin == s->end)
-            continue;
-        if (reach && s->begin < reach->end)
+        shown name = st_show(f->tensors[s->idx].name);
+        if (s->begin < reach)
             return anamo_fail(err, ANAMO_ERR_FORMAT,
                               "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
-                              f->path, st_show(f->tensors[reach->idx].name).s,
-                              (unsigned long long)reach->begin, (unsigned long long)reach->end,
-                              st_show(f->tensors[s->idx].name).s, (unsigned long long)s->begin,
+                              f->path, st_show(f->tensors[prev->idx].name).s,
+                              (unsigned long long)prev->begin, (unsigned long long)prev->end,
+                              name.s, (unsigned long long)s->begin, (unsigned long long)s->end);
+        if (s->begin > reach)
+            return anamo_fail(err, ANAMO_ERR_FORMAT,
+                              "%s: bytes [%llu, %llu) of the data section belong to no tensor: a "
+                              "hole before tensor '%s' [%llu, %llu] (data_offsets must tile the "
+                              "data section)", f->path, (unsigned long long)reach,
+                              (unsigned long long)s->begin, name.s, (unsigned long long)s->begin,
                               (unsigned long long)s->end);
-        if (!reach || s->end > reach->end)
-            reach = s;
+        reach = s->end;
+        prev = s;
     }
+    if (reach < data_size && prev)
+        return anamo_fail(err, ANAMO_ERR_FORMAT,
+                          "%s: bytes [%llu, %llu) of the data section belong to no tensor: "
+                          "trailing bytes after the last tensor '%s' [%llu, %llu]", f->path,
+                          (unsigned long long)reach, (unsigned long long)data_size,
+                          st_show(f->tensors[prev->idx].name).s, (unsigned long long)prev->begin,
+                          (unsigned long long)prev->end);
+    if (reach < data_size)
+        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: bytes [0, %llu) of the data section belong "
+                          "to no tensor: the header lists none", f->path,
+                          (unsigned long long)data_size);
     return ANAMO_OK;
 }
 
@@ -353,7 +373,7 @@ static int parse_tensors(st_file *f, anamo_err *err)
         f->n++;
     }
     if (!rc)
-        rc = check_overlap(f, spans, f->n, err);
+        rc = check_tiling(f, spans, f->n, err);
     free(spans);
     return rc;
 }

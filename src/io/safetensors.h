@@ -32,9 +32,10 @@ typedef struct st_meta {
 int st_write(const char *path, const st_tensor *tensors, int ntensors, const st_meta *meta,
              int nmeta, anamo_err *err);
 
-/* A loaded file: the whole file is read into memory and its header validated (length within
- * the file, valid JSON, known dtypes, shapes whose byte count matches the offsets, offsets inside
- * the data section, no two tensors overlapping). */
+/* A loaded file: the whole file is read into memory and its header validated as the reference
+ * reader validates it (length within the file, valid JSON, no name twice, known dtypes, shapes
+ * whose byte count matches the offsets, and the offsets, sorted, tiling the data section from 0
+ * to the file's end: no overlap, no hole, no bytes after the last tensor). */
 typedef struct st_file st_file;
 int st_open(const char *path, st_file **out, anamo_err *err);
 void st_close(st_file *f);
