@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,20 +159,42 @@ int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds)
     return rc ? cli_report(&err) : EXIT_OK;
 }
 
+/* The rename of a file into dir is durable once dir's entry is on disk. EINVAL: the file
+ * system cannot sync directories (nothing more to do). */
+static int fsync_dir_of(const char *path, anamo_err *err)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1,
+             slash ? path : ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int e = fd < 0 ? errno : fsync(fd) == 0 || errno == EINVAL ? 0 : errno;
+    if (fd >= 0)
+        close(fd);
+    return e ? anamo_fail(err, ANAMO_ERR_IO, "%s: written, but syncing directory '%s' failed: "
+                          "%s", path, dir, strerror(e))
+             : ANAMO_OK;
+}
+
 int cli_write_file_atomic(const char *path, const char *text, anamo_err *err)
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    errno = 0;
     FILE *f = fopen(tmp, "w");
-    int ok = f && fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = f && !fclose(f) && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        int e = errno;
+    int e = f ? 0 : errno;
+    if (f && (fputs(text, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0))
+        e = errno;
+    if (f && fclose(f) != 0 && !e)
+        e = errno ? errno : EIO;
+    if (!e && rename(tmp, path) != 0)
+        e = errno;
+    if (e || !f) {
         remove(tmp);
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", path,
+                          strerror(e ? e : EIO));
     }
-    return ANAMO_OK;
+    return fsync_dir_of(path, err);
 }
 
 int cli_read_json(const char *path, cJSON **out, anamo_err *err)

@@ -4,11 +4,18 @@
  *   epochs.csv         one row per epoch, with the test metrics
  *   model.safetensors  the checkpoint (weights, optimizer states, progress, config)
  *   summary.json       final metrics, speed, divergence
- * Nothing is created until the config, the data and the model are known to be good. */
+ * Nothing is created until the config, the data and the model are known to be good.
+ *
+ * The logs survive any kill and any failed write: each is created with its header (written
+ * through a temporary file, fsync'ed, renamed, its directory fsync'ed), its rows are flushed
+ * before every checkpoint (so on disk they reach at least as far as the checkpoint), every
+ * write to them is checked (a failure stops the run with the path), and a resume cuts them
+ * back to the checkpoint's progress (see repaired_log). */
 #include "analysis.h"
 #include "cli.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -26,11 +33,17 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* One of the run's CSV logs, open for appending. */
+typedef struct run_log {
+    FILE *f;
+    char path[4096];
+} run_log;
+
 typedef struct run_ctx {
     const char *run_dir, *label, *config_text;
     anamo_model *m;
     anamo_trainer *t;
-    FILE *metrics, *epochs;
+    run_log metrics, epochs;
     int tty;
     int checkpoint_every;
     int64_t checkpoint_iterations, last_ckpt_iteration;
@@ -38,7 +51,7 @@ typedef struct run_ctx {
     int watch_codes;          /* stop when every code is zero (not binary or free codes) */
     int64_t last_epoch;       /* the last epoch that ended normally */
     int64_t codes_died_epoch; /* the epoch after which every code was zero, or 0 */
-    anamo_err hook_err;
+    anamo_err hook_err;       /* the first failure of a hook: a log write, a checkpoint */
 } run_ctx;
 
 static void path_in(char *out, size_t size, const char *dir, const char *name)
@@ -46,14 +59,213 @@ static void path_in(char *out, size_t size, const char *dir, const char *name)
     snprintf(out, size, "%s/%s", dir, name);
 }
 
+/* ---- the logs ------------------------------------------------------------------------------ */
+
+static const char METRICS_HEADER[] =
+    "epoch,iteration,phase,loss,recon_loss,code_l1,elapsed_s,samples_per_s,block\n";
+static const char EPOCHS_HEADER[] =
+    "epoch,phase,train_loss,train_recon_loss,train_code_l1,test_loss,test_recon_loss,test_mse,"
+    "test_code_l1,test_zero_codes,test_code_l1_decoder,test_code_l1_jacobian,test_l0,"
+    "test_explained_variance,test_dead_fraction,seconds,weights_updated,resampled\n";
+/* the column that orders a log's rows: epochs.csv's epoch, metrics.csv's iteration */
+#define EPOCHS_KEY_COLUMN 0
+#define METRICS_KEY_COLUMN 1
+
+/* The error of a failed write to a log; e is the errno it left. */
+static int log_failed(const run_log *lg, int e, anamo_err *err)
+{
+    return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", lg->path, strerror(e ? e : EIO));
+}
+
+/* The nonnegative integer in field col (from 0) of the line [line, end), or -1 if none. */
+static int64_t row_key(const char *line, const char *end, int col)
+{
+    for (int c = 0; c < col && line; c++) {
+        line = memchr(line, ',', (size_t)(end - line));
+        line = line ? line + 1 : NULL;
+    }
+    if (!line || line >= end || *line < '0' || *line > '9')
+        return -1;
+    int64_t v = 0;
+    for (; line < end && *line >= '0' && *line <= '9'; line++) {
+        if (v > (INT64_MAX - 9) / 10)
+            return -1;
+        v = 10 * v + (*line - '0');
+    }
+    return line < end && (*line == ',' || *line == '\n') ? v : -1;
+}
+
+typedef struct kept_row {
+    const char *at;
+    size_t len;
+    int64_t key;
+} kept_row;
+
+/* What a resumed run's log must hold: the header, then the rows that the checkpoint accounts
+ * for. A log is "headerless" when its first line is not exactly the header: empty, or rows
+ * with no header (a kill before the header reached the disk, under anamo versions that did not
+ * flush it, left those; their --resume appended rows to it): it gets the header, and its rows
+ * stay. A row whose key (key_col) is past limit, the checkpoint's progress, was written after
+ * the checkpoint (a kill, a failed save) and goes: the resumed run writes it again. A row whose
+ * key is not above the last one kept replaces the rows from its key on (those of a run that a
+ * resume rolled back, in logs of versions that did not cut them). A line that is not a row (no
+ * key, a NUL byte, a repeated header) and a last line without its newline (cut by a kill) go.
+ * Returns the text (malloc'd; *len its length), or NULL when out of memory. */
+static char *repaired_log(const char *text, size_t size, const char *header, int key_col,
+                          int64_t limit, size_t *len)
+{
+    const size_t header_len = strlen(header);
+    size_t nrows = 0, cap = 0;
+    kept_row *rows = NULL;
+    for (const char *line = text, *end = text + size; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            break;
+        const size_t n = (size_t)(nl - line) + 1;
+        const int64_t key = row_key(line, nl + 1, key_col);
+        const int header_line = n == header_len && !memcmp(line, header, n);
+        if (key >= 0 && key <= limit && !header_line && !memchr(line, '\0', n)) {
+            while (nrows > 0 && rows[nrows - 1].key >= key)
+                nrows--;
+            if (nrows == cap) {
+                kept_row *grown = realloc(rows, (cap = cap ? 2 * cap : 64) * sizeof *rows);
+                if (!grown)
+                    return free(rows), NULL;
+                rows = grown;
+            }
+            rows[nrows++] = (kept_row){line, n, key};
+        }
+        line = nl + 1;
+    }
+    size_t total = header_len;
+    for (size_t i = 0; i < nrows; i++)
+        total += rows[i].len;
+    char *out = malloc(total + 1);
+    if (out) {
+        memcpy(out, header, header_len);
+        *len = header_len;
+        for (size_t i = 0; i < nrows; i++, *len += rows[i - 1].len)
+            memcpy(out + *len, rows[i].at, rows[i].len);
+        out[*len] = '\0';
+    }
+    free(rows);
+    return out;
+}
+
+/* The whole file (malloc'd, NUL-terminated; *size its length), or NULL with err set. */
+static char *read_log(const char *path, size_t *size, anamo_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, n = 0, got = 1;
+    while (f && got > 0) {
+        if (n + 4096 + 1 > cap) {
+            char *grown = realloc(buf, cap = 2 * cap + 4096 + 1);
+            if (!grown)
+                break;
+            buf = grown;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+    }
+    int e = !f ? errno : got > 0 ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : 0;
+    if (f)
+        fclose(f);
+    if (e) {
+        free(buf);
+        anamo_fail(err, e == ENOMEM ? ANAMO_ERR_NOMEM : ANAMO_ERR_IO, "%s: cannot read: %s",
+                   path, strerror(e));
+        return NULL;
+    }
+    if (!buf && !(buf = malloc(1))) {
+        anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *size = n;
+    return buf;
+}
+
+/* Opens DIR/name for appending rows. A new log (not resuming, or none there) is written as its
+ * header alone, atomically and durably; a resumed one is repaired first when it needs it. */
+static int open_log(run_log *lg, const char *dir, const char *name, const char *header,
+                    int resume, int key_col, int64_t limit, anamo_err *err)
+{
+    path_in(lg->path, sizeof lg->path, dir, name);
+    int rc = ANAMO_OK;
+    if (!resume || !cli_file_exists(lg->path)) {
+        rc = cli_write_file_atomic(lg->path, header, err);
+    } else {
+        size_t size = 0, len = 0;
+        char *text = read_log(lg->path, &size, err), *fixed = NULL;
+        if (!text)
+            return err->code;
+        fixed = repaired_log(text, size, header, key_col, limit, &len);
+        if (!fixed)
+            rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", lg->path);
+        else if (len != size || memcmp(fixed, text, len))
+            rc = cli_write_file_atomic(lg->path, fixed, err);
+        free(text);
+        free(fixed);
+    }
+    if (!rc && !(lg->f = fopen(lg->path, "a")))
+        rc = anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open for writing: %s", lg->path,
+                        strerror(errno));
+    return rc;
+}
+
+static int flush_log(run_log *lg, anamo_err *err)
+{
+    errno = 0;
+    return !lg->f || fflush(lg->f) == 0 ? ANAMO_OK : log_failed(lg, errno, err);
+}
+
+/* Both logs on disk (to the kernel: a kill loses nothing), before a checkpoint says how far
+ * the run got. */
+static int flush_logs(run_ctx *ctx, anamo_err *err)
+{
+    int rc = flush_log(&ctx->metrics, err);
+    return rc ? rc : flush_log(&ctx->epochs, err);
+}
+
+static int close_log(run_log *lg, anamo_err *err)
+{
+    errno = 0;
+    int failed = lg->f && fclose(lg->f) != 0;
+    lg->f = NULL;
+    return failed ? log_failed(lg, errno, err) : ANAMO_OK;
+}
+
+/* Closes both logs; the first failure goes to err. */
+static int close_logs(run_ctx *ctx, anamo_err *err)
+{
+    anamo_err second = {0};
+    int rc = close_log(&ctx->metrics, err);
+    int rc2 = close_log(&ctx->epochs, rc ? &second : err);
+    return rc ? rc : rc2;
+}
+
+/* A failed log write stops the run: the first hook failure is kept for the message. */
+static void note_log_failure(run_ctx *ctx, run_log *lg)
+{
+    int e = errno;
+    if (!ctx->hook_err.code)
+        log_failed(lg, e, &ctx->hook_err);
+}
+
+/* ---- the hooks ----------------------------------------------------------------------------- */
+
 static void on_log(void *ctx_, const anamo_log_row *r)
 {
     run_ctx *ctx = ctx_;
     static const char *const BLOCK_WORDS[] = {"encoder", "decoder", "both", "anamo",
                                               "freecodes"};
-    fprintf(ctx->metrics, "%lld,%lld,%s,%.8g,%.8g,%.8g,%.4f,%.1f,%s\n", (long long)r->epoch,
-            (long long)r->iteration, r->phase, r->loss, r->recon_loss, r->code_l1, r->elapsed,
-            r->samples_per_s, BLOCK_WORDS[r->block >= 0 && r->block <= 4 ? r->block : 2]);
+    errno = 0;
+    if (fprintf(ctx->metrics.f, "%lld,%lld,%s,%.8g,%.8g,%.8g,%.4f,%.1f,%s\n",
+                (long long)r->epoch, (long long)r->iteration, r->phase, r->loss, r->recon_loss,
+                r->code_l1, r->elapsed, r->samples_per_s,
+                BLOCK_WORDS[r->block >= 0 && r->block <= 4 ? r->block : 2]) < 0)
+        note_log_failure(ctx, &ctx->metrics); /* on_step stops the run */
     if (!ctx->tty)
         return;
     double eta = r->progress > 0 ? r->elapsed * (1.0 - r->progress) / r->progress : 0.0;
@@ -68,7 +280,10 @@ static int save_checkpoint(run_ctx *ctx)
     path_in(path, sizeof path, ctx->run_dir, "model.safetensors");
     ctx->last_ckpt_iteration = anamo_trainer_iterations(ctx->t);
     ctx->last_ckpt_elapsed = anamo_trainer_seconds(ctx->t);
-    return anamo_checkpoint_save(ctx->m, ctx->t, ctx->config_text, path, &ctx->hook_err);
+    if (ctx->hook_err.code) /* a log write failed: the logs would not reach the checkpoint */
+        return ctx->hook_err.code;
+    int rc = flush_logs(ctx, &ctx->hook_err);
+    return rc ? rc : anamo_checkpoint_save(ctx->m, ctx->t, ctx->config_text, path, &ctx->hook_err);
 }
 
 static int on_epoch(void *ctx_, const anamo_epoch_row *r)
@@ -76,18 +291,21 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
     run_ctx *ctx = ctx_;
     const anamo_metrics *te = &r->test;
     const double no = NAN;
-    fprintf(ctx->epochs,
-            "%lld,%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.6f,%.8g,%.8g,%.6g,%.8g,%.6g,%.4f,%lld,"
-            "%lld\n",
-            (long long)r->epoch, r->phase, r->train_loss, r->train_recon_loss, r->train_code_l1,
-            r->has_test ? te->loss : no, r->has_test ? te->recon_loss : no,
-            r->has_test ? te->mse : no, r->has_test ? te->code_l1 : no,
-            r->has_test ? te->zero_codes : no, r->has_test ? te->code_l1_decoder : no,
-            r->has_test ? te->code_l1_jacobian : no, r->has_test ? te->l0 : no,
-            r->has_test ? te->explained_variance : no, r->has_test ? te->dead_fraction : no,
-            r->seconds, (long long)r->weights_updated, (long long)r->resampled);
-    fflush(ctx->epochs);
-    fflush(ctx->metrics);
+    errno = 0;
+    if (fprintf(ctx->epochs.f,
+                "%lld,%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.6f,%.8g,%.8g,%.6g,%.8g,%.6g,%.4f,"
+                "%lld,%lld\n",
+                (long long)r->epoch, r->phase, r->train_loss, r->train_recon_loss,
+                r->train_code_l1, r->has_test ? te->loss : no, r->has_test ? te->recon_loss : no,
+                r->has_test ? te->mse : no, r->has_test ? te->code_l1 : no,
+                r->has_test ? te->zero_codes : no, r->has_test ? te->code_l1_decoder : no,
+                r->has_test ? te->code_l1_jacobian : no, r->has_test ? te->l0 : no,
+                r->has_test ? te->explained_variance : no,
+                r->has_test ? te->dead_fraction : no, r->seconds, (long long)r->weights_updated,
+                (long long)r->resampled) < 0)
+        note_log_failure(ctx, &ctx->epochs);
+    if (ctx->hook_err.code || flush_logs(ctx, &ctx->hook_err))
+        return 1;
     fprintf(stderr, "%s%sepoch %lld  %-8s train loss %.6f  test mse %.6f  %.2f s\n",
             ctx->tty ? "\r\033[K" : "", ctx->label, (long long)r->epoch, r->phase, r->train_loss,
             r->has_test ? te->mse : NAN, r->seconds);
@@ -107,6 +325,8 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
 static int on_step(void *ctx_, int64_t iteration, double elapsed)
 {
     run_ctx *ctx = ctx_;
+    if (ctx->hook_err.code) /* on_log could not write its row */
+        return 1;
     int due = (ctx->checkpoint_iterations > 0 &&
                iteration - ctx->last_ckpt_iteration >= ctx->checkpoint_iterations) ||
               (ctx->checkpoint_seconds > 0 &&
@@ -114,40 +334,58 @@ static int on_step(void *ctx_, int64_t iteration, double elapsed)
     return due ? save_checkpoint(ctx) : 0;
 }
 
-/* A number, or null where it does not apply (NaN). */
-static void add_number(cJSON *o, const char *key, double v)
+/* cJSON's adders return NULL when an allocation fails and leave the key out: a summary that
+ * lacks a key must not be written as if whole, so every key goes in through these, which clear
+ * *ok on a failure. A number that is not finite (a metric that does not apply) is null. */
+static void put_number(cJSON *o, const char *key, double v, int *ok)
 {
-    if (isfinite(v))
-        cJSON_AddNumberToObject(o, key, v);
-    else
-        cJSON_AddNullToObject(o, key);
+    *ok &= (isfinite(v) ? cJSON_AddNumberToObject(o, key, v) : cJSON_AddNullToObject(o, key)) !=
+           NULL;
 }
 
+static void put_string(cJSON *o, const char *key, const char *v, int *ok)
+{
+    *ok &= cJSON_AddStringToObject(o, key, v) != NULL;
+}
+
+/* Moves item into o; a NULL item is a build that failed. */
+static void put_item(cJSON *o, const char *key, cJSON *item, int *ok)
+{
+    if (item && cJSON_AddItemToObject(o, key, item))
+        return;
+    cJSON_Delete(item);
+    *ok = 0;
+}
+
+/* NULL when out of memory. */
 cJSON *cli_metrics_json(const anamo_metrics *mt)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "samples", (double)mt->n);
-    cJSON_AddNumberToObject(o, "loss", mt->loss);
-    cJSON_AddNumberToObject(o, "recon_loss", mt->recon_loss);
-    cJSON_AddNumberToObject(o, "mse", mt->mse);
-    cJSON_AddNumberToObject(o, "bias", mt->bias);
-    cJSON_AddNumberToObject(o, "code_l1", mt->code_l1);
-    cJSON_AddNumberToObject(o, "input_l1", mt->input_l1);
-    cJSON_AddNumberToObject(o, "compression", mt->input_l1 > 0 ? mt->code_l1 / mt->input_l1 : 0);
-    cJSON_AddNumberToObject(o, "zero_codes", mt->zero_codes);
-    cJSON_AddNumberToObject(o, "dead_units", (double)mt->dead_units);
-    cJSON_AddNumberToObject(o, "dead_fraction", mt->dead_fraction);
-    cJSON_AddNumberToObject(o, "l0", mt->l0);
-    add_number(o, "code_l1_decoder", mt->code_l1_decoder);
-    add_number(o, "code_l1_jacobian", mt->code_l1_jacobian);
-    cJSON_AddNumberToObject(o, "jacobian_samples", (double)mt->jacobian_samples);
-    add_number(o, "explained_variance", mt->explained_variance);
-    cJSON_AddStringToObject(o, "explained_variance_mean", mt->mean_from_train ? "train" : "this set");
+    int ok = 1;
+    put_number(o, "samples", (double)mt->n, &ok);
+    put_number(o, "loss", mt->loss, &ok);
+    put_number(o, "recon_loss", mt->recon_loss, &ok);
+    put_number(o, "mse", mt->mse, &ok);
+    put_number(o, "bias", mt->bias, &ok);
+    put_number(o, "code_l1", mt->code_l1, &ok);
+    put_number(o, "input_l1", mt->input_l1, &ok);
+    put_number(o, "compression", mt->input_l1 > 0 ? mt->code_l1 / mt->input_l1 : 0, &ok);
+    put_number(o, "zero_codes", mt->zero_codes, &ok);
+    put_number(o, "dead_units", (double)mt->dead_units, &ok);
+    put_number(o, "dead_fraction", mt->dead_fraction, &ok);
+    put_number(o, "l0", mt->l0, &ok);
+    put_number(o, "code_l1_decoder", mt->code_l1_decoder, &ok);
+    put_number(o, "code_l1_jacobian", mt->code_l1_jacobian, &ok);
+    put_number(o, "jacobian_samples", (double)mt->jacobian_samples, &ok);
+    put_number(o, "explained_variance", mt->explained_variance, &ok);
+    put_string(o, "explained_variance_mean", mt->mean_from_train ? "train" : "this set", &ok);
     if (mt->distinct_codes != 0) { /* binary codes: bit usage */
-        cJSON_AddNumberToObject(o, "ones", mt->ones);
-        cJSON_AddNumberToObject(o, "bits_used", (double)mt->bits_used);
-        cJSON_AddNumberToObject(o, "distinct_codes", (double)mt->distinct_codes);
+        put_number(o, "ones", mt->ones, &ok);
+        put_number(o, "bits_used", (double)mt->bits_used, &ok);
+        put_number(o, "distinct_codes", (double)mt->distinct_codes, &ok);
     }
+    if (!ok)
+        cJSON_Delete(o), o = NULL;
     return o;
 }
 
@@ -156,40 +394,41 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
                          cJSON *extras[2], anamo_err *err)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "scheme", s->scheme);
-    cJSON_AddStringToObject(o, "loss", s->train.loss == ANAMO_LOSS_BCE       ? "bce"
-                                       : s->train.loss == ANAMO_LOSS_MSE_SUM ? "mse_sum"
-                                                                             : "mse");
-    cJSON_AddNumberToObject(o, "lambda", s->train.lambda);
-    cJSON_AddStringToObject(o, "penalty", s->train.penalty == ANAMO_PENALTY_DECODER_L1
-                                              ? "decoder_l1" : "l1");
-    cJSON_AddStringToObject(o, "decoder_norm",
-                            s->train.decoder_norm == ANAMO_DECODER_NORM_SPHERE ? "sphere"
-                            : s->train.decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball"
-                                                                               : "none");
+    int ok = 1;
+    put_string(o, "scheme", s->scheme, &ok);
+    put_string(o, "loss", s->train.loss == ANAMO_LOSS_BCE       ? "bce"
+                          : s->train.loss == ANAMO_LOSS_MSE_SUM ? "mse_sum"
+                                                                : "mse", &ok);
+    put_number(o, "lambda", s->train.lambda, &ok);
+    put_string(o, "penalty", s->train.penalty == ANAMO_PENALTY_DECODER_L1 ? "decoder_l1" : "l1",
+               &ok);
+    put_string(o, "decoder_norm", s->train.decoder_norm == ANAMO_DECODER_NORM_SPHERE ? "sphere"
+                                  : s->train.decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball"
+                                                                                     : "none",
+               &ok);
     if (s->train.resample_every > 0)
-        cJSON_AddNumberToObject(o, "resampled_units", (double)r->resampled);
-    cJSON_AddNumberToObject(o, "epochs", (double)r->epochs);
-    cJSON_AddItemToObject(o, "train", cli_metrics_json(&r->train));
+        put_number(o, "resampled_units", (double)r->resampled, &ok);
+    put_number(o, "epochs", (double)r->epochs, &ok);
+    put_item(o, "train", cli_metrics_json(&r->train), &ok);
     if (r->has_test)
-        cJSON_AddItemToObject(o, "test", cli_metrics_json(&r->test));
-    cJSON_AddNumberToObject(o, "seconds_per_epoch", r->seconds_per_epoch);
-    cJSON_AddNumberToObject(o, "samples_per_s", r->samples_per_s);
-    cJSON_AddNumberToObject(o, "weights_updated_per_epoch", r->weights_updated_per_epoch);
-    cJSON_AddNumberToObject(o, "encoder_params", (double)r->encoder_params);
-    cJSON_AddNumberToObject(o, "decoder_params", (double)r->decoder_params);
+        put_item(o, "test", cli_metrics_json(&r->test), &ok);
+    put_number(o, "seconds_per_epoch", r->seconds_per_epoch, &ok);
+    put_number(o, "samples_per_s", r->samples_per_s, &ok);
+    put_number(o, "weights_updated_per_epoch", r->weights_updated_per_epoch, &ok);
+    put_number(o, "encoder_params", (double)r->encoder_params, &ok);
+    put_number(o, "decoder_params", (double)r->decoder_params, &ok);
     if (r->diverged) {
-        cJSON_AddStringToObject(o, "diverged", r->divergence);
-        cJSON_AddNumberToObject(o, "diverged_epoch", (double)r->diverged_epoch);
+        put_string(o, "diverged", r->divergence, &ok);
+        put_number(o, "diverged_epoch", (double)r->diverged_epoch, &ok);
     } else {
-        cJSON_AddNullToObject(o, "diverged");
-        cJSON_AddNullToObject(o, "diverged_epoch");
+        put_number(o, "diverged", NAN, &ok);
+        put_number(o, "diverged_epoch", NAN, &ok);
     }
     if (extras[0])
-        cJSON_AddItemToObject(o, "pca", extras[0]);
+        put_item(o, "pca", extras[0], &ok);
     if (extras[1])
-        cJSON_AddItemToObject(o, "steps", extras[1]);
-    char *text = cJSON_Print(o);
+        put_item(o, "steps", extras[1], &ok);
+    char *text = ok ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
     char path[4096];
     path_in(path, sizeof path, run_dir, "summary.json");
@@ -239,21 +478,9 @@ static int prepare(const config *c, run_parts *p, anamo_err *err)
         rc = anamo_trainer_create(p->m, &p->s.train, &p->train, p->has_test ? &p->test : NULL,
                                   &p->t, err);
     p->config_text = config_resolved_text(c);
+    if (!rc && !p->config_text)
+        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", c->path);
     return rc;
-}
-
-static FILE *open_csv(const char *dir, const char *name, const char *header, int append,
-                      anamo_err *err)
-{
-    char path[4096];
-    path_in(path, sizeof path, dir, name);
-    int fresh = !append || !cli_file_exists(path);
-    FILE *f = fopen(path, fresh ? "w" : "a");
-    if (!f)
-        anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open for writing", path);
-    else if (fresh)
-        fputs(header, f);
-    return f;
 }
 
 static int write_text(const char *dir, const char *name, const char *text, anamo_err *err)
@@ -281,20 +508,14 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
     int rc = cli_mkdir_p(ctx->run_dir, err);
     if (!rc)
         rc = write_text(ctx->run_dir, "config.ini", p->config_text, err);
-    if (rc)
-        return rc;
-    ctx->metrics = open_csv(ctx->run_dir, "metrics.csv",
-                            "epoch,iteration,phase,loss,recon_loss,code_l1,elapsed_s,samples_per_s,"
-                            "block\n",
-                            resume, err);
-    ctx->epochs = open_csv(ctx->run_dir, "epochs.csv",
-                           "epoch,phase,train_loss,train_recon_loss,train_code_l1,test_loss,"
-                           "test_recon_loss,test_mse,test_code_l1,test_zero_codes,"
-                           "test_code_l1_decoder,test_code_l1_jacobian,test_l0,"
-                           "test_explained_variance,test_dead_fraction,seconds,"
-                           "weights_updated,resampled\n",
-                           resume, err);
-    return ctx->metrics && ctx->epochs ? ANAMO_OK : err->code;
+    /* resumed: rows past the checkpoint's progress go (the run writes them again) */
+    if (!rc)
+        rc = open_log(&ctx->metrics, ctx->run_dir, "metrics.csv", METRICS_HEADER, resume,
+                      METRICS_KEY_COLUMN, anamo_trainer_iterations(p->t), err);
+    if (!rc)
+        rc = open_log(&ctx->epochs, ctx->run_dir, "epochs.csv", EPOCHS_HEADER, resume,
+                      EPOCHS_KEY_COLUMN, anamo_trainer_epochs_done(p->t), err);
+    return rc;
 }
 
 /* After the loop: the last checkpoint, the final metrics and summary.json. */
@@ -389,7 +610,7 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         ctx.watch_codes = strcmp(p.s.scheme, "freecodes") != 0 && !p.s.model.binary_codes;
         anamo_err train_err = {0};
         int train_rc = anamo_trainer_run(p.t, &hooks, &train_err);
-        if (ctx.codes_died_epoch)
+        if (ctx.codes_died_epoch && !ctx.hook_err.code)
             train_rc = anamo_fail(&train_err, ANAMO_ERR_DIVERGED,
                                   "diverged: every code is zero after epoch %lld",
                                   (long long)ctx.codes_died_epoch);
@@ -397,12 +618,19 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         signal(SIGTERM, SIG_DFL);
         if (ctx.tty)
             fputs("\r\033[K", stderr);
-        if (train_rc == ANAMO_OK || train_rc == ANAMO_ERR_DIVERGED)
+        const int failed = train_rc && train_rc != ANAMO_ERR_DIVERGED &&
+                           train_rc != ANAMO_ERR_INTERRUPTED;
+        if (failed) /* a hook's failure (a log write, a checkpoint) says more than the stop */
+            *err = ctx.hook_err.code ? ctx.hook_err : train_err, rc = train_rc;
+        else /* no row comes after the loop: the logs are whole before any checkpoint below,
+              * and a log that cannot be written stops the run without one */
+            rc = close_logs(&ctx, err);
+        if (!rc && (train_rc == ANAMO_OK || train_rc == ANAMO_ERR_DIVERGED))
             rc = finish_run(&p, &ctx, train_rc, &train_err, out, err);
         if (!rc && train_rc == ANAMO_ERR_DIVERGED)
             rc = anamo_fail(err, ANAMO_ERR_DIVERGED, "%s (recorded in %s/summary.json)",
                             train_err.msg, run_dir);
-        else if (train_rc == ANAMO_ERR_INTERRUPTED) {
+        if (!rc && train_rc == ANAMO_ERR_INTERRUPTED) {
             char ckpt[4096];
             path_in(ckpt, sizeof ckpt, run_dir, "model.safetensors");
             rc = anamo_checkpoint_save(p.m, p.t, p.config_text, ckpt, err);
@@ -410,13 +638,12 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
                 rc = anamo_fail(err, ANAMO_ERR_INTERRUPTED,
                                 "%s; checkpoint saved, continue with: anamo train --resume %s",
                                 train_err.msg, run_dir);
-        } else if (train_rc && train_rc != ANAMO_ERR_DIVERGED)
-            *err = ctx.hook_err.code ? ctx.hook_err : train_err, rc = train_rc;
+        }
     }
-    if (ctx.metrics)
-        fclose(ctx.metrics);
-    if (ctx.epochs)
-        fclose(ctx.epochs);
+    /* on a failure already reported, closing what is still open is cleanup: its own failure
+     * would hide the first */
+    anamo_err ignored = {0};
+    close_logs(&ctx, &ignored);
     release(&p);
     return rc;
 }

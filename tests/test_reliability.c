@@ -14,7 +14,8 @@
  *      each kill: whatever model.safetensors survives is complete, loads, is at an epoch's end,
  *      never goes back, and equals bit for bit an uninterrupted run stopped at that epoch;
  *   3. SIGTERM mid-epoch writes a checkpoint and says how to resume; the resumed run equals
- *      the unsplit one (joint and ANAMO);
+ *      the unsplit one (joint and ANAMO); a SIGKILL in the first epoch, after a mid-epoch
+ *      checkpoint, leaves logs that --resume and compare take up (issue 15);
  *   4. ANAMO resumed at two split points equals the unsplit run (test_cli does joint and NAM);
  *   5. divergence (a huge learning rate) stops with exit 1 and the documented message naming
  *      phase, epoch, iteration and block, records it in summary.json and keeps the last good
@@ -1139,6 +1140,97 @@ static void test_checkpoint_iterations(void **state)
            "train.epochs=0.5" /* a budget already spent: resumes, saves, stops */);
 }
 
+/* A log holds its header once, as its first line, then one row per key from 1 to last (the
+ * key in column key_col: epochs.csv's epoch, metrics.csv's iteration with log_every = 1): no
+ * row missing, none twice, none cut. */
+static void expect_whole_log(const char *path, int key_col, int64_t last)
+{
+    char *text = read_text(path, NULL);
+    if (!text)
+        fail_msg("%s is missing", path);
+    if (strncmp(text, "epoch,", 6))
+        fail_msg("%s does not start with its header:\n%.300s", path, text);
+    int64_t want = 1;
+    const char *line = text + strcspn(text, "\n");
+    for (line += *line == '\n'; *line; want++) {
+        size_t len = strcspn(line, "\n");
+        if (line[len] != '\n' || !strncmp(line, "epoch,", 6))
+            fail_msg("%s: row %lld is cut or a second header: %.*s", path, (long long)want,
+                     (int)len, line);
+        const char *field = line;
+        for (int c = 0; c < key_col; c++)
+            field += strcspn(field, ",\n") + 1;
+        if (strtoll(field, NULL, 10) != want)
+            fail_msg("%s: row %lld is %.*s (a row twice, or one missing)", path,
+                     (long long)want, (int)len, line);
+        line += len + 1;
+    }
+    if (want - 1 != last)
+        fail_msg("%s: %lld rows, expected %lld", path, (long long)want - 1, (long long)last);
+    free(text);
+}
+
+/* Issue 15: a compare's run killed in its first epoch, just after a mid-epoch checkpoint
+ * (train.checkpoint_iterations = 1), used to leave metrics.csv and epochs.csv at 0 bytes (the
+ * headers still in stdio's buffer); --resume appended rows without a header, and every later
+ * compare failed with "metrics.csv: no column 'iteration'". Now the resume and the compare
+ * succeed, and the logs hold their header once and every row once. */
+static void test_kill_first_epoch_then_compare(void **state)
+{
+    fixture *fx = *state;
+    char ini[PATH_CAP], cmp[PATH_CAP], run[PATH_CAP], ckpt[PATH_CAP], path[PATH_CAP];
+    in_dir(fx, "kill-compare.ini", ini);
+    in_dir(fx, "kill-compare", cmp);
+    snprintf(run, sizeof run, "%s/a/trial-0", cmp);
+    snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", run);
+    /* 200 steps in the one epoch, each followed by a checkpoint: a kill just after the first
+     * checkpoint lands early in the first epoch */
+    write_text(ini, "[data]\ntrain = halves:2000:7\ntest =\n"
+                    "[model]\nencoder = linear 10, sigmoid\ndecoder = linear 100, sigmoid\n"
+                    "[train]\nepochs = 1\nbatch = 10\nlog_every = 1\nthreads = 1\n"
+                    "checkpoint_every = 0\ncheckpoint_iterations = 1\n"
+                    "[compare]\narms = a, b\ntrials = 1\n"
+                    "[arm a]\ntrain.scheme = joint\n[arm b]\ntrain.scheme = joint\n");
+    pid_t pid = spawn(fx, (const char *const[]){"compare", ini, "-o", cmp, NULL}, 0);
+    wait_for_file(ckpt);
+    kill(pid, SIGKILL);
+    cli_result r = cli_wait(pid, fx->bin, fx->dir, "compare (killed)", RUN_TIMEOUT_S);
+    int by_kill = r.signal == SIGKILL;
+    cli_free(&r);
+    if (!by_kill)
+        fail_msg("the compare ended before the kill");
+    anamo_err err = {0};
+    st_file *f = NULL;
+    if (st_open(ckpt, &f, &err))
+        fail_msg("%s", err.msg);
+    cJSON *p = progress_of(f);
+    const double pass = progress_number(p, "pass"), iteration = progress_number(p, "iteration");
+    cJSON_Delete(p);
+    st_close(f);
+    if (pass != 0)
+        fail_msg("killed after the first epoch (checkpoint at iteration %g): too late to test",
+                 iteration);
+    print_message("killed in epoch 1 with a checkpoint at iteration %g of 200\n", iteration);
+    /* the headers were on disk before the first row */
+    snprintf(path, sizeof path, "%s/epochs.csv", run);
+    char *text = read_text(path, NULL);
+    if (!text || strncmp(text, "epoch,", 6))
+        fail_msg("after the kill, %s is '%.100s': no header", path, text ? text : "(missing)");
+    free(text);
+    RUN_OK(fx, "train", "--resume", run);
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    expect_whole_log(path, 1, 200);
+    snprintf(path, sizeof path, "%s/epochs.csv", run);
+    expect_whole_log(path, 0, 1);
+    /* the compare reads the resumed run back and runs arm b (without checkpoints: quicker) */
+    RUN_OK(fx, "compare", ini, "-o", cmp, "--set", "train.checkpoint_iterations=0");
+    snprintf(path, sizeof path, "%s/results.md", cmp);
+    if (!exists(path))
+        fail_msg("%s: not written", path);
+    snprintf(path, sizeof path, "%s/b/trial-0/metrics.csv", cmp);
+    expect_whole_log(path, 1, 200);
+}
+
 static void test_sigterm_resume(void **state)
 {
     sigterm_and_resume(*state, "sigterm-joint", "joint", 0.1);
@@ -1291,6 +1383,7 @@ int main(void)
         cmocka_unit_test(test_config_long_line),
         cmocka_unit_test(test_sigkill_during_checkpoints),
         cmocka_unit_test(test_checkpoint_iterations),
+        cmocka_unit_test(test_kill_first_epoch_then_compare),
         cmocka_unit_test(test_sigterm_resume),
         cmocka_unit_test(test_resume_anamo),
         cmocka_unit_test(test_divergence),

@@ -1,6 +1,7 @@
 /* mem.c — 64-byte aligned buffers and tensors. */
 #include "core/err.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,7 +9,10 @@
 
 void *anamo_alloc(size_t bytes)
 {
-    /* aligned_alloc wants a size that is a multiple of the alignment */
+    /* aligned_alloc wants a size that is a multiple of the alignment; rounding a size near
+     * SIZE_MAX up would wrap to a small one and hand out a buffer shorter than asked for */
+    if (bytes > SIZE_MAX - ANAMO_ALIGN)
+        return NULL;
     size_t rounded = (bytes + ANAMO_ALIGN - 1) / ANAMO_ALIGN * ANAMO_ALIGN;
     if (rounded == 0)
         rounded = ANAMO_ALIGN;
