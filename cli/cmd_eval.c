@@ -16,15 +16,17 @@ static const char USAGE[] =
     "units and their fraction. docs/MEASURES.md says what each is invariant to.\n";
 
 /* cJSON escapes the path and prints numbers with 17 significant digits, as summary.json has */
-static void print_json(const char *data, const anamo_metrics *mt)
+static int print_json(const char *data, const anamo_metrics *mt, anamo_err *err)
 {
     cJSON *o = cli_metrics_json(mt);
-    cJSON_AddStringToObject(o, "data", data);
-    char *text = cJSON_PrintUnformatted(o);
-    if (text)
-        puts(text);
+    char *text = o && cJSON_AddStringToObject(o, "data", data) ? cJSON_PrintUnformatted(o)
+                                                                : NULL;
+    int rc = text ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "eval: out of memory");
+    if (text && (puts(text) < 0 || fflush(stdout) != 0))
+        rc = anamo_fail(err, ANAMO_ERR_IO, "eval: cannot write to standard output");
     cJSON_free(text);
     cJSON_Delete(o);
+    return rc;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -47,7 +49,7 @@ int cmd_eval(int argc, char **argv)
     anamo_err err = {0};
     rc = anamo_evaluate(m, &ds, &spec, &mt, &err);
     if (!rc)
-        print_json(a.data, &mt);
+        rc = print_json(a.data, &mt, &err);
     anamo_model_free(m);
     anamo_dataset_free(&ds);
     return rc ? cli_report(&err) : EXIT_OK;

@@ -476,14 +476,22 @@ int config_validate(const config *c, anamo_err *err)
 
 /* ---- the resolved config ----------------------------------------------------------------- */
 
+/* Appends text; when the buffer cannot grow it is freed and stays NULL, so the caller gets
+ * NULL rather than a config with keys left out. */
 static void append(char **buf, size_t *len, size_t *cap, const char *text)
 {
     size_t n = strlen(text);
+    if (*len && !*buf)
+        return; /* an earlier append failed */
     if (*len + n + 1 > *cap) {
         size_t grown_cap = 2 * (*len + n + 1);
         char *grown = realloc(*buf, grown_cap);
-        if (!grown)
+        if (!grown) {
+            free(*buf);
+            *buf = NULL;
+            *len = *cap = 1; /* marks the failure */
             return;
+        }
         *buf = grown;
         *cap = grown_cap;
     }

@@ -496,15 +496,7 @@ typedef struct known_issue {
 } known_issue;
 
 static const known_issue KNOWN[] = {
-    {"config.ini", "cli/config.c config_resolved_text: append() drops text when realloc fails"},
-    {"model.safetensors: metadata 'config'", "cli/config.c config_resolved_text (as config.ini)"},
-    {"model.safetensors: metadata 'anamo.progress'",
-     "src/io/checkpoint.c progress_json: failed cJSON adds leave keys out (and a NULL progress "
-     "is saved as \"{}\")"},
     {"summary.json: pca", "cli/analysis.c analysis_pca: failed cJSON adds leave keys out"},
-    {"summary.json: train.code_l1_decoder",
-     "src/eval/metrics.c unit_weights: a failed malloc reads as 'no norm groups' (null)"},
-    {"summary.json: test.code_l1_decoder", "src/eval/metrics.c unit_weights (as train)"},
     {"results.md", "cli/results.c: writes of results.md unchecked (fclose too)"},
     {"results.json", "cli/results.c"},
     {"figures:", "cli/figures.c: fprintf/fclose of the .dat and .gp files unchecked"},
@@ -513,9 +505,6 @@ static const known_issue KNOWN[] = {
 /* Leaks a sanitizer reports after a fault, by the first anamo source file in the stack of
  * each direct leak (an indirect one hangs from a direct one). */
 static const known_issue KNOWN_LEAKS[] = {
-    {"src/io/checkpoint.c",
-     "src/io/checkpoint.c progress_json: a schedule object leaks when cJSON_AddArrayToObject "
-     "failed (cJSON_AddItemToArray's result unchecked)"},
     {"cli/results.c", "cli/results.c results_json: objects leak when a cJSON add fails"},
 };
 

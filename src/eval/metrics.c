@@ -191,12 +191,16 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spe
                           ds->source, (long long)ds->dim, (long long)m->in_dim);
     const int64_t code_dim = m->enc.out_dim;
     const int want_words = m->binary_codes && code_dim <= 64;
+    norm_groups g;
+    int first_map;
+    const char *what;
+    const int has_groups = model_code_groups(m, &g, &first_map, &what) == 0;
     eval_sums s = {.weight = unit_weights(m)};
     s.x_sum = calloc((size_t)m->in_dim, sizeof *s.x_sum);
     uint8_t *active = calloc((size_t)code_dim, 1);
     uint64_t *words = want_words ? calloc((size_t)ds->n + 1, 8) : NULL;
     int rc = ANAMO_OK;
-    if (!active || !s.x_sum || (want_words && !words))
+    if (!active || !s.x_sum || (want_words && !words) || (has_groups && !s.weight))
         rc = anamo_fail(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
     model_set_eval(m);
     if (!rc)

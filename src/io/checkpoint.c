@@ -67,39 +67,59 @@ static void add_block(st_tensor *ts, int *n, const block *b, int with_state)
     }
 }
 
+/* Adds key = v to o; clears *ok when cJSON could not (out of memory). */
+static void put(cJSON *o, const char *key, double v, int *ok)
+{
+    if (!o || !cJSON_AddNumberToObject(o, key, v))
+        *ok = 0;
+}
+
+static int put_schedules(cJSON *o, const train_progress *p, int nphases)
+{
+    cJSON *sched = cJSON_AddArrayToObject(o, "schedules");
+    int ok = sched != NULL;
+    for (int i = 0; ok && i < nphases; i++) {
+        const schedule_state *st = &p->sched[i];
+        cJSON *e = cJSON_CreateObject();
+        put(e, "lr", st->lr, &ok);
+        put(e, "best", isfinite(st->best) ? st->best : -1.0, &ok);
+        put(e, "bad_epochs", st->bad_epochs, &ok);
+        put(e, "epochs", (double)st->epochs, &ok);
+        if (!ok || !cJSON_AddItemToArray(sched, e)) {
+            cJSON_Delete(e);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
+/* The progress as JSON text, or NULL when any part of it could not be made: a checkpoint
+ * missing a key could not be resumed. */
 static char *progress_json(const train_progress *p, int nphases)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "pass", (double)p->pass);
-    cJSON_AddNumberToObject(o, "offset", (double)p->offset);
-    cJSON_AddNumberToObject(o, "phase_idx", p->phase_idx);
-    cJSON_AddNumberToObject(o, "phase_iters", (double)p->phase_iters);
-    cJSON_AddNumberToObject(o, "phase_samples", (double)p->phase_samples);
-    cJSON_AddNumberToObject(o, "iteration", (double)p->iteration);
-    cJSON_AddNumberToObject(o, "samples", (double)p->samples);
-    cJSON_AddNumberToObject(o, "encoder_steps", (double)p->steps[0]);
-    cJSON_AddNumberToObject(o, "decoder_steps", (double)p->steps[1]);
-    cJSON_AddNumberToObject(o, "encoder_optimizer", p->opt_kind[0]);
-    cJSON_AddNumberToObject(o, "decoder_optimizer", p->opt_kind[1]);
-    cJSON_AddNumberToObject(o, "elapsed", p->elapsed);
-    cJSON_AddNumberToObject(o, "epoch_seconds", p->epoch_seconds);
-    cJSON_AddNumberToObject(o, "weights_updated", p->weights_updated);
-    cJSON_AddNumberToObject(o, "free_codes_ready", p->free_codes_ready);
-    cJSON_AddNumberToObject(o, "finished", p->finished);
-    cJSON_AddNumberToObject(o, "resampled", (double)p->resampled);
-    cJSON_AddNumberToObject(o, "encoder_lipschitz", p->lipschitz[0]);
-    cJSON_AddNumberToObject(o, "decoder_lipschitz", p->lipschitz[1]);
-    cJSON *sched = cJSON_AddArrayToObject(o, "schedules");
-    for (int i = 0; i < nphases; i++) {
-        const schedule_state *st = &p->sched[i];
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "lr", st->lr);
-        cJSON_AddNumberToObject(e, "best", isfinite(st->best) ? st->best : -1.0);
-        cJSON_AddNumberToObject(e, "bad_epochs", st->bad_epochs);
-        cJSON_AddNumberToObject(e, "epochs", (double)st->epochs);
-        cJSON_AddItemToArray(sched, e);
-    }
-    char *s = cJSON_PrintUnformatted(o);
+    int ok = o != NULL;
+    put(o, "pass", (double)p->pass, &ok);
+    put(o, "offset", (double)p->offset, &ok);
+    put(o, "phase_idx", p->phase_idx, &ok);
+    put(o, "phase_iters", (double)p->phase_iters, &ok);
+    put(o, "phase_samples", (double)p->phase_samples, &ok);
+    put(o, "iteration", (double)p->iteration, &ok);
+    put(o, "samples", (double)p->samples, &ok);
+    put(o, "encoder_steps", (double)p->steps[0], &ok);
+    put(o, "decoder_steps", (double)p->steps[1], &ok);
+    put(o, "encoder_optimizer", p->opt_kind[0], &ok);
+    put(o, "decoder_optimizer", p->opt_kind[1], &ok);
+    put(o, "elapsed", p->elapsed, &ok);
+    put(o, "epoch_seconds", p->epoch_seconds, &ok);
+    put(o, "weights_updated", p->weights_updated, &ok);
+    put(o, "free_codes_ready", p->free_codes_ready, &ok);
+    put(o, "finished", p->finished, &ok);
+    put(o, "resampled", (double)p->resampled, &ok);
+    put(o, "encoder_lipschitz", p->lipschitz[0], &ok);
+    put(o, "decoder_lipschitz", p->lipschitz[1], &ok);
+    ok = ok && put_schedules(o, p, nphases);
+    char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return s;
 }
@@ -132,6 +152,8 @@ int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const ch
     snprintf(shape, sizeof shape, "%d,%d,%d", m->in_c, m->in_h, m->in_w);
     snprintf(seed, sizeof seed, "%" PRIu64, m->seed);
     char *progress = t ? progress_json(&t->p, t->spec.nphases) : NULL;
+    if (t && !progress)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory for the progress", path);
     st_meta meta[] = {{"format", CHECKPOINT_FORMAT},
                       {"anamo.input_shape", shape},
                       {"anamo.encoder", m->encoder_spec},
