@@ -2,8 +2,11 @@
  * each repetition trains, in turn and from fresh weights, a joint model for 2 epochs, a NAM
  * model for 4 epochs (decoder, encoder, decoder, encoder) and a NAM model whose decoder phase
  * lasts 3 epochs, so all three see the same machine; each figure is the median over
- * repetitions of the trainer's own epoch times (training only). Then the peak resident memory of
- * the model's main job, run by the anamo command as a child process. */
+ * repetitions of the trainer's own epoch times (training only). Each repetition also times the
+ * model's own sgemm calls (ceiling.h), so the figures say how close each step comes to what its
+ * matrix products allow. Then the peak resident memory of the model's main job, run by the anamo
+ * command as a child process. With --joint-only a repetition is the joint model alone (what
+ * bench/compare-pytorch.sh alternates with PyTorch). */
 #ifndef ANAMO_BENCH_THROUGHPUT_H
 #define ANAMO_BENCH_THROUGHPUT_H
 
@@ -29,6 +32,8 @@ typedef struct bench_model {
 #define BATCH 125
 #define MAX_EPOCHS 16
 #define MAX_REPS 64
+
+#include "ceiling.h" /* after BATCH and MAX_REPS, which it shares */
 
 typedef struct epoch_log {
     int n;
@@ -123,8 +128,8 @@ typedef struct samples {
 
 /* One repetition: joint (2 epochs, the 2nd timed), NAM (4 epochs: decoder, encoder, decoder,
  * encoder; the 2nd pair timed), and a 3-epoch decoder phase (its 2nd and 3rd epochs reuse the
- * codes computed at the phase's start). */
-static int repetition(const bench_model *bm, const anamo_dataset *ds, samples *s)
+ * codes computed at the phase's start); joint_only: the first alone. */
+static int repetition(const bench_model *bm, const anamo_dataset *ds, int joint_only, samples *s)
 {
     anamo_phase joint = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1);
     anamo_phase nam[2] = {anamo_phase_default("decoder", ANAMO_DECODER, "adam", 1e-2f, BATCH, 1),
@@ -136,6 +141,10 @@ static int repetition(const bench_model *bm, const anamo_dataset *ds, samples *s
     if (train(bm, ds, &joint, 1, 2, &log))
         return 1;
     s->joint[s->n] = N / log.seconds[1];
+    if (joint_only) {
+        s->n++;
+        return 0;
+    }
     if (train(bm, ds, nam, 2, 4, &log))
         return 1;
     s->dec[s->n] = N / log.seconds[2];
@@ -148,17 +157,26 @@ static int repetition(const bench_model *bm, const anamo_dataset *ds, samples *s
     return 0;
 }
 
-static void print_figures(samples *s)
+/* The throughput lines, then the ceiling lines for the steps timed (ceiling.h's STEP_KINDS). */
+static void print_figures(samples *s, int joint_only, const ceiling *c)
 {
-    double joint = median(s->joint, s->n), dec = median(s->dec, s->n);
-    double enc = median(s->enc, s->n), cached = median(s->cached, s->ncached);
+    double joint = median(s->joint, s->n);
     printf("joint: %.0f samples/s\n", joint);
+    double rates[NSTEP_KINDS] = {joint};
+    if (joint_only) {
+        ceiling_print_rates(c, rates);
+        return;
+    }
+    double dec = median(s->dec, s->n);
+    double enc = median(s->enc, s->n), cached = median(s->cached, s->ncached);
     printf("nam_decoder_epoch: %.0f samples/s\n", dec);
     printf("nam_encoder_epoch: %.0f samples/s\n", enc);
     printf("nam_decoder_cached: %.0f samples/s\n", cached);
     /* two joint epochs against one decoder epoch plus one encoder epoch, in time */
     printf("nam_pair_speedup: %.3f x\n", (2.0 / joint) / (1.0 / dec + 1.0 / enc));
     printf("nam_cached_speedup: %.3f x\n", cached / joint);
+    rates[1] = enc, rates[2] = cached;
+    ceiling_print_rates(c, rates);
 }
 
 /* What the figures were measured on: the CPU, its features, the BLAS and its kernel. */
@@ -172,43 +190,9 @@ static void print_machine(void)
            mc.best_kernel);
 }
 
-static int bench_main(int argc, char **argv, const bench_model *bm)
+/* The main job, as the README runs it, in a child process: prints its peak memory. */
+static int print_main_job_rss(const bench_model *bm, const char *config)
 {
-    anamo_program_setup(argv);
-    int reps = 5, threads = 2;
-    const char *config = bm->config, *spec = bm->data_spec;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config = argv[++i];
-        else if (!strcmp(argv[i], "--data") && i + 1 < argc)
-            spec = argv[++i];
-        else {
-            fprintf(stderr, "usage: %s [--reps N] [--threads N] [--data SPEC] "
-                            "[--config MAIN.ini]\n", bm->name);
-            return 2;
-        }
-    }
-    if (reps < 1 || reps > MAX_REPS || threads < 1)
-        return fprintf(stderr, "%s: bad --reps or --threads\n", bm->name), 2;
-    omp_set_num_threads(threads);
-    anamo_dataset ds;
-    if (load_data(bm, spec, &ds))
-        return 1;
-    print_machine();
-    printf("threads: %d\nrepetitions: %d\nsamples per epoch: %lld\n", threads, reps,
-           (long long)ds.n);
-    samples s = {0};
-    for (int r = 0; r < reps; r++)
-        if (repetition(bm, &ds, &s))
-            return 1;
-    print_figures(&s);
-    anamo_dataset_free(&ds);
-
-    /* the main job, as the README runs it, in a child process */
     char exe[4096], anamo[4200], out[64];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[len > 0 ? len : 0] = '\0';
@@ -233,6 +217,67 @@ static int bench_main(int argc, char **argv, const bench_model *bm)
     else
         printf("peak_rss_main_job: %.1f MiB\n", rss);
     return rss < 0;
+}
+
+typedef struct bench_args {
+    int reps, threads, joint_only;
+    const char *config, *spec;
+} bench_args;
+
+static int parse_args(int argc, char **argv, const bench_model *bm, bench_args *a)
+{
+    *a = (bench_args){.reps = 5, .threads = 2, .config = bm->config, .spec = bm->data_spec};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            a->reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            a->threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            a->config = argv[++i];
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            a->spec = argv[++i];
+        else if (!strcmp(argv[i], "--joint-only"))
+            a->joint_only = 1;
+        else {
+            fprintf(stderr, "usage: %s [--reps N] [--threads N] [--data SPEC] "
+                            "[--config MAIN.ini] [--joint-only]\n", bm->name);
+            return 2;
+        }
+    }
+    if (a->reps < 1 || a->reps > MAX_REPS || a->threads < 1)
+        return fprintf(stderr, "%s: bad --reps or --threads\n", bm->name), 2;
+    return 0;
+}
+
+static int bench_main(int argc, char **argv, const bench_model *bm)
+{
+    anamo_program_setup(argv);
+    bench_args a;
+    if (parse_args(argc, argv, bm, &a))
+        return 2;
+    omp_set_num_threads(a.threads);
+    anamo_dataset ds;
+    if (load_data(bm, a.spec, &ds))
+        return 1;
+    ceiling *c = calloc(1, sizeof *c);
+    if (!c || ceiling_create(c, bm->encoder, bm->decoder, ds.c, ds.h, ds.w))
+        return 1;
+    print_machine();
+    printf("threads: %d\nrepetitions: %d\nsamples per epoch: %lld\nbatch: %d\n", a.threads,
+           a.reps, (long long)ds.n, BATCH);
+    ceiling_print_flop(c);
+    fflush(stdout);
+    samples s = {0};
+    for (int r = 0; r < a.reps; r++) {
+        if (repetition(bm, &ds, a.joint_only, &s))
+            return 1;
+        ceiling_measure(c);
+    }
+    print_figures(&s, a.joint_only, c);
+    ceiling_free(c);
+    free(c);
+    anamo_dataset_free(&ds);
+    return a.joint_only ? 0 : print_main_job_rss(bm, a.config);
 }
 
 #endif
