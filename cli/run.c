@@ -389,6 +389,27 @@ cJSON *cli_metrics_json(const anamo_metrics *mt)
     return o;
 }
 
+/* What the run's speed was measured on: the CPU, its features, the BLAS and its kernel. */
+static cJSON *machine_json(void)
+{
+    anamo_machine mc;
+    anamo_machine_describe(&mc);
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    put_string(o, "cpu", mc.cpu, &ok);
+    put_number(o, "cpu_family", mc.family, &ok);
+    put_number(o, "cpu_model", mc.model, &ok);
+    put_string(o, "cpu_features", mc.features, &ok);
+    put_string(o, "blas", mc.blas, &ok);
+    put_string(o, "blas_kernel", mc.kernel, &ok);
+    put_string(o, "blas_kernel_chosen_by", mc.kernel_note, &ok);
+    put_string(o, "blas_kernel_for_features", mc.best_kernel, &ok);
+    put_number(o, "threads", omp_get_max_threads(), &ok);
+    if (!ok)
+        cJSON_Delete(o), o = NULL;
+    return o;
+}
+
 /* extras: "pca" and "steps" objects (analysis.c), moved into the summary; may be NULL. */
 static int write_summary(const char *run_dir, const run_settings *s, const run_result *r,
                          cJSON *extras[2], anamo_err *err)
@@ -414,6 +435,7 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
         put_item(o, "test", cli_metrics_json(&r->test), &ok);
     put_number(o, "seconds_per_epoch", r->seconds_per_epoch, &ok);
     put_number(o, "samples_per_s", r->samples_per_s, &ok);
+    put_item(o, "machine", machine_json(), &ok);
     put_number(o, "weights_updated_per_epoch", r->weights_updated_per_epoch, &ok);
     put_number(o, "encoder_params", (double)r->encoder_params, &ok);
     put_number(o, "decoder_params", (double)r->decoder_params, &ok);

@@ -389,6 +389,12 @@ static void check_run_dir(const char *run, const char *scheme, double *weights_u
     assert_true(isfinite(mse) && mse > 0.0);
     assert_true(fabs(mse - last_test_mse) <= 1e-7 * mse);
     *weights_updated = json_number(s, "weights_updated_per_epoch", NULL);
+    /* beside samples/s, what they were measured on: the BLAS kernel the run really used */
+    const cJSON *mc = cJSON_GetObjectItemCaseSensitive(s, "machine");
+    const cJSON *kernel = cJSON_GetObjectItemCaseSensitive(mc, "blas_kernel");
+    assert_true(cJSON_IsString(kernel) && kernel->valuestring[0]);
+    assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(mc, "cpu_features")));
+    assert_true(json_number(s, "machine", "threads") >= 1);
     cJSON_Delete(s);
 }
 
