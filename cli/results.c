@@ -56,8 +56,9 @@ static const metric_def METRICS[] = {
      "(1/M)Σ #{j: h_j ≠ 0}, code units × (1 − the fraction of zero codes in summary.json); no "
      "rescaling moves an exact zero"},
     {"test.dead_units", "dead code units", ROW_ALWAYS,
-     "code units 0 on every test sample (their fraction: summary.json's dead_fraction); "
-     "invariant to every rescaling"},
+     "code units 0 on every test sample; invariant to every rescaling"},
+    {"test.dead_fraction", "dead fraction", ROW_ALWAYS,
+     "dead code units ÷ code units, for comparing models of different code widths"},
     {"resampled_units", "units resampled", ROW_ALWAYS,
      "dead units re-initialized during training (train.resample_every)"},
     {"test.bits_used", "code bits used", ROW_ALWAYS, "binary codes: bits both 0 and 1 on the set"},
