@@ -70,6 +70,13 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
 int cli_check_run(const config *c, anamo_err *err);
 /* The metrics as a JSON object: summary.json's "train" and "test", and anamo eval's output. */
 cJSON *cli_metrics_json(const anamo_metrics *mt);
+/* Text built with stdio into memory, for scripts and tables: a FILE over a buffer of cap bytes
+ * (fmemopen), whose every failure — a full buffer, a failed allocation — marks the stream, so
+ * cli_text_close can tell a whole text from a cut one (glibc's open_memstream does not mark
+ * its stream when its realloc fails). NULL when the buffer cannot be had. */
+FILE *cli_text_open(char **buf, size_t cap);
+/* Closes it: 0 when the text in *buf is whole and terminated, else -1 (and *buf freed). */
+int cli_text_close(FILE *f, char **buf, size_t cap);
 /* Reads and parses a JSON file (summary.json, results.json); *out to cJSON_Delete. */
 int cli_read_json(const char *path, cJSON **out, anamo_err *err);
 

@@ -197,6 +197,30 @@ int cli_write_file_atomic(const char *path, const char *text, anamo_err *err)
     return fsync_dir_of(path, err);
 }
 
+FILE *cli_text_open(char **buf, size_t cap)
+{
+    *buf = calloc(cap, 1);
+    FILE *f = *buf ? fmemopen(*buf, cap, "w") : NULL;
+    if (!f) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return f;
+}
+
+int cli_text_close(FILE *f, char **buf, size_t cap)
+{
+    const int bad = ferror(f) != 0;
+    const int closed = fclose(f) == 0;
+    /* the last byte must still be 0: a text that filled the buffer may have been cut */
+    if (bad || !closed || (*buf)[cap - 1] != '\0') {
+        free(*buf);
+        *buf = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int cli_read_json(const char *path, cJSON **out, anamo_err *err)
 {
     *out = NULL;

@@ -22,12 +22,14 @@ int figures_plot(const char *dir, const char *name, const char *body, int width,
     FILE *gp = fopen(path, "w");
     if (!gp)
         return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
-    fprintf(gp, "# anamo: redraw with  gnuplot %s.gp  (in this directory)\n", name);
-    fprintf(gp, "set terminal pngcairo size %d,%d\nset output '%s.png'\n%s\nunset multiplot\n",
-            width, height, name, body);
-    fprintf(gp, "set terminal svg size %d,%d\nset output '%s.svg'\n%s\nunset multiplot\n",
-            width, height, name, body);
-    if (fclose(gp))
+    /* vfprintf can fail on its own (an allocation for a long %s) without marking the stream */
+    int bad = fprintf(gp, "# anamo: redraw with  gnuplot %s.gp  (in this directory)\n", name) < 0;
+    bad |= fprintf(gp, "set terminal pngcairo size %d,%d\nset output '%s.png'\n%s\n"
+                       "unset multiplot\n", width, height, name, body) < 0;
+    bad |= fprintf(gp, "set terminal svg size %d,%d\nset output '%s.svg'\n%s\nunset multiplot\n",
+                   width, height, name, body) < 0;
+    bad |= ferror(gp) != 0;
+    if (fclose(gp) != 0 || bad)
         return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
     char cmd[8600];
     snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot %s.gp 2>/dev/null", dir, name);
@@ -165,6 +167,26 @@ FILE *figures_open_dat(const char *dir, const char *file, anamo_err *err)
     return f;
 }
 
+int figures_close_dat(FILE *f, const char *dir, const char *file, int rc, anamo_err *err)
+{
+    const int bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad) {
+        if (!rc)
+            rc = anamo_fail(err, ANAMO_ERR_IO, "%s/%s: cannot write", dir, file);
+    }
+    return rc;
+}
+
+FILE *figures_script_open(char **body) { return cli_text_open(body, FIG_SCRIPT_MAX); }
+
+int figures_close_script(FILE *b, char **body, int rc, anamo_err *err)
+{
+    if (cli_text_close(b, body, FIG_SCRIPT_MAX) && !rc)
+        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "figures: a gnuplot script could not be made "
+                        "(out of memory, or longer than %zu bytes)", FIG_SCRIPT_MAX);
+    return rc;
+}
+
 static void free_runs(csv_columns *runs, int trials)
 {
     for (int t = 0; t < trials; t++)
@@ -282,17 +304,17 @@ static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_
              : !dat  ? err->code
                      : training_loss_data(cs, dat, runs, &s, err);
     if (dat)
-        fclose(dat);
+        rc = figures_close_dat(dat, cs->dir, "training-loss.dat", rc, err);
     char *body = NULL;
-    size_t len = 0;
-    FILE *b = rc ? NULL : open_memstream(&body, &len);
+    FILE *b = rc ? NULL : figures_script_open(&body);
     if (!rc && !b)
         rc = anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     if (!rc) {
         training_loss_script(b, cs, &s);
-        fclose(b);
-        rc = figures_plot(cs->dir, "training-loss", body, 1100, 560, err);
+        rc = figures_close_script(b, &body, rc, err);
     }
+    if (!rc)
+        rc = figures_plot(cs->dir, "training-loss", body, 1100, 560, err);
     free(body);
     free(s.rows);
     return rc;
@@ -327,12 +349,11 @@ static int epoch_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err
     if (!dat)
         return err->code;
     int rc = epoch_loss_data(cs, dat, runs, err);
-    fclose(dat);
+    rc = figures_close_dat(dat, cs->dir, "epoch-loss.dat", rc, err);
     if (rc)
         return rc;
     char *body = NULL;
-    size_t len = 0;
-    FILE *b = open_memstream(&body, &len);
+    FILE *b = figures_script_open(&body);
     if (!b)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     fprintf(b, "set logscale y\nset grid\nset xlabel 'epoch'\nset ylabel 'loss'\n"
@@ -343,8 +364,9 @@ static int epoch_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err
                    "'%s' noenhanced, '' index %d using 1:2 with lines dashtype 2 lc %d notitle",
                 a ? ", \\\n  " : "", a, a + 1, cs->arms[a].name, a, a + 1);
     fputs("\n", b);
-    fclose(b);
-    rc = figures_plot(cs->dir, "epoch-loss", body, 900, 520, err);
+    rc = figures_close_script(b, &body, ANAMO_OK, err);
+    if (!rc)
+        rc = figures_plot(cs->dir, "epoch-loss", body, 900, 520, err);
     free(body);
     return rc;
 }
@@ -400,8 +422,9 @@ static int sweep_figure(const compare_set *cs, anamo_err *err)
         return rc ? rc : err->code;
     }
     int families = sweep_data(cs, cJSON_GetObjectItemCaseSensitive(root, "arms"), dat);
-    fclose(dat);
     cJSON_Delete(root);
+    if ((rc = figures_close_dat(dat, cs->dir, "sweep.dat", ANAMO_OK, err)))
+        return rc;
     char body[8192];
     int used = snprintf(body, sizeof body,
                         "set multiplot layout 1,2\nset logscale xy\nset grid\nset xlabel '%s' "
@@ -519,13 +542,13 @@ static int labelled_grid_figure(const compare_set *cs, const char *png, anamo_er
     const int left = LABEL_MARGIN_PX + (int)(longest + 1) * LABEL_CHAR_PX; /* + the offset */
     const int width = left + w + LABEL_MARGIN_PX, height = LABEL_TITLE_PX + h + LABEL_MARGIN_PX;
     char *body = NULL;
-    size_t len = 0;
-    FILE *b = open_memstream(&body, &len);
+    FILE *b = figures_script_open(&body);
     if (!b)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     labelled_grid_script(b, cs, w, h, s, left, width, height);
-    fclose(b);
-    rc = figures_plot(cs->dir, "reconstructions-labelled", body, width, height, err);
+    rc = figures_close_script(b, &body, ANAMO_OK, err);
+    if (!rc)
+        rc = figures_plot(cs->dir, "reconstructions-labelled", body, width, height, err);
     free(body);
     return rc;
 }

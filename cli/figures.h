@@ -30,6 +30,14 @@ int figures_plot(const char *dir, const char *name, const char *body, int width,
 
 /* DIR/FILE opened for writing; NULL (err filled) when it cannot be. */
 FILE *figures_open_dat(const char *dir, const char *file, anamo_err *err);
+/* Closes it; a failed write or close becomes an I/O error naming the file, unless rc already
+ * holds one. Returns the resulting status. */
+int figures_close_dat(FILE *f, const char *dir, const char *file, int rc, anamo_err *err);
+/* A gnuplot script built in memory (cli_text_open, FIG_SCRIPT_MAX bytes), and its close:
+ * a cut script becomes an error unless rc already holds one; *body is then NULL. */
+#define FIG_SCRIPT_MAX ((size_t)1 << 20)
+FILE *figures_script_open(char **body);
+int figures_close_script(FILE *b, char **body, int rc, anamo_err *err);
 
 /* One column of numbers per name from a CSV file with a header, rows in file order; text
  * (optional) receives column text_column as strings. */

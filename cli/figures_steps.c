@@ -41,9 +41,9 @@ static int code_and_error(const compare_set *cs, anamo_err *err)
             figures_csv_free(&c);
     }
     if (code)
-        fclose(code);
+        rc = figures_close_dat(code, cs->dir, "steps-code.dat", rc, err);
     if (error)
-        fclose(error);
+        rc = figures_close_dat(error, cs->dir, "steps-error.dat", rc, err);
     return rc;
 }
 
@@ -93,7 +93,7 @@ static int weights(const compare_set *cs, anamo_err *err)
     for (int a = 0; !rc && a < cs->narms; a++)
         rc = weights_of_arm(cs, a, out, err);
     if (out)
-        fclose(out);
+        rc = figures_close_dat(out, cs->dir, "steps-weights.dat", rc, err);
     return rc;
 }
 
@@ -147,7 +147,7 @@ static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo
         }
     }
     if (out)
-        fclose(out);
+        rc = figures_close_dat(out, cs->dir, "steps-recon.dat", rc, err);
     free(buf);
     return rc;
 }
@@ -167,8 +167,7 @@ static void panel(FILE *b, const compare_set *cs, const char *title, const char 
 static char *script(const compare_set *cs)
 {
     char *body = NULL;
-    size_t len = 0;
-    FILE *b = open_memstream(&body, &len);
+    FILE *b = figures_script_open(&body);
     if (!b)
         return NULL;
     fputs("set multiplot layout 2,2\nset grid\nset key top right\n", b);
@@ -184,7 +183,8 @@ static char *script(const compare_set *cs)
                 cs->arms[a].name);
     fputs("\nset logscale y\nset xlabel 'step position p'\nset ylabel 'MSE'\n", b);
     panel(b, cs, "reconstruction error per position", "steps-error.dat", "1:%d");
-    fclose(b);
+    if (cli_text_close(b, &body, FIG_SCRIPT_MAX)) /* no script rather than a cut one */
+        return NULL;
     return body;
 }
 

@@ -84,6 +84,8 @@ typedef struct row_needs {
     int not_mse, penalty;
 } row_needs;
 
+#define RESULTS_TEXT_MAX ((size_t)16 << 20) /* results.md's most bytes */
+
 typedef struct arm_stats {
     double *values;        /* NMETRICS × trials, NaN where a summary lacks the metric */
     int diverged;
@@ -299,8 +301,7 @@ static void put_sweep_table(FILE *f, const compare_set *cs, const arm_stats *st)
 static char *markdown(const compare_set *cs, const arm_stats *st, const row_needs *needs)
 {
     char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
+    FILE *f = cli_text_open(&text, RESULTS_TEXT_MAX);
     if (!f)
         return NULL;
     fprintf(f, "# Results\n\n%d trial%s per arm (trial t adds t to model.seed and train.seed, "
@@ -314,50 +315,74 @@ static char *markdown(const compare_set *cs, const arm_stats *st, const row_need
     if (cs->sweep_key[0])
         put_sweep_table(f, cs, st);
     put_footnotes(f, cs, st, needs);
-    fclose(f);
+    if (cli_text_close(f, &text, RESULTS_TEXT_MAX)) /* no table rather than a cut one */
+        return NULL;
     return text;
 }
 
-static cJSON *stats_json(const double *v, int trials)
+/* Adds item under key (an array's element when key is NULL); when anything is missing or cJSON
+ * cannot add it, the item is freed and *ok cleared, so results.json is whole or not written. */
+static void add(cJSON *parent, const char *key, cJSON *item, int *ok)
+{
+    int added = parent && item &&
+                (key ? cJSON_AddItemToObject(parent, key, item) : cJSON_AddItemToArray(parent, item));
+    if (!added) {
+        cJSON_Delete(item);
+        *ok = 0;
+    }
+}
+
+static cJSON *number_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+static cJSON *stats_json(const double *v, int trials, int *ok)
 {
     summary_stats s = stats_of(v, trials);
     cJSON *o = cJSON_CreateObject(), *all = cJSON_CreateArray();
-    cJSON_AddNumberToObject(o, "mean", s.mean);
-    cJSON_AddNumberToObject(o, "sd", s.sd);
-    cJSON_AddNumberToObject(o, "min", s.min);
-    cJSON_AddNumberToObject(o, "max", s.max);
+    add(o, "mean", cJSON_CreateNumber(s.mean), ok);
+    add(o, "sd", cJSON_CreateNumber(s.sd), ok);
+    add(o, "min", cJSON_CreateNumber(s.min), ok);
+    add(o, "max", cJSON_CreateNumber(s.max), ok);
     for (int t = 0; t < trials; t++)
-        cJSON_AddItemToArray(all, isfinite(v[t]) ? cJSON_CreateNumber(v[t]) : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "values", all);
+        add(all, NULL, number_or_null(v[t]), ok);
+    add(o, "values", all, ok);
+    return o;
+}
+
+static cJSON *arm_json(const compare_set *cs, const arm_stats *st, int a, int *ok)
+{
+    cJSON *o = cJSON_CreateObject(), *metrics = cJSON_CreateObject();
+    cJSON *epochs = cJSON_CreateArray();
+    add(o, "arm", cJSON_CreateString(cs->arms[a].name), ok);
+    add(o, "family", cJSON_CreateString(cs->arms[a].family), ok);
+    add(o, "sweep_value", cJSON_CreateString(cs->arms[a].sweep_value), ok);
+    for (int k = 0; k < NMETRICS; k++)
+        if (metric_present(&st[a], 1, k, cs->trials))
+            add(metrics, METRICS[k].path, stats_json(st[a].values + k * cs->trials, cs->trials, ok),
+                ok);
+    add(o, "metrics", metrics, ok);
+    add(o, "diverged", cJSON_CreateNumber(st[a].diverged), ok);
+    for (int t = 0; t < cs->trials; t++)
+        add(epochs, NULL,
+            st[a].diverged_epoch[t] ? cJSON_CreateNumber((double)st[a].diverged_epoch[t])
+                                    : cJSON_CreateNull(),
+            ok);
+    add(o, "diverged_epoch", epochs, ok);
     return o;
 }
 
 static char *results_json(const compare_set *cs, const arm_stats *st)
 {
+    int ok = 1;
     cJSON *root = cJSON_CreateObject(), *arms = cJSON_CreateArray();
-    cJSON_AddNumberToObject(root, "trials", cs->trials);
-    cJSON_AddStringToObject(root, "sweep", cs->sweep_key);
-    for (int a = 0; a < cs->narms; a++) {
-        cJSON *o = cJSON_CreateObject(), *metrics = cJSON_CreateObject();
-        cJSON *epochs = cJSON_CreateArray();
-        cJSON_AddStringToObject(o, "arm", cs->arms[a].name);
-        cJSON_AddStringToObject(o, "family", cs->arms[a].family);
-        cJSON_AddStringToObject(o, "sweep_value", cs->arms[a].sweep_value);
-        for (int k = 0; k < NMETRICS; k++)
-            if (metric_present(&st[a], 1, k, cs->trials))
-                cJSON_AddItemToObject(metrics, METRICS[k].path,
-                                      stats_json(st[a].values + k * cs->trials, cs->trials));
-        cJSON_AddItemToObject(o, "metrics", metrics);
-        cJSON_AddNumberToObject(o, "diverged", st[a].diverged);
-        for (int t = 0; t < cs->trials; t++)
-            cJSON_AddItemToArray(epochs, st[a].diverged_epoch[t]
-                                             ? cJSON_CreateNumber((double)st[a].diverged_epoch[t])
-                                             : cJSON_CreateNull());
-        cJSON_AddItemToObject(o, "diverged_epoch", epochs);
-        cJSON_AddItemToArray(arms, o);
-    }
-    cJSON_AddItemToObject(root, "arms", arms);
-    char *text = cJSON_Print(root);
+    add(root, "trials", cJSON_CreateNumber(cs->trials), &ok);
+    add(root, "sweep", cJSON_CreateString(cs->sweep_key), &ok);
+    for (int a = 0; a < cs->narms; a++)
+        add(arms, NULL, arm_json(cs, st, a, &ok), &ok);
+    add(root, "arms", arms, &ok);
+    char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     return text;
 }
