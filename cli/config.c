@@ -511,12 +511,14 @@ static void append_section(const config *c, const char *section, const char *pat
         const char *v = config_get(c, section, KEYS[i].key);
         if (!v)
             continue;
-        snprintf(line, sizeof line, "%s = %s\n", KEYS[i].key, v);
+        snprintf(line, sizeof line, "%s =%s%s\n", KEYS[i].key, v[0] == ';' ? "" : " ", v);
         append(buf, len, cap, line);
     }
     for (int i = 0; !strcmp(pattern, "arm *") && i < c->n; i++)
         if (!strcmp(c->entries[i].section, section)) {
-            snprintf(line, sizeof line, "%s = %s\n", c->entries[i].key, c->entries[i].value);
+            /* inih keeps "k =;x" as ";x", but "k = ;x" as a comment: no space before a ';' */
+            snprintf(line, sizeof line, "%s =%s%s\n", c->entries[i].key,
+                     c->entries[i].value[0] == ';' ? "" : " ", c->entries[i].value);
             append(buf, len, cap, line);
         }
 }

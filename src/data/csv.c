@@ -160,7 +160,7 @@ static int csv_number(const char *fs, const char *fe, float *v)
         return CSV_NOT_NUMBER;
     if (!isfinite(d))
         return CSV_NOT_FINITE;
-    if (fabs(d) > FLT_MAX)
+    if (!isfinite((float)d))
         return CSV_TOO_BIG;
     *v = (float)d;
     return CSV_NUMBER;
@@ -208,7 +208,8 @@ static int csv_all_numbers(const csv_reader *r, const csv_line *ln)
     float v;
     for (int col = 0; col < r->cols; col++) {
         csv_next_field(&p, ln->e, r->delim, &fs, &fe);
-        if (csv_number(fs, fe, &v) != CSV_NUMBER)
+        int status = csv_number(fs, fe, &v);
+        if (status == CSV_EMPTY || status == CSV_NOT_NUMBER)
             return 0;
     }
     return 1;
