@@ -9,6 +9,12 @@ CMAKE_FLAGS ?= -DANAMO_WERROR=ON
 MAIN_CONFIG ?= experiments/mnist-nam-vs-joint.ini
 MAIN_OUT ?= results/mnist-nam-vs-joint
 
+# ctest runs each test from build/tests: a relative ANAMO_DATA (the README's ../shared/data)
+# is made absolute here, so that it names the same folder there.
+ifneq ($(ANAMO_DATA),)
+export ANAMO_DATA := $(abspath $(ANAMO_DATA))
+endif
+
 .PHONY: all configure test main bench clean
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
