@@ -103,6 +103,70 @@ static int trial_config(const config *base, const compare_arm *arm, const compar
     return rc ? rc : config_validate(c, err);
 }
 
+/* Whether a resolved-config line belongs to the training: [compare], [arm NAME] and [quick]
+ * only choose runs, so adding an arm keeps the runs already made. */
+static int training_section(const char *header)
+{
+    return strncmp(header, "[compare]", 9) && strncmp(header, "[arm ", 5) &&
+           strncmp(header, "[quick]", 7);
+}
+
+/* Keys that say how a run is kept or how fast it goes, not what it computes: changing them
+ * between a run and its continuation is allowed. */
+static int bookkeeping_key(const char *line)
+{
+    static const char *const KEYS[] = {"checkpoint_every ", "checkpoint_iterations ",
+                                       "checkpoint_seconds ", "threads "};
+    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++)
+        if (!strncmp(line, KEYS[i], strlen(KEYS[i])))
+            return 1;
+    return 0;
+}
+
+/* The next line of the training sections of a resolved config at *p, into line; 0 at the end. */
+static int next_training_line(const char **p, int *in_training, char *line, size_t size)
+{
+    while (**p) {
+        size_t n = strcspn(*p, "\n");
+        snprintf(line, size, "%.*s", (int)n, *p);
+        *p += n + ((*p)[n] == '\n');
+        if (line[0] == '[')
+            *in_training = training_section(line);
+        if (*in_training && line[0] && line[0] != ';' && !bookkeeping_key(line))
+            return 1;
+    }
+    return 0;
+}
+
+/* A run made earlier in run_dir must have been made by this config (its training part): else
+ * compare would read its results as this config's. */
+static int check_same_config(const char *run_dir, const config *c, anamo_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.ini", run_dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ANAMO_OK; /* nothing made there yet */
+    char *old = calloc(1, (size_t)1 << 20), *now = config_resolved_text(c);
+    size_t n = old ? fread(old, 1, ((size_t)1 << 20) - 1, f) : 0;
+    fclose(f);
+    int rc = old && now ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "compare: out of memory");
+    const char *p = old, *q = now;
+    int in_p = 1, in_q = 1, more_p = 1, more_q = 1;
+    char a[CFG_VALUE_MAX + 2 * CFG_KEY_MAX], b[sizeof a];
+    while (!rc && n && (more_p || more_q)) {
+        more_p = next_training_line(&p, &in_p, a, sizeof a);
+        more_q = next_training_line(&q, &in_q, b, sizeof b);
+        if ((more_p || more_q) && (more_p != more_q || strcmp(a, b)))
+            rc = anamo_fail(err, ANAMO_ERR_CONFIG,
+                            "%s was made by another config ('%s' there, '%s' now): move it away "
+                            "or choose another -o", run_dir, more_p ? a : "(end)",
+                            more_q ? b : "(end)");
+    }
+    free(old), free(now);
+    return rc;
+}
+
 /* Checks one run as training would before writing anything; with print, says what would happen
  * to the run. */
 static int check_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
@@ -116,6 +180,8 @@ static int check_trial(const config *base, const compare_set *cs, const compare_
     /* trials differ only in their seeds: the data and the model are checked on trial 0 */
     if (!rc)
         rc = trial == 0 ? cli_check_run(&c, err) : config_settings(&c, &s, err);
+    if (!rc)
+        rc = check_same_config(run_dir, &c, err);
     config_free(&c);
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     int finished = cli_file_exists(path);

@@ -419,6 +419,29 @@ static void test_arms_share_initial_weights(void **state)
 }
 
 /* 3. More trials later run only the new ones; a run with a checkpoint but no summary resumes. */
+/* Runs made by one config are not read as another's: a changed training key is refused before
+ * anything trains; keys that only choose runs ([compare]) or say how runs are kept (checkpoint
+ * cadence, threads) may change. */
+static void test_changed_config_refused(void **state)
+{
+    fixture *fx = *state;
+    const char *const one[] = {"--set", "compare.trials=1", NULL};
+    compare_ok(fx, "base.ini", "changed", one);
+    const char *const epochs[] = {"--set", "compare.trials=1", "--set", "train.epochs=5", NULL};
+    cli_result r = compare(fx, "base.ini", "changed", epochs);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "made by another config"));
+    assert_non_null(strstr(r.err, "epochs = 5")); /* the line as it is now */
+    assert_int_equal(count_of(r.err, "epoch 1"), 0); /* nothing trained */
+    cli_free(&r);
+    const char *const kept[] = {"--set", "compare.trials=1", "--set", "train.checkpoint_every=2",
+                                "--set", "train.threads=1", NULL};
+    r = compare(fx, "base.ini", "changed", kept);
+    assert_int_equal(r.code, 0);
+    assert_int_equal(count_of(r.err, "finished earlier"), 2);
+    cli_free(&r);
+}
+
 static void test_resume_without_redoing(void **state)
 {
     fixture *fx = *state;
@@ -695,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_results),
         cmocka_unit_test(test_arms_share_initial_weights),
         cmocka_unit_test(test_resume_without_redoing),
+        cmocka_unit_test(test_changed_config_refused),
         cmocka_unit_test(test_results_statistics),
         cmocka_unit_test(test_figures),
         cmocka_unit_test(test_sweep_and_divergence),
