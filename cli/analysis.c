@@ -20,6 +20,36 @@
 
 static const double DEGREES = 180.0 / 3.14159265358979323846;
 
+/* key = v into o; clears *ok when cJSON cannot (out of memory), so no part goes in cut. */
+static void put(cJSON *o, const char *key, double v, int *ok)
+{
+    if (!o || !cJSON_AddNumberToObject(o, key, v))
+        *ok = 0;
+}
+
+static cJSON *pca_json(const anamo_pca *pca, int64_t k, double train_mse, int has_test,
+                       double test_mse, const double *angles)
+{
+    cJSON *o = cJSON_CreateObject(), *deg = cJSON_CreateArray();
+    int ok = deg != NULL;
+    put(o, "k", (double)k, &ok);
+    put(o, "optimum_mse", pca->optimum_mse, &ok);
+    put(o, "mse_over_optimum", train_mse / pca->optimum_mse, &ok);
+    if (has_test)
+        put(o, "test_mse", test_mse, &ok);
+    for (int64_t i = 0; ok && i < k; i++) {
+        cJSON *a = cJSON_CreateNumber(angles[i] * DEGREES);
+        if (!a || !cJSON_AddItemToArray(deg, a))
+            cJSON_Delete(a), ok = 0;
+    }
+    put(o, "max_angle_deg", angles[k - 1] * DEGREES, &ok);
+    if (ok && o && cJSON_AddItemToObject(o, "angles_deg", deg))
+        return o;
+    cJSON_Delete(deg);
+    cJSON_Delete(o);
+    return NULL;
+}
+
 int analysis_pca(anamo_model *m, const anamo_dataset *train, const anamo_dataset *test,
                  double train_mse, cJSON **out, anamo_err *err)
 {
@@ -36,19 +66,8 @@ int analysis_pca(anamo_model *m, const anamo_dataset *train, const anamo_dataset
                 : anamo_fail(err, ANAMO_ERR_NOMEM, "pca: out of memory");
     if (!rc && test)
         rc = anamo_pca_mse(&pca, test, &test_mse, err);
-    if (!rc) {
-        cJSON *o = cJSON_CreateObject(), *deg = cJSON_CreateArray();
-        cJSON_AddNumberToObject(o, "k", (double)k);
-        cJSON_AddNumberToObject(o, "optimum_mse", pca.optimum_mse);
-        cJSON_AddNumberToObject(o, "mse_over_optimum", train_mse / pca.optimum_mse);
-        if (test)
-            cJSON_AddNumberToObject(o, "test_mse", test_mse);
-        for (int64_t i = 0; i < k; i++)
-            cJSON_AddItemToArray(deg, cJSON_CreateNumber(angles[i] * DEGREES));
-        cJSON_AddNumberToObject(o, "max_angle_deg", angles[k - 1] * DEGREES);
-        cJSON_AddItemToObject(o, "angles_deg", deg);
-        *out = o;
-    }
+    if (!rc && !(*out = pca_json(&pca, k, train_mse, test != NULL, test_mse, angles)))
+        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "pca: out of memory");
     free(angles);
     anamo_pca_free(&pca);
     return rc;
@@ -97,9 +116,12 @@ static cJSON *steps_json(double r2, const double *error, int64_t n)
     for (int64_t p = 0; p < n; p++)
         worst = fmax(worst, error[p]), sum += error[p];
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "r2", r2);
-    cJSON_AddNumberToObject(o, "max_position_error", worst);
-    cJSON_AddNumberToObject(o, "mean_position_error", sum / (double)n);
+    int ok = 1;
+    put(o, "r2", r2, &ok);
+    put(o, "max_position_error", worst, &ok);
+    put(o, "mean_position_error", sum / (double)n, &ok);
+    if (!ok)
+        cJSON_Delete(o), o = NULL;
     return o;
 }
 
@@ -130,8 +152,8 @@ int analysis_steps(anamo_model *m, const anamo_dataset *ds, const char *run_dir,
         position_errors(ds, x, recon, error);
         rc = write_positions(run_dir, codes, code_dim, error, n, err);
     }
-    if (!rc)
-        *out = steps_json(r2, error, n);
+    if (!rc && !(*out = steps_json(r2, error, n)))
+        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "steps analysis: out of memory");
     free(codes), free(recon), free(x), free(error), free(position);
     return rc;
 }
