@@ -52,21 +52,29 @@ struct anamo_data_src {
 /* The file offset of the next byte not yet consumed. */
 static uint64_t data_in_offset(const anamo_data_src *s) { return s->taken - s->zs.avail_in; }
 
+/* fread of up to len bytes into dst (*r of them), keeping the file's position and end. */
+static int data_fread(anamo_data_src *s, void *dst, size_t len, size_t *r, anamo_err *err)
+{
+    errno = 0;
+    *r = fread(dst, 1, len, s->fp);
+    s->taken += *r;
+    if (ferror(s->fp))
+        return anamo_fail(err, ANAMO_ERR_IO, "%s: offset %llu: cannot read: %s", s->path,
+                          (unsigned long long)s->taken, strerror(errno ? errno : EIO));
+    s->eof = feof(s->fp);
+    return ANAMO_OK;
+}
+
 /* Moves the unread input to the front of the buffer and reads more behind it. */
 static int data_fill(anamo_data_src *s, anamo_err *err)
 {
     if (s->zs.avail_in && s->zs.next_in != s->in)
         memmove(s->in, s->zs.next_in, s->zs.avail_in);
     s->zs.next_in = s->in;
-    errno = 0;
-    size_t r = fread(s->in + s->zs.avail_in, 1, DATA_IN_BUFFER - s->zs.avail_in, s->fp);
+    size_t r;
+    int rc = data_fread(s, s->in + s->zs.avail_in, DATA_IN_BUFFER - s->zs.avail_in, &r, err);
     s->zs.avail_in += (uInt)r;
-    s->taken += r;
-    if (ferror(s->fp))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: offset %llu: cannot read: %s", s->path,
-                          (unsigned long long)s->taken, strerror(errno ? errno : EIO));
-    s->eof = feof(s->fp);
-    return ANAMO_OK;
+    return rc;
 }
 
 /* Reads until at least need unread bytes are buffered or the file ends. */
@@ -207,15 +215,10 @@ static int data_copy(anamo_data_src *s, uint8_t *buf, uInt len, uInt *got, anamo
     *got = n;
     if (n == len || s->eof)
         return ANAMO_OK;
-    errno = 0;
-    size_t r = fread(buf + n, 1, len - n, s->fp);
-    s->taken += r;
+    size_t r;
+    int rc = data_fread(s, buf + n, len - n, &r, err);
     *got += (uInt)r;
-    if (ferror(s->fp))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: offset %llu: cannot read: %s", s->path,
-                          (unsigned long long)s->taken, strerror(errno ? errno : EIO));
-    s->eof = feof(s->fp);
-    return ANAMO_OK;
+    return rc;
 }
 
 int anamo_data_open(const char *path, const char *expected, anamo_data_src **out,
