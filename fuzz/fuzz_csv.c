@@ -112,23 +112,6 @@ static void round_trip(const anamo_dataset *ds)
     free(text);
 }
 
-static void check_plain_copy(const fuzz_content *c, int rc, const anamo_dataset *ds)
-{
-    const char *plain = fuzz_plain_copy(c);
-    if (!plain)
-        return;
-    anamo_dataset again;
-    anamo_err err = {0};
-    int rc2 = anamo_csv_read(plain, &again, &err);
-    if ((rc == ANAMO_OK) != (rc2 == ANAMO_OK))
-        fuzz_fail("anamo_csv_read: gzip %s, its content %s (%s)", rc ? "refused" : "accepted",
-                  rc2 ? "refused" : "accepted", rc2 ? err.msg : "");
-    if (rc2 == ANAMO_OK) {
-        fuzz_check_same(ds, &again, "anamo_csv_read: gzip against its content");
-        anamo_dataset_free(&again);
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_file(data, size);
@@ -154,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!isfinite(x[i]))
                 fuzz_fail("anamo_csv_read: value %lld is %g", (long long)i, (double)x[i]);
     }
-    check_plain_copy(&c, rc, &ds);
+    fuzz_check_plain_copy(&c, rc, &ds, anamo_csv_read, "anamo_csv_read");
     if (rc == ANAMO_OK) {
         round_trip(&ds);
         anamo_dataset_free(&ds);

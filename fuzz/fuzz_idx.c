@@ -75,24 +75,6 @@ static void check_labels(const fuzz_content *c, int rc, const uint8_t *labels, i
                   (long long)n, count);
 }
 
-/* A gzip input and its inflated content in a plain file must read the same. */
-static void check_plain_copy(const fuzz_content *c, int rc, const anamo_dataset *ds)
-{
-    const char *plain = fuzz_plain_copy(c);
-    if (!plain)
-        return;
-    anamo_dataset again;
-    anamo_err err = {0};
-    int rc2 = anamo_idx_read(plain, &again, &err);
-    if ((rc == ANAMO_OK) != (rc2 == ANAMO_OK))
-        fuzz_fail("anamo_idx_read: gzip %s, its content %s", rc ? "refused" : "accepted",
-                  rc2 ? "refused" : "accepted");
-    if (rc2 == ANAMO_OK) {
-        fuzz_check_same(ds, &again, "anamo_idx_read: gzip against its content");
-        anamo_dataset_free(&again);
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_file(data, size);
@@ -104,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = anamo_idx_read(path, &ds, &err);
     fuzz_check_error(rc, &err, path);
     check_images(&c, rc, &ds, path);
-    check_plain_copy(&c, rc, &ds);
+    fuzz_check_plain_copy(&c, rc, &ds, anamo_idx_read, "anamo_idx_read");
     if (rc == ANAMO_OK)
         anamo_dataset_free(&ds);
 

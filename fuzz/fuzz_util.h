@@ -266,6 +266,31 @@ static inline const char *fuzz_plain_copy(const fuzz_content *c)
     return fuzz_file_at(FUZZ_SLOT_DERIVED, c->p, c->n);
 }
 
+/* A gzip input and its inflated content in a plain file must read the same, through the
+ * reader read (named name in messages): both accepted and equal, or both refused. rc is the
+ * reader's verdict on the gzip input, ds what it read. */
+typedef int (*fuzz_reader)(const char *path, anamo_dataset *out, anamo_err *err);
+static inline void fuzz_check_plain_copy(const fuzz_content *c, int rc,
+                                         const anamo_dataset *ds, fuzz_reader read,
+                                         const char *name)
+{
+    const char *plain = fuzz_plain_copy(c);
+    if (!plain)
+        return;
+    anamo_dataset again;
+    anamo_err err = {0};
+    int rc2 = read(plain, &again, &err);
+    if ((rc == ANAMO_OK) != (rc2 == ANAMO_OK))
+        fuzz_fail("%s: gzip %s, its content %s (%s)", name, rc ? "refused" : "accepted",
+                  rc2 ? "refused" : "accepted", rc2 ? err.msg : "");
+    if (rc2 == ANAMO_OK) {
+        char what[128];
+        snprintf(what, sizeof what, "%s: gzip against its content", name);
+        fuzz_check_same(ds, &again, what);
+        anamo_dataset_free(&again);
+    }
+}
+
 static inline uint32_t fuzz_be32(const uint8_t *b)
 {
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
