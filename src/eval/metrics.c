@@ -87,18 +87,14 @@ static int64_t count_distinct(uint64_t *words, int64_t n)
     return distinct;
 }
 
-/* ‖W₁ group of unit j‖₂ for every code unit j (NULL when the first map has no groups). */
-static double *unit_weights(const anamo_model *m)
+/* ‖W₁ group of unit j‖₂ for every code unit j, from the first map's groups g (NULL when
+ * out of memory). */
+static double *unit_weights(const anamo_model *m, const norm_groups *g)
 {
-    norm_groups g;
-    int layer_index;
-    const char *what;
-    if (model_code_groups(m, &g, &layer_index, &what))
-        return NULL;
-    const int64_t code_dim = m->enc.out_dim, per_group = code_dim / g.count;
+    const int64_t code_dim = m->enc.out_dim, per_group = code_dim / g->count;
     double *w = malloc((size_t)code_dim * sizeof *w);
     for (int64_t j = 0; w && j < code_dim; j++)
-        w[j] = norm_groups_norm(&g, m->dec.params, j / per_group);
+        w[j] = norm_groups_norm(g, m->dec.params, j / per_group);
     return w;
 }
 
@@ -195,7 +191,7 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spe
     int first_map;
     const char *what;
     const int has_groups = model_code_groups(m, &g, &first_map, &what) == 0;
-    eval_sums s = {.weight = unit_weights(m)};
+    eval_sums s = {.weight = has_groups ? unit_weights(m, &g) : NULL};
     s.x_sum = calloc((size_t)m->in_dim, sizeof *s.x_sum);
     uint8_t *active = calloc((size_t)code_dim, 1);
     uint64_t *words = want_words ? calloc((size_t)ds->n + 1, 8) : NULL;
