@@ -5,6 +5,7 @@
  * J_enc = J_dec = 1, so the share of each part shows. A joint step on the same batch is timed
  * beside them. Prints `name: value unit` lines; medians over the timed iterations. */
 #include "anamo.h"
+#include "machine.h"
 
 #include <omp.h>
 #include <stdio.h>
@@ -113,10 +114,7 @@ int main(int argc, char **argv)
     anamo_program_setup(argv);
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     omp_set_num_threads(threads > 0 ? threads : 2);
-    anamo_machine mc;
-    anamo_machine_describe(&mc);
-    printf("cpu: %s (family %d, model %d)\ncpu_features: %s\nblas: %s\nblas_kernel: %s (%s)\n",
-           mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel, mc.kernel_note);
+    print_machine();
     printf("threads: %d\nbatch: %d\n", threads, BATCH);
     int rc = 0;
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++)

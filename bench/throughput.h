@@ -11,6 +11,7 @@
 #define ANAMO_BENCH_THROUGHPUT_H
 
 #include "anamo.h"
+#include "machine.h"
 
 #include <math.h>
 #include <omp.h>
@@ -177,17 +178,6 @@ static void print_figures(samples *s, int joint_only, const ceiling *c)
     printf("nam_cached_speedup: %.3f x\n", cached / joint);
     rates[1] = enc, rates[2] = cached;
     ceiling_print_rates(c, rates);
-}
-
-/* What the figures were measured on: the CPU, its features, the BLAS and its kernel. */
-static void print_machine(void)
-{
-    anamo_machine mc;
-    anamo_machine_describe(&mc);
-    printf("cpu: %s (family %d, model %d)\ncpu_features: %s\nblas: %s\n"
-           "blas_kernel: %s (%s; the features call for %s)\n",
-           mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel, mc.kernel_note,
-           mc.best_kernel);
 }
 
 /* The main job, as the README runs it, in a child process: prints its peak memory. */
