@@ -61,6 +61,7 @@ typedef struct run_result {
     double samples_per_s;
     int64_t encoder_params, decoder_params;
     int64_t resampled;        /* code units re-initialized by dead-unit resampling */
+    char conv_impl[512];      /* how each convolution ran (anamo_model_conv_impl) */
 } run_result;
 
 int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,

@@ -57,6 +57,7 @@ static const key_spec KEYS[] = {
     {"model", "init_scale", V_FLOAT, "0.01", "a in U(-a, a) for init = uniform", 0, BIG},
     {"model", "seed", V_INT, "0", "initial weights' seed", 0, BIG},
     {"model", "binary_codes", V_BOOL, "false", "true|false: evaluate with codes [E(x) >= 0.5]", 0, 0},
+    {"model", "conv", V_ENUM, "auto", "auto|im2col|dnnl", 0, 0},
     {"loss", "type", V_ENUM, "mse", "mse|mse_sum|bce", 0, 0},
     {"loss", "lambda", V_FLOAT, "0", "code penalty weight >= 0", 0, BIG},
     {"loss", "penalty", V_ENUM, "l1", "l1|decoder_l1", 0, 0},

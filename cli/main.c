@@ -24,7 +24,7 @@ static const char USAGE[] =
     "or a .npy, .csv or IDX file; SPEC@N keeps the first N samples.\n"
     "Datasets are looked up in $ANAMO_DATA, then ./data. 'anamo COMMAND --help' for details.\n"
     "Exit codes: 0 success, 1 runtime error, 2 usage or configuration error.\n"
-    "anamo --version: the version, the CPU and the BLAS kernel in use.\n";
+    "anamo --version: the version, the CPU, the BLAS kernel and the oneDNN in use.\n";
 
 /* The version, and what the products run on: the user's first question about a speed. */
 static int print_version(void)
@@ -32,9 +32,10 @@ static int print_version(void)
     anamo_machine mc;
     anamo_machine_describe(&mc);
     printf("anamo %s\ncpu: %s (family %d, model %d)\ncpu features: %s\nblas: %s\n"
-           "blas kernel: %s (%s; the CPU's features call for %s)\nopenmp threads: %d\n",
+           "blas kernel: %s (%s; the CPU's features call for %s)\nconvolutions: %s\n"
+           "openmp threads: %d\n",
            ANAMO_VERSION_STRING, mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel,
-           mc.kernel_note, mc.best_kernel, omp_get_max_threads());
+           mc.kernel_note, mc.best_kernel, mc.dnnl, omp_get_max_threads());
     return EXIT_OK;
 }
 

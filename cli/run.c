@@ -404,6 +404,7 @@ static cJSON *machine_json(void)
     put_string(o, "blas_kernel", mc.kernel, &ok);
     put_string(o, "blas_kernel_chosen_by", mc.kernel_note, &ok);
     put_string(o, "blas_kernel_for_features", mc.best_kernel, &ok);
+    put_string(o, "dnnl", mc.dnnl, &ok);
     put_number(o, "threads", omp_get_max_threads(), &ok);
     if (!ok)
         cJSON_Delete(o), o = NULL;
@@ -436,6 +437,8 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
     put_number(o, "seconds_per_epoch", r->seconds_per_epoch, &ok);
     put_number(o, "samples_per_s", r->samples_per_s, &ok);
     put_item(o, "machine", machine_json(), &ok);
+    if (r->conv_impl[0])
+        put_string(o, "convolutions", r->conv_impl, &ok);
     put_number(o, "weights_updated_per_epoch", r->weights_updated_per_epoch, &ok);
     put_number(o, "encoder_params", (double)r->encoder_params, &ok);
     put_number(o, "decoder_params", (double)r->decoder_params, &ok);
@@ -574,6 +577,7 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     out->weights_updated_per_epoch = epochs > 0 ? anamo_trainer_weights_updated(p->t) / epochs : 0;
     out->resampled = anamo_trainer_resampled(p->t);
     out->encoder_params = anamo_model_param_count(p->m, 0);
+    anamo_model_conv_impl(p->m, out->conv_impl, sizeof out->conv_impl);
     out->decoder_params = anamo_model_param_count(p->m, 1);
     cJSON *extras[2] = {NULL, NULL};
     rc = analysis_pca(p->m, &p->train, p->has_test ? &p->test : NULL, out->train.mse,

@@ -157,6 +157,7 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
     m->init_scale = (float)num(c, "model", "init_scale");
     m->seed = (uint64_t)num(c, "model", "seed");
     m->binary_codes = flag(c, "model", "binary_codes");
+    m->conv = (anamo_conv_impl)config_enum_index("auto|im2col|dnnl", config_get(c, "model", "conv"));
     anamo_train_spec *t = &s->train;
     t->loss = (anamo_loss_kind)config_enum_index("mse|mse_sum|bce", config_get(c, "loss", "type"));
     t->lambda = (float)num(c, "loss", "lambda");

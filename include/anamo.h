@@ -78,6 +78,7 @@ typedef struct anamo_machine {
     char kernel[32];        /* the kernel in use ("Haswell", "SkylakeX", …) */
     char best_kernel[32];   /* the one the features call for ("none" without AVX) */
     char kernel_note[96];   /* who chose it: OpenBLAS, the user, or anamo over a fallback */
+    char dnnl[96];          /* oneDNN (the convolutions): version, threading, the ISA it uses */
 } anamo_machine;
 void anamo_machine_describe(anamo_machine *out);
 
@@ -162,6 +163,16 @@ typedef enum anamo_init_kind {
     ANAMO_INIT_UNIFORM      /* W, b ~ U(−a, a), a = init_scale ("near zero") */
 } anamo_init_kind;
 
+/* How Conv2d and ConvTranspose2d layers run. AUTO: on oneDNN's primitives where oneDNN has one
+ * for the layer (every layer of the example models), im2col + sgemm otherwise; IM2COL: always
+ * im2col + sgemm on the BLAS; DNNL: oneDNN, and a layer it cannot do is an error. The two give
+ * the same results up to float rounding (bench/bench_conv_layers.c: which is faster). */
+typedef enum anamo_conv_impl {
+    ANAMO_CONV_AUTO = 0,
+    ANAMO_CONV_IM2COL,
+    ANAMO_CONV_DNNL
+} anamo_conv_impl;
+
 typedef struct anamo_model_spec {
     int in_c, in_h, in_w;     /* input sample shape */
     const char *encoder;      /* layer list, e.g. "linear 128, relu, linear 64, relu" */
@@ -172,6 +183,7 @@ typedef struct anamo_model_spec {
     int max_batch;            /* largest batch forward/backward will see */
     int binary_codes;         /* evaluate, encode and reconstruct with codes [E(x) ≥ 0.5]
                                  (binary-code encoders; training uses E(x) as it is) */
+    anamo_conv_impl conv;     /* how the convolutions run */
 } anamo_model_spec;
 
 int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_err *err);
@@ -179,6 +191,9 @@ void anamo_model_free(anamo_model *m);
 int64_t anamo_model_code_dim(const anamo_model *m);
 int64_t anamo_model_input_dim(const anamo_model *m);
 int64_t anamo_model_param_count(const anamo_model *m, int block); /* 0 encoder, 1 decoder */
+/* How each convolution runs: "encoder.0 oneDNN (FORWARD, BACKWARD DATA, BACKWARD WEIGHTS
+ * implementations); …" or "decoder.2 im2col"; "" when the model has none (truncated to size). */
+void anamo_model_conv_impl(const anamo_model *m, char *out, size_t size);
 /* Standardization (x − mean)/std applied to every batch; stats computed on ds (per feature). */
 int anamo_model_fit_standardize(anamo_model *m, const anamo_dataset *ds, anamo_err *err);
 /* Codes E(x) for rows [first, first+count) of ds, written to codes (count × code_dim). */

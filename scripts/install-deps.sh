@@ -4,7 +4,7 @@
 # Run as root (CI and the fresh-Debian check are root); uses sudo otherwise.
 set -eu
 PACKAGES="build-essential cmake pkg-config git ca-certificates curl
-  libopenblas-openmp-dev liblapacke-dev zlib1g-dev
+  libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev
   libinih-dev libcjson-dev libstb-dev libcmocka-dev gnuplot-nox"
 missing=""
 for p in $PACKAGES; do

@@ -23,9 +23,11 @@
  *
  * Only the main thread counts, so that the Nth point is the same call in every run of a
  * deterministic program; streams and descriptors 0-2 are never failed (the error message must
- * get out). Allocations by libgomp, OpenBLAS, stb and the dynamic loader are not counted:
- * those libraries end the process on a failed allocation (libgomp: "out of memory", exit 1;
- * stb_image_write: an assert, abort), a policy anamo cannot change from outside them.
+ * get out). Allocations by libgomp, OpenBLAS, oneDNN (its own and its C++ operator new's in
+ * libstdc++: anamo itself is C), stb and the dynamic loader are not counted: those libraries
+ * end the process on a failed allocation (libgomp: "out of memory", exit 1; stb_image_write:
+ * an assert, abort; oneDNN: an uncaught std::bad_alloc outside primitive creation), a policy
+ * anamo cannot change from outside them.
  * Everything else the program's main thread allocates is: anamo's own calls, and the C
  * library's, cJSON's, inih's, zlib's and LAPACKE's on its behalf.
  *
@@ -259,7 +261,8 @@ static int collect_excluded(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size, (void)data;
     static const char *const NAMES[] = {"libgomp", "libopenblas", "libgfortran", "libstb",
-                                        "ld-linux", "libasan", "libubsan", "liblsan"};
+                                        "libdnnl",  "libstdc++",   "ld-linux",    "libasan",
+                                        "libubsan", "liblsan"};
     const char *name = info->dlpi_name ? info->dlpi_name : "";
     int match = 0;
     for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++)

@@ -12,6 +12,8 @@
  *     running statistics, and a checkpoint round trip;
  *   - the threaded paths (above the OpenMP thresholds) against the same block run one sample at
  *     a time (serial paths, which the checks above cover).
+ * The whole suite runs twice: on im2col + sgemm (conv.c) and on oneDNN's primitives
+ * (conv_dnnl.c; model.conv = dnnl, so a layer oneDNN could not do fails the suite).
  * Tolerances are stated where they are used, with the reason for their size. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,10 +80,14 @@ static float *copy_of(const float *x, int64_t n)
     return c;
 }
 
+/* The implementation every block of the suite runs its convolutions on: main runs the whole
+ * suite once on im2col + sgemm and once on oneDNN (a layer oneDNN cannot do fails). */
+static anamo_conv_impl suite_conv_impl = ANAMO_CONV_IM2COL;
+
 static void create_ok(block *b, const char *spec, int c, int h, int w, int max_batch)
 {
     anamo_err err = {0};
-    if (block_create(b, "encoder", spec, c, h, w, max_batch, &err) != ANAMO_OK)
+    if (block_create(b, "encoder", spec, c, h, w, max_batch, suite_conv_impl, &err) != ANAMO_OK)
         fail_msg("block_create '%s' on %d×%d×%d: %s", spec, c, h, w, err.msg);
 }
 
@@ -711,7 +717,8 @@ static void test_output_sizes(void **state)
     for (size_t i = 0; i < NCASES(bad); i++) {
         block b;
         anamo_err err = {0};
-        if (block_create(&b, "encoder", bad[i].spec, 1, bad[i].h, bad[i].w, 1, &err) !=
+        if (block_create(&b, "encoder", bad[i].spec, 1, bad[i].h, bad[i].w, 1, suite_conv_impl,
+                         &err) !=
             ANAMO_ERR_CONFIG)
             fail_msg("'%s' on %d×%d was accepted", bad[i].spec, bad[i].h, bad[i].w);
     }
@@ -1031,5 +1038,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_batchnorm),
         cmocka_unit_test(test_threaded_matches_serial),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("im2col", tests, NULL, NULL);
+    suite_conv_impl = ANAMO_CONV_DNNL;
+    return failed + cmocka_run_group_tests_name("dnnl", tests, NULL, NULL);
 }

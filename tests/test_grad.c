@@ -334,7 +334,7 @@ static void test_block_backward(void **state)
 {
     block b;
     anamo_err err = {0};
-    assert_int_equal(block_create(&b, "encoder", BLK_SPEC, BLK_IN, 1, 1, BLK_B, &err), ANAMO_OK);
+    assert_int_equal(block_create(&b, "encoder", BLK_SPEC, BLK_IN, 1, 1, BLK_B, ANAMO_CONV_AUTO, &err), ANAMO_OK);
     assert_int_equal(b.out_dim, 4);
     anamo_rng rng;
     anamo_rng_seed(&rng, 300);
@@ -397,7 +397,7 @@ static void test_block_backward_wide(void **state)
     block b;
     anamo_err err = {0};
     assert_int_equal(block_create(&b, "decoder", "linear 256, tanh, linear 192, sigmoid", WB_IN, 1, 1,
-                                  WB_B, &err),
+                                  WB_B, ANAMO_CONV_AUTO, &err),
                      ANAMO_OK);
     const int64_t OUT = b.out_dim, nx = (int64_t)WB_B * WB_IN, nout = (int64_t)WB_B * OUT;
     anamo_rng rng;

@@ -17,6 +17,8 @@
 #include "anamo.h"
 #include "core/cpu.h"
 
+#include <dnnl.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,30 @@ void anamo_program_setup(char **argv)
 
 void anamo_omp_prefer_short_spin(char **argv) { anamo_program_setup(argv); }
 
+/* oneDNN's name for the instruction set its kernels were generated for. */
+static const char *dnnl_isa_name(dnnl_cpu_isa_t isa)
+{
+    switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+    }
+}
+
+static void describe_dnnl(char *out, size_t size)
+{
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(out, size, "oneDNN %d.%d.%d (%s threads, ISA %s)", v->major, v->minor, v->patch,
+             v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "non-OpenMP",
+             dnnl_isa_name(dnnl_get_effective_cpu_isa()));
+}
+
 void anamo_machine_describe(anamo_machine *out)
 {
     memset(out, 0, sizeof *out);
@@ -83,4 +109,5 @@ void anamo_machine_describe(anamo_machine *out)
                  getenv("OPENBLAS_CORETYPE"));
     else
         snprintf(out->kernel_note, sizeof out->kernel_note, "OpenBLAS's own choice");
+    describe_dnnl(out->dnnl, sizeof out->dnnl);
 }

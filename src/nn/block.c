@@ -119,29 +119,45 @@ static int64_t layer_widest(const layer *l)
     return l->in_dim > l->out_dim ? l->in_dim : l->out_dim;
 }
 
-/* The layer's own work spans: activations, im2col, batch statistics. */
-static int alloc_layer(block *b, layer *l)
+/* A convolution on oneDNN (block conv_impl auto or dnnl): ANAMO_OK with l->dnnl set, or with
+ * it NULL where oneDNN has no primitive for the layer and auto keeps im2col. */
+static int use_dnnl(block *b, layer *l, anamo_err *err)
+{
+    if (b->conv_impl == ANAMO_CONV_IM2COL)
+        return ANAMO_OK;
+    anamo_err why = {0};
+    int rc = conv_dnnl_create(l, b->max_batch, &why);
+    if (rc == ANAMO_ERR_NOMEM || (rc && b->conv_impl == ANAMO_CONV_DNNL))
+        return anamo_fail(err, rc, "%s.%d: %s", b->name, l->index, why.msg);
+    return ANAMO_OK;
+}
+
+/* The layer's own work spans: activations, im2col (or oneDNN's), batch statistics. */
+static int alloc_layer(block *b, layer *l, int i, anamo_err *err)
 {
     const int64_t B = b->max_batch;
+    const int conv = l->kind == LAYER_CONV2D || l->kind == LAYER_CONVT2D;
+    if (conv && use_dnnl(b, l, err))
+        return err->code;
     l->out = anamo_alloc((size_t)(B * l->out_dim) * sizeof(float));
-    if (l->kind == LAYER_CONV2D)
+    if (l->kind == LAYER_CONV2D && !l->dnnl)
         l->col = anamo_alloc((size_t)((int64_t)l->in_c * l->k * l->k * B * l->out_h * l->out_w) *
                              sizeof(float));
-    if (l->kind == LAYER_CONVT2D) {
+    if (l->kind == LAYER_CONVT2D && !l->dnnl) {
         l->col = anamo_alloc((size_t)((int64_t)l->out_c * l->k * l->k * B * l->in_h * l->in_w) *
                              sizeof(float));
         if (!l->in_cm && !(l->inbuf = anamo_alloc((size_t)(B * l->in_dim) * sizeof(float))))
-            return -1;
+            return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     }
     if (l->kind == LAYER_BATCHNORM) {
         l->save_mean = anamo_alloc((size_t)l->in_c * sizeof(float));
         l->save_invstd = anamo_alloc((size_t)l->in_c * sizeof(float));
         if (!l->save_mean || !l->save_invstd)
-            return -1;
+            return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     }
-    return l->out && (l->kind != LAYER_CONV2D && l->kind != LAYER_CONVT2D ? 1 : l->col != NULL)
-               ? 0
-               : -1;
+    if (!l->out || (conv && !l->dnnl && !l->col))
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
+    return ANAMO_OK;
 }
 
 /* Points each layer's weights, gradients and running statistics into the block's spans. */
@@ -183,8 +199,9 @@ static int allocate(block *b, anamo_err *err)
             add_buffer(b, l, "num_batches_tracked", 1, 1);
         }
         widest = layer_widest(l) > widest ? layer_widest(l) : widest;
-        if (alloc_layer(b, l))
-            return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
+        int rc = alloc_layer(b, l, i, err);
+        if (rc)
+            return rc;
     }
     b->params = anamo_alloc((size_t)b->nparams * sizeof(float));
     b->grads = anamo_alloc((size_t)b->nparams * sizeof(float));
@@ -202,7 +219,7 @@ static int allocate(block *b, anamo_err *err)
 }
 
 int block_create(block *b, const char *name, const char *spec, int in_c, int in_h, int in_w,
-                 int max_batch, anamo_err *err)
+                 int max_batch, anamo_conv_impl conv_impl, anamo_err *err)
 {
     memset(b, 0, sizeof *b);
     snprintf(b->name, sizeof b->name, "%s", name);
@@ -212,6 +229,7 @@ int block_create(block *b, const char *name, const char *spec, int in_c, int in_
     b->in_c = in_c, b->in_h = in_h, b->in_w = in_w;
     b->in_dim = (int64_t)in_c * in_h * in_w;
     b->max_batch = max_batch;
+    b->conv_impl = conv_impl;
     int rc = parse_spec(b, spec ? spec : "", err);
     if (!rc)
         rc = allocate(b, err);
@@ -244,6 +262,7 @@ void block_free(block *b)
         anamo_free(l->out);
         anamo_free(l->col);
         anamo_free(l->inbuf);
+        conv_dnnl_free(l->dnnl);
         anamo_free(l->save_mean);
         anamo_free(l->save_invstd);
     }

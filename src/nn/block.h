@@ -59,6 +59,7 @@ typedef struct block {
     int in_c, in_h, in_w, out_c, out_h, out_w;
     int64_t in_dim, out_dim;
     int max_batch;
+    anamo_conv_impl conv_impl;  /* how its convolutions run */
     int training;               /* batch norm uses batch statistics and updates running ones */
     float *scratch[2];          /* backward ping-pong buffers, (max_batch, widest layer) */
     float *rows[2];             /* sample-major copies of channel-major outputs */
@@ -68,9 +69,9 @@ typedef struct block {
 
 /* Builds a block from a layer list such as "linear 128, relu, linear 64, relu" for inputs of
  * shape (in_c, in_h, in_w) (features: (F, 1, 1)); see spec.c for the items. Errors name the
- * item and what is allowed. */
+ * item and what is allowed. conv_impl: how its convolutions run (see anamo_conv_impl). */
 int block_create(block *b, const char *name, const char *spec, int in_c, int in_h, int in_w,
-                 int max_batch, anamo_err *err);
+                 int max_batch, anamo_conv_impl conv_impl, anamo_err *err);
 /* The layers and parameter tensors (names, shapes) block_create would make, without allocating
  * anything (b needs no block_free): what a checkpoint's tensors must match before a model is
  * built from its metadata. */

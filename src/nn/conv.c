@@ -14,7 +14,8 @@
  *
  * Output sizes: Conv2d OH = ⌊(H + 2p − k)/s⌋ + 1; ConvTranspose2d OH = (H − 1)·s − 2p + k + op.
  * im2col and col2im run on OpenMP threads (one row of col, or one output plane, per task);
- * sgemm on OpenBLAS's. */
+ * sgemm on OpenBLAS's. A layer built on oneDNN (l->dnnl, model.conv = auto or dnnl) is handed
+ * to conv_dnnl.c instead. */
 #include "nn/layer.h"
 
 #include <cblas.h>
@@ -156,6 +157,10 @@ static geom conv_geom(const layer *l, int B)
 
 void conv2d_forward(layer *l, const float *in, int B)
 {
+    if (l->dnnl) {
+        conv_dnnl_forward(l, in, B);
+        return;
+    }
     const geom g = conv_geom(l, B);
     const int M = l->out_c, K = l->in_c * l->k * l->k;
     const int N = B * l->out_h * l->out_w;
@@ -168,6 +173,10 @@ void conv2d_forward(layer *l, const float *in, int B)
 void conv2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
                      int need_din, int need_dw)
 {
+    if (l->dnnl) {
+        conv_dnnl_backward(l, in, dout, din, B, need_din, need_dw);
+        return;
+    }
     const geom g = conv_geom(l, B);
     const int M = l->out_c, K = l->in_c * l->k * l->k;
     const int N = B * l->out_h * l->out_w;
@@ -195,6 +204,10 @@ static const float *channel_major_input(layer *l, const float *in, int B)
 
 void convt2d_forward(layer *l, const float *in, int B)
 {
+    if (l->dnnl) {
+        conv_dnnl_forward(l, in, B);
+        return;
+    }
     const geom g = conv_geom(l, B);
     const int C_in = l->in_c, K = l->out_c * l->k * l->k, N = B * l->in_h * l->in_w;
     const float *x = channel_major_input(l, in, B);
@@ -208,6 +221,10 @@ void convt2d_forward(layer *l, const float *in, int B)
 void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
                       int need_din, int need_dw)
 {
+    if (l->dnnl) {
+        conv_dnnl_backward(l, in, dout, din, B, need_din, need_dw);
+        return;
+    }
     const geom g = conv_geom(l, B);
     const int C_in = l->in_c, K = l->out_c * l->k * l->k, N = B * l->in_h * l->in_w;
     const int64_t P_out = (int64_t)l->out_h * l->out_w;

@@ -46,6 +46,8 @@ typedef enum act_kind {
                        Léonard & Courville 2013), so a hard-step code still passes gradient */
 } act_kind;
 
+typedef struct conv_dnnl conv_dnnl; /* conv_dnnl.c's primitives and work spans */
+
 typedef struct layer {
     layer_kind kind;
     int index;          /* position in the block: PyTorch nn.Sequential numbering */
@@ -73,6 +75,7 @@ typedef struct layer {
     float *col;         /* (in_c·k·k, max_batch·out_h·out_w) im2col of the input (conv), or
                            (out_c·k·k, max_batch·in_h·in_w) work span (transposed conv) */
     float *inbuf;       /* transposed conv with a sample-major input: it, channel-major */
+    conv_dnnl *dnnl;    /* not NULL: the layer runs on oneDNN's primitives (no col, inbuf) */
     /* LAYER_BATCHNORM: weight = γ, bias = β (params); running statistics (block buffers) */
     float *running_mean, *running_var;
     int64_t *num_batches_tracked;
@@ -88,6 +91,16 @@ void conv2d_backward(layer *l, const float *in, const float *dout, float *din, i
 void convt2d_forward(layer *l, const float *in, int B);
 void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
                       int need_din, int need_dw);
+/* conv_dnnl.c: the same layers on oneDNN's primitives, which conv.c's functions call when
+ * l->dnnl is set. create fails (the caller may keep im2col) when oneDNN has no primitive for
+ * the layer; impl names the implementation oneDNN chose for a part (0 forward, 1 backward data,
+ * 2 backward weights), "" for an im2col layer. */
+int conv_dnnl_create(layer *l, int max_batch, anamo_err *err);
+void conv_dnnl_free(conv_dnnl *c);
+void conv_dnnl_forward(layer *l, const float *in, int B);
+void conv_dnnl_backward(layer *l, const float *in, const float *dout, float *din, int B,
+                        int need_din, int need_dw);
+const char *conv_dnnl_impl(const layer *l, int part);
 /* batchnorm.c */
 void batchnorm_forward(layer *l, const float *in, int B);
 void batchnorm_backward(layer *l, const float *in, const float *dout, float *din, int B,

@@ -42,10 +42,10 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
     snprintf(m->encoder_spec, sizeof m->encoder_spec, "%s", spec->encoder ? spec->encoder : "");
     snprintf(m->decoder_spec, sizeof m->decoder_spec, "%s", spec->decoder ? spec->decoder : "");
     int rc = block_create(&m->enc, "encoder", m->encoder_spec, m->in_c, m->in_h, m->in_w,
-                          m->max_batch, err);
+                          m->max_batch, spec->conv, err);
     if (!rc)
         rc = block_create(&m->dec, "decoder", m->decoder_spec, m->enc.out_c, m->enc.out_h,
-                          m->enc.out_w, m->max_batch, err);
+                          m->enc.out_w, m->max_batch, spec->conv, err);
     if (!rc && m->dec.out_dim != m->in_dim)
         rc = anamo_fail(err, ANAMO_ERR_CONFIG,
                         "decoder: output width %lld (%d×%d×%d) does not match the input width "
@@ -90,6 +90,30 @@ int64_t anamo_model_input_dim(const anamo_model *m) { return m->in_dim; }
 int64_t anamo_model_param_count(const anamo_model *m, int which)
 {
     return which == 0 ? m->enc.nparams : m->dec.nparams;
+}
+
+void anamo_model_conv_impl(const anamo_model *m, char *out, size_t size)
+{
+    size_t used = 0;
+    if (size)
+        out[0] = '\0';
+    for (int k = 0; k < 2; k++) {
+        const block *b = k ? &m->dec : &m->enc;
+        for (int i = 0; i < b->nlayers; i++) {
+            const layer *l = &b->layers[i];
+            if (l->kind != LAYER_CONV2D && l->kind != LAYER_CONVT2D)
+                continue;
+            int n = l->dnnl ? snprintf(out + used, size - used, "%s%s.%d oneDNN (%s, %s, %s)",
+                                       used ? "; " : "", b->name, l->index,
+                                       conv_dnnl_impl(l, 0), conv_dnnl_impl(l, 1),
+                                       conv_dnnl_impl(l, 2))
+                            : snprintf(out + used, size - used, "%s%s.%d im2col",
+                                       used ? "; " : "", b->name, l->index);
+            if (n < 0 || (size_t)n >= size - used)
+                return;
+            used += (size_t)n;
+        }
+    }
 }
 
 int anamo_model_fit_standardize(anamo_model *m, const anamo_dataset *ds, anamo_err *err)
