@@ -40,6 +40,7 @@ typedef struct epoch_log {
     int n;
     double seconds[MAX_EPOCHS];
     char phase[MAX_EPOCHS][ANAMO_NAME_MAX];
+    char conv_impl[512]; /* how the model's convolutions ran (anamo_model_conv_impl) */
 } epoch_log;
 
 static int on_epoch(void *ctx, const anamo_epoch_row *row)
@@ -54,12 +55,13 @@ static int on_epoch(void *ctx, const anamo_epoch_row *row)
 }
 
 /* Trains a fresh model for `epochs` under the given phases; fills log with epoch times. */
-static int train(const bench_model *bm, const anamo_dataset *ds, const anamo_phase *phases,
-                 int nphases, int epochs, epoch_log *log)
+static int train(const bench_model *bm, const anamo_dataset *ds, anamo_conv_impl conv,
+                 const anamo_phase *phases, int nphases, int epochs, epoch_log *log)
 {
     anamo_model_spec ms = {.in_c = ds->c, .in_h = ds->h, .in_w = ds->w,
                            .encoder = bm->encoder, .decoder = bm->decoder,
-                           .init = ANAMO_INIT_PYTORCH, .seed = 0, .max_batch = BATCH};
+                           .init = ANAMO_INIT_PYTORCH, .seed = 0, .max_batch = BATCH,
+                           .conv = conv};
     anamo_train_spec ts = {.loss = ANAMO_LOSS_MSE, .nphases = nphases, .epochs = epochs,
                            .seed = 0, .log_every = 1000, .cache_codes = 1};
     memcpy(ts.phases, phases, (size_t)nphases * sizeof *phases);
@@ -69,6 +71,8 @@ static int train(const bench_model *bm, const anamo_dataset *ds, const anamo_pha
     anamo_train_hooks hooks = {.ctx = log, .on_epoch = on_epoch};
     memset(log, 0, sizeof *log);
     int rc = anamo_model_create(&ms, &m, &err);
+    if (!rc)
+        anamo_model_conv_impl(m, log->conv_impl, sizeof log->conv_impl);
     if (!rc)
         rc = anamo_trainer_create(m, &ts, ds, NULL, &t, &err);
     if (!rc)
@@ -130,7 +134,8 @@ typedef struct samples {
 /* One repetition: joint (2 epochs, the 2nd timed), NAM (4 epochs: decoder, encoder, decoder,
  * encoder; the 2nd pair timed), and a 3-epoch decoder phase (its 2nd and 3rd epochs reuse the
  * codes computed at the phase's start); joint_only: the first alone. */
-static int repetition(const bench_model *bm, const anamo_dataset *ds, int joint_only, samples *s)
+static int repetition(const bench_model *bm, const anamo_dataset *ds, anamo_conv_impl conv,
+                      int joint_only, samples *s)
 {
     anamo_phase joint = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1);
     anamo_phase nam[2] = {anamo_phase_default("decoder", ANAMO_DECODER, "adam", 1e-2f, BATCH, 1),
@@ -139,18 +144,20 @@ static int repetition(const bench_model *bm, const anamo_dataset *ds, int joint_
     long_dec[0].epochs = 3;
     epoch_log log;
     const double N = (double)ds->n;
-    if (train(bm, ds, &joint, 1, 2, &log))
+    if (train(bm, ds, conv, &joint, 1, 2, &log))
         return 1;
     s->joint[s->n] = N / log.seconds[1];
+    if (s->n == 0 && log.conv_impl[0])
+        printf("convolutions: %s\n", log.conv_impl);
     if (joint_only) {
         s->n++;
         return 0;
     }
-    if (train(bm, ds, nam, 2, 4, &log))
+    if (train(bm, ds, conv, nam, 2, 4, &log))
         return 1;
     s->dec[s->n] = N / log.seconds[2];
     s->enc[s->n] = N / log.seconds[3];
-    if (train(bm, ds, long_dec, 2, 3, &log))
+    if (train(bm, ds, conv, long_dec, 2, 3, &log))
         return 1;
     s->cached[s->ncached++] = N / log.seconds[1];
     s->cached[s->ncached++] = N / log.seconds[2];
@@ -211,8 +218,17 @@ static int print_main_job_rss(const bench_model *bm, const char *config)
 
 typedef struct bench_args {
     int reps, threads, joint_only;
+    anamo_conv_impl conv;
     const char *config, *spec;
 } bench_args;
+
+static int conv_impl(const char *name)
+{
+    return !strcmp(name, "auto")     ? ANAMO_CONV_AUTO
+           : !strcmp(name, "im2col") ? ANAMO_CONV_IM2COL
+           : !strcmp(name, "dnnl")   ? ANAMO_CONV_DNNL
+                                     : -1;
+}
 
 static int parse_args(int argc, char **argv, const bench_model *bm, bench_args *a)
 {
@@ -228,9 +244,12 @@ static int parse_args(int argc, char **argv, const bench_model *bm, bench_args *
             a->spec = argv[++i];
         else if (!strcmp(argv[i], "--joint-only"))
             a->joint_only = 1;
+        else if (!strcmp(argv[i], "--conv") && i + 1 < argc && conv_impl(argv[i + 1]) >= 0)
+            a->conv = (anamo_conv_impl)conv_impl(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--reps N] [--threads N] [--data SPEC] "
-                            "[--config MAIN.ini] [--joint-only]\n", bm->name);
+                            "[--config MAIN.ini] [--joint-only] [--conv auto|im2col|dnnl]\n",
+                    bm->name);
             return 2;
         }
     }
@@ -259,7 +278,7 @@ static int bench_main(int argc, char **argv, const bench_model *bm)
     fflush(stdout);
     samples s = {0};
     for (int r = 0; r < a.reps; r++) {
-        if (repetition(bm, &ds, a.joint_only, &s))
+        if (repetition(bm, &ds, a.conv, a.joint_only, &s))
             return 1;
         ceiling_measure(c);
     }
