@@ -10,7 +10,10 @@
  * mean the trainer does nothing but sgemm. The shapes mirror src/nn/linear.c and src/nn/conv.c
  * call for call; a change there must be made here too. (Checked by interposing cblas_sgemm with
  * LD_PRELOAD during training: the dense model makes the 12 calls listed here, the conv model the
- * 9 distinct shapes its 18 calls come to.) */
+ * 9 distinct shapes its 18 calls come to.) A conv model whose convolutions run on oneDNN's
+ * primitives (model.conv = auto, the default) makes none of its conv products: the ratio then
+ * compares it with what the same convolutions as OpenBLAS products would allow, and could pass
+ * 1. */
 #ifndef ANAMO_BENCH_CEILING_H
 #define ANAMO_BENCH_CEILING_H
 

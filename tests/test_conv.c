@@ -30,6 +30,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1017,6 +1018,46 @@ static void test_threaded_matches_serial(void **state)
     block_free(&b);
 }
 
+/* On oneDNN a sample's output does not depend on the batch around it: the same bits alone, at
+ * every position of a full batch and inside a smaller one, on one thread, so a decoder phase
+ * over codes cached in evaluation batches equals one that recomputes them per training batch,
+ * bit for bit. im2col does not have this property (one sgemm over the batch's columns, which
+ * OpenBLAS blocks by position: measured, sample 0 alone differs from sample 0 of 9), and is
+ * not held to it. */
+#define ROWS_SPEC "conv2d 6 k4 s2 p1, relu, conv2d 8 k4 s2 p1, relu, convtranspose2d 4 k4 s2 p1"
+enum { ROWS_B = 9, ROWS_C = 3, ROWS_S = 16, ROWS_SMALL = 4 };
+
+static void test_output_independent_of_batch(void **state)
+{
+    (void)state;
+    if (suite_conv_impl != ANAMO_CONV_DNNL)
+        skip();
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    block b;
+    create_ok(&b, ROWS_SPEC, ROWS_C, ROWS_S, ROWS_S, ROWS_B);
+    anamo_rng rng;
+    anamo_rng_seed(&rng, 12000);
+    block_init(&b, ANAMO_INIT_PYTORCH, 0.0f, &rng);
+    const int64_t D = b.in_dim, O = b.out_dim;
+    float *x = alloc_or_fail((size_t)(ROWS_B * D) * sizeof *x);
+    fill_uniform(&rng, x, ROWS_B * D, -1.0f, 1.0f);
+    float *full = copy_of(block_forward(&b, x, ROWS_B), ROWS_B * O);
+    for (int s = 0; s < ROWS_B; s++) {
+        const float *alone = block_forward(&b, x + s * D, 1);
+        if (memcmp(alone, full + s * O, (size_t)O * sizeof(float)))
+            fail_msg("sample %d: its output alone differs from its output in a batch of %d", s,
+                     ROWS_B);
+    }
+    const float *part = block_forward(&b, x + 2 * D, ROWS_SMALL); /* samples 2 … 5 */
+    if (memcmp(part, full + 2 * O, (size_t)(ROWS_SMALL * O) * sizeof(float)))
+        fail_msg("samples 2-%d: their outputs in a batch of %d differ from those in one of %d",
+                 1 + ROWS_SMALL, ROWS_SMALL, ROWS_B);
+    omp_set_num_threads(threads);
+    free(x), free(full);
+    block_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1037,6 +1078,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm2d_stats_threaded),
         cmocka_unit_test(test_checkpoint_batchnorm),
         cmocka_unit_test(test_threaded_matches_serial),
+        cmocka_unit_test(test_output_independent_of_batch),
     };
     int failed = cmocka_run_group_tests_name("im2col", tests, NULL, NULL);
     suite_conv_impl = ANAMO_CONV_DNNL;
