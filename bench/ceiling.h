@@ -1,25 +1,27 @@
 /* ceiling.h — what the model's matrix products allow. For each layer with a weight, the three
  * products a training step can ask of it (forward, input gradient, weight gradient) with the
- * exact cblas_sgemm arguments linear.c and conv.c pass at batch BATCH; their FLOP per sample;
- * their rate on this machine's BLAS, timed here in the bench's own run; and for a step (joint,
+ * exact sgemm arguments linear.c and conv.c's im2col path pass at batch BATCH; their FLOP per
+ * sample; their rate on oneDNN's dnnl_sgemm (the library linear.c calls and the convolutions
+ * run on), timed here in the bench's own run; and for a step (joint,
  * NAM encoder, NAM decoder over cached codes) the ceiling ratio
  *
  *     ceiling_ratio = samples/s × FLOP per sample ÷ (Σ product FLOP ÷ Σ product time),
  *
  * the share of an epoch's time that the step's own products would take if run alone: 1 would
  * mean the trainer does nothing but sgemm. The shapes mirror src/nn/linear.c and src/nn/conv.c
- * call for call; a change there must be made here too. (Checked by interposing cblas_sgemm with
- * LD_PRELOAD during training: the dense model makes the 12 calls listed here, the conv model the
- * 9 distinct shapes its 18 calls come to.) A conv model whose convolutions run on oneDNN's
- * primitives (model.conv = auto, the default) makes none of its conv products: the ratio then
- * compares it with what the same convolutions as OpenBLAS products would allow, and could pass
- * 1. */
+ * call for call; a change there must be made here too. (Checked, when both called
+ * cblas_sgemm, by interposing it with LD_PRELOAD during training: the dense model makes the 12
+ * calls listed here, the conv model the 9 distinct shapes its 18 calls come to.) A conv model
+ * whose convolutions run on oneDNN's primitives (model.conv = auto, the default) makes none of
+ * its conv products: the ratio then compares it with what the same convolutions as sgemm
+ * products would allow (it could pass 1); on im2col (--conv im2col) they run on OpenBLAS. */
 #ifndef ANAMO_BENCH_CEILING_H
 #define ANAMO_BENCH_CEILING_H
 
 #include "nn/block.h"
 
 #include <cblas.h>
+#include <dnnl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +74,7 @@ typedef struct ceiling {
     float *a, *b, *c;
 } ceiling;
 
-static product *add_product(ceiling *c, const block *b, int blk, const layer *l, int part,
+static inline product *add_product(ceiling *c, const block *b, int blk, const layer *l, int part,
                             CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K)
 {
     product *p = &c->p[c->n++];
@@ -83,14 +85,14 @@ static product *add_product(ceiling *c, const block *b, int blk, const layer *l,
     return p;
 }
 
-static void set_ld(product *p, int lda, int ldb, int ldc, float beta)
+static inline void set_ld(product *p, int lda, int ldb, int ldc, float beta)
 {
     p->lda = lda, p->ldb = ldb, p->ldc = ldc, p->beta = beta;
 }
 
 /* linear.c: forward out (B, OUT) = in (B, IN) · Wᵀ (bias first, beta = 1); din (B, IN) =
  * dout · W; dW (OUT, IN) = doutᵀ · in. */
-static void add_linear(ceiling *c, const block *b, int blk, const layer *l)
+static inline void add_linear(ceiling *c, const block *b, int blk, const layer *l)
 {
     const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
     set_ld(add_product(c, b, blk, l, PART_FORWARD, CblasNoTrans, CblasTrans, BATCH, OUT, IN), IN,
@@ -126,7 +128,7 @@ static void add_convt2d(ceiling *c, const block *b, int blk, const layer *l)
            0.0f);
 }
 
-static void add_block(ceiling *c, const block *b, int blk)
+static inline void add_block(ceiling *c, const block *b, int blk)
 {
     c->first_weighted[blk] = b->nlayers;
     for (int i = 0; i < b->nlayers; i++) {
@@ -145,14 +147,14 @@ static void add_block(ceiling *c, const block *b, int blk)
 }
 
 /* The operand sizes a row-major product reads and writes. */
-static void operand_sizes(const product *p, size_t *na, size_t *nb, size_t *nc)
+static inline void operand_sizes(const product *p, size_t *na, size_t *nb, size_t *nc)
 {
     *na = (size_t)(p->ta == CblasNoTrans ? p->M : p->K) * (size_t)p->lda;
     *nb = (size_t)(p->tb == CblasNoTrans ? p->K : p->N) * (size_t)p->ldb;
     *nc = (size_t)p->M * (size_t)p->ldc;
 }
 
-static float *random_floats(size_t n, unsigned seed)
+static inline float *random_floats(size_t n, unsigned seed)
 {
     float *v = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
     for (size_t i = 0; v && i < n; i++) {
@@ -163,7 +165,7 @@ static float *random_floats(size_t n, unsigned seed)
 }
 
 /* The products of the model the layer lists build on a (c, h, w) input; 0 on success. */
-static int ceiling_create(ceiling *c, const char *encoder, const char *decoder, int in_c,
+static inline int ceiling_create(ceiling *c, const char *encoder, const char *decoder, int in_c,
                           int in_h, int in_w)
 {
     block *b = calloc(2, sizeof *b);
@@ -193,29 +195,29 @@ static int ceiling_create(ceiling *c, const char *encoder, const char *decoder, 
     return rc;
 }
 
-static void ceiling_free(ceiling *c)
+static inline void ceiling_free(ceiling *c)
 {
     free(c->a), free(c->b), free(c->c);
     c->a = c->b = c->c = NULL;
 }
 
-static double ceiling_now(void)
+static inline double ceiling_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void call_product(const ceiling *c, const product *p)
+static inline void call_product(const ceiling *c, const product *p)
 {
-    cblas_sgemm(CblasRowMajor, p->ta, p->tb, p->M, p->N, p->K, 1.0f, c->a, p->lda, c->b, p->ldb,
-                p->beta, c->c, p->ldc);
+    dnnl_sgemm(p->ta == CblasNoTrans ? 'N' : 'T', p->tb == CblasNoTrans ? 'N' : 'T', p->M, p->N,
+               p->K, 1.0f, c->a, p->lda, c->b, p->ldb, p->beta, c->c, p->ldc);
 }
 
 /* Seconds per call of one product: one call to warm up and one to size the loop, then calls
  * until CEILING_MIN_SECONDS have passed. The operands stay in cache between calls, as they
- * mostly do not in training: the figure is the BLAS's best on that shape. */
-static double time_product(const ceiling *c, const product *p)
+ * mostly do not in training: the figure is the library's best on that shape. */
+static inline double time_product(const ceiling *c, const product *p)
 {
     call_product(c, p);
     double t0 = ceiling_now();
@@ -230,7 +232,7 @@ static double time_product(const ceiling *c, const product *p)
 }
 
 /* One repetition: every product timed once more. */
-static void ceiling_measure(ceiling *c)
+static inline void ceiling_measure(ceiling *c)
 {
     if (c->nreps >= MAX_REPS)
         return;
@@ -239,7 +241,7 @@ static void ceiling_measure(ceiling *c)
     c->nreps++;
 }
 
-static int step_uses(const ceiling *c, const step_kind *s, const product *p)
+static inline int step_uses(const ceiling *c, const step_kind *s, const product *p)
 {
     const int k = p->block;
     if (p->part == PART_FORWARD)
@@ -249,13 +251,13 @@ static int step_uses(const ceiling *c, const step_kind *s, const product *p)
     return s->need_dx[k] || (s->need_dw[k] && c->first_weighted[k] < p->index);
 }
 
-static int cmp_seconds(const void *a, const void *b)
+static inline int cmp_seconds(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static double product_median(const product *p, int n)
+static inline double product_median(const product *p, int n)
 {
     double v[MAX_REPS];
     memcpy(v, p->seconds, (size_t)n * sizeof *v);
@@ -263,13 +265,13 @@ static double product_median(const product *p, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static const char *trans_name(CBLAS_TRANSPOSE t)
+static inline const char *trans_name(CBLAS_TRANSPOSE t)
 {
     return t == CblasNoTrans ? "NoTrans" : "Trans";
 }
 
 /* FLOP per sample of each product and of each step, and what a joint step leaves out. */
-static void ceiling_print_flop(const ceiling *c)
+static inline void ceiling_print_flop(const ceiling *c)
 {
     for (int i = 0; i < c->n; i++)
         printf("flop_%s_%s: %.0f FLOP/sample\n", c->p[i].layer, PART_NAMES[c->p[i].part],
@@ -294,7 +296,7 @@ static void ceiling_print_flop(const ceiling *c)
 
 /* The rate of each product, then for each step whose samples/s is given (> 0): the rate of its
  * product mix, the samples/s its products alone would allow, and the ceiling ratio. */
-static void ceiling_print_rates(const ceiling *c, const double *samples_per_s)
+static inline void ceiling_print_rates(const ceiling *c, const double *samples_per_s)
 {
     if (c->nreps == 0)
         return;

@@ -1375,8 +1375,8 @@ static anamo_model *bn_run(int cache_codes, const anamo_dataset *ds)
                                "linear 8, relu, linear 10, sigmoid", ANAMO_INIT_PYTORCH, 0, 31,
                                BN_BATCH);
     anamo_train_spec s = spec_new(3.0); /* decoder, encoder, decoder */
-    add_phase(&s, anamo_phase_default("decoder", ANAMO_DECODER, "adam", 1e-2f, BN_BATCH, 1.0));
-    add_phase(&s, anamo_phase_default("encoder", ANAMO_ENCODER, "adam", 1e-2f, BN_BATCH, 1.0));
+    add_phase(&s, anamo_phase_default("decoder", ANAMO_DECODER, "sgd", 1e-1f, BN_BATCH, 1.0));
+    add_phase(&s, anamo_phase_default("encoder", ANAMO_ENCODER, "sgd", 1e-1f, BN_BATCH, 1.0));
     s.cache_codes = cache_codes;
     anamo_trainer *t = trainer_new(m, &s, ds);
     run_ok(t, NULL, cache_codes ? "cache_codes 1" : "cache_codes 0");
@@ -1384,7 +1384,17 @@ static anamo_model *bn_run(int cache_codes, const anamo_dataset *ds)
     return m;
 }
 
-static void test_batchnorm_cache_identical(void **state)
+/* Cached codes (computed once, in index order) and recomputed ones (per shuffled batch) agree
+ * to float rounding, not bit for bit: dnnl_sgemm's result for a row depends on the rows around
+ * it (bench_sgemm's row_depends_on_batch). SGD, not Adam, whose step of ±lr on a gradient
+ * near 0 turns a rounding difference into one of lr. Measured: the two runs differ by at most
+ * 7e-9 (decoder weights; encoder weights and running statistics equal); leaving the frozen
+ * encoder's batch norm in training mode moves the decoder's weights by 9e-4 and the running
+ * statistics by 0.4. */
+#define BN_RTOL 1e-5
+#define BN_ATOL 1e-6
+
+static void test_batchnorm_cache_matches(void **state)
 {
     (void)state;
     const int threads = omp_get_max_threads();
@@ -1395,10 +1405,13 @@ static void test_batchnorm_cache_identical(void **state)
     anamo_model *a = bn_run(1, &ds), *b = bn_run(0, &ds);
     omp_set_num_threads(threads);
     assert_int_equal(a->enc.nbuffer_floats, b->enc.nbuffer_floats);
-    assert_memory_equal(a->enc.params, b->enc.params, (size_t)a->enc.nparams * sizeof(float));
-    assert_memory_equal(a->dec.params, b->dec.params, (size_t)a->dec.nparams * sizeof(float));
-    assert_memory_equal(a->enc.buffers, b->enc.buffers,
-                        (size_t)a->enc.nbuffer_floats * sizeof(float));
+    for (int64_t i = 0; i < a->enc.nparams; i++)
+        expect_close("encoder params", i, a->enc.params[i], b->enc.params[i], BN_RTOL, BN_ATOL);
+    for (int64_t i = 0; i < a->dec.nparams; i++)
+        expect_close("decoder params", i, a->dec.params[i], b->dec.params[i], BN_RTOL, BN_ATOL);
+    for (int64_t i = 0; i < a->enc.nbuffer_floats; i++)
+        expect_close("running statistics", i, a->enc.buffers[i], b->enc.buffers[i], BN_RTOL,
+                     BN_ATOL);
     assert_memory_equal(a->enc.counts, b->enc.counts, sizeof a->enc.counts);
     /* the comparison had something to compare: the running statistics moved, and only in the
      * encoder phase (5 steps of 40/8), not in the decoder phases around it */
@@ -1520,7 +1533,7 @@ int main(void)
         cmocka_unit_test(test_explained_variance_hand),
         cmocka_unit_test(test_explained_variance_direct),
         cmocka_unit_test(test_resample_dead_units),
-        cmocka_unit_test(test_batchnorm_cache_identical),
+        cmocka_unit_test(test_batchnorm_cache_matches),
         cmocka_unit_test_setup_teardown(test_cli_bad_scale_settings, cli_setup,
                                         temp_dir_teardown),
     };
