@@ -64,8 +64,9 @@ typedef struct run_result {
     char conv_impl[512];      /* how each convolution ran (anamo_model_conv_impl) */
 } run_result;
 
+typedef struct cli_live cli_live; /* --live (live.h); NULL when off */
 int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
-                     run_result *out, anamo_err *err);
+                     cli_live *live, run_result *out, anamo_err *err);
 /* Everything cli_run_training checks before it writes anything: the config's settings, the
  * data, the model's layer lists against the data's shape, the phases' optimizers. */
 int cli_check_run(const config *c, anamo_err *err);

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "compare.h"
 #include "figures.h"
+#include "live.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 static const char USAGE[] =
     "usage: anamo compare CONFIG [-o DIR] [--quick] [--dry-run] [--set section.key=value ...]\n"
+    "                     [--live [PORT]]\n"
     "\n"
     "Runs each arm named in CONFIG's [compare] arms (overrides in [arm NAME]) over\n"
     "[compare] trials seeds into DIR/ARM/trial-T, then writes DIR/results.md (mean ± standard\n"
@@ -26,10 +28,13 @@ static const char USAGE[] =
     "  -o DIR    output directory (default results/CONFIG-NAME, results/CONFIG-NAME-quick)\n"
     "  --quick   apply the config's [quick] section: the short form of the experiment\n"
     "  --dry-run check every run's config and list the runs (new, resumed or finished)\n"
-    "  --set     override a key in every arm, after the arm's own overrides\n";
+    "  --set     override a key in every arm, after the arm's own overrides\n"
+    "  --live [PORT]  watch every run on one page at http://127.0.0.1:PORT/ (no PORT or 0: a\n"
+    "            free one; ADDRESS:PORT listens there instead)\n";
 
 typedef struct compare_args {
     const char *config_path, *dir;
+    const char *live; /* --live's address ("" for a free port), or NULL */
     const char *sets[MAX_SETS];
     int nsets, quick, dry_run;
 } compare_args;
@@ -194,7 +199,7 @@ static int check_trial(const config *base, const compare_set *cs, const compare_
 
 /* Runs (or resumes, or skips when finished) one trial of one arm. */
 static int run_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
-                     int trial, anamo_err *err)
+                     int trial, cli_live *live, anamo_err *err)
 {
     char run_dir[4096], label[160], path[4200];
     compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
@@ -211,7 +216,7 @@ static int run_trial(const config *base, const compare_set *cs, const compare_ar
              cs->trials);
     run_result r;
     if (!rc)
-        rc = cli_run_training(&c, run_dir, cli_file_exists(path), label, &r, err);
+        rc = cli_run_training(&c, run_dir, cli_file_exists(path), label, live, &r, err);
     if (rc == ANAMO_ERR_DIVERGED) { /* a diverged run is a result, not a failure */
         fprintf(stderr, "%s%s\n", label, err->msg);
         rc = ANAMO_OK;
@@ -238,6 +243,8 @@ static int parse_args(int argc, char **argv, compare_args *a)
             a->quick = 1;
         else if (!strcmp(argv[i], "--dry-run"))
             a->dry_run = 1;
+        else if (!strcmp(argv[i], "--live"))
+            a->live = i + 1 < argc && cli_live_value(argv[i + 1]) ? argv[++i] : "";
         else if (!strcmp(argv[i], "--set") && i + 1 < argc && a->nsets < MAX_SETS)
             a->sets[a->nsets++] = argv[++i];
         else if (argv[i][0] != '-' && !a->config_path)
@@ -257,6 +264,24 @@ static void default_dir(const compare_args *a, char *dir, size_t size)
     else
         snprintf(dir, size, "results/%.*s%s", (int)strcspn(base, "."), base,
                  a->quick ? "-quick" : "");
+}
+
+/* --live: the page, with every run of the plan (those finished earlier with their logs). */
+static int start_live(const compare_args *a, const compare_set *cs, cli_live **live,
+                      anamo_err *err)
+{
+    char title[4200], run_dir[4096], name[256], path[4200];
+    snprintf(title, sizeof title, "anamo compare %s%s → %s", a->config_path,
+             a->quick ? " --quick" : "", cs->dir);
+    int rc = cli_live_start(a->live, title, live, err);
+    for (int t = 0; !rc && t < cs->trials; t++)
+        for (int i = 0; !rc && i < cs->narms; i++) {
+            compare_run_dir(cs, i, t, run_dir, sizeof run_dir);
+            snprintf(name, sizeof name, "%s/trial-%d", cs->arms[i].name, t);
+            snprintf(path, sizeof path, "%s/summary.json", run_dir);
+            rc = cli_live_plan(*live, name, cs->arms[i].name, t, run_dir, cli_file_exists(path));
+        }
+    return rc;
 }
 
 /* Every run, then the tables and the figures. */
@@ -286,10 +311,14 @@ static int run_compare(const compare_args *a, config *c, const char *dir, anamo_
             rc = check_trial(c, &cs, a, i, t, a->dry_run, err);
     if (rc || a->dry_run)
         return rc;
+    cli_live *live = NULL;
+    if (a->live)
+        rc = start_live(a, &cs, &live, err);
     /* trial by trial, so a stopped compare has every arm's first trials */
     for (int t = 0; !rc && t < cs.trials; t++)
         for (int i = 0; !rc && i < cs.narms; i++)
-            rc = run_trial(c, &cs, a, i, t, err);
+            rc = run_trial(c, &cs, a, i, t, live, err);
+    cli_live_stop(live);
     if (rc)
         return rc;
     rc = compare_write_results(&cs, stdout, err);

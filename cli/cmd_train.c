@@ -1,11 +1,12 @@
 /* cmd_train.c — anamo train: one training run as a config file describes it. */
 #include "cli.h"
+#include "live.h"
 
 #include <string.h>
 #include <time.h>
 
 static const char USAGE[] =
-    "usage: anamo train CONFIG [-o RUN_DIR] [--set section.key=value ...]\n"
+    "usage: anamo train CONFIG [-o RUN_DIR] [--set section.key=value ...] [--live [PORT]]\n"
     "       anamo train [CONFIG] --resume RUN_DIR [--set section.key=value ...]\n"
     "\n"
     "Trains the autoencoder CONFIG describes (see experiments/*.ini) and writes RUN_DIR:\n"
@@ -13,10 +14,13 @@ static const char USAGE[] =
     "  -o RUN_DIR        output directory (default runs/CONFIG-NAME-DATE-TIME)\n"
     "  --set S.K=V       override key K of section [S], e.g. --set train.epochs=2\n"
     "  --resume RUN_DIR  continue the run in RUN_DIR from its checkpoint (its config.ini unless\n"
-    "                    CONFIG is given); raise train.epochs with --set to train further\n";
+    "                    CONFIG is given); raise train.epochs with --set to train further\n"
+    "  --live [PORT]     watch it train: a page on http://127.0.0.1:PORT/ (no PORT or 0: a\n"
+    "                    free one; ADDRESS:PORT, e.g. 0.0.0.0:8080, listens there instead)\n";
 
 typedef struct train_args {
     const char *config_path, *run_dir, *resume;
+    const char *live; /* --live's address ("" for a free port), or NULL */
     const char *sets[64];
     int nsets;
 } train_args;
@@ -31,6 +35,8 @@ static int parse_args(int argc, char **argv, train_args *a)
             return -1;
         } else if (!strcmp(arg, "-o") && has_value) {
             a->run_dir = argv[++i];
+        } else if (!strcmp(arg, "--live")) {
+            a->live = has_value && cli_live_value(argv[i + 1]) ? argv[++i] : "";
         } else if (!strcmp(arg, "--resume") && has_value) {
             a->resume = argv[++i];
         } else if (!strcmp(arg, "--set") && has_value) {
@@ -88,8 +94,14 @@ int cmd_train(int argc, char **argv)
     if (!rc)
         rc = config_validate(&c, &err);
     run_result result;
+    cli_live *live = NULL;
+    char title[4200];
+    snprintf(title, sizeof title, "anamo train %s → %s", base_config, run_dir);
+    if (!rc && a.live)
+        rc = cli_live_start(a.live, title, &live, &err);
     if (!rc)
-        rc = cli_run_training(&c, run_dir, a.resume != NULL, "", &result, &err);
+        rc = cli_run_training(&c, run_dir, a.resume != NULL, "", live, &result, &err);
+    cli_live_stop(live);
     config_free(&c);
     if (rc)
         return cli_report(&err);

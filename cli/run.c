@@ -13,6 +13,7 @@
  * back to the checkpoint's progress (see repaired_log). */
 #include "analysis.h"
 #include "cli.h"
+#include "live.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -52,6 +53,7 @@ typedef struct run_ctx {
     int64_t last_epoch;       /* the last epoch that ended normally */
     int64_t codes_died_epoch; /* the epoch after which every code was zero, or 0 */
     anamo_err hook_err;       /* the first failure of a hook: a log write, a checkpoint */
+    cli_live *live;           /* --live: the view the hooks feed, or NULL */
 } run_ctx;
 
 static void path_in(char *out, size_t size, const char *dir, const char *name)
@@ -266,6 +268,8 @@ static void on_log(void *ctx_, const anamo_log_row *r)
                 r->code_l1, r->elapsed, r->samples_per_s,
                 BLOCK_WORDS[r->block >= 0 && r->block <= 4 ? r->block : 2]) < 0)
         note_log_failure(ctx, &ctx->metrics); /* on_step stops the run */
+    if (ctx->live)
+        cli_live_log(ctx->live, r);
     if (!ctx->tty)
         return;
     double eta = r->progress > 0 ? r->elapsed * (1.0 - r->progress) / r->progress : 0.0;
@@ -304,6 +308,8 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
                 r->has_test ? te->dead_fraction : no, r->seconds, (long long)r->weights_updated,
                 (long long)r->resampled) < 0)
         note_log_failure(ctx, &ctx->epochs);
+    if (ctx->live)
+        cli_live_epoch(ctx->live, r);
     if (ctx->hook_err.code || flush_logs(ctx, &ctx->hook_err))
         return 1;
     fprintf(stderr, "%s%sepoch %lld  %-8s train loss %.6f  test mse %.6f  %.2f s\n",
@@ -325,6 +331,8 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
 static int on_step(void *ctx_, int64_t iteration, double elapsed)
 {
     run_ctx *ctx = ctx_;
+    if (ctx->live)
+        cli_live_step(ctx->live);
     if (ctx->hook_err.code) /* on_log could not write its row */
         return 1;
     int due = (ctx->checkpoint_iterations > 0 &&
@@ -602,7 +610,7 @@ int cli_check_run(const config *c, anamo_err *err)
 }
 
 int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
-                     run_result *out, anamo_err *err)
+                     cli_live *live, run_result *out, anamo_err *err)
 {
     run_parts p = {0};
     run_ctx ctx = {.run_dir = run_dir, .label = label ? label : "",
@@ -614,6 +622,12 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         ctx.checkpoint_iterations = p.s.checkpoint_iterations;
         ctx.checkpoint_seconds = p.s.checkpoint_seconds;
         rc = open_run_dir(&p, &ctx, resume, err);
+    }
+    if (!rc && live) { /* the pictures show the test set, else the training set */
+        const char *view_spec = p.has_test ? p.s.test_spec : p.s.train_spec;
+        ctx.live = live;
+        rc = cli_live_run_begin(live, run_dir, p.m, p.has_test ? &p.test : &p.train,
+                                !strncmp(view_spec, "steps", 5));
     }
     if (!rc) {
         static const char *const LOSS_FORMS[] = {"mse = mean over elements of (x^ - x)^2",
@@ -670,6 +684,8 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
      * would hide the first */
     anamo_err ignored = {0};
     close_logs(&ctx, &ignored);
+    if (ctx.live)
+        cli_live_run_end(live, rc == ANAMO_OK || rc == ANAMO_ERR_DIVERGED);
     release(&p);
     return rc;
 }

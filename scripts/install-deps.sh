@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs the Debian 12 packages anamo builds, tests and plots with (see DESIGN.md's table),
-# and curl for scripts/get-mnist.sh.
+# curl for scripts/get-mnist.sh, libmicrohttpd for `--live` and chromium for its test.
 # Run as root (CI and the fresh-Debian check are root); uses sudo otherwise.
 set -eu
 PACKAGES="build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev
-  libinih-dev libcjson-dev libstb-dev libcmocka-dev gnuplot-nox"
+  libinih-dev libcjson-dev libstb-dev libcmocka-dev gnuplot-nox
+  libmicrohttpd-dev chromium"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

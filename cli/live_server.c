@@ -1,0 +1,224 @@
+/* live_server.c — the live view's HTTP server (libmicrohttpd, one internal polling thread).
+ *
+ * It serves four fixed endpoints and nothing else: "/" (the page, live_page.h),
+ * "/snapshot.json", "/recon.png" and "/weights.png", matched exactly on the path as sent (not
+ * unescaped); every other path, however it is written ("../", "%2e%2e/", …), is 404 — no path
+ * is ever mapped to a file. Only GET and HEAD, no
+ * request body. Bound to loopback, it also refuses a Host header that does not name loopback
+ * (a page of another site, through DNS rebinding, cannot read it). libmicrohttpd answers
+ * malformed requests (400) and headers larger than its per-connection memory (431) itself.
+ *
+ * The mailbox: the trainer swaps snapshots in with atomic_exchange; requests take it out with
+ * atomic_exchange(NULL) under srv->lock, which only this server's thread takes. */
+#include "live.h"
+#include "core/err.h"
+#include "live_page.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIVE_CONNECTION_MEMORY (64 * 1024) /* headers beyond this are refused (431) */
+#define LIVE_CONNECTIONS 32
+#define LIVE_CONNECTION_TIMEOUT_S 10
+
+struct live_server {
+    struct MHD_Daemon *daemon;
+    _Atomic(live_snapshot *) mailbox; /* the newest snapshot not yet taken, or NULL */
+    pthread_mutex_t lock;             /* guards current; the trainer never takes it */
+    live_snapshot *current;           /* the snapshot requests are answered from */
+    int loopback;                     /* bound to 127.0.0.0/8: check the Host header */
+    unsigned port;
+};
+
+void live_snapshot_free(live_snapshot *s)
+{
+    if (!s)
+        return;
+    free(s->json);
+    free(s->recon_png);
+    free(s->weights_png);
+    free(s);
+}
+
+int live_parse_address(const char *text, struct sockaddr_in *out, anamo_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->sin_family = AF_INET;
+    out->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const char *colon = strrchr(text, ':');
+    const char *port = colon ? colon + 1 : text;
+    if (colon) {
+        char host[64];
+        size_t n = (size_t)(colon - text);
+        if (n == 0 || n >= sizeof host)
+            return anamo_fail(err, ANAMO_ERR_ARG, "--live %s: expected PORT or ADDRESS:PORT",
+                              text);
+        memcpy(host, text, n);
+        host[n] = '\0';
+        if (strcmp(host, "localhost") && inet_pton(AF_INET, host, &out->sin_addr) != 1)
+            return anamo_fail(err, ANAMO_ERR_ARG, "--live %s: '%s' is not an IPv4 address "
+                              "(e.g. 127.0.0.1 or 0.0.0.0)", text, host);
+    }
+    char *end = NULL;
+    long v = *port ? strtol(port, &end, 10) : 0;
+    if ((*port && (*end || port[0] < '0' || port[0] > '9')) || v < 0 || v > 65535)
+        return anamo_fail(err, ANAMO_ERR_ARG, "--live %s: the port must be 0 to 65535 "
+                          "(0: any free port)", text);
+    out->sin_port = htons((uint16_t)v);
+    return ANAMO_OK;
+}
+
+/* ---- answering ---------------------------------------------------------------------------- */
+
+static enum MHD_Result send_bytes(struct MHD_Connection *conn, unsigned status, const void *data,
+                                  size_t len, const char *type, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, mode);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                            "'unsafe-inline'; img-src 'self'; connect-src 'self'");
+    enum MHD_Result ok = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+    return send_bytes(conn, status, msg, strlen(msg), "text/plain; charset=utf-8",
+                      MHD_RESPMEM_PERSISTENT);
+}
+
+/* Host: 127.0.0.1[:PORT] or localhost[:PORT] (none at all is HTTP/1.0's right). */
+static int host_is_loopback(const live_server *srv, const char *host)
+{
+    if (!host)
+        return 1;
+    char want[2][64];
+    snprintf(want[0], sizeof want[0], "127.0.0.1:%u", srv->port);
+    snprintf(want[1], sizeof want[1], "localhost:%u", srv->port);
+    return !strcmp(host, want[0]) || !strcmp(host, want[1]) || !strcmp(host, "127.0.0.1") ||
+           !strcmp(host, "localhost");
+}
+
+/* The newest snapshot: the mailbox's if the trainer left one, else the one taken before. */
+static live_snapshot *take_current(live_server *srv)
+{
+    live_snapshot *fresh = atomic_exchange(&srv->mailbox, NULL);
+    if (fresh) {
+        live_snapshot_free(srv->current);
+        srv->current = fresh;
+    }
+    return srv->current;
+}
+
+/* One of the snapshot's parts, copied into the response under the lock. */
+static enum MHD_Result send_part(live_server *srv, struct MHD_Connection *conn, int part)
+{
+    static const char *const TYPES[] = {"application/json", "image/png", "image/png"};
+    pthread_mutex_lock(&srv->lock);
+    const live_snapshot *s = take_current(srv);
+    const void *data = !s ? NULL : part == 0 ? (const void *)s->json
+                                 : part == 1 ? (const void *)s->recon_png
+                                             : (const void *)s->weights_png;
+    size_t len = !s ? 0 : part == 0 ? s->json_len : part == 1 ? s->recon_len : s->weights_len;
+    enum MHD_Result ok = data ? send_bytes(conn, MHD_HTTP_OK, data, len, TYPES[part],
+                                           MHD_RESPMEM_MUST_COPY)
+                              : send_error(conn, MHD_HTTP_NOT_FOUND, "not drawn yet\n");
+    pthread_mutex_unlock(&srv->lock);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    live_server *srv = cls;
+    (void)version, (void)upload_data, (void)req_cls;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+        return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+    if (*upload_data_size) /* a GET with a body */
+        return send_error(conn, MHD_HTTP_BAD_REQUEST, "no body\n");
+    if (srv->loopback &&
+        !host_is_loopback(srv, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
+        return send_error(conn, MHD_HTTP_MISDIRECTED_REQUEST, "wrong host\n");
+    if (!strcmp(url, "/"))
+        return send_bytes(conn, MHD_HTTP_OK, LIVE_PAGE, sizeof LIVE_PAGE - 1,
+                          "text/html; charset=utf-8", MHD_RESPMEM_PERSISTENT);
+    static const char *const PARTS[] = {"/snapshot.json", "/recon.png", "/weights.png"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(url, PARTS[i]))
+            return send_part(srv, conn, i);
+    return send_error(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* The path as it came: no endpoint has an escape in its name, so an escaped path ("%2e%2e",
+ * "/recon.png%00") never names one, and no decoded NUL can cut a path short. */
+static size_t keep_escapes(void *cls, struct MHD_Connection *conn, char *uri)
+{
+    (void)cls, (void)conn;
+    return strlen(uri);
+}
+
+/* ---- starting and stopping ---------------------------------------------------------------- */
+
+int live_server_start(const struct sockaddr_in *addr, live_server **out, char *url, size_t cap,
+                      anamo_err *err)
+{
+    char host[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &addr->sin_addr, host, sizeof host);
+    live_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+    atomic_init(&srv->mailbox, NULL);
+    pthread_mutex_init(&srv->lock, NULL);
+    srv->loopback = (ntohl(addr->sin_addr.s_addr) >> 24) == 127;
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, ntohs(addr->sin_port), NULL, NULL,
+        on_request, srv, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIVE_CONNECTION_MEMORY,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIVE_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LIVE_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1 /* refuse what HTTP/1.1 does not allow */,
+        MHD_OPTION_END);
+    const union MHD_DaemonInfo *info =
+        srv->daemon ? MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+    if (!info) {
+        live_server_stop(srv);
+        return anamo_fail(err, ANAMO_ERR_IO, "--live: cannot listen on %s:%u (in use, or not "
+                          "an address of this machine)", host, (unsigned)ntohs(addr->sin_port));
+    }
+    srv->port = info->port;
+    snprintf(url, cap, "http://%s:%u/", host, srv->port);
+    *out = srv;
+    return ANAMO_OK;
+}
+
+void live_server_publish(live_server *srv, live_snapshot *snap)
+{
+    /* what comes back was never taken by the server: it is the trainer's to free */
+    live_snapshot_free(atomic_exchange(&srv->mailbox, snap));
+}
+
+void live_server_stop(live_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon); /* joins the thread, closes every socket */
+    live_snapshot_free(atomic_exchange(&srv->mailbox, NULL));
+    live_snapshot_free(srv->current);
+    pthread_mutex_destroy(&srv->lock);
+    free(srv);
+}
