@@ -14,7 +14,7 @@
  * calls listed here, the conv model the 9 distinct shapes its 18 calls come to.) A conv model
  * whose convolutions run on oneDNN's primitives (model.conv = auto, the default) makes none of
  * its conv products: the ratio then compares it with what the same convolutions as sgemm
- * products would allow (it could pass 1); on im2col (--conv im2col) they run on OpenBLAS. */
+ * products would allow (it could pass 1). */
 #ifndef ANAMO_BENCH_CEILING_H
 #define ANAMO_BENCH_CEILING_H
 

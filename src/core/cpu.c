@@ -131,5 +131,5 @@ const char *blas_config(void)
 
 const char *blas_core(void)
 {
-    return openblas_get_corename ? openblas_get_corename() : "unknown";
+    return openblas_get_corename ? openblas_get_corename() : "none (OpenBLAS not loaded)";
 }

@@ -14,11 +14,10 @@
  *
  * Output sizes: Conv2d OH = ⌊(H + 2p − k)/s⌋ + 1; ConvTranspose2d OH = (H − 1)·s − 2p + k + op.
  * im2col and col2im run on OpenMP threads (one row of col, or one output plane, per task);
- * sgemm on OpenBLAS's. A layer built on oneDNN (l->dnnl, model.conv = auto or dnnl) is handed
+ * the products on nn_gemm (oneDNN's sgemm). A layer built on oneDNN (l->dnnl, model.conv = auto or dnnl) is handed
  * to conv_dnnl.c instead. */
 #include "nn/layer.h"
 
-#include <cblas.h>
 #include <string.h>
 
 #define CONV_OMP_MIN 16384
@@ -165,8 +164,7 @@ void conv2d_forward(layer *l, const float *in, int B)
     const int M = l->out_c, K = l->in_c * l->k * l->k;
     const int N = B * l->out_h * l->out_w;
     im2col(in, layout_of(l->in_cm, B, l->in_c, (int64_t)l->in_h * l->in_w), &g, l->col);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, l->weight, K, l->col,
-                N, 0.0f, l->out, N);
+    nn_gemm('N', 'N', M, N, K, l->weight, K, l->col, N, 0.0f, l->out, N);
     add_bias(l->out, l->bias, M, N);
 }
 
@@ -182,13 +180,11 @@ void conv2d_backward(layer *l, const float *in, const float *dout, float *din, i
     const int N = B * l->out_h * l->out_w;
     (void)in; /* the forward's im2col of it is in l->col */
     if (need_dw) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, N, 1.0f, dout, N, l->col, N,
-                    0.0f, l->dweight, K);
+        nn_gemm('N', 'T', M, K, N, dout, N, l->col, N, 0.0f, l->dweight, K);
         bias_grad(l->dbias, dout, M, N);
     }
     if (need_din) { /* dcol = Wᵀ · dout, into col (no longer needed), then scattered back */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, M, 1.0f, l->weight, K, dout,
-                    N, 0.0f, l->col, N);
+        nn_gemm('T', 'N', K, N, M, l->weight, K, dout, N, 0.0f, l->col, N);
         col2im(l->col, &g, din, layout_of(l->in_cm, B, l->in_c, (int64_t)l->in_h * l->in_w));
     }
 }
@@ -211,8 +207,7 @@ void convt2d_forward(layer *l, const float *in, int B)
     const geom g = conv_geom(l, B);
     const int C_in = l->in_c, K = l->out_c * l->k * l->k, N = B * l->in_h * l->in_w;
     const float *x = channel_major_input(l, in, B);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, C_in, 1.0f, l->weight, K, x, N,
-                0.0f, l->col, N);
+    nn_gemm('T', 'N', K, N, C_in, l->weight, K, x, N, 0.0f, l->col, N);
     const int64_t P_out = (int64_t)l->out_h * l->out_w;
     col2im(l->col, &g, l->out, layout_of(1, B, l->out_c, P_out));
     add_bias(l->out, l->bias, l->out_c, (int64_t)B * P_out);
@@ -231,14 +226,12 @@ void convt2d_backward(layer *l, const float *in, const float *dout, float *din, 
     im2col(dout, layout_of(1, B, l->out_c, P_out), &g, l->col); /* dcol */
     if (need_dw) {
         const float *x = l->in_cm ? in : l->inbuf; /* converted by the forward */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C_in, K, N, 1.0f, x, N, l->col, N,
-                    0.0f, l->dweight, K);
+        nn_gemm('N', 'T', C_in, K, N, x, N, l->col, N, 0.0f, l->dweight, K);
         bias_grad(l->dbias, dout, l->out_c, (int64_t)B * P_out);
     }
     if (need_din) {
         float *dst = l->in_cm ? din : l->inbuf;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C_in, N, K, 1.0f, l->weight, K,
-                    l->col, N, 0.0f, dst, N);
+        nn_gemm('N', 'N', C_in, N, K, l->weight, K, l->col, N, 0.0f, dst, N);
         if (!l->in_cm)
             layout_convert(dst, 1, din, 0, B, C_in, (int64_t)l->in_h * l->in_w);
     }

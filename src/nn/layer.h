@@ -109,6 +109,10 @@ void batchnorm_backward(layer *l, const float *in, const float *dout, float *din
 void layout_convert(const float *src, int src_cm, float *dst, int dst_cm, int B, int64_t C,
                     int64_t P);
 
+/* gemm.c: row-major C = op(A)·op(B) + beta·C (ta, tb: 'N' or 'T') on oneDNN's sgemm */
+void nn_gemm(char ta, char tb, int M, int N, int K, const float *A, int lda, const float *B,
+             int ldb, float beta, float *C, int ldc);
+
 /* linear.c: out = in · Wᵀ + b */
 void linear_forward(layer *l, const float *in, int B);
 void linear_backward(layer *l, const float *in, const float *dout, float *din, int B,
