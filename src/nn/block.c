@@ -143,7 +143,7 @@ static int alloc_layer(block *b, layer *l, int i, anamo_err *err)
     if (l->kind == LAYER_CONV2D && !l->dnnl)
         l->col = anamo_alloc((size_t)((int64_t)l->in_c * l->k * l->k * B * l->out_h * l->out_w) *
                              sizeof(float));
-    if (l->kind == LAYER_CONVT2D && !l->dnnl) {
+    if (l->kind == LAYER_CONVT2D) { /* its forward runs here even on oneDNN (conv.c) */
         l->col = anamo_alloc((size_t)((int64_t)l->out_c * l->k * l->k * B * l->in_h * l->in_w) *
                              sizeof(float));
         if (!l->in_cm && !(l->inbuf = anamo_alloc((size_t)(B * l->in_dim) * sizeof(float))))
@@ -155,7 +155,7 @@ static int alloc_layer(block *b, layer *l, int i, anamo_err *err)
         if (!l->save_mean || !l->save_invstd)
             return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     }
-    if (!l->out || (conv && !l->dnnl && !l->col))
+    if (!l->out || (conv && (!l->dnnl || l->kind == LAYER_CONVT2D) && !l->col))
         return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     return ANAMO_OK;
 }

@@ -1,7 +1,9 @@
 /* conv_dnnl.c — Conv2d and ConvTranspose2d on oneDNN's convolution and deconvolution
  * primitives (forward, backward data, backward weights), the layer's alternative to conv.c's
- * im2col + sgemm where oneDNN is faster (bench/bench_conv_layers.c measures both; on seed
- * 000's six layers oneDNN's own blocked layouts win on every one).
+ * im2col + sgemm where oneDNN is faster (bench/bench_conv_layers.c measures both: on seed
+ * 000's six layers oneDNN's own blocked layouts win every part but ConvTranspose2d's forward,
+ * which conv.c keeps on sgemm + col2im; the forward primitive is still made, as the backward
+ * ones' hint).
  *
  * The layer keeps anamo's layouts on its side: input and output as the block gives and takes
  * them (NCHW, or channel-major (C, N, H, W), oneDNN's "bacd"), weights in PyTorch's layout

@@ -75,7 +75,8 @@ typedef struct layer {
     float *col;         /* (in_c·k·k, max_batch·out_h·out_w) im2col of the input (conv), or
                            (out_c·k·k, max_batch·in_h·in_w) work span (transposed conv) */
     float *inbuf;       /* transposed conv with a sample-major input: it, channel-major */
-    conv_dnnl *dnnl;    /* not NULL: the layer runs on oneDNN's primitives (no col, inbuf) */
+    conv_dnnl *dnnl;    /* not NULL: the layer runs on oneDNN's primitives (Conv2d: no col;
+                           ConvTranspose2d: its backward only, see conv.c) */
     /* LAYER_BATCHNORM: weight = γ, bias = β (params); running statistics (block buffers) */
     float *running_mean, *running_var;
     int64_t *num_batches_tracked;
