@@ -125,8 +125,10 @@ static int use_dnnl(block *b, layer *l, anamo_err *err)
 {
     if (b->conv_impl == ANAMO_CONV_IM2COL)
         return ANAMO_OK;
+    if (!b->dnnl_work && !(b->dnnl_work = conv_dnnl_work_create()))
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", b->name);
     anamo_err why = {0};
-    int rc = conv_dnnl_create(l, b->max_batch, &why);
+    int rc = conv_dnnl_create(l, b->max_batch, b->dnnl_work, &why);
     if (rc == ANAMO_ERR_NOMEM || (rc && b->conv_impl == ANAMO_CONV_DNNL))
         return anamo_fail(err, rc, "%s.%d: %s", b->name, l->index, why.msg);
     return ANAMO_OK;
@@ -266,6 +268,7 @@ void block_free(block *b)
         anamo_free(l->save_mean);
         anamo_free(l->save_invstd);
     }
+    conv_dnnl_work_free(b->dnnl_work);
     anamo_free(b->params);
     anamo_free(b->grads);
     anamo_free(b->buffers);

@@ -60,6 +60,7 @@ typedef struct block {
     int64_t in_dim, out_dim;
     int max_batch;
     anamo_conv_impl conv_impl;  /* how its convolutions run */
+    conv_dnnl_work *dnnl_work;  /* the oneDNN layers' shared work spans, or NULL */
     int training;               /* batch norm uses batch statistics and updates running ones */
     float *scratch[2];          /* backward ping-pong buffers, (max_batch, widest layer) */
     float *rows[2];             /* sample-major copies of channel-major outputs */

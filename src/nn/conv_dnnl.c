@@ -9,8 +9,10 @@
  * them (NCHW, or channel-major (C, N, H, W), oneDNN's "bacd"), weights in PyTorch's layout
  * (Conv2d (out, in, k, k): "oihw"; ConvTranspose2d (in, out, k, k): "iohw"). Each primitive
  * picks its own layouts (format_tag any); what differs from the user's layout is reordered
- * into a work span of the layer before the primitive runs (inputs) or out of it after (outputs),
- * so weights and gradients stay in the block's flat buffers.
+ * into a work span before the primitive runs (inputs) or out of it after (outputs), so weights
+ * and gradients stay in the block's flat buffers. Every part reorders its inputs afresh, so
+ * nothing is kept in a work span between calls, and the layers of a block share one span per
+ * role (conv_dnnl_work), each as large as the largest layer needs.
  *
  * Primitives are made for one batch size; a layer keeps the sets of the last CONV_DNNL_SETS
  * batch sizes it ran (training batch, evaluation batch, the Jacobian's tangent rows), and
@@ -68,11 +70,15 @@ typedef struct dnnl_set {
     int shared_ddst; /* both backward parts read the same reordered diff_dst */
 } dnnl_set;
 
+struct conv_dnnl_work {
+    void *span[NROLES]; /* in the primitives' own layouts */
+    size_t bytes[NROLES];
+};
+
 struct conv_dnnl {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
-    void *inner[NROLES]; /* work spans in the primitives' own layouts */
-    size_t inner_bytes[NROLES];
+    conv_dnnl_work *work; /* the block's, shared by its layers */
     dnnl_set sets[CONV_DNNL_SETS];
     int next; /* the set to replace when none has the batch */
     char impl[NPARTS][32];
@@ -179,16 +185,17 @@ static dnnl_status_t init_desc(const layer *l, int part, int B, op_desc *d)
 
 /* ---- building a set ---------------------------------------------------------------------- */
 
-/* Grows the work span of a role to hold `bytes`. */
+/* Grows the shared work span of a role to hold `bytes`. */
 static dnnl_status_t reserve(conv_dnnl *c, int role, size_t bytes)
 {
-    if (bytes <= c->inner_bytes[role])
+    conv_dnnl_work *w = c->work;
+    if (bytes <= w->bytes[role])
         return dnnl_success;
     void *p = anamo_alloc(bytes);
     if (!p)
         return dnnl_out_of_memory;
-    anamo_free(c->inner[role]);
-    c->inner[role] = p, c->inner_bytes[role] = bytes;
+    anamo_free(w->span[role]);
+    w->span[role] = p, w->bytes[role] = bytes;
     return dnnl_success;
 }
 
@@ -334,7 +341,8 @@ static void op_run(conv_dnnl *c, dnnl_op *op, void *const data[NROLES], int skip
         dnnl_bind *b = &op->binds[i];
         check(dnnl_memory_set_data_handle(b->user, data[b->role]), "set_data_handle");
         if (b->inner != b->user) {
-            check(dnnl_memory_set_data_handle(b->inner, c->inner[b->role]), "set_data_handle");
+            check(dnnl_memory_set_data_handle(b->inner, c->work->span[b->role]),
+                  "set_data_handle");
             if (!ROLE_IS_OUTPUT[b->role] && b->role != skip_role)
                 reorder(c, b, 1);
         }
@@ -376,18 +384,31 @@ void conv_dnnl_free(conv_dnnl *c)
         return;
     for (int i = 0; i < CONV_DNNL_SETS; i++)
         set_free(&c->sets[i]);
-    for (int r = 0; r < NROLES; r++)
-        anamo_free(c->inner[r]);
     dnnl_stream_destroy(c->stream);
     dnnl_engine_destroy(c->engine);
     free(c);
 }
 
-int conv_dnnl_create(layer *l, int max_batch, anamo_err *err)
+conv_dnnl_work *conv_dnnl_work_create(void)
+{
+    return calloc(1, sizeof(conv_dnnl_work));
+}
+
+void conv_dnnl_work_free(conv_dnnl_work *w)
+{
+    if (!w)
+        return;
+    for (int r = 0; r < NROLES; r++)
+        anamo_free(w->span[r]);
+    free(w);
+}
+
+int conv_dnnl_create(layer *l, int max_batch, conv_dnnl_work *work, anamo_err *err)
 {
     conv_dnnl *c = calloc(1, sizeof *c);
     if (!c)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "oneDNN layer: out of memory");
+    c->work = work;
     dnnl_status_t st = dnnl_engine_create(&c->engine, dnnl_cpu, 0);
     if (st == dnnl_success)
         st = dnnl_stream_create(&c->stream, c->engine, dnnl_stream_default_flags);

@@ -46,7 +46,8 @@ typedef enum act_kind {
                        Léonard & Courville 2013), so a hard-step code still passes gradient */
 } act_kind;
 
-typedef struct conv_dnnl conv_dnnl; /* conv_dnnl.c's primitives and work spans */
+typedef struct conv_dnnl conv_dnnl;           /* conv_dnnl.c's primitives of one layer */
+typedef struct conv_dnnl_work conv_dnnl_work; /* their work spans, shared by a block's layers */
 
 typedef struct layer {
     layer_kind kind;
@@ -96,7 +97,9 @@ void convt2d_backward(layer *l, const float *in, const float *dout, float *din, 
  * l->dnnl is set. create fails (the caller may keep im2col) when oneDNN has no primitive for
  * the layer; impl names the implementation oneDNN chose for a part (0 forward, 1 backward data,
  * 2 backward weights), "" for an im2col layer. */
-int conv_dnnl_create(layer *l, int max_batch, anamo_err *err);
+conv_dnnl_work *conv_dnnl_work_create(void); /* NULL: out of memory */
+void conv_dnnl_work_free(conv_dnnl_work *w);
+int conv_dnnl_create(layer *l, int max_batch, conv_dnnl_work *work, anamo_err *err);
 void conv_dnnl_free(conv_dnnl *c);
 void conv_dnnl_forward(layer *l, const float *in, int B);
 void conv_dnnl_backward(layer *l, const float *in, const float *dout, float *din, int B,
