@@ -341,7 +341,9 @@ static void print_layer(const bench_layer *bl, int rounds)
         for (int p = 0; p < NPARTS; p++)
             printf("impl_%s.%d_%s_%s: %s\n", bl->block_name, l->index, WAY_NAMES[w],
                    PART_NAMES[p],
-                   w == WAY_LAYER_DNNL ? conv_dnnl_impl(bl->ld, p) : bl->ways[w].part[p].impl);
+                   w != WAY_LAYER_DNNL                              ? bl->ways[w].part[p].impl
+                   : p == 0 && bl->ld->kind == LAYER_CONVT2D ? "sgemm+col2im (conv.c)"
+                                                             : conv_dnnl_impl(bl->ld, p));
     for (int w = 0; w < NWAYS; w++) {
         double sum = 0.0;
         const int one_call = w == WAY_ANAMO || w == WAY_LAYER_DNNL;

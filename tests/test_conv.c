@@ -1058,6 +1058,41 @@ static void test_output_independent_of_batch(void **state)
     block_free(&b);
 }
 
+/* What anamo_model_conv_impl (summary.json's "convolutions") reports is what the layers run
+ * on: model.conv = auto puts every layer of seed 000's shapes on oneDNN (a ConvTranspose2d's
+ * forward on sgemm + col2im), im2col none. */
+static void test_conv_impl_reported(void **state)
+{
+    (void)state;
+    static const char *const ENC = "conv2d 4 k4 s2 p1, relu, conv2d 6 k4 s2 p1, relu";
+    static const char *const DEC = "convtranspose2d 4 k4 s2 p1, relu, convtranspose2d 3 k4 s2 p1";
+    const anamo_conv_impl impls[2] = {ANAMO_CONV_AUTO, ANAMO_CONV_IM2COL};
+    for (int k = 0; k < 2; k++) {
+        anamo_model_spec ms = {.in_c = 3, .in_h = 8, .in_w = 8, .encoder = ENC, .decoder = DEC,
+                               .max_batch = 5, .conv = impls[k]};
+        anamo_model *m = NULL;
+        anamo_err err = {0};
+        if (anamo_model_create(&ms, &m, &err) != ANAMO_OK)
+            fail_msg("anamo_model_create: %s", err.msg);
+        for (int b = 0; b < 2; b++) {
+            const block *blk = b ? &m->dec : &m->enc;
+            for (int i = 0; i < blk->nlayers; i++)
+                if (blk->layers[i].kind == LAYER_CONV2D || blk->layers[i].kind == LAYER_CONVT2D)
+                    assert_int_equal(blk->layers[i].dnnl != NULL, k == 0);
+        }
+        char text[512];
+        anamo_model_conv_impl(m, text, sizeof text);
+        if (k == 0 && (!strstr(text, "encoder.0 oneDNN (") || !strstr(text, "encoder.2 oneDNN (") ||
+                       !strstr(text, "decoder.0 oneDNN (sgemm+col2im, ") ||
+                       !strstr(text, "decoder.2 oneDNN (sgemm+col2im, ") || strstr(text, "im2col;")))
+            fail_msg("model.conv = auto reports '%s'", text);
+        if (k == 1 && strcmp(text, "encoder.0 im2col; encoder.2 im2col; decoder.0 im2col; "
+                                   "decoder.2 im2col"))
+            fail_msg("model.conv = im2col reports '%s'", text);
+        anamo_model_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1079,6 +1114,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_batchnorm),
         cmocka_unit_test(test_threaded_matches_serial),
         cmocka_unit_test(test_output_independent_of_batch),
+        cmocka_unit_test(test_conv_impl_reported),
     };
     int failed = cmocka_run_group_tests_name("im2col", tests, NULL, NULL);
     suite_conv_impl = ANAMO_CONV_DNNL;

@@ -103,10 +103,11 @@ void anamo_model_conv_impl(const anamo_model *m, char *out, size_t size)
             const layer *l = &b->layers[i];
             if (l->kind != LAYER_CONV2D && l->kind != LAYER_CONVT2D)
                 continue;
+            /* a ConvTranspose2d's forward runs on sgemm + col2im even on oneDNN (conv.c) */
+            const char *fwd = l->kind == LAYER_CONVT2D ? "sgemm+col2im" : conv_dnnl_impl(l, 0);
             int n = l->dnnl ? snprintf(out + used, size - used, "%s%s.%d oneDNN (%s, %s, %s)",
-                                       used ? "; " : "", b->name, l->index,
-                                       conv_dnnl_impl(l, 0), conv_dnnl_impl(l, 1),
-                                       conv_dnnl_impl(l, 2))
+                                       used ? "; " : "", b->name, l->index, fwd,
+                                       conv_dnnl_impl(l, 1), conv_dnnl_impl(l, 2))
                             : snprintf(out + used, size - used, "%s%s.%d im2col",
                                        used ? "; " : "", b->name, l->index);
             if (n < 0 || (size_t)n >= size - used)
