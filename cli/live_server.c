@@ -8,6 +8,12 @@
  * (a page of another site, through DNS rebinding, cannot read it). libmicrohttpd answers
  * malformed requests (400) and headers larger than its per-connection memory (431) itself.
  *
+ * The listening socket is the server's own: a gate thread accepts each connection and peeks at
+ * its first bytes before handing it to libmicrohttpd (MHD_add_connection). Bytes that cannot
+ * begin a request line (a method of capital letters, then a space) get 400 and the connection
+ * closed there, since libmicrohttpd closes some of those (no request line at all) without a
+ * status; a client that sends nothing within LIVE_PEEK_MS is closed with nothing sent.
+ *
  * The mailbox: the trainer swaps snapshots in with atomic_exchange; requests take it out with
  * atomic_exchange(NULL) under srv->lock, which only this server's thread takes. */
 #include "live.h"
@@ -15,16 +21,23 @@
 #include "live_page.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define LIVE_CONNECTION_MEMORY (64 * 1024) /* headers beyond this are refused (431) */
 #define LIVE_CONNECTIONS 32
 #define LIVE_CONNECTION_TIMEOUT_S 10
+#define LIVE_PEEK_MS 2000    /* a new connection's first bytes must come within this */
+#define LIVE_METHOD_MAX 16   /* the longest method the gate waits for ("OPTIONS", …) */
 
 struct live_server {
     struct MHD_Daemon *daemon;
@@ -33,6 +46,9 @@ struct live_server {
     live_snapshot *current;           /* the snapshot requests are answered from */
     int loopback;                     /* bound to 127.0.0.0/8: check the Host header */
     unsigned port;
+    int listen_fd;                    /* the gate's listening socket, or -1 */
+    pthread_t gate;
+    int gate_running;
 };
 
 void live_snapshot_free(live_snapshot *s)
@@ -170,6 +186,84 @@ static size_t keep_escapes(void *cls, struct MHD_Connection *conn, char *uri)
     return strlen(uri);
 }
 
+/* ---- the gate: a connection reaches libmicrohttpd only if it starts like a request ---------- */
+
+/* 1: head begins "METHOD " (capital letters, a space); 0: it cannot; -1: only capitals so far. */
+static int request_start(const char *head, ssize_t n)
+{
+    ssize_t i = 0;
+    while (i < n && head[i] >= 'A' && head[i] <= 'Z')
+        i++;
+    if (i < n)
+        return i > 0 && head[i] == ' ';
+    return n < LIVE_METHOD_MAX ? -1 : 0;
+}
+
+/* Waits up to LIVE_PEEK_MS for the connection's first bytes and judges them (as
+ * request_start; -1 also when nothing came or the peer left). */
+static int peek_request_start(int fd)
+{
+    char head[LIVE_METHOD_MAX];
+    for (int waited = 0; waited < LIVE_PEEK_MS; waited += 10) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, LIVE_PEEK_MS - waited) != 1)
+            return -1;
+        ssize_t n = recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+        if (n <= 0)
+            return -1;
+        int verdict = request_start(head, n);
+        if (verdict >= 0)
+            return verdict;
+        struct timespec pause = {0, 10 * 1000 * 1000}; /* more bytes of the method to come */
+        nanosleep(&pause, NULL);
+    }
+    return -1;
+}
+
+static void *gate_main(void *arg)
+{
+    live_server *srv = arg;
+    static const char BAD[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                              "Content-Length: 12\r\nConnection: close\r\n\r\nbad request\n";
+    for (;;) {
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        int fd = accept(srv->listen_fd, (struct sockaddr *)&peer, &len);
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (fd < 0) /* the listening socket was shut down: the server stops */
+            return NULL;
+        int verdict = peek_request_start(fd);
+        if (verdict == 1) {
+            MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&peer, len); /* MHD closes
+                                                                                  it on failure */
+            continue;
+        }
+        if (verdict == 0)
+            (void)!send(fd, BAD, sizeof BAD - 1, MSG_NOSIGNAL);
+        close(fd);
+    }
+}
+
+/* The gate's listening socket on addr; its port (a free one for port 0) in srv->port. */
+static int gate_listen(live_server *srv, const struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    struct sockaddr_in bound;
+    socklen_t len = sizeof bound;
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(fd, (const struct sockaddr *)addr, sizeof *addr) || listen(fd, LIVE_CONNECTIONS) ||
+        getsockname(fd, (struct sockaddr *)&bound, &len)) {
+        close(fd);
+        return -1;
+    }
+    srv->listen_fd = fd;
+    srv->port = ntohs(bound.sin_port);
+    return 0;
+}
+
 /* ---- starting and stopping ---------------------------------------------------------------- */
 
 int live_server_start(const struct sockaddr_in *addr, live_server **out, char *url, size_t cap,
@@ -182,24 +276,28 @@ int live_server_start(const struct sockaddr_in *addr, live_server **out, char *u
         return anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     atomic_init(&srv->mailbox, NULL);
     pthread_mutex_init(&srv->lock, NULL);
+    srv->listen_fd = -1;
     srv->loopback = (ntohl(addr->sin_addr.s_addr) >> 24) == 127;
+    if (gate_listen(srv, addr)) {
+        live_server_stop(srv);
+        return anamo_fail(err, ANAMO_ERR_IO, "--live: cannot listen on %s:%u (in use, or not "
+                          "an address of this machine)", host, (unsigned)ntohs(addr->sin_port));
+    }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, ntohs(addr->sin_port), NULL, NULL,
-        on_request, srv, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)addr,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+        0, NULL, NULL, on_request, srv,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIVE_CONNECTION_MEMORY,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIVE_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LIVE_CONNECTION_TIMEOUT_S,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL,
         MHD_OPTION_STRICT_FOR_CLIENT, 1 /* refuse what HTTP/1.1 does not allow */,
         MHD_OPTION_END);
-    const union MHD_DaemonInfo *info =
-        srv->daemon ? MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT) : NULL;
-    if (!info) {
+    if (!srv->daemon || pthread_create(&srv->gate, NULL, gate_main, srv)) {
         live_server_stop(srv);
-        return anamo_fail(err, ANAMO_ERR_IO, "--live: cannot listen on %s:%u (in use, or not "
-                          "an address of this machine)", host, (unsigned)ntohs(addr->sin_port));
+        return anamo_fail(err, ANAMO_ERR_IO, "--live: cannot start the server on %s:%u", host,
+                          (unsigned)ntohs(addr->sin_port));
     }
-    srv->port = info->port;
+    srv->gate_running = 1;
     snprintf(url, cap, "http://%s:%u/", host, srv->port);
     *out = srv;
     return ANAMO_OK;
@@ -215,8 +313,14 @@ void live_server_stop(live_server *srv)
 {
     if (!srv)
         return;
+    if (srv->listen_fd >= 0) /* wakes the gate's accept: it returns */
+        shutdown(srv->listen_fd, SHUT_RDWR);
+    if (srv->gate_running)
+        pthread_join(srv->gate, NULL);
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
     if (srv->daemon)
-        MHD_stop_daemon(srv->daemon); /* joins the thread, closes every socket */
+        MHD_stop_daemon(srv->daemon); /* joins its thread, closes every connection */
     live_snapshot_free(atomic_exchange(&srv->mailbox, NULL));
     live_snapshot_free(srv->current);
     pthread_mutex_destroy(&srv->lock);
