@@ -20,8 +20,8 @@
  * lose it unseen. These sizes are those of the structs it was written for (x86-64). */
 _Static_assert(sizeof(anamo_phase) == 352, "anamo_phase changed: update dump_phase");
 _Static_assert(sizeof(anamo_train_spec) == 5712, "anamo_train_spec changed: update dump_settings");
-_Static_assert(sizeof(anamo_model_spec) == 56, "anamo_model_spec changed: update dump_settings");
-_Static_assert(sizeof(run_settings) == 9912, "run_settings changed: update dump_settings");
+_Static_assert(sizeof(anamo_model_spec) == 64, "anamo_model_spec changed: update dump_settings");
+_Static_assert(sizeof(run_settings) == 9920, "run_settings changed: update dump_settings");
 
 typedef struct dump {
     char *s;
@@ -67,9 +67,9 @@ static void dump_settings(dump *d, const run_settings *s)
     put(d, "checkpoints every %d epochs, %lld steps, %a s\n", s->checkpoint_every,
         (long long)s->checkpoint_iterations, s->checkpoint_seconds);
     put(d, "model %d %d %d encoder '%s' decoder '%s' init %d %a seed %llu max_batch %d "
-           "binary %d\n", m->in_c, m->in_h, m->in_w, m->encoder ? m->encoder : "(null)",
+           "binary %d conv %d\n", m->in_c, m->in_h, m->in_w, m->encoder ? m->encoder : "(null)",
         m->decoder ? m->decoder : "(null)", (int)m->init, (double)m->init_scale,
-        (unsigned long long)m->seed, m->max_batch, m->binary_codes);
+        (unsigned long long)m->seed, m->max_batch, m->binary_codes, (int)m->conv);
     if (strcmp(s->encoder, m->encoder) || strcmp(s->decoder, m->decoder))
         fuzz_fail("config_settings: model.encoder/decoder are not the settings' own strings");
     put(d, "loss %d lambda %a penalty %d norm %d resample %lld %lld jacobian %lld epochs %a "

@@ -1,6 +1,7 @@
 #!/bin/sh
 # valgrind.sh — a tiny run of every anamo verb under valgrind's memcheck: train (and a resumed
-# train), eval, encode, reconstruct, compare (with trials, a sweep, PCA and step-function
+# train, and a small convolutional one on CIFAR-10 when it is there), eval, encode, reconstruct,
+# compare (with trials, a sweep, PCA and step-function
 # analyses and every figure), and a rejected input (the error paths free what they took
 # too). Fails on any invalid read or write, use of uninitialised memory, or definitely or
 # indirectly lost block; "possibly lost" and "still reachable" blocks (OpenMP's and OpenBLAS's
@@ -37,8 +38,9 @@ INI
 # valgrind's own failures exit 99, apart from anamo's exit codes (1 for a rejected input)
 VG="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
     --show-leak-kinds=definite,indirect --track-origins=yes --suppressions=tests/valgrind.supp"
-# OpenBLAS would pick AVX-512 kernels that valgrind cannot decode on such CPUs
+# OpenBLAS and oneDNN would pick AVX-512 kernels that valgrind cannot decode on such CPUs
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
+export ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-AVX2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 # anamo runs itself again through /proc/self/exe to set GOMP_SPINCOUNT (src/core/omp_env.c);
 # under valgrind that path is valgrind's own tool, which refuses to start. A spin count chosen
@@ -94,6 +96,16 @@ check 0 compare-linear compare "$WORK/compare.ini" -o "$WORK/cmp-linear" \
 check 0 compare-steps compare "$WORK/compare.ini" -o "$WORK/cmp-steps" --set data.train=steps:16 \
       --set data.test=steps:16 --set model.encoder="linear 1" \
       --set model.decoder="linear 8, relu, linear 16" --set compare.sweep=
+# the convolutions on oneDNN's primitives (and a ConvTranspose2d's forward on sgemm + col2im):
+# seed 000's CIFAR-10 model on 100 images, NAM, so both blocks' backward parts run (no
+# Jacobian measure: its 768 tangent passes per image take minutes under valgrind)
+if [ -e "${ANAMO_DATA:-data}/cifar10" ]; then
+  check 0 train-conv train experiments/cifar-nam-vs-joint.ini -o "$WORK/run-conv" \
+        --set data.train=cifar10:train@100 --set data.test=cifar10:test@20 --set train.epochs=2 \
+        --set train.batch=50 --set train.scheme=nam --set train.jacobian_samples=0
+else
+  echo "valgrind.sh: train-conv: skipped (no CIFAR-10 under ${ANAMO_DATA:-data})"
+fi
 printf '1,2\n3,x\n' > "$WORK/bad.csv"
 check 1 rejected-data train "$WORK/tiny.ini" -o "$WORK/bad" --set "data.train=$WORK/bad.csv"
 printf '[train]\nepohcs = 2\n' > "$WORK/typo.ini"
