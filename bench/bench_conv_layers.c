@@ -18,6 +18,7 @@
  *            (src/nn/conv_dnnl.c, which does what blocked_net does): what training runs.
  * Each figure is the median over rounds of the milliseconds per call, each call repeated for at
  * least 0.1 s. What the lines mean: bench/README.md. */
+#include "bench_util.h"
 #include "machine.h"
 #include "nn/block.h"
 
@@ -286,20 +287,6 @@ static double time_part(const dnnl_ctx *d, bench_layer *bl, int way, int part)
     return 1e3 * (now() - t0) / (double)calls;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-    double s[ROUNDS_MAX];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
 static float *floats(size_t n, unsigned seed)
 {
     float *v = malloc(n * sizeof *v);
@@ -348,7 +335,7 @@ static void print_layer(const bench_layer *bl, int rounds)
         double sum = 0.0;
         const int one_call = w == WAY_ANAMO || w == WAY_LAYER_DNNL;
         for (int p = 0; p < NPARTS - one_call; p++) {
-            double m = median(bl->ms[w][p], rounds);
+            double m = bench_median(bl->ms[w][p], rounds);
             sum += m;
             printf("ms_%s.%d_%s_%s: %.3f\n", bl->block_name, l->index, WAY_NAMES[w],
                    one_call && p == 1 ? "backward" : PART_NAMES[p], m);
@@ -360,16 +347,8 @@ static void print_layer(const bench_layer *bl, int rounds)
 int main(int argc, char **argv)
 {
     int rounds = 5, threads = 2;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
-            rounds = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else
-            return fprintf(stderr, "usage: %s [--rounds N] [--threads N]\n", argv[0]), 2;
-    }
-    if (rounds < 1 || rounds > ROUNDS_MAX || threads < 1)
-        return fprintf(stderr, "bench_conv_layers: bad --rounds or --threads\n"), 2;
+    if (bench_rounds_args(argc, argv, "bench_conv_layers", ROUNDS_MAX, &rounds, &threads))
+        return 2;
     anamo_program_setup(argv);
     omp_set_num_threads(threads);
     print_machine();
@@ -418,7 +397,7 @@ int main(int argc, char **argv)
         double total = 0.0;
         for (int i = 0; i < n; i++)
             for (int p = 0; p < NPARTS; p++)
-                total += median(layers[i].ms[w][p], rounds);
+                total += bench_median(layers[i].ms[w][p], rounds);
         printf("ms_all_layers_%s: %.3f\n", WAY_NAMES[w], total);
     }
     return 0;

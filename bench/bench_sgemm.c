@@ -84,10 +84,7 @@ static void run_model(const model_shapes *ms, int rounds)
         printf("%s_%s_%s (%s, %s) %dx%dx%d:", ms->name, p->layer, PART_NAMES[p->part],
                trans_name(p->ta), trans_name(p->tb), p->M, p->N, p->K);
         for (int lib = 0; lib < NLIBS; lib++) {
-            double v[ROUNDS_MAX];
-            memcpy(v, sec[lib][i], (size_t)rounds * sizeof *v);
-            qsort(v, (size_t)rounds, sizeof *v, cmp_seconds);
-            const double med = rounds % 2 ? v[rounds / 2] : 0.5 * (v[rounds / 2 - 1] + v[rounds / 2]);
+            const double med = bench_median(sec[lib][i], rounds);
             total[lib] += med;
             printf(" %s %.1f", LIB_NAMES[lib], p->flop / med * 1e-9);
         }
@@ -112,16 +109,8 @@ static void run_model(const model_shapes *ms, int rounds)
 int main(int argc, char **argv)
 {
     int rounds = 5, threads = 2;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
-            rounds = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
-        else
-            return fprintf(stderr, "usage: %s [--rounds N] [--threads N]\n", argv[0]), 2;
-    }
-    if (rounds < 1 || rounds > ROUNDS_MAX || threads < 1)
-        return fprintf(stderr, "bench_sgemm: bad --rounds or --threads\n"), 2;
+    if (bench_rounds_args(argc, argv, "bench_sgemm", ROUNDS_MAX, &rounds, &threads))
+        return 2;
     anamo_program_setup(argv);
     omp_set_num_threads(threads);
     print_machine();

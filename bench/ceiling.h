@@ -18,6 +18,7 @@
 #ifndef ANAMO_BENCH_CEILING_H
 #define ANAMO_BENCH_CEILING_H
 
+#include "bench_util.h"
 #include "nn/block.h"
 
 #include <cblas.h>
@@ -251,18 +252,9 @@ static inline int step_uses(const ceiling *c, const step_kind *s, const product 
     return s->need_dx[k] || (s->need_dw[k] && c->first_weighted[k] < p->index);
 }
 
-static inline int cmp_seconds(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static inline double product_median(const product *p, int n)
 {
-    double v[MAX_REPS];
-    memcpy(v, p->seconds, (size_t)n * sizeof *v);
-    qsort(v, (size_t)n, sizeof *v, cmp_seconds);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return bench_median(p->seconds, n);
 }
 
 static inline const char *trans_name(CBLAS_TRANSPOSE t)

@@ -84,18 +84,6 @@ static int train(const bench_model *bm, const anamo_dataset *ds, anamo_conv_impl
     return rc;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Peak resident memory (MiB) of a child process running argv. */
 static double child_peak_rss(char *const argv[])
 {
@@ -168,15 +156,15 @@ static int repetition(const bench_model *bm, const anamo_dataset *ds, anamo_conv
 /* The throughput lines, then the ceiling lines for the steps timed (ceiling.h's STEP_KINDS). */
 static void print_figures(samples *s, int joint_only, const ceiling *c)
 {
-    double joint = median(s->joint, s->n);
+    double joint = bench_median(s->joint, s->n);
     printf("joint: %.0f samples/s\n", joint);
     double rates[NSTEP_KINDS] = {joint};
     if (joint_only) {
         ceiling_print_rates(c, rates);
         return;
     }
-    double dec = median(s->dec, s->n);
-    double enc = median(s->enc, s->n), cached = median(s->cached, s->ncached);
+    double dec = bench_median(s->dec, s->n);
+    double enc = bench_median(s->enc, s->n), cached = bench_median(s->cached, s->ncached);
     printf("nam_decoder_epoch: %.0f samples/s\n", dec);
     printf("nam_encoder_epoch: %.0f samples/s\n", enc);
     printf("nam_decoder_cached: %.0f samples/s\n", cached);
