@@ -156,7 +156,7 @@ static void test_bad_requests_while_training(void **state)
     in_dir(fx, "live-run", run);
     const char *args[] = {"train", fx->config, "-o", run, "--live", "0", RUN_ARGS[0],
                           RUN_ARGS[1], RUN_ARGS[2], RUN_ARGS[3], RUN_ARGS[4], RUN_ARGS[5], NULL};
-    pid_t pid = live_spawn(fx->bin, fx->dir, "live", args);
+    pid_t pid = cli_spawn(fx->bin, fx->dir, "live", args);
     int port = live_wait_port(fx->dir, "live", pid);
     live_wait_snapshot(port, "\"weights\":true"); /* the run has begun */
     expect_endpoints(port);
@@ -244,7 +244,7 @@ static void test_same_checkpoint_without_live(void **state)
     in_dir(fx, "plain-run", plain_run);
     const char *args[] = {"train", fx->config, "-o", plain_run, RUN_ARGS[0], RUN_ARGS[1],
                           RUN_ARGS[2], RUN_ARGS[3], RUN_ARGS[4], RUN_ARGS[5], NULL};
-    pid_t pid = live_spawn(fx->bin, fx->dir, "plain", args);
+    pid_t pid = cli_spawn(fx->bin, fx->dir, "plain", args);
     assert_int_equal(live_wait_exit(pid, RUN_TIMEOUT_S), 0);
     snprintf(a, sizeof a, "%s/model.safetensors", live_run);
     snprintf(b, sizeof b, "%s/model.safetensors", plain_run);

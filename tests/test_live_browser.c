@@ -42,7 +42,7 @@ static char *dump_dom(const fixture *fx, int port, const char *name)
     snprintf(profile, sizeof profile, "--user-data-dir=%s/chromium-profile", fx->dir);
     const char *args[] = {"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                           profile, "--dump-dom", budget, url, NULL};
-    pid_t pid = live_spawn(fx->chromium, fx->dir, name, args);
+    pid_t pid = cli_spawn(fx->chromium, fx->dir, name, args);
     int code = live_wait_exit(pid, DUMP_TIMEOUT_S);
     snprintf(out, sizeof out, "%s/%s.stdout", fx->dir, name);
     char *dom = read_text(out, NULL);
@@ -97,7 +97,7 @@ static void test_page_grows_and_matches(void **state)
     char run[LIVE_PATH_CAP];
     snprintf(run, sizeof run, "%s/run", fx->dir);
     const char *args[] = {"train", fx->config, "-o", run, "--live", NULL};
-    pid_t pid = live_spawn(fx->bin, fx->dir, "train", args);
+    pid_t pid = cli_spawn(fx->bin, fx->dir, "train", args);
     int port = live_wait_port(fx->dir, "train", pid);
     live_wait_snapshot(port, "\"log\":[[");
     char *first = dump_dom(fx, port, "dom-1");

@@ -16,27 +16,6 @@
 #define LIVE_URL_TIMEOUT_S 60.0 /* for the run to load its data and print the URL */
 #define LIVE_READ_TIMEOUT_S 10  /* for one answer of the server */
 
-/* Starts bin with args (NULL-terminated), stdout and stderr to DIR/NAME.stdout, .stderr. */
-static inline pid_t live_spawn(const char *bin, const char *dir, const char *name,
-                               const char *const *args)
-{
-    char out_path[LIVE_PATH_CAP], err_path[LIVE_PATH_CAP];
-    snprintf(out_path, sizeof out_path, "%s/%s.stdout", dir, name);
-    snprintf(err_path, sizeof err_path, "%s/%s.stderr", dir, name);
-    const char *argv[TEST_CLI_MAX_ARGS + 2];
-    cli_argv(bin, args, argv);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        cli_child_output(out_path, err_path);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
 /* The port of the "live view: http://127.0.0.1:PORT/" line in DIR/NAME.stderr, waiting for it;
  * fails the test when the run ends or the time runs out first. */
 static inline int live_wait_port(const char *dir, const char *name, pid_t pid)
@@ -194,17 +173,9 @@ static inline metrics_row *live_metrics(const char *run_dir, size_t *n)
 /* Waits for pid (at most timeout_s) and returns its exit status, or -1 when a signal ended it. */
 static inline int live_wait_exit(pid_t pid, double timeout_s)
 {
-    const double deadline = now_s() + timeout_s;
-    const struct timespec nap = {0, 10000000};
-    int status = 0;
-    pid_t w;
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < deadline)
-        nanosleep(&nap, NULL);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+    int status;
+    if (cli_wait_status(pid, timeout_s, &status))
         fail_msg("the run is still going after %.0f s", timeout_s);
-    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -211,24 +211,56 @@ static inline void cli_child_output(const char *out_path, const char *err_path)
         _exit(127);
 }
 
+/* Starts bin with args (NULL-terminated), its stdout and stderr to DIR/NAME.stdout and
+ * DIR/NAME.stderr; returns its pid. */
+static inline pid_t cli_spawn(const char *bin, const char *dir, const char *name,
+                              const char *const *args)
+{
+    char out_path[TEST_UTIL_PATH_CAP], err_path[TEST_UTIL_PATH_CAP];
+    snprintf(out_path, sizeof out_path, "%s/%s.stdout", dir, name);
+    snprintf(err_path, sizeof err_path, "%s/%s.stderr", dir, name);
+    const char *argv[TEST_CLI_MAX_ARGS + 2];
+    cli_argv(bin, args, argv);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* only async-signal-safe calls between fork and exec */
+        cli_child_output(out_path, err_path);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits at most timeout_s seconds for pid and puts its wait status in *status; 0, or -1 when
+ * it was still running (it is then killed and reaped, and the caller fails the test). */
+static inline int cli_wait_status(pid_t pid, double timeout_s, int *status)
+{
+    pid_t w;
+    const double deadline = now_s() + timeout_s;
+    const struct timespec nap = {0, 2000000};
+    *status = 0;
+    while ((w = waitpid(pid, status, WNOHANG)) == 0 && now_s() < deadline)
+        nanosleep(&nap, NULL);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, status, 0);
+        return -1;
+    }
+    assert_int_equal(w, pid);
+    return 0;
+}
+
 /* Waits at most timeout_s seconds for pid, a run of bin whose stdout and stderr went to
  * DIR/cli.stdout and DIR/cli.stderr (then the test fails: the command hangs), and collects
  * what it wrote. what names the command in messages. */
 static inline cli_result cli_wait(pid_t pid, const char *bin, const char *dir, const char *what,
                                   double timeout_s)
 {
-    int status = 0;
-    pid_t w;
-    const double deadline = now_s() + timeout_s;
-    const struct timespec nap = {0, 2000000};
-    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() < deadline)
-        nanosleep(&nap, NULL);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
+    int status;
+    if (cli_wait_status(pid, timeout_s, &status))
         fail_msg("anamo %s ...: still running after %.0f s", what, timeout_s);
-    }
-    assert_int_equal(w, pid);
     char out_path[TEST_UTIL_PATH_CAP], err_path[TEST_UTIL_PATH_CAP];
     snprintf(out_path, sizeof out_path, "%s/cli.stdout", dir);
     snprintf(err_path, sizeof err_path, "%s/cli.stderr", dir);
@@ -248,20 +280,7 @@ static inline cli_result cli_wait(pid_t pid, const char *bin, const char *dir, c
 static inline cli_result run_cli(const char *bin, const char *dir, const char *const *args,
                                  double timeout_s)
 {
-    char out_path[TEST_UTIL_PATH_CAP], err_path[TEST_UTIL_PATH_CAP];
-    snprintf(out_path, sizeof out_path, "%s/cli.stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s/cli.stderr", dir);
-    const char *argv[TEST_CLI_MAX_ARGS + 2];
-    cli_argv(bin, args, argv);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) { /* only async-signal-safe calls between fork and exec */
-        cli_child_output(out_path, err_path);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
+    pid_t pid = cli_spawn(bin, dir, "cli", args);
     return cli_wait(pid, bin, dir, args[0] ? args[0] : "", timeout_s);
 }
 
