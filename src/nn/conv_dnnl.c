@@ -2,8 +2,8 @@
  * primitives (forward, backward data, backward weights), the layer's alternative to conv.c's
  * im2col + sgemm where oneDNN is faster (bench/bench_conv_layers.c measures both: on seed
  * 000's six layers oneDNN's own blocked layouts win every part but ConvTranspose2d's forward,
- * which conv.c keeps on sgemm + col2im; the forward primitive is still made, as the backward
- * ones' hint).
+ * which conv.c keeps on sgemm + col2im; of that forward only the descriptor is made, as the
+ * backward ones' hint).
  *
  * The layer keeps anamo's layouts on its side: input and output as the block gives and takes
  * them (NCHW, or channel-major (C, N, H, W), oneDNN's "bacd"), weights in PyTorch's layout
@@ -247,38 +247,45 @@ static void set_free(dnnl_set *s)
     s->batch = 0;
 }
 
-static dnnl_status_t op_build(conv_dnnl *c, const layer *l, int B, int part,
-                              dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd_out,
-                              dnnl_op *op)
+/* The primitive descriptor of one part (hint: the forward's, for the backward parts). */
+static dnnl_status_t pd_create(const conv_dnnl *c, const layer *l, int B, int part,
+                               dnnl_primitive_desc_t hint, dnnl_primitive_desc_t *pd)
 {
     op_desc d;
-    dnnl_primitive_desc_t pd = NULL;
+    *pd = NULL;
     dnnl_status_t st = init_desc(l, part, B, &d);
-    if (st == dnnl_success)
-        st = dnnl_primitive_desc_create(&pd, &d, NULL, c->engine, hint);
-    if (st == dnnl_success)
-        st = dnnl_primitive_create(&op->prim, pd);
+    return st == dnnl_success ? dnnl_primitive_desc_create(pd, &d, NULL, c->engine, hint) : st;
+}
+
+/* The primitive of pd and its arguments' bindings. */
+static dnnl_status_t op_build(conv_dnnl *c, const layer *l, int B, int part,
+                              dnnl_primitive_desc_t pd, dnnl_op *op)
+{
+    dnnl_status_t st = dnnl_primitive_create(&op->prim, pd);
     for (int i = 0; st == dnnl_success && i < 4 && PART_ROLES[part][i] >= 0; i++)
         st = bind(c, l, B, pd, PART_ROLES[part][i], &op->binds[op->nbinds++]);
     const char *impl = NULL;
     if (st == dnnl_success &&
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success)
         snprintf(c->impl[part], sizeof c->impl[part], "%s", impl ? impl : "?");
-    if (pd_out && st == dnnl_success)
-        *pd_out = pd;
-    else
-        dnnl_primitive_desc_destroy(pd);
     return st;
 }
 
+/* The set of batch B. A ConvTranspose2d's forward runs in conv.c: of it only the descriptor is
+ * made, the backward parts' hint. */
 static dnnl_status_t set_build(conv_dnnl *c, const layer *l, int B, dnnl_set *s)
 {
-    dnnl_primitive_desc_t fwd = NULL;
-    dnnl_status_t st = op_build(c, l, B, PART_FWD, NULL, &fwd, &s->op[PART_FWD]);
-    if (st == dnnl_success)
-        st = op_build(c, l, B, PART_BWD_DATA, fwd, NULL, &s->op[PART_BWD_DATA]);
-    if (st == dnnl_success)
-        st = op_build(c, l, B, PART_BWD_WEI, fwd, NULL, &s->op[PART_BWD_WEI]);
+    dnnl_primitive_desc_t fwd = NULL, pd = NULL;
+    dnnl_status_t st = pd_create(c, l, B, PART_FWD, NULL, &fwd);
+    if (st == dnnl_success && l->kind == LAYER_CONV2D)
+        st = op_build(c, l, B, PART_FWD, fwd, &s->op[PART_FWD]);
+    for (int part = PART_BWD_DATA; st == dnnl_success && part <= PART_BWD_WEI; part++) {
+        st = pd_create(c, l, B, part, fwd, &pd);
+        if (st == dnnl_success)
+            st = op_build(c, l, B, part, pd, &s->op[part]);
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+    }
     dnnl_primitive_desc_destroy(fwd);
     if (st != dnnl_success) {
         set_free(s);

@@ -101,7 +101,7 @@ conv_dnnl_work *conv_dnnl_work_create(void); /* NULL: out of memory */
 void conv_dnnl_work_free(conv_dnnl_work *w);
 int conv_dnnl_create(layer *l, int max_batch, conv_dnnl_work *work, anamo_err *err);
 void conv_dnnl_free(conv_dnnl *c);
-void conv_dnnl_forward(layer *l, const float *in, int B);
+void conv_dnnl_forward(layer *l, const float *in, int B); /* Conv2d only (see conv.c) */
 void conv_dnnl_backward(layer *l, const float *in, const float *dout, float *din, int B,
                         int need_din, int need_dw);
 const char *conv_dnnl_impl(const layer *l, int part);
