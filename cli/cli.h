@@ -54,8 +54,11 @@ typedef struct run_result {
     char divergence[ANAMO_ERR_MSG_MAX];
     int64_t diverged_epoch;   /* the epoch in which it diverged (NaN or every code zero) */
     int64_t epochs;
-    anamo_metrics train, test;
-    int has_test;
+    anamo_metrics train, test, validation;
+    int has_test, has_validation;
+    int64_t best_epoch;       /* the epoch of the best validation loss (0: no validation set) */
+    double best_validation_loss;
+    int stopped_early;        /* train.early_stopping ended the run */
     double seconds_per_epoch;
     double weights_updated_per_epoch;
     double samples_per_s;

@@ -44,35 +44,83 @@ void compare_run_dir(const compare_set *cs, int arm, int trial, char *out, size_
     snprintf(out, size, "%s/%s/trial-%d", cs->dir, cs->arms[arm].name, trial);
 }
 
-/* The arms: each [compare] arms name, times each sweep value. */
-static int plan_arms(const config *c, compare_arm *arms, int *narms, anamo_err *err)
+/* One family's runs: the arm NAME once per value of its sweep ([compare] sweep and
+ * sweep_values, which its [arm NAME] may set for itself), appended to arms[*narms...]. */
+static int plan_family(const config *c, const char *name, compare_arm *arms, int *narms,
+                       anamo_err *err)
 {
-    char names[COMPARE_MAX_ARMS][ANAMO_NAME_MAX], values[COMPARE_MAX_ARMS][ANAMO_NAME_MAX];
-    int nnames = config_arms(c, names, COMPARE_MAX_ARMS);
-    const char *sweep = config_get(c, "compare", "sweep");
-    int nvalues = *sweep ? split_list(config_get(c, "compare", "sweep_values"), values,
+    char values[COMPARE_MAX_ARMS][ANAMO_NAME_MAX], sweep[2 * CFG_KEY_MAX];
+    config arm;
+    int rc = config_copy(&arm, c, err);
+    if (!rc)
+        rc = config_apply_arm(&arm, name, err);
+    snprintf(sweep, sizeof sweep, "%s", rc ? "" : config_get(&arm, "compare", "sweep"));
+    int nvalues = *sweep ? split_list(config_get(&arm, "compare", "sweep_values"), values,
                                       COMPARE_MAX_ARMS)
                          : 0;
+    config_free(&arm);
+    if (rc)
+        return rc;
+    if (*sweep && nvalues < 1)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: arm %s sweeps %s but sweep_values lists "
+                          "no value", c->path, name, sweep);
+    if (*narms + (nvalues ? nvalues : 1) > COMPARE_MAX_ARMS)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: more than %d runs per trial (arms × their "
+                          "sweep values)", c->path, COMPARE_MAX_ARMS);
+    const char *short_key = strrchr(sweep, '.') ? strrchr(sweep, '.') + 1 : sweep;
+    for (int v = 0; v < (nvalues ? nvalues : 1); v++) {
+        compare_arm *a = &arms[(*narms)++];
+        snprintf(a->family, sizeof a->family, "%s", name);
+        snprintf(a->sweep_key, sizeof a->sweep_key, "%s", sweep);
+        snprintf(a->sweep_value, sizeof a->sweep_value, "%s", nvalues ? values[v] : "");
+        if (nvalues)
+            snprintf(a->name, sizeof a->name, "%s_%s=%s", name, short_key, values[v]);
+        else
+            snprintf(a->name, sizeof a->name, "%s", name);
+    }
+    return ANAMO_OK;
+}
+
+/* Whether every family sweeps the same key over the same values (one table, one figure). */
+static int sweeps_agree(const compare_arm *arms, int narms)
+{
+    int per_family = 0;
+    while (per_family < narms && !strcmp(arms[per_family].family, arms[0].family))
+        per_family++;
+    if (narms % per_family)
+        return 0;
+    for (int a = 0; a < narms; a++)
+        if (strcmp(arms[a].sweep_key, arms[a % per_family].sweep_key) ||
+            strcmp(arms[a].sweep_value, arms[a % per_family].sweep_value))
+            return 0;
+    return 1;
+}
+
+/* The arms: each [compare] arms name, times each value of its sweep. */
+static int plan_arms(const config *c, compare_set *cs, compare_arm *arms, anamo_err *err)
+{
+    char names[COMPARE_MAX_ARMS][ANAMO_NAME_MAX];
+    int nnames = config_arms(c, names, COMPARE_MAX_ARMS);
     if (nnames < 1)
         return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] arms lists no arm", c->path);
-    if (*sweep && nvalues < 1)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] sweep = %s but sweep_values "
-                          "lists no value", c->path, sweep);
-    if (nnames * (nvalues ? nvalues : 1) > COMPARE_MAX_ARMS)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: %d arms × %d sweep values is more than "
-                          "%d runs per trial", c->path, nnames, nvalues, COMPARE_MAX_ARMS);
-    const char *short_key = strrchr(sweep, '.') ? strrchr(sweep, '.') + 1 : sweep;
-    *narms = 0;
-    for (int i = 0; i < nnames; i++)
-        for (int v = 0; v < (nvalues ? nvalues : 1); v++) {
-            compare_arm *a = &arms[(*narms)++];
-            snprintf(a->family, sizeof a->family, "%s", names[i]);
-            snprintf(a->sweep_value, sizeof a->sweep_value, "%s", nvalues ? values[v] : "");
-            if (nvalues)
-                snprintf(a->name, sizeof a->name, "%s_%s=%s", names[i], short_key, values[v]);
-            else
-                snprintf(a->name, sizeof a->name, "%s", names[i]);
-        }
+    cs->narms = 0;
+    for (int i = 0; i < nnames; i++) {
+        int rc = plan_family(c, names[i], arms, &cs->narms, err);
+        if (rc)
+            return rc;
+    }
+    cs->swept = 0;
+    for (int a = 0; a < cs->narms; a++)
+        cs->swept |= arms[a].sweep_key[0] != '\0';
+    cs->sweep_key = cs->swept && sweeps_agree(arms, cs->narms) ? arms[0].sweep_key : "";
+    cs->select = config_get(c, "compare", "select");
+    if (cs->select[0] && strncmp(cs->select, "validation.", 11))
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s: selection reads "
+                          "validation metrics only (validation.loss, validation.mse, ...), so "
+                          "that no test figure is chosen on test data", c->path, cs->select);
+    if (cs->select[0] && !config_get(c, "data", "validation")[0])
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s, but there is no "
+                          "validation set (data.validation)", c->path, cs->select);
     return ANAMO_OK;
 }
 
@@ -95,8 +143,7 @@ static int trial_config(const config *base, const compare_arm *arm, const compar
         rc = config_apply_arm(c, arm->family, err);
     if (!rc && arm->sweep_value[0]) {
         char assignment[CFG_VALUE_MAX];
-        snprintf(assignment, sizeof assignment, "%s=%s", config_get(base, "compare", "sweep"),
-                 arm->sweep_value);
+        snprintf(assignment, sizeof assignment, "%s=%s", arm->sweep_key, arm->sweep_value);
         rc = config_set(c, assignment, "[compare] sweep_values", err);
     }
     for (int i = 0; !rc && i < a->nsets; i++)
@@ -297,11 +344,10 @@ static int run_compare(const compare_args *a, config *c, const char *dir, anamo_
     if (!rc)
         rc = config_validate(c, err);
     if (!rc)
-        rc = plan_arms(c, arms, &cs.narms, err);
+        rc = plan_arms(c, &cs, arms, err);
     if (rc)
         return rc;
     cs.trials = (int)strtol(config_get(c, "compare", "trials"), NULL, 10);
-    cs.sweep_key = config_get(c, "compare", "sweep");
     cs.test_spec = config_get(c, "data", "test");
     cs.train_spec = config_get(c, "data", "train");
     /* every run's config is checked before the first one starts (a typo in the last arm is

@@ -4,6 +4,7 @@
 #define ANAMO_CLI_COMPARE_H
 
 #include "anamo.h"
+#include "config.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 typedef struct compare_arm {
     char name[COMPARE_ARM_NAME_MAX];  /* directory and table name: "nam", "nam_lambda=1e-4" */
     char family[ANAMO_NAME_MAX];      /* the [arm NAME] it comes from */
+    char sweep_key[2 * CFG_KEY_MAX];  /* its family's swept section.key ("" without a sweep) */
     char sweep_value[64];             /* the swept key's value ("" without a sweep) */
 } compare_arm;
 
@@ -21,7 +23,11 @@ typedef struct compare_set {
     const char *dir;
     const compare_arm *arms;
     int narms, trials;
-    const char *sweep_key;            /* "" without a sweep */
+    const char *sweep_key;            /* the key every family sweeps over the same values; ""
+                                         without a sweep, or when the families' sweeps differ */
+    int swept;                        /* some family sweeps */
+    const char *select;               /* "validation.METRIC" choosing each family's value, or
+                                         "" */
     const char *test_spec;            /* where reconstructions come from ("" for none) */
     const char *train_spec;
 } compare_set;

@@ -50,6 +50,8 @@ typedef struct key_spec {
 static const key_spec KEYS[] = {
     {"data", "train", V_STR, "mnist:train", "a data spec: mnist:train, FILE.npy, FILE.csv, ...", 0, 0},
     {"data", "test", V_STR, "mnist:test", "a data spec, or empty for none", 0, 0},
+    {"data", "validation", V_STR, "", "a fraction in (0, 1) of data.train held out, a data spec, or empty for none", 0, 0},
+    {"data", "validation_seed", V_INT, "0", "which samples the fraction holds out (the same in every trial)", 0, BIG},
     {"data", "standardize", V_BOOL, "false", "true|false", 0, 0},
     {"model", "encoder", V_STR, "linear 128, relu, linear 64, relu", "a layer list", 0, 0},
     {"model", "decoder", V_STR, "linear 128, relu, linear 784, sigmoid", "a layer list", 0, 0},
@@ -73,6 +75,7 @@ static const key_spec KEYS[] = {
     {"train", "resample_window", V_INT, NULL, "steps a unit stays zero to be dead, >= 1 (default resample_every)", 1, BIG},
     {"train", "jacobian_samples", V_INT, "256", "samples of the Jacobian-weighted code l1, 0 = none", 0, BIG},
     {"train", "eval_every_epoch", V_BOOL, "true", "true|false", 0, 0},
+    {"train", "early_stopping", V_INT, "0", "stop after this many epochs without a better validation loss, 0 = off", 0, 1e9},
     {"train", "checkpoint_every", V_INT, "1", "epochs between checkpoints, 0 = at the end", 0, BIG},
     {"train", "checkpoint_iterations", V_INT, "0", "steps between checkpoints, 0 = off", 0, BIG},
     {"train", "checkpoint_seconds", V_FLOAT, "0", "seconds between checkpoints, 0 = off", 0, BIG},
@@ -110,8 +113,9 @@ static const key_spec KEYS[] = {
     {"freecodes", "batch", V_INT, NULL, "batch size (default train.batch)", 1, 1 << 20},
     {"compare", "arms", V_STR, "", "names of [arm NAME] sections", 0, 0},
     {"compare", "trials", V_INT, "1", "trials per arm >= 1 (trial t adds t to the seeds)", 1, 10000},
-    {"compare", "sweep", V_STR, "", "section.key swept over sweep_values in every arm", 0, 0},
+    {"compare", "sweep", V_STR, "", "section.key swept over sweep_values in every arm (an [arm NAME] may set its own)", 0, 0},
     {"compare", "sweep_values", V_STR, "", "comma list of values for sweep", 0, 0},
+    {"compare", "select", V_STR, "", "validation.METRIC: report each arm at the sweep value of its lowest mean", 0, 0},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 

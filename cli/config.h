@@ -49,6 +49,9 @@ char *config_resolved_text(const config *c);
 typedef struct run_settings {
     char train_spec[CFG_VALUE_MAX];
     char test_spec[CFG_VALUE_MAX];
+    char validation_spec[CFG_VALUE_MAX]; /* a data spec, or "" (none, or a fraction) */
+    double validation_fraction;          /* of train_spec held out; 0: none */
+    uint64_t validation_seed;
     int standardize;
     char encoder[CFG_VALUE_MAX];
     char decoder[CFG_VALUE_MAX];

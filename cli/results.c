@@ -31,6 +31,12 @@ static const metric_def METRICS[] = {
     {"test.loss", "test loss with the penalty", ROW_IF_PENALTY,
      "reconstruction loss + λ·penalty, the objective trained on"},
     {"train.mse", "train MSE", ROW_ALWAYS, "the same on the training set"},
+    {"validation.mse", "validation MSE", ROW_ALWAYS,
+     "the same on the validation set (data.validation), the one selection reads"},
+    {"validation.loss", "validation loss with the penalty", ROW_IF_PENALTY,
+     "the objective on the validation set"},
+    {"best_validation_epoch", "epoch of the best validation loss", ROW_ALWAYS,
+     "after which epoch the validation loss was lowest (train.early_stopping stops on it)"},
     {"train.recon_loss", "train reconstruction loss", ROW_IF_NOT_MSE,
      "the configured loss on the training set"},
     {"train.loss", "train loss with the penalty", ROW_IF_PENALTY,
@@ -88,6 +94,7 @@ typedef struct row_needs {
 
 typedef struct arm_stats {
     double *values;        /* NMETRICS × trials, NaN where a summary lacks the metric */
+    double *selected_by;   /* trials: cs->select's metric, NaN where absent */
     int diverged;
     int64_t *diverged_epoch; /* trials; 0 where it did not diverge */
 } arm_stats;
@@ -129,7 +136,8 @@ static int gather_arm(const compare_set *cs, int arm, arm_stats *st, row_needs *
 {
     st->values = malloc(sizeof(double) * NMETRICS * (size_t)cs->trials);
     st->diverged_epoch = calloc((size_t)cs->trials, sizeof *st->diverged_epoch);
-    if (!st->values || !st->diverged_epoch)
+    st->selected_by = malloc(sizeof(double) * (size_t)cs->trials);
+    if (!st->values || !st->diverged_epoch || !st->selected_by)
         return anamo_fail(err, ANAMO_ERR_NOMEM, "compare: out of memory");
     for (int t = 0; t < cs->trials; t++) {
         char path[4200];
@@ -141,6 +149,8 @@ static int gather_arm(const compare_set *cs, int arm, arm_stats *st, row_needs *
             return rc;
         for (int k = 0; k < NMETRICS; k++)
             st->values[k * cs->trials + t] = metric_of(s, METRICS[k].path);
+        /* the selection's metric is read as named: no fallback to another set */
+        st->selected_by[t] = cs->select[0] ? number_at(s, cs->select) : NAN;
         note_needs(s, needs);
         if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(s, "diverged"))) {
             st->diverged++;
@@ -298,6 +308,90 @@ static void put_sweep_table(FILE *f, const compare_set *cs, const arm_stats *st)
     }
 }
 
+/* One family's sweep (arms [first, first + count)), when the families sweep different keys or
+ * values. */
+static void put_family_sweep(FILE *f, const compare_set *cs, const arm_stats *st, int first,
+                             int count)
+{
+    const int loss = metric_index("test.loss"), l1 = metric_index("test.code_l1");
+    const int jac = metric_index("test.code_l1_jacobian");
+    const char *key = cs->arms[first].sweep_key;
+    fprintf(f, "\n## Sweep of %s over %s\n\n| %s | test loss | code ℓ1 | code ℓ1 × Jacobian | "
+               "diverged |\n|---|---:|---:|---:|---:|\n", cs->arms[first].family, key, key);
+    for (int a = first; a < first + count; a++) {
+        fprintf(f, "| %s", cs->arms[a].sweep_value);
+        put_cell(f, st[a].values + loss * cs->trials, cs->trials);
+        put_cell(f, st[a].values + l1 * cs->trials, cs->trials);
+        put_cell(f, st[a].values + jac * cs->trials, cs->trials);
+        fprintf(f, " | %d/%d |\n", st[a].diverged, cs->trials);
+    }
+}
+
+/* The arms of one family: [first, first + count). */
+static int family_end(const compare_set *cs, int first)
+{
+    int end = first + 1;
+    while (end < cs->narms && !strcmp(cs->arms[end].family, cs->arms[first].family))
+        end++;
+    return end;
+}
+
+/* An arm's score for selection: the mean over the trials of cs->select's (validation) metric;
+ * +∞ when some trial lacks a finite value (it diverged), so such a setting is never chosen. */
+static double selection_score(const compare_set *cs, const arm_stats *st)
+{
+    double sum = 0.0;
+    for (int t = 0; t < cs->trials; t++) {
+        if (!isfinite(st->selected_by[t]))
+            return INFINITY;
+        sum += st->selected_by[t];
+    }
+    return sum / cs->trials;
+}
+
+/* The chosen arm of the family starting at first: the lowest score (the first on a tie), or
+ * −1 when no arm of it finished every trial. */
+static int selected_arm(const compare_set *cs, const arm_stats *st, int first)
+{
+    int best = -1;
+    for (int a = first; a < family_end(cs, first); a++)
+        if (isfinite(selection_score(cs, &st[a])) &&
+            (best < 0 || selection_score(cs, &st[a]) < selection_score(cs, &st[best])))
+            best = a;
+    return best;
+}
+
+/* Each family at its selected setting: the choices, then the full table of those arms. */
+static void put_selected(FILE *f, const compare_set *cs, const arm_stats *st,
+                         const row_needs *needs)
+{
+    compare_arm chosen[COMPARE_MAX_ARMS];
+    arm_stats chosen_st[COMPARE_MAX_ARMS];
+    int n = 0;
+    fprintf(f, "\n## Each arm at its best validation setting\n\nChosen by the lowest mean of "
+               "%s over the %d trials (a setting with a diverged trial is never chosen); test "
+               "figures are reported, never selected on.\n\n", cs->select, cs->trials);
+    for (int first = 0; first < cs->narms; first = family_end(cs, first)) {
+        int a = selected_arm(cs, st, first);
+        if (a < 0) {
+            fprintf(f, "- %s: no setting finished every trial\n", cs->arms[first].family);
+            continue;
+        }
+        fprintf(f, "- %s: %s = %s (%s ", cs->arms[a].family,
+                cs->arms[a].sweep_key[0] ? cs->arms[a].sweep_key : "no sweep",
+                cs->arms[a].sweep_value[0] ? cs->arms[a].sweep_value : "–", cs->select);
+        put_number(f, selection_score(cs, &st[a]));
+        fputs(")\n", f);
+        chosen[n] = cs->arms[a], chosen_st[n++] = st[a];
+    }
+    if (n == 0)
+        return;
+    compare_set sub = *cs;
+    sub.arms = chosen, sub.narms = n;
+    fputs("\n", f);
+    put_table(f, &sub, chosen_st, needs);
+}
+
 static char *markdown(const compare_set *cs, const arm_stats *st, const row_needs *needs)
 {
     char *text = NULL;
@@ -314,6 +408,11 @@ static char *markdown(const compare_set *cs, const arm_stats *st, const row_need
     put_table(f, cs, st, needs);
     if (cs->sweep_key[0])
         put_sweep_table(f, cs, st);
+    for (int first = 0; !cs->sweep_key[0] && first < cs->narms; first = family_end(cs, first))
+        if (cs->arms[first].sweep_key[0])
+            put_family_sweep(f, cs, st, first, family_end(cs, first) - first);
+    if (cs->select[0])
+        put_selected(f, cs, st, needs);
     put_footnotes(f, cs, st, needs);
     if (cli_text_close(f, &text, RESULTS_TEXT_MAX)) /* no table rather than a cut one */
         return NULL;
@@ -357,6 +456,7 @@ static cJSON *arm_json(const compare_set *cs, const arm_stats *st, int a, int *o
     cJSON *epochs = cJSON_CreateArray();
     add(o, "arm", cJSON_CreateString(cs->arms[a].name), ok);
     add(o, "family", cJSON_CreateString(cs->arms[a].family), ok);
+    add(o, "sweep_key", cJSON_CreateString(cs->arms[a].sweep_key), ok);
     add(o, "sweep_value", cJSON_CreateString(cs->arms[a].sweep_value), ok);
     for (int k = 0; k < NMETRICS; k++)
         if (metric_present(&st[a], 1, k, cs->trials))
@@ -373,6 +473,28 @@ static cJSON *arm_json(const compare_set *cs, const arm_stats *st, int a, int *o
     return o;
 }
 
+/* {"by": metric, "families": [{family, arm, sweep_key, sweep_value, score}, ...]}; arm null
+ * where no setting finished every trial. */
+static cJSON *selected_json(const compare_set *cs, const arm_stats *st, int *ok)
+{
+    cJSON *o = cJSON_CreateObject(), *families = cJSON_CreateArray();
+    add(o, "by", cJSON_CreateString(cs->select), ok);
+    for (int first = 0; first < cs->narms; first = family_end(cs, first)) {
+        int a = selected_arm(cs, st, first);
+        cJSON *e = cJSON_CreateObject();
+        add(e, "family", cJSON_CreateString(cs->arms[first].family), ok);
+        add(e, "arm", a < 0 ? cJSON_CreateNull() : cJSON_CreateString(cs->arms[a].name), ok);
+        add(e, "sweep_key", cJSON_CreateString(cs->arms[first].sweep_key), ok);
+        add(e, "sweep_value", a < 0 ? cJSON_CreateNull()
+                                    : cJSON_CreateString(cs->arms[a].sweep_value), ok);
+        add(e, "score", a < 0 ? cJSON_CreateNull()
+                              : cJSON_CreateNumber(selection_score(cs, &st[a])), ok);
+        add(families, NULL, e, ok);
+    }
+    add(o, "families", families, ok);
+    return o;
+}
+
 static char *results_json(const compare_set *cs, const arm_stats *st)
 {
     int ok = 1;
@@ -382,6 +504,8 @@ static char *results_json(const compare_set *cs, const arm_stats *st)
     for (int a = 0; a < cs->narms; a++)
         add(arms, NULL, arm_json(cs, st, a, &ok), &ok);
     add(root, "arms", arms, &ok);
+    if (cs->select[0])
+        add(root, "selected", selected_json(cs, st, &ok), &ok);
     char *text = ok ? cJSON_Print(root) : NULL;
     cJSON_Delete(root);
     return text;
@@ -418,7 +542,7 @@ int compare_write_results(const compare_set *cs, FILE *out, anamo_err *err)
     if (!rc)
         rc = write_both(cs, st, &needs, out, err);
     for (int a = 0; st && a < cs->narms; a++)
-        free(st[a].values), free(st[a].diverged_epoch);
+        free(st[a].values), free(st[a].diverged_epoch), free(st[a].selected_by);
     free(st);
     return rc;
 }

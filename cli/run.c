@@ -68,7 +68,8 @@ static const char METRICS_HEADER[] =
 static const char EPOCHS_HEADER[] =
     "epoch,phase,train_loss,train_recon_loss,train_code_l1,test_loss,test_recon_loss,test_mse,"
     "test_code_l1,test_zero_codes,test_code_l1_decoder,test_code_l1_jacobian,test_l0,"
-    "test_explained_variance,test_dead_fraction,seconds,weights_updated,resampled\n";
+    "test_explained_variance,test_dead_fraction,seconds,weights_updated,resampled,"
+    "validation_loss,validation_mse\n";
 /* the column that orders a log's rows: epochs.csv's epoch, metrics.csv's iteration */
 #define EPOCHS_KEY_COLUMN 0
 #define METRICS_KEY_COLUMN 1
@@ -298,7 +299,7 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
     errno = 0;
     if (fprintf(ctx->epochs.f,
                 "%lld,%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.6f,%.8g,%.8g,%.6g,%.8g,%.6g,%.4f,"
-                "%lld,%lld\n",
+                "%lld,%lld,%.8g,%.8g\n",
                 (long long)r->epoch, r->phase, r->train_loss, r->train_recon_loss,
                 r->train_code_l1, r->has_test ? te->loss : no, r->has_test ? te->recon_loss : no,
                 r->has_test ? te->mse : no, r->has_test ? te->code_l1 : no,
@@ -306,7 +307,8 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
                 r->has_test ? te->code_l1_jacobian : no, r->has_test ? te->l0 : no,
                 r->has_test ? te->explained_variance : no,
                 r->has_test ? te->dead_fraction : no, r->seconds, (long long)r->weights_updated,
-                (long long)r->resampled) < 0)
+                (long long)r->resampled, r->has_validation ? r->validation.loss : no,
+                r->has_validation ? r->validation.mse : no) < 0)
         note_log_failure(ctx, &ctx->epochs);
     if (ctx->live)
         cli_live_epoch(ctx->live, r);
@@ -442,6 +444,14 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
     put_item(o, "train", cli_metrics_json(&r->train), &ok);
     if (r->has_test)
         put_item(o, "test", cli_metrics_json(&r->test), &ok);
+    if (r->has_validation) {
+        put_item(o, "validation", cli_metrics_json(&r->validation), &ok);
+        put_string(o, "validation_set", s->validation_fraction > 0 ? "held out of data.train"
+                                                                   : s->validation_spec, &ok);
+        put_number(o, "best_validation_epoch", (double)r->best_epoch, &ok);
+        put_number(o, "best_validation_loss", r->best_validation_loss, &ok);
+        put_number(o, "stopped_early", r->stopped_early, &ok);
+    }
     put_number(o, "seconds_per_epoch", r->seconds_per_epoch, &ok);
     put_number(o, "samples_per_s", r->samples_per_s, &ok);
     put_item(o, "machine", machine_json(), &ok);
@@ -473,8 +483,8 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
 
 typedef struct run_parts {
     run_settings s;
-    anamo_dataset train, test;
-    int has_test;
+    anamo_dataset train, test, validation;
+    int has_test, has_validation;
     anamo_model *m;
     anamo_trainer *t;
     char *config_text;
@@ -487,6 +497,8 @@ static void release(run_parts *p)
     anamo_dataset_free(&p->train);
     if (p->has_test)
         anamo_dataset_free(&p->test);
+    if (p->has_validation)
+        anamo_dataset_free(&p->validation);
     free(p->config_text);
 }
 
@@ -500,6 +512,12 @@ static int prepare(const config *c, run_parts *p, anamo_err *err)
         rc = cli_open_data(p->s.test_spec, &p->test, err);
         p->has_test = rc == ANAMO_OK;
     }
+    if (!rc && p->s.validation_fraction > 0)
+        rc = anamo_dataset_hold_out(&p->train, p->s.validation_fraction, p->s.validation_seed,
+                                    &p->validation, err);
+    else if (!rc && p->s.validation_spec[0])
+        rc = cli_open_data(p->s.validation_spec, &p->validation, err);
+    p->has_validation = !rc && (p->s.validation_fraction > 0 || p->s.validation_spec[0]);
     if (rc)
         return rc;
     anamo_model_spec ms = p->s.model;
@@ -510,6 +528,8 @@ static int prepare(const config *c, run_parts *p, anamo_err *err)
     if (!rc)
         rc = anamo_trainer_create(p->m, &p->s.train, &p->train, p->has_test ? &p->test : NULL,
                                   &p->t, err);
+    if (!rc && p->has_validation)
+        rc = anamo_trainer_set_validation(p->t, &p->validation, err);
     p->config_text = config_resolved_text(c);
     if (!rc && !p->config_text)
         rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", c->path);
@@ -574,9 +594,14 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
         rc = anamo_evaluate(p->m, &p->train, &es, &out->train, err);
     if (!rc && p->has_test)
         rc = anamo_evaluate(p->m, &p->test, &es, &out->test, err);
+    if (!rc && p->has_validation)
+        rc = anamo_evaluate(p->m, &p->validation, &es, &out->validation, err);
     if (rc)
         return rc;
     out->has_test = p->has_test;
+    out->has_validation = p->has_validation;
+    out->best_epoch = anamo_trainer_best_epoch(p->t, &out->best_validation_loss);
+    out->stopped_early = anamo_trainer_stopped_early(p->t);
     out->epochs = anamo_trainer_epochs_done(p->t);
     /* over every epoch of the run, the parts before a --resume included */
     const double epochs = (double)out->epochs, seconds = anamo_trainer_epoch_seconds(p->t);

@@ -139,12 +139,36 @@ static void free_codes_phase(const config *c, anamo_train_spec *t, int batch)
     t->nphases = 1;
 }
 
+/* data.validation: a number is the fraction of the training set held out, anything else a data
+ * spec of its own. */
+static int validation_settings(const config *c, run_settings *s, anamo_err *err)
+{
+    const char *v = config_get(c, "data", "validation");
+    s->validation_seed = (uint64_t)num(c, "data", "validation_seed");
+    if (!*v)
+        return ANAMO_OK;
+    char *end;
+    double f = strtod(v, &end);
+    if (end == v || *end) { /* not a number: a spec */
+        snprintf(s->validation_spec, sizeof s->validation_spec, "%s", v);
+        return ANAMO_OK;
+    }
+    if (!(f > 0.0 && f < 1.0))
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: data.validation = %s: a fraction of the "
+                          "training set must lie in (0, 1)", c->path, v);
+    s->validation_fraction = f;
+    return ANAMO_OK;
+}
+
 int config_settings(const config *c, run_settings *s, anamo_err *err)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->train_spec, sizeof s->train_spec, "%s", config_get(c, "data", "train"));
     snprintf(s->test_spec, sizeof s->test_spec, "%s", config_get(c, "data", "test"));
     s->standardize = flag(c, "data", "standardize");
+    int rc = validation_settings(c, s, err);
+    if (rc)
+        return rc;
     snprintf(s->encoder, sizeof s->encoder, "%s", config_get(c, "model", "encoder"));
     snprintf(s->decoder, sizeof s->decoder, "%s", config_get(c, "model", "decoder"));
     snprintf(s->scheme, sizeof s->scheme, "%s", config_get(c, "train", "scheme"));
@@ -177,6 +201,11 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
     t->log_every = (int)num(c, "train", "log_every");
     t->cache_codes = flag(c, "train", "cache_codes");
     t->eval_every_epoch = flag(c, "train", "eval_every_epoch");
+    t->early_stopping = (int)num(c, "train", "early_stopping");
+    if (t->early_stopping > 0 && !s->validation_fraction && !s->validation_spec[0])
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: train.early_stopping = %d watches a "
+                          "validation set; set data.validation (a fraction such as 0.1, or a "
+                          "data spec)", c->path, t->early_stopping);
     s->threads = (int)num(c, "train", "threads");
     s->checkpoint_every = (int)num(c, "train", "checkpoint_every");
     s->checkpoint_iterations = (int64_t)num(c, "train", "checkpoint_iterations");
@@ -193,7 +222,7 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
     } else if (!strcmp(s->scheme, "freecodes")) {
         free_codes_phase(c, t, batch);
     } else {
-        int rc = nam_phases(c, t, batch, err);
+        rc = nam_phases(c, t, batch, err);
         if (rc)
             return rc;
     }

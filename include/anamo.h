@@ -147,6 +147,13 @@ int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *o
 int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
                         anamo_dataset *out, anamo_err *err);
 
+/* Moves a reproducible fraction of ds's samples into *validation (chosen uniformly without
+ * replacement; which ones depends on (ds->n, fraction, seed) alone) and keeps the rest in ds;
+ * both keep the original order, labels travel with their samples. Only the held-out part is
+ * allocated; ds shrinks in place. At least one sample must be left on each side. */
+int anamo_dataset_hold_out(anamo_dataset *ds, double fraction, uint64_t seed,
+                           anamo_dataset *validation, anamo_err *err);
+
 /* ---- models ------------------------------------------------------------------------------ */
 typedef struct anamo_model anamo_model; /* encoder block, decoder block, normalization */
 
@@ -373,6 +380,9 @@ typedef struct anamo_train_spec {
     int log_every;         /* iterations per log row */
     int cache_codes;       /* decoder phases reuse the codes computed at the phase's start */
     int eval_every_epoch;  /* evaluate the test set after each epoch */
+    /* With a validation set (anamo_trainer_set_validation): stop when its loss has not improved
+     * on its best for this many epochs (0: never). The plateau schedule monitors it too. */
+    int early_stopping;
 } anamo_train_spec;
 
 /* A phase spec with PyTorch's defaults for the optimizer's other settings. */
@@ -396,6 +406,9 @@ typedef struct anamo_epoch_row {
     double train_loss, train_recon_loss, train_code_l1; /* means over the epoch's batches */
     int has_test;
     anamo_metrics test;
+    int has_validation;
+    anamo_metrics validation;   /* without the Jacobian measure (jacobian_samples 0) */
+    int stops;                  /* early stopping ends the run after this epoch */
     double seconds;             /* training time of this epoch (evaluation excluded) */
     int64_t weights_updated;    /* parameters that some step of the epoch changed */
     int64_t encoder_steps, decoder_steps;
@@ -418,6 +431,15 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
                          const anamo_dataset *train, const anamo_dataset *test,
                          anamo_trainer **out, anamo_err *err);
 void anamo_trainer_free(anamo_trainer *t);
+/* A held-out set evaluated after every epoch: what the plateau schedule monitors (its loss,
+ * penalty included; else the epoch's mean training loss) and early stopping watches. Kept by
+ * pointer, like train and test. */
+int anamo_trainer_set_validation(anamo_trainer *t, const anamo_dataset *validation,
+                                 anamo_err *err);
+/* The epoch of the best validation loss so far (0: none) and that loss; whether early stopping
+ * ended the run. */
+int64_t anamo_trainer_best_epoch(const anamo_trainer *t, double *best_loss);
+int anamo_trainer_stopped_early(const anamo_trainer *t);
 /* Trains until the budget is spent (ANAMO_OK), a stop is requested (ANAMO_ERR_INTERRUPTED),
  * the loss turns NaN/Inf (ANAMO_ERR_DIVERGED: the message names phase, epoch, iteration and
  * block; the parameters are those of the last good step), or an error. */

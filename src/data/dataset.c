@@ -6,6 +6,7 @@
 #include "data/generate.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,75 @@ int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
     snprintf(part.source, sizeof part.source, "%.200s[%lld:%lld]", ds->source,
              (long long)first, (long long)(first + count));
     *out = part;
+    return ANAMO_OK;
+}
+
+/* Marks k of n indices, chosen uniformly without replacement by seed: the first k places of a
+ * Fisher–Yates shuffle of 0..n−1 (Knuth, TAOCP vol. 2, Algorithm P), so the choice depends on
+ * (n, k, seed) alone. */
+static int mark_held_out(int64_t n, int64_t k, uint64_t seed, uint8_t *held)
+{
+    int64_t *order = anamo_alloc((size_t)n * sizeof *order);
+    if (!order)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        order[i] = i;
+    anamo_rng rng;
+    anamo_rng_seed(&rng, seed);
+    memset(held, 0, (size_t)n);
+    for (int64_t i = 0; i < k; i++) {
+        int64_t j = i + (int64_t)anamo_rng_below(&rng, (uint64_t)(n - i));
+        int64_t tmp = order[i];
+        order[i] = order[j], order[j] = tmp;
+        held[order[i]] = 1;
+    }
+    anamo_free(order);
+    return 0;
+}
+
+int anamo_dataset_hold_out(anamo_dataset *ds, double fraction, uint64_t seed,
+                           anamo_dataset *validation, anamo_err *err)
+{
+    if (!ds || !validation || validation == ds)
+        return anamo_fail(err, ANAMO_ERR_ARG, "hold out: ds and validation must be two datasets");
+    const int64_t k = llround(fraction * (double)ds->n);
+    if (!(fraction > 0.0 && fraction < 1.0) || k < 1 || k > ds->n - 1)
+        return anamo_fail(err, ANAMO_ERR_ARG, "%s: a validation fraction of %g holds out %lld of "
+                          "%lld samples; it must leave at least one on each side",
+                          ds->source, fraction, (long long)k, (long long)ds->n);
+    const size_t row = (size_t)ds->dim * dtype_size(ds->dtype);
+    anamo_dataset val = *ds;
+    val.n = k;
+    val.data = anamo_alloc((size_t)k * row);
+    val.labels = ds->labels ? anamo_alloc((size_t)k) : NULL;
+    uint8_t *held = anamo_alloc((size_t)ds->n);
+    if (!val.data || (ds->labels && !val.labels) || !held ||
+        mark_held_out(ds->n, k, seed, held)) {
+        anamo_free(held);
+        anamo_dataset_free(&val);
+        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a validation split of %lld "
+                          "samples", ds->source, (long long)k);
+    }
+    /* both parts keep the original order; the training rows move up in place */
+    uint8_t *data = ds->data;
+    int64_t kept = 0, out = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        const int64_t to = held[i] ? out++ : kept++;
+        uint8_t *dst = held[i] ? (uint8_t *)val.data : data;
+        if (held[i] || to != i)
+            memmove(dst + (size_t)to * row, data + (size_t)i * row, row);
+        if (ds->labels)
+            (held[i] ? val.labels : ds->labels)[to] = ds->labels[i];
+    }
+    anamo_free(held);
+    ds->n = kept;
+    snprintf(val.source, sizeof val.source, "%.200s[validation %g, seed %llu]", ds->source,
+             fraction, (unsigned long long)seed);
+    char base[sizeof ds->source];
+    snprintf(base, sizeof base, "%s", ds->source);
+    snprintf(ds->source, sizeof ds->source, "%.200s[training, validation %g held out]", base,
+             fraction);
+    *validation = val;
     return ANAMO_OK;
 }
 

@@ -118,6 +118,9 @@ static char *progress_json(const train_progress *p, int nphases)
     put(o, "resampled", (double)p->resampled, &ok);
     put(o, "encoder_lipschitz", p->lipschitz[0], &ok);
     put(o, "decoder_lipschitz", p->lipschitz[1], &ok);
+    put(o, "best_validation", isfinite(p->best_validation) ? p->best_validation : -1.0, &ok);
+    put(o, "best_epoch", (double)p->best_epoch, &ok);
+    put(o, "stopped_early", p->stopped_early, &ok);
     ok = ok && put_schedules(o, p, nphases);
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
@@ -362,6 +365,12 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     p->resampled = (int64_t)json_double(o, "resampled");
     p->lipschitz[0] = json_double(o, "encoder_lipschitz");
     p->lipschitz[1] = json_double(o, "decoder_lipschitz");
+    /* checkpoints from before validation sets lack these: no best yet, not stopped */
+    const cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best_validation");
+    p->best_validation = cJSON_IsNumber(best) && best->valuedouble >= 0 ? best->valuedouble
+                                                                         : INFINITY;
+    p->best_epoch = (int64_t)json_double(o, "best_epoch");
+    p->stopped_early = (int)json_double(o, "stopped_early");
     parse_schedules(cJSON_GetObjectItemCaseSensitive(o, "schedules"), p, &ok);
     cJSON_Delete(o);
     if (!ok)

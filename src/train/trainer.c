@@ -119,6 +119,7 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
     t->train = train;
     t->test = test;
     t->p.opt_kind[0] = t->p.opt_kind[1] = -1;
+    t->p.best_validation = INFINITY;
     if (t->spec.log_every < 1)
         t->spec.log_every = 50;
     int rc = check_spec(t, err);
@@ -145,6 +146,19 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
     return ANAMO_OK;
 }
 
+int anamo_trainer_set_validation(anamo_trainer *t, const anamo_dataset *validation,
+                                 anamo_err *err)
+{
+    if (!t || !validation)
+        return anamo_fail(err, ANAMO_ERR_ARG, "trainer: no trainer or no validation set given");
+    if (validation->dim != t->m->in_dim || validation->n < 1)
+        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes "
+                          "%lld", validation->source, (long long)validation->n,
+                          (long long)validation->dim, (long long)t->m->in_dim);
+    t->validation = validation;
+    return ANAMO_OK;
+}
+
 void anamo_trainer_free(anamo_trainer *t)
 {
     if (!t)
@@ -162,7 +176,17 @@ void anamo_trainer_free(anamo_trainer *t)
     free(t);
 }
 
-int anamo_trainer_done(const anamo_trainer *t) { return t->p.samples >= t->budget; }
+int anamo_trainer_done(const anamo_trainer *t)
+{
+    return t->p.samples >= t->budget || t->p.stopped_early;
+}
+int anamo_trainer_stopped_early(const anamo_trainer *t) { return t->p.stopped_early; }
+int64_t anamo_trainer_best_epoch(const anamo_trainer *t, double *best_loss)
+{
+    if (best_loss)
+        *best_loss = t->p.best_epoch ? t->p.best_validation : NAN;
+    return t->p.best_epoch;
+}
 double anamo_trainer_seconds(const anamo_trainer *t) { return t->p.elapsed; }
 double anamo_trainer_epoch_seconds(const anamo_trainer *t) { return t->p.epoch_seconds; }
 double anamo_trainer_weights_updated(const anamo_trainer *t) { return t->p.weights_updated; }
@@ -202,8 +226,8 @@ static void emit_log(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch
     memset(lg, 0, sizeof *lg);
 }
 
-/* The epoch's main phase takes its schedule's next learning rate (monitoring the epoch's mean
- * training loss). */
+/* The epoch's main phase takes its schedule's next learning rate, monitoring the validation
+ * loss when there is a validation set, else the epoch's mean training loss. */
 static void apply_schedule(anamo_trainer *t, int phase_idx, double loss)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
@@ -229,6 +253,28 @@ static const char *nonfinite_block(const anamo_trainer *t)
     return NULL;
 }
 
+/* The validation set after an epoch (without the Jacobian measure, the costly one): the best
+ * loss so far, and early stopping when it is `early_stopping` epochs old. A loss that is not
+ * below the best is no improvement. */
+static int validate(anamo_trainer *t, int64_t epoch, anamo_epoch_row *row, anamo_err *err)
+{
+    if (!t->validation)
+        return ANAMO_OK;
+    anamo_eval_spec es = anamo_trainer_eval_spec(t);
+    es.jacobian_samples = 0;
+    int rc = anamo_evaluate(t->m, t->validation, &es, &row->validation, err);
+    if (rc)
+        return rc;
+    row->has_validation = 1;
+    if (row->validation.loss < t->p.best_validation) {
+        t->p.best_validation = row->validation.loss;
+        t->p.best_epoch = epoch;
+    }
+    if (t->spec.early_stopping > 0 && epoch - t->p.best_epoch >= t->spec.early_stopping)
+        t->p.stopped_early = row->stops = 1;
+    return ANAMO_OK;
+}
+
 static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch,
                         anamo_err *err)
 {
@@ -247,7 +293,12 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
         if (ep->phase_samples[i] > ep->phase_samples[most])
             most = i;
     row.phase = t->spec.phases[most].name;
-    apply_schedule(t, most, ep->batches ? ep->loss / ep->batches : 0.0);
+    int rc = validate(t, epoch, &row, err);
+    if (rc)
+        return rc;
+    apply_schedule(t, most, row.has_validation ? row.validation.loss
+                            : ep->batches              ? ep->loss / ep->batches
+                                                       : 0.0);
     if (ep->batches) {
         row.train_loss = ep->loss / ep->batches;
         row.train_recon_loss = ep->recon / ep->batches;
@@ -260,7 +311,7 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
     memset(ep, 0, sizeof *ep);
     if (t->test && t->spec.eval_every_epoch) {
         const anamo_eval_spec es = anamo_trainer_eval_spec(t);
-        int rc = anamo_evaluate(t->m, t->test, &es, &row.test, err);
+        rc = anamo_evaluate(t->m, t->test, &es, &row.test, err);
         if (rc)
             return rc;
         row.has_test = 1;
@@ -379,6 +430,9 @@ static unsigned flush_denormals(int on, unsigned previous)
 
 int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
 {
+    if (t->spec.early_stopping > 0 && !t->validation)
+        return anamo_fail(err, ANAMO_ERR_CONFIG, "train: early stopping after %d epochs needs a "
+                          "validation set to watch (data.validation)", t->spec.early_stopping);
     unsigned saved = flush_denormals(1, 0);
     int rc = ANAMO_OK;
     while (!rc && !anamo_trainer_done(t)) {

@@ -33,6 +33,9 @@ typedef struct train_progress {
     int free_codes_ready;         /* free codes initialised (ANAMO_FREECODES) */
     int64_t resampled;            /* code units re-initialized by resampling in the run */
     int finished;                 /* the end-of-run work (binary codes' encoder fit) is done */
+    double best_validation;       /* the lowest validation loss after an epoch (INFINITY: none) */
+    int64_t best_epoch;           /* its epoch (0: none) */
+    int stopped_early;            /* early stopping ended the run */
 } train_progress;
 
 /* A phase as the steps use it (phase.c). */
@@ -59,7 +62,7 @@ struct anamo_trainer {
     anamo_model *m;
     anamo_train_spec spec;
     phase_rt rt[ANAMO_MAX_PHASES];
-    const anamo_dataset *train, *test;
+    const anamo_dataset *train, *test, *validation;
     train_progress p;
     sampler smp;
     int64_t budget;               /* samples in the whole run */
