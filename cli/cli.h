@@ -59,6 +59,7 @@ typedef struct run_result {
     int64_t best_epoch;       /* the epoch of the best validation loss (0: no validation set) */
     double best_validation_loss;
     int stopped_early;        /* train.early_stopping ended the run */
+    anamo_work work[2];       /* the training work of encoder and decoder */
     double seconds_per_epoch;
     double weights_updated_per_epoch;
     double samples_per_s;

@@ -76,6 +76,7 @@ static const key_spec KEYS[] = {
     {"train", "jacobian_samples", V_INT, "256", "samples of the Jacobian-weighted code l1, 0 = none", 0, BIG},
     {"train", "eval_every_epoch", V_BOOL, "true", "true|false", 0, 0},
     {"train", "early_stopping", V_INT, "0", "stop after this many epochs without a better validation loss, 0 = off", 0, 1e9},
+    {"train", "flop_budget", V_FLOAT, "0", "stop once training has done this many FLOP (summary.json compute.flop), 0 = off", 0, BIG},
     {"train", "checkpoint_every", V_INT, "1", "epochs between checkpoints, 0 = at the end", 0, BIG},
     {"train", "checkpoint_iterations", V_INT, "0", "steps between checkpoints, 0 = off", 0, BIG},
     {"train", "checkpoint_seconds", V_FLOAT, "0", "seconds between checkpoints, 0 = off", 0, BIG},

@@ -80,6 +80,18 @@ static const metric_def METRICS[] = {
     {"pca.max_angle_deg", "largest principal angle to PCA (°)", ROW_ALWAYS,
      "between the decoder's column space and the PCA subspace"},
     {"seconds_per_epoch", "seconds per epoch", ROW_ALWAYS, "training time (evaluation excluded)"},
+    {"compute.flop", "training FLOP", ROW_ALWAYS,
+     "the matrix products of every training pass, both blocks (2 per multiply-add; forward, "
+     "input and weight gradients as they ran; no evaluation)"},
+    {"compute.encoder.forward_samples", "encoder forward passes (samples)", ROW_ALWAYS,
+     "samples passed forward through the encoder in training (a decoder phase's code cache "
+     "included)"},
+    {"compute.encoder.backward_samples", "encoder backward passes (samples)", ROW_ALWAYS,
+     "samples passed backward through the encoder"},
+    {"compute.decoder.forward_samples", "decoder forward passes (samples)", ROW_ALWAYS,
+     "samples passed forward through the decoder (line searches' trial points included)"},
+    {"compute.decoder.backward_samples", "decoder backward passes (samples)", ROW_ALWAYS,
+     "samples passed backward through the decoder"},
     {"weights_updated_per_epoch", "weights updated per epoch", ROW_ALWAYS,
      "parameters some step of an epoch changed (a NAM epoch updates one block)"},
 };

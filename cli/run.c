@@ -69,7 +69,7 @@ static const char EPOCHS_HEADER[] =
     "epoch,phase,train_loss,train_recon_loss,train_code_l1,test_loss,test_recon_loss,test_mse,"
     "test_code_l1,test_zero_codes,test_code_l1_decoder,test_code_l1_jacobian,test_l0,"
     "test_explained_variance,test_dead_fraction,seconds,weights_updated,resampled,"
-    "validation_loss,validation_mse\n";
+    "validation_loss,validation_mse,train_flop\n";
 /* the column that orders a log's rows: epochs.csv's epoch, metrics.csv's iteration */
 #define EPOCHS_KEY_COLUMN 0
 #define METRICS_KEY_COLUMN 1
@@ -299,7 +299,7 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
     errno = 0;
     if (fprintf(ctx->epochs.f,
                 "%lld,%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.6f,%.8g,%.8g,%.6g,%.8g,%.6g,%.4f,"
-                "%lld,%lld,%.8g,%.8g\n",
+                "%lld,%lld,%.8g,%.8g,%.6g\n",
                 (long long)r->epoch, r->phase, r->train_loss, r->train_recon_loss,
                 r->train_code_l1, r->has_test ? te->loss : no, r->has_test ? te->recon_loss : no,
                 r->has_test ? te->mse : no, r->has_test ? te->code_l1 : no,
@@ -308,7 +308,7 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
                 r->has_test ? te->explained_variance : no,
                 r->has_test ? te->dead_fraction : no, r->seconds, (long long)r->weights_updated,
                 (long long)r->resampled, r->has_validation ? r->validation.loss : no,
-                r->has_validation ? r->validation.mse : no) < 0)
+                r->has_validation ? r->validation.mse : no, r->flop) < 0)
         note_log_failure(ctx, &ctx->epochs);
     if (ctx->live)
         cli_live_epoch(ctx->live, r);
@@ -421,6 +421,25 @@ static cJSON *machine_json(void)
     return o;
 }
 
+/* summary.json's "compute": each block's passes and FLOP, and their sum (see anamo_work). */
+static cJSON *compute_json(const anamo_work work[2], double budget)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    for (int k = 0; k < 2; k++) {
+        cJSON *b = cJSON_CreateObject();
+        put_number(b, "forward_samples", (double)work[k].forward_samples, &ok);
+        put_number(b, "backward_samples", (double)work[k].backward_samples, &ok);
+        put_number(b, "flop", work[k].flop, &ok);
+        put_item(o, k ? "decoder" : "encoder", b, &ok);
+    }
+    put_number(o, "flop", work[0].flop + work[1].flop, &ok);
+    put_number(o, "flop_budget", budget > 0 ? budget : NAN, &ok);
+    if (!ok)
+        cJSON_Delete(o), o = NULL;
+    return o;
+}
+
 /* extras: "pca" and "steps" objects (analysis.c), moved into the summary; may be NULL. */
 static int write_summary(const char *run_dir, const run_settings *s, const run_result *r,
                          cJSON *extras[2], anamo_err *err)
@@ -453,6 +472,7 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
         put_number(o, "stopped_early", r->stopped_early, &ok);
     }
     put_number(o, "seconds_per_epoch", r->seconds_per_epoch, &ok);
+    put_item(o, "compute", compute_json(r->work, s->train.flop_budget), &ok);
     put_number(o, "samples_per_s", r->samples_per_s, &ok);
     put_item(o, "machine", machine_json(), &ok);
     if (r->conv_impl[0])
@@ -602,6 +622,7 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     out->has_validation = p->has_validation;
     out->best_epoch = anamo_trainer_best_epoch(p->t, &out->best_validation_loss);
     out->stopped_early = anamo_trainer_stopped_early(p->t);
+    anamo_trainer_work(p->t, out->work);
     out->epochs = anamo_trainer_epochs_done(p->t);
     /* over every epoch of the run, the parts before a --resume included */
     const double epochs = (double)out->epochs, seconds = anamo_trainer_epoch_seconds(p->t);

@@ -202,6 +202,7 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
     t->cache_codes = flag(c, "train", "cache_codes");
     t->eval_every_epoch = flag(c, "train", "eval_every_epoch");
     t->early_stopping = (int)num(c, "train", "early_stopping");
+    t->flop_budget = num(c, "train", "flop_budget");
     if (t->early_stopping > 0 && !s->validation_fraction && !s->validation_spec[0])
         return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: train.early_stopping = %d watches a "
                           "validation set; set data.validation (a fraction such as 0.1, or a "

@@ -383,6 +383,9 @@ typedef struct anamo_train_spec {
     /* With a validation set (anamo_trainer_set_validation): stop when its loss has not improved
      * on its best for this many epochs (0: never). The plateau schedule monitors it too. */
     int early_stopping;
+    /* Stop once the training work (anamo_trainer_work, both blocks) reaches this many FLOP,
+     * after the step that reaches it (0: no limit): arms compared at equal compute. */
+    double flop_budget;
 } anamo_train_spec;
 
 /* A phase spec with PyTorch's defaults for the optimizer's other settings. */
@@ -409,6 +412,7 @@ typedef struct anamo_epoch_row {
     int has_validation;
     anamo_metrics validation;   /* without the Jacobian measure (jacobian_samples 0) */
     int stops;                  /* early stopping ends the run after this epoch */
+    double flop;                /* training FLOP of the run so far (both blocks) */
     double seconds;             /* training time of this epoch (evaluation excluded) */
     int64_t weights_updated;    /* parameters that some step of the epoch changed */
     int64_t encoder_steps, decoder_steps;
@@ -427,6 +431,16 @@ typedef struct anamo_train_hooks {
 
 typedef struct anamo_trainer anamo_trainer;
 
+/* Work done by one block: samples passed forward and backward through it (a partial pass
+ * counts as one), and the FLOP of the matrix products those passes ran — 2 per multiply-add of
+ * each linear, Conv2d and ConvTranspose2d layer's forward, input gradient and weight gradient,
+ * each only when it ran; elementwise work (activations, batch norm, the optimizer) is not
+ * counted. */
+typedef struct anamo_work {
+    int64_t forward_samples, backward_samples;
+    double flop;
+} anamo_work;
+
 int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
                          const anamo_dataset *train, const anamo_dataset *test,
                          anamo_trainer **out, anamo_err *err);
@@ -440,6 +454,10 @@ int anamo_trainer_set_validation(anamo_trainer *t, const anamo_dataset *validati
  * ended the run. */
 int64_t anamo_trainer_best_epoch(const anamo_trainer *t, double *best_loss);
 int anamo_trainer_stopped_early(const anamo_trainer *t);
+/* The training work of the run so far, resumed parts included, encoder [0] and decoder [1]:
+ * every pass of the steps, of a decoder phase's code cache, of line searches and of the
+ * free-codes fit; none of evaluation. */
+void anamo_trainer_work(const anamo_trainer *t, anamo_work out[2]);
 /* Trains until the budget is spent (ANAMO_OK), a stop is requested (ANAMO_ERR_INTERRUPTED),
  * the loss turns NaN/Inf (ANAMO_ERR_DIVERGED: the message names phase, epoch, iteration and
  * block; the parameters are those of the last good step), or an error. */

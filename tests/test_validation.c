@@ -439,7 +439,7 @@ static void test_run_reports_validation(void **state)
     cJSON_Delete(o);
     snprintf(path, sizeof path, "%s/sgd_lr=0.1/trial-0/epochs.csv", out);
     text = read_text(path, NULL);
-    assert_non_null(strstr(text, "validation_loss,validation_mse\n"));
+    assert_non_null(strstr(text, ",validation_loss,validation_mse,"));
     free(text);
 }
 

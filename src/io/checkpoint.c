@@ -121,6 +121,15 @@ static char *progress_json(const train_progress *p, int nphases)
     put(o, "best_validation", isfinite(p->best_validation) ? p->best_validation : -1.0, &ok);
     put(o, "best_epoch", (double)p->best_epoch, &ok);
     put(o, "stopped_early", p->stopped_early, &ok);
+    for (int k = 0; k < 2; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_forward_samples", k ? "decoder" : "encoder");
+        put(o, key, (double)p->work[k].forward_samples, &ok);
+        snprintf(key, sizeof key, "%s_backward_samples", k ? "decoder" : "encoder");
+        put(o, key, (double)p->work[k].backward_samples, &ok);
+        snprintf(key, sizeof key, "%s_flop", k ? "decoder" : "encoder");
+        put(o, key, p->work[k].flop, &ok);
+    }
     ok = ok && put_schedules(o, p, nphases);
     char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
@@ -371,6 +380,15 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
                                                                          : INFINITY;
     p->best_epoch = (int64_t)json_double(o, "best_epoch");
     p->stopped_early = (int)json_double(o, "stopped_early");
+    for (int k = 0; k < 2; k++) { /* checkpoints from before the counts: 0 */
+        char key[32];
+        snprintf(key, sizeof key, "%s_forward_samples", k ? "decoder" : "encoder");
+        p->work[k].forward_samples = (int64_t)json_double(o, key);
+        snprintf(key, sizeof key, "%s_backward_samples", k ? "decoder" : "encoder");
+        p->work[k].backward_samples = (int64_t)json_double(o, key);
+        snprintf(key, sizeof key, "%s_flop", k ? "decoder" : "encoder");
+        p->work[k].flop = json_double(o, key);
+    }
     parse_schedules(cJSON_GetObjectItemCaseSensitive(o, "schedules"), p, &ok);
     cJSON_Delete(o);
     if (!ok)

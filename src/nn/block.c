@@ -366,12 +366,28 @@ static const float *output_rows(block *b, int i, int B, int k)
     return b->rows[k];
 }
 
+/* FLOP per sample of a layer's matrix product, forward (the input and weight gradients take as
+ * many each): 2 per multiply-add; 0 for layers without one. */
+static double product_flop(const layer *l)
+{
+    switch (l->kind) {
+    case LAYER_LINEAR: return 2.0 * (double)l->in_dim * (double)l->out_dim;
+    case LAYER_CONV2D:
+        return 2.0 * l->out_c * (double)l->out_h * l->out_w * (double)l->in_c * l->k * l->k;
+    case LAYER_CONVT2D:
+        return 2.0 * l->in_c * (double)l->in_h * l->in_w * (double)l->out_c * l->k * l->k;
+    default: return 0.0;
+    }
+}
+
 const float *block_forward_upto(block *b, const float *x, int B, int upto)
 {
     b->input = x;
     const float *in = x;
+    b->work.forward_samples += upto > 0 ? B : 0;
     for (int i = 0; i < upto; i++) {
         layer_forward(&b->layers[i], in, B);
+        b->work.flop += B * product_flop(&b->layers[i]);
         in = b->layers[i].out;
     }
     return upto ? output_rows(b, upto - 1, B, upto == b->nlayers ? 0 : 1) : x;
@@ -413,6 +429,7 @@ float *block_backward_span(block *b, int first, int last, const float *dout, int
         }
     float *g = (float *)dout; /* returned as is when no layer runs */
     int k = 0;
+    b->work.backward_samples += last > first ? B : 0;
     if (last > 0 && b->layers[last - 1].out_cm) { /* the gradient arrives as NCHW rows */
         const layer *l = &b->layers[last - 1];
         layout_convert(dout, 0, b->scratch[k], 1, B, l->out_c, (int64_t)l->out_h * l->out_w);
@@ -425,6 +442,7 @@ float *block_backward_span(block *b, int first, int last, const float *dout, int
         int need_din = need_dx || (need_dw && first_weighted < i);
         float *din = b->scratch[k];
         layer_backward(l, in, g, din, B, need_din, need_dw);
+        b->work.flop += B * product_flop(l) * ((need_din ? 1 : 0) + (need_dw && has_weights(l)));
         if (!need_din)
             return NULL;
         g = din;

@@ -66,6 +66,7 @@ typedef struct block {
     float *rows[2];             /* sample-major copies of channel-major outputs */
     const float *input;         /* the input of the last forward (first layer reads it) */
     const float *output;        /* what the last block_forward returned */
+    anamo_work work;            /* every pass since block_create (see anamo_work) */
 } block;
 
 /* Builds a block from a layer list such as "linear 128, relu, linear 64, relu" for inputs of

@@ -176,9 +176,33 @@ void anamo_trainer_free(anamo_trainer *t)
     free(t);
 }
 
+static double work_flop(const anamo_trainer *t) { return t->p.work[0].flop + t->p.work[1].flop; }
+
 int anamo_trainer_done(const anamo_trainer *t)
 {
-    return t->p.samples >= t->budget || t->p.stopped_early;
+    return t->p.samples >= t->budget || t->p.stopped_early ||
+           (t->spec.flop_budget > 0 && work_flop(t) >= t->spec.flop_budget);
+}
+
+void anamo_trainer_work(const anamo_trainer *t, anamo_work out[2])
+{
+    out[0] = t->p.work[0], out[1] = t->p.work[1];
+}
+
+/* The blocks' counters now, to charge what runs until work_since to the training. */
+static void work_mark(const anamo_trainer *t, anamo_work mark[2])
+{
+    mark[0] = t->m->enc.work, mark[1] = t->m->dec.work;
+}
+
+static void work_since(anamo_trainer *t, const anamo_work mark[2])
+{
+    const anamo_work now[2] = {t->m->enc.work, t->m->dec.work};
+    for (int k = 0; k < 2; k++) {
+        t->p.work[k].forward_samples += now[k].forward_samples - mark[k].forward_samples;
+        t->p.work[k].backward_samples += now[k].backward_samples - mark[k].backward_samples;
+        t->p.work[k].flop += now[k].flop - mark[k].flop;
+    }
 }
 int anamo_trainer_stopped_early(const anamo_trainer *t) { return t->p.stopped_early; }
 int64_t anamo_trainer_best_epoch(const anamo_trainer *t, double *best_loss)
@@ -307,6 +331,7 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
     row.weights_updated = (ep->steps[0] ? t->m->enc.nparams : 0) +
                           (ep->steps[1] ? t->m->dec.nparams : 0);
     t->p.epoch_seconds += ep->seconds;
+    row.flop = work_flop(t);
     t->p.weights_updated += (double)row.weights_updated;
     memset(ep, 0, sizeof *ep);
     if (t->test && t->spec.eval_every_epoch) {
@@ -364,7 +389,14 @@ static void account(anamo_trainer *t, const step_losses *s, int B, double second
 static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
 {
     double t0 = now_seconds();
+    anamo_work mark[2];
+    work_mark(t, mark);
+    const int resumed_mid_phase = !t->phase_ready && t->p.phase_iters > 0;
     int rc = t->phase_ready ? ANAMO_OK : train_enter_phase(t, t->p.phase_idx, err);
+    /* a run resumed inside a phase refills the code cache the unsplit run filled at the phase's
+     * start: charged once, so that a resume changes neither the counts nor a budget's stop */
+    if (resumed_mid_phase)
+        work_mark(t, mark);
     const int64_t *idx;
     int B = next_batch(t, &idx);
     step_losses s;
@@ -379,6 +411,7 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
         rc = resample_if_due(t, &resampled, err);
     if (rc)
         return rc;
+    work_since(t, mark); /* the epoch's evaluation, below, is not training */
     t->ep.resampled += resampled;
     t->p.resampled += resampled;
     account(t, &s, B, now_seconds() - t0);
@@ -450,9 +483,12 @@ int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_er
         t->phase_ready = 0;
     }
     /* end-of-run work: the binary-code encoder fit of a free-codes scheme */
+    anamo_work mark[2];
+    work_mark(t, mark);
     for (int i = 0; !rc && !t->p.finished && i < t->spec.nphases; i++)
         if (t->spec.phases[i].block == ANAMO_FREECODES)
             rc = freecodes_finish(t, i, err);
+    work_since(t, mark);
     if (!rc)
         t->p.finished = 1;
     flush_denormals(0, saved);

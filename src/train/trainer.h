@@ -36,6 +36,7 @@ typedef struct train_progress {
     double best_validation;       /* the lowest validation loss after an epoch (INFINITY: none) */
     int64_t best_epoch;           /* its epoch (0: none) */
     int stopped_early;            /* early stopping ended the run */
+    anamo_work work[2];           /* training work of encoder [0] and decoder [1] */
 } train_progress;
 
 /* A phase as the steps use it (phase.c). */
