@@ -44,6 +44,23 @@ void compare_run_dir(const compare_set *cs, int arm, int trial, char *out, size_
     snprintf(out, size, "%s/%s/trial-%d", cs->dir, cs->arms[arm].name, trial);
 }
 
+/* A sweep's key as run names show it: "loss.lambda" → "lambda", "anamo.enc_lr+anamo.dec_lr" →
+ * "enc_lr+dec_lr". */
+static void short_key_of(const char *sweep, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *key = sweep; *key && used + 1 < size;) {
+        const size_t n = strcspn(key, "+");
+        const char *name = key;
+        for (size_t i = 0; i < n; i++)
+            name = key[i] == '.' ? key + i + 1 : name;
+        used += (size_t)snprintf(out + used, size - used, "%s%.*s", used ? "+" : "",
+                                 (int)(key + n - name), name);
+        key += n + (key[n] == '+');
+    }
+}
+
 /* One family's runs: the arm NAME once per value of its sweep ([compare] sweep and
  * sweep_values, which its [arm NAME] may set for itself), appended to arms[*narms...]. */
 static int plan_family(const config *c, const char *name, compare_arm *arms, int *narms,
@@ -67,7 +84,8 @@ static int plan_family(const config *c, const char *name, compare_arm *arms, int
     if (*narms + (nvalues ? nvalues : 1) > COMPARE_MAX_ARMS)
         return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: more than %d runs per trial (arms × their "
                           "sweep values)", c->path, COMPARE_MAX_ARMS);
-    const char *short_key = strrchr(sweep, '.') ? strrchr(sweep, '.') + 1 : sweep;
+    char short_key[sizeof sweep];
+    short_key_of(sweep, short_key, sizeof short_key);
     for (int v = 0; v < (nvalues ? nvalues : 1); v++) {
         compare_arm *a = &arms[(*narms)++];
         snprintf(a->family, sizeof a->family, "%s", name);
@@ -141,10 +159,13 @@ static int trial_config(const config *base, const compare_arm *arm, const compar
     int rc = config_copy(c, base, err);
     if (!rc)
         rc = config_apply_arm(c, arm->family, err);
-    if (!rc && arm->sweep_value[0]) {
+    /* "a.x+b.y" sets every key named to the value (ANAMO's two steps swept as one) */
+    for (const char *key = arm->sweep_key; !rc && arm->sweep_value[0] && *key;) {
+        const size_t n = strcspn(key, "+");
         char assignment[CFG_VALUE_MAX];
-        snprintf(assignment, sizeof assignment, "%s=%s", arm->sweep_key, arm->sweep_value);
+        snprintf(assignment, sizeof assignment, "%.*s=%s", (int)n, key, arm->sweep_value);
         rc = config_set(c, assignment, "[compare] sweep_values", err);
+        key += n + (key[n] == '+');
     }
     for (int i = 0; !rc && i < a->nsets; i++)
         rc = config_set(c, a->sets[i], "--set", err);

@@ -311,6 +311,32 @@ static void test_per_arm_sweeps(void **state)
     cli_free(&r);
 }
 
+/* "a.x+b.y" sets both keys to each value, and the runs are named by the short keys. */
+static void test_tied_sweep(void **state)
+{
+    const char *dir = *state;
+    char path[PATH_CAP], text[2048];
+    snprintf(text, sizeof text, "%s",
+             "[data]\ntrain = halves:40:1\ntest = \n[model]\nencoder = linear 4, relu\n"
+             "decoder = linear 100, sigmoid\n[train]\nepochs = 1\nbatch = 20\n"
+             "jacobian_samples = 0\n[compare]\narms = tied\n[arm tied]\n"
+             "compare.sweep = joint.lr+joint.eps\ncompare.sweep_values = 0.003\n");
+    join_path(path, sizeof path, dir, "tied.ini");
+    write_bytes(path, text, strlen(text));
+    cli_result r = compare(dir, "tied.ini", "tied", 0);
+    if (r.code != 0)
+        fail_msg("compare: %s", r.err);
+    cli_free(&r);
+    join_path(path, sizeof path, dir, "tied/tied_lr+eps=0.003/trial-0/config.ini");
+    char *resolved = read_text(path, NULL);
+    assert_non_null(resolved);
+    const char *joint = strstr(resolved, "[joint]");
+    assert_non_null(joint);
+    assert_non_null(strstr(joint, "lr = 0.003\n"));
+    assert_non_null(strstr(joint, "eps = 0.003\n"));
+    free(resolved);
+}
+
 static void expect_config_error(const char *dir, const char *name, const char *extra,
                                 const char *needle)
 {
@@ -454,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_plateau_watches_validation),
         cmocka_unit_test(test_per_arm_sweeps),
+        cmocka_unit_test(test_tied_sweep),
         cmocka_unit_test(test_select_refuses_test_metrics),
         cmocka_unit_test(test_select_reads_validation_only),
         cmocka_unit_test(test_run_reports_validation),
