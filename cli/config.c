@@ -24,15 +24,18 @@ typedef struct key_spec {
 } key_spec;
 
 #define BIG 1e30
+/* The default of a key that depends on the section's optimizer: OPTIMIZER_DEFAULTS has it. */
+static const char BY_OPTIMIZER[] = "(the optimizer's)";
 /* The keys of one optimizer, for [joint] and each [phase NAME] (see optim.h). */
 #define OPTIMIZER_KEYS(S)                                                                      \
-    {S, "optimizer", V_ENUM, "adam", "sgd|adam|momentum|nesterov|adagrad|rmsprop|fista", 0, 0}, \
-    {S, "lr", V_FLOAT, "1e-3", "learning rate > 0", 1e-30, BIG},                               \
+    {S, "optimizer", V_ENUM, "adam",                                                           \
+     "sgd|momentum|nesterov|adagrad|rmsprop|adam|accelerated|fista", 0, 0},                    \
+    {S, "lr", V_FLOAT, BY_OPTIMIZER, "learning rate > 0", 1e-30, BIG},                         \
     {S, "beta1", V_FLOAT, "0.9", "Adam's beta1 in [0, 1)", 0, 0.999999},                       \
     {S, "beta2", V_FLOAT, "0.999", "Adam's beta2 in [0, 1)", 0, 0.999999999},                  \
-    {S, "eps", V_FLOAT, "1e-8", "> 0 (Adam, AdaGrad, RMSProp)", 0, BIG},                       \
+    {S, "eps", V_FLOAT, BY_OPTIMIZER, "> 0 (Adam, AdaGrad, RMSProp)", 0, BIG},                 \
     {S, "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},                                         \
-    {S, "momentum", V_FLOAT, "0.9", "heavy-ball beta in [0, 1)", 0, 0.999999},                 \
+    {S, "momentum", V_FLOAT, "0.9", "momentum and nesterov's beta in [0, 1)", 0, 0.999999},    \
     {S, "alpha", V_FLOAT, "0.99", "RMSProp smoothing in [0, 1)", 0, 0.999999},                 \
     {S, "prox", V_ENUM, "none", "none|l1|nonneg|l1_nonneg (fista)", 0, 0},                     \
     {S, "prox_lambda", V_FLOAT, "0", "weight of the prox term >= 0", 0, BIG},                  \
@@ -46,6 +49,18 @@ typedef struct key_spec {
     {S, "patience", V_INT, "10", "plateau patience in epochs >= 0", 0, 1e9},                   \
     {S, "threshold", V_FLOAT, "1e-4", "plateau relative threshold >= 0", 0, 1},                \
     {S, "min_lr", V_FLOAT, "0", "plateau floor >= 0", 0, BIG}
+
+/* PyTorch's lr and eps for each optimizer (optim_default_lr and optim_defaults in optim.h; a
+ * test checks the two agree): Adam 1e-3 and 1e-8, Adagrad 1e-2 and 1e-10, RMSprop 1e-2 and
+ * 1e-8. torch.optim.SGD has no default lr: sgd, momentum, nesterov and the accelerated methods
+ * take anamo's 1e-3 (their eps is unused). */
+typedef struct optimizer_default {
+    const char *optimizer, *lr, *eps;
+} optimizer_default;
+static const optimizer_default OPTIMIZER_DEFAULTS[] = {
+    {"adam", "1e-3", "1e-8"}, {"adagrad", "1e-2", "1e-10"}, {"rmsprop", "1e-2", "1e-8"},
+};
+#define OPTIMIZER_DEFAULT_OTHERS {"", "1e-3", "1e-8"}
 
 static const key_spec KEYS[] = {
     {"data", "train", V_STR, "mnist:train", "a data spec: mnist:train, FILE.npy, FILE.csv, ...", 0, 0},
@@ -335,12 +350,26 @@ const cfg_entry *config_find(const config *c, const char *section, const char *k
     return NULL;
 }
 
+/* The default of section.key that depends on the section's optimizer (lr, eps). */
+static const char *optimizer_default_of(const config *c, const char *section, const char *key)
+{
+    static const optimizer_default others = OPTIMIZER_DEFAULT_OTHERS;
+    const char *name = config_get(c, section, "optimizer");
+    const optimizer_default *d = &others;
+    for (size_t i = 0; name && i < sizeof OPTIMIZER_DEFAULTS / sizeof *OPTIMIZER_DEFAULTS; i++)
+        if (!strcmp(OPTIMIZER_DEFAULTS[i].optimizer, name))
+            d = &OPTIMIZER_DEFAULTS[i];
+    return !strcmp(key, "lr") ? d->lr : d->eps;
+}
+
 const char *config_get(const config *c, const char *section, const char *key)
 {
     const cfg_entry *e = config_find(c, section, key);
     if (e)
         return e->value;
     const key_spec *k = find_key(section, key);
+    if (k && k->deflt == BY_OPTIMIZER)
+        return optimizer_default_of(c, section, key);
     return k ? k->deflt : NULL;
 }
 

@@ -325,14 +325,15 @@ typedef enum anamo_block_id {
 typedef struct anamo_phase {
     char name[ANAMO_NAME_MAX];        /* shown in logs, e.g. "decoder" */
     anamo_block_id block;
-    char optimizer[ANAMO_NAME_MAX];   /* sgd|adam|momentum|nesterov|adagrad|rmsprop|fista */
+    /* sgd | momentum | nesterov | adagrad | rmsprop | adam | accelerated | fista */
+    char optimizer[ANAMO_NAME_MAX];
     float lr, beta1, beta2, eps, weight_decay;
-    float momentum;                   /* heavy-ball β */
+    float momentum;                   /* momentum and nesterov's β */
     float alpha;                      /* RMSProp smoothing */
     char prox[ANAMO_NAME_MAX];        /* fista: none|l1|nonneg|l1_nonneg */
     float prox_lambda;
     char restart[ANAMO_NAME_MAX];     /* accelerated methods: none|function|gradient */
-    char step_rule[ANAMO_NAME_MAX];   /* fixed | backtrack (Beck–Teboulle, sgd/nesterov/fista) */
+    char step_rule[ANAMO_NAME_MAX];   /* fixed | backtrack (Beck–Teboulle, sgd/accelerated/fista) */
     float backtrack_eta;              /* L grows by this factor per trial */
     char schedule[ANAMO_NAME_MAX];    /* constant|step|plateau, at each epoch's end */
     int step_size, patience;

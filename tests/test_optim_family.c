@@ -1,8 +1,9 @@
 /* test_optim_family.c — the optimizer family beyond SGD and Adam (test_optim.c), each against
  * an independent truth:
- *   heavy ball, Nesterov, AdaGrad, RMSProp  first steps on f(θ) = ½ Σ a_i θ_i² by hand (the
- *       arithmetic is in the comments), and several steps against the torch.optim
- *       documentation formulas (SGD with momentum, Adagrad, RMSprop) evaluated in double here;
+ *   momentum, nesterov, accelerated, AdaGrad, RMSProp  first steps on f(θ) = ½ Σ a_i θ_i² by
+ *       hand (the arithmetic is in the comments), and several steps against the torch.optim
+ *       documentation formulas (SGD with momentum, Adagrad, RMSprop) evaluated in double here
+ *       (tests/test_optim_torch.c replays trajectories recorded from torch.optim itself);
  *   FISTA + L1 on a LASSO instance        against cyclic coordinate descent in double, and the
  *       O(1/k²) bound of Beck & Teboulle (2009), Theorem 4.4;
  *   adaptive restart                       on a quadratic with condition number 1e4;
@@ -49,43 +50,107 @@ static void quad_grad(const float *a, const float *theta, float *g, int n)
         g[i] = a[i] * theta[i];
 }
 
-/* Heavy ball, lr = 0.05, β = 0.9, w_{−1} = w_0:
+/* Momentum (torch.optim.SGD(momentum=0.9), the heavy ball), lr = 0.05, written as the heavy
+ * ball w_{t+1} = w_t − lr·∇ + β(w_t − w_{t−1}), w_{−1} = w_0, which it is at a constant lr:
  *   a = 1:  w1 = 1 − 0.05·1                                = 0.95
  *           w2 = 0.95 − 0.05·0.95 + 0.9·(0.95 − 1)          = 0.95 − 0.0475 − 0.045  = 0.8575
  *           w3 = 0.8575 − 0.05·0.8575 + 0.9·(0.8575 − 0.95) = 0.8575 − 0.042875 − 0.08325
  *                                                           = 0.731375
  *   a = 10: w1 = 1 − 0.05·10                                = 0.5
  *           w2 = 0.5 − 0.05·5 + 0.9·(0.5 − 1)               = 0.25 − 0.45   = −0.2
- *           w3 = −0.2 − 0.05·(−2) + 0.9·(−0.2 − 0.5)        = −0.1 − 0.63   = −0.73 */
+ *           w3 = −0.2 − 0.05·(−2) + 0.9·(−0.2 − 0.5)        = −0.1 − 0.63   = −0.73
+ * The state is the velocity b_t = (w_t − w_{t+1})/lr: b1 = ∇(w0) = [1, 10],
+ * b2 = 0.9·b1 + ∇(w1) = [0.9 + 0.95, 9 + 5] = [1.85, 14], b3 = 0.9·b2 + ∇(w2)
+ * = [1.665 + 0.8575, 12.6 − 2] = [2.5225, 10.6]. It starts as NaN: t = 1 must not read it. */
 static void test_momentum_hand(void **state)
 {
     const optim_cfg cfg = optim_defaults(OPTIM_MOMENTUM, 0.05f);
     assert_true(cfg.momentum == 0.9f);
     const double want[3][2] = {{0.95, 0.5}, {0.8575, -0.2}, {0.731375, -0.73}};
-    float w[2] = {1.0f, 1.0f}, w_prev[2] = {NAN, NAN}, g[2]; /* t = 1 sets w_{−1} = w_0 */
+    const double want_b[3][2] = {{1.0, 10.0}, {1.85, 14.0}, {2.5225, 10.6}};
+    float w[2] = {1.0f, 1.0f}, buf[2] = {NAN, NAN}, g[2];
     for (int t = 1; t <= 3; t++) {
         quad_grad(QA, w, g, 2);
-        optim_momentum_step(&cfg, w, g, w_prev, 2, t);
-        for (int i = 0; i < 2; i++)
+        optim_momentum_step(&cfg, w, g, buf, 2, t);
+        for (int i = 0; i < 2; i++) {
             expect_close("momentum", i, w[i], want[t - 1][i], 0, THETA_TOL);
+            expect_close("momentum b", i, buf[i], want_b[t - 1][i], THETA_TOL, THETA_TOL);
+        }
     }
+}
+
+/* Nesterov (torch.optim.SGD(momentum=0.9, nesterov=True)), lr = 0.05:
+ *     b_t = β·b_{t−1} + g (b_1 = g),   w_{t+1} = w_t − lr·(g + β·b_t)
+ *   a = 1:  g = 1,         b = 1,                         w1 = 1 − 0.05·1.9       = 0.905
+ *           g = 0.905,     b = 0.9 + 0.905    = 1.805,    w2 = 0.905 − 0.05·(0.905 + 1.6245)
+ *                                                             = 0.905 − 0.126475 = 0.778525
+ *           g = 0.778525,  b = 1.6245 + 0.778525 = 2.403025,
+ *                          w3 = 0.778525 − 0.05·(0.778525 + 2.1627225)  = 0.631462625
+ *   a = 10: g = 10,        b = 10,                        w1 = 1 − 0.05·19        = 0.05
+ *           g = 0.5,       b = 9 + 0.5        = 9.5,      w2 = 0.05 − 0.05·(0.5 + 8.55)
+ *                                                             = −0.4025
+ *           g = −4.025,    b = 8.55 − 4.025   = 4.525,    w3 = −0.4025 − 0.05·(−4.025 + 4.0725)
+ *                                                             = −0.404875
+ * (torch's own values, in double: the same.) The state starts as NaN. THETA_TOL. */
+static void test_nesterov_hand(void **state)
+{
+    const optim_cfg cfg = optim_defaults(OPTIM_NESTEROV, 0.05f);
+    const double want[3][2] = {{0.905, 0.05}, {0.778525, -0.4025}, {0.631462625, -0.404875}};
+    const double want_b[3][2] = {{1.0, 10.0}, {1.805, 9.5}, {2.403025, 4.525}};
+    float w[2] = {1.0f, 1.0f}, buf[2] = {NAN, NAN}, g[2];
+    for (int t = 1; t <= 3; t++) {
+        quad_grad(QA, w, g, 2);
+        optim_step(&cfg, w, g, buf, 2, t);
+        for (int i = 0; i < 2; i++) {
+            expect_close("nesterov", i, w[i], want[t - 1][i], 0, THETA_TOL);
+            expect_close("nesterov b", i, buf[i], want_b[t - 1][i], THETA_TOL, THETA_TOL);
+        }
+    }
+}
+
+/* Under a learning rate that changes, momentum is torch's (the velocity keeps no old lr): two
+ * steps at lr 0.1, then lr 0.01, a = 1, w0 = 1:
+ *   b1 = 1, w1 = 0.9;  b2 = 0.9 + 0.9 = 1.8, w2 = 0.9 − 0.18 = 0.72;
+ *   b3 = 1.62 + 0.72 = 2.34, w3 = 0.72 − 0.01·2.34 = 0.6966
+ * where the seeds' heavy ball would take w3 = w2 − 0.01·0.72 + 0.9·(w2 − w1) = 0.5508. And a
+ * coordinate whose state optim_reset_coords restarts steps as from rest: b = g. */
+static void test_momentum_lr_change_and_reset(void **state)
+{
+    optim_cfg cfg = optim_defaults(OPTIM_MOMENTUM, 0.1f);
+    float w[2] = {1.0f, 1.0f}, buf[2], g[2];
+    const float a[2] = {1.0f, 1.0f};
+    for (int t = 1; t <= 3; t++) {
+        cfg.lr = t < 3 ? 0.1f : 0.01f;
+        if (t == 3) { /* coordinate 1 restarts: b = 0, so b3 = ∇ = w2, w3 = 0.72·(1 − 0.01) */
+            const int64_t coord = 1;
+            optim_reset_coords(OPTIM_MOMENTUM, w, buf, 2, &coord, 1);
+            assert_true(buf[1] == 0.0f && buf[0] != 0.0f);
+        }
+        quad_grad(a, w, g, 2);
+        optim_momentum_step(&cfg, w, g, buf, 2, t);
+    }
+    expect_close("momentum after an lr change", 0, w[0], 0.6966, 0, THETA_TOL);
+    expect_close("momentum after a reset", 1, w[1], 0.7128, 0, THETA_TOL);
+    const int64_t coord = 0;
+    buf[0] = 3.0f;
+    optim_reset_coords(OPTIM_NESTEROV, w, buf, 2, &coord, 1);
+    assert_true(buf[0] == 0.0f);
 }
 
 /* torch.optim.SGD with momentum μ, dampening 0, nesterov False (its documented algorithm):
  *     g ← ∇ + λθ;  b ← g at t = 1, else μ·b + g;  θ ← θ − lr·b
- * which is the heavy ball with b_{t−1} = (θ_{t−1} − θ_t)/lr. Six steps in double, weight decay
- * off and on, against the float heavy ball; THETA_TOL. */
+ * Six steps in double, weight decay off and on, against the float momentum; THETA_TOL. */
 static void test_momentum_vs_torch_sgd(void **state)
 {
     const float a[3] = {1.0f, 10.0f, 0.25f};
     for (int wd_on = 0; wd_on <= 1; wd_on++) {
         optim_cfg cfg = optim_defaults(OPTIM_MOMENTUM, 0.03f);
         cfg.weight_decay = wd_on ? 0.2f : 0.0f;
-        float w[3] = {1.0f, -0.5f, 2.0f}, w_prev[3], g[3];
+        float w[3] = {1.0f, -0.5f, 2.0f}, buf[3], g[3];
         double th[3] = {1.0, -0.5, 2.0}, b[3] = {0, 0, 0};
         for (int t = 1; t <= 6; t++) {
             quad_grad(a, w, g, 3);
-            optim_momentum_step(&cfg, w, g, w_prev, 3, t);
+            optim_momentum_step(&cfg, w, g, buf, 3, t);
             for (int i = 0; i < 3; i++) {
                 double gr = (double)a[i] * th[i] + (double)cfg.weight_decay * th[i];
                 b[i] = t == 1 ? gr : (double)cfg.momentum * b[i] + gr;
@@ -97,7 +162,7 @@ static void test_momentum_vs_torch_sgd(void **state)
     }
 }
 
-/* Nesterov = FISTA without a prox, lr = 0.05. The momentum sequence:
+/* accelerated = FISTA without a prox, lr = 0.05. The momentum sequence:
  *   s_0 = 1,  s_1 = (1 + √5)/2 = 1.6180340,
  *   s_2 = (1 + √(1 + 4·2.6180340))/2 = (1 + √11.472136)/2 = (1 + 3.3870542)/2 = 2.1935271,
  *   s_3 = (1 + √(1 + 4 s_2²))/2 = 2.7497913
@@ -116,13 +181,13 @@ static void test_momentum_vs_torch_sgd(void **state)
  * Parameters hold y_j, the state x_j then s_j; the state starts as NaN (t = 1 must set it).
  * THETA_TOL; s to 1e-6 relative (it is stored as a float). With gradient restart the first step
  * is the same: x_0 = y_0 makes (y_0 − x_1)·(x_1 − x_0) = −‖y_0 − x_1‖² ≤ 0, no restart. */
-static void test_nesterov_hand(void **state)
+static void test_accelerated_hand(void **state)
 {
     const double s1 = (1.0 + sqrt(5.0)) / 2.0;
     expect_close("s_1", 0, accel_next_s(1.0), s1, 1e-15, 0);
     expect_close("s_2", 0, accel_next_s(s1), 2.1935271, 0, 1e-7);
 
-    const optim_cfg cfg = optim_defaults(OPTIM_NESTEROV, 0.05f);
+    const optim_cfg cfg = optim_defaults(OPTIM_ACCELERATED, 0.05f);
     assert_int_equal(cfg.restart, RESTART_NONE);
     const double want_x[3][2] = {{0.95, 0.5}, {0.9025, 0.25}, {0.8446609, 0.0897808}};
     const double want_y[3][2] = {{0.95, 0.5}, {0.8891167, 0.1795616}, {0.8195562, 0.0202388}};
@@ -132,16 +197,16 @@ static void test_nesterov_hand(void **state)
         quad_grad(QA, y, g, 2);
         optim_fista_step(&cfg, y, g, st, 2, t);
         for (int i = 0; i < 2; i++) {
-            expect_close("nesterov x", i, st[i], want_x[t - 1][i], 0, THETA_TOL);
-            expect_close("nesterov y", i, y[i], want_y[t - 1][i], 0, THETA_TOL);
+            expect_close("accelerated x", i, st[i], want_x[t - 1][i], 0, THETA_TOL);
+            expect_close("accelerated y", i, y[i], want_y[t - 1][i], 0, THETA_TOL);
         }
-        expect_close("nesterov s", t, ACCEL_S(st, 2), want_s[t - 1], 1e-6, 0);
+        expect_close("accelerated s", t, ACCEL_S(st, 2), want_s[t - 1], 1e-6, 0);
         /* y_t − x_t = β_{t−1}·(x_t − x_{t−1}) with β_0 = 0 exactly at the first step */
         if (t == 1)
             assert_memory_equal(y, st, sizeof y);
         if (t == 2)
             for (int i = 0; i < 2; i++)
-                expect_close("nesterov β_1", i, (y[i] - st[i]) / (st[i] - x_prev[i]),
+                expect_close("accelerated β_1", i, (y[i] - st[i]) / (st[i] - x_prev[i]),
                              (s1 - 1.0) / 2.1935271, 1e-5, 0);
         memcpy(x_prev, st, sizeof x_prev);
     }
@@ -151,18 +216,19 @@ static void test_nesterov_hand(void **state)
     float ry[2] = {1.0f, 1.0f}, rst[5] = {-7.0f, -7.0f, -7.0f, -7.0f, -7.0f}; /* a stale x would restart */
     quad_grad(QA, ry, g, 2);
     optim_fista_step(&rcfg, ry, g, rst, 2, 1);
-    expect_close("nesterov s_1 with gradient restart", 0, ACCEL_S(rst, 2), s1, 1e-6, 0);
+    expect_close("accelerated s_1 with gradient restart", 0, ACCEL_S(rst, 2), s1, 1e-6, 0);
 }
 
 /* Weight decay λ is L2 added to the gradient (PyTorch's weight_decay), so a run on f with
- * decay λ is a run on f + ½λ‖θ‖², i.e. on a + λ, without it. Heavy ball, Nesterov, and FISTA
+ * decay λ is a run on f + ½λ‖θ‖², i.e. on a + λ, without it. Momentum, nesterov, accelerated
+ * and FISTA
  * with an L1 prox, 6 steps with λ = 0.5 against the gradient (a + λ)·θ computed here. THETA_TOL
  * (the two differ only in float rounding: g + λθ against (a + λ)θ). */
 static void test_weight_decay_is_l2(void **state)
 {
-    const optim_kind kinds[3] = {OPTIM_MOMENTUM, OPTIM_NESTEROV, OPTIM_FISTA};
+    const optim_kind kinds[4] = {OPTIM_MOMENTUM, OPTIM_NESTEROV, OPTIM_ACCELERATED, OPTIM_FISTA};
     const float wd = 0.5f, a_wd[2] = {QA[0] + wd, QA[1] + wd};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         optim_cfg with = optim_defaults(kinds[k], 0.05f), without;
         with.prox = PROX_L1;
         with.prox_lambda = 0.1f;
@@ -524,11 +590,12 @@ typedef struct restart_run {
     int restarts;
 } restart_run;
 
-/* 500 Nesterov steps; with `function_restart` the caller's restart of O'Donoghue & Candès:
+/* 500 accelerated steps; with `function_restart` the caller's restart of O'Donoghue & Candès:
  * after each step, if F(x_{j+1}) > F(x_j), accel_restart (y = x_{j+1}, s = 1). Checks that a
  * restart leaves y = x and s = 1, and that the step after it is a plain gradient step: y = x
  * (β = 0) and the descent-lemma decrease F(x − ∇f/L) ≤ F(x) − ‖∇f‖²/(2L). */
-static void restart_run_nesterov(restart_kind restart, int function_restart, restart_run *out)
+static void restart_run_accelerated(restart_kind restart, int function_restart,
+                                    restart_run *out)
 {
     double a[RN];
     float ga[RN];
@@ -537,7 +604,7 @@ static void restart_run_nesterov(restart_kind restart, int function_restart, res
         ga[i] = (float)a[i];
     }
     const double L = a[RN - 1];
-    optim_cfg cfg = optim_defaults(OPTIM_NESTEROV, (float)(1.0 / L));
+    optim_cfg cfg = optim_defaults(OPTIM_ACCELERATED, (float)(1.0 / L));
     cfg.restart = restart;
     float y[RN], st[2 * RN + 1], g[RN];
     for (int i = 0; i < RN; i++)
@@ -575,17 +642,18 @@ static int count_increases(const restart_run *r)
     return n;
 }
 
-/* Plain Nesterov is not monotone (89 increases in 500 steps here). With the function-value
- * restart, accel_restart undoes a step that raised F and restarts from the better point (as
- * monotone FISTA), so F(x_j) never increases; after each restart the next step is a plain
- * gradient step with the descent-lemma decrease, and the run ends lower than without restart.
- * Gradient restart (inside optim_fista_step) also ends below plain Nesterov after 500 steps. */
+/* The plain accelerated method is not monotone (89 increases in 500 steps here). With the
+ * function-value restart, accel_restart undoes a step that raised F and restarts from the
+ * better point (as monotone FISTA), so F(x_j) never increases; after each restart the next step
+ * is a plain gradient step with the descent-lemma decrease, and the run ends lower than without
+ * restart.
+ * Gradient restart (inside optim_fista_step) also ends below it after 500 steps. */
 static void test_restart_quadratic(void **state)
 {
     static restart_run plain, func, grad;
-    restart_run_nesterov(RESTART_NONE, 0, &plain);
-    restart_run_nesterov(RESTART_FUNCTION, 1, &func); /* RESTART_FUNCTION: the caller's call */
-    restart_run_nesterov(RESTART_GRADIENT, 0, &grad);
+    restart_run_accelerated(RESTART_NONE, 0, &plain);
+    restart_run_accelerated(RESTART_FUNCTION, 1, &func); /* RESTART_FUNCTION: the caller's call */
+    restart_run_accelerated(RESTART_GRADIENT, 0, &grad);
 
     const int plain_up = count_increases(&plain), func_up = count_increases(&func);
     assert_true(plain_up >= 1);
@@ -889,8 +957,9 @@ static void test_state_floats(void **state)
     const int64_t want[OPTIM_COUNT] = {
         [OPTIM_SGD] = 0,         /* none */
         [OPTIM_ADAM] = 2 * n,    /* m, v */
-        [OPTIM_MOMENTUM] = n,    /* w_{t−1} */
-        [OPTIM_NESTEROV] = 2 * n + 1, /* x_j, x_{j−1}, s_j */
+        [OPTIM_MOMENTUM] = n,    /* the velocity b */
+        [OPTIM_NESTEROV] = n,    /* the velocity b */
+        [OPTIM_ACCELERATED] = 2 * n + 1, /* x_j, x_{j−1}, s_j */
         [OPTIM_ADAGRAD] = n,     /* Σ g² */
         [OPTIM_RMSPROP] = n,     /* v */
         [OPTIM_FISTA] = 2 * n + 1,   /* x_j, x_{j−1}, s_j */
@@ -899,7 +968,7 @@ static void test_state_floats(void **state)
         assert_int_equal(optim_state_floats((optim_kind)kind, n), want[kind]);
 }
 
-/* nesterov and fista: theta ← x (state[0..n)); the others leave theta alone. */
+/* accelerated and fista: theta ← x (state[0..n)); the others leave theta alone. */
 static void test_finish(void **state)
 {
     for (int kind = 0; kind < OPTIM_COUNT; kind++) {
@@ -908,7 +977,7 @@ static void test_finish(void **state)
         const float st[9] = {-1, -2, -3, -4, 5, 6, 7, 8, 9};
         const float orig[4] = {1, 2, 3, 4};
         optim_finish(&cfg, theta, st, 4);
-        const int copies = kind == OPTIM_NESTEROV || kind == OPTIM_FISTA;
+        const int copies = kind == OPTIM_ACCELERATED || kind == OPTIM_FISTA;
         assert_memory_equal(theta, copies ? st : orig, sizeof theta);
     }
 }
@@ -924,8 +993,9 @@ static void test_names(void **state)
     for (int k = 0; k < SCHED_COUNT; k++)
         assert_int_equal(schedule_parse(schedule_name((schedule_kind)k)), k);
     /* the spellings configs use */
-    const char *const optim_names[OPTIM_COUNT] = {"sgd",     "adam",    "momentum", "nesterov",
-                                                  "adagrad", "rmsprop", "fista"};
+    /* (the enum's values are in checkpoints: "accelerated" keeps the number "nesterov" had) */
+    const char *const optim_names[OPTIM_COUNT] = {"sgd",     "adam",    "momentum", "accelerated",
+                                                  "adagrad", "rmsprop", "fista",    "nesterov"};
     for (int k = 0; k < OPTIM_COUNT; k++)
         assert_string_equal(optim_name((optim_kind)k), optim_names[k]);
     assert_string_equal(prox_name(PROX_NONE), "none");
@@ -969,6 +1039,7 @@ static void test_dispatch_all(void **state)
             case OPTIM_SGD: optim_sgd_step(&cfg, b, g[t - 1], N); break;
             case OPTIM_ADAM: optim_adam_step(&cfg, b, g[t - 1], sb, sb + N, N, t); break;
             case OPTIM_MOMENTUM: optim_momentum_step(&cfg, b, g[t - 1], sb, N, t); break;
+            case OPTIM_NESTEROV: optim_nesterov_step(&cfg, b, g[t - 1], sb, N, t); break;
             case OPTIM_ADAGRAD: optim_adagrad_step(&cfg, b, g[t - 1], sb, N); break;
             case OPTIM_RMSPROP: optim_rmsprop_step(&cfg, b, g[t - 1], sb, N); break;
             default: optim_fista_step(&cfg, b, g[t - 1], sb, N, t); break;
@@ -987,6 +1058,8 @@ int main(void)
         cmocka_unit_test(test_momentum_hand),
         cmocka_unit_test(test_momentum_vs_torch_sgd),
         cmocka_unit_test(test_nesterov_hand),
+        cmocka_unit_test(test_momentum_lr_change_and_reset),
+        cmocka_unit_test(test_accelerated_hand),
         cmocka_unit_test(test_weight_decay_is_l2),
         cmocka_unit_test(test_adagrad_hand),
         cmocka_unit_test(test_rmsprop_hand),

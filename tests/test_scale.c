@@ -2,14 +2,15 @@
  * does not share their code:
  *
  *   1. Unit-norm decoder (train.decoder_norm): after every step of every scheme and optimizer
- *      (joint and NAM with sgd, adam, momentum, rmsprop, adagrad, nesterov, fista; NAM with
- *      backtracking sgd; ANAMO with fixed and backtracked steps; free codes) the decoder's
- *      first-layer columns (dense) or input-channel kernel slices (ConvTranspose2d), their norms
- *      computed here from the weights, are 1 (sphere) or at most 1 (ball). Accelerated methods
- *      hold y_j in the parameters: for them the iterate x_j (ACCEL_X of the decoder's state) is
- *      checked after every step and the parameters at every phase's end. The same runs without
+ *      (joint and NAM with sgd, adam, momentum, rmsprop, adagrad, accelerated, fista,
+ *      nesterov; NAM with backtracking sgd; ANAMO with fixed and backtracked steps; free codes)
+ *      the decoder's first-layer columns (dense) or input-channel kernel slices
+ *      (ConvTranspose2d), their norms computed here from the weights, are 1 (sphere) or at most
+ *      1 (ball). Accelerated methods hold y_j in the parameters: for them the iterate x_j
+ *      (ACCEL_X of the decoder's state) is checked after every step and the parameters at
+ *      every phase's end. The same runs without
  *      the option end with columns off the sphere and outside the ball, so the check can fail.
- *      A run whose budget ends inside a nesterov phase must also leave x_j
+ *      A run whose budget ends inside an accelerated phase must also leave x_j
  *      (test_unit_norm_budget_ends_mid_phase).
  *      norm_groups_tangent and norm_groups_project on a hand case; one SGD decoder step on the
  *      sphere is the retraction of the tangent step of the finite-difference gradient; Adam's
@@ -238,7 +239,7 @@ static void scale_inputs(layer *l, const double *s)
 typedef struct norm_watch {
     anamo_trainer *t;
     anamo_decoder_norm kind;
-    int accelerated;       /* the decoder's steps are nesterov/fista in a joint or NAM phase */
+    int accelerated;       /* the decoder's steps are accelerated/fista in a joint or NAM phase */
     const char *what;
     int64_t checks;        /* groups checked */
     double worst;          /* the largest violation: |n − 1| (sphere), n − 1 (ball) */
@@ -306,8 +307,8 @@ typedef struct opt_case {
 
 /* Learning rates at which every optimizer trains these tiny models without diverging. */
 static const opt_case OPTS[] = {{"sgd", 0.2f},      {"adam", 1e-2f},     {"momentum", 0.05f},
-                                {"rmsprop", 1e-2f}, {"adagrad", 0.05f},  {"nesterov", 0.05f},
-                                {"fista", 0.05f}};
+                                {"rmsprop", 1e-2f}, {"adagrad", 0.05f},  {"accelerated", 0.05f},
+                                {"fista", 0.05f},   {"nesterov", 0.05f}};
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
 /* The decoders under test; first layers of 16 × 8 (dense) and 4 × 3·4·4 (convT). */
@@ -394,7 +395,7 @@ static void norm_case(int conv, norm_scheme sch, const opt_case *o, anamo_decode
     anamo_train_spec s = norm_spec(sch, o, norm);
     anamo_trainer *t = trainer_new(m, &s, ds);
     const int accel = (sch == SCH_JOINT || sch == SCH_NAM || sch == SCH_NAM_BACKTRACK) &&
-                      (!strcmp(o->name, "nesterov") || !strcmp(o->name, "fista"));
+                      (!strcmp(o->name, "accelerated") || !strcmp(o->name, "fista"));
     norm_watch w = {.t = t, .kind = norm, .accelerated = accel, .what = what};
     anamo_train_hooks hooks = {.ctx = &w, .on_step = norm_on_step};
     run_ok(t, &hooks, what);
@@ -452,7 +453,7 @@ static void test_unit_norm_every_step(void **state)
     assert_true(2 * tot.ball_bound >= tot.ball_runs);
 }
 
-/* A run whose budget ends inside a phase: joint nesterov on the sphere, a phase of 2 epochs
+/* A run whose budget ends inside a phase: joint accelerated on the sphere, a phase of 2 epochs
  * and a budget of 3, so the run stops halfway through the second phase. The model it leaves
  * must be the iterate x_j, on the sphere (as at every phase's end, train_leave_phase), not the
  * extrapolated y_j, which leaves the sphere by ~β·‖x_j − x_{j−1}‖²: measured 5e-5 here at
@@ -463,9 +464,9 @@ static void test_unit_norm_budget_ends_mid_phase(void **state)
     anamo_model *m = norm_model(0, SCH_JOINT, 44);
     anamo_train_spec s = spec_new(3.0);
     s.decoder_norm = ANAMO_DECODER_NORM_SPHERE;
-    add_phase(&s, anamo_phase_default("joint", ANAMO_BOTH, "nesterov", 0.5f, BATCH, 2.0));
+    add_phase(&s, anamo_phase_default("joint", ANAMO_BOTH, "accelerated", 0.5f, BATCH, 2.0));
     anamo_trainer *t = trainer_new(m, &s, &dense_ds);
-    run_ok(t, NULL, "nesterov, budget mid-phase");
+    run_ok(t, NULL, "accelerated, budget mid-phase");
     assert_true(t->p.phase_iters > 0); /* it did stop inside the phase */
     double norms[MAX_GROUPS], worst = 0.0, x_worst = 0.0, diff = 0.0;
     const int64_t count = first_layer_norms(&m->dec, m->dec.params, norms);
@@ -479,7 +480,7 @@ static void test_unit_norm_budget_ends_mid_phase(void **state)
     if (!(x_worst <= NORM_TOL)) /* the premise: the iterate is feasible */
         fail_msg("the iterate x_j is off the sphere by %.3g", x_worst);
     if (!(worst <= NORM_TOL) || diff != 0.0)
-        fail_msg("a budget spent inside a nesterov phase leaves y_j in the parameters, not x_j "
+        fail_msg("a budget spent inside an accelerated phase leaves y_j in the parameters, not x_j "
                  "(max |y − x| = %.3g): the final decoder's columns are off the sphere by %.3g "
                  "(want <= %.0e)", diff, worst, NORM_TOL);
     anamo_trainer_free(t);

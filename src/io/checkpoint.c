@@ -412,14 +412,55 @@ static int load_last_active(const st_file *f, int64_t *dst, int64_t n, anamo_err
     return ANAMO_OK;
 }
 
-static int load_state(const st_file *f, block *b, int kind, anamo_err *err)
+/* Whether some phase of the run steps block `which` (0 encoder, 1 decoder) with kind: its
+ * compiled optimizer, or the fixed ones of ANAMO (anamo_enter_phase: FISTA on the encoder,
+ * the accelerated method on the decoder) and free codes (freecodes_enter_phase and the fit:
+ * the accelerated method on the decoder, Adam on the encoder). */
+static int run_steps_block_with(const anamo_trainer *t, int which, int kind)
+{
+    for (int i = 0; i < t->spec.nphases; i++) {
+        const anamo_block_id b = t->spec.phases[i].block;
+        if (b == ANAMO_INNER && kind == (which ? OPTIM_ACCELERATED : OPTIM_FISTA))
+            return 1;
+        if (b == ANAMO_FREECODES && kind == (which ? OPTIM_ACCELERATED : OPTIM_ADAM))
+            return 1;
+        const int steps_it = b == ANAMO_BOTH || (int)b == which; /* ANAMO_ENCODER is 0 */
+        if (b != ANAMO_INNER && b != ANAMO_FREECODES && steps_it &&
+            (int)t->rt[i].opt.kind == kind)
+            return 1;
+    }
+    return 0;
+}
+
+/* A block's optimizer state as the checkpoint holds it: of a kind that some phase of this run
+ * steps the block with (else the state would be read as another method's, or dropped without a
+ * word), and of that kind's size. A checkpoint of a run configured with `nesterov` before that
+ * name went to torch's Nesterov momentum holds the accelerated method's state (x_j, x_{j−1},
+ * s_j): its config now asks for something else, and the message says what to write instead. */
+static int load_state(const st_file *f, const anamo_trainer *tr, block *b, int which, int kind,
+                      anamo_err *err)
 {
     char name[64];
     snprintf(name, sizeof name, "optim.%s.state", b->name);
-    const st_tensor *t = st_find(f, name);
-    if (kind < 0 || !t)
+    if (kind < 0)
         return block_alloc_state(b, 0, err);
-    int64_t n = (int64_t)(t->nbytes / sizeof(float));
+    if (kind >= OPTIM_COUNT)
+        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: the %s's optimizer is number %d, which "
+                          "this anamo does not know", st_path(f), b->name, kind);
+    if (!run_steps_block_with(tr, which, kind))
+        return anamo_fail(err, ANAMO_ERR_CONFIG,
+                          "%s: the %s's optimizer state is %s's, but no phase of this run steps "
+                          "the %s with %s%s", st_path(f), b->name, optim_name((optim_kind)kind),
+                          b->name, optim_name((optim_kind)kind),
+                          kind == OPTIM_ACCELERATED
+                              ? " (a run configured with 'nesterov' before it was renamed "
+                                "'accelerated' holds this: resume it with optimizer = "
+                                "accelerated, or start it again for torch's nesterov)"
+                              : ": resume with the optimizer it was trained with");
+    const int64_t n = optim_state_floats((optim_kind)kind, b->nparams);
+    const st_tensor *t = st_find(f, name);
+    if (n == 0 && !t)
+        return block_alloc_state(b, 0, err);
     int rc = block_alloc_state(b, n, err);
     return rc ? rc : load_floats(f, name, b->opt_state, n, err);
 }
@@ -453,9 +494,9 @@ int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path,
     if (!rc && t->last_active)
         rc = load_last_active(f, t->last_active, m->enc.out_dim, err);
     if (!rc)
-        rc = load_state(f, &m->enc, p.opt_kind[0], err);
+        rc = load_state(f, t, &m->enc, 0, p.opt_kind[0], err);
     if (!rc)
-        rc = load_state(f, &m->dec, p.opt_kind[1], err);
+        rc = load_state(f, t, &m->dec, 1, p.opt_kind[1], err);
     st_close(f);
     if (rc)
         return rc;

@@ -8,7 +8,9 @@
  *     y_{j+1} = x_{j+1} + ((s_j − 1)/s_{j+1})·(x_{j+1} − x_j)
  * Gradient restart: if (y_j − x_{j+1})·(x_{j+1} − x_j) > 0, the step went against the momentum:
  * s_{j+1} = 1 and y_{j+1} = x_{j+1}. Function restart is the caller's (accel_restart), since
- * only it can evaluate F. Nesterov's accelerated gradient is FISTA without a prox. */
+ * only it can evaluate F. `accelerated` (OPTIM_ACCELERATED) is FISTA without a prox: Nesterov's
+ * 1983 accelerated gradient with the s_j sequence, restarted at every phase entry — not
+ * torch.optim.SGD's nesterov momentum, which is `nesterov` (momentum.c). */
 #include "optim/optim.h"
 
 #include <math.h>

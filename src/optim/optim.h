@@ -2,20 +2,27 @@
  * Each optimizer keeps its state (moments, velocities, the last iterate, the momentum sequence)
  * in the block's opt_state buffer, laid out as whole spans of n floats and then any scalars
  * (Adam: m then v; FISTA: x then s). A new optimizer is: one enum value, one state size, one
- * step function cited against its paper, one line in optim_step. */
+ * step function cited against its paper, one line in optim_step.
+ * sgd, momentum, nesterov, adagrad, rmsprop and adam are torch.optim's (SGD, SGD(momentum),
+ * SGD(momentum, nesterov=True), Adagrad, RMSprop, Adam), checked against trajectories recorded
+ * from PyTorch 1.13 (tests/test_optim_torch.c); accelerated and fista are the seeds' s_j methods,
+ * which PyTorch does not have. */
 #ifndef ANAMO_OPTIM_OPTIM_H
 #define ANAMO_OPTIM_OPTIM_H
 
 #include <stdint.h>
 
+/* The values are stored in checkpoints (train_progress.opt_kind): append, never renumber.
+ * OPTIM_ACCELERATED was called "nesterov" until that name went to torch's Nesterov momentum. */
 typedef enum optim_kind {
     OPTIM_SGD = 0,
     OPTIM_ADAM,
-    OPTIM_MOMENTUM,  /* heavy ball (Polyak 1964) */
-    OPTIM_NESTEROV,  /* accelerated gradient with the s_j sequence = FISTA without a prox */
+    OPTIM_MOMENTUM,    /* heavy ball (Polyak 1964) as torch.optim.SGD(momentum=β) */
+    OPTIM_ACCELERATED, /* accelerated gradient with the s_j sequence = FISTA without a prox */
     OPTIM_ADAGRAD,
     OPTIM_RMSPROP,
-    OPTIM_FISTA,     /* proximal gradient with the s_j momentum (Beck & Teboulle 2009) */
+    OPTIM_FISTA,       /* proximal gradient with the s_j momentum (Beck & Teboulle 2009) */
+    OPTIM_NESTEROV,    /* torch.optim.SGD(momentum=β, nesterov=True) (Sutskever et al. 2013) */
     OPTIM_COUNT
 } optim_kind;
 
@@ -48,8 +55,9 @@ typedef struct norm_groups {
 typedef struct optim_cfg {
     optim_kind kind;
     float lr;
-    float beta1, beta2, eps; /* Adam (PyTorch 0.9, 0.999, 1e-8); eps also AdaGrad, RMSProp */
-    float momentum;          /* heavy-ball β */
+    float beta1, beta2, eps; /* Adam (PyTorch 0.9, 0.999, 1e-8); eps also AdaGrad (1e-10),
+                                RMSProp (1e-8) */
+    float momentum;          /* β of momentum and nesterov */
     float alpha;             /* RMSProp smoothing constant (PyTorch 0.99) */
     float weight_decay;      /* L2 added to the gradient, as PyTorch's weight_decay */
     prox_kind prox;          /* FISTA's prox of lr·prox_lambda·h */
@@ -64,8 +72,12 @@ typedef struct optim_cfg {
 } optim_cfg;
 
 /* PyTorch's defaults for kind at learning rate lr (AdaGrad eps 1e-10, RMSProp alpha 0.99 and
- * eps 1e-8, Adam 0.9/0.999/1e-8, momentum 0.9). */
+ * eps 1e-8, Adam 0.9/0.999/1e-8; momentum 0.9, which torch.optim.SGD leaves to the caller). */
 optim_cfg optim_defaults(optim_kind kind, float lr);
+/* The learning rate a config gets when it names none: PyTorch's default where it has one
+ * (Adam 1e-3, Adagrad 1e-2, RMSprop 1e-2); torch.optim.SGD has none, and anamo takes 1e-3 for
+ * sgd, momentum, nesterov and the accelerated methods. */
+float optim_default_lr(optim_kind kind);
 /* Floats of state the optimizer needs for n parameters. */
 int64_t optim_state_floats(optim_kind kind, int64_t n);
 /* One update of theta (n) from grad; t is the 1-based count of updates including this one
@@ -73,19 +85,23 @@ int64_t optim_state_floats(optim_kind kind, int64_t n);
 void optim_step(const optim_cfg *cfg, float *theta, const float *grad, float *state, int64_t n,
                 int64_t t);
 /* Restarts the state of the coordinates coords[0..count) of theta (n) as if they had never been
- * stepped: Adam's, AdaGrad's and RMSProp's sums to 0, heavy ball's w_{t−1} and accelerated
- * methods' x_j, x_{j−1} to theta's (new) values, so no momentum carries into them. */
+ * stepped: Adam's, AdaGrad's and RMSProp's sums and momentum's and nesterov's velocities to 0,
+ * accelerated methods' x_j, x_{j−1} to theta's (new) values, so no momentum carries into them. */
 void optim_reset_coords(optim_kind kind, const float *theta, float *state, int64_t n,
                         const int64_t *coords, int64_t count);
-/* For methods whose parameters hold an extrapolated point (nesterov, fista): copies the last
+/* For methods whose parameters hold an extrapolated point (accelerated, fista): copies the last
  * iterate x_j from the state into theta, e.g. at the end of a phase. No-op for the others. */
 void optim_finish(const optim_cfg *cfg, float *theta, const float *state, int64_t n);
 
 void optim_sgd_step(const optim_cfg *cfg, float *theta, const float *grad, int64_t n);
 void optim_adam_step(const optim_cfg *cfg, float *theta, const float *grad, float *m, float *v,
                      int64_t n, int64_t t);
-/* heavy ball: w_{t+1} = w_t − lr·∇ + β(w_t − w_{t−1}); state: w_{t−1} */
-void optim_momentum_step(const optim_cfg *cfg, float *w, const float *grad, float *w_prev,
+/* torch.optim.SGD(momentum=β, dampening 0): g ← ∇ + wd·θ; b ← g at t == 1, else β·b + g;
+ * θ ← θ − lr·b. State: the velocity b. */
+void optim_momentum_step(const optim_cfg *cfg, float *theta, const float *grad, float *buf,
+                         int64_t n, int64_t t);
+/* torch.optim.SGD(momentum=β, nesterov=True): b as above; θ ← θ − lr·(g + β·b). */
+void optim_nesterov_step(const optim_cfg *cfg, float *theta, const float *grad, float *buf,
                          int64_t n, int64_t t);
 /* torch.optim.Adagrad: sum += g²; θ −= lr·g/(√sum + eps) */
 void optim_adagrad_step(const optim_cfg *cfg, float *theta, const float *grad, float *sum,
@@ -188,7 +204,7 @@ float schedule_epoch_end(const schedule_cfg *cfg, schedule_state *s, float base_
 
 const char *optim_name(optim_kind kind);
 int optim_parse(const char *s); /* -1 if unknown */
-#define OPTIM_ALLOWED "sgd|adam|momentum|nesterov|adagrad|rmsprop|fista"
+#define OPTIM_ALLOWED "sgd|momentum|nesterov|adagrad|rmsprop|adam|accelerated|fista"
 const char *prox_name(prox_kind kind);
 int prox_parse(const char *s);
 const char *restart_name(restart_kind kind);

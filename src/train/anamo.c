@@ -42,11 +42,11 @@ int anamo_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
     block *enc = &t->m->enc, *dec = &t->m->dec;
     int rc = block_alloc_state(enc, optim_state_floats(OPTIM_FISTA, enc->nparams), err);
     if (!rc)
-        rc = block_alloc_state(dec, optim_state_floats(OPTIM_NESTEROV, dec->nparams), err);
+        rc = block_alloc_state(dec, optim_state_floats(OPTIM_ACCELERATED, dec->nparams), err);
     if (rc)
         return rc;
     t->p.opt_kind[0] = OPTIM_FISTA;
-    t->p.opt_kind[1] = OPTIM_NESTEROV;
+    t->p.opt_kind[1] = OPTIM_ACCELERATED;
     t->codes_valid = 0;
     t->phase_ready = 1;
     (void)phase_idx;

@@ -33,11 +33,11 @@
 
 int freecodes_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
 {
-    int rc = block_alloc_state(&t->m->dec, optim_state_floats(OPTIM_NESTEROV, t->m->dec.nparams),
-                               err);
+    block *dec = &t->m->dec;
+    int rc = block_alloc_state(dec, optim_state_floats(OPTIM_ACCELERATED, dec->nparams), err);
     if (rc)
         return rc;
-    t->p.opt_kind[1] = OPTIM_NESTEROV;
+    t->p.opt_kind[1] = OPTIM_ACCELERATED;
     if (!t->p.free_codes_ready) { /* H̃ starts at the initial encoder's codes */
         rc = model_encode_rows(t->m, t->train, 0, t->train->n, t->free_codes, 0, err);
         t->p.free_codes_ready = rc == ANAMO_OK;

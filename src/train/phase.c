@@ -9,8 +9,13 @@
 anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const char *optimizer,
                                 float lr, int batch, double epochs)
 {
-    anamo_phase ph = {.block = which, .lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-                      .momentum = 0.9f, .alpha = 0.99f, .backtrack_eta = 2.0f,
+    /* ε is the optimizer's own (AdaGrad's 1e-10, the others' 1e-8); an unknown name gets the
+     * common one, and phase_compile names it as the error */
+    const int kind = optim_parse(optimizer);
+    const optim_cfg torch = optim_defaults(kind < 0 ? OPTIM_ADAM : (optim_kind)kind, lr);
+    anamo_phase ph = {.block = which, .lr = lr, .beta1 = torch.beta1, .beta2 = torch.beta2,
+                      .eps = torch.eps, .momentum = torch.momentum, .alpha = torch.alpha,
+                      .backtrack_eta = 2.0f,
                       .step_size = 1, .patience = 10, .gamma = 0.1f, .factor = 0.1f,
                       .threshold = 1e-4f, .batch = batch, .epochs = epochs,
                       .enc_iters = 5, .dec_iters = 15, .enc_lr = lr, .dec_lr = lr,
@@ -52,10 +57,10 @@ static int compile_names(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     rt->opt.restart = (restart_kind)restart;
     rt->sched = schedule_defaults((schedule_kind)sched);
     rt->backtrack = !strcmp(ph->step_rule, "backtrack");
-    int accel_or_gd = kind == OPTIM_SGD || kind == OPTIM_NESTEROV || kind == OPTIM_FISTA;
+    int accel_or_gd = kind == OPTIM_SGD || kind == OPTIM_ACCELERATED || kind == OPTIM_FISTA;
     if (rt->backtrack && !accel_or_gd && ph->block != ANAMO_INNER &&
         ph->block != ANAMO_FREECODES)
-        return bad(err, ph, "step", ph->step_rule, "backtrack works with sgd, nesterov, fista");
+        return bad(err, ph, "step", ph->step_rule, "backtrack works with sgd, accelerated, fista");
     if (rt->backtrack && ph->block == ANAMO_BOTH)
         return bad(err, ph, "step", ph->step_rule,
                    "fixed for a joint phase; backtracking searches one block's step at a time");

@@ -21,7 +21,7 @@ static const char *const BLOCK_NAMES[] = {"encoder", "decoder", "encoder+decoder
 
 static int is_accelerated(optim_kind kind)
 {
-    return kind == OPTIM_NESTEROV || kind == OPTIM_FISTA;
+    return kind == OPTIM_ACCELERATED || kind == OPTIM_FISTA;
 }
 
 /* Fills the code cache with E(x) of every training sample. */
