@@ -381,8 +381,9 @@ static void put_selected(FILE *f, const compare_set *cs, const arm_stats *st,
     arm_stats chosen_st[COMPARE_MAX_ARMS];
     int n = 0;
     fprintf(f, "\n## Each arm at its best validation setting\n\nChosen by the lowest mean of "
-               "%s over the %d trials (a setting with a diverged trial is never chosen); test "
-               "figures are reported, never selected on.\n\n", cs->select, cs->trials);
+               "%s over the %d trial%s (a setting with a diverged trial is never chosen); test "
+               "figures are reported, never selected on.\n\n", cs->select, cs->trials,
+            cs->trials == 1 ? "" : "s");
     for (int first = 0; first < cs->narms; first = family_end(cs, first)) {
         int a = selected_arm(cs, st, first);
         if (a < 0) {
