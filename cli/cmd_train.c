@@ -111,5 +111,10 @@ int cmd_train(int argc, char **argv)
            result.has_test ? result.test.code_l1 : result.train.code_l1,
            result.has_test ? result.test.zero_codes : result.train.zero_codes,
            result.seconds_per_epoch, result.samples_per_s);
+    if (result.has_validation)
+        printf("validation mse: %.6f  best validation loss %.6g after epoch %lld%s\n",
+               result.validation.mse, result.best_validation_loss,
+               (long long)result.best_epoch,
+               result.stopped_early ? "; stopped early (train.early_stopping)" : "");
     return EXIT_OK;
 }
