@@ -19,9 +19,9 @@
 /* dump_settings below names every field; a new field must be added there, or resolving could
  * lose it unseen. These sizes are those of the structs it was written for (x86-64). */
 _Static_assert(sizeof(anamo_phase) == 352, "anamo_phase changed: update dump_phase");
-_Static_assert(sizeof(anamo_train_spec) == 5712, "anamo_train_spec changed: update dump_settings");
+_Static_assert(sizeof(anamo_train_spec) == 5720, "anamo_train_spec changed: update dump_settings");
 _Static_assert(sizeof(anamo_model_spec) == 64, "anamo_model_spec changed: update dump_settings");
-_Static_assert(sizeof(run_settings) == 9920, "run_settings changed: update dump_settings");
+_Static_assert(sizeof(run_settings) == 10968, "run_settings changed: update dump_settings");
 
 typedef struct dump {
     char *s;
@@ -78,6 +78,9 @@ static void dump_settings(dump *d, const run_settings *s)
         (long long)t->resample_window, (long long)t->jacobian_samples, t->epochs,
         (unsigned long long)t->seed, t->log_every, t->cache_codes, t->eval_every_epoch,
         t->nphases);
+    put(d, "early_stopping %d flop_budget %a validation '%s' fraction %a seed %llu\n",
+        t->early_stopping, t->flop_budget, s->validation_spec, s->validation_fraction,
+        (unsigned long long)s->validation_seed);
     if (t->nphases < 0 || t->nphases > ANAMO_MAX_PHASES)
         fuzz_fail("config_settings: %d phases", t->nphases);
     for (int i = 0; i < t->nphases; i++)
