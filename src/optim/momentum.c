@@ -14,26 +14,27 @@
 
 #define OPTIM_OMP_MIN 65536
 
-void optim_momentum_step(const optim_cfg *cfg, float *theta, const float *grad, float *buf,
-                         int64_t n, int64_t t)
+/* Both methods: the same velocity, and a step along b_t or, with nesterov, along g + β·b_t. */
+static void velocity_step(const optim_cfg *cfg, float *theta, const float *grad, float *buf,
+                          int64_t n, int64_t t, int nesterov)
 {
     const float lr = cfg->lr, beta = cfg->momentum, wd = cfg->weight_decay;
 #pragma omp parallel for simd if (n > OPTIM_OMP_MIN)
     for (int64_t i = 0; i < n; i++) {
         float g = grad[i] + wd * theta[i];
         buf[i] = t <= 1 ? g : beta * buf[i] + g; /* b_1 = g: what buf held is not read */
-        theta[i] -= lr * buf[i];
+        theta[i] -= lr * (nesterov ? g + beta * buf[i] : buf[i]);
     }
+}
+
+void optim_momentum_step(const optim_cfg *cfg, float *theta, const float *grad, float *buf,
+                         int64_t n, int64_t t)
+{
+    velocity_step(cfg, theta, grad, buf, n, t, 0);
 }
 
 void optim_nesterov_step(const optim_cfg *cfg, float *theta, const float *grad, float *buf,
                          int64_t n, int64_t t)
 {
-    const float lr = cfg->lr, beta = cfg->momentum, wd = cfg->weight_decay;
-#pragma omp parallel for simd if (n > OPTIM_OMP_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float g = grad[i] + wd * theta[i];
-        buf[i] = t <= 1 ? g : beta * buf[i] + g;
-        theta[i] -= lr * (g + beta * buf[i]);
-    }
+    velocity_step(cfg, theta, grad, buf, n, t, 1);
 }
