@@ -127,10 +127,10 @@ static int plan_arms(const config *c, compare_set *cs, compare_arm *arms, anamo_
         if (rc)
             return rc;
     }
-    cs->swept = 0;
+    int swept = 0;
     for (int a = 0; a < cs->narms; a++)
-        cs->swept |= arms[a].sweep_key[0] != '\0';
-    cs->sweep_key = cs->swept && sweeps_agree(arms, cs->narms) ? arms[0].sweep_key : "";
+        swept |= arms[a].sweep_key[0] != '\0';
+    cs->sweep_key = swept && sweeps_agree(arms, cs->narms) ? arms[0].sweep_key : "";
     cs->select = config_get(c, "compare", "select");
     if (cs->select[0] && strncmp(cs->select, "validation.", 11))
         return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s: selection reads "

@@ -25,7 +25,6 @@ typedef struct compare_set {
     int narms, trials;
     const char *sweep_key;            /* the key every family sweeps over the same values; ""
                                          without a sweep, or when the families' sweeps differ */
-    int swept;                        /* some family sweeps */
     const char *select;               /* "validation.METRIC" choosing each family's value, or
                                          "" */
     const char *test_spec;            /* where reconstructions come from ("" for none) */

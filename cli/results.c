@@ -291,15 +291,31 @@ static void put_footnotes(FILE *f, const compare_set *cs, const arm_stats *st,
           f);
 }
 
+/* The arms of one family: [first, first + count). */
+static int family_end(const compare_set *cs, int first)
+{
+    int end = first + 1;
+    while (end < cs->narms && !strcmp(cs->arms[end].family, cs->arms[first].family))
+        end++;
+    return end;
+}
+
+/* One arm's cells of a sweep table: test loss, code ℓ1 raw and × Jacobian, divergences. */
+static void put_sweep_cells(FILE *f, const compare_set *cs, const arm_stats *st)
+{
+    const int loss = metric_index("test.loss"), l1 = metric_index("test.code_l1");
+    const int jac = metric_index("test.code_l1_jacobian");
+    put_cell(f, st->values + loss * cs->trials, cs->trials);
+    put_cell(f, st->values + l1 * cs->trials, cs->trials);
+    put_cell(f, st->values + jac * cs->trials, cs->trials);
+    fprintf(f, " | %d/%d", st->diverged, cs->trials);
+}
+
 /* The sweep: one row per value, test loss, code ℓ1 (raw and Jacobian-weighted) and
  * divergences per arm family. */
 static void put_sweep_table(FILE *f, const compare_set *cs, const arm_stats *st)
 {
-    const int loss = metric_index("test.loss"), l1 = metric_index("test.code_l1");
-    const int jac = metric_index("test.code_l1_jacobian");
-    int nvalues = 0;
-    while (nvalues < cs->narms && !strcmp(cs->arms[nvalues].family, cs->arms[0].family))
-        nvalues++;
+    const int nvalues = family_end(cs, 0);
     fprintf(f, "\n## Sweep over %s\n\n| %s", cs->sweep_key, cs->sweep_key);
     for (int a = 0; a < cs->narms; a += nvalues)
         fprintf(f, " | %s test loss | %s code ℓ1 | %s code ℓ1 × Jacobian | %s diverged",
@@ -310,12 +326,8 @@ static void put_sweep_table(FILE *f, const compare_set *cs, const arm_stats *st)
     fputs("|\n", f);
     for (int v = 0; v < nvalues; v++) {
         fprintf(f, "| %s", cs->arms[v].sweep_value);
-        for (int a = v; a < cs->narms; a += nvalues) {
-            put_cell(f, st[a].values + loss * cs->trials, cs->trials);
-            put_cell(f, st[a].values + l1 * cs->trials, cs->trials);
-            put_cell(f, st[a].values + jac * cs->trials, cs->trials);
-            fprintf(f, " | %d/%d", st[a].diverged, cs->trials);
-        }
+        for (int a = v; a < cs->narms; a += nvalues)
+            put_sweep_cells(f, cs, &st[a]);
         fputs(" |\n", f);
     }
 }
@@ -325,27 +337,14 @@ static void put_sweep_table(FILE *f, const compare_set *cs, const arm_stats *st)
 static void put_family_sweep(FILE *f, const compare_set *cs, const arm_stats *st, int first,
                              int count)
 {
-    const int loss = metric_index("test.loss"), l1 = metric_index("test.code_l1");
-    const int jac = metric_index("test.code_l1_jacobian");
     const char *key = cs->arms[first].sweep_key;
     fprintf(f, "\n## Sweep of %s over %s\n\n| %s | test loss | code ℓ1 | code ℓ1 × Jacobian | "
                "diverged |\n|---|---:|---:|---:|---:|\n", cs->arms[first].family, key, key);
     for (int a = first; a < first + count; a++) {
         fprintf(f, "| %s", cs->arms[a].sweep_value);
-        put_cell(f, st[a].values + loss * cs->trials, cs->trials);
-        put_cell(f, st[a].values + l1 * cs->trials, cs->trials);
-        put_cell(f, st[a].values + jac * cs->trials, cs->trials);
-        fprintf(f, " | %d/%d |\n", st[a].diverged, cs->trials);
+        put_sweep_cells(f, cs, &st[a]);
+        fputs(" |\n", f);
     }
-}
-
-/* The arms of one family: [first, first + count). */
-static int family_end(const compare_set *cs, int first)
-{
-    int end = first + 1;
-    while (end < cs->narms && !strcmp(cs->arms[end].family, cs->arms[first].family))
-        end++;
-    return end;
 }
 
 /* An arm's score for selection: the mean over the trials of cs->select's (validation) metric;

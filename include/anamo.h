@@ -412,7 +412,6 @@ typedef struct anamo_epoch_row {
     anamo_metrics test;
     int has_validation;
     anamo_metrics validation;   /* without the Jacobian measure (jacobian_samples 0) */
-    int stops;                  /* early stopping ends the run after this epoch */
     double flop;                /* training FLOP of the run so far (both blocks) */
     double seconds;             /* training time of this epoch (evaluation excluded) */
     int64_t weights_updated;    /* parameters that some step of the epoch changed */

@@ -295,7 +295,7 @@ static int validate(anamo_trainer *t, int64_t epoch, anamo_epoch_row *row, anamo
         t->p.best_epoch = epoch;
     }
     if (t->spec.early_stopping > 0 && epoch - t->p.best_epoch >= t->spec.early_stopping)
-        t->p.stopped_early = row->stops = 1;
+        t->p.stopped_early = 1;
     return ANAMO_OK;
 }
 
