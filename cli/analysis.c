@@ -63,11 +63,11 @@ int analysis_pca(anamo_model *m, const anamo_dataset *train, const anamo_dataset
         return rc;
     double *angles = malloc(sizeof *angles * (size_t)k), test_mse = NAN;
     rc = angles ? anamo_pca_principal_angles(&pca, m, angles, err)
-                : anamo_fail(err, ANAMO_ERR_NOMEM, "pca: out of memory");
+                : anamo_err_set(err, ANAMO_ERR_NOMEM, "pca: out of memory");
     if (!rc && test)
         rc = anamo_pca_mse(&pca, test, &test_mse, err);
     if (!rc && !(*out = pca_json(&pca, k, train_mse, test != NULL, test_mse, angles)))
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "pca: out of memory");
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "pca: out of memory");
     free(angles);
     anamo_pca_free(&pca);
     return rc;
@@ -81,7 +81,7 @@ static int write_positions(const char *run_dir, const float *codes, int64_t code
     snprintf(path, sizeof path, "%s/positions.csv", run_dir);
     FILE *f = fopen(path, "w");
     if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write", path);
     fputs("position", f);
     for (int64_t k = 0; k < code_dim; k++)
         fprintf(f, ",code_%lld", (long long)k);
@@ -92,14 +92,14 @@ static int write_positions(const char *run_dir, const float *codes, int64_t code
             fprintf(f, ",%.8g", codes[p * code_dim + k]);
         fprintf(f, ",%.8g\n", error[p]);
     }
-    return fclose(f) ? anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path) : ANAMO_OK;
+    return fclose(f) ? anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write", path) : ANAMO_OK;
 }
 
 /* Per-sample mean squared error between ds's rows and their reconstructions. */
 static void position_errors(const anamo_dataset *ds, float *x, const float *recon,
                             double *error)
 {
-    anamo_data_rows(ds, 0, ds->n, x);
+    data_rows(ds, 0, ds->n, x);
     for (int64_t p = 0; p < ds->n; p++) {
         double sq = 0.0;
         for (int64_t j = 0; j < ds->dim; j++) {
@@ -138,7 +138,7 @@ int analysis_steps(anamo_model *m, const anamo_dataset *ds, const char *run_dir,
     double *error = malloc(sizeof *error * (size_t)n), *position = malloc(sizeof *position * (size_t)n);
     int rc = codes && recon && x && error && position
                  ? ANAMO_OK
-                 : anamo_fail(err, ANAMO_ERR_NOMEM, "steps analysis: out of memory");
+                 : anamo_err_set(err, ANAMO_ERR_NOMEM, "steps analysis: out of memory");
     double r2 = 0.0;
     if (!rc)
         rc = anamo_model_encode(m, ds, 0, n, codes, err);
@@ -153,7 +153,7 @@ int analysis_steps(anamo_model *m, const anamo_dataset *ds, const char *run_dir,
         rc = write_positions(run_dir, codes, code_dim, error, n, err);
     }
     if (!rc && !(*out = steps_json(r2, error, n)))
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "steps analysis: out of memory");
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "steps analysis: out of memory");
     free(codes), free(recon), free(x), free(error), free(position);
     return rc;
 }

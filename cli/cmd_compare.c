@@ -79,10 +79,10 @@ static int plan_family(const config *c, const char *name, compare_arm *arms, int
     if (rc)
         return rc;
     if (*sweep && nvalues < 1)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: arm %s sweeps %s but sweep_values lists "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: arm %s sweeps %s but sweep_values lists "
                           "no value", c->path, name, sweep);
     if (*narms + (nvalues ? nvalues : 1) > COMPARE_MAX_ARMS)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: more than %d runs per trial (arms × their "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: more than %d runs per trial (arms × their "
                           "sweep values)", c->path, COMPARE_MAX_ARMS);
     char short_key[sizeof sweep];
     short_key_of(sweep, short_key, sizeof short_key);
@@ -120,7 +120,7 @@ static int plan_arms(const config *c, compare_set *cs, compare_arm *arms, anamo_
     char names[COMPARE_MAX_ARMS][ANAMO_NAME_MAX];
     int nnames = config_arms(c, names, COMPARE_MAX_ARMS);
     if (nnames < 1)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] arms lists no arm", c->path);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: [compare] arms lists no arm", c->path);
     cs->narms = 0;
     for (int i = 0; i < nnames; i++) {
         int rc = plan_family(c, names[i], arms, &cs->narms, err);
@@ -133,11 +133,11 @@ static int plan_arms(const config *c, compare_set *cs, compare_arm *arms, anamo_
     cs->sweep_key = swept && sweeps_agree(arms, cs->narms) ? arms[0].sweep_key : "";
     cs->select = config_get(c, "compare", "select");
     if (cs->select[0] && strncmp(cs->select, "validation.", 11))
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s: selection reads "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s: selection reads "
                           "validation metrics only (validation.loss, validation.mse, ...), so "
                           "that no test figure is chosen on test data", c->path, cs->select);
     if (cs->select[0] && !config_get(c, "data", "validation")[0])
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s, but there is no "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s, but there is no "
                           "validation set (data.validation)", c->path, cs->select);
     return ANAMO_OK;
 }
@@ -223,7 +223,7 @@ static int check_same_config(const char *run_dir, const config *c, anamo_err *er
     char *old = calloc(1, (size_t)1 << 20), *now = config_resolved_text(c);
     size_t n = old ? fread(old, 1, ((size_t)1 << 20) - 1, f) : 0;
     fclose(f);
-    int rc = old && now ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "compare: out of memory");
+    int rc = old && now ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "compare: out of memory");
     const char *p = old, *q = now;
     int in_p = 1, in_q = 1, more_p = 1, more_q = 1;
     char a[CFG_VALUE_MAX + 2 * CFG_KEY_MAX], b[sizeof a];
@@ -231,7 +231,7 @@ static int check_same_config(const char *run_dir, const config *c, anamo_err *er
         more_p = next_training_line(&p, &in_p, a, sizeof a);
         more_q = next_training_line(&q, &in_q, b, sizeof b);
         if ((more_p || more_q) && (more_p != more_q || strcmp(a, b)))
-            rc = anamo_fail(err, ANAMO_ERR_CONFIG,
+            rc = anamo_err_set(err, ANAMO_ERR_CONFIG,
                             "%s was made by another config ('%s' there, '%s' now): move it away "
                             "or choose another -o", run_dir, more_p ? a : "(end)",
                             more_q ? b : "(end)");
@@ -292,7 +292,7 @@ static int run_trial(const config *base, const compare_set *cs, const compare_ar
     if (rc == ANAMO_ERR_INTERRUPTED) { /* the run saved its checkpoint */
         char msg[ANAMO_ERR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", err->msg);
-        rc = anamo_fail(err, ANAMO_ERR_INTERRUPTED, "%s; the same anamo compare command "
+        rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED, "%s; the same anamo compare command "
                         "continues every run where it stopped", msg);
     }
     config_free(&c);

@@ -25,7 +25,7 @@ int cmd_encode(int argc, char **argv)
     int64_t shape[2] = {ds.n, anamo_model_code_dim(m)};
     float *codes = malloc((size_t)(shape[0] * shape[1]) * sizeof *codes);
     rc = codes ? anamo_model_encode(m, &ds, 0, ds.n, codes, &err)
-               : anamo_fail(&err, ANAMO_ERR_NOMEM, "encode: out of memory");
+               : anamo_err_set(&err, ANAMO_ERR_NOMEM, "encode: out of memory");
     if (!rc)
         rc = anamo_npy_write_f32(a.out, codes, 2, shape, &err);
     if (!rc)

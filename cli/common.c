@@ -39,7 +39,7 @@ int cli_open_data(const char *spec, anamo_dataset *ds, anamo_err *err)
     int rc = anamo_dataset_open(spec, cli_data_root(), ds, err);
     if (rc && rc != ANAMO_ERR_NOMEM && strchr(spec, ':') && !strstr(err->msg, "ANAMO_DATA")) {
         const char *env = getenv("ANAMO_DATA");
-        anamo_fail_context(err, env ? "data root $ANAMO_DATA=%s" : "data root %s (set "
+        anamo_err_context(err, env ? "data root $ANAMO_DATA=%s" : "data root %s (set "
                                   "$ANAMO_DATA to change it)", cli_data_root());
     }
     return rc;
@@ -66,15 +66,15 @@ int cli_mkdir_p(const char *path, anamo_err *err)
             continue;
         *p = '\0';
         if (mkdir(buf, 0777) && errno != EEXIST)
-            return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot create directory: %s", buf,
+            return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot create directory: %s", buf,
                               strerror(errno));
         *p = '/';
     }
     if (mkdir(buf, 0777) && errno != EEXIST)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot create directory: %s", buf,
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot create directory: %s", buf,
                           strerror(errno));
     if (!cli_is_dir(buf))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: exists and is not a directory", buf);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: exists and is not a directory", buf);
     return ANAMO_OK;
 }
 
@@ -151,7 +151,7 @@ int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds)
     if (!rc && (rc = cli_open_data(a->data, ds, &err)))
         anamo_model_free(*m), *m = NULL;
     if (!rc && ds->dim != anamo_model_input_dim(*m)) {
-        rc = anamo_fail(&err, ANAMO_ERR_ARG, "%s: samples have %lld values; %s takes %lld",
+        rc = anamo_err_set(&err, ANAMO_ERR_ARG, "%s: samples have %lld values; %s takes %lld",
                         a->data, (long long)ds->dim, path, (long long)anamo_model_input_dim(*m));
         anamo_model_free(*m), *m = NULL;
         anamo_dataset_free(ds);
@@ -171,7 +171,7 @@ static int fsync_dir_of(const char *path, anamo_err *err)
     int e = fd < 0 ? errno : fsync(fd) == 0 || errno == EINVAL ? 0 : errno;
     if (fd >= 0)
         close(fd);
-    return e ? anamo_fail(err, ANAMO_ERR_IO, "%s: written, but syncing directory '%s' failed: "
+    return e ? anamo_err_set(err, ANAMO_ERR_IO, "%s: written, but syncing directory '%s' failed: "
                           "%s", path, dir, strerror(e))
              : ANAMO_OK;
 }
@@ -191,7 +191,7 @@ int cli_write_file_atomic(const char *path, const char *text, anamo_err *err)
         e = errno;
     if (e || !f) {
         remove(tmp);
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", path,
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: %s", path,
                           strerror(e ? e : EIO));
     }
     return fsync_dir_of(path, err);
@@ -226,7 +226,7 @@ int cli_read_json(const char *path, cJSON **out, anamo_err *err)
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open", path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open", path);
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
@@ -238,5 +238,5 @@ int cli_read_json(const char *path, cJSON **out, anamo_err *err)
         fclose(mem);
     *out = buf ? cJSON_Parse(buf) : NULL;
     free(buf);
-    return *out ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_FORMAT, "%s: not JSON", path);
+    return *out ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: not JSON", path);
 }

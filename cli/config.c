@@ -168,7 +168,7 @@ static int put(config *c, const char *section, const char *key, const char *valu
 {
     if (strlen(section) >= CFG_SECTION_MAX || strlen(key) >= CFG_KEY_MAX ||
         strlen(value) >= CFG_VALUE_MAX)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [%s] %s: name or value too long", origin,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: [%s] %s: name or value too long", origin,
                           section, key);
     cfg_entry *e = (cfg_entry *)config_find(c, section, key);
     if (!e) {
@@ -176,7 +176,7 @@ static int put(config *c, const char *section, const char *key, const char *valu
             int cap = c->cap ? 2 * c->cap : 32;
             cfg_entry *grown = realloc(c->entries, (size_t)cap * sizeof *grown);
             if (!grown)
-                return anamo_fail(err, ANAMO_ERR_NOMEM, "config: out of memory");
+                return anamo_err_set(err, ANAMO_ERR_NOMEM, "config: out of memory");
             c->entries = grown;
             c->cap = cap;
         }
@@ -210,7 +210,7 @@ static char *read_line(char *str, int num, void *stream)
     p->line++;
     if (len >= (size_t)num) {
         if (!p->failed)
-            anamo_fail(p->err, ANAMO_ERR_CONFIG, "%s:%d: line longer than %d characters", p->name,
+            anamo_err_set(p->err, ANAMO_ERR_CONFIG, "%s:%d: line longer than %d characters", p->name,
                        p->line, num - 2);
         p->failed = 1;
         len = 0;
@@ -219,7 +219,7 @@ static char *read_line(char *str, int num, void *stream)
         unsigned char ch = (unsigned char)p->text[i];
         int line_end = ch == '\n' || (ch == '\r' && (i + 1 == len || p->text[i + 1] == '\n'));
         if ((ch < 0x20 && ch != '\t' && !line_end) || ch == 0x7f) {
-            anamo_fail(p->err, ANAMO_ERR_CONFIG, "%s:%d: column %zu: control character 0x%02x "
+            anamo_err_set(p->err, ANAMO_ERR_CONFIG, "%s:%d: column %zu: control character 0x%02x "
                        "(a config is plain text)", p->name, p->line, i + 1, ch);
             p->failed = 1;
             len = 0;
@@ -238,7 +238,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
     snprintf(origin, sizeof origin, "%s:%d", p->name, p->line);
     if (!*section) {
         if (!p->failed)
-            anamo_fail(p->err, ANAMO_ERR_CONFIG, "%s: key '%s' outside any [section]", origin, key);
+            anamo_err_set(p->err, ANAMO_ERR_CONFIG, "%s: key '%s' outside any [section]", origin, key);
         p->failed = 1;
         return 0;
     }
@@ -261,12 +261,12 @@ int config_load_text(config *c, const char *text, const char *origin, anamo_err 
     if (p.failed)
         return ANAMO_ERR_CONFIG;
     if (rc > 0)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "%s:%d: cannot parse this line (expected [section], key = value, or a "
                           "; comment)",
                           origin, rc);
     if (rc < 0)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", origin);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", origin);
     return ANAMO_OK;
 }
 
@@ -275,7 +275,7 @@ int config_load(config *c, const char *path, anamo_err *err)
     snprintf(c->path, sizeof c->path, "%s", path);
     FILE *f = fopen(path, "rb");
     if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open config: %s", path, strerror(errno));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open config: %s", path, strerror(errno));
     char *text = NULL;
     size_t size = 0, cap = 0, got;
     char chunk[4096];
@@ -285,7 +285,7 @@ int config_load(config *c, const char *path, anamo_err *err)
             char *grown = realloc(text, cap);
             if (!grown) {
                 free(text), fclose(f);
-                return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+                return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
             }
             text = grown;
         }
@@ -296,11 +296,11 @@ int config_load(config *c, const char *path, anamo_err *err)
     fclose(f);
     if (read_failed) { /* a directory opens but does not read */
         free(text);
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot read config (is it a directory?)", path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot read config (is it a directory?)", path);
     }
     if (!text || memchr(text, '\0', size)) {
         free(text);
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty or not a text file", path);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: empty or not a text file", path);
     }
     text[size] = '\0';
     int rc = config_load_text(c, text, path, err);
@@ -329,7 +329,7 @@ int config_set(config *c, const char *assignment, const char *origin, anamo_err 
         dot = strrchr(lhs, '.');
     }
     if (!eq || !dot || dot == lhs || !dot[1])
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "%s '%s': expected section.key=value (e.g. train.epochs=2)", origin,
                           assignment);
     char section[CFG_SECTION_MAX], key[CFG_KEY_MAX];
@@ -384,7 +384,7 @@ int config_copy(config *dst, const config *src, anamo_err *err)
     *dst = *src;
     dst->entries = malloc((size_t)(src->cap ? src->cap : 1) * sizeof *dst->entries);
     if (!dst->entries)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "config: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "config: out of memory");
     memcpy(dst->entries, src->entries, (size_t)src->n * sizeof *dst->entries);
     return ANAMO_OK;
 }
@@ -434,7 +434,7 @@ static int check_value(const key_spec *k, const cfg_entry *e, anamo_err *err)
     default: return ANAMO_OK;
     }
     if (k->type == V_ENUM || k->type == V_BOOL)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "%s: [%s] %s = '%s' is not allowed (expected %s)", e->origin,
                           e->section, e->key, e->value,
                           k->type == V_BOOL ? "true|false" : k->allowed);
@@ -443,7 +443,7 @@ static int check_value(const key_spec *k, const cfg_entry *e, anamo_err *err)
         snprintf(range, sizeof range, ">= %.10g", k->min);
     else
         snprintf(range, sizeof range, "from %.10g to %.10g", k->min, k->max);
-    return anamo_fail(err, ANAMO_ERR_CONFIG,
+    return anamo_err_set(err, ANAMO_ERR_CONFIG,
                       "%s: [%s] %s = '%s' is not allowed (expected %s %s: %s)", e->origin,
                       e->section, e->key, e->value,
                       k->type == V_INT ? "an integer" : "a number", range, k->allowed);
@@ -466,7 +466,7 @@ static int check_entry(const cfg_entry *e, anamo_err *err)
     if (!k) {
         char allowed[512];
         allowed_keys(e->section, allowed, sizeof allowed);
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: unknown key '%s' in [%s] (allowed: %s)",
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: unknown key '%s' in [%s] (allowed: %s)",
                           e->origin, e->key, e->section, allowed);
     }
     return check_value(k, e, err);
@@ -478,14 +478,14 @@ static int check_override(const cfg_entry *e, anamo_err *err)
 {
     const char *dot = strrchr(e->key, '.');
     if (!dot || dot == e->key || !dot[1])
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: '%s' in [%s]: expected section.key = value",
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: '%s' in [%s]: expected section.key = value",
                           e->origin, e->key, e->section);
     cfg_entry as_set = *e;
     snprintf(as_set.section, sizeof as_set.section, "%.*s", (int)(dot - e->key), e->key);
     snprintf(as_set.key, sizeof as_set.key, "%s", dot + 1);
     if (!known_section(as_set.section) || !strncmp(as_set.section, "arm ", 4) ||
         !strcmp(as_set.section, "quick"))
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: '%s' in [%s]: unknown section [%s]",
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: '%s' in [%s]: unknown section [%s]",
                           e->origin, e->key, e->section, as_set.section);
     return check_entry(&as_set, err);
 }
@@ -495,7 +495,7 @@ int config_validate(const config *c, anamo_err *err)
     for (int i = 0; i < c->n; i++) {
         const cfg_entry *e = &c->entries[i];
         if (!known_section(e->section))
-            return anamo_fail(err, ANAMO_ERR_CONFIG,
+            return anamo_err_set(err, ANAMO_ERR_CONFIG,
                               "%s: unknown section [%s] (allowed: data, model, loss, train, "
                               "joint, nam, anamo, freecodes, phase NAME, compare, arm NAME, "
                               "quick)",
@@ -626,7 +626,7 @@ int config_apply_arm(config *c, const char *arm, anamo_err *err)
     if (rc)
         return rc;
     if (!found)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: [compare] arms names '%s' but there is no "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: [compare] arms names '%s' but there is no "
                           "[arm %s] section", c->path, arm, arm);
     return config_validate(c, err);
 }
@@ -637,7 +637,7 @@ int config_apply_quick(config *c, anamo_err *err)
     if (rc)
         return rc;
     if (!found)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: --quick, but the config has no [quick] "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: --quick, but the config has no [quick] "
                           "section", c->path);
     return config_validate(c, err);
 }

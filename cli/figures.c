@@ -21,7 +21,7 @@ int figures_plot(const char *dir, const char *name, const char *body, int width,
     snprintf(path, sizeof path, "%s/%s.gp", dir, name);
     FILE *gp = fopen(path, "w");
     if (!gp)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write", path);
     /* vfprintf can fail on its own (an allocation for a long %s) without marking the stream */
     int bad = fprintf(gp, "# anamo: redraw with  gnuplot %s.gp  (in this directory)\n", name) < 0;
     bad |= fprintf(gp, "set terminal pngcairo size %d,%d\nset output '%s.png'\n%s\n"
@@ -30,7 +30,7 @@ int figures_plot(const char *dir, const char *name, const char *body, int width,
                    width, height, name, body) < 0;
     bad |= ferror(gp) != 0;
     if (fclose(gp) != 0 || bad)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write", path);
     char cmd[8600];
     snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot %s.gp 2>/dev/null", dir, name);
     if (system(cmd) != 0)
@@ -69,7 +69,7 @@ static int find_columns(FILE *f, const char *path, const char *const *names, int
 {
     char line[FIG_LINE_MAX], copy[FIG_LINE_MAX];
     if (!fgets(line, sizeof line, f))
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty", path);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: empty", path);
     for (int k = 0; k <= ncols; k++) {
         const char *name = k < ncols ? names[k] : text_column;
         if (!name)
@@ -77,7 +77,7 @@ static int find_columns(FILE *f, const char *path, const char *const *names, int
         memcpy(copy, line, sizeof line);
         int c = column_of(copy, name);
         if (c < 0)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: no column '%s'", path, name);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: no column '%s'", path, name);
         *(k < ncols ? &cols[k] : text_col) = c;
     }
     return ANAMO_OK;
@@ -90,10 +90,10 @@ int figures_read_csv(const char *path, const char *const *names, int ncols,
     out->ncols = ncols;
     FILE *f = fopen(path, "r");
     if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open", path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open", path);
     int cols[16], text_col = -1, cap = 0;
     int rc = ncols <= 16 ? find_columns(f, path, names, ncols, text_column, cols, &text_col, err)
-                         : anamo_fail(err, ANAMO_ERR_ARG, "%s: too many columns", path);
+                         : anamo_err_set(err, ANAMO_ERR_ARG, "%s: too many columns", path);
     char line[FIG_LINE_MAX];
     while (!rc && fgets(line, sizeof line, f)) {
         if (out->nrows == cap) {
@@ -103,7 +103,7 @@ int figures_read_csv(const char *path, const char *const *names, int ncols,
             out->num = num ? num : out->num;
             out->text = text ? text : out->text;
             if (!num || (text_column && !text)) {
-                rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+                rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
                 break;
             }
         }
@@ -163,7 +163,7 @@ FILE *figures_open_dat(const char *dir, const char *file, anamo_err *err)
     snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "w");
     if (!f)
-        anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write", path);
+        anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write", path);
     return f;
 }
 
@@ -172,7 +172,7 @@ int figures_close_dat(FILE *f, const char *dir, const char *file, int rc, anamo_
     const int bad = ferror(f) != 0;
     if (fclose(f) != 0 || bad) {
         if (!rc)
-            rc = anamo_fail(err, ANAMO_ERR_IO, "%s/%s: cannot write", dir, file);
+            rc = anamo_err_set(err, ANAMO_ERR_IO, "%s/%s: cannot write", dir, file);
     }
     return rc;
 }
@@ -182,7 +182,7 @@ FILE *figures_script_open(char **body) { return cli_text_open(body, FIG_SCRIPT_M
 int figures_close_script(FILE *b, char **body, int rc, anamo_err *err)
 {
     if (cli_text_close(b, body, FIG_SCRIPT_MAX) && !rc)
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "figures: a gnuplot script could not be made "
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: a gnuplot script could not be made "
                         "(out of memory, or longer than %zu bytes)", FIG_SCRIPT_MAX);
     return rc;
 }
@@ -300,7 +300,7 @@ static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_
     loss_summary s = {.lo = INFINITY, .hi = -INFINITY,
                       .rows = calloc((size_t)cs->narms, sizeof *s.rows)};
     FILE *dat = s.rows ? figures_open_dat(cs->dir, "training-loss.dat", err) : NULL;
-    int rc = !s.rows ? anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory")
+    int rc = !s.rows ? anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory")
              : !dat  ? err->code
                      : training_loss_data(cs, dat, runs, &s, err);
     if (dat)
@@ -308,7 +308,7 @@ static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_
     char *body = NULL;
     FILE *b = rc ? NULL : figures_script_open(&body);
     if (!rc && !b)
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     if (!rc) {
         training_loss_script(b, cs, &s);
         rc = figures_close_script(b, &body, rc, err);
@@ -355,7 +355,7 @@ static int epoch_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err
     char *body = NULL;
     FILE *b = figures_script_open(&body);
     if (!b)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     fprintf(b, "set logscale y\nset grid\nset xlabel 'epoch'\nset ylabel 'loss'\n"
                "set key outside right\nset title 'test (solid, ± sd over trials) and training "
                "(dashed) loss'\nplot ");
@@ -484,23 +484,23 @@ static int labelled_grid_pixels(const compare_set *cs, const char *png, int *w, 
     int comp, gw, gh;
     unsigned char *px = stbi_load(png, &gw, &gh, &comp, 3); /* grey becomes R = G = B */
     if (!px)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot read back: %s", png,
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot read back: %s", png,
                           stbi_failure_reason());
     *s = gw < LABEL_TARGET_WIDTH ? LABEL_TARGET_WIDTH / gw : 1;
     *w = *s * gw, *h = *s * gh;
     unsigned char *row = malloc((size_t)*w * 3);
     FILE *f = row ? figures_open_dat(cs->dir, "reconstructions-labelled.rgb", err) : NULL;
-    int rc = !row ? anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory")
+    int rc = !row ? anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory")
              : !f ? err->code : ANAMO_OK;
     for (int y = 0; !rc && y < *h; y++) {
         for (int x = 0; x < *w; x++)
             memcpy(row + 3 * x, px + 3 * ((size_t)(y / *s) * (size_t)gw + (size_t)(x / *s)), 3);
         if (fwrite(row, 3, (size_t)*w, f) != (size_t)*w)
-            rc = anamo_fail(err, ANAMO_ERR_IO, "%s/reconstructions-labelled.rgb: cannot write",
+            rc = anamo_err_set(err, ANAMO_ERR_IO, "%s/reconstructions-labelled.rgb: cannot write",
                             cs->dir);
     }
     if (f && fclose(f) && !rc)
-        rc = anamo_fail(err, ANAMO_ERR_IO, "%s/reconstructions-labelled.rgb: cannot write",
+        rc = anamo_err_set(err, ANAMO_ERR_IO, "%s/reconstructions-labelled.rgb: cannot write",
                         cs->dir);
     free(row);
     stbi_image_free(px);
@@ -544,7 +544,7 @@ static int labelled_grid_figure(const compare_set *cs, const char *png, anamo_er
     char *body = NULL;
     FILE *b = figures_script_open(&body);
     if (!b)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     labelled_grid_script(b, cs, w, h, s, left, width, height);
     rc = figures_close_script(b, &body, ANAMO_OK, err);
     if (!rc)
@@ -558,9 +558,9 @@ static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo
     const int n = cs->narms, count = ds->n < FIG_GRID_COUNT ? (int)ds->n : FIG_GRID_COUNT;
     const float **bands = malloc(sizeof *bands * (size_t)(n + 1));
     float *buf = malloc((size_t)(n + 1) * (size_t)count * (size_t)ds->dim * sizeof *buf);
-    int rc = bands && buf ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+    int rc = bands && buf ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     if (!rc) {
-        anamo_data_rows(ds, 0, count, buf);
+        data_rows(ds, 0, count, buf);
         bands[0] = buf;
     }
     for (int i = 0; !rc && i < n; i++) {
@@ -595,7 +595,7 @@ int figures_compare(const compare_set *cs, anamo_err *err)
 {
     csv_columns *runs = calloc((size_t)cs->trials, sizeof *runs);
     if (!runs)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     int rc = training_loss_figure(cs, runs, err);
     if (!rc)
         rc = epoch_loss_figure(cs, runs, err);

@@ -102,7 +102,7 @@ static int reconstruct_steps(const compare_set *cs, const anamo_dataset *ds, int
                              float *buf, anamo_err *err)
 {
     for (int s = 0; s < STEPS_SHOWN; s++)
-        anamo_data_rows(ds, rows[s], 1, buf + s * ds->dim);
+        data_rows(ds, rows[s], 1, buf + s * ds->dim);
     int rc = ANAMO_OK;
     for (int a = 0; !rc && a < cs->narms; a++) {
         char path[4300];
@@ -130,7 +130,7 @@ static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo
         rows[s] = (ds->n - 1) * (s + 1) / (STEPS_SHOWN + 1);
     float *buf = malloc(sizeof *buf * (size_t)(cs->narms + 1) * STEPS_SHOWN * (size_t)ds->dim);
     int rc = buf ? reconstruct_steps(cs, ds, rows, buf, err)
-                 : anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+                 : anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     FILE *out = rc ? NULL : figures_open_dat(cs->dir, "steps-recon.dat", err);
     rc = rc ? rc : out ? ANAMO_OK : err->code;
     for (int s = 0; !rc && s < STEPS_SHOWN; s++) {
@@ -204,7 +204,7 @@ int figures_steps(const compare_set *cs, anamo_err *err)
     char *body = rc ? NULL : script(cs);
     if (!rc)
         rc = body ? figures_plot(cs->dir, "steps", body, 1100, 800, err)
-                  : anamo_fail(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+                  : anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     free(body);
     return rc;
 }

@@ -333,7 +333,7 @@ int cli_live_start(const char *where, const char *title, cli_live **out, anamo_e
     lv->runs = lv ? calloc(LIVE_MAX_RUNS, sizeof *lv->runs) : NULL;
     if (!lv || !lv->runs) {
         free(lv);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     }
     char url[128];
     rc = live_server_start(&addr, &lv->server, url, sizeof url, err);

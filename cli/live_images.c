@@ -173,7 +173,7 @@ static int canvas_close(canvas *cv, live_buf *out, anamo_err *err)
     free(cv->px);
     cv->px = NULL;
     return ok && !out->failed ? ANAMO_OK
-                              : anamo_fail(err, ANAMO_ERR_NOMEM, "--live: cannot encode a PNG");
+                              : anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: cannot encode a PNG");
 }
 
 static int is_image(int c, int h, int w)
@@ -198,12 +198,12 @@ static int recon_grid(anamo_model *m, const anamo_dataset *ds, live_buf *png, an
     canvas cv = {0};
     if (!x || canvas_open(&cv, rows, cols, ds->h, ds->w, magnification(ds->h, ds->w))) {
         free(x);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     }
     int rc = ANAMO_OK;
     for (int64_t i = 0; !rc && i < count; i++) {
         const int64_t at = spaced(i, count, ds->n);
-        anamo_data_rows(ds, at, 1, x);
+        data_rows(ds, at, 1, x);
         rc = anamo_model_reconstruct(m, ds, at, 1, x + D, err);
         double lo = 0.0, hi = 1.0; /* pixels; other data: the original's range */
         for (int64_t j = 0; ds->dtype != ANAMO_U8 && j < D; j++) {
@@ -239,13 +239,13 @@ static int recon_lines(anamo_model *m, const anamo_dataset *ds, live_buf *json, 
     const int64_t count = ds->n < RECON_LINES ? ds->n : RECON_LINES, D = ds->dim;
     float *x = malloc((size_t)(2 * D) * sizeof *x);
     if (!x)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     live_buf_append(json, "\"recon_lines\":{\"samples\":[", 26);
     int rc = ANAMO_OK;
     for (int64_t i = 0; !rc && i < count; i++) {
         /* inside the set, not its ends: on steps the first and last are flat */
         const int64_t at = (2 * i + 1) * ds->n / (2 * count);
-        anamo_data_rows(ds, at, 1, x);
+        data_rows(ds, at, 1, x);
         rc = anamo_model_reconstruct(m, ds, at, 1, x + D, err);
         live_buf_printf(json, "%s{\"index\":%lld,\"x\":", i ? "," : "", (long long)at);
         json_floats(json, x, D);
@@ -268,7 +268,7 @@ static int steps_codes(anamo_model *m, const anamo_dataset *ds, live_buf *json, 
     float *codes = malloc((size_t)(n * k) * sizeof *codes);
     float *unit = malloc((size_t)n * sizeof *unit);
     int rc = codes && unit ? anamo_model_encode(m, ds, 0, n, codes, err)
-                           : anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+                           : anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     if (!rc) {
         live_buf_printf(json, "\"steps\":{\"units\":%lld,\"code_dim\":%lld,\"codes\":[",
                         (long long)units, (long long)k);
@@ -314,7 +314,7 @@ static int weight_tiles(const float *w, int64_t units, int c, int h, int width, 
     int rows = (int)((count + cols - 1) / cols);
     canvas cv = {0};
     if (canvas_open(&cv, rows, cols, h, width, magnification(h, width)))
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     for (int64_t u = 0; u < count; u++) {
         const double a = max_abs(w + u * size, size);
         canvas_tile(&cv, (int)(u / cols), (int)(u % cols), w + u * size, c, a > 0 ? -a : -1,
@@ -335,7 +335,7 @@ static int weight_heat(const float *w, int64_t rows, int64_t cols, live_buf *png
     canvas cv = {.width = c * sx, .height = r * sy};
     cv.px = malloc((size_t)cv.width * (size_t)cv.height * 3);
     if (!cv.px)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     for (int y = 0; y < cv.height; y++)
         for (int x = 0; x < cv.width; x++) {
             double t = a > 0 ? w[(int64_t)(y / sy) * cols + x / sx] / a : 0.0;
@@ -377,7 +377,7 @@ int live_draw_pictures(anamo_model *m, const anamo_dataset *view, int is_steps,
     if (!rc)
         rc = first_layer_png(m, view, &out->weights_png, err);
     if (!rc && out->extra_json.failed)
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     if (rc)
         live_pictures_free(out);
     return rc;

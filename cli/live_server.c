@@ -72,18 +72,18 @@ int live_parse_address(const char *text, struct sockaddr_in *out, anamo_err *err
         char host[64];
         size_t n = (size_t)(colon - text);
         if (n == 0 || n >= sizeof host)
-            return anamo_fail(err, ANAMO_ERR_ARG, "--live %s: expected PORT or ADDRESS:PORT",
+            return anamo_err_set(err, ANAMO_ERR_ARG, "--live %s: expected PORT or ADDRESS:PORT",
                               text);
         memcpy(host, text, n);
         host[n] = '\0';
         if (strcmp(host, "localhost") && inet_pton(AF_INET, host, &out->sin_addr) != 1)
-            return anamo_fail(err, ANAMO_ERR_ARG, "--live %s: '%s' is not an IPv4 address "
+            return anamo_err_set(err, ANAMO_ERR_ARG, "--live %s: '%s' is not an IPv4 address "
                               "(e.g. 127.0.0.1 or 0.0.0.0)", text, host);
     }
     char *end = NULL;
     long v = *port ? strtol(port, &end, 10) : 0;
     if ((*port && (*end || port[0] < '0' || port[0] > '9')) || v < 0 || v > 65535)
-        return anamo_fail(err, ANAMO_ERR_ARG, "--live %s: the port must be 0 to 65535 "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "--live %s: the port must be 0 to 65535 "
                           "(0: any free port)", text);
     out->sin_port = htons((uint16_t)v);
     return ANAMO_OK;
@@ -273,14 +273,14 @@ int live_server_start(const struct sockaddr_in *addr, live_server **out, char *u
     inet_ntop(AF_INET, &addr->sin_addr, host, sizeof host);
     live_server *srv = calloc(1, sizeof *srv);
     if (!srv)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "--live: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: out of memory");
     atomic_init(&srv->mailbox, NULL);
     pthread_mutex_init(&srv->lock, NULL);
     srv->listen_fd = -1;
     srv->loopback = (ntohl(addr->sin_addr.s_addr) >> 24) == 127;
     if (gate_listen(srv, addr)) {
         live_server_stop(srv);
-        return anamo_fail(err, ANAMO_ERR_IO, "--live: cannot listen on %s:%u (in use, or not "
+        return anamo_err_set(err, ANAMO_ERR_IO, "--live: cannot listen on %s:%u (in use, or not "
                           "an address of this machine)", host, (unsigned)ntohs(addr->sin_port));
     }
     srv->daemon = MHD_start_daemon(
@@ -294,7 +294,7 @@ int live_server_start(const struct sockaddr_in *addr, live_server **out, char *u
         MHD_OPTION_END);
     if (!srv->daemon || pthread_create(&srv->gate, NULL, gate_main, srv)) {
         live_server_stop(srv);
-        return anamo_fail(err, ANAMO_ERR_IO, "--live: cannot start the server on %s:%u", host,
+        return anamo_err_set(err, ANAMO_ERR_IO, "--live: cannot start the server on %s:%u", host,
                           (unsigned)ntohs(addr->sin_port));
     }
     srv->gate_running = 1;

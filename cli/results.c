@@ -150,7 +150,7 @@ static int gather_arm(const compare_set *cs, int arm, arm_stats *st, row_needs *
     st->diverged_epoch = calloc((size_t)cs->trials, sizeof *st->diverged_epoch);
     st->selected_by = malloc(sizeof(double) * (size_t)cs->trials);
     if (!st->values || !st->diverged_epoch || !st->selected_by)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "compare: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "compare: out of memory");
     for (int t = 0; t < cs->trials; t++) {
         char path[4200];
         compare_run_dir(cs, arm, t, path, sizeof path);
@@ -528,7 +528,7 @@ static int write_both(const compare_set *cs, const arm_stats *st, const row_need
 {
     char path[4200];
     char *md = markdown(cs, st, needs), *json = results_json(cs, st);
-    int rc = md && json ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "compare: out of memory");
+    int rc = md && json ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "compare: out of memory");
     if (!rc) {
         snprintf(path, sizeof path, "%s/results.md", cs->dir);
         rc = cli_write_file_atomic(path, md, err);
@@ -547,7 +547,7 @@ static int write_both(const compare_set *cs, const arm_stats *st, const row_need
 int compare_write_results(const compare_set *cs, FILE *out, anamo_err *err)
 {
     arm_stats *st = calloc((size_t)cs->narms, sizeof *st);
-    int rc = st ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "compare: out of memory");
+    int rc = st ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "compare: out of memory");
     row_needs needs = {0};
     for (int a = 0; !rc && a < cs->narms; a++)
         rc = gather_arm(cs, a, &st[a], &needs, err);

@@ -77,7 +77,7 @@ static const char EPOCHS_HEADER[] =
 /* The error of a failed write to a log; e is the errno it left. */
 static int log_failed(const run_log *lg, int e, anamo_err *err)
 {
-    return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", lg->path, strerror(e ? e : EIO));
+    return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: %s", lg->path, strerror(e ? e : EIO));
 }
 
 /* The nonnegative integer in field col (from 0) of the line [line, end), or -1 if none. */
@@ -176,12 +176,12 @@ static char *read_log(const char *path, size_t *size, anamo_err *err)
         fclose(f);
     if (e) {
         free(buf);
-        anamo_fail(err, e == ENOMEM ? ANAMO_ERR_NOMEM : ANAMO_ERR_IO, "%s: cannot read: %s",
+        anamo_err_set(err, e == ENOMEM ? ANAMO_ERR_NOMEM : ANAMO_ERR_IO, "%s: cannot read: %s",
                    path, strerror(e));
         return NULL;
     }
     if (!buf && !(buf = malloc(1))) {
-        anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+        anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
         return NULL;
     }
     buf[n] = '\0';
@@ -205,14 +205,14 @@ static int open_log(run_log *lg, const char *dir, const char *name, const char *
             return err->code;
         fixed = repaired_log(text, size, header, key_col, limit, &len);
         if (!fixed)
-            rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", lg->path);
+            rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", lg->path);
         else if (len != size || memcmp(fixed, text, len))
             rc = cli_write_file_atomic(lg->path, fixed, err);
         free(text);
         free(fixed);
     }
     if (!rc && !(lg->f = fopen(lg->path, "a")))
-        rc = anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open for writing: %s", lg->path,
+        rc = anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open for writing: %s", lg->path,
                         strerror(errno));
     return rc;
 }
@@ -496,7 +496,7 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
     char path[4096];
     path_in(path, sizeof path, run_dir, "summary.json");
     int rc = text ? cli_write_file_atomic(path, text, err)
-                  : anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+                  : anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
     cJSON_free(text);
     return rc;
 }
@@ -552,7 +552,7 @@ static int prepare(const config *c, run_parts *p, anamo_err *err)
         rc = anamo_trainer_set_validation(p->t, &p->validation, err);
     p->config_text = config_resolved_text(c);
     if (!rc && !p->config_text)
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", c->path);
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", c->path);
     return rc;
 }
 
@@ -573,7 +573,7 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
         if (rc)
             return rc;
     } else if (cli_file_exists(ckpt)) {
-        return anamo_fail(err, ANAMO_ERR_ARG,
+        return anamo_err_set(err, ANAMO_ERR_ARG,
                           "%s already holds a run: continue it with --resume %s, or choose "
                           "another -o",
                           ctx->run_dir, ctx->run_dir);
@@ -697,7 +697,7 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         anamo_err train_err = {0};
         int train_rc = anamo_trainer_run(p.t, &hooks, &train_err);
         if (ctx.codes_died_epoch && !ctx.hook_err.code)
-            train_rc = anamo_fail(&train_err, ANAMO_ERR_DIVERGED,
+            train_rc = anamo_err_set(&train_err, ANAMO_ERR_DIVERGED,
                                   "diverged: every code is zero after epoch %lld",
                                   (long long)ctx.codes_died_epoch);
         signal(SIGINT, SIG_DFL);
@@ -714,14 +714,14 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         if (!rc && (train_rc == ANAMO_OK || train_rc == ANAMO_ERR_DIVERGED))
             rc = finish_run(&p, &ctx, train_rc, &train_err, out, err);
         if (!rc && train_rc == ANAMO_ERR_DIVERGED)
-            rc = anamo_fail(err, ANAMO_ERR_DIVERGED, "%s (recorded in %s/summary.json)",
+            rc = anamo_err_set(err, ANAMO_ERR_DIVERGED, "%s (recorded in %s/summary.json)",
                             train_err.msg, run_dir);
         if (!rc && train_rc == ANAMO_ERR_INTERRUPTED) {
             char ckpt[4096];
             path_in(ckpt, sizeof ckpt, run_dir, "model.safetensors");
             rc = anamo_checkpoint_save(p.m, p.t, p.config_text, ckpt, err);
             if (!rc)
-                rc = anamo_fail(err, ANAMO_ERR_INTERRUPTED,
+                rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED,
                                 "%s; checkpoint saved, continue with: anamo train --resume %s",
                                 train_err.msg, run_dir);
         }

@@ -58,7 +58,7 @@ static int named_phase(const config *c, const char *name, int batch, anamo_phase
     snprintf(section, sizeof section, "phase %s", name);
     const char *which = config_get(c, section, "block");
     if (!which)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "%s: [nam] phases names '%s', but [%s] has no 'block' "
                           "(encoder|decoder|both)",
                           c->path, name, section);
@@ -154,7 +154,7 @@ static int validation_settings(const config *c, run_settings *s, anamo_err *err)
         return ANAMO_OK;
     }
     if (!(f > 0.0 && f < 1.0))
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: data.validation = %s: a fraction of the "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: data.validation = %s: a fraction of the "
                           "training set must lie in (0, 1)", c->path, v);
     s->validation_fraction = f;
     return ANAMO_OK;
@@ -204,7 +204,7 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
     t->early_stopping = (int)num(c, "train", "early_stopping");
     t->flop_budget = num(c, "train", "flop_budget");
     if (t->early_stopping > 0 && !s->validation_fraction && !s->validation_spec[0])
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: train.early_stopping = %d watches a "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: train.early_stopping = %d watches a "
                           "validation set; set data.validation (a fraction such as 0.1, or a "
                           "data spec)", c->path, t->early_stopping);
     s->threads = (int)num(c, "train", "threads");

@@ -1,4 +1,4 @@
-/* fuzz_cifar.c — libFuzzer target for the CIFAR-10 batch reader (anamo_cifar_read): records of
+/* fuzz_cifar.c — libFuzzer target for the CIFAR-10 batch reader (cifar_read): records of
  * a label byte and 3072 pixels, plain or gzip (with the gzip trailer's size as the allocation
  * hint). The reader takes any whole number of records, so one or two records (3073 or 6146
  * bytes) exercise all of it; no 10000-record batch is needed.
@@ -58,14 +58,14 @@ static void check_records(const anamo_dataset *ds, const fuzz_content *c, int ti
     fuzz_check_dataset(ds);
     if (ds->n != times * records || ds->c != 3 || ds->h != 32 || ds->w != 32 ||
         ds->dtype != ANAMO_U8 || !ds->labels)
-        fuzz_fail("anamo_cifar_read: %lld x %d x %d x %d (dtype %d) for %lld records x %d",
+        fuzz_fail("cifar_read: %lld x %d x %d x %d (dtype %d) for %lld records x %d",
                   (long long)ds->n, ds->c, ds->h, ds->w, (int)ds->dtype, (long long)records,
                   times);
     const uint8_t *img = ds->data;
     for (int64_t i = 0; i < ds->n; i++) {
         const uint8_t *rec = c->p + (size_t)(i % records) * CIFAR_RECORD;
         if (ds->labels[i] != rec[0] || memcmp(img + i * CIFAR_PIXELS, rec + 1, CIFAR_PIXELS))
-            fuzz_fail("anamo_cifar_read: sample %lld (of %d reads) differs from record %lld",
+            fuzz_fail("cifar_read: sample %lld (of %d reads) differs from record %lld",
                       (long long)i, times, (long long)(i % records));
     }
 }
@@ -73,9 +73,9 @@ static void check_records(const anamo_dataset *ds, const fuzz_content *c, int ti
 static void check_read(int rc, const anamo_dataset *ds, const fuzz_content *c, int times)
 {
     int valid = cifar_valid(c);
-    fuzz_check_gzip(rc == ANAMO_OK, c, "anamo_cifar_read");
+    fuzz_check_gzip(rc == ANAMO_OK, c, "cifar_read");
     if (valid != (rc == ANAMO_OK))
-        fuzz_fail("anamo_cifar_read %s %zu bytes of content that %s (%d reads)",
+        fuzz_fail("cifar_read %s %zu bytes of content that %s (%d reads)",
                   rc ? "refused" : "accepted", c->n,
                   valid ? "are valid records" : "are no valid records", times);
     if (rc == ANAMO_OK)
@@ -92,13 +92,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     anamo_err err = {0};
     anamo_dataset one, two;
-    int rc = anamo_cifar_read(&path, 1, &one, &err);
+    int rc = cifar_read(&path, 1, &one, &err);
     fuzz_check_error(rc, &err, path);
     check_read(rc, &one, &c, 1);
 
     const char *both[2] = {path, path};
     anamo_err err2 = {0};
-    int rc2 = anamo_cifar_read(both, 2, &two, &err2);
+    int rc2 = cifar_read(both, 2, &two, &err2);
     fuzz_check_error(rc2, &err2, path);
     check_read(rc2, &two, &c, 2);
 
@@ -106,12 +106,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (plain) { /* a gzip input reads as its content does */
         anamo_dataset again;
         anamo_err err3 = {0};
-        int rc3 = anamo_cifar_read(&plain, 1, &again, &err3);
+        int rc3 = cifar_read(&plain, 1, &again, &err3);
         if ((rc3 == ANAMO_OK) != (rc == ANAMO_OK))
-            fuzz_fail("anamo_cifar_read: gzip %s, its content %s", rc ? "refused" : "accepted",
+            fuzz_fail("cifar_read: gzip %s, its content %s", rc ? "refused" : "accepted",
                       rc3 ? "refused" : "accepted");
         if (rc3 == ANAMO_OK) {
-            fuzz_check_same(&one, &again, "anamo_cifar_read: gzip against its content");
+            fuzz_check_same(&one, &again, "cifar_read: gzip against its content");
             anamo_dataset_free(&again);
         }
     }

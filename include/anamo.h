@@ -42,6 +42,20 @@ typedef struct anamo_err {
 /* Name of a status code, e.g. "format error". */
 const char *anamo_status_name(int code);
 
+#if defined(__GNUC__)
+#define ANAMO_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define ANAMO_PRINTF(a, b)
+#endif
+/* Fills err (if not NULL) with code and the printf-formatted message, and returns code:
+ *     return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %lld: ...", path, off);
+ * for programs built on anamo that report their own errors the way it does. */
+int anamo_err_set(anamo_err *err, int code, const char *fmt, ...) ANAMO_PRINTF(3, 4);
+/* Prepends "prefix: " to err's message (context on the way up); returns err->code
+ * (ANAMO_ERR_ARG when err is NULL, so it never reads as success). */
+int anamo_err_context(anamo_err *err, const char *fmt, ...) ANAMO_PRINTF(2, 3);
+void anamo_err_clear(anamo_err *err);
+
 /* ---- tensors ----------------------------------------------------------------------------- */
 #define ANAMO_MAX_DIMS 4
 typedef struct anamo_tensor {

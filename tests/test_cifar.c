@@ -149,7 +149,7 @@ static void expect_error(int rc, const anamo_err *err, int code, const char *par
 static int read_one(const char *path, anamo_dataset *ds, anamo_err *err)
 {
     const char *list[1] = {path};
-    return anamo_cifar_read(list, 1, ds, err);
+    return cifar_read(list, 1, ds, err);
 }
 
 /* ---- the reader --------------------------------------------------------------------------- */
@@ -168,7 +168,7 @@ static void test_round_trip(void **state)
     const char *one[3][1] = {{plain}, {gz}, {multi}};
     const int n[3] = {3, 4, 5}, first[3] = {0, 7, 4};
     for (int f = 0; f < 3; f++) {
-        if (anamo_cifar_read(one[f], 1, &ds, &err))
+        if (cifar_read(one[f], 1, &ds, &err))
             fail_msg("%s", err.msg);
         expect_shape(&ds, n[f]);
         expect_batch(&ds, 0, n[f], f + 1, first[f]);
@@ -177,7 +177,7 @@ static void test_round_trip(void **state)
     }
     /* several files: one dataset, records in list order */
     const char *all[4] = {gz, plain, multi, gz};
-    if (anamo_cifar_read(all, 4, &ds, &err))
+    if (cifar_read(all, 4, &ds, &err))
         fail_msg("%s", err.msg);
     expect_shape(&ds, 16);
     expect_batch(&ds, 0, 4, 2, 7);
@@ -212,7 +212,7 @@ static void test_pixel_order(void **state)
     assert_int_equal(ds.labels[1], 9);
     float *x = malloc(2 * PIXELS * sizeof(float));
     assert_non_null(x);
-    anamo_data_rows(&ds, 0, 2, x);
+    data_rows(&ds, 0, 2, x);
     const uint8_t *data = ds.data;
     int nonzero = 0;
     for (int k = 0; k < 2 * PIXELS; k++)
@@ -273,7 +273,7 @@ static void test_bad_label(void **state)
                  ": offset 6146: record 2 has label 10, expected 0 to 9");
     /* in a list, the file at fault is named, not the first */
     const char *list[2] = {good, path};
-    expect_error(anamo_cifar_read(list, 2, &ds, &err), &err, ANAMO_ERR_FORMAT, path,
+    expect_error(cifar_read(list, 2, &ds, &err), &err, ANAMO_ERR_FORMAT, path,
                  "record 2 has label 10");
     b[2 * RECORD] = 255;
     write_file(path, b, 4 * RECORD, 1);
@@ -300,7 +300,7 @@ static void test_empty_and_not_files(void **state)
     expect_error(read_one(dir, &ds, &err), &err, ANAMO_ERR_IO, dir, ": is a directory");
     expect_error(read_one(missing, &ds, &err), &err, ANAMO_ERR_IO, missing,
                  "No such file or directory");
-    expect_error(anamo_cifar_read(NULL, 1, &ds, &err), &err, ANAMO_ERR_ARG, "cifar10", NULL);
+    expect_error(cifar_read(NULL, 1, &ds, &err), &err, ANAMO_ERR_ARG, "cifar10", NULL);
     assert_null(ds.data);
 }
 

@@ -824,9 +824,9 @@ static void *batch_job_run(void *arg)
 {
     const batch_job *job = arg;
     if (job->idx)
-        anamo_data_gather(job->ds, job->idx, job->count, job->out);
+        data_gather(job->ds, job->idx, job->count, job->out);
     else
-        anamo_data_rows(job->ds, job->first, job->count, job->out);
+        data_rows(job->ds, job->first, job->count, job->out);
     return NULL;
 }
 
@@ -878,10 +878,10 @@ static void test_gather_scaling(void **state)
     assert_true(out[(N - 1) * DIM + 255] == 1.0f); /* row 0, byte 255 */
     assert_true(out[(N - 1) * DIM + 51] == 0.2f);
     int64_t two[2] = {5, 0};
-    anamo_data_gather(&ds, two, 2, out);
+    data_gather(&ds, two, 2, out);
     assert_true(out[0] == 5.0f / 255.0f);
     assert_true(out[DIM + 51] == 0.2f);
-    anamo_data_rows(&ds, 1, 2, out);
+    data_rows(&ds, 1, 2, out);
     assert_true(out[254] == 1.0f);      /* row 1, byte 254: 255 */
     assert_true(out[DIM + 49] == 0.2f); /* row 2, byte 49: 51 */
     memset(out, 0, sizeof(float) * N * DIM);
@@ -894,7 +894,7 @@ static void test_gather_scaling(void **state)
     float f[6] = {-1.5f, 2, 3, 4, 5, 1e30f};
     anamo_dataset t = {.n = 3, .c = 2, .h = 1, .w = 1, .dim = 2, .dtype = ANAMO_F32, .data = f};
     int64_t pick[2] = {2, 0};
-    anamo_data_gather(&t, pick, 2, out);
+    data_gather(&t, pick, 2, out);
     assert_true(out[0] == 5 && out[1] == 1e30f && out[2] == -1.5f && out[3] == 2);
     free(out);
 }

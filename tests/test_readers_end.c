@@ -135,7 +135,7 @@ static int load_cifar(const char *path, loaded *out, anamo_err *err)
 {
     anamo_dataset ds;
     const char *paths[] = {path};
-    int rc = anamo_cifar_read(paths, 1, &ds, err);
+    int rc = cifar_read(paths, 1, &ds, err);
     if (!rc)
         keep_dataset(&ds, out);
     return rc;

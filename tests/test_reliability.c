@@ -754,7 +754,7 @@ static int read_in_process(const bad_case *c, const char *path, anamo_err *err)
             anamo_dataset_free(&ds);
         break;
     case R_CIFAR:
-        if ((rc = anamo_cifar_read(&path, 1, &ds, err)) == ANAMO_OK)
+        if ((rc = cifar_read(&path, 1, &ds, err)) == ANAMO_OK)
             anamo_dataset_free(&ds);
         break;
     case R_ST:

@@ -58,7 +58,7 @@ static void escape_unprintable(char *msg, size_t size)
     snprintf(msg, size, "%s", out);
 }
 
-int anamo_fail(anamo_err *err, int code, const char *fmt, ...)
+int anamo_err_set(anamo_err *err, int code, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -71,7 +71,7 @@ int anamo_fail(anamo_err *err, int code, const char *fmt, ...)
     return code;
 }
 
-int anamo_fail_context(anamo_err *err, const char *fmt, ...)
+int anamo_err_context(anamo_err *err, const char *fmt, ...)
 {
     if (!err)
         return ANAMO_ERR_ARG; /* the code is lost with the struct: never report success */

@@ -72,19 +72,19 @@ static int cifar_stat(cifar_file *f, anamo_err *err)
 {
     struct stat st;
     if (stat(f->path, &st) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
     if (S_ISDIR(st.st_mode))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, expected a CIFAR-10 batch "
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: is a directory, expected a CIFAR-10 batch "
                           "file", f->path);
     if (!S_ISREG(st.st_mode)) /* a pipe could not be read twice, should its size be wrong */
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: not a regular file, expected a CIFAR-10 "
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: not a regular file, expected a CIFAR-10 "
                           "batch file", f->path);
     if (st.st_size == 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty file, expected CIFAR-10 records "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: empty file, expected CIFAR-10 records "
                           "of %d bytes", f->path, CIFAR_RECORD);
     FILE *fp = fopen(f->path, "rb");
     if (!fp)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
     f->hint = cifar_size_hint(fp, (uint64_t)st.st_size);
     fclose(fp);
     return ANAMO_OK;
@@ -95,17 +95,17 @@ static int cifar_check(const cifar_file *f, const uint8_t *rec, anamo_err *err)
 {
     uint64_t whole = f->got / CIFAR_RECORD, cut = f->got % CIFAR_RECORD;
     if (f->got == 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty: it decompresses to 0 bytes, "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: empty: it decompresses to 0 bytes, "
                           "expected CIFAR-10 records of %d bytes", f->path, CIFAR_RECORD);
     if (cut)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: %llu bytes is not a whole number of "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: %llu bytes is not a whole number of "
                           "%d-byte records (record %llu, at offset %llu, is cut after %llu "
                           "bytes)", f->path, (unsigned long long)f->got, CIFAR_RECORD,
                           (unsigned long long)whole,
                           (unsigned long long)(whole * CIFAR_RECORD), (unsigned long long)cut);
     for (uint64_t r = 0; r < whole; r++)
         if (rec[r * CIFAR_RECORD] >= CIFAR_CLASSES)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: record %llu has label "
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: record %llu has label "
                               "%u, expected 0 to %d", f->path,
                               (unsigned long long)(r * CIFAR_RECORD), (unsigned long long)r,
                               rec[r * CIFAR_RECORD], CIFAR_CLASSES - 1);
@@ -116,16 +116,16 @@ static int cifar_check(const cifar_file *f, const uint8_t *rec, anamo_err *err)
  * counts what did not fit), and checks it; a file longer than its slot is only flagged. */
 static void cifar_load(cifar_file *f, uint8_t *buf)
 {
-    anamo_data_src *src;
-    f->rc = anamo_data_open(f->path, "a CIFAR-10 batch file", &src, &f->err);
+    data_src *src;
+    f->rc = data_src_open(f->path, "a CIFAR-10 batch file", &src, &f->err);
     if (f->rc)
         return;
     uint8_t *slot = buf + f->offset;
     f->extra = 0;
-    f->rc = anamo_data_read(src, slot, f->hint, &f->got, &f->err);
+    f->rc = data_src_read(src, slot, f->hint, &f->got, &f->err);
     if (!f->rc)
-        f->rc = anamo_data_end(src, &f->extra, &f->err);
-    anamo_data_close(src);
+        f->rc = data_src_end(src, &f->extra, &f->err);
+    data_src_close(src);
     f->overflow = !f->rc && f->extra > 0;
     if (!f->rc && !f->overflow)
         f->rc = cifar_check(f, slot, &f->err);
@@ -156,13 +156,13 @@ static int cifar_plan(cifar_file *files, int nfiles, uint8_t **buf, uint64_t *to
         files[i].offset = *total;
         *total += files[i].hint;
         if (*total > (uint64_t)ANAMO_DATA_MAX_BYTES)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: the CIFAR-10 files up to this one "
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: the CIFAR-10 files up to this one "
                               "hold more than the %lld-byte limit", files[i].path,
                               (long long)ANAMO_DATA_MAX_BYTES);
     }
     *buf = anamo_alloc((size_t)*total);
     if (!*buf)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %llu bytes for %d "
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %llu bytes for %d "
                           "CIFAR-10 files", files[0].path, (unsigned long long)*total, nfiles);
     return ANAMO_OK;
 }
@@ -188,7 +188,7 @@ static int cifar_read_raw(cifar_file *files, int nfiles, uint8_t **out, anamo_er
         }
         anamo_free(buf);
         if (!rc && attempt > 0)
-            rc = anamo_fail(err, ANAMO_ERR_IO, "%s: now holds more than the %llu bytes it held a "
+            rc = anamo_err_set(err, ANAMO_ERR_IO, "%s: now holds more than the %llu bytes it held a "
                             "moment ago (did it change while being read?)", files[over].path,
                             (unsigned long long)files[over].hint);
         if (rc)
@@ -215,20 +215,20 @@ static void cifar_compact(const cifar_file *files, int nfiles, uint8_t *buf, uin
     }
 }
 
-int anamo_cifar_read(const char *const *paths, int npaths, anamo_dataset *out, anamo_err *err)
+int cifar_read(const char *const *paths, int npaths, anamo_dataset *out, anamo_err *err)
 {
     if (!paths || npaths < 1 || !out)
-        return anamo_fail(err, ANAMO_ERR_ARG, "cifar10: paths (at least one) and out must not "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "cifar10: paths (at least one) and out must not "
                           "be NULL");
     memset(out, 0, sizeof *out);
     cifar_file *files = calloc((size_t)npaths, sizeof *files);
     if (!files)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "cifar10: cannot allocate for %d files", npaths);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "cifar10: cannot allocate for %d files", npaths);
     int rc = ANAMO_OK;
     for (int i = 0; i < npaths && !rc; i++) {
         files[i].path = paths[i];
         rc = paths[i] ? cifar_stat(&files[i], err)
-                      : anamo_fail(err, ANAMO_ERR_ARG, "cifar10: path %d is NULL", i);
+                      : anamo_err_set(err, ANAMO_ERR_ARG, "cifar10: path %d is NULL", i);
     }
     uint8_t *buf = NULL, *labels = NULL;
     if (!rc)
@@ -237,7 +237,7 @@ int anamo_cifar_read(const char *const *paths, int npaths, anamo_dataset *out, a
     for (int i = 0; !rc && i < npaths; i++)
         n += (int64_t)(files[i].got / CIFAR_RECORD);
     if (!rc && !(labels = anamo_alloc((size_t)n)))
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld labels", paths[0],
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld labels", paths[0],
                         (long long)n);
     if (rc) {
         anamo_free(buf);
@@ -304,12 +304,12 @@ static void cifar_names(const char *const *names, int count, unsigned mask, char
         }
 }
 
-int anamo_cifar_open(const char *split, const char *spec, const char *data_root,
+int cifar_open(const char *split, const char *spec, const char *data_root,
                      anamo_dataset *out, anamo_err *err)
 {
     int train = strcmp(split, "train") == 0;
     if (!train && strcmp(split, "test") != 0)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: unknown split '%s'; use cifar10:train or "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: unknown split '%s'; use cifar10:train or "
                           "cifar10:test", spec, split);
     const char *const *names = train ? CIFAR_TRAIN : CIFAR_TEST;
     const int count = train ? CIFAR_MAX_FILES : 1;
@@ -320,7 +320,7 @@ int anamo_cifar_open(const char *split, const char *spec, const char *data_root,
     for (int d = 0; d < CIFAR_NDIRS && found < 0; d++) {
         if (snprintf(dirs[d], sizeof dirs[d], "%s/%s", data_root, CIFAR_DIRS[d]) >=
             (int)sizeof dirs[d])
-            return anamo_fail(err, ANAMO_ERR_ARG, "%s: data root of %zu characters is too long",
+            return anamo_err_set(err, ANAMO_ERR_ARG, "%s: data root of %zu characters is too long",
                               spec, strlen(data_root));
         missing[d] = 0;
         for (int i = 0; i < count; i++)
@@ -334,18 +334,18 @@ int anamo_cifar_open(const char *split, const char *spec, const char *data_root,
     if (found >= 0) {
         for (int i = 0; i < count; i++)
             list[i] = paths[i];
-        int rc = anamo_cifar_read(list, count, out, err);
+        int rc = cifar_read(list, count, out, err);
         if (rc && err)
-            anamo_fail_context(err, "%s", spec);
+            anamo_err_context(err, "%s", spec);
         return rc;
     }
     char wanted[512];
     cifar_names(names, count, missing[best], wanted, sizeof wanted);
     if (missing[best] != (1u << count) - 1)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: %s has only some of the CIFAR-10 batches: "
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: %s has only some of the CIFAR-10 batches: "
                           "%s missing (the full set comes in %s)", spec, dirs[best], wanted,
                           CIFAR_URL);
-    return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot find %s in %s or %s (set ANAMO_DATA or "
+    return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot find %s in %s or %s (set ANAMO_DATA or "
                       "put the files there: download %s and extract it under $ANAMO_DATA/"
                       "cifar10/)", spec, wanted, dirs[0], dirs[1], CIFAR_URL);
 }

@@ -41,11 +41,11 @@ static int csv_grow(const char *path, char **buf, size_t *cap, size_t used, anam
     if (*cap - used >= 2)
         return ANAMO_OK;
     if (*cap >= (size_t)ANAMO_DATA_MAX_BYTES)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: larger than the %lld-byte limit", path,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: larger than the %lld-byte limit", path,
                           (long long)ANAMO_DATA_MAX_BYTES);
     char *grown = realloc(*buf, 2 * *cap);
     if (!grown)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, 2 * *cap);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, 2 * *cap);
     *buf = grown;
     *cap *= 2;
     return ANAMO_OK;
@@ -54,24 +54,24 @@ static int csv_grow(const char *path, char **buf, size_t *cap, size_t used, anam
 /* Reads the whole file into a NUL-terminated buffer. */
 static int csv_slurp(const char *path, char **text, size_t *len, anamo_err *err)
 {
-    anamo_data_src *src;
-    int rc = anamo_data_open(path, "a CSV file", &src, err);
+    data_src *src;
+    int rc = data_src_open(path, "a CSV file", &src, err);
     if (rc)
         return rc;
     size_t cap = CSV_FIRST_CAP, used = 0;
     char *buf = malloc(cap);
     uint64_t got = 0, extra = 0;
-    rc = buf ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+    rc = buf ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
     while (!rc && (rc = csv_grow(path, &buf, &cap, used, err)) == ANAMO_OK) {
         size_t want = cap - used - 1;
-        rc = anamo_data_read(src, buf + used, want, &got, err);
+        rc = data_src_read(src, buf + used, want, &got, err);
         used += (size_t)got;
         if (got < want) /* the file ended */
             break;
     }
     if (!rc)
-        rc = anamo_data_end(src, &extra, err); /* at the end already: 0 bytes left */
-    anamo_data_close(src);
+        rc = data_src_end(src, &extra, err); /* at the end already: 0 bytes left */
+    data_src_close(src);
     if (rc) {
         free(buf);
         return rc;
@@ -125,7 +125,7 @@ static int csv_delimiter(const char *path, const csv_line *ln, char *delim, anam
         if (!memchr(ln->s, cands[i], (size_t)(ln->e - ln->s)))
             continue;
         if (found >= 0)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: line %lld: mixes %s and %s "
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: line %lld: mixes %s and %s "
                               "delimiters; use one of comma, semicolon or tab", path,
                               (long long)ln->number, names[found], names[i]);
         found = i;
@@ -175,13 +175,13 @@ static int csv_bad_field(const csv_reader *r, int64_t line, int col, const char 
                       : status == CSV_TOO_BIG  ? "does not fit in float32"
                                                : "is not a number";
     if (status == CSV_EMPTY)
-        return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: empty field",
+        return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: empty field",
                           r->path, (long long)line, col);
     char text[CSV_SHOWN + 1]; /* control bytes as '?': the message stays one line */
     for (int i = 0; i < shown; i++)
         text[i] = (unsigned char)fs[i] < 0x20 || fs[i] == 0x7f ? '?' : fs[i];
     text[shown] = '\0';
-    return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: '%s%s' %s",
+    return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: '%s%s' %s",
                       r->path, (long long)line, col, text, more, why);
 }
 
@@ -190,7 +190,7 @@ static int csv_row(const csv_reader *r, const csv_line *ln, float *dst)
 {
     int64_t found = csv_count(ln->s, ln->e, r->delim) + 1;
     if (found != r->cols)
-        return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: line %lld: expected %d columns, found "
+        return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld: expected %d columns, found "
                           "%lld", r->path, (long long)ln->number, r->cols, (long long)found);
     const char *p = ln->s, *fs, *fe;
     for (int col = 0; col < r->cols; col++) {
@@ -226,14 +226,14 @@ static int csv_first_line(csv_reader *r, const char **p, const char *end, csv_li
                 return rc;
             int64_t cols = csv_count(ln->s, ln->e, r->delim) + 1;
             if (cols > INT_MAX)
-                return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: line %lld: %lld columns, at "
+                return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld: %lld columns, at "
                                   "most %d allowed", r->path, (long long)ln->number,
                                   (long long)cols, INT_MAX);
             r->cols = (int)cols;
             *header = !csv_all_numbers(r, ln);
             return ANAMO_OK;
         }
-    return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: no data rows (only blank lines)", r->path);
+    return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: no data rows (only blank lines)", r->path);
 }
 
 static int csv_parse(csv_reader *r, const char *text, size_t len, anamo_dataset *out)
@@ -242,7 +242,7 @@ static int csv_parse(csv_reader *r, const char *text, size_t len, anamo_dataset 
     if (len >= 3 && memcmp(p, CSV_UTF8_BOM, 3) == 0)
         p += 3;
     if (len == 0)
-        return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: empty file, expected a numeric table",
+        return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: empty file, expected a numeric table",
                           r->path);
     csv_line ln = {NULL, NULL, 0};
     int header = 0;
@@ -257,12 +257,12 @@ static int csv_parse(csv_reader *r, const char *text, size_t len, anamo_dataset 
     int64_t fit = (int64_t)(end - p) / (2 * (int64_t)r->cols) + 1;
     int64_t max_rows = (lines < fit ? lines : fit) + (header ? 0 : 1);
     if (max_rows > ANAMO_DATA_MAX_BYTES / (int64_t)sizeof(float) / r->cols)
-        return anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: %lld lines of %d columns exceed the "
+        return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: %lld lines of %d columns exceed the "
                           "%lld-byte limit", r->path, (long long)max_rows, r->cols,
                           (long long)ANAMO_DATA_MAX_BYTES);
     float *data = anamo_alloc((size_t)max_rows * (size_t)r->cols * sizeof(float));
     if (!data)
-        return anamo_fail(r->err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld rows of %d columns",
+        return anamo_err_set(r->err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld rows of %d columns",
                           r->path, (long long)max_rows, r->cols);
     int64_t n = 0;
     if (!header)
@@ -271,7 +271,7 @@ static int csv_parse(csv_reader *r, const char *text, size_t len, anamo_dataset 
         if (!csv_blank(&ln))
             rc = csv_row(r, &ln, data + n++ * r->cols);
     if (!rc && n == 0)
-        rc = anamo_fail(r->err, ANAMO_ERR_FORMAT, "%s: a header line and no data rows", r->path);
+        rc = anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: a header line and no data rows", r->path);
     if (rc) {
         anamo_free(data);
         return rc;
@@ -288,7 +288,7 @@ static int csv_parse(csv_reader *r, const char *text, size_t len, anamo_dataset 
 int anamo_csv_read(const char *path, anamo_dataset *out, anamo_err *err)
 {
     if (!path || !out)
-        return anamo_fail(err, ANAMO_ERR_ARG, "csv: path and out must not be NULL");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "csv: path and out must not be NULL");
     memset(out, 0, sizeof *out);
     char *text = NULL;
     size_t len = 0;

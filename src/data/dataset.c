@@ -58,9 +58,9 @@ int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
                         anamo_dataset *out, anamo_err *err)
 {
     if (!ds || !out)
-        return anamo_fail(err, ANAMO_ERR_ARG, "dataset slice: ds and out must not be NULL");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "dataset slice: ds and out must not be NULL");
     if (first < 0 || count < 1 || first > ds->n - count)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: samples [%lld, %lld) are not within the %lld "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: samples [%lld, %lld) are not within the %lld "
                           "samples there", ds->source, (long long)first,
                           (long long)first + (long long)count, (long long)ds->n);
     anamo_dataset part = *ds;
@@ -70,7 +70,7 @@ int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
     part.labels = ds->labels ? anamo_alloc((size_t)count) : NULL;
     if (!part.data || (ds->labels && !part.labels)) {
         anamo_dataset_free(&part);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld samples", ds->source,
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld samples", ds->source,
                           (long long)count);
     }
     memcpy(part.data, (const uint8_t *)ds->data + (size_t)first * row, (size_t)count * row);
@@ -109,10 +109,10 @@ int anamo_dataset_hold_out(anamo_dataset *ds, double fraction, uint64_t seed,
                            anamo_dataset *validation, anamo_err *err)
 {
     if (!ds || !validation || validation == ds)
-        return anamo_fail(err, ANAMO_ERR_ARG, "hold out: ds and validation must be two datasets");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "hold out: ds and validation must be two datasets");
     const int64_t k = llround(fraction * (double)ds->n);
     if (!(fraction > 0.0 && fraction < 1.0) || k < 1 || k > ds->n - 1)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: a validation fraction of %g holds out %lld of "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: a validation fraction of %g holds out %lld of "
                           "%lld samples; it must leave at least one on each side",
                           ds->source, fraction, (long long)k, (long long)ds->n);
     const size_t row = (size_t)ds->dim * dtype_size(ds->dtype);
@@ -125,7 +125,7 @@ int anamo_dataset_hold_out(anamo_dataset *ds, double fraction, uint64_t seed,
         mark_held_out(ds->n, k, seed, held)) {
         anamo_free(held);
         anamo_dataset_free(&val);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a validation split of %lld "
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a validation split of %lld "
                           "samples", ds->source, (long long)k);
     }
     /* both parts keep the original order; the training rows move up in place */
@@ -167,7 +167,7 @@ static void copy_row(const anamo_dataset *ds, int64_t row, float *dst)
     }
 }
 
-void anamo_data_gather(const anamo_dataset *ds, const int64_t *idx, int64_t count, float *out)
+void data_gather(const anamo_dataset *ds, const int64_t *idx, int64_t count, float *out)
 {
     const int64_t dim = ds->dim;
 #pragma omp parallel for schedule(static) if (count * dim > DATA_PAR_MIN)
@@ -175,7 +175,7 @@ void anamo_data_gather(const anamo_dataset *ds, const int64_t *idx, int64_t coun
         copy_row(ds, idx[i], out + i * dim);
 }
 
-void anamo_data_rows(const anamo_dataset *ds, int64_t first, int64_t count, float *out)
+void data_rows(const anamo_dataset *ds, int64_t first, int64_t count, float *out)
 {
     const int64_t dim = ds->dim;
 #pragma omp parallel for schedule(static) if (count * dim > DATA_PAR_MIN)
@@ -191,7 +191,7 @@ static int split_count(const char *spec, char *base, size_t cap, int64_t *keep, 
 {
     size_t len = strlen(spec);
     if (len >= cap)
-        return anamo_fail(err, ANAMO_ERR_ARG, "dataset spec of %zu characters, at most %zu "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "dataset spec of %zu characters, at most %zu "
                           "allowed", len, cap - 1);
     memcpy(base, spec, len + 1);
     *keep = 0;
@@ -201,7 +201,7 @@ static int split_count(const char *spec, char *base, size_t cap, int64_t *keep, 
     errno = 0;
     long long v = strtoll(at + 1, NULL, 10);
     if (errno || v < 1)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: @%s: the number of samples to keep must be "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: @%s: the number of samples to keep must be "
                           "at least 1", spec, at + 1);
     *at = '\0';
     *keep = v;
@@ -232,7 +232,7 @@ static int read_idx_pair(const char *images, const char *labels, anamo_dataset *
     int64_t n = 0;
     rc = anamo_idx_read_labels(labels, &out->labels, &n, err);
     if (!rc && n != out->n)
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: %lld labels for the %lld images in %s",
+        rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: %lld labels for the %lld images in %s",
                         labels, (long long)n, (long long)out->n, images);
     if (rc)
         anamo_dataset_free(out);
@@ -246,12 +246,12 @@ static int open_known(const known_set *set, const char *split, const char *base,
                          : strcmp(split, "test") == 0 ? "t10k"
                                                       : NULL;
     if (!prefix)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: unknown split '%s'; use %s:train or %s:test",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: unknown split '%s'; use %s:train or %s:test",
                           base, split, set->name, set->name);
     char local[DATA_PATH_MAX], stem[DATA_PATH_MAX + 32], images[DATA_PATH_MAX + 40],
         labels[DATA_PATH_MAX + 40];
     if (snprintf(local, sizeof local, "%s/%s", root, set->name) >= (int)sizeof local)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: data root of %zu characters is too long",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: data root of %zu characters is too long",
                           base, strlen(root));
     const char *dirs[2] = {local, set->system_dir};
     int ndirs = set->system_dir ? 2 : 1, d;
@@ -261,17 +261,17 @@ static int open_known(const known_set *set, const char *split, const char *base,
             break;
     }
     if (d == ndirs)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot find %s-images-idx3-ubyte(.gz) in %s%s%s "
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot find %s-images-idx3-ubyte(.gz) in %s%s%s "
                           "(set ANAMO_DATA or put the files there; %s)", base, prefix, dirs[0],
                           ndirs > 1 ? " or " : "", ndirs > 1 ? dirs[1] : "", set->how_to_get);
     snprintf(stem, sizeof stem, "%s/%s-labels-idx1-ubyte", dirs[d], prefix);
     if (!find_plain_or_gz(stem, labels, sizeof labels))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: found %s but cannot find "
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: found %s but cannot find "
                           "%s-labels-idx1-ubyte(.gz) beside it (%s)", base, images, prefix,
                           set->how_to_get);
     int rc = read_idx_pair(images, labels, out, err);
     if (rc && err)
-        anamo_fail_context(err, "%s", base);
+        anamo_err_context(err, "%s", base);
     return rc;
 }
 
@@ -313,7 +313,7 @@ static int open_file(const char *path, anamo_dataset *out, anamo_err *err)
         int have = companion_labels(path, inner, labels, sizeof labels);
         return read_idx_pair(path, have ? labels : NULL, out, err);
     }
-    return anamo_fail(err, ANAMO_ERR_ARG, "unknown dataset '%s'; use %s", path, DATA_SPEC_FORMS);
+    return anamo_err_set(err, ANAMO_ERR_ARG, "unknown dataset '%s'; use %s", path, DATA_SPEC_FORMS);
 }
 
 /* Keeps the first keep samples of ds (the @N suffix), freeing the rest. */
@@ -322,7 +322,7 @@ static int keep_first(anamo_dataset *ds, int64_t keep, const char *spec, anamo_e
     if (keep > ds->n) {
         int64_t n = ds->n;
         anamo_dataset_free(ds);
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: asks for %lld samples, there are only %lld",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: asks for %lld samples, there are only %lld",
                           spec, (long long)keep, (long long)n);
     }
     if (keep == ds->n)
@@ -339,7 +339,7 @@ int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *o
                        anamo_err *err)
 {
     if (!out || !spec || !*spec)
-        return anamo_fail(err, ANAMO_ERR_ARG, "dataset: no spec given; use %s", DATA_SPEC_FORMS);
+        return anamo_err_set(err, ANAMO_ERR_ARG, "dataset: no spec given; use %s", DATA_SPEC_FORMS);
     memset(out, 0, sizeof *out);
     const char *root = data_root && *data_root ? data_root : DATA_DEFAULT_ROOT;
     char base[DATA_PATH_MAX];
@@ -354,10 +354,10 @@ int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *o
         if (strncmp(base, KNOWN_SETS[i].name, k) == 0 && base[k] == ':')
             set = &KNOWN_SETS[i];
     }
-    if (anamo_is_generated(base))
-        rc = anamo_generate(base, out, err);
+    if (data_is_generated(base))
+        rc = data_generate(base, out, err);
     else if (strncmp(base, DATA_CIFAR_PREFIX, strlen(DATA_CIFAR_PREFIX)) == 0)
-        rc = anamo_cifar_open(base + strlen(DATA_CIFAR_PREFIX), base, root, out, err);
+        rc = cifar_open(base + strlen(DATA_CIFAR_PREFIX), base, root, out, err);
     else if (set)
         rc = open_known(set, base + k + 1, base, root, out, err);
     else

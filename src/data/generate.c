@@ -42,7 +42,7 @@ static int make_halves(int64_t n, uint64_t seed, anamo_dataset *out, anamo_err *
     const int side = HALVES_SIDE, dim = side * side;
     float *x = anamo_alloc((size_t)(n * dim) * sizeof *x);
     if (!x)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "halves: cannot allocate %lld images",
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "halves: cannot allocate %lld images",
                           (long long)n);
     anamo_rng rng;
     anamo_rng_seed(&rng, seed);
@@ -73,7 +73,7 @@ static int generate_halves(const char *spec, anamo_dataset *out, anamo_err *err)
     else if (!strcmp(args, "test"))
         n = 10, seed = 2;
     else if (sscanf(args, "%lld:%llu%c", &n, &seed, &tail) != 2 || n < 1 || n > HALVES_MAX)
-        return anamo_fail(err, ANAMO_ERR_ARG,
+        return anamo_err_set(err, ANAMO_ERR_ARG,
                           "%s: expected halves:train, halves:test or halves:N:SEED with "
                           "1 <= N <= %d",
                           spec, HALVES_MAX);
@@ -85,7 +85,7 @@ static int make_steps(int64_t length, float amplitude, anamo_dataset *out, anamo
     const int64_t n = length + 1;
     float *x = anamo_alloc((size_t)(n * length) * sizeof *x);
     if (!x)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "steps: cannot allocate %lld steps of length %lld",
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "steps: cannot allocate %lld steps of length %lld",
                           (long long)n, (long long)length);
     for (int64_t p = 0; p < n; p++)
         for (int64_t j = 0; j < length; j++)
@@ -124,15 +124,15 @@ static int generate_steps(const char *spec, anamo_dataset *out, anamo_err *err)
     long long length = STEPS_DEFAULT_LENGTH;
     double amplitude = STEPS_DEFAULT_AMPLITUDE;
     if (steps_args(spec + strlen(STEPS_NAME), &length, &amplitude))
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: expected steps, steps:N or steps:N:A", spec);
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: expected steps, steps:N or steps:N:A", spec);
     if (length < 1 || length > STEPS_MAX_LENGTH)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: the length N = %lld must be in 1 … %d", spec,
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the length N = %lld must be in 1 … %d", spec,
                           length, STEPS_MAX_LENGTH);
     if (!isfinite(amplitude) || amplitude <= 0 || !isfinite((float)amplitude))
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: the amplitude A = %g must be finite and > 0",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the amplitude A = %g must be finite and > 0",
                           spec, amplitude);
     if ((length + 1) * length > ANAMO_DATA_MAX_BYTES / (int64_t)sizeof(float))
-        return anamo_fail(err, ANAMO_ERR_ARG,
+        return anamo_err_set(err, ANAMO_ERR_ARG,
                           "%s: %lld steps of length %lld exceed the %lld-byte data limit", spec,
                           length + 1, length, (long long)ANAMO_DATA_MAX_BYTES);
     return make_steps(length, (float)amplitude, out, err);
@@ -144,14 +144,14 @@ static int is_steps(const char *spec)
     return !strncmp(spec, STEPS_NAME, k) && (spec[k] == '\0' || spec[k] == ':');
 }
 
-int anamo_generate(const char *spec, anamo_dataset *out, anamo_err *err)
+int data_generate(const char *spec, anamo_dataset *out, anamo_err *err)
 {
     if (is_steps(spec))
         return generate_steps(spec, out, err);
     return generate_halves(spec, out, err);
 }
 
-int anamo_is_generated(const char *spec)
+int data_is_generated(const char *spec)
 {
     return !strncmp(spec, HALVES_PREFIX, strlen(HALVES_PREFIX)) || is_steps(spec);
 }

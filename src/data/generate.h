@@ -4,7 +4,7 @@
 
 #include "anamo.h"
 
-int anamo_is_generated(const char *spec);
-int anamo_generate(const char *spec, anamo_dataset *out, anamo_err *err);
+int data_is_generated(const char *spec);
+int data_generate(const char *spec, anamo_dataset *out, anamo_err *err);
 
 #endif

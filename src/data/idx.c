@@ -50,23 +50,23 @@ static uint32_t be32(const uint8_t *b)
 /* Reads and checks the header: the magic first (so a file of the other kind is named as such
  * even when it is shorter than this kind's header), then each dimension nonzero and the
  * product within ANAMO_DATA_MAX_BYTES. dims gets kind->ndims values; *bytes the body length. */
-static int idx_header(anamo_data_src *src, const char *path, const idx_kind *kind,
+static int idx_header(data_src *src, const char *path, const idx_kind *kind,
                       int64_t *dims, int64_t *bytes, anamo_err *err)
 {
     uint8_t hdr[4 * (1 + IDX_MAX_DIMS)];
     uint64_t need = 4 * (1 + (uint64_t)kind->ndims), got, more = 0;
-    int rc = anamo_data_read(src, hdr, 4, &got, err);
+    int rc = data_src_read(src, hdr, 4, &got, err);
     uint32_t magic = got == 4 ? be32(hdr) : 0;
     if (!rc && got == 4 && magic != kind->magic)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: offset 0: magic number %u (0x%08x), expected %u for IDX %s%s",
                           path, magic, magic, kind->magic, kind->what, idx_magic_hint(magic));
     if (!rc && got == 4)
-        rc = anamo_data_read(src, hdr + 4, need - 4, &more, err);
+        rc = data_src_read(src, hdr + 4, need - 4, &more, err);
     if (rc)
         return rc;
     if (got + more < need)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: offset 0: expected %llu bytes of IDX %s header, found %llu",
                           path, (unsigned long long)need, kind->what,
                           (unsigned long long)(got + more));
@@ -75,13 +75,13 @@ static int idx_header(anamo_data_src *src, const char *path, const idx_kind *kin
         int off = 4 * (i + 1);
         dims[i] = be32(hdr + off);
         if (dims[i] == 0)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %d: %s is 0", path, off,
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %d: %s is 0", path, off,
                               kind->dim_names[i]);
         if (i > 0 && dims[i] > INT_MAX)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %d: %s %lld is more than %d",
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %d: %s %lld is more than %d",
                               path, off, kind->dim_names[i], (long long)dims[i], INT_MAX);
         if (total > ANAMO_DATA_MAX_BYTES / dims[i])
-            return anamo_fail(err, ANAMO_ERR_FORMAT,
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
                               "%s: offset %d: %s %lld makes the data larger than the "
                               "%lld-byte limit",
                               path, off, kind->dim_names[i], (long long)dims[i],
@@ -97,32 +97,32 @@ static int idx_header(anamo_data_src *src, const char *path, const idx_kind *kin
  * count is not trusted with the allocation: the buffer starts at what the file can hold (at
  * least 1 MiB) and doubles as bytes actually arrive, so a 16-byte file that promises
  * gigabytes costs a megabyte, and a good file one allocation. */
-static int idx_body(anamo_data_src *src, const char *path, const idx_kind *kind, int64_t bytes,
+static int idx_body(data_src *src, const char *path, const idx_kind *kind, int64_t bytes,
                     uint8_t **out, anamo_err *err)
 {
     uint64_t start = 4 * (1 + (uint64_t)kind->ndims), more, extra = 0;
-    int64_t room = anamo_data_room(src), got = 0, cap = 0;
+    int64_t room = data_src_room(src), got = 0, cap = 0;
     uint8_t *buf = NULL;
-    int64_t failed = anamo_data_reserve(&buf, &cap, 0, 1, room, bytes);
+    int64_t failed = data_reserve(&buf, &cap, 0, 1, room, bytes);
     int rc = ANAMO_OK;
     while (!failed && !rc) {
-        rc = anamo_data_read(src, buf + got, (uint64_t)(cap - got), &more, err);
+        rc = data_src_read(src, buf + got, (uint64_t)(cap - got), &more, err);
         got += (int64_t)more;
         if (rc || got < cap || cap == bytes)
             break;
-        failed = anamo_data_reserve(&buf, &cap, got, cap + 1, room, bytes);
+        failed = data_reserve(&buf, &cap, got, cap + 1, room, bytes);
     }
     if (failed)
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
                         (long long)failed, kind->what);
     else if (!rc && got < bytes)
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of %s, "
+        rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of %s, "
                         "found %lld", path, (unsigned long long)start, (long long)bytes,
                         kind->what, (long long)got);
     if (!rc)
-        rc = anamo_data_end(src, &extra, err);
+        rc = data_src_end(src, &extra, err);
     if (!rc && extra > 0)
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+        rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
                         "%s: offset %llu: %llu trailing bytes after %lld bytes of %s", path,
                         (unsigned long long)(start + (uint64_t)bytes),
                         (unsigned long long)extra, (long long)bytes, kind->what);
@@ -138,22 +138,22 @@ static int idx_body(anamo_data_src *src, const char *path, const idx_kind *kind,
 static int idx_load(const char *path, const idx_kind *kind, int64_t *dims, uint8_t **data,
                     anamo_err *err)
 {
-    anamo_data_src *src;
+    data_src *src;
     int64_t bytes = 0;
-    int rc = anamo_data_open(path, "an IDX file", &src, err);
+    int rc = data_src_open(path, "an IDX file", &src, err);
     if (rc)
         return rc;
     rc = idx_header(src, path, kind, dims, &bytes, err);
     if (!rc)
         rc = idx_body(src, path, kind, bytes, data, err);
-    anamo_data_close(src);
+    data_src_close(src);
     return rc;
 }
 
 int anamo_idx_read(const char *path, anamo_dataset *out, anamo_err *err)
 {
     if (!path || !out)
-        return anamo_fail(err, ANAMO_ERR_ARG, "idx: path and out must not be NULL");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "idx: path and out must not be NULL");
     memset(out, 0, sizeof *out);
     int64_t dims[IDX_MAX_DIMS];
     uint8_t *data = NULL;
@@ -175,7 +175,7 @@ int anamo_idx_read(const char *path, anamo_dataset *out, anamo_err *err)
 int anamo_idx_read_labels(const char *path, uint8_t **labels, int64_t *n, anamo_err *err)
 {
     if (!path || !labels || !n)
-        return anamo_fail(err, ANAMO_ERR_ARG, "idx: path, labels and n must not be NULL");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "idx: path, labels and n must not be NULL");
     *labels = NULL;
     *n = 0;
     int64_t dims[IDX_MAX_DIMS];

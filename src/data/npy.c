@@ -78,7 +78,7 @@ static npy_shown npy_show(const char *text)
 static int npy_syntax(npy_parser *ps, const char *expected)
 {
     npy_shown shown = npy_show(ps->p);
-    return anamo_fail(ps->err, ANAMO_ERR_FORMAT,
+    return anamo_err_set(ps->err, ANAMO_ERR_FORMAT,
                       "%s: offset %llu: header: expected %s, found '%s'",
                       ps->path, (unsigned long long)(ps->base + (uint64_t)(ps->p - ps->text)),
                       expected, *ps->p ? shown.s : "end of header");
@@ -168,7 +168,7 @@ static int npy_parse_value(npy_parser *ps, const char *key, uint64_t key_offset,
         hdr->seen |= NPY_KEY_SHAPE;
         return npy_parse_shape(ps, hdr);
     }
-    return anamo_fail(ps->err, ANAMO_ERR_FORMAT,
+    return anamo_err_set(ps->err, ANAMO_ERR_FORMAT,
                       "%s: offset %llu: header: unknown key '%s' (an NPY header has descr, "
                       "fortran_order and shape)", ps->path, (unsigned long long)key_offset,
                       npy_show(key).s);
@@ -208,7 +208,7 @@ static int npy_parse_dict(npy_parser *ps, npy_header *hdr)
     if (*ps->p)
         return npy_syntax(ps, "the end of the header after '}'");
     if (hdr->seen != NPY_KEYS_ALL)
-        return anamo_fail(ps->err, ANAMO_ERR_FORMAT, "%s: header: missing key '%s'", ps->path,
+        return anamo_err_set(ps->err, ANAMO_ERR_FORMAT, "%s: header: missing key '%s'", ps->path,
                           !(hdr->seen & NPY_KEY_DESCR)     ? "descr"
                           : !(hdr->seen & NPY_KEY_FORTRAN) ? "fortran_order"
                                                             : "shape");
@@ -217,13 +217,13 @@ static int npy_parse_dict(npy_parser *ps, npy_header *hdr)
 
 /* ---- reading the file -------------------------------------------------------------------- */
 
-static int npy_read_exact(anamo_data_src *src, const char *path, uint64_t offset, void *buf,
+static int npy_read_exact(data_src *src, const char *path, uint64_t offset, void *buf,
                           uint64_t len, const char *what, anamo_err *err)
 {
     uint64_t got;
-    int rc = anamo_data_read(src, buf, len, &got, err);
+    int rc = data_src_read(src, buf, len, &got, err);
     if (!rc && got < len)
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+        rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
                         "%s: offset %llu: expected %llu bytes of %s, found %llu",
                         path, (unsigned long long)offset, (unsigned long long)len, what,
                         (unsigned long long)got);
@@ -231,7 +231,7 @@ static int npy_read_exact(anamo_data_src *src, const char *path, uint64_t offset
 }
 
 /* Reads the preamble and the header dict; *data_offset gets where the array starts. */
-static int npy_read_header(anamo_data_src *src, const char *path, npy_header *hdr,
+static int npy_read_header(data_src *src, const char *path, npy_header *hdr,
                            uint64_t *data_offset, anamo_err *err)
 {
     uint8_t pre[NPY_PREAMBLE_V2];
@@ -239,11 +239,11 @@ static int npy_read_header(anamo_data_src *src, const char *path, npy_header *hd
     if (rc)
         return rc;
     if (memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset 0: not an NPY file (it does not "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset 0: not an NPY file (it does not "
                           "start with \\x93NUMPY)", path);
     int major = pre[6], minor = pre[7];
     if ((major < 1 || major > 3) || minor != 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset 6: NPY version %d.%d, expected "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset 6: NPY version %d.%d, expected "
                           "1.0, 2.0 or 3.0", path, major, minor);
     uint64_t hlen = pre[8] | (uint64_t)pre[9] << 8, start = NPY_PREAMBLE_V1;
     if (major >= 2) {
@@ -254,16 +254,16 @@ static int npy_read_header(anamo_data_src *src, const char *path, npy_header *hd
         start = NPY_PREAMBLE_V2;
     }
     if (hlen > NPY_MAX_HEADER)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset 8: header length %llu, more than "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset 8: header length %llu, more than "
                           "the %d allowed", path, (unsigned long long)hlen, NPY_MAX_HEADER);
     char *text = malloc(hlen + 1);
     if (!text)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate the header", path);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate the header", path);
     rc = npy_read_exact(src, path, start, text, hlen, "header", err);
     if (!rc) {
         text[hlen] = '\0';
         if (strlen(text) != hlen)
-            rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: NUL byte in the header",
+            rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: NUL byte in the header",
                             path, (unsigned long long)(start + strlen(text)));
     }
     if (!rc) {
@@ -301,13 +301,13 @@ static int npy_dtype(const char *path, const char *descr, npy_type *type, size_t
     }
     if ((strcmp(code, "f4") == 0 || strcmp(code, "f8") == 0) && order != '|') {
         if (!little)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: big-endian dtype '%s' is not read; "
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: big-endian dtype '%s' is not read; "
                               "save with a.astype('<%s')", path, npy_show(descr).s, code);
         *type = code[1] == '4' ? NPY_F4 : NPY_F8;
         *itemsize = code[1] == '4' ? 4 : 8;
         return ANAMO_OK;
     }
-    return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: dtype '%s' is not read; use uint8 ('|u1'), "
+    return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: dtype '%s' is not read; use uint8 ('|u1'), "
                       "float32 ('<f4') or float64 ('<f8')", path, npy_show(descr).s);
 }
 
@@ -319,20 +319,20 @@ static int npy_layout(const char *path, const npy_header *hdr, size_t itemsize,
     char shape[NPY_SHAPE_TEXT];
     npy_shape_text(hdr->shape, hdr->ndim, shape, sizeof shape);
     if (hdr->fortran_order)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: fortran_order is True; only C-order "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: fortran_order is True; only C-order "
                           "arrays are read (save np.ascontiguousarray(a))", path);
     if (hdr->ndim < 1)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: shape (): a scalar, expected 1 to %d "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape (): a scalar, expected 1 to %d "
                           "dimensions", path, ANAMO_MAX_DIMS);
     int64_t total = (int64_t)itemsize;
     for (int i = 0; i < hdr->ndim; i++) {
         if (hdr->shape[i] == 0)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: shape %s has no elements", path, shape);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape %s has no elements", path, shape);
         if (i > 0 && hdr->shape[i] > INT_MAX)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: shape %s: dimension %d is more than "
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape %s: dimension %d is more than "
                               "%d", path, shape, i, INT_MAX);
         if (total > ANAMO_DATA_MAX_BYTES / hdr->shape[i])
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: shape %s '%s' is larger than the "
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape %s '%s' is larger than the "
                               "%lld-byte limit", path, shape, npy_show(hdr->descr).s,
                               (long long)ANAMO_DATA_MAX_BYTES);
         total *= hdr->shape[i];
@@ -359,7 +359,7 @@ static int npy_narrow_f8(const char *path, const uint8_t *raw, int64_t first, in
         double d;
         memcpy(&d, &u, sizeof d);
         if (!isfinite(d) || fabs(d) > FLT_MAX)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g %s", path,
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g %s", path,
                               (long long)(first + i), d,
                               isfinite(d) ? "does not fit in float32" : "is not a finite number");
         dst[i] = (float)d;
@@ -374,14 +374,14 @@ static int npy_check_f4(const char *path, const float *x, int64_t first, int64_t
 {
     for (int64_t i = 0; i < m; i++)
         if (!isfinite(x[i]))
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g is not a finite "
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g is not a finite "
                               "number", path, (long long)(first + i), (double)x[i]);
     return ANAMO_OK;
 }
 
 /* Reads count elements in pieces of NPY_F8_BATCH (f8, through raw) or NPY_PIECE bytes, into
  * *data (u1 kept as bytes, f4 and f8 as float32), which grows as they arrive. */
-static int npy_read_elements(anamo_data_src *src, const char *path, uint64_t offset,
+static int npy_read_elements(data_src *src, const char *path, uint64_t offset,
                              npy_type type, int64_t count, uint8_t **data, anamo_err *err)
 {
     const int64_t in_size = type == NPY_U1 ? 1 : type == NPY_F4 ? 4 : 8;
@@ -389,8 +389,8 @@ static int npy_read_elements(anamo_data_src *src, const char *path, uint64_t off
     const int64_t piece = type == NPY_F8 ? NPY_F8_BATCH : NPY_PIECE / in_size;
     uint8_t *raw = type == NPY_F8 ? malloc(NPY_F8_BATCH * 8) : NULL;
     if (type == NPY_F8 && !raw)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a conversion buffer", path);
-    int64_t cap = 0, first_cap = anamo_data_room(src) / in_size;
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a conversion buffer", path);
+    int64_t cap = 0, first_cap = data_src_room(src) / in_size;
     first_cap = first_cap < count ? first_cap * out_size : count * out_size;
     int rc = ANAMO_OK;
     for (int64_t first = 0; first < count && !rc; first += piece) {
@@ -398,17 +398,17 @@ static int npy_read_elements(anamo_data_src *src, const char *path, uint64_t off
         /* The header's shape is not trusted with the allocation: the buffer starts at what
          * the file can hold and grows as data actually arrives, so a header promising
          * gigabytes over a few bytes costs a megabyte, and a good file one allocation. */
-        if (anamo_data_reserve(data, &cap, first * out_size, (first + m) * out_size, first_cap,
+        if (data_reserve(data, &cap, first * out_size, (first + m) * out_size, first_cap,
                                count * out_size)) {
-            rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld elements", path,
+            rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld elements", path,
                             (long long)(first + m));
             break;
         }
         uint8_t *dst = *data + first * out_size;
         uint64_t got;
-        rc = anamo_data_read(src, raw ? raw : dst, (uint64_t)(m * in_size), &got, err);
+        rc = data_src_read(src, raw ? raw : dst, (uint64_t)(m * in_size), &got, err);
         if (!rc && got < (uint64_t)(m * in_size))
-            rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of "
+            rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of "
                             "data, found %llu", path, (unsigned long long)offset,
                             (long long)(count * in_size),
                             (unsigned long long)((uint64_t)(first * in_size) + got));
@@ -422,7 +422,7 @@ static int npy_read_elements(anamo_data_src *src, const char *path, uint64_t off
 }
 
 /* Reads the array into out->data (anamo_alloc'ed), then insists the file ends there. */
-static int npy_read_data(anamo_data_src *src, const char *path, uint64_t offset, npy_type type,
+static int npy_read_data(data_src *src, const char *path, uint64_t offset, npy_type type,
                          int64_t bytes, anamo_dataset *out, anamo_err *err)
 {
     int64_t count = out->n * out->dim;
@@ -440,9 +440,9 @@ static int npy_read_data(anamo_data_src *src, const char *path, uint64_t offset,
     }
     uint64_t extra = 0;
     if (!rc)
-        rc = anamo_data_end(src, &extra, err);
+        rc = data_src_end(src, &extra, err);
     if (!rc && extra)
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: %llu trailing bytes after %lld "
+        rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: %llu trailing bytes after %lld "
                         "bytes of data", path, (unsigned long long)(offset + (uint64_t)bytes),
                         (unsigned long long)extra, (long long)bytes);
     return rc;
@@ -451,10 +451,10 @@ static int npy_read_data(anamo_data_src *src, const char *path, uint64_t offset,
 int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err)
 {
     if (!path || !out)
-        return anamo_fail(err, ANAMO_ERR_ARG, "npy: path and out must not be NULL");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "npy: path and out must not be NULL");
     memset(out, 0, sizeof *out);
-    anamo_data_src *src;
-    int rc = anamo_data_open(path, "an NPY file", &src, err);
+    data_src *src;
+    int rc = data_src_open(path, "an NPY file", &src, err);
     if (rc)
         return rc;
     npy_header hdr;
@@ -469,7 +469,7 @@ int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err)
         rc = npy_layout(path, &hdr, itemsize, out, &bytes, err);
     if (!rc)
         rc = npy_read_data(src, path, offset, type, bytes, out, err);
-    anamo_data_close(src);
+    data_src_close(src);
     if (rc) {
         anamo_dataset_free(out);
         return rc;
@@ -518,20 +518,20 @@ static int npy_write(const char *path, const char *descr, size_t itemsize, const
                      int ndim, const int64_t *shape, anamo_err *err)
 {
     if (!path || !shape || ndim < 1 || ndim > ANAMO_MAX_DIMS)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: npy write: %d dimensions, expected 1 to %d",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: npy write: %d dimensions, expected 1 to %d",
                           path ? path : "(null)", ndim, ANAMO_MAX_DIMS);
     size_t count = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || (shape[i] > 0 && count > SIZE_MAX / itemsize / (size_t)shape[i]))
-            return anamo_fail(err, ANAMO_ERR_ARG, "%s: npy write: bad dimension %d = %lld",
+            return anamo_err_set(err, ANAMO_ERR_ARG, "%s: npy write: bad dimension %d = %lld",
                               path, i, (long long)shape[i]);
         count *= (size_t)shape[i];
     }
     if (count > 0 && !data)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: npy write: data is NULL", path);
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: npy write: data is NULL", path);
     FILE *f = fopen(path, "wb");
     if (!f)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     int bad = npy_write_header(f, descr, ndim, shape) || npy_write_body(f, data, count, itemsize);
     int saved = errno;
     if (fclose(f) != 0 && !bad) {
@@ -540,7 +540,7 @@ static int npy_write(const char *path, const char *descr, size_t itemsize, const
     }
     if (bad) {
         remove(path); /* a half-written array would read back as a format error later */
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", path, strerror(saved));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: %s", path, strerror(saved));
     }
     return ANAMO_OK;
 }

@@ -7,7 +7,7 @@
  * the path a second time ("PATH: incorrect data check"). Here a stream ends cleanly only at the
  * end of the file, straight after a member whose trailer inflate has checked (Z_STREAM_END);
  * a further member may follow, as `cat a.gz b.gz` makes, anything else is an error naming the
- * file, the offset in it and what is wrong. Every reader calls anamo_data_end after the last
+ * file, the offset in it and what is wrong. Every reader calls data_src_end after the last
  * byte it needs, so no reader stops before the trailer.
  * Nothing here trusts a header: buffers are sized by what the file can hold and grow as bytes
  * actually arrive. */
@@ -34,7 +34,7 @@
  * the file's clean end. */
 typedef enum data_state { DATA_MEMBER, DATA_BETWEEN, DATA_END } data_state;
 
-struct anamo_data_src {
+struct data_src {
     FILE *fp;
     const char *path;
     int64_t size;    /* a regular file's size, 0 for anything else */
@@ -50,23 +50,23 @@ struct anamo_data_src {
 };
 
 /* The file offset of the next byte not yet consumed. */
-static uint64_t data_in_offset(const anamo_data_src *s) { return s->taken - s->zs.avail_in; }
+static uint64_t data_in_offset(const data_src *s) { return s->taken - s->zs.avail_in; }
 
 /* fread of up to len bytes into dst (*r of them), keeping the file's position and end. */
-static int data_fread(anamo_data_src *s, void *dst, size_t len, size_t *r, anamo_err *err)
+static int data_fread(data_src *s, void *dst, size_t len, size_t *r, anamo_err *err)
 {
     errno = 0;
     *r = fread(dst, 1, len, s->fp);
     s->taken += *r;
     if (ferror(s->fp))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: offset %llu: cannot read: %s", s->path,
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: offset %llu: cannot read: %s", s->path,
                           (unsigned long long)s->taken, strerror(errno ? errno : EIO));
     s->eof = feof(s->fp);
     return ANAMO_OK;
 }
 
 /* Moves the unread input to the front of the buffer and reads more behind it. */
-static int data_fill(anamo_data_src *s, anamo_err *err)
+static int data_fill(data_src *s, anamo_err *err)
 {
     if (s->zs.avail_in && s->zs.next_in != s->in)
         memmove(s->in, s->zs.next_in, s->zs.avail_in);
@@ -78,7 +78,7 @@ static int data_fill(anamo_data_src *s, anamo_err *err)
 }
 
 /* Reads until at least need unread bytes are buffered or the file ends. */
-static int data_want(anamo_data_src *s, uInt need, anamo_err *err)
+static int data_want(data_src *s, uInt need, anamo_err *err)
 {
     while (s->zs.avail_in < need && !s->eof) {
         int rc = data_fill(s, err);
@@ -88,14 +88,14 @@ static int data_want(anamo_data_src *s, uInt need, anamo_err *err)
     return ANAMO_OK;
 }
 
-static int data_is_gzip(const anamo_data_src *s)
+static int data_is_gzip(const data_src *s)
 {
     return s->zs.avail_in >= 2 && s->zs.next_in[0] == 0x1f && s->zs.next_in[1] == 0x8b;
 }
 
 /* The 4-byte little-endian field that ends just before the next unread byte, when it is still
  * in the buffer (inflate consumes a trailer field whole before checking it). */
-static int data_last_field(const anamo_data_src *s, uint32_t *v)
+static int data_last_field(const data_src *s, uint32_t *v)
 {
     if (s->zs.next_in - s->in < DATA_GZ_FIELD)
         return 0;
@@ -107,7 +107,7 @@ static int data_last_field(const anamo_data_src *s, uint32_t *v)
 /* A trailer field that disagrees with the data. inflate consumes a field whole before checking
  * it, so the trailer starts 4 (CRC) or 8 (length) bytes before the next unread byte; the stored
  * value is quoted when those bytes are still in the buffer. */
-static int data_bad_trailer(anamo_data_src *s, int crc, anamo_err *err)
+static int data_bad_trailer(data_src *s, int crc, anamo_err *err)
 {
     uint64_t at = data_in_offset(s), held = (uint64_t)s->zs.total_out;
     uint32_t stored = 0;
@@ -115,13 +115,13 @@ static int data_bad_trailer(anamo_data_src *s, int crc, anamo_err *err)
     if (data_last_field(s, &stored))
         snprintf(said, sizeof said, crc ? "0x%08lx" : "%lu", (unsigned long)stored);
     if (crc)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: gzip trailer CRC mismatch at offset %llu: "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: gzip trailer CRC mismatch at offset %llu: "
                           "the member's %llu bytes give CRC-32 0x%08lx, the trailer says %s "
                           "(damaged file)", s->path, (unsigned long long)(at - DATA_GZ_FIELD),
                           (unsigned long long)held, (unsigned long)s->zs.adler, said);
     if (held > 0xffffffffu) /* ISIZE is the length mod 2^32 */
         snprintf(mod, sizeof mod, " (%lu mod 2^32)", (unsigned long)(held & 0xffffffffu));
-    return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: gzip trailer length mismatch at offset %llu: "
+    return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: gzip trailer length mismatch at offset %llu: "
                       "the member holds %llu bytes%s, the trailer says %s (damaged file)",
                       s->path, (unsigned long long)(at - DATA_GZ_TRAILER),
                       (unsigned long long)held, mod, said);
@@ -129,22 +129,22 @@ static int data_bad_trailer(anamo_data_src *s, int crc, anamo_err *err)
 
 /* What inflate refused, in words; done is the data's offset where it stopped. inflate tells
  * its trailer checks apart from other faults only by these two messages (zlib's inflate.c). */
-static int data_bad_stream(anamo_data_src *s, int z, uint64_t done, anamo_err *err)
+static int data_bad_stream(data_src *s, int z, uint64_t done, anamo_err *err)
 {
     const char *msg = s->zs.msg ? s->zs.msg : "unknown error";
     int crc = strcmp(msg, "incorrect data check") == 0;
     if (z == Z_MEM_ERROR)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory for inflating", s->path);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory for inflating", s->path);
     if (crc || strcmp(msg, "incorrect length check") == 0)
         return data_bad_trailer(s, crc, err);
-    return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: corrupt gzip data near offset %llu, %llu bytes "
+    return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: corrupt gzip data near offset %llu, %llu bytes "
                       "into the data: %s", s->path, (unsigned long long)data_in_offset(s),
                       (unsigned long long)done, msg);
 }
 
 /* After a member's trailer: the file ends (clean), another member starts, or what follows is
  * not gzip (an error: a damaged or wrong file must not pass for a shorter good one). */
-static int data_next_member(anamo_data_src *s, anamo_err *err)
+static int data_next_member(data_src *s, anamo_err *err)
 {
     int rc = data_want(s, 2, err);
     if (rc)
@@ -156,16 +156,16 @@ static int data_next_member(anamo_data_src *s, anamo_err *err)
     }
     if (!data_is_gzip(s)) {
         if (s->size > 0 && (uint64_t)s->size > at)
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: trailing garbage after "
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: trailing garbage after "
                               "the gzip stream: %llu bytes that do not start another gzip member",
                               s->path, (unsigned long long)at,
                               (unsigned long long)((uint64_t)s->size - at));
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: trailing garbage after the "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: trailing garbage after the "
                           "gzip stream: bytes that do not start another gzip member", s->path,
                           (unsigned long long)at);
     }
     if (inflateReset(&s->zs) != Z_OK)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: offset %llu: cannot restart inflate",
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: cannot restart inflate",
                           s->path, (unsigned long long)at);
     s->member = at;
     s->state = DATA_MEMBER;
@@ -173,7 +173,7 @@ static int data_next_member(anamo_data_src *s, anamo_err *err)
 }
 
 /* Inflates up to len bytes into buf; *got is less than len only at the file's clean end. */
-static int data_inflate(anamo_data_src *s, uint8_t *buf, uInt len, uInt *got, anamo_err *err)
+static int data_inflate(data_src *s, uint8_t *buf, uInt len, uInt *got, anamo_err *err)
 {
     int rc = ANAMO_OK;
     s->zs.next_out = buf;
@@ -186,7 +186,7 @@ static int data_inflate(anamo_data_src *s, uint8_t *buf, uInt len, uInt *got, an
         if (s->zs.avail_in == 0 && (rc = data_want(s, 1, err)) != ANAMO_OK)
             break;
         if (s->zs.avail_in == 0) {
-            rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: compressed stream ends early (truncated "
+            rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: compressed stream ends early (truncated "
                             "file?): the file ends at offset %llu inside the gzip member that "
                             "starts at offset %llu, after %llu bytes of data", s->path,
                             (unsigned long long)s->taken, (unsigned long long)s->member,
@@ -206,7 +206,7 @@ static int data_inflate(anamo_data_src *s, uint8_t *buf, uInt len, uInt *got, an
 }
 
 /* Copies up to len bytes of a plain file into buf: the buffered ones, then straight from it. */
-static int data_copy(anamo_data_src *s, uint8_t *buf, uInt len, uInt *got, anamo_err *err)
+static int data_copy(data_src *s, uint8_t *buf, uInt len, uInt *got, anamo_err *err)
 {
     uInt n = s->zs.avail_in < len ? s->zs.avail_in : len;
     memcpy(buf, s->zs.next_in, n);
@@ -221,43 +221,43 @@ static int data_copy(anamo_data_src *s, uint8_t *buf, uInt len, uInt *got, anamo
     return rc;
 }
 
-int anamo_data_open(const char *path, const char *expected, anamo_data_src **out,
+int data_src_open(const char *path, const char *expected, data_src **out,
                     anamo_err *err)
 {
     struct stat st;
     *out = NULL;
     if (stat(path, &st) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, expected %s", path, expected);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: is a directory, expected %s", path, expected);
     if (S_ISREG(st.st_mode) && st.st_size == 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: empty file, expected %s", path, expected);
-    anamo_data_src *s = calloc(1, sizeof *s);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: empty file, expected %s", path, expected);
+    data_src *s = calloc(1, sizeof *s);
     if (!s || !(s->in = malloc(DATA_IN_BUFFER))) {
         free(s);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a read buffer", path);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a read buffer", path);
     }
     s->path = path;
     s->size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
     s->zs.next_in = s->in;
     int rc = (s->fp = fopen(path, "rb")) != NULL
                  ? data_want(s, 2, err)
-                 : anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+                 : anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     s->gzip = !rc && data_is_gzip(s);
     if (s->gzip) {
         s->zs_ready = inflateInit2(&s->zs, DATA_GZ_WINDOW) == Z_OK;
         if (!s->zs_ready)
-            rc = anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot start inflate", path);
+            rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot start inflate", path);
     }
     if (rc) {
-        anamo_data_close(s);
+        data_src_close(s);
         return rc;
     }
     *out = s;
     return ANAMO_OK;
 }
 
-int anamo_data_read(anamo_data_src *s, void *buf, uint64_t len, uint64_t *got, anamo_err *err)
+int data_src_read(data_src *s, void *buf, uint64_t len, uint64_t *got, anamo_err *err)
 {
     uint8_t scratch[DATA_SKIP_BUFFER], *p = buf;
     int rc = ANAMO_OK;
@@ -275,12 +275,12 @@ int anamo_data_read(anamo_data_src *s, void *buf, uint64_t len, uint64_t *got, a
     return rc;
 }
 
-int anamo_data_end(anamo_data_src *s, uint64_t *extra, anamo_err *err)
+int data_src_end(data_src *s, uint64_t *extra, anamo_err *err)
 {
-    return anamo_data_read(s, NULL, UINT64_MAX, extra, err);
+    return data_src_read(s, NULL, UINT64_MAX, extra, err);
 }
 
-void anamo_data_close(anamo_data_src *s)
+void data_src_close(data_src *s)
 {
     if (!s)
         return;
@@ -292,14 +292,14 @@ void anamo_data_close(anamo_data_src *s)
     free(s);
 }
 
-int64_t anamo_data_room(const anamo_data_src *s)
+int64_t data_src_room(const data_src *s)
 {
     if (s->gzip)
         return s->size > INT64_MAX / DATA_GZ_MAX_RATIO ? INT64_MAX : s->size * DATA_GZ_MAX_RATIO;
     return s->size > (int64_t)s->pos ? s->size - (int64_t)s->pos : 0;
 }
 
-int64_t anamo_data_reserve(uint8_t **buf, int64_t *cap, int64_t used, int64_t need,
+int64_t data_reserve(uint8_t **buf, int64_t *cap, int64_t used, int64_t need,
                            int64_t first, int64_t limit)
 {
     if (need <= *cap && *buf)

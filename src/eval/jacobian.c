@@ -74,7 +74,7 @@ static int work_alloc(const block *d, jac_work *w, anamo_err *err)
     w->norms = anamo_alloc((size_t)K * sizeof(double));
     if (!w->fprime || !w->ones || !w->zero || !w->e || !w->idx || !w->tnorm || !w->norms) {
         work_free(w);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "decoder Jacobian: cannot allocate the tangent "
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "decoder Jacobian: cannot allocate the tangent "
                           "work for %lld codes × %lld rows", (long long)K, (long long)B);
     }
     for (int64_t i = 0; i < widest_act; i++)
@@ -244,7 +244,7 @@ static void end(anamo_model *m, jac_work *w, int was_training)
 int decoder_jacobian_norms(anamo_model *m, const float *h, double *norms, anamo_err *err)
 {
     if (!m || !h || !norms)
-        return anamo_fail(err, ANAMO_ERR_ARG, "decoder Jacobian: model, code and norms are "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "decoder Jacobian: model, code and norms are "
                           "required");
     jac_work w;
     int was_training;
@@ -262,7 +262,7 @@ int decoder_jacobian_weighted_l1(anamo_model *m, const float *codes, int64_t n, 
                                  anamo_err *err)
 {
     if (!m || !sum || n < 0 || (n > 0 && !codes))
-        return anamo_fail(err, ANAMO_ERR_ARG, "decoder Jacobian: %lld codes (model, codes and "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "decoder Jacobian: %lld codes (model, codes and "
                           "sum are required)", (long long)n);
     jac_work w;
     int was_training;

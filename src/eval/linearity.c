@@ -37,11 +37,11 @@ static int all_finite(const fit_input *in, anamo_err *err)
 {
     for (int64_t i = 0; i < in->n; i++) {
         if (!isfinite(in->target[i]))
-            return anamo_fail(err, ANAMO_ERR_ARG, "latent linearity: target[%lld] is not finite",
+            return anamo_err_set(err, ANAMO_ERR_ARG, "latent linearity: target[%lld] is not finite",
                               (long long)i);
         for (int64_t k = 0; k < in->code_dim; k++)
             if (!isfinite(in->codes[i * in->code_dim + k]))
-                return anamo_fail(err, ANAMO_ERR_ARG,
+                return anamo_err_set(err, ANAMO_ERR_ARG,
                                   "latent linearity: code %lld of sample %lld is not finite",
                                   (long long)k, (long long)i);
     }
@@ -95,7 +95,7 @@ static int r2_least_squares(const fit_input *in, double *r2, anamo_err *err)
     double *sv = malloc((size_t)(n < p ? n : p) * sizeof *sv);
     if (!a || !b || !sv) {
         free(a), free(b), free(sv);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "latent linearity: cannot allocate the %lld × "
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "latent linearity: cannot allocate the %lld × "
                           "%lld system", (long long)n, (long long)p);
     }
     for (int64_t i = 0; i < n; i++) {
@@ -108,9 +108,9 @@ static int r2_least_squares(const fit_input *in, double *r2, anamo_err *err)
                                      (lapack_int)p, b, 1, sv, LINEARITY_RCOND, &rank);
     int rc = ANAMO_OK;
     if (info == LAPACK_WORK_MEMORY_ERROR)
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "latent linearity: LAPACKE_dgelsd has no memory");
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "latent linearity: LAPACKE_dgelsd has no memory");
     else if (info != 0)
-        rc = anamo_fail(err, ANAMO_ERR_ARG, "latent linearity: LAPACKE_dgelsd failed (info %d) "
+        rc = anamo_err_set(err, ANAMO_ERR_ARG, "latent linearity: LAPACKE_dgelsd failed (info %d) "
                         "on %lld samples of %lld varying codes", (int)info, (long long)n,
                         (long long)p);
     double ss_res = 0.0, ss_tot = 0.0;
@@ -139,10 +139,10 @@ int anamo_latent_linearity(const float *codes, int64_t n, int64_t code_dim,
                            const double *target, double *r2, anamo_err *err)
 {
     if (!codes || !target || !r2)
-        return anamo_fail(err, ANAMO_ERR_ARG, "latent linearity: codes, target and r2 must not "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "latent linearity: codes, target and r2 must not "
                           "be NULL");
     if (n < 2 || code_dim < 1 || n > INT_MAX || code_dim > INT_MAX)
-        return anamo_fail(err, ANAMO_ERR_ARG, "latent linearity: needs 2 <= n <= %d samples "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "latent linearity: needs 2 <= n <= %d samples "
                           "and 1 <= code_dim <= %d (got n = %lld, code_dim = %lld)", INT_MAX,
                           INT_MAX, (long long)n, (long long)code_dim);
     fit_input in = {.codes = codes, .target = target, .n = n, .code_dim = code_dim};
@@ -152,7 +152,7 @@ int anamo_latent_linearity(const float *codes, int64_t n, int64_t code_dim,
     in.col_mean = malloc((size_t)code_dim * sizeof *in.col_mean);
     in.cols = malloc((size_t)code_dim * sizeof *in.cols);
     if (!in.col_mean || !in.cols)
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "latent linearity: cannot allocate %lld column "
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "latent linearity: cannot allocate %lld column "
                         "means", (long long)code_dim);
     *r2 = 0.0;
     if (!rc && !target_is_constant(target, n)) {

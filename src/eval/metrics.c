@@ -183,7 +183,7 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spe
 {
     memset(out, 0, sizeof *out);
     if (ds->dim != m->in_dim)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: samples have %lld values, the model takes %lld",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: samples have %lld values, the model takes %lld",
                           ds->source, (long long)ds->dim, (long long)m->in_dim);
     const int64_t code_dim = m->enc.out_dim;
     const int want_words = m->binary_codes && code_dim <= 64;
@@ -197,7 +197,7 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spe
     uint64_t *words = want_words ? calloc((size_t)ds->n + 1, 8) : NULL;
     int rc = ANAMO_OK;
     if (!active || !s.x_sum || (want_words && !words) || (has_groups && !s.weight))
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
     model_set_eval(m);
     if (!rc)
         rc = eval_pass(m, ds, spec->loss, &s, active, words);
@@ -208,7 +208,7 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spe
     float *codes = jac > 0 ? malloc((size_t)(JACOBIAN_CHUNK * code_dim) * sizeof *codes) : NULL;
     if (!rc && jac > 0)
         rc = codes ? jacobian_sum(m, ds, jac, codes, &jac_sum, err)
-                   : anamo_fail(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
+                   : anamo_err_set(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
     free(codes);
     if (!rc) {
         out->n = ds->n;

@@ -165,7 +165,7 @@ int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const ch
     snprintf(seed, sizeof seed, "%" PRIu64, m->seed);
     char *progress = t ? progress_json(&t->p, t->spec.nphases) : NULL;
     if (t && !progress)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory for the progress", path);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory for the progress", path);
     st_meta meta[] = {{"format", CHECKPOINT_FORMAT},
                       {"anamo.input_shape", shape},
                       {"anamo.encoder", m->encoder_spec},
@@ -187,9 +187,9 @@ static int load_floats(const st_file *f, const char *name, float *dst, int64_t n
 {
     const st_tensor *t = st_find(f, name);
     if (!t)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing", st_path(f), name);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing", st_path(f), name);
     if (t->dtype != ST_F32 || t->nbytes != (size_t)numel * sizeof(float))
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: tensor '%s' is %s of %zu bytes; expected F32 of %lld values",
                           st_path(f), name, st_dtype_name(t->dtype), t->nbytes, (long long)numel);
     memcpy(dst, t->data, t->nbytes); /* the data may be unaligned in the file buffer */
@@ -200,7 +200,7 @@ static int load_count(const st_file *f, const char *name, int64_t *dst, anamo_er
 {
     const st_tensor *t = st_find(f, name);
     if (!t || t->dtype != ST_I64 || t->nbytes != sizeof *dst)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing or not one I64",
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing or not one I64",
                           st_path(f), name);
     memcpy(dst, t->data, sizeof *dst);
     return ANAMO_OK;
@@ -227,7 +227,7 @@ static int load_data_mean(const st_file *f, anamo_model *m, anamo_err *err)
     if (!st_find(f, "data.mean"))
         return ANAMO_OK;
     if (!m->data_mean && !(m->data_mean = anamo_alloc((size_t)m->in_dim * sizeof(float))))
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", st_path(f));
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", st_path(f));
     return load_floats(f, "data.mean", m->data_mean, m->in_dim, err);
 }
 
@@ -256,10 +256,10 @@ static int check_block_tensors(const st_file *f, const char *name, const char *s
         const param_ref *p = &plan.params_ref[i];
         const st_tensor *t = st_find(f, p->name);
         if (!t)
-            rc = anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing", st_path(f),
+            rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing", st_path(f),
                             p->name);
         else if (t->dtype != ST_F32 || t->nbytes != (size_t)p->numel * sizeof(float))
-            rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+            rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
                             "%s: tensor '%s' is %s of %zu bytes; the metadata's %s '%.64s' "
                             "needs F32 of %lld values",
                             st_path(f), p->name, st_dtype_name(t->dtype), t->nbytes, name, spec,
@@ -278,7 +278,7 @@ static int model_from_meta(const st_file *f, int max_batch, anamo_model **out, a
                              .binary_codes = binary && !strcmp(binary, "1")};
     if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) || !shape || !enc || !dec ||
         sscanf(shape, "%d,%d,%d", &spec.in_c, &spec.in_h, &spec.in_w) != 3)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: not an anamo checkpoint (metadata 'format' = '%s', expected '%s')",
                           st_path(f), fmt ? fmt : "(none)", CHECKPOINT_FORMAT);
     int c = spec.in_c, h = spec.in_h, w = spec.in_w;
@@ -288,7 +288,7 @@ static int model_from_meta(const st_file *f, int max_batch, anamo_model **out, a
     if (!rc)
         rc = anamo_model_create(&spec, out, err);
     if (rc)
-        return anamo_fail_context(err, "%s", st_path(f));
+        return anamo_err_context(err, "%s", st_path(f));
     return ANAMO_OK;
 }
 
@@ -392,7 +392,7 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     parse_schedules(cJSON_GetObjectItemCaseSensitive(o, "schedules"), p, &ok);
     cJSON_Delete(o);
     if (!ok)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: metadata 'anamo.progress' is missing or incomplete", st_path(f));
     return ANAMO_OK;
 }
@@ -404,7 +404,7 @@ static int load_last_active(const st_file *f, int64_t *dst, int64_t n, anamo_err
     if (!t)
         return ANAMO_OK;
     if (t->dtype != ST_I64 || t->nbytes != (size_t)n * sizeof *dst)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: tensor 'train.last_active' is %s of %zu bytes; expected I64 of "
                           "%lld values", st_path(f), st_dtype_name(t->dtype), t->nbytes,
                           (long long)n);
@@ -413,7 +413,7 @@ static int load_last_active(const st_file *f, int64_t *dst, int64_t n, anamo_err
 }
 
 /* Whether some phase of the run steps block `which` (0 encoder, 1 decoder) with kind: its
- * compiled optimizer, or the fixed ones of ANAMO (anamo_enter_phase: FISTA on the encoder,
+ * compiled optimizer, or the fixed ones of ANAMO (inner_enter_phase: FISTA on the encoder,
  * the accelerated method on the decoder) and free codes (freecodes_enter_phase and the fit:
  * the accelerated method on the decoder, Adam on the encoder). */
 static int run_steps_block_with(const anamo_trainer *t, int which, int kind)
@@ -445,10 +445,10 @@ static int load_state(const st_file *f, const anamo_trainer *tr, block *b, int w
     if (kind < 0)
         return block_alloc_state(b, 0, err);
     if (kind >= OPTIM_COUNT)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: the %s's optimizer is number %d, which "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: the %s's optimizer is number %d, which "
                           "this anamo does not know", st_path(f), b->name, kind);
     if (!run_steps_block_with(tr, which, kind))
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "%s: the %s's optimizer state is %s's, but no phase of this run steps "
                           "the %s with %s%s", st_path(f), b->name, optim_name((optim_kind)kind),
                           b->name, optim_name((optim_kind)kind),
@@ -484,7 +484,7 @@ int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path,
         m->binary_codes = 1;
     if (!rc && (p.phase_idx < 0 || p.phase_idx >= t->spec.nphases || p.offset < 0 ||
                 p.offset > t->train->n))
-        rc = anamo_fail(err, ANAMO_ERR_FORMAT,
+        rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
                         "%s: progress (phase %d, offset %lld) does not fit this run's %d phases "
                         "and %lld training samples",
                         path, p.phase_idx, (long long)p.offset, t->spec.nphases,
@@ -514,7 +514,7 @@ char *anamo_checkpoint_config(const char *path, anamo_err *err)
     const char *s = st_meta_get(f, "config");
     char *copy = s ? strdup(s) : NULL;
     if (!s)
-        anamo_fail(err, ANAMO_ERR_FORMAT, "%s: no 'config' in the metadata", path);
+        anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: no 'config' in the metadata", path);
     st_close(f);
     return copy;
 }

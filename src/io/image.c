@@ -44,7 +44,7 @@ int anamo_image_grid_png(const char *path, const float *const *bands, int nbands
                          int c, int h, int w, int cols, anamo_err *err)
 {
     if (count < 1 || cols < 1 || h < 1 || w < 1 || nbands < 1 || (c != 1 && c != 3))
-        return anamo_fail(err, ANAMO_ERR_ARG,
+        return anamo_err_set(err, ANAMO_ERR_ARG,
                           "%s: cannot draw %d images of %d×%d×%d in %d bands (need 1 or 3 "
                           "channels)",
                           path, count, c, h, w, nbands);
@@ -55,7 +55,7 @@ int anamo_image_grid_png(const char *path, const float *const *bands, int nbands
     const int height = GRID_GAP + rows * nbands * (h * k + GRID_GAP);
     unsigned char *canvas = malloc((size_t)width * height * comp);
     if (!canvas)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
     memset(canvas, GRID_BACKGROUND, (size_t)width * height * comp);
     const int64_t size = (int64_t)c * h * w;
     for (int i = 0; i < count; i++)
@@ -64,5 +64,5 @@ int anamo_image_grid_png(const char *path, const float *const *bands, int nbands
                      (i / cols) * nbands + band, i % cols);
     int ok = stbi_write_png(path, width, height, comp, canvas, width * comp);
     free(canvas);
-    return ok ? ANAMO_OK : anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write PNG", path);
+    return ok ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write PNG", path);
 }

@@ -130,12 +130,12 @@ static int read_full(int fd, uint8_t *p, size_t n)
 static int check_header_len(const st_file *f, uint64_t n, anamo_err *err)
 {
     if (n > (uint64_t)f->size - ST_LEN_BYTES)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: header length %llu exceeds file size %zu (%zu bytes after the "
                           "length field)",
                           f->path, (unsigned long long)n, f->size, f->size - ST_LEN_BYTES);
     if (n > ST_HEADER_MAX)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: header length %llu exceeds the limit of %llu",
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: header length %llu exceeds the limit of %llu",
                           f->path, (unsigned long long)n, ST_HEADER_MAX);
     return ANAMO_OK;
 }
@@ -144,23 +144,23 @@ static int load_from_fd(st_file *f, int fd, anamo_err *err)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot stat: %s", f->path, strerror(errno));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot stat: %s", f->path, strerror(errno));
     if (S_ISDIR(st.st_mode))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: is a directory, not a file", f->path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: is a directory, not a file", f->path);
     if (!S_ISREG(st.st_mode))
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: not a regular file", f->path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: not a regular file", f->path);
     if ((uint64_t)st.st_size > SIZE_MAX)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: file of %lld bytes is too large", f->path,
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: file of %lld bytes is too large", f->path,
                           (long long)st.st_size);
     f->size = (size_t)st.st_size;
     if (f->size < ST_LEN_BYTES)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: file is %zu bytes, too short for the 8-byte header length",
                           f->path, f->size);
     uint8_t len[ST_LEN_BYTES];
     int e = read_full(fd, len, sizeof len);
     if (e)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot read: %s", f->path, strerror(e));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot read: %s", f->path, strerror(e));
     f->hlen = 0;
     for (int i = ST_LEN_BYTES - 1; i >= 0; i--)
         f->hlen = f->hlen << 8 | len[i];
@@ -168,11 +168,11 @@ static int load_from_fd(st_file *f, int fd, anamo_err *err)
     if (rc)
         return rc;
     if (!(f->buf = malloc(f->size)))
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %zu bytes", f->path,
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %zu bytes", f->path,
                           f->size);
     memcpy(f->buf, len, sizeof len);
     if ((e = read_full(fd, f->buf + ST_LEN_BYTES, f->size - ST_LEN_BYTES)) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot read: %s", f->path, strerror(e));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot read: %s", f->path, strerror(e));
     return ANAMO_OK;
 }
 
@@ -180,7 +180,7 @@ static int load_file(st_file *f, anamo_err *err)
 {
     int fd = open(f->path, O_RDONLY);
     if (fd < 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
     int rc = load_from_fd(f, fd, err);
     close(fd);
     return rc;
@@ -204,12 +204,12 @@ static int parse_dtype(const st_file *f, const char *name, const cJSON *e, st_dt
 {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     if (!cJSON_IsString(d))
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': missing dtype string",
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': missing dtype string",
                           f->path, name);
     for (int i = 0; i < ST_NDTYPES; i++)
         if (strcmp(d->valuestring, st_names[i]) == 0)
             return *out = (st_dtype)i, ANAMO_OK;
-    return anamo_fail(err, ANAMO_ERR_FORMAT,
+    return anamo_err_set(err, ANAMO_ERR_FORMAT,
                       "%s: tensor '%s': unknown dtype '%s' (expected F32, F64, I64, I32 or U8)",
                       f->path, name, st_show(d->valuestring).s);
 }
@@ -220,7 +220,7 @@ static int parse_shape(const st_file *f, const char *name, const cJSON *e, st_te
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(e, "shape");
     int n = cJSON_IsArray(s) ? cJSON_GetArraySize(s) : -1;
     if (n < 0 || n > ANAMO_MAX_DIMS)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: tensor '%s': shape must be an array of at most %d integers",
                           f->path, name, ANAMO_MAX_DIMS);
     t->ndim = n;
@@ -228,7 +228,7 @@ static int parse_shape(const st_file *f, const char *name, const cJSON *e, st_te
     for (const cJSON *d = s->child; d; d = d->next, i++) {
         uint64_t v;
         if (!json_uint(d, (double)ST_DIM_MAX, &v))
-            return anamo_fail(err, ANAMO_ERR_FORMAT,
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
                               "%s: tensor '%s': shape[%d] is not an integer in [0, 2^40]",
                               f->path, name, i);
         t->shape[i] = (int64_t)v;
@@ -243,12 +243,12 @@ static int parse_offsets(const st_file *f, const char *name, const cJSON *e, uin
     if (!cJSON_IsArray(o) || cJSON_GetArraySize(o) != 2 ||
         !json_uint(o->child, ST_OFFSET_MAX, &span[0]) ||
         !json_uint(o->child->next, ST_OFFSET_MAX, &span[1]))
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: tensor '%s': data_offsets must be two non-negative integers",
                           f->path, name);
     uint64_t data_size = f->size - ST_LEN_BYTES - f->hlen;
     if (span[0] > span[1] || span[1] > data_size)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: tensor '%s': data_offsets [%llu, %llu] lie outside the data "
                           "section of %llu bytes",
                           f->path, name, (unsigned long long)span[0],
@@ -261,14 +261,14 @@ static int parse_entry(const st_file *f, const cJSON *e, st_tensor *t, uint64_t 
                        anamo_err *err)
 {
     if (strlen(e->string) >= ST_NAME_MAX)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor name '%s' is %zu bytes, at most %d",
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor name '%s' is %zu bytes, at most %d",
                           f->path, st_show(e->string).s, strlen(e->string), ST_NAME_MAX - 1);
     memset(t, 0, sizeof *t);
     strcpy(t->name, e->string);
     shown shown_name = st_show(e->string);
     const char *name = shown_name.s;
     if (!cJSON_IsObject(e))
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': entry is not a JSON object",
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': entry is not a JSON object",
                           f->path, name);
     int rc = parse_dtype(f, name, e, &t->dtype, err);
     if (!rc)
@@ -281,10 +281,10 @@ static int parse_entry(const st_file *f, const cJSON *e, st_tensor *t, uint64_t 
     uint64_t numel = st_shape_numel(t->shape, t->ndim, &overflow);
     uint64_t want = numel * st_dtype_size(t->dtype);
     if (overflow)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': shape %s has over 2^60 elements",
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': shape %s has over 2^60 elements",
                           f->path, name, st_format_shape(t->shape, t->ndim).s);
     if (span[1] - span[0] != want)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: tensor '%s': data_offsets [%llu, %llu] do not match shape %s of "
                           "%s (%llu bytes)",
                           f->path, name, (unsigned long long)span[0], (unsigned long long)span[1],
@@ -322,13 +322,13 @@ static int check_tiling(const st_file *f, span_ref *spans, int n, anamo_err *err
         const span_ref *s = &spans[i];
         shown name = st_show(f->tensors[s->idx].name);
         if (s->begin < reach)
-            return anamo_fail(err, ANAMO_ERR_FORMAT,
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
                               "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
                               f->path, st_show(f->tensors[prev->idx].name).s,
                               (unsigned long long)prev->begin, (unsigned long long)prev->end,
                               name.s, (unsigned long long)s->begin, (unsigned long long)s->end);
         if (s->begin > reach)
-            return anamo_fail(err, ANAMO_ERR_FORMAT,
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
                               "%s: bytes [%llu, %llu) of the data section belong to no tensor: a "
                               "hole before tensor '%s' [%llu, %llu] (data_offsets must tile the "
                               "data section)", f->path, (unsigned long long)reach,
@@ -338,14 +338,14 @@ static int check_tiling(const st_file *f, span_ref *spans, int n, anamo_err *err
         prev = s;
     }
     if (reach < data_size && prev)
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: bytes [%llu, %llu) of the data section belong to no tensor: "
                           "trailing bytes after the last tensor '%s' [%llu, %llu]", f->path,
                           (unsigned long long)reach, (unsigned long long)data_size,
                           st_show(f->tensors[prev->idx].name).s, (unsigned long long)prev->begin,
                           (unsigned long long)prev->end);
     if (reach < data_size)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: bytes [0, %llu) of the data section belong "
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: bytes [0, %llu) of the data section belong "
                           "to no tensor: the header lists none", f->path,
                           (unsigned long long)data_size);
     return ANAMO_OK;
@@ -360,7 +360,7 @@ static int parse_tensors(st_file *f, anamo_err *err)
     span_ref *spans = calloc((size_t)n + 1, sizeof *spans);
     if (!f->tensors || !spans) {
         free(spans);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %d tensor entries", f->path,
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %d tensor entries", f->path,
                           n);
     }
     int rc = ANAMO_OK;
@@ -386,14 +386,14 @@ static int check_unique_keys(const st_file *f, const cJSON *obj, const char *wha
     int n = cJSON_GetArraySize(obj), i = 0;
     const char **names = malloc(((size_t)n + 1) * sizeof *names);
     if (!names)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %d names", f->path, n);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %d names", f->path, n);
     for (const cJSON *e = obj->child; e; e = e->next)
         names[i++] = e->string;
     int dup = st_find_duplicate(names, n);
     shown name = st_show(dup >= 0 ? names[dup] : "");
     free(names);
     if (dup >= 0)
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: %s '%s' appears twice", f->path, what,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: %s '%s' appears twice", f->path, what,
                           name.s);
     return ANAMO_OK;
 }
@@ -404,11 +404,11 @@ static int check_metadata(st_file *f, anamo_err *err)
     if (!f->meta)
         return ANAMO_OK;
     if (!cJSON_IsObject(f->meta))
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: %s is not a JSON object", f->path,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: %s is not a JSON object", f->path,
                           ST_META_KEY);
     for (const cJSON *e = f->meta->child; e; e = e->next)
         if (!cJSON_IsString(e))
-            return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: metadata '%s' is not a string",
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: metadata '%s' is not a string",
                               f->path, st_show(e->string).s);
     return check_unique_keys(f, f->meta, "metadata key", err);
 }
@@ -421,19 +421,19 @@ static int parse_json(st_file *f, anamo_err *err)
     f->root = cJSON_ParseWithLengthOpts(json, (size_t)f->hlen, &end, 0);
     if (!f->root) {
         size_t pos = end && end >= json && end <= json + f->hlen ? (size_t)(end - json) : 0;
-        return anamo_fail(err, ANAMO_ERR_FORMAT,
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
                           "%s: header is not valid JSON (error at byte %zu of the header)",
                           f->path, pos);
     }
     /* only the writer's padding may follow the object */
     for (const char *p = end; p < json + f->hlen; p++)
         if (!is_json_space(*p))
-            return anamo_fail(err, ANAMO_ERR_FORMAT,
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
                               "%s: header is not valid JSON (trailing bytes at byte %zu of the "
                               "header)",
                               f->path, (size_t)(p - json));
     if (!cJSON_IsObject(f->root))
-        return anamo_fail(err, ANAMO_ERR_FORMAT, "%s: header is not a JSON object", f->path);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: header is not a JSON object", f->path);
     return ANAMO_OK;
 }
 
@@ -443,11 +443,11 @@ int st_open(const char *path, st_file **out, anamo_err *err)
 {
     *out = NULL;
     if (!path)
-        return anamo_fail(err, ANAMO_ERR_ARG, "safetensors: NULL path");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "safetensors: NULL path");
     st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate", path);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate", path);
     }
     int rc = load_file(f, err);
     if (!rc)

@@ -18,32 +18,32 @@
 static int check_tensor_arg(const char *path, const st_tensor *t, anamo_err *err)
 {
     if (strnlen(t->name, ST_NAME_MAX) == ST_NAME_MAX)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor name is not terminated within %d bytes",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor name is not terminated within %d bytes",
                           path, ST_NAME_MAX);
     shown name = st_show(t->name);
     if (strcmp(t->name, ST_META_KEY) == 0)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: '%s' is reserved, not a tensor name", path,
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: '%s' is reserved, not a tensor name", path,
                           ST_META_KEY);
     if (st_dtype_size(t->dtype) == 0 || t->ndim < 0 || t->ndim > ANAMO_MAX_DIMS)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor '%s': bad dtype %d or ndim %d", path,
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor '%s': bad dtype %d or ndim %d", path,
                           name.s, (int)t->dtype, t->ndim);
     for (int i = 0; i < t->ndim; i++)
         if (t->shape[i] < 0 || (uint64_t)t->shape[i] > ST_DIM_MAX)
-            return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor '%s': bad dimension %d = %lld",
+            return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor '%s': bad dimension %d = %lld",
                               path, name.s, i, (long long)t->shape[i]);
     int overflow;
     uint64_t numel = st_shape_numel(t->shape, t->ndim, &overflow);
     uint64_t want = numel * st_dtype_size(t->dtype);
     if (overflow)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor '%s': shape %s has over 2^60 elements",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor '%s': shape %s has over 2^60 elements",
                           path, name.s, st_format_shape(t->shape, t->ndim).s);
     if (want != t->nbytes)
-        return anamo_fail(err, ANAMO_ERR_ARG,
+        return anamo_err_set(err, ANAMO_ERR_ARG,
                           "%s: tensor '%s': nbytes %zu does not match shape %s of %s (%llu bytes)",
                           path, name.s, t->nbytes, st_format_shape(t->shape, t->ndim).s,
                           st_dtype_name(t->dtype), (unsigned long long)want);
     if (t->nbytes > 0 && !t->data)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: tensor '%s': data is NULL", path, name.s);
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor '%s': data is NULL", path, name.s);
     return ANAMO_OK;
 }
 
@@ -52,7 +52,7 @@ static int check_write_args(const char *path, const st_tensor *tensors, int nten
                             const st_meta *meta, int nmeta, anamo_err *err)
 {
     if (ntensors < 0 || nmeta < 0 || (ntensors > 0 && !tensors) || (nmeta > 0 && !meta))
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %d tensors, %d metadata entries", path,
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %d tensors, %d metadata entries", path,
                           ntensors, nmeta);
     for (int i = 0; i < ntensors; i++) {
         int rc = check_tensor_arg(path, &tensors[i], err);
@@ -61,12 +61,12 @@ static int check_write_args(const char *path, const st_tensor *tensors, int nten
     }
     for (int i = 0; i < nmeta; i++)
         if (!meta[i].key || !meta[i].value)
-            return anamo_fail(err, ANAMO_ERR_ARG, "%s: metadata entry %d has a NULL %s", path, i,
+            return anamo_err_set(err, ANAMO_ERR_ARG, "%s: metadata entry %d has a NULL %s", path, i,
                               meta[i].key ? "value" : "key");
     int most = ntensors > nmeta ? ntensors : nmeta;
     const char **names = malloc(((size_t)most + 1) * sizeof *names);
     if (!names)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate name list", path);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate name list", path);
     for (int i = 0; i < ntensors; i++)
         names[i] = tensors[i].name;
     int dup = st_find_duplicate(names, ntensors);
@@ -81,7 +81,7 @@ static int check_write_args(const char *path, const st_tensor *tensors, int nten
     }
     free(names);
     if (dup >= 0)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %s '%s' given twice", path, what, name.s);
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %s '%s' given twice", path, what, name.s);
     return ANAMO_OK;
 }
 
@@ -210,16 +210,16 @@ static int fail_write(const char *path, const char *dir, int e, anamo_err *err)
 {
     struct stat st;
     if (e == ENOENT && dir && stat(dir, &st) != 0)
-        return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: directory '%s' does not exist (%s)",
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: directory '%s' does not exist (%s)",
                           path, dir, strerror(e));
-    return anamo_fail(err, ANAMO_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: %s", path, strerror(e));
 }
 
 int st_write(const char *path, const st_tensor *tensors, int ntensors, const st_meta *meta,
              int nmeta, anamo_err *err)
 {
     if (!path)
-        return anamo_fail(err, ANAMO_ERR_ARG, "safetensors: NULL path");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "safetensors: NULL path");
     int rc = check_write_args(path, tensors, ntensors, meta, nmeta, err);
     if (rc)
         return rc;
@@ -229,7 +229,7 @@ int st_write(const char *path, const st_tensor *tensors, int ntensors, const st_
     char *dir = dir_of(path);
     if (!header || !tmp || !dir) {
         free(header), free(tmp), free(dir);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate the header", path);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate the header", path);
     }
     strcat(strcpy(tmp, path), ".tmp");
     int e = write_tmp(tmp, header, hlen, tensors, ntensors);
@@ -239,7 +239,7 @@ int st_write(const char *path, const st_tensor *tensors, int ntensors, const st_
         remove(tmp);
         rc = fail_write(path, dir, e, err);
     } else if ((e = fsync_dir(dir)) != 0) {
-        rc = anamo_fail(err, ANAMO_ERR_IO, "%s: written, but syncing directory '%s' failed: %s",
+        rc = anamo_err_set(err, ANAMO_ERR_IO, "%s: written, but syncing directory '%s' failed: %s",
                         path, dir, strerror(e));
     }
     free(header), free(tmp), free(dir);

@@ -29,22 +29,22 @@ static int parse_spec(block *b, const char *spec, anamo_err *err)
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         char item[128];
         if (len >= sizeof item)
-            return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: layer item too long in '%s'", b->name,
+            return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: layer item too long in '%s'", b->name,
                               spec);
         trimmed(item, sizeof item, p, len);
         if (!item[0])
-            return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty item in layer list '%s'",
+            return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: empty item in layer list '%s'",
                               b->name, spec);
         int rc = spec_add_layer(b, item, &c, &h, &w, &cm, err);
         if (rc)
             return rc;
         p += len + (comma ? 1 : 0);
         if (comma && !p[strspn(p, " \t")])
-            return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: layer list '%s' ends in a comma",
+            return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: layer list '%s' ends in a comma",
                               b->name, spec);
     }
     if (b->nlayers == 0)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: empty layer list", b->name);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: empty layer list", b->name);
     b->out_c = c, b->out_h = h, b->out_w = w;
     b->out_dim = (int64_t)c * h * w;
     return ANAMO_OK;
@@ -126,11 +126,11 @@ static int use_dnnl(block *b, layer *l, anamo_err *err)
     if (b->conv_impl == ANAMO_CONV_IM2COL)
         return ANAMO_OK;
     if (!b->dnnl_work && !(b->dnnl_work = conv_dnnl_work_create()))
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: out of memory", b->name);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", b->name);
     anamo_err why = {0};
     int rc = conv_dnnl_create(l, b->max_batch, b->dnnl_work, &why);
     if (rc == ANAMO_ERR_NOMEM || (rc && b->conv_impl == ANAMO_CONV_DNNL))
-        return anamo_fail(err, rc, "%s.%d: %s", b->name, l->index, why.msg);
+        return anamo_err_set(err, rc, "%s.%d: %s", b->name, l->index, why.msg);
     return ANAMO_OK;
 }
 
@@ -149,16 +149,16 @@ static int alloc_layer(block *b, layer *l, int i, anamo_err *err)
         l->col = anamo_alloc((size_t)((int64_t)l->out_c * l->k * l->k * B * l->in_h * l->in_w) *
                              sizeof(float));
         if (!l->in_cm && !(l->inbuf = anamo_alloc((size_t)(B * l->in_dim) * sizeof(float))))
-            return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
+            return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     }
     if (l->kind == LAYER_BATCHNORM) {
         l->save_mean = anamo_alloc((size_t)l->in_c * sizeof(float));
         l->save_invstd = anamo_alloc((size_t)l->in_c * sizeof(float));
         if (!l->save_mean || !l->save_invstd)
-            return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
+            return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     }
     if (!l->out || (conv && (!l->dnnl || l->kind == LAYER_CONVT2D) && !l->col))
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     return ANAMO_OK;
 }
 
@@ -214,7 +214,7 @@ static int allocate(block *b, anamo_err *err)
     }
     if (!b->params || !b->grads || !b->buffers || !b->scratch[0] || !b->scratch[1] ||
         !b->rows[0] || !b->rows[1])
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld parameters", b->name,
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld parameters", b->name,
                           (long long)b->nparams);
     point_layers(b);
     return ANAMO_OK;
@@ -226,7 +226,7 @@ int block_create(block *b, const char *name, const char *spec, int in_c, int in_
     memset(b, 0, sizeof *b);
     snprintf(b->name, sizeof b->name, "%s", name);
     if (in_c < 1 || in_h < 1 || in_w < 1 || max_batch < 1)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: input shape %d×%d×%d, max batch %d", name,
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: input shape %d×%d×%d, max batch %d", name,
                           in_c, in_h, in_w, max_batch);
     b->in_c = in_c, b->in_h = in_h, b->in_w = in_w;
     b->in_dim = (int64_t)in_c * in_h * in_w;
@@ -246,7 +246,7 @@ int block_plan(block *b, const char *name, const char *spec, int in_c, int in_h,
     memset(b, 0, sizeof *b);
     snprintf(b->name, sizeof b->name, "%s", name);
     if (in_c < 1 || in_h < 1 || in_w < 1)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: input shape %d×%d×%d", name, in_c, in_h,
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: input shape %d×%d×%d", name, in_c, in_h,
                           in_w);
     b->in_c = in_c, b->in_h = in_h, b->in_w = in_w;
     b->in_dim = (int64_t)in_c * in_h * in_w;
@@ -291,7 +291,7 @@ int block_alloc_state(block *b, int64_t nstate, anamo_err *err)
         return ANAMO_OK;
     b->opt_state = anamo_alloc((size_t)nstate * sizeof(float));
     if (!b->opt_state)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "%s: cannot allocate optimizer state", b->name);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate optimizer state", b->name);
     return ANAMO_OK;
 }
 

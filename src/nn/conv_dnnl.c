@@ -414,7 +414,7 @@ int conv_dnnl_create(layer *l, int max_batch, conv_dnnl_work *work, anamo_err *e
 {
     conv_dnnl *c = calloc(1, sizeof *c);
     if (!c)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "oneDNN layer: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "oneDNN layer: out of memory");
     c->work = work;
     dnnl_status_t st = dnnl_engine_create(&c->engine, dnnl_cpu, 0);
     if (st == dnnl_success)
@@ -423,7 +423,7 @@ int conv_dnnl_create(layer *l, int max_batch, conv_dnnl_work *work, anamo_err *e
         st = set_build(c, l, max_batch, &c->sets[0]);
     if (st != dnnl_success) {
         conv_dnnl_free(c);
-        return anamo_fail(err, st == dnnl_out_of_memory ? ANAMO_ERR_NOMEM : ANAMO_ERR_ARG,
+        return anamo_err_set(err, st == dnnl_out_of_memory ? ANAMO_ERR_NOMEM : ANAMO_ERR_ARG,
                           "oneDNN: no %s primitive for %d→%d channels, %d×%d → %d×%d, k %d, "
                           "stride %d, padding %d, batch %d: status %d",
                           l->kind == LAYER_CONV2D ? "convolution" : "deconvolution", l->in_c,

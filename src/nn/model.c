@@ -16,7 +16,7 @@ int model_alloc_norm(anamo_model *m, anamo_err *err)
     if (!m->norm_std)
         m->norm_std = anamo_alloc((size_t)m->in_dim * sizeof(float));
     if (!m->norm_mean || !m->norm_std)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "model: cannot allocate normalization");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "model: cannot allocate normalization");
     for (int64_t j = 0; j < m->in_dim; j++) {
         m->norm_mean[j] = 0.0f;
         m->norm_std[j] = 1.0f;
@@ -29,7 +29,7 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
     *out = NULL;
     anamo_model *m = calloc(1, sizeof *m);
     if (!m)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "model: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "model: out of memory");
     m->in_c = spec->in_c;
     m->in_h = spec->in_h > 0 ? spec->in_h : 1;
     m->in_w = spec->in_w > 0 ? spec->in_w : 1;
@@ -47,7 +47,7 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
         rc = block_create(&m->dec, "decoder", m->decoder_spec, m->enc.out_c, m->enc.out_h,
                           m->enc.out_w, m->max_batch, spec->conv, err);
     if (!rc && m->dec.out_dim != m->in_dim)
-        rc = anamo_fail(err, ANAMO_ERR_CONFIG,
+        rc = anamo_err_set(err, ANAMO_ERR_CONFIG,
                         "decoder: output width %lld (%d×%d×%d) does not match the input width "
                         "%lld (%d×%d×%d)",
                         (long long)m->dec.out_dim, m->dec.out_c, m->dec.out_h, m->dec.out_w,
@@ -55,10 +55,10 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
     if (!rc)
         rc = model_alloc_norm(m, err);
     if (!rc && !(m->xbuf = anamo_alloc((size_t)(m->max_batch * m->in_dim) * sizeof(float))))
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "model: cannot allocate the batch buffer");
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "model: cannot allocate the batch buffer");
     if (!rc && !(m->codebuf = anamo_alloc((size_t)(m->max_batch * m->enc.out_dim) *
                                           sizeof(float))))
-        rc = anamo_fail(err, ANAMO_ERR_NOMEM, "model: cannot allocate the code buffer");
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "model: cannot allocate the code buffer");
     if (rc) {
         anamo_model_free(m);
         return rc;
@@ -120,16 +120,16 @@ void anamo_model_conv_impl(const anamo_model *m, char *out, size_t size)
 int anamo_model_fit_standardize(anamo_model *m, const anamo_dataset *ds, anamo_err *err)
 {
     if (ds->dim != m->in_dim || ds->n < 1)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %lld features, the model takes %lld",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld features, the model takes %lld",
                           ds->source, (long long)ds->dim, (long long)m->in_dim);
     double *sum = calloc((size_t)m->in_dim, sizeof *sum), *sq = calloc((size_t)m->in_dim, sizeof *sq);
     float *row = malloc((size_t)m->in_dim * sizeof *row);
     if (!sum || !sq || !row) {
         free(sum), free(sq), free(row);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "standardize: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "standardize: out of memory");
     }
     for (int64_t i = 0; i < ds->n; i++) {
-        anamo_data_rows(ds, i, 1, row);
+        data_rows(ds, i, 1, row);
         for (int64_t j = 0; j < m->in_dim; j++) {
             sum[j] += row[j];
             sq[j] += (double)row[j] * row[j];
@@ -149,7 +149,7 @@ int anamo_model_fit_standardize(anamo_model *m, const anamo_dataset *ds, anamo_e
 int anamo_model_fit_data_mean(anamo_model *m, const anamo_dataset *ds, anamo_err *err)
 {
     if (ds->dim != m->in_dim || ds->n < 1)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %lld features, the model takes %lld",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld features, the model takes %lld",
                           ds->source, (long long)ds->dim, (long long)m->in_dim);
     double *sum = calloc((size_t)m->in_dim, sizeof *sum);
     float *row = malloc((size_t)m->in_dim * sizeof *row);
@@ -157,10 +157,10 @@ int anamo_model_fit_data_mean(anamo_model *m, const anamo_dataset *ds, anamo_err
         m->data_mean = anamo_alloc((size_t)m->in_dim * sizeof(float));
     if (!sum || !row || !m->data_mean) {
         free(sum), free(row);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "data mean: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "data mean: out of memory");
     }
     for (int64_t i = 0; i < ds->n; i++) {
-        anamo_data_rows(ds, i, 1, row);
+        data_rows(ds, i, 1, row);
         for (int64_t j = 0; j < m->in_dim; j++)
             sum[j] += row[j];
     }
@@ -235,9 +235,9 @@ void model_load_batch(anamo_model *m, const anamo_dataset *ds, const int64_t *id
                       int B)
 {
     if (idx)
-        anamo_data_gather(ds, idx, B, m->xbuf);
+        data_gather(ds, idx, B, m->xbuf);
     else
-        anamo_data_rows(ds, first, B, m->xbuf);
+        data_rows(ds, first, B, m->xbuf);
     model_normalize(m, m->xbuf, B);
 }
 
@@ -251,10 +251,10 @@ static int check_rows(const anamo_model *m, const anamo_dataset *ds, int64_t fir
                       anamo_err *err)
 {
     if (ds->dim != m->in_dim)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: samples have %lld values, the model takes %lld",
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: samples have %lld values, the model takes %lld",
                           ds->source, (long long)ds->dim, (long long)m->in_dim);
     if (first < 0 || count < 0 || first + count > ds->n)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: rows %lld..%lld outside 0..%lld", ds->source,
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: rows %lld..%lld outside 0..%lld", ds->source,
                           (long long)first, (long long)(first + count), (long long)ds->n);
     return ANAMO_OK;
 }

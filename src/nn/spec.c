@@ -202,7 +202,7 @@ int spec_add_layer(block *b, const char *item, int *c, int *h, int *w, int *cm, 
 {
     item_args a;
     if (b->nlayers == BLOCK_MAX_LAYERS)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: more than %d layers", b->name,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: more than %d layers", b->name,
                           BLOCK_MAX_LAYERS);
     layer *l = &b->layers[b->nlayers];
     memset(l, 0, sizeof *l);
@@ -211,14 +211,14 @@ int spec_add_layer(block *b, const char *item, int *c, int *h, int *w, int *cm, 
     l->in_dim = (int64_t)*c * *h * *w;
     int rc = parse_item(item, &a) ? -1 : set_layer(l, &a);
     if (rc == -1)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "%s: layer %d: cannot read '%s' (allowed: %s)",
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: layer %d: cannot read '%s' (allowed: %s)",
                           b->name, l->index, item, SPEC_ALLOWED);
     if (rc == -3)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "%s: layer %d '%s': w= and b= (constant initial weights) are allowed "
                           "on linear layers only", b->name, l->index, item);
     if (rc == -2)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "%s: layer %d '%s' does not fit its input of shape %d×%d×%d%s",
                           b->name, l->index, item, *c, *h, *w,
                           l->kind == LAYER_LINEAR ? " (put 'flatten' before a linear layer)" : "");

@@ -37,7 +37,7 @@
 
 #define ANAMO_BACKTRACK_TRIES 60
 
-int anamo_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
+int inner_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
 {
     block *enc = &t->m->enc, *dec = &t->m->dec;
     int rc = block_alloc_state(enc, optim_state_floats(OPTIM_FISTA, enc->nparams), err);
@@ -224,7 +224,7 @@ static double decoder_gradient(anamo_trainer *t, const float *h)
 
 /* J_dec accelerated-gradient iterations on the decoder over fixed codes (t->hbuf, t->batch
  * rows) for the batch in m->xbuf. */
-void anamo_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr)
+void inner_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr)
 {
     block *dec = &t->m->dec;
     const restart_kind restart = t->rt[t->p.phase_idx].opt.restart;
@@ -248,7 +248,7 @@ void anamo_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr)
     t->p.steps[1] += dec_iters;
 }
 
-int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
+int inner_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
                anamo_err *err)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
@@ -267,7 +267,7 @@ int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     const int64_t codes = (int64_t)B * t->m->enc.out_dim; /* H = E_θ(X_k), once */
     memcpy(t->hbuf, block_forward(&t->m->enc, t->m->xbuf, B), (size_t)codes * sizeof(float));
     resample_mark(t, t->hbuf, B);
-    anamo_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
+    inner_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
     t->codes_valid = 0;
     return ANAMO_OK;
 }

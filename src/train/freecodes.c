@@ -102,7 +102,7 @@ int freecodes_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, s
     for (int b = 0; b < B; b++)
         memcpy(t->free_codes + idx[b] * m, t->hbuf + b * m, (size_t)m * sizeof(float));
     t->p.steps[0] += ph->enc_iters;
-    anamo_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
+    inner_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
     return ANAMO_OK;
 }
 
@@ -127,11 +127,11 @@ static int normal_equations(anamo_trainer *t, const float *h, float *ata, float 
     float *x = anamo_alloc((size_t)(LS_CHUNK * D) * sizeof *x);
     if (!a || !target || !x) {
         anamo_free(a), anamo_free(target), anamo_free(x);
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "least squares: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "least squares: out of memory");
     }
     for (int64_t first = 0; first < N; first += LS_CHUNK) {
         int rows = (int)(N - first < LS_CHUNK ? N - first : LS_CHUNK);
-        anamo_data_rows(t->train, first, rows, x);
+        data_rows(t->train, first, rows, x);
         model_normalize(m, x, rows);
         for (int r = 0; r < rows; r++) {
             memcpy(a + r * K, x + r * D, (size_t)D * sizeof *a);
@@ -158,7 +158,7 @@ static int fit_least_squares(anamo_trainer *t, const float *h, anamo_err *err)
     float *ata = anamo_alloc((size_t)(K * K) * sizeof *ata);
     float *att = anamo_alloc((size_t)(K * code_dim) * sizeof *att);
     int rc = ata && att ? normal_equations(t, h, ata, att, err)
-                        : anamo_fail(err, ANAMO_ERR_NOMEM, "least squares: out of memory");
+                        : anamo_err_set(err, ANAMO_ERR_NOMEM, "least squares: out of memory");
     if (!rc) {
         double trace = 0.0;
         for (int64_t i = 0; i < K; i++)
@@ -170,7 +170,7 @@ static int fit_least_squares(anamo_trainer *t, const float *h, anamo_err *err)
                                         (lapack_int)code_dim, ata, (lapack_int)K, att,
                                         (lapack_int)code_dim);
         if (info != 0)
-            rc = anamo_fail(err, ANAMO_ERR_ARG, "least squares: Cholesky failed (info %d)",
+            rc = anamo_err_set(err, ANAMO_ERR_ARG, "least squares: Cholesky failed (info %d)",
                             (int)info);
     }
     if (!rc) {
@@ -192,14 +192,14 @@ static int fit_bce(anamo_trainer *t, const anamo_phase *ph, const float *h, anam
     block *enc = &m->enc;
     const layer *last = &enc->layers[enc->nlayers - 1];
     if (last->kind != LAYER_ACT || last->act != ACT_SIGMOID || enc->nlayers < 2)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "freecodes: fit = bce needs an encoder ending in sigmoid after a "
                           "linear layer (or use fit = least_squares with 'linear M, step')");
     const int64_t N = t->train->n, code_dim = enc->out_dim;
     const int B = ph->batch;
     float *dlogits = anamo_alloc((size_t)(B * code_dim) * sizeof *dlogits);
     int rc = dlogits ? block_alloc_state(enc, optim_state_floats(OPTIM_ADAM, enc->nparams), err)
-                     : anamo_fail(err, ANAMO_ERR_NOMEM, "freecodes: out of memory");
+                     : anamo_err_set(err, ANAMO_ERR_NOMEM, "freecodes: out of memory");
     if (!rc)
         memset(enc->opt_state, 0, (size_t)enc->nstate * sizeof(float));
     t->p.opt_kind[0] = OPTIM_ADAM;
@@ -230,7 +230,7 @@ static void refit_decoder(anamo_trainer *t, const anamo_phase *ph)
             model_load_batch(m, t->train, NULL, first, rows);
             memcpy(t->hbuf, model_codes(m, rows, 1), (size_t)(rows * code_dim) * sizeof(float));
             t->batch = rows;
-            anamo_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
+            inner_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
         }
 }
 
@@ -240,14 +240,14 @@ int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err)
     const int64_t count = t->train->n * t->m->enc.out_dim;
     float *h = anamo_alloc((size_t)count * sizeof *h);
     if (!h)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "freecodes: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "freecodes: out of memory");
     for (int64_t i = 0; i < count; i++) /* h = step(H̃) */
         h[i] = t->free_codes[i] > 0.0f ? 1.0f : 0.0f;
     int least_squares = !strcmp(ph->fit, "least_squares") ||
                         (!strcmp(ph->fit, "auto") && encoder_is_affine_step(&t->m->enc));
     int rc;
     if (least_squares && !encoder_is_affine_step(&t->m->enc))
-        rc = anamo_fail(err, ANAMO_ERR_CONFIG, "freecodes: fit = least_squares needs the "
+        rc = anamo_err_set(err, ANAMO_ERR_CONFIG, "freecodes: fit = least_squares needs the "
                         "encoder 'linear M, step' (or step_ste, or sigmoid)");
     else
         rc = least_squares ? fit_least_squares(t, h, err) : fit_bce(t, ph, h, err);

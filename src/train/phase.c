@@ -34,7 +34,7 @@ anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const ch
 static int bad(anamo_err *err, const anamo_phase *ph, const char *key, const char *value,
                const char *allowed)
 {
-    return anamo_fail(err, ANAMO_ERR_CONFIG, "phase '%s': %s '%s' (allowed: %s)", ph->name, key,
+    return anamo_err_set(err, ANAMO_ERR_CONFIG, "phase '%s': %s '%s' (allowed: %s)", ph->name, key,
                       value, allowed);
 }
 
@@ -80,12 +80,12 @@ int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     if (ph->batch < 1 || !(ph->lr > 0) || (ph->iterations <= 0 && !(ph->epochs > 0)) ||
         (inner && (ph->enc_iters < 0 || ph->dec_iters < 0 || !(ph->enc_lr > 0) ||
                    !(ph->dec_lr > 0) || ph->prox_iters < 0 || !(ph->prox_step > 0))))
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "phase '%s': batch, learning rates, inner iteration counts and the "
                           "length must be positive (batch %d, lr %g, epochs %g, iterations %lld)",
                           ph->name, ph->batch, ph->lr, ph->epochs, (long long)ph->iterations);
     if (rt->backtrack && !(ph->backtrack_eta > 1.0f))
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "phase '%s': backtrack_eta %g must be > 1",
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "phase '%s': backtrack_eta %g must be > 1",
                           ph->name, ph->backtrack_eta);
     optim_cfg *o = &rt->opt;
     o->beta1 = ph->beta1, o->beta2 = ph->beta2, o->eps = ph->eps;

@@ -37,12 +37,12 @@ static int code_layer(const block *enc)
 int resample_check(const anamo_model *m, const anamo_train_spec *spec, anamo_err *err)
 {
     if (spec->resample_every < 0)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "train.resample_every = %lld must be >= 0",
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "train.resample_every = %lld must be >= 0",
                           (long long)spec->resample_every);
     if (spec->resample_every == 0)
         return ANAMO_OK;
     if (spec->resample_window < 1)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "train.resample_window = %lld must be >= 1 (steps a unit must stay "
                           "zero to count as dead)",
                           (long long)spec->resample_window);
@@ -51,12 +51,12 @@ int resample_check(const anamo_model *m, const anamo_train_spec *spec, anamo_err
     const char *what;
     if (code_layer(&m->enc) < 0 || model_code_groups(m, &g, &first, &what) ||
         m->dec.layers[first].kind != LAYER_LINEAR)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "train.resample_every needs an encoder ending in a linear layer "
                           "(then activations only) and a decoder starting with one");
     for (int i = 0; i < spec->nphases; i++)
         if (spec->phases[i].block == ANAMO_FREECODES)
-            return anamo_fail(err, ANAMO_ERR_CONFIG,
+            return anamo_err_set(err, ANAMO_ERR_CONFIG,
                               "train.resample_every: free codes are variables of their own, "
                               "not an encoder's units; resampling is for joint, nam, anamo");
     return ANAMO_OK;
@@ -243,14 +243,14 @@ int resample_if_due(anamo_trainer *t, int64_t *count, anamo_err *err)
     uint8_t *dead = calloc((size_t)m->enc.out_dim, 1);
     r.coords = malloc((size_t)(cl->in_dim + 1 + r.cols.len) * sizeof *r.coords);
     int rc = dead && r.coords ? ANAMO_OK
-                              : anamo_fail(err, ANAMO_ERR_NOMEM, "resample: out of memory");
+                              : anamo_err_set(err, ANAMO_ERR_NOMEM, "resample: out of memory");
     if (!rc && (*count = find_dead(t, step, dead)) > 0) {
         r.row_norm = mean_row_norm(cl, dead);
         r.col_norm = mean_column_norm(t, dead, &r.cols);
         anamo_rng rng;
         anamo_rng_seed(&rng, t->spec.seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)step));
         if (revive(t, dead, &r, &rng))
-            rc = anamo_fail(err, ANAMO_ERR_NOMEM, "resample: out of memory");
+            rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "resample: out of memory");
         t->codes_valid = 0; /* a decoder phase's cached codes are computed again */
         const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
         if (!rc && t->phase_ready && ph->block == ANAMO_DECODER && t->spec.cache_codes)

@@ -61,7 +61,7 @@ int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
     rt->opt.lr = t->p.sched[phase_idx].lr;
     int rc = ANAMO_OK;
     if (ph->block == ANAMO_INNER)
-        return anamo_enter_phase(t, phase_idx, err);
+        return inner_enter_phase(t, phase_idx, err);
     if (ph->block == ANAMO_FREECODES)
         return freecodes_enter_phase(t, phase_idx, err);
     if (ph->block != ANAMO_DECODER)
@@ -149,7 +149,7 @@ void train_set_modes(anamo_trainer *t, int encoder_trains, int decoder_trains)
 int train_diverged(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
-    return anamo_fail(err, ANAMO_ERR_DIVERGED,
+    return anamo_err_set(err, ANAMO_ERR_DIVERGED,
                       "diverged: phase '%s' (block %s), epoch %lld, iteration %lld: loss = %g",
                       ph->name, BLOCK_NAMES[ph->block], (long long)t->p.pass + 1,
                       (long long)t->p.iteration + 1, loss);
@@ -185,7 +185,7 @@ int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     anamo_model *m = t->m;
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     if (ph->block == ANAMO_INNER)
-        return anamo_step(t, phase_idx, idx, B, out, err);
+        return inner_step(t, phase_idx, idx, B, out, err);
     if (ph->block == ANAMO_FREECODES)
         return freecodes_step(t, phase_idx, idx, B, out, err);
     const int train_enc = ph->block != ANAMO_DECODER, train_dec = ph->block != ANAMO_ENCODER;

@@ -25,16 +25,16 @@ static int check_spec(anamo_trainer *t, anamo_err *err)
 {
     const anamo_train_spec *s = &t->spec;
     if (s->nphases < 1 || s->nphases > ANAMO_MAX_PHASES)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "train: %d phases (1..%d allowed)", s->nphases,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "train: %d phases (1..%d allowed)", s->nphases,
                           ANAMO_MAX_PHASES);
     if (!(s->epochs > 0))
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "train: epochs = %g must be > 0", s->epochs);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "train: epochs = %g must be > 0", s->epochs);
     for (int i = 0; i < s->nphases; i++) {
         int rc = phase_compile(&s->phases[i], &t->rt[i], err);
         if (rc)
             return rc;
         if (s->phases[i].batch > t->m->max_batch)
-            return anamo_fail(err, ANAMO_ERR_ARG, "phase '%s': batch %d exceeds the model's %d",
+            return anamo_err_set(err, ANAMO_ERR_ARG, "phase '%s': batch %d exceeds the model's %d",
                               s->phases[i].name, s->phases[i].batch, t->m->max_batch);
         schedule_init(&t->p.sched[i], s->phases[i].lr);
     }
@@ -52,7 +52,7 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
     if (any_decoder && t->spec.cache_codes)
         t->codes = anamo_alloc((size_t)(t->train->n * m->enc.out_dim) * sizeof(float));
     if (!t->dxhat || !t->hbuf || (any_decoder && t->spec.cache_codes && !t->codes))
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
     int need_scratch = 0, free_codes = 0;
     for (int i = 0; i < t->spec.nphases; i++) {
         anamo_block_id b = t->spec.phases[i].block;
@@ -61,18 +61,18 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
     }
     if (t->spec.resample_every > 0 &&
         !(t->last_active = calloc((size_t)m->enc.out_dim, sizeof *t->last_active)))
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate unit activity");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate unit activity");
     if (free_codes) {
         const int64_t m_codes = m->enc.out_dim;
         t->free_codes = anamo_alloc((size_t)(t->train->n * m_codes) * sizeof(float));
         t->code_state = anamo_alloc((size_t)(2 * m->max_batch * m_codes + 1) * sizeof(float));
         if (!t->free_codes || !t->code_state)
-            return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate free codes");
+            return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate free codes");
     }
     int64_t widest = m->enc.nparams > m->dec.nparams ? m->enc.nparams : m->dec.nparams;
     for (int k = 0; need_scratch && k < 2; k++)
         if (!(t->scratch[k] = anamo_alloc((size_t)widest * sizeof(float))))
-            return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate work spans");
+            return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate work spans");
     return sampler_init(&t->smp, t->train->n, t->spec.seed, err);
 }
 
@@ -88,12 +88,12 @@ static int setup_scale(anamo_trainer *t, anamo_err *err)
         memset(&t->code_groups, 0, sizeof t->code_groups);
     t->code_groups.kind = NORM_NONE;
     if (s->decoder_norm != ANAMO_DECODER_NORM_NONE && !has_groups)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "train.decoder_norm = %s needs the decoder's first layer (past "
                           "flatten/unflatten) to be linear or convtranspose2d; it is %s",
                           s->decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball" : "sphere", what);
     if (s->penalty == ANAMO_PENALTY_DECODER_L1 && !has_groups)
-        return anamo_fail(err, ANAMO_ERR_CONFIG,
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "loss.penalty = decoder_l1 needs the decoder's first layer (past "
                           "flatten/unflatten) to be linear or convtranspose2d; it is %s", what);
     if (s->decoder_norm == ANAMO_DECODER_NORM_SPHERE)
@@ -102,7 +102,7 @@ static int setup_scale(anamo_trainer *t, anamo_err *err)
         t->code_groups.kind = NORM_BALL;
     norm_groups_project(train_decoder_constraint(t), t->m->dec.params);
     if (has_groups && !(t->unit_weight = anamo_alloc((size_t)t->m->enc.out_dim * sizeof(float))))
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate unit weights");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate unit weights");
     return resample_check(t->m, s, err);
 }
 
@@ -113,7 +113,7 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
     *out = NULL;
     anamo_trainer *t = calloc(1, sizeof *t);
     if (!t)
-        return anamo_fail(err, ANAMO_ERR_NOMEM, "trainer: out of memory");
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: out of memory");
     t->m = m;
     t->spec = *spec;
     t->train = train;
@@ -124,11 +124,11 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
         t->spec.log_every = 50;
     int rc = check_spec(t, err);
     if (!rc && (train->dim != m->in_dim || train->n < 1))
-        rc = anamo_fail(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes %lld",
+        rc = anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes %lld",
                         train->source, (long long)train->n, (long long)train->dim,
                         (long long)m->in_dim);
     if (!rc && test && test->dim != m->in_dim)
-        rc = anamo_fail(err, ANAMO_ERR_ARG, "%s: samples have %lld values; the model takes %lld",
+        rc = anamo_err_set(err, ANAMO_ERR_ARG, "%s: samples have %lld values; the model takes %lld",
                         test->source, (long long)test->dim, (long long)m->in_dim);
     if (!rc)
         rc = setup_scale(t, err);
@@ -150,9 +150,9 @@ int anamo_trainer_set_validation(anamo_trainer *t, const anamo_dataset *validati
                                  anamo_err *err)
 {
     if (!t || !validation)
-        return anamo_fail(err, ANAMO_ERR_ARG, "trainer: no trainer or no validation set given");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "trainer: no trainer or no validation set given");
     if (validation->dim != t->m->in_dim || validation->n < 1)
-        return anamo_fail(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes "
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes "
                           "%lld", validation->source, (long long)validation->n,
                           (long long)validation->dim, (long long)t->m->in_dim);
     t->validation = validation;
@@ -304,7 +304,7 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
 {
     const char *bad = nonfinite_block(t);
     if (bad)
-        return anamo_fail(err, ANAMO_ERR_DIVERGED,
+        return anamo_err_set(err, ANAMO_ERR_DIVERGED,
                           "diverged: the %s's parameters are not finite after epoch %lld "
                           "(iteration %lld)",
                           bad, (long long)epoch, (long long)t->p.iteration);
@@ -342,7 +342,7 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
         row.has_test = 1;
     }
     if (h && h->on_epoch && h->on_epoch(h->ctx, &row))
-        return anamo_fail(err, ANAMO_ERR_IO, "stopped by the epoch hook after epoch %lld",
+        return anamo_err_set(err, ANAMO_ERR_IO, "stopped by the epoch hook after epoch %lld",
                           (long long)epoch);
     return ANAMO_OK;
 }
@@ -432,7 +432,7 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
         emit_log(t, h, epoch, phase_idx);
     rc = end_of_pass ? finish_epoch(t, h, epoch, err) : ANAMO_OK;
     if (!rc && h && h->on_step && h->on_step(h->ctx, t->p.iteration, t->p.elapsed))
-        rc = anamo_fail(err, ANAMO_ERR_IO, "stopped by the step hook at iteration %lld",
+        rc = anamo_err_set(err, ANAMO_ERR_IO, "stopped by the step hook at iteration %lld",
                         (long long)t->p.iteration);
     return rc;
 }
@@ -464,13 +464,13 @@ static unsigned flush_denormals(int on, unsigned previous)
 int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
 {
     if (t->spec.early_stopping > 0 && !t->validation)
-        return anamo_fail(err, ANAMO_ERR_CONFIG, "train: early stopping after %d epochs needs a "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "train: early stopping after %d epochs needs a "
                           "validation set to watch (data.validation)", t->spec.early_stopping);
     unsigned saved = flush_denormals(1, 0);
     int rc = ANAMO_OK;
     while (!rc && !anamo_trainer_done(t)) {
         if (hooks && hooks->stop && *hooks->stop)
-            rc = anamo_fail(err, ANAMO_ERR_INTERRUPTED, "stopped at epoch %lld, iteration %lld",
+            rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED, "stopped at epoch %lld, iteration %lld",
                             (long long)t->p.pass + 1, (long long)t->p.iteration);
         else
             rc = iterate(t, hooks, err);

@@ -144,8 +144,8 @@ float train_backtrack_lr(anamo_trainer *t, int which, int phase_idx, const int64
                          double f_y);
 
 /* anamo.c: the ANAMO_INNER phase. */
-int anamo_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
-int anamo_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
+int inner_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
+int inner_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
                anamo_err *err);
 /* freecodes.c: the ANAMO_FREECODES phase, and its end-of-run encoder fit. */
 int freecodes_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
@@ -155,6 +155,6 @@ int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err);
 
 /* J accelerated-gradient iterations of step d on the decoder, over the codes in t->hbuf for
  * the t->batch samples in m->xbuf (s_j restarted). */
-void anamo_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr);
+void inner_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr);
 
 #endif
