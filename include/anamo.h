@@ -123,9 +123,26 @@ typedef struct anamo_dataset {
     void *data;         /* n * dim elements of dtype */
     uint8_t *labels;    /* n labels, or NULL */
     char source[256];   /* where it came from, for messages */
+    int borrowed;       /* data and labels are the caller's (anamo_dataset_wrap): free leaves
+                           them alone */
 } anamo_dataset;
 
+/* Releases what anamo allocated (not a wrapped dataset's memory) and zeroes *ds. */
 void anamo_dataset_free(anamo_dataset *ds);
+
+/* A dataset over the caller's memory, without a copy: n samples of c·h·w values each,
+ * row-major, of dtype (ANAMO_F32: 4-byte aligned), and n labels or NULL. The memory must
+ * outlive the dataset and stay unchanged while anamo reads it; nothing anamo does writes to it
+ * (a hold-out split of a wrapped set copies). A NULL or misaligned array, n < 1 or a
+ * non-positive dimension is an ANAMO_ERR_ARG naming it. name (may be NULL) appears in
+ * messages. */
+int anamo_dataset_wrap(anamo_dataset *out, const void *data, anamo_dtype dtype, int64_t n,
+                       int c, int h, int w, const uint8_t *labels, const char *name,
+                       anamo_err *err);
+/* Rows [first, first+count) as floats in the scale training sees (bytes / 255), into out
+ * (count × dim). */
+int anamo_dataset_rows(const anamo_dataset *ds, int64_t first, int64_t count, float *out,
+                       anamo_err *err);
 
 /* Readers. Each validates the file before trusting it and fails with a message naming the file
  * and the offset or line at fault. */
@@ -223,6 +240,49 @@ int anamo_model_encode(anamo_model *m, const anamo_dataset *ds, int64_t first, i
 /* Reconstructions D(E(x)) in the input's scale (normalization undone). */
 int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t first,
                             int64_t count, float *recon, anamo_err *err);
+
+/* The same three maps on the caller's arrays, n rows each (row-major float32, 4-byte aligned):
+ * x is n × x_dim, codes n × code_dim, out n × out_dim. The dims are the caller's idea of the
+ * shapes: one that does not match the model's (anamo_model_input_dim, anamo_model_code_dim) is
+ * an ANAMO_ERR_ARG naming both, as is a NULL or misaligned array or n < 1. Results equal
+ * anamo_model_encode / anamo_model_reconstruct on the same rows bit for bit. decode runs the
+ * decoder on the codes as given (binary-code models too) and undoes the normalization. */
+int anamo_encode(anamo_model *m, const float *x, int64_t n, int64_t x_dim, float *codes,
+                 int64_t code_dim, anamo_err *err);
+int anamo_decode(anamo_model *m, const float *codes, int64_t n, int64_t code_dim, float *out,
+                 int64_t out_dim, anamo_err *err);
+int anamo_reconstruct(anamo_model *m, const float *x, int64_t n, int64_t x_dim, float *out,
+                      int64_t out_dim, anamo_err *err);
+
+/* The model's state, by PyTorch's state_dict names and shapes ("encoder.0.weight",
+ * "decoder.1.running_mean", "normalize.mean", …): parameters (with their gradients, as the
+ * last backward left them), batch norm's buffers and the input normalization. The views point
+ * into the model: writes to data change the model. */
+typedef enum anamo_tensor_role {
+    ANAMO_ROLE_PARAMETER = 0, /* trained; grad is its gradient */
+    ANAMO_ROLE_BUFFER = 1,    /* batch norm's running statistics (float) */
+    ANAMO_ROLE_COUNT = 2,     /* num_batches_tracked: one int64 at count, data NULL */
+    ANAMO_ROLE_NORMALIZE = 3  /* normalize.mean, normalize.std (standardized models) */
+} anamo_tensor_role;
+
+typedef struct anamo_tensor_view {
+    const char *name;
+    anamo_tensor_role role;
+    int block;              /* 0 encoder, 1 decoder, -1 neither */
+    float *data;            /* NULL for a count */
+    float *grad;            /* parameters only, else NULL */
+    int64_t *count;         /* ANAMO_ROLE_COUNT only */
+    int ndim;
+    int64_t shape[ANAMO_MAX_DIMS];
+    int64_t numel;
+} anamo_tensor_view;
+
+/* How many named tensors the model has; the i-th (0 ≤ i < count) in state_dict order. */
+int anamo_model_tensor_count(const anamo_model *m);
+int anamo_model_tensor_at(anamo_model *m, int i, anamo_tensor_view *out, anamo_err *err);
+/* The tensor called name; an unknown name is an ANAMO_ERR_ARG naming it. */
+int anamo_model_tensor(anamo_model *m, const char *name, anamo_tensor_view *out,
+                       anamo_err *err);
 
 /* ---- evaluation -------------------------------------------------------------------------- */
 /* The code penalty λ·(1/B) Σ_b Σ_j n_j·|h_bj|:
@@ -477,6 +537,29 @@ void anamo_trainer_work(const anamo_trainer *t, anamo_work out[2]);
  * block; the parameters are those of the last good step), or an error. */
 int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err);
 int anamo_trainer_done(const anamo_trainer *t);
+
+/* The step-level loop, for callers who drive training themselves. anamo_trainer_run is
+ *     while (!anamo_trainer_done(t)) anamo_trainer_step(t, hooks, NULL, err);
+ *     anamo_trainer_finish(t, err);
+ * with the same results bit for bit. A step is one mini-batch of the current phase (phase set
+ * up on entry, left at its end, the epoch's evaluation and hooks at a pass's end). hooks may
+ * be NULL. */
+typedef struct anamo_step_info {
+    int64_t epoch;          /* 1-based epoch the step belonged to */
+    int64_t iteration;      /* 1-based, over the run */
+    const char *phase;      /* its phase's name */
+    int block;              /* the phase's anamo_block_id */
+    int batch;              /* samples in the step */
+    double loss, recon_loss, code_l1; /* the step's objective before its update */
+    int epoch_end;          /* the step finished a pass over the training set */
+} anamo_step_info;
+int anamo_trainer_step(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_step_info *info,
+                       anamo_err *err);
+/* Steps to the end of the current epoch (or of the budget). */
+int anamo_trainer_epoch(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err);
+/* The end-of-run work, once the budget is spent or the caller stops: an accelerated method's
+ * phase leaves its iterate, and a free-codes scheme fits its encoder. Idempotent. */
+int anamo_trainer_finish(anamo_trainer *t, anamo_err *err);
 double anamo_trainer_seconds(const anamo_trainer *t);  /* training seconds so far */
 int64_t anamo_trainer_epochs_done(const anamo_trainer *t);
 int64_t anamo_trainer_iterations(const anamo_trainer *t); /* steps done in the run */

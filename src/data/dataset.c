@@ -47,12 +47,57 @@ void anamo_dataset_free(anamo_dataset *ds)
 {
     if (!ds)
         return;
-    anamo_free(ds->data);
-    anamo_free(ds->labels);
+    if (!ds->borrowed) {
+        anamo_free(ds->data);
+        anamo_free(ds->labels);
+    }
     memset(ds, 0, sizeof *ds);
 }
 
 static size_t dtype_size(anamo_dtype t) { return t == ANAMO_U8 ? 1 : sizeof(float); }
+
+int anamo_dataset_wrap(anamo_dataset *out, const void *data, anamo_dtype dtype, int64_t n,
+                       int c, int h, int w, const uint8_t *labels, const char *name,
+                       anamo_err *err)
+{
+    if (!out)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "dataset wrap: out is NULL");
+    memset(out, 0, sizeof *out);
+    const char *what = name ? name : "user array";
+    if (dtype != ANAMO_U8 && dtype != ANAMO_F32)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: dtype %d is neither ANAMO_U8 nor ANAMO_F32",
+                             what, (int)dtype);
+    if (!data)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the data array is NULL", what);
+    if ((uintptr_t)data % dtype_size(dtype))
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the float32 array at %p is not 4-byte "
+                             "aligned", what, data);
+    if (n < 1 || c < 1 || h < 1 || w < 1)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: shape %lld × %d × %d × %d has an empty or "
+                             "negative dimension", what, (long long)n, c, h, w);
+    const int64_t dim = (int64_t)c * h * w;
+    if (n > ANAMO_DATA_MAX_BYTES / dim)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values is more than "
+                             "anamo addresses", what, (long long)n, (long long)dim);
+    *out = (anamo_dataset){.n = n, .c = c, .h = h, .w = w, .dim = dim, .dtype = dtype,
+                           .data = (void *)data, .labels = (uint8_t *)labels, .borrowed = 1};
+    snprintf(out->source, sizeof out->source, "%s", what);
+    return ANAMO_OK;
+}
+
+int anamo_dataset_rows(const anamo_dataset *ds, int64_t first, int64_t count, float *out,
+                       anamo_err *err)
+{
+    if (!ds || !ds->data || !out)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "dataset rows: %s is NULL",
+                             !ds || !ds->data ? "the dataset" : "out");
+    if (first < 0 || count < 0 || first > ds->n - count)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: rows [%lld, %lld) are not within the %lld "
+                             "samples there", ds->source, (long long)first,
+                             (long long)(first + count), (long long)ds->n);
+    data_rows(ds, first, count, out);
+    return ANAMO_OK;
+}
 
 int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
                         anamo_dataset *out, anamo_err *err)
@@ -65,6 +110,7 @@ int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
                           (long long)first + (long long)count, (long long)ds->n);
     anamo_dataset part = *ds;
     size_t row = (size_t)ds->dim * dtype_size(ds->dtype);
+    part.borrowed = 0;
     part.n = count;
     part.data = anamo_alloc((size_t)count * row);
     part.labels = ds->labels ? anamo_alloc((size_t)count) : NULL;
@@ -115,6 +161,14 @@ int anamo_dataset_hold_out(anamo_dataset *ds, double fraction, uint64_t seed,
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: a validation fraction of %g holds out %lld of "
                           "%lld samples; it must leave at least one on each side",
                           ds->source, fraction, (long long)k, (long long)ds->n);
+    if (ds->borrowed) { /* the training rows move up in place: never in the caller's memory */
+        anamo_dataset own;
+        int rc = anamo_dataset_slice(ds, 0, ds->n, &own, err);
+        if (rc)
+            return rc;
+        snprintf(own.source, sizeof own.source, "%s", ds->source);
+        *ds = own;
+    }
     const size_t row = (size_t)ds->dim * dtype_size(ds->dtype);
     anamo_dataset val = *ds;
     val.n = k;

@@ -386,7 +386,8 @@ static void account(anamo_trainer *t, const step_losses *s, int B, double second
 /* One iteration of the outer loop: set up the phase if needed, step, advance the data and
  * phase positions, and only then report, so that a checkpoint written by a hook always holds a
  * position a resumed run can start from. */
-static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
+static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_step_info *info,
+                   anamo_err *err)
 {
     double t0 = now_seconds();
     anamo_work mark[2];
@@ -422,6 +423,11 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_err *err)
         t->p.pass++;
         t->p.offset = 0;
     }
+    if (info)
+        *info = (anamo_step_info){.epoch = epoch, .iteration = t->p.iteration,
+                                  .phase = t->spec.phases[phase_idx].name, .block = (int)which,
+                                  .batch = B, .loss = s.loss, .recon_loss = s.recon,
+                                  .code_l1 = s.l1, .epoch_end = end_of_pass};
     if (phase_finished(t)) {
         train_leave_phase(t, t->p.phase_idx);
         t->p.phase_idx = (t->p.phase_idx + 1) % t->spec.nphases;
@@ -461,30 +467,69 @@ static unsigned flush_denormals(int on, unsigned previous)
 #endif
 }
 
-int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
+/* What every way of training checks first. */
+static int check_run(const anamo_trainer *t, anamo_err *err)
 {
     if (t->spec.early_stopping > 0 && !t->validation)
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "train: early stopping after %d epochs needs a "
-                          "validation set to watch (data.validation)", t->spec.early_stopping);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "train: early stopping after %d epochs needs "
+                             "a validation set to watch (data.validation)",
+                             t->spec.early_stopping);
+    return ANAMO_OK;
+}
+
+static int stop_requested(const anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
+{
+    if (!hooks || !hooks->stop || !*hooks->stop)
+        return ANAMO_OK;
+    return anamo_err_set(err, ANAMO_ERR_INTERRUPTED, "stopped at epoch %lld, iteration %lld",
+                         (long long)t->p.pass + 1, (long long)t->p.iteration);
+}
+
+int anamo_trainer_step(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_step_info *info,
+                       anamo_err *err)
+{
+    if (!t)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "trainer step: the trainer is NULL");
+    if (anamo_trainer_done(t))
+        return anamo_err_set(err, ANAMO_ERR_ARG, "trainer step: the run's budget is spent "
+                             "(%lld steps, %lld epochs done)", (long long)t->p.iteration,
+                             (long long)t->p.pass);
+    int rc = check_run(t, err);
+    if (!rc)
+        rc = stop_requested(t, hooks, err);
+    if (rc)
+        return rc;
     unsigned saved = flush_denormals(1, 0);
+    rc = iterate(t, hooks, info, err);
+    flush_denormals(0, saved);
+    return rc;
+}
+
+int anamo_trainer_epoch(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
+{
+    anamo_step_info info = {0};
     int rc = ANAMO_OK;
-    while (!rc && !anamo_trainer_done(t)) {
-        if (hooks && hooks->stop && *hooks->stop)
-            rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED, "stopped at epoch %lld, iteration %lld",
-                            (long long)t->p.pass + 1, (long long)t->p.iteration);
-        else
-            rc = iterate(t, hooks, err);
-    }
+    while (!rc && !info.epoch_end && !(t && anamo_trainer_done(t)))
+        rc = anamo_trainer_step(t, hooks, &info, err);
+    return rc;
+}
+
+int anamo_trainer_finish(anamo_trainer *t, anamo_err *err)
+{
+    if (!t)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "trainer finish: the trainer is NULL");
     /* a budget that ends inside a phase ends it as a phase's end would: an accelerated method
      * leaves its iterate x_j, not the extrapolated y_j (a resumed run restarts the sequence
      * there, as at every phase entry) */
-    if (!rc && t->phase_ready) {
+    if (t->phase_ready) {
         train_leave_phase(t, t->p.phase_idx);
         t->phase_ready = 0;
     }
     /* end-of-run work: the binary-code encoder fit of a free-codes scheme */
+    unsigned saved = flush_denormals(1, 0);
     anamo_work mark[2];
     work_mark(t, mark);
+    int rc = ANAMO_OK;
     for (int i = 0; !rc && !t->p.finished && i < t->spec.nphases; i++)
         if (t->spec.phases[i].block == ANAMO_FREECODES)
             rc = freecodes_finish(t, i, err);
@@ -493,4 +538,20 @@ int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_er
         t->p.finished = 1;
     flush_denormals(0, saved);
     return rc;
+}
+
+/* The steps without the per-step MXCSR switch of anamo_trainer_step, then the end-of-run work:
+ * an interrupted or failed run leaves its phase as it was, so that a checkpoint of it resumes
+ * exactly. */
+int anamo_trainer_run(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
+{
+    int rc = check_run(t, err);
+    unsigned saved = flush_denormals(1, 0);
+    while (!rc && !anamo_trainer_done(t)) {
+        rc = stop_requested(t, hooks, err);
+        if (!rc)
+            rc = iterate(t, hooks, NULL, err);
+    }
+    flush_denormals(0, saved);
+    return rc ? rc : anamo_trainer_finish(t, err);
 }
