@@ -19,7 +19,7 @@
 #define ANAMO_BENCH_CEILING_H
 
 #include "bench_util.h"
-#include "nn/block.h"
+#include "anamo.h"
 
 #include <cblas.h>
 #include <dnnl.h>
@@ -37,13 +37,14 @@
 #endif
 #define CEILING_MIN_SECONDS 0.05 /* each shape is called until this long has passed */
 #define CEILING_MAX_CALLS 1000000
-#define CEILING_MAX_PRODUCTS (3 * 2 * BLOCK_MAX_LAYERS)
+#define CEILING_MAX_LAYERS 64 /* per block, as the library's */
+#define CEILING_MAX_PRODUCTS (3 * 2 * CEILING_MAX_LAYERS)
 
 enum { PART_FORWARD, PART_DIN, PART_DW, NPARTS };
 static const char *const PART_NAMES[NPARTS] = {"forward", "input_grad", "weight_grad"};
 
 typedef struct product {
-    char layer[PARAM_NAME_MAX]; /* PyTorch's name of the layer: "encoder.0" */
+    char layer[32];             /* PyTorch's name of the layer: "encoder.0" */
     int block, index, part;     /* index: the layer's position in its block */
     CBLAS_TRANSPOSE ta, tb;
     int M, N, K, lda, ldb, ldc;
@@ -75,12 +76,12 @@ typedef struct ceiling {
     float *a, *b, *c;
 } ceiling;
 
-static inline product *add_product(ceiling *c, const block *b, int blk, const layer *l, int part,
-                            CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K)
+static inline product *add_product(ceiling *c, const anamo_layer_info *l, int part,
+                                   CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K)
 {
     product *p = &c->p[c->n++];
-    snprintf(p->layer, sizeof p->layer, "%s.%d", b->name, l->index);
-    p->block = blk, p->index = l->index, p->part = part;
+    snprintf(p->layer, sizeof p->layer, "%s", l->name);
+    p->block = l->block, p->index = l->index, p->part = part;
     p->ta = ta, p->tb = tb, p->M = M, p->N = N, p->K = K;
     p->flop = 2.0 * M * N * K;
     return p;
@@ -93,57 +94,57 @@ static inline void set_ld(product *p, int lda, int ldb, int ldc, float beta)
 
 /* linear.c: forward out (B, OUT) = in (B, IN) · Wᵀ (bias first, beta = 1); din (B, IN) =
  * dout · W; dW (OUT, IN) = doutᵀ · in. */
-static inline void add_linear(ceiling *c, const block *b, int blk, const layer *l)
+static inline void add_linear(ceiling *c, const anamo_layer_info *l)
 {
     const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
-    set_ld(add_product(c, b, blk, l, PART_FORWARD, CblasNoTrans, CblasTrans, BATCH, OUT, IN), IN,
+    set_ld(add_product(c, l, PART_FORWARD, CblasNoTrans, CblasTrans, BATCH, OUT, IN), IN,
            IN, OUT, 1.0f);
-    set_ld(add_product(c, b, blk, l, PART_DIN, CblasNoTrans, CblasNoTrans, BATCH, IN, OUT), OUT,
+    set_ld(add_product(c, l, PART_DIN, CblasNoTrans, CblasNoTrans, BATCH, IN, OUT), OUT,
            IN, IN, 0.0f);
-    set_ld(add_product(c, b, blk, l, PART_DW, CblasTrans, CblasNoTrans, OUT, IN, BATCH), OUT, IN,
+    set_ld(add_product(c, l, PART_DW, CblasTrans, CblasNoTrans, OUT, IN, BATCH), OUT, IN,
            IN, 0.0f);
 }
 
 /* conv.c, Conv2d with W (M = C_out, K = C_in·k·k) and N = B·OH·OW columns: forward out (M, N)
  * = W · col; dcol (K, N) = Wᵀ · dout (then col2im); dW (M, K) = dout · colᵀ. */
-static void add_conv2d(ceiling *c, const block *b, int blk, const layer *l)
+static void add_conv2d(ceiling *c, const anamo_layer_info *l)
 {
-    const int M = l->out_c, K = l->in_c * l->k * l->k, N = BATCH * l->out_h * l->out_w;
-    set_ld(add_product(c, b, blk, l, PART_FORWARD, CblasNoTrans, CblasNoTrans, M, N, K), K, N, N,
+    const int M = l->out_c, K = l->in_c * l->kernel * l->kernel, N = BATCH * l->out_h * l->out_w;
+    set_ld(add_product(c, l, PART_FORWARD, CblasNoTrans, CblasNoTrans, M, N, K), K, N, N,
            0.0f);
-    set_ld(add_product(c, b, blk, l, PART_DIN, CblasTrans, CblasNoTrans, K, N, M), K, N, N, 0.0f);
-    set_ld(add_product(c, b, blk, l, PART_DW, CblasNoTrans, CblasTrans, M, K, N), N, N, K, 0.0f);
+    set_ld(add_product(c, l, PART_DIN, CblasTrans, CblasNoTrans, K, N, M), K, N, N, 0.0f);
+    set_ld(add_product(c, l, PART_DW, CblasNoTrans, CblasTrans, M, K, N), N, N, K, 0.0f);
 }
 
 /* conv.c, ConvTranspose2d with W (C_in, K = C_out·k·k) and N = B·H_in·W_in columns: forward
  * work span (K, N) = Wᵀ · x (then col2im); din (C_in, N) = W · dcol, dcol = im2col(dout);
  * dW (C_in, K) = x · dcolᵀ. */
-static void add_convt2d(ceiling *c, const block *b, int blk, const layer *l)
+static void add_convt2d(ceiling *c, const anamo_layer_info *l)
 {
-    const int C_in = l->in_c, K = l->out_c * l->k * l->k, N = BATCH * l->in_h * l->in_w;
-    set_ld(add_product(c, b, blk, l, PART_FORWARD, CblasTrans, CblasNoTrans, K, N, C_in), K, N, N,
+    const int C_in = l->in_c, K = l->out_c * l->kernel * l->kernel, N = BATCH * l->in_h * l->in_w;
+    set_ld(add_product(c, l, PART_FORWARD, CblasTrans, CblasNoTrans, K, N, C_in), K, N, N,
            0.0f);
-    set_ld(add_product(c, b, blk, l, PART_DIN, CblasNoTrans, CblasNoTrans, C_in, N, K), K, N, N,
+    set_ld(add_product(c, l, PART_DIN, CblasNoTrans, CblasNoTrans, C_in, N, K), K, N, N,
            0.0f);
-    set_ld(add_product(c, b, blk, l, PART_DW, CblasNoTrans, CblasTrans, C_in, K, N), N, N, K,
+    set_ld(add_product(c, l, PART_DW, CblasNoTrans, CblasTrans, C_in, K, N), N, N, K,
            0.0f);
 }
 
-static inline void add_block(ceiling *c, const block *b, int blk)
+static inline void add_block(ceiling *c, const anamo_model *m, int blk)
 {
-    c->first_weighted[blk] = b->nlayers;
-    for (int i = 0; i < b->nlayers; i++) {
-        const layer *l = &b->layers[i];
-        int weighted = l->kind == LAYER_LINEAR || l->kind == LAYER_CONV2D ||
-                       l->kind == LAYER_CONVT2D || l->kind == LAYER_BATCHNORM;
-        if (weighted && c->first_weighted[blk] == b->nlayers)
+    const int nlayers = anamo_model_layer_count(m, blk);
+    c->first_weighted[blk] = nlayers;
+    for (int i = 0; i < nlayers; i++) {
+        anamo_layer_info l;
+        anamo_model_layer(m, blk, i, &l, NULL);
+        if (l.params > 0 && c->first_weighted[blk] == nlayers)
             c->first_weighted[blk] = i;
-        if (l->kind == LAYER_LINEAR)
-            add_linear(c, b, blk, l);
-        else if (l->kind == LAYER_CONV2D)
-            add_conv2d(c, b, blk, l);
-        else if (l->kind == LAYER_CONVT2D)
-            add_convt2d(c, b, blk, l);
+        if (l.kind == ANAMO_LAYER_LINEAR)
+            add_linear(c, &l);
+        else if (l.kind == ANAMO_LAYER_CONV2D)
+            add_conv2d(c, &l);
+        else if (l.kind == ANAMO_LAYER_CONVT2D)
+            add_convt2d(c, &l);
     }
 }
 
@@ -169,16 +170,18 @@ static inline float *random_floats(size_t n, unsigned seed)
 static inline int ceiling_create(ceiling *c, const char *encoder, const char *decoder, int in_c,
                           int in_h, int in_w)
 {
-    block *b = calloc(2, sizeof *b);
     anamo_err err = {0};
     memset(c, 0, sizeof *c);
-    int rc = !b || block_plan(&b[0], "encoder", encoder, in_c, in_h, in_w, &err) ||
-             block_plan(&b[1], "decoder", decoder, b[0].out_c, b[0].out_h, b[0].out_w, &err);
+    /* a batch of one: only the layers' shapes are read, never their buffers */
+    anamo_model_spec spec = {.in_c = in_c, .in_h = in_h, .in_w = in_w, .encoder = encoder,
+                             .decoder = decoder, .max_batch = 1, .conv = ANAMO_CONV_IM2COL};
+    anamo_model *m = NULL;
+    int rc = anamo_model_create(&spec, &m, &err);
     if (rc)
-        fprintf(stderr, "ceiling: %s\n", b ? err.msg : "out of memory");
+        fprintf(stderr, "ceiling: %s\n", err.msg);
     for (int k = 0; !rc && k < 2; k++)
-        add_block(c, &b[k], k);
-    free(b);
+        add_block(c, m, k);
+    anamo_model_free(m);
     for (int i = 0; !rc && i < c->n; i++) {
         size_t na, nb, nc;
         operand_sizes(&c->p[i], &na, &nb, &nc);

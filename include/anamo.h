@@ -284,6 +284,32 @@ int anamo_model_tensor_at(anamo_model *m, int i, anamo_tensor_view *out, anamo_e
 int anamo_model_tensor(anamo_model *m, const char *name, anamo_tensor_view *out,
                        anamo_err *err);
 
+/* The layers of a block (0 encoder, 1 decoder) as built: what each is, its shapes and its
+ * parameters; for tools that count a model's work (bench/ceiling.h) or show it. */
+typedef enum anamo_layer_kind {
+    ANAMO_LAYER_LINEAR = 0,
+    ANAMO_LAYER_ACTIVATION,
+    ANAMO_LAYER_CONV2D,     /* nn.Conv2d */
+    ANAMO_LAYER_CONVT2D,    /* nn.ConvTranspose2d */
+    ANAMO_LAYER_BATCHNORM,  /* nn.BatchNorm1d or nn.BatchNorm2d */
+    ANAMO_LAYER_FLATTEN,
+    ANAMO_LAYER_UNFLATTEN
+} anamo_layer_kind;
+
+typedef struct anamo_layer_info {
+    char name[32];          /* PyTorch's module name, "encoder.0" */
+    char item[96];          /* the layer as an item of its list, "conv2d 12 k4 s2 p1" */
+    anamo_layer_kind kind;
+    int block, index;       /* index: position in its block (nn.Sequential numbering) */
+    int in_c, in_h, in_w, out_c, out_h, out_w; /* features: (F, 1, 1) */
+    int64_t in_dim, out_dim;
+    int kernel, stride, padding, output_padding; /* convolutions only */
+    int64_t params;         /* weights and biases */
+} anamo_layer_info;
+int anamo_model_layer_count(const anamo_model *m, int block);
+int anamo_model_layer(const anamo_model *m, int block, int i, anamo_layer_info *out,
+                      anamo_err *err);
+
 /* ---- evaluation -------------------------------------------------------------------------- */
 /* The code penalty λ·(1/B) Σ_b Σ_j n_j·|h_bj|:
  *   ANAMO_PENALTY_L1           n_j = 1, the seeds' λ·‖E(x)‖₁

@@ -8,8 +8,8 @@
  *      the codes equals the reconstruction bit for bit; a shape that does not match the model
  *      is an error naming both sizes.
  *   3. Tensors by state_dict name: names and shapes as PyTorch's, the views point into the
- *      model (a write changes its output), gradients are the last backward's, and an unknown
- *      name is an error naming it.
+ *      model (a write changes its output), and an unknown name is an error naming it; layers
+ *      with their shapes and parameter counts.
  *   4. A hand-written loop of anamo_trainer_step (and one of anamo_trainer_epoch) followed by
  *      anamo_trainer_finish leaves every parameter bit-identical to anamo_trainer_run, for
  *      joint, NAM (with a code cache), ANAMO and free codes; the step info counts the run. */
@@ -216,6 +216,49 @@ static void test_tensors(void **state)
     anamo_model_free(m);
 }
 
+/* The layers as built: shapes by the convolution arithmetic, out = (in + 2p − k)/s + 1 and
+ * (in − 1)·s − 2p + k + op, parameter counts as PyTorch's, summing to the block's. */
+static void test_layers(void **state)
+{
+    (void)state;
+    anamo_model_spec s = {.in_c = 3, .in_h = 32, .in_w = 32,
+                          .encoder = "conv2d 12 k4 s2 p1, relu, batchnorm, flatten, linear 10",
+                          .decoder = "linear 768, unflatten 12 8 8, convtranspose2d 3 k4 s4 p0",
+                          .init = ANAMO_INIT_PYTORCH, .seed = 1, .max_batch = 2};
+    anamo_model *m = NULL;
+    anamo_err err = {0};
+    must(anamo_model_create(&s, &m, &err), &err);
+    assert_int_equal(anamo_model_layer_count(m, 0), 5);
+    assert_int_equal(anamo_model_layer_count(m, 1), 3);
+    anamo_layer_info l;
+    must(anamo_model_layer(m, 0, 0, &l, &err), &err);
+    assert_string_equal(l.name, "encoder.0");
+    assert_string_equal(l.item, "conv2d 12 k4 s2 p1");
+    assert_int_equal(l.kind, ANAMO_LAYER_CONV2D);
+    assert_int_equal(l.out_c, 12);
+    assert_int_equal(l.out_h, (32 + 2 - 4) / 2 + 1);
+    assert_int_equal(l.kernel, 4);
+    assert_int_equal(l.params, 12 * 3 * 4 * 4 + 12);
+    must(anamo_model_layer(m, 0, 4, &l, &err), &err);
+    assert_int_equal(l.kind, ANAMO_LAYER_LINEAR);
+    assert_int_equal(l.in_dim, 12 * 16 * 16);
+    assert_int_equal(l.params, 12 * 16 * 16 * 10 + 10);
+    must(anamo_model_layer(m, 1, 2, &l, &err), &err);
+    assert_int_equal(l.kind, ANAMO_LAYER_CONVT2D);
+    assert_int_equal(l.out_h, (8 - 1) * 4 + 4);
+    assert_int_equal(l.params, 12 * 3 * 4 * 4 + 3);
+    for (int b = 0; b < 2; b++) {
+        int64_t sum = 0;
+        for (int i = 0; i < anamo_model_layer_count(m, b); i++) {
+            must(anamo_model_layer(m, b, i, &l, &err), &err);
+            sum += l.params;
+        }
+        assert_int_equal(sum, anamo_model_param_count(m, b));
+    }
+    assert_error(anamo_model_layer(m, 1, 3, &l, &err), ANAMO_ERR_ARG, &err, "no layer 3", NULL);
+    anamo_model_free(m);
+}
+
 /* ---- 4. the step-level loop ---------------------------------------------------------------- */
 
 typedef enum loop_kind { LOOP_RUN, LOOP_STEPS, LOOP_EPOCHS } loop_kind;
@@ -337,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_maps_on_arrays),
         cmocka_unit_test(test_tensors),
+        cmocka_unit_test(test_layers),
         cmocka_unit_test(test_loops_joint),
         cmocka_unit_test(test_loops_nam),
         cmocka_unit_test(test_loops_anamo),

@@ -111,6 +111,8 @@ float *block_backward_span(block *b, int first, int last, const float *dout, int
 
 /* The layer list back as text (canonical form of the spec). */
 void block_describe(const block *b, char *buf, size_t size);
+/* One layer back as an item of its list ("conv2d 12 k4 s2 p1"); snprintf's return. */
+int layer_describe(const layer *l, char *buf, size_t size);
 
 /* Allocates opt_state of nstate floats (zeroed); keeps an existing buffer of that size. */
 int block_alloc_state(block *b, int64_t nstate, anamo_err *err);

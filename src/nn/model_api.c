@@ -175,3 +175,55 @@ int anamo_model_tensor(anamo_model *m, const char *name, anamo_tensor_view *out,
                              ? m->dec.params_ref[m->dec.nparams_tensors - 1].name
                              : "none");
 }
+
+/* ---- layers ------------------------------------------------------------------------------ */
+
+_Static_assert((int)ANAMO_LAYER_LINEAR == (int)LAYER_LINEAR &&
+                   (int)ANAMO_LAYER_ACTIVATION == (int)LAYER_ACT &&
+                   (int)ANAMO_LAYER_CONV2D == (int)LAYER_CONV2D &&
+                   (int)ANAMO_LAYER_CONVT2D == (int)LAYER_CONVT2D &&
+                   (int)ANAMO_LAYER_BATCHNORM == (int)LAYER_BATCHNORM &&
+                   (int)ANAMO_LAYER_FLATTEN == (int)LAYER_FLATTEN &&
+                   (int)ANAMO_LAYER_UNFLATTEN == (int)LAYER_UNFLATTEN,
+               "anamo_layer_kind mirrors layer_kind");
+
+int anamo_model_layer_count(const anamo_model *m, int which)
+{
+    return m && (which == 0 || which == 1) ? block_of(m, which)->nlayers : 0;
+}
+
+static int64_t layer_params(const layer *l)
+{
+    switch (l->kind) {
+    case LAYER_LINEAR: return l->in_dim * l->out_dim + l->out_dim;
+    case LAYER_CONV2D: return (int64_t)l->out_c * l->in_c * l->k * l->k + l->out_c;
+    case LAYER_CONVT2D: return (int64_t)l->in_c * l->out_c * l->k * l->k + l->out_c;
+    case LAYER_BATCHNORM: return 2 * (int64_t)l->out_c;
+    default: return 0;
+    }
+}
+
+int anamo_model_layer(const anamo_model *m, int which, int i, anamo_layer_info *out,
+                      anamo_err *err)
+{
+    if (!m || !out)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "layer: %s is NULL", m ? "out" : "the model");
+    const int count = anamo_model_layer_count(m, which);
+    if (i < 0 || i >= count)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "layer: block %d has no layer %d (it has %d)",
+                             which, i, count);
+    const block *b = block_of(m, which);
+    const layer *l = &b->layers[i];
+    const int conv = l->kind == LAYER_CONV2D || l->kind == LAYER_CONVT2D;
+    *out = (anamo_layer_info){.kind = (anamo_layer_kind)l->kind, .block = which,
+                              .index = l->index, .in_c = l->in_c, .in_h = l->in_h,
+                              .in_w = l->in_w, .out_c = l->out_c, .out_h = l->out_h,
+                              .out_w = l->out_w, .in_dim = l->in_dim, .out_dim = l->out_dim,
+                              .kernel = conv ? l->k : 0, .stride = conv ? l->stride : 0,
+                              .padding = conv ? l->pad : 0,
+                              .output_padding = conv ? l->out_pad : 0,
+                              .params = layer_params(l)};
+    snprintf(out->name, sizeof out->name, "%s.%d", b->name, l->index);
+    layer_describe(l, out->item, sizeof out->item);
+    return ANAMO_OK;
+}

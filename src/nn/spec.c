@@ -239,8 +239,7 @@ static int describe_linear(const layer *l, char *buf, size_t size)
     return snprintf(buf, size, "linear %d%s%s", l->out_c, w, b);
 }
 
-/* One layer back as an item of the list. */
-static int describe_layer(const layer *l, char *buf, size_t size)
+int layer_describe(const layer *l, char *buf, size_t size)
 {
     switch (l->kind) {
     case LAYER_LINEAR: return describe_linear(l, buf, size);
@@ -268,7 +267,7 @@ void block_describe(const block *b, char *buf, size_t size)
     for (int i = 0; i < b->nlayers && used + 2 < size; i++) {
         if (i)
             used += (size_t)snprintf(buf + used, size - used, ", ");
-        int n = describe_layer(&b->layers[i], buf + used, size - used);
+        int n = layer_describe(&b->layers[i], buf + used, size - used);
         if (n < 0)
             return;
         used += (size_t)n;
