@@ -8,8 +8,6 @@
  *            the reconstruction error per position, whose rows (position, codes, error) also go
  *            to RUN/positions.csv for the figures. */
 #include "analysis.h"
-#include "core/err.h"
-#include "data/data.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -96,10 +94,12 @@ static int write_positions(const char *run_dir, const float *codes, int64_t code
 }
 
 /* Per-sample mean squared error between ds's rows and their reconstructions. */
-static void position_errors(const anamo_dataset *ds, float *x, const float *recon,
-                            double *error)
+static int position_errors(const anamo_dataset *ds, float *x, const float *recon,
+                           double *error, anamo_err *err)
 {
-    data_rows(ds, 0, ds->n, x);
+    int rc = anamo_dataset_rows(ds, 0, ds->n, x, err);
+    if (rc)
+        return rc;
     for (int64_t p = 0; p < ds->n; p++) {
         double sq = 0.0;
         for (int64_t j = 0; j < ds->dim; j++) {
@@ -108,6 +108,7 @@ static void position_errors(const anamo_dataset *ds, float *x, const float *reco
         }
         error[p] = sq / (double)ds->dim;
     }
+    return ANAMO_OK;
 }
 
 static cJSON *steps_json(double r2, const double *error, int64_t n)
@@ -148,10 +149,10 @@ int analysis_steps(anamo_model *m, const anamo_dataset *ds, const char *run_dir,
         position[p] = (double)p; /* sample p steps up at position p */
     if (!rc)
         rc = anamo_latent_linearity(codes, n, code_dim, position, &r2, err);
-    if (!rc) {
-        position_errors(ds, x, recon, error);
+    if (!rc)
+        rc = position_errors(ds, x, recon, error, err);
+    if (!rc)
         rc = write_positions(run_dir, codes, code_dim, error, n, err);
-    }
     if (!rc && !(*out = steps_json(r2, error, n)))
         rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "steps analysis: out of memory");
     free(codes), free(recon), free(x), free(error), free(position);

@@ -3,8 +3,6 @@
 #define ANAMO_CLI_CLI_H
 
 #include "anamo.h"
-#include "config.h"
-#include "core/err.h"
 
 #include <cJSON.h>
 #include <stdio.h>
@@ -21,10 +19,6 @@ int cmd_compare(int argc, char **argv);
  * and argument errors, 1 for the rest. */
 int cli_report(const anamo_err *err);
 int cli_usage_error(const char *usage, const char *fmt, ...);
-/* Where datasets are looked up: $ANAMO_DATA, else ./data. */
-const char *cli_data_root(void);
-/* Opens a dataset spec; the message on failure says where it looked. */
-int cli_open_data(const char *spec, anamo_dataset *ds, anamo_err *err);
 int cli_mkdir_p(const char *path, anamo_err *err);
 /* Writes text to path.tmp, flushes and fsyncs it, and renames it over path: a crash leaves the
  * old file or the new one, never half of one. */
@@ -33,9 +27,6 @@ int cli_is_dir(const char *path);
 int cli_file_exists(const char *path);
 /* MODEL may be a checkpoint file or a run directory holding model.safetensors. */
 void cli_model_path(const char *model, char *out, size_t size);
-/* The objective a checkpoint was trained with (from its stored config: loss, λ, penalty,
- * Jacobian samples); defaults mse, 0, l1, 256. */
-void cli_checkpoint_objective(const char *path, anamo_eval_spec *spec);
 
 /* Arguments of the verbs that read a model and a dataset: MODEL --data SPEC [-o OUT]
  * [--count N] [--cols N] [--jacobian-samples N]. Returns 0, or the exit code to leave with (-1: --help shown). */
@@ -47,6 +38,11 @@ typedef struct model_args {
 int cli_model_args(int argc, char **argv, const char *usage, model_args *a);
 /* Loads MODEL's checkpoint and the dataset; prints the error and returns the exit code. */
 int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds);
+/* The encoder's first layer with a weight matrix (a linear layer; with conv, a Conv2d too):
+ * its description into *layer and its weights, in PyTorch's layout, into *weights (NULL when
+ * the encoder has none). */
+int cli_first_weights(anamo_model *m, int conv, anamo_layer_info *layer, const float **weights,
+                      anamo_err *err);
 
 /* One training run of config c into run_dir (created; with resume, continued). */
 typedef struct run_result {
@@ -69,11 +65,11 @@ typedef struct run_result {
 } run_result;
 
 typedef struct cli_live cli_live; /* --live (live.h); NULL when off */
-int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
+int cli_run_training(const anamo_config *c, const char *run_dir, int resume, const char *label,
                      cli_live *live, run_result *out, anamo_err *err);
 /* Everything cli_run_training checks before it writes anything: the config's settings, the
  * data, the model's layer lists against the data's shape, the phases' optimizers. */
-int cli_check_run(const config *c, anamo_err *err);
+int cli_check_run(const anamo_config *c, anamo_err *err);
 /* The metrics as a JSON object: summary.json's "train" and "test", and anamo eval's output. */
 cJSON *cli_metrics_json(const anamo_metrics *mt);
 /* Text built with stdio into memory, for scripts and tables: a FILE over a buffer of cap bytes

@@ -63,27 +63,27 @@ static void short_key_of(const char *sweep, char *out, size_t size)
 
 /* One family's runs: the arm NAME once per value of its sweep ([compare] sweep and
  * sweep_values, which its [arm NAME] may set for itself), appended to arms[*narms...]. */
-static int plan_family(const config *c, const char *name, compare_arm *arms, int *narms,
+static int plan_family(const anamo_config *c, const char *name, compare_arm *arms, int *narms,
                        anamo_err *err)
 {
-    char values[COMPARE_MAX_ARMS][ANAMO_NAME_MAX], sweep[2 * CFG_KEY_MAX];
-    config arm;
-    int rc = config_copy(&arm, c, err);
+    char values[COMPARE_MAX_ARMS][ANAMO_NAME_MAX], sweep[2 * COMPARE_KEY_MAX];
+    anamo_config *arm = NULL;
+    int rc = anamo_config_copy(c, &arm, err);
     if (!rc)
-        rc = config_apply_arm(&arm, name, err);
-    snprintf(sweep, sizeof sweep, "%s", rc ? "" : config_get(&arm, "compare", "sweep"));
-    int nvalues = *sweep ? split_list(config_get(&arm, "compare", "sweep_values"), values,
-                                      COMPARE_MAX_ARMS)
+        rc = anamo_config_use_arm(arm, name, err);
+    snprintf(sweep, sizeof sweep, "%s", rc ? "" : anamo_config_get(arm, "compare", "sweep"));
+    int nvalues = *sweep ? anamo_config_list(arm, "compare", "sweep_values", values,
+                                             COMPARE_MAX_ARMS)
                          : 0;
-    config_free(&arm);
+    anamo_config_free(arm);
     if (rc)
         return rc;
     if (*sweep && nvalues < 1)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: arm %s sweeps %s but sweep_values lists "
-                          "no value", c->path, name, sweep);
+                          "no value", anamo_config_path(c), name, sweep);
     if (*narms + (nvalues ? nvalues : 1) > COMPARE_MAX_ARMS)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: more than %d runs per trial (arms × their "
-                          "sweep values)", c->path, COMPARE_MAX_ARMS);
+                          "sweep values)", anamo_config_path(c), COMPARE_MAX_ARMS);
     char short_key[sizeof sweep];
     short_key_of(sweep, short_key, sizeof short_key);
     for (int v = 0; v < (nvalues ? nvalues : 1); v++) {
@@ -115,12 +115,13 @@ static int sweeps_agree(const compare_arm *arms, int narms)
 }
 
 /* The arms: each [compare] arms name, times each value of its sweep. */
-static int plan_arms(const config *c, compare_set *cs, compare_arm *arms, anamo_err *err)
+static int plan_arms(const anamo_config *c, compare_set *cs, compare_arm *arms, anamo_err *err)
 {
     char names[COMPARE_MAX_ARMS][ANAMO_NAME_MAX];
-    int nnames = config_arms(c, names, COMPARE_MAX_ARMS);
+    int nnames = anamo_config_arms(c, names, COMPARE_MAX_ARMS);
     if (nnames < 1)
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: [compare] arms lists no arm", c->path);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: [compare] arms lists no arm",
+                             anamo_config_path(c));
     cs->narms = 0;
     for (int i = 0; i < nnames; i++) {
         int rc = plan_family(c, names[i], arms, &cs->narms, err);
@@ -131,49 +132,51 @@ static int plan_arms(const config *c, compare_set *cs, compare_arm *arms, anamo_
     for (int a = 0; a < cs->narms; a++)
         swept |= arms[a].sweep_key[0] != '\0';
     cs->sweep_key = swept && sweeps_agree(arms, cs->narms) ? arms[0].sweep_key : "";
-    cs->select = config_get(c, "compare", "select");
+    cs->select = anamo_config_get(c, "compare", "select");
     if (cs->select[0] && strncmp(cs->select, "validation.", 11))
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s: selection reads "
                           "validation metrics only (validation.loss, validation.mse, ...), so "
-                          "that no test figure is chosen on test data", c->path, cs->select);
-    if (cs->select[0] && !config_get(c, "data", "validation")[0])
+                          "that no test figure is chosen on test data", anamo_config_path(c),
+                          cs->select);
+    if (cs->select[0] && !anamo_config_get(c, "data", "validation")[0])
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s, but there is no "
-                          "validation set (data.validation)", c->path, cs->select);
+                          "validation set (data.validation)", anamo_config_path(c), cs->select);
     return ANAMO_OK;
 }
 
 /* Adds trial to the integer key section.key of c. */
-static int offset_seed(config *c, const char *section, const char *key, int trial,
+static int offset_seed(anamo_config *c, const char *section, const char *key, int trial,
                        anamo_err *err)
 {
     char assignment[128];
-    long long base = strtoll(config_get(c, section, key), NULL, 10);
+    long long base = strtoll(anamo_config_get(c, section, key), NULL, 10);
     snprintf(assignment, sizeof assignment, "%s.%s=%lld", section, key, base + trial);
-    return config_set(c, assignment, "compare trial", err);
+    return anamo_config_set(c, assignment, "compare trial", err);
 }
 
-/* The config of one run: base, the arm's overrides, its sweep value, --set, the trial seeds. */
-static int trial_config(const config *base, const compare_arm *arm, const compare_args *a,
-                        int trial, config *c, anamo_err *err)
+/* The config of one run: base, the arm's overrides, its sweep value, --set, the trial seeds;
+ * each step is validated as it is applied. *c to anamo_config_free, even on failure. */
+static int trial_config(const anamo_config *base, const compare_arm *arm, const compare_args *a,
+                        int trial, anamo_config **c, anamo_err *err)
 {
-    int rc = config_copy(c, base, err);
+    int rc = anamo_config_copy(base, c, err);
     if (!rc)
-        rc = config_apply_arm(c, arm->family, err);
+        rc = anamo_config_use_arm(*c, arm->family, err);
     /* "a.x+b.y" sets every key named to the value (ANAMO's two steps swept as one) */
     for (const char *key = arm->sweep_key; !rc && arm->sweep_value[0] && *key;) {
         const size_t n = strcspn(key, "+");
-        char assignment[CFG_VALUE_MAX];
+        char assignment[COMPARE_VALUE_MAX];
         snprintf(assignment, sizeof assignment, "%.*s=%s", (int)n, key, arm->sweep_value);
-        rc = config_set(c, assignment, "[compare] sweep_values", err);
+        rc = anamo_config_set(*c, assignment, "[compare] sweep_values", err);
         key += n + (key[n] == '+');
     }
     for (int i = 0; !rc && i < a->nsets; i++)
-        rc = config_set(c, a->sets[i], "--set", err);
+        rc = anamo_config_set(*c, a->sets[i], "--set", err);
     if (!rc)
-        rc = offset_seed(c, "model", "seed", trial, err);
+        rc = offset_seed(*c, "model", "seed", trial, err);
     if (!rc)
-        rc = offset_seed(c, "train", "seed", trial, err);
-    return rc ? rc : config_validate(c, err);
+        rc = offset_seed(*c, "train", "seed", trial, err);
+    return rc;
 }
 
 /* Whether a resolved-config line belongs to the training: [compare], [arm NAME] and [quick]
@@ -213,20 +216,20 @@ static int next_training_line(const char **p, int *in_training, char *line, size
 
 /* A run made earlier in run_dir must have been made by this config (its training part): else
  * compare would read its results as this config's. */
-static int check_same_config(const char *run_dir, const config *c, anamo_err *err)
+static int check_same_config(const char *run_dir, const anamo_config *c, anamo_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.ini", run_dir);
     FILE *f = fopen(path, "rb");
     if (!f)
         return ANAMO_OK; /* nothing made there yet */
-    char *old = calloc(1, (size_t)1 << 20), *now = config_resolved_text(c);
+    char *old = calloc(1, (size_t)1 << 20), *now = anamo_config_text(c);
     size_t n = old ? fread(old, 1, ((size_t)1 << 20) - 1, f) : 0;
     fclose(f);
     int rc = old && now ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "compare: out of memory");
     const char *p = old, *q = now;
     int in_p = 1, in_q = 1, more_p = 1, more_q = 1;
-    char a[CFG_VALUE_MAX + 2 * CFG_KEY_MAX], b[sizeof a];
+    char a[COMPARE_VALUE_MAX + 2 * COMPARE_KEY_MAX], b[sizeof a];
     while (!rc && n && (more_p || more_q)) {
         more_p = next_training_line(&p, &in_p, a, sizeof a);
         more_q = next_training_line(&q, &in_q, b, sizeof b);
@@ -242,20 +245,20 @@ static int check_same_config(const char *run_dir, const config *c, anamo_err *er
 
 /* Checks one run as training would before writing anything; with print, says what would happen
  * to the run. */
-static int check_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
-                       int trial, int print, anamo_err *err)
+static int check_trial(const anamo_config *base, const compare_set *cs, const compare_args *a,
+                       int arm, int trial, int print, anamo_err *err)
 {
     char run_dir[4096], path[4200];
     compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
-    config c;
-    run_settings s;
+    anamo_config *c = NULL;
     int rc = trial_config(base, &cs->arms[arm], a, trial, &c, err);
-    /* trials differ only in their seeds: the data and the model are checked on trial 0 */
+    /* trials differ only in their seeds: the settings, the data and the model are checked on
+     * trial 0 (which every arm passes before any trial 1 is looked at) */
+    if (!rc && trial == 0)
+        rc = cli_check_run(c, err);
     if (!rc)
-        rc = trial == 0 ? cli_check_run(&c, err) : config_settings(&c, &s, err);
-    if (!rc)
-        rc = check_same_config(run_dir, &c, err);
-    config_free(&c);
+        rc = check_same_config(run_dir, c, err);
+    anamo_config_free(c);
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     int finished = cli_file_exists(path);
     snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
@@ -266,8 +269,8 @@ static int check_trial(const config *base, const compare_set *cs, const compare_
 }
 
 /* Runs (or resumes, or skips when finished) one trial of one arm. */
-static int run_trial(const config *base, const compare_set *cs, const compare_args *a, int arm,
-                     int trial, cli_live *live, anamo_err *err)
+static int run_trial(const anamo_config *base, const compare_set *cs, const compare_args *a,
+                     int arm, int trial, cli_live *live, anamo_err *err)
 {
     char run_dir[4096], label[160], path[4200];
     compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
@@ -277,14 +280,14 @@ static int run_trial(const config *base, const compare_set *cs, const compare_ar
                 trial + 1, cs->trials, path);
         return ANAMO_OK;
     }
-    config c;
+    anamo_config *c = NULL;
     int rc = trial_config(base, &cs->arms[arm], a, trial, &c, err);
     snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
     snprintf(label, sizeof label, "[%s trial %d/%d] ", cs->arms[arm].name, trial + 1,
              cs->trials);
     run_result r;
     if (!rc)
-        rc = cli_run_training(&c, run_dir, cli_file_exists(path), label, live, &r, err);
+        rc = cli_run_training(c, run_dir, cli_file_exists(path), label, live, &r, err);
     if (rc == ANAMO_ERR_DIVERGED) { /* a diverged run is a result, not a failure */
         fprintf(stderr, "%s%s\n", label, err->msg);
         rc = ANAMO_OK;
@@ -295,7 +298,7 @@ static int run_trial(const config *base, const compare_set *cs, const compare_ar
         rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED, "%s; the same anamo compare command "
                         "continues every run where it stopped", msg);
     }
-    config_free(&c);
+    anamo_config_free(c);
     return rc;
 }
 
@@ -353,24 +356,24 @@ static int start_live(const compare_args *a, const compare_set *cs, cli_live **l
 }
 
 /* Every run, then the tables and the figures. */
-static int run_compare(const compare_args *a, config *c, const char *dir, anamo_err *err)
+static int run_compare(const compare_args *a, anamo_config **config, const char *dir,
+                       anamo_err *err)
 {
     static compare_arm arms[COMPARE_MAX_ARMS];
     compare_set cs = {.dir = dir, .arms = arms};
-    int rc = config_load(c, a->config_path, err);
+    int rc = anamo_config_load(a->config_path, config, err);
+    anamo_config *c = *config;
     if (!rc && a->quick)
-        rc = config_apply_quick(c, err);
+        rc = anamo_config_use_quick(c, err);
     for (int i = 0; !rc && i < a->nsets; i++) /* here too, for [compare] and [data] keys */
-        rc = config_set(c, a->sets[i], "--set", err);
-    if (!rc)
-        rc = config_validate(c, err);
+        rc = anamo_config_set(c, a->sets[i], "--set", err);
     if (!rc)
         rc = plan_arms(c, &cs, arms, err);
     if (rc)
         return rc;
-    cs.trials = (int)strtol(config_get(c, "compare", "trials"), NULL, 10);
-    cs.test_spec = config_get(c, "data", "test");
-    cs.train_spec = config_get(c, "data", "train");
+    cs.trials = (int)strtol(anamo_config_get(c, "compare", "trials"), NULL, 10);
+    cs.test_spec = anamo_config_get(c, "data", "test");
+    cs.train_spec = anamo_config_get(c, "data", "train");
     /* every run's config is checked before the first one starts (a typo in the last arm is
      * not found after hours of training); --dry-run stops there */
     for (int t = 0; !rc && t < cs.trials; t++)
@@ -405,9 +408,9 @@ int cmd_compare(int argc, char **argv)
         return code < 0 ? EXIT_OK : code;
     char dir[4096];
     default_dir(&a, dir, sizeof dir);
-    config c = {0};
+    anamo_config *c = NULL;
     anamo_err err = {0};
     int rc = run_compare(&a, &c, dir, &err);
-    config_free(&c);
+    anamo_config_free(c);
     return rc ? cli_report(&err) : EXIT_OK;
 }

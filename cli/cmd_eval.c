@@ -42,7 +42,7 @@ int cmd_eval(int argc, char **argv)
     char path[4096];
     cli_model_path(a.model, path, sizeof path);
     anamo_eval_spec spec;
-    cli_checkpoint_objective(path, &spec);
+    anamo_checkpoint_eval_spec(path, &spec, NULL); /* its defaults when the config is unread */
     if (a.jacobian_samples)
         spec.jacobian_samples = a.jacobian_samples;
     anamo_metrics mt;

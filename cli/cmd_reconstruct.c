@@ -1,6 +1,5 @@
 /* cmd_reconstruct.c — anamo reconstruct: a PNG of samples above their reconstructions. */
 #include "cli.h"
-#include "data/data.h"
 
 #include <stdlib.h>
 
@@ -35,8 +34,9 @@ int cmd_reconstruct(int argc, char **argv)
                         a.data);
     if (!rc)
         rc = anamo_model_reconstruct(m, &ds, 0, count, recon, &err);
+    if (!rc)
+        rc = anamo_dataset_rows(&ds, 0, count, orig, &err);
     if (!rc) {
-        data_rows(&ds, 0, count, orig);
         const float *bands[2] = {orig, recon};
         rc = anamo_image_grid_png(a.out, bands, 2, count, ds.c, ds.h, ds.w, a.cols, &err);
     }

@@ -86,13 +86,11 @@ int cmd_train(int argc, char **argv)
         snprintf(run_dir, sizeof run_dir, "%s", a.run_dir);
     else
         default_run_dir(base_config, run_dir, sizeof run_dir);
-    config c = {0};
+    anamo_config *c = NULL;
     anamo_err err = {0};
-    rc = config_load(&c, base_config, &err);
+    rc = anamo_config_load(base_config, &c, &err);
     for (int i = 0; !rc && i < a.nsets; i++)
-        rc = config_set(&c, a.sets[i], "--set", &err);
-    if (!rc)
-        rc = config_validate(&c, &err);
+        rc = anamo_config_set(c, a.sets[i], "--set", &err);
     run_result result;
     cli_live *live = NULL;
     char title[4200];
@@ -100,9 +98,9 @@ int cmd_train(int argc, char **argv)
     if (!rc && a.live)
         rc = cli_live_start(a.live, title, &live, &err);
     if (!rc)
-        rc = cli_run_training(&c, run_dir, a.resume != NULL, "", live, &result, &err);
+        rc = cli_run_training(c, run_dir, a.resume != NULL, "", live, &result, &err);
     cli_live_stop(live);
-    config_free(&c);
+    anamo_config_free(c);
     if (rc)
         return cli_report(&err);
     printf("run: %s\n", run_dir);

@@ -28,23 +28,6 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-const char *cli_data_root(void)
-{
-    const char *env = getenv("ANAMO_DATA");
-    return env && *env ? env : "data";
-}
-
-int cli_open_data(const char *spec, anamo_dataset *ds, anamo_err *err)
-{
-    int rc = anamo_dataset_open(spec, cli_data_root(), ds, err);
-    if (rc && rc != ANAMO_ERR_NOMEM && strchr(spec, ':') && !strstr(err->msg, "ANAMO_DATA")) {
-        const char *env = getenv("ANAMO_DATA");
-        anamo_err_context(err, env ? "data root $ANAMO_DATA=%s" : "data root %s (set "
-                                  "$ANAMO_DATA to change it)", cli_data_root());
-    }
-    return rc;
-}
-
 int cli_is_dir(const char *path)
 {
     struct stat st;
@@ -84,24 +67,6 @@ void cli_model_path(const char *model, char *out, size_t size)
         snprintf(out, size, "%s/model.safetensors", model);
     else
         snprintf(out, size, "%s", model);
-}
-
-void cli_checkpoint_objective(const char *path, anamo_eval_spec *spec)
-{
-    memset(spec, 0, sizeof *spec);
-    spec->loss = ANAMO_LOSS_MSE;
-    anamo_err err = {0};
-    char *text = anamo_checkpoint_config(path, &err);
-    config c = {0};
-    run_settings s;
-    if (text && !config_load_text(&c, text, path, &err) && !config_settings(&c, &s, &err)) {
-        spec->loss = s.train.loss;
-        spec->lambda = s.train.lambda;
-        spec->penalty = s.train.penalty;
-        spec->jacobian_samples = s.train.jacobian_samples;
-    }
-    config_free(&c);
-    free(text);
 }
 
 int cli_model_args(int argc, char **argv, const char *usage, model_args *a)
@@ -148,7 +113,7 @@ int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds)
     anamo_err err = {0};
     cli_model_path(a->model, path, sizeof path);
     int rc = anamo_checkpoint_load_model(path, CLI_EVAL_BATCH, m, &err);
-    if (!rc && (rc = cli_open_data(a->data, ds, &err)))
+    if (!rc && (rc = anamo_run_open_data(a->data, NULL, ds, &err)))
         anamo_model_free(*m), *m = NULL;
     if (!rc && ds->dim != anamo_model_input_dim(*m)) {
         rc = anamo_err_set(&err, ANAMO_ERR_ARG, "%s: samples have %lld values; %s takes %lld",
@@ -157,6 +122,26 @@ int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds)
         anamo_dataset_free(ds);
     }
     return rc ? cli_report(&err) : EXIT_OK;
+}
+
+int cli_first_weights(anamo_model *m, int conv, anamo_layer_info *layer, const float **weights,
+                      anamo_err *err)
+{
+    *weights = NULL;
+    for (int i = 0; i < anamo_model_layer_count(m, 0); i++) {
+        int rc = anamo_model_layer(m, 0, i, layer, err);
+        if (rc)
+            return rc;
+        if (layer->kind != ANAMO_LAYER_LINEAR && !(conv && layer->kind == ANAMO_LAYER_CONV2D))
+            continue;
+        char name[sizeof layer->name + 8];
+        anamo_tensor_view w;
+        snprintf(name, sizeof name, "%s.weight", layer->name);
+        rc = anamo_model_tensor(m, name, &w, err);
+        *weights = rc ? NULL : w.data;
+        return rc;
+    }
+    return ANAMO_OK;
 }
 
 /* The rename of a file into dir is durable once dir's entry is on disk. EINVAL: the file

@@ -4,18 +4,20 @@
 #define ANAMO_CLI_COMPARE_H
 
 #include "anamo.h"
-#include "config.h"
 
 #include <stddef.h>
 #include <stdio.h>
 
 #define COMPARE_MAX_ARMS 64
 #define COMPARE_ARM_NAME_MAX 96
+/* The longest config key and value (src/config/config.h's CFG_KEY_MAX and CFG_VALUE_MAX) */
+#define COMPARE_KEY_MAX 64
+#define COMPARE_VALUE_MAX 1024
 
 typedef struct compare_arm {
     char name[COMPARE_ARM_NAME_MAX];  /* directory and table name: "nam", "nam_lambda=1e-4" */
     char family[ANAMO_NAME_MAX];      /* the [arm NAME] it comes from */
-    char sweep_key[2 * CFG_KEY_MAX];  /* its family's swept section.key ("" without a sweep) */
+    char sweep_key[2 * COMPARE_KEY_MAX];  /* its family's swept section.key ("" without a sweep) */
     char sweep_value[64];             /* the swept key's value ("" without a sweep) */
 } compare_arm;
 

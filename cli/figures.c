@@ -1,7 +1,6 @@
 /* figures.c — the pictures of a comparison (see figures.h): data files averaged over trials,
  * gnuplot scripts beside them, and the reconstruction grid, plain and labelled. */
 #include "cli.h"
-#include "data/data.h"
 #include "figures.h"
 
 #include <math.h>
@@ -559,10 +558,10 @@ static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo
     const float **bands = malloc(sizeof *bands * (size_t)(n + 1));
     float *buf = malloc((size_t)(n + 1) * (size_t)count * (size_t)ds->dim * sizeof *buf);
     int rc = bands && buf ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
-    if (!rc) {
-        data_rows(ds, 0, count, buf);
+    if (!rc)
+        rc = anamo_dataset_rows(ds, 0, count, buf, err);
+    if (!rc)
         bands[0] = buf;
-    }
     for (int i = 0; !rc && i < n; i++) {
         float *band = buf + (size_t)(i + 1) * (size_t)count * (size_t)ds->dim;
         rc = reconstruct_arm(cs, i, ds, count, band, err);
@@ -582,7 +581,7 @@ static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo
 static int reconstructions_figure(const compare_set *cs, anamo_err *err)
 {
     anamo_dataset ds;
-    int rc = cli_open_data(cs->test_spec, &ds, err);
+    int rc = anamo_run_open_data(cs->test_spec, NULL, &ds, err);
     if (rc)
         return rc;
     if (ds.h * ds.w > 1) /* images; vectors have no picture */

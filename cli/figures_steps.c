@@ -6,9 +6,7 @@
  *                           reconstructions of them
  *   steps-error.dat         the reconstruction error (MSE of the sample) per step position */
 #include "cli.h"
-#include "data/data.h"
 #include "figures.h"
-#include "io/safetensors.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -47,17 +45,6 @@ static int code_and_error(const compare_set *cs, anamo_err *err)
     return rc;
 }
 
-/* The first two-dimensional encoder tensor: the first layer's weights (units × inputs). */
-static const st_tensor *first_weights(const st_file *f)
-{
-    for (int i = 0; i < st_count(f); i++) {
-        const st_tensor *t = st_at(f, i);
-        if (!strncmp(t->name, "encoder.", 8) && t->ndim == 2 && t->dtype == ST_F32)
-            return t;
-    }
-    return NULL;
-}
-
 static int weights_of_arm(const compare_set *cs, int a, FILE *out, anamo_err *err)
 {
     char path[4300];
@@ -69,21 +56,23 @@ static int weights_of_arm(const compare_set *cs, int a, FILE *out, anamo_err *er
         fputs("0 NaN NaN NaN NaN\n", out);
         return ANAMO_OK;
     }
-    st_file *f;
-    int rc = st_open(path, &f, err);
-    if (rc)
-        return rc;
-    const st_tensor *w = first_weights(f);
-    const int64_t units = w ? w->shape[0] : 0, inputs = w ? w->shape[1] : 0;
+    /* the first linear layer's weights (units × inputs) */
+    anamo_model *m = NULL;
+    anamo_layer_info l;
+    const float *w = NULL;
+    int rc = anamo_checkpoint_load_model(path, 1, &m, err);
+    if (!rc)
+        rc = cli_first_weights(m, 0, &l, &w, err);
+    const int64_t units = w ? l.out_dim : 0, inputs = w ? l.in_dim : 0;
     for (int64_t j = 0; j < inputs; j++) {
         fprintf(out, "%lld", (long long)j);
         for (int64_t u = 0; u < UNITS_SHOWN; u++)
             fprintf(out, u < units ? " %.8g" : " NaN",
-                    u < units ? (double)((const float *)w->data)[u * inputs + j] : 0.0);
+                    u < units ? (double)w[u * inputs + j] : 0.0);
         fputs("\n", out);
     }
-    st_close(f);
-    return ANAMO_OK;
+    anamo_model_free(m);
+    return rc;
 }
 
 static int weights(const compare_set *cs, anamo_err *err)
@@ -101,9 +90,9 @@ static int weights(const compare_set *cs, anamo_err *err)
 static int reconstruct_steps(const compare_set *cs, const anamo_dataset *ds, int64_t *rows,
                              float *buf, anamo_err *err)
 {
-    for (int s = 0; s < STEPS_SHOWN; s++)
-        data_rows(ds, rows[s], 1, buf + s * ds->dim);
     int rc = ANAMO_OK;
+    for (int s = 0; !rc && s < STEPS_SHOWN; s++)
+        rc = anamo_dataset_rows(ds, rows[s], 1, buf + s * ds->dim, err);
     for (int a = 0; !rc && a < cs->narms; a++) {
         char path[4300];
         compare_run_dir(cs, a, 0, path, sizeof path);
@@ -196,7 +185,7 @@ int figures_steps(const compare_set *cs, anamo_err *err)
     if (!rc)
         rc = weights(cs, err);
     if (!rc)
-        rc = cli_open_data(spec, &ds, err);
+        rc = anamo_run_open_data(spec, NULL, &ds, err);
     if (rc)
         return rc;
     rc = ds.n >= STEPS_SHOWN + 1 ? reconstructions(cs, &ds, err) : ANAMO_OK;

@@ -3,7 +3,6 @@
  * a formatting of the whole history), the pictures, and the snapshots built from them at most
  * every LIVE_PUBLISH_MS. Everything here runs on the trainer's thread, inside its hooks. */
 #include "live.h"
-#include "core/err.h"
 
 #include <arpa/inet.h>
 #include <math.h>

@@ -7,10 +7,8 @@
  *   "steps"      on step-function data (seed 002), the code of every step against its position.
  * Forward passes in evaluation mode only (as the trainer's own end-of-epoch evaluation): the
  * weights, the optimizer state and the data order are not touched. */
+#include "cli.h"
 #include "live.h"
-#include "core/err.h"
-#include "data/data.h"
-#include "nn/model.h"
 
 #include <math.h>
 #include <stb_image_write.h>
@@ -203,8 +201,9 @@ static int recon_grid(anamo_model *m, const anamo_dataset *ds, live_buf *png, an
     int rc = ANAMO_OK;
     for (int64_t i = 0; !rc && i < count; i++) {
         const int64_t at = spaced(i, count, ds->n);
-        data_rows(ds, at, 1, x);
-        rc = anamo_model_reconstruct(m, ds, at, 1, x + D, err);
+        rc = anamo_dataset_rows(ds, at, 1, x, err);
+        if (!rc)
+            rc = anamo_model_reconstruct(m, ds, at, 1, x + D, err);
         double lo = 0.0, hi = 1.0; /* pixels; other data: the original's range */
         for (int64_t j = 0; ds->dtype != ANAMO_U8 && j < D; j++) {
             lo = j == 0 || x[j] < lo ? x[j] : lo;
@@ -245,8 +244,9 @@ static int recon_lines(anamo_model *m, const anamo_dataset *ds, live_buf *json, 
     for (int64_t i = 0; !rc && i < count; i++) {
         /* inside the set, not its ends: on steps the first and last are flat */
         const int64_t at = (2 * i + 1) * ds->n / (2 * count);
-        data_rows(ds, at, 1, x);
-        rc = anamo_model_reconstruct(m, ds, at, 1, x + D, err);
+        rc = anamo_dataset_rows(ds, at, 1, x, err);
+        if (!rc)
+            rc = anamo_model_reconstruct(m, ds, at, 1, x + D, err);
         live_buf_printf(json, "%s{\"index\":%lld,\"x\":", i ? "," : "", (long long)at);
         json_floats(json, x, D);
         live_buf_append(json, ",\"xhat\":", 8);
@@ -287,14 +287,6 @@ static int steps_codes(anamo_model *m, const anamo_dataset *ds, live_buf *json, 
 }
 
 /* ---- the first layer ---------------------------------------------------------------------- */
-
-static const layer *first_weights(const anamo_model *m)
-{
-    for (int i = 0; i < m->enc.nlayers; i++)
-        if (m->enc.layers[i].kind == LAYER_LINEAR || m->enc.layers[i].kind == LAYER_CONV2D)
-            return &m->enc.layers[i];
-    return NULL;
-}
 
 static double max_abs(const float *v, int64_t n)
 {
@@ -347,20 +339,22 @@ static int weight_heat(const float *w, int64_t rows, int64_t cols, live_buf *png
     return canvas_close(&cv, png, err);
 }
 
-static int first_layer_png(const anamo_model *m, const anamo_dataset *ds, live_buf *png,
+static int first_layer_png(anamo_model *m, const anamo_dataset *ds, live_buf *png,
                            anamo_err *err)
 {
-    const layer *l = first_weights(m);
-    if (!l)
-        return ANAMO_OK;
-    if (l->kind == LAYER_CONV2D) /* (out_c, in_c, k, k): grey or RGB kernels, else a map */
-        return l->in_c == 1 || l->in_c == 3
-                   ? weight_tiles(l->weight, l->out_c, l->in_c, l->k, l->k, png, err)
-                   : weight_heat(l->weight, (int64_t)l->out_c * l->in_c, (int64_t)l->k * l->k,
+    anamo_layer_info l;
+    const float *w;
+    int rc = cli_first_weights(m, 1, &l, &w, err);
+    if (rc || !w)
+        return rc;
+    if (l.kind == ANAMO_LAYER_CONV2D) /* (out_c, in_c, k, k): grey or RGB kernels, else a map */
+        return l.in_c == 1 || l.in_c == 3
+                   ? weight_tiles(w, l.out_c, l.in_c, l.kernel, l.kernel, png, err)
+                   : weight_heat(w, (int64_t)l.out_c * l.in_c, (int64_t)l.kernel * l.kernel,
                                  png, err);
-    if (is_image(ds->c, ds->h, ds->w) && l->in_dim == ds->dim)
-        return weight_tiles(l->weight, l->out_dim, ds->c, ds->h, ds->w, png, err);
-    return weight_heat(l->weight, l->out_dim, l->in_dim, png, err);
+    if (is_image(ds->c, ds->h, ds->w) && l.in_dim == ds->dim)
+        return weight_tiles(w, l.out_dim, ds->c, ds->h, ds->w, png, err);
+    return weight_heat(w, l.out_dim, l.in_dim, png, err);
 }
 
 int live_draw_pictures(anamo_model *m, const anamo_dataset *view, int is_steps,

@@ -17,7 +17,6 @@
  * The mailbox: the trainer swaps snapshots in with atomic_exchange; requests take it out with
  * atomic_exchange(NULL) under srv->lock, which only this server's thread takes. */
 #include "live.h"
-#include "core/err.h"
 #include "live_page.h"
 
 #include <arpa/inet.h>

@@ -440,24 +440,31 @@ static cJSON *compute_json(const anamo_work work[2], double budget)
     return o;
 }
 
+typedef struct run_parts {
+    anamo_run run;
+    const char *train_spec, *test_spec; /* data.train and data.test */
+    const char *validation_set;         /* what summary.json says the validation set is */
+    char *config_text;
+} run_parts;
+
 /* extras: "pca" and "steps" objects (analysis.c), moved into the summary; may be NULL. */
-static int write_summary(const char *run_dir, const run_settings *s, const run_result *r,
+static int write_summary(const char *run_dir, const run_parts *p, const run_result *r,
                          cJSON *extras[2], anamo_err *err)
 {
+    const anamo_train_spec *t = &p->run.train_spec;
     cJSON *o = cJSON_CreateObject();
     int ok = 1;
-    put_string(o, "scheme", s->scheme, &ok);
-    put_string(o, "loss", s->train.loss == ANAMO_LOSS_BCE       ? "bce"
-                          : s->train.loss == ANAMO_LOSS_MSE_SUM ? "mse_sum"
-                                                                : "mse", &ok);
-    put_number(o, "lambda", s->train.lambda, &ok);
-    put_string(o, "penalty", s->train.penalty == ANAMO_PENALTY_DECODER_L1 ? "decoder_l1" : "l1",
+    put_string(o, "scheme", p->run.scheme, &ok);
+    put_string(o, "loss", t->loss == ANAMO_LOSS_BCE       ? "bce"
+                          : t->loss == ANAMO_LOSS_MSE_SUM ? "mse_sum"
+                                                          : "mse", &ok);
+    put_number(o, "lambda", t->lambda, &ok);
+    put_string(o, "penalty", t->penalty == ANAMO_PENALTY_DECODER_L1 ? "decoder_l1" : "l1", &ok);
+    put_string(o, "decoder_norm", t->decoder_norm == ANAMO_DECODER_NORM_SPHERE ? "sphere"
+                                  : t->decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball"
+                                                                               : "none",
                &ok);
-    put_string(o, "decoder_norm", s->train.decoder_norm == ANAMO_DECODER_NORM_SPHERE ? "sphere"
-                                  : s->train.decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball"
-                                                                                     : "none",
-               &ok);
-    if (s->train.resample_every > 0)
+    if (t->resample_every > 0)
         put_number(o, "resampled_units", (double)r->resampled, &ok);
     put_number(o, "epochs", (double)r->epochs, &ok);
     put_item(o, "train", cli_metrics_json(&r->train), &ok);
@@ -465,14 +472,13 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
         put_item(o, "test", cli_metrics_json(&r->test), &ok);
     if (r->has_validation) {
         put_item(o, "validation", cli_metrics_json(&r->validation), &ok);
-        put_string(o, "validation_set", s->validation_fraction > 0 ? "held out of data.train"
-                                                                   : s->validation_spec, &ok);
+        put_string(o, "validation_set", p->validation_set, &ok);
         put_number(o, "best_validation_epoch", (double)r->best_epoch, &ok);
         put_number(o, "best_validation_loss", r->best_validation_loss, &ok);
         put_number(o, "stopped_early", r->stopped_early, &ok);
     }
     put_number(o, "seconds_per_epoch", r->seconds_per_epoch, &ok);
-    put_item(o, "compute", compute_json(r->work, s->train.flop_budget), &ok);
+    put_item(o, "compute", compute_json(r->work, t->flop_budget), &ok);
     put_number(o, "samples_per_s", r->samples_per_s, &ok);
     put_item(o, "machine", machine_json(), &ok);
     if (r->conv_impl[0])
@@ -501,58 +507,37 @@ static int write_summary(const char *run_dir, const run_settings *s, const run_r
     return rc;
 }
 
-typedef struct run_parts {
-    run_settings s;
-    anamo_dataset train, test, validation;
-    int has_test, has_validation;
-    anamo_model *m;
-    anamo_trainer *t;
-    char *config_text;
-} run_parts;
-
 static void release(run_parts *p)
 {
-    anamo_trainer_free(p->t);
-    anamo_model_free(p->m);
-    anamo_dataset_free(&p->train);
-    if (p->has_test)
-        anamo_dataset_free(&p->test);
-    if (p->has_validation)
-        anamo_dataset_free(&p->validation);
+    anamo_run_close(&p->run);
     free(p->config_text);
 }
 
-/* Everything that can fail on bad input, before anything is written. */
-static int prepare(const config *c, run_parts *p, anamo_err *err)
+/* data.validation as summary.json names it: a number is the fraction held out of data.train,
+ * anything else the spec of a set of its own. */
+static const char *validation_set(const anamo_config *c)
 {
-    int rc = config_settings(c, &p->s, err);
-    if (!rc)
-        rc = cli_open_data(p->s.train_spec, &p->train, err);
-    if (!rc && p->s.test_spec[0]) {
-        rc = cli_open_data(p->s.test_spec, &p->test, err);
-        p->has_test = rc == ANAMO_OK;
-    }
-    if (!rc && p->s.validation_fraction > 0)
-        rc = anamo_dataset_hold_out(&p->train, p->s.validation_fraction, p->s.validation_seed,
-                                    &p->validation, err);
-    else if (!rc && p->s.validation_spec[0])
-        rc = cli_open_data(p->s.validation_spec, &p->validation, err);
-    p->has_validation = !rc && (p->s.validation_fraction > 0 || p->s.validation_spec[0]);
-    if (rc)
-        return rc;
-    anamo_model_spec ms = p->s.model;
-    ms.in_c = p->train.c, ms.in_h = p->train.h, ms.in_w = p->train.w;
-    rc = anamo_model_create(&ms, &p->m, err);
-    if (!rc && p->s.standardize)
-        rc = anamo_model_fit_standardize(p->m, &p->train, err);
-    if (!rc)
-        rc = anamo_trainer_create(p->m, &p->s.train, &p->train, p->has_test ? &p->test : NULL,
-                                  &p->t, err);
-    if (!rc && p->has_validation)
-        rc = anamo_trainer_set_validation(p->t, &p->validation, err);
-    p->config_text = config_resolved_text(c);
-    if (!rc && !p->config_text)
-        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", c->path);
+    const char *v = anamo_config_get(c, "data", "validation");
+    char *end;
+    strtod(v, &end);
+    return end != v && !*end ? "held out of data.train" : v;
+}
+
+/* train.KEY, a number the config has validated. */
+static double config_number(const anamo_config *c, const char *key)
+{
+    return strtod(anamo_config_get(c, "train", key), NULL);
+}
+
+/* Everything that can fail on bad input, before anything is written. */
+static int prepare(const anamo_config *c, run_parts *p, anamo_err *err)
+{
+    int rc = anamo_run_open(c, NULL, &p->run, err);
+    p->train_spec = anamo_config_get(c, "data", "train");
+    p->test_spec = anamo_config_get(c, "data", "test");
+    p->validation_set = validation_set(c);
+    if (!rc && !(p->config_text = anamo_config_text(c)))
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", anamo_config_path(c));
     return rc;
 }
 
@@ -569,7 +554,7 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
     char ckpt[4096];
     path_in(ckpt, sizeof ckpt, ctx->run_dir, "model.safetensors");
     if (resume) {
-        int rc = anamo_checkpoint_restore(p->m, p->t, ckpt, err);
+        int rc = anamo_checkpoint_restore(p->run.model, p->run.trainer, ckpt, err);
         if (rc)
             return rc;
     } else if (cli_file_exists(ckpt)) {
@@ -584,10 +569,10 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
     /* resumed: rows past the checkpoint's progress go (the run writes them again) */
     if (!rc)
         rc = open_log(&ctx->metrics, ctx->run_dir, "metrics.csv", METRICS_HEADER, resume,
-                      METRICS_KEY_COLUMN, anamo_trainer_iterations(p->t), err);
+                      METRICS_KEY_COLUMN, anamo_trainer_iterations(p->run.trainer), err);
     if (!rc)
         rc = open_log(&ctx->epochs, ctx->run_dir, "epochs.csv", EPOCHS_HEADER, resume,
-                      EPOCHS_KEY_COLUMN, anamo_trainer_epochs_done(p->t), err);
+                      EPOCHS_KEY_COLUMN, anamo_trainer_epochs_done(p->run.trainer), err);
     return rc;
 }
 
@@ -595,6 +580,9 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
 static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err *train_err,
                       run_result *out, anamo_err *err)
 {
+    const anamo_run *run = &p->run;
+    anamo_model *m = run->model;
+    anamo_trainer *t = run->trainer;
     char ckpt[4096];
     path_in(ckpt, sizeof ckpt, ctx->run_dir, "model.safetensors");
     memset(out, 0, sizeof *out);
@@ -608,46 +596,46 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
      * codes died has finite weights, saved like a finished run's */
     int rc = out->diverged && !ctx->codes_died_epoch
                  ? ANAMO_OK
-                 : anamo_checkpoint_save(p->m, p->t, p->config_text, ckpt, err);
-    const anamo_eval_spec es = anamo_trainer_eval_spec(p->t);
+                 : anamo_checkpoint_save(m, t, p->config_text, ckpt, err);
+    const anamo_eval_spec es = anamo_trainer_eval_spec(t);
     if (!rc)
-        rc = anamo_evaluate(p->m, &p->train, &es, &out->train, err);
-    if (!rc && p->has_test)
-        rc = anamo_evaluate(p->m, &p->test, &es, &out->test, err);
-    if (!rc && p->has_validation)
-        rc = anamo_evaluate(p->m, &p->validation, &es, &out->validation, err);
+        rc = anamo_evaluate(m, &run->train, &es, &out->train, err);
+    if (!rc && run->has_test)
+        rc = anamo_evaluate(m, &run->test, &es, &out->test, err);
+    if (!rc && run->has_validation)
+        rc = anamo_evaluate(m, &run->validation, &es, &out->validation, err);
     if (rc)
         return rc;
-    out->has_test = p->has_test;
-    out->has_validation = p->has_validation;
-    out->best_epoch = anamo_trainer_best_epoch(p->t, &out->best_validation_loss);
-    out->stopped_early = anamo_trainer_stopped_early(p->t);
-    anamo_trainer_work(p->t, out->work);
-    out->epochs = anamo_trainer_epochs_done(p->t);
+    out->has_test = run->has_test;
+    out->has_validation = run->has_validation;
+    out->best_epoch = anamo_trainer_best_epoch(t, &out->best_validation_loss);
+    out->stopped_early = anamo_trainer_stopped_early(t);
+    anamo_trainer_work(t, out->work);
+    out->epochs = anamo_trainer_epochs_done(t);
     /* over every epoch of the run, the parts before a --resume included */
-    const double epochs = (double)out->epochs, seconds = anamo_trainer_epoch_seconds(p->t);
+    const double epochs = (double)out->epochs, seconds = anamo_trainer_epoch_seconds(t);
     out->seconds_per_epoch = epochs > 0 ? seconds / epochs : 0;
-    out->samples_per_s = seconds > 0 ? (double)p->train.n * epochs / seconds : 0;
-    out->weights_updated_per_epoch = epochs > 0 ? anamo_trainer_weights_updated(p->t) / epochs : 0;
-    out->resampled = anamo_trainer_resampled(p->t);
-    out->encoder_params = anamo_model_param_count(p->m, 0);
-    anamo_model_conv_impl(p->m, out->conv_impl, sizeof out->conv_impl);
-    out->decoder_params = anamo_model_param_count(p->m, 1);
+    out->samples_per_s = seconds > 0 ? (double)run->train.n * epochs / seconds : 0;
+    out->weights_updated_per_epoch = epochs > 0 ? anamo_trainer_weights_updated(t) / epochs : 0;
+    out->resampled = anamo_trainer_resampled(t);
+    out->encoder_params = anamo_model_param_count(m, 0);
+    anamo_model_conv_impl(m, out->conv_impl, sizeof out->conv_impl);
+    out->decoder_params = anamo_model_param_count(m, 1);
     cJSON *extras[2] = {NULL, NULL};
-    rc = analysis_pca(p->m, &p->train, p->has_test ? &p->test : NULL, out->train.mse,
+    rc = analysis_pca(m, &run->train, run->has_test ? &run->test : NULL, out->train.mse,
                       &extras[0], err);
-    const int steps_test = p->has_test && !strncmp(p->s.test_spec, "steps", 5);
-    if (!rc && (steps_test || !strncmp(p->s.train_spec, "steps", 5)))
-        rc = analysis_steps(p->m, steps_test ? &p->test : &p->train, ctx->run_dir, &extras[1],
+    const int steps_test = run->has_test && !strncmp(p->test_spec, "steps", 5);
+    if (!rc && (steps_test || !strncmp(p->train_spec, "steps", 5)))
+        rc = analysis_steps(m, steps_test ? &run->test : &run->train, ctx->run_dir, &extras[1],
                             err);
     if (!rc)
-        return write_summary(ctx->run_dir, &p->s, out, extras, err);
+        return write_summary(ctx->run_dir, p, out, extras, err);
     cJSON_Delete(extras[0]);
     cJSON_Delete(extras[1]);
     return rc;
 }
 
-int cli_check_run(const config *c, anamo_err *err)
+int cli_check_run(const anamo_config *c, anamo_err *err)
 {
     run_parts p = {0};
     int rc = prepare(c, &p, err);
@@ -655,24 +643,26 @@ int cli_check_run(const config *c, anamo_err *err)
     return rc;
 }
 
-int cli_run_training(const config *c, const char *run_dir, int resume, const char *label,
+int cli_run_training(const anamo_config *c, const char *run_dir, int resume, const char *label,
                      cli_live *live, run_result *out, anamo_err *err)
 {
     run_parts p = {0};
+    const anamo_run *run = &p.run;
     run_ctx ctx = {.run_dir = run_dir, .label = label ? label : "",
                    .tty = isatty(STDERR_FILENO)};
     int rc = prepare(c, &p, err);
     if (!rc) {
-        ctx.m = p.m, ctx.t = p.t, ctx.config_text = p.config_text;
-        ctx.checkpoint_every = p.s.checkpoint_every;
-        ctx.checkpoint_iterations = p.s.checkpoint_iterations;
-        ctx.checkpoint_seconds = p.s.checkpoint_seconds;
+        ctx.m = run->model, ctx.t = run->trainer, ctx.config_text = p.config_text;
+        ctx.checkpoint_every = (int)config_number(c, "checkpoint_every");
+        ctx.checkpoint_iterations = (int64_t)config_number(c, "checkpoint_iterations");
+        ctx.checkpoint_seconds = config_number(c, "checkpoint_seconds");
         rc = open_run_dir(&p, &ctx, resume, err);
     }
     if (!rc && live) { /* the pictures show the test set, else the training set */
-        const char *view_spec = p.has_test ? p.s.test_spec : p.s.train_spec;
+        const char *view_spec = run->has_test ? p.test_spec : p.train_spec;
         ctx.live = live;
-        rc = cli_live_run_begin(live, run_dir, p.m, p.has_test ? &p.test : &p.train,
+        rc = cli_live_run_begin(live, run_dir, run->model,
+                                run->has_test ? &run->test : &run->train,
                                 !strncmp(view_spec, "steps", 5));
     }
     if (!rc) {
@@ -680,22 +670,22 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
                                                  "mse_sum = sum ||x^ - x||^2 / batch",
                                                  "bce = mean over elements"};
         fprintf(stderr, "%s%s: scheme %s, loss %s, lambda %g, %lld training samples%s\n",
-                ctx.label, run_dir, p.s.scheme, LOSS_FORMS[p.s.train.loss], p.s.train.lambda,
-                (long long)p.train.n, resume ? " (resumed)" : "");
-        if (p.s.threads > 0)
-            omp_set_num_threads(p.s.threads);
+                ctx.label, run_dir, run->scheme, LOSS_FORMS[run->train_spec.loss],
+                run->train_spec.lambda, (long long)run->train.n, resume ? " (resumed)" : "");
+        if (run->threads > 0)
+            omp_set_num_threads(run->threads);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
         anamo_train_hooks hooks = {.ctx = &ctx, .on_log = on_log, .on_epoch = on_epoch,
                                    .on_step = on_step, .stop = &stop_requested};
-        ctx.last_ckpt_iteration = anamo_trainer_iterations(p.t);
-        ctx.last_ckpt_elapsed = anamo_trainer_seconds(p.t);
-        ctx.last_epoch = anamo_trainer_epochs_done(p.t);
+        ctx.last_ckpt_iteration = anamo_trainer_iterations(run->trainer);
+        ctx.last_ckpt_elapsed = anamo_trainer_seconds(run->trainer);
+        ctx.last_epoch = anamo_trainer_epochs_done(run->trainer);
         /* step codes at zero can come back (straight-through or smooth-step gradients), and
          * free codes train apart from the encoder: only other codes die for good */
-        ctx.watch_codes = strcmp(p.s.scheme, "freecodes") != 0 && !p.s.model.binary_codes;
+        ctx.watch_codes = strcmp(run->scheme, "freecodes") != 0 && !run->model_spec.binary_codes;
         anamo_err train_err = {0};
-        int train_rc = anamo_trainer_run(p.t, &hooks, &train_err);
+        int train_rc = anamo_trainer_run(run->trainer, &hooks, &train_err);
         if (ctx.codes_died_epoch && !ctx.hook_err.code)
             train_rc = anamo_err_set(&train_err, ANAMO_ERR_DIVERGED,
                                   "diverged: every code is zero after epoch %lld",
@@ -719,7 +709,7 @@ int cli_run_training(const config *c, const char *run_dir, int resume, const cha
         if (!rc && train_rc == ANAMO_ERR_INTERRUPTED) {
             char ckpt[4096];
             path_in(ckpt, sizeof ckpt, run_dir, "model.safetensors");
-            rc = anamo_checkpoint_save(p.m, p.t, p.config_text, ckpt, err);
+            rc = anamo_checkpoint_save(run->model, run->trainer, p.config_text, ckpt, err);
             if (!rc)
                 rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED,
                                 "%s; checkpoint saved, continue with: anamo train --resume %s",

@@ -1,4 +1,4 @@
-/* fuzz_config.c — libFuzzer target for experiment configs (cli/config.c through inih): the
+/* fuzz_config.c — libFuzzer target for experiment configs (src/config/ through inih): the
  * input is INI text, parsed with config_load_text, then validated and, when valid, turned into
  * run settings and the resolved text, as anamo train does. Inputs holding a NUL byte are cut
  * there (config_load refuses such files before parsing).
@@ -10,7 +10,7 @@
  *     resolved text of the resolved text is the resolved text itself (a fixed point). */
 #include "fuzz_util.h"
 
-#include "config.h"
+#include "config/config.h"
 
 #define FUZZ_ORIGIN "fuzz.ini"
 #define RESOLVED_ORIGIN "resolved.ini"
@@ -97,14 +97,13 @@ static void check(int rc, const anamo_err *err)
 }
 
 /* The resolved text must load, validate and give the same settings and the same text. */
-static void check_resolved(const config *c, const run_settings *s)
+static void check_resolved(const anamo_config *c, const run_settings *s)
 {
     char *text = config_resolved_text(c);
     if (!text)
         fuzz_fail("config_resolved_text returned NULL");
-    config again = {0};
+    anamo_config again = {0};
     anamo_err err = {0};
-    snprintf(again.path, sizeof again.path, "%s", RESOLVED_ORIGIN);
     int rc = config_load_text(&again, text, RESOLVED_ORIGIN, &err);
     if (!rc)
         rc = config_validate(&again, &err);
@@ -139,8 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(text, data, size);
     text[size] = '\0';
-    config c = {0};
-    snprintf(c.path, sizeof c.path, "%s", FUZZ_ORIGIN);
+    anamo_config c = {0};
     anamo_err err = {0};
     int rc = config_load_text(&c, text, FUZZ_ORIGIN, &err);
     check(rc, &err);

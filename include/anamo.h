@@ -613,6 +613,69 @@ int anamo_checkpoint_load_model(const char *path, int max_batch, anamo_model **o
 int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path, anamo_err *err);
 /* The config text stored in a checkpoint (malloc'd; free it), or NULL with err set. */
 char *anamo_checkpoint_config(const char *path, anamo_err *err);
+/* The objective a checkpoint's model was trained with, from its stored config: loss, λ,
+ * penalty and train.jacobian_samples. out is always filled: when the stored config cannot be
+ * read, with MSE, λ 0, ℓ1 and the default Jacobian samples, and the error is returned. */
+int anamo_checkpoint_eval_spec(const char *path, anamo_eval_spec *out, anamo_err *err);
+
+/* ---- configs: a run described by an INI file ----------------------------------------------
+ * The experiment configs the anamo command reads (docs/CONFIG.md): every key is checked
+ * against one table of sections, keys, types and allowed values, and an error names file:line,
+ * the key and what is allowed. */
+typedef struct anamo_config anamo_config;
+
+/* Reads and validates an INI file. */
+int anamo_config_load(const char *path, anamo_config **out, anamo_err *err);
+/* The same from text (origin names it in messages). */
+int anamo_config_parse(const char *text, const char *origin, anamo_config **out,
+                       anamo_err *err);
+void anamo_config_free(anamo_config *c);
+/* A copy of c (compare's arms and trials start from one config); free it with
+ * anamo_config_free. */
+int anamo_config_copy(const anamo_config *c, anamo_config **out, anamo_err *err);
+/* Applies "section.key=value" ("phase dec.lr=0.1") and validates it; origin names it in
+ * messages (NULL: "--set"). On failure the config is left as it was. */
+int anamo_config_set(anamo_config *c, const char *assignment, const char *origin,
+                     anamo_err *err);
+/* The arms of a compare config ([compare] arms), into names; returns how many (≤ max). */
+int anamo_config_arms(const anamo_config *c, char names[][ANAMO_NAME_MAX], int max);
+/* The comma list section.key ([compare] sweep_values), trimmed, empty items dropped, into
+ * items; returns how many (≤ max). */
+int anamo_config_list(const anamo_config *c, const char *section, const char *key,
+                      char items[][ANAMO_NAME_MAX], int max);
+/* Applies arm NAME's overrides ([arm NAME]); the [quick] section's (the short form). */
+int anamo_config_use_arm(anamo_config *c, const char *arm, anamo_err *err);
+int anamo_config_use_quick(anamo_config *c, anamo_err *err);
+/* The value of section.key (the table's default when unset), or NULL when neither. */
+const char *anamo_config_get(const anamo_config *c, const char *section, const char *key);
+const char *anamo_config_path(const anamo_config *c);
+/* Every known key with its effective value, as INI text (malloc'd; free it). */
+char *anamo_config_text(const anamo_config *c);
+
+/* A run as a config describes it, ready to train: the data opened (validation held out), the
+ * model built (standardization fitted) and the trainer created. data_root: where dataset specs
+ * are looked up (NULL: $ANAMO_DATA, else "data"). */
+typedef struct anamo_run {
+    anamo_dataset train, test, validation;
+    int has_test, has_validation;
+    anamo_model *model;
+    anamo_trainer *trainer;
+    anamo_model_spec model_spec;  /* its layer strings point into the run */
+    anamo_train_spec train_spec;
+    int threads;                  /* train.threads (0: OpenMP's default) */
+    char scheme[16];              /* joint | nam | anamo | freecodes */
+    char encoder[1024], decoder[1024];
+} anamo_run;
+/* A failed open leaves *out closed and zeroed. An open run must not be moved or copied: the
+ * trainer keeps pointers to its datasets, and the model's layer strings point into it. */
+int anamo_run_open(const anamo_config *c, const char *data_root, anamo_run *out,
+                   anamo_err *err);
+void anamo_run_close(anamo_run *r);
+/* Opens a dataset spec as anamo_run_open does: under data_root (NULL: $ANAMO_DATA, else
+ * "data"); when a named dataset (a spec with ':') is not found, the message says which data
+ * root was searched and how to change it. */
+int anamo_run_open_data(const char *spec, const char *data_root, anamo_dataset *out,
+                        anamo_err *err);
 
 /* ---- pictures ---------------------------------------------------------------------------- */
 /* Writes a PNG of `count` images from each of `nbands` arrays (c = 1 grey or 3 RGB planes of

@@ -1,10 +1,11 @@
-/* config.h — experiment configs: INI files (read by inih) plus --set overrides.
+/* config.h — experiment configs: INI files (read by inih) plus "section.key=value" overrides,
+ * and what they ask for, typed (the public face is anamo.h's anamo_config_* and anamo_run_*).
  *
- * Every key the program knows is listed once, with its type, default and allowed values, in
- * config.c's KEYS table: that table validates files (unknown sections and keys, bad values are
- * errors naming file:line, the key and what is allowed) and prints the resolved config. */
-#ifndef ANAMO_CLI_CONFIG_H
-#define ANAMO_CLI_CONFIG_H
+ * Every key anamo knows is listed once, with its type, default and allowed values, in
+ * config.c's KEYS table: that table validates configs (unknown sections and keys, bad values
+ * are errors naming file:line, the key and what is allowed) and writes the resolved config. */
+#ifndef ANAMO_CONFIG_CONFIG_H
+#define ANAMO_CONFIG_CONFIG_H
 
 #include "anamo.h"
 
@@ -20,30 +21,31 @@ typedef struct cfg_entry {
     char origin[CFG_PATH_MAX + 16]; /* "file.ini:12" or "--set" */
 } cfg_entry;
 
-typedef struct config {
-    char path[CFG_PATH_MAX];
+struct anamo_config {
+    char path[CFG_PATH_MAX]; /* the file, or the origin of a text: messages name it */
     cfg_entry *entries;
     int n, cap;
-} config;
+};
 
-/* Reads an INI file (entries only; call config_validate afterwards). */
-int config_load(config *c, const char *path, anamo_err *err);
-/* Parses INI text (origin names it in messages). */
-int config_load_text(config *c, const char *text, const char *origin, anamo_err *err);
+/* Reads an INI file into a zeroed c (entries only; call config_validate afterwards). */
+int config_load(anamo_config *c, const char *path, anamo_err *err);
+/* Parses INI text into c (origin names it in messages). */
+int config_load_text(anamo_config *c, const char *text, const char *origin, anamo_err *err);
 /* Applies "section.key=value" (the section may contain spaces: "phase dec.lr=0.1"). */
-int config_set(config *c, const char *assignment, const char *origin, anamo_err *err);
+int config_set(anamo_config *c, const char *assignment, const char *origin, anamo_err *err);
 /* Checks every entry against the known sections and keys and every value against its type. */
-int config_validate(const config *c, anamo_err *err);
-void config_free(config *c);
-/* Copy of c (for compare arms). */
-int config_copy(config *dst, const config *src, anamo_err *err);
+int config_validate(const anamo_config *c, anamo_err *err);
+/* Releases c's entries and zeroes it (not c itself). */
+void config_free(anamo_config *c);
+/* Copy of src into dst (for compare arms). */
+int config_copy(anamo_config *dst, const anamo_config *src, anamo_err *err);
 
 /* Value of section.key, or the table's default; NULL if neither. */
-const char *config_get(const config *c, const char *section, const char *key);
-const cfg_entry *config_find(const config *c, const char *section, const char *key);
+const char *config_get(const anamo_config *c, const char *section, const char *key);
+const cfg_entry *config_find(const anamo_config *c, const char *section, const char *key);
 
 /* The resolved config: every known key with its effective value. malloc'd. */
-char *config_resolved_text(const config *c);
+char *config_resolved_text(const anamo_config *c);
 
 /* What a config asks for, typed. */
 typedef struct run_settings {
@@ -64,14 +66,14 @@ typedef struct run_settings {
     char scheme[16];
 } run_settings;
 
-int config_settings(const config *c, run_settings *s, anamo_err *err);
+/* The settings of c, which must be valid (config_validate); checks what spans keys (a phase
+ * without block, early stopping without a validation set). */
+int config_settings(const anamo_config *c, run_settings *s, anamo_err *err);
 
-/* Names of the compare arms (comma list in [compare] arms). Returns the count. */
-int config_arms(const config *c, char names[][ANAMO_NAME_MAX], int max);
 /* Applies arm NAME's overrides ("section.key = value" lines of [arm NAME]) to c. */
-int config_apply_arm(config *c, const char *arm, anamo_err *err);
+int config_apply_arm(anamo_config *c, const char *arm, anamo_err *err);
 /* Applies the [quick] section's overrides (the config's short form); an error if none. */
-int config_apply_quick(config *c, anamo_err *err);
+int config_apply_quick(anamo_config *c, anamo_err *err);
 
 /* Index of value in an "a|b|c" list, or -1. */
 int config_enum_index(const char *allowed, const char *value);

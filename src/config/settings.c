@@ -1,22 +1,20 @@
 /* settings.c — what a validated config asks for, typed: the data, the model, and the scheme as
  * a list of phases (joint: one; NAM: the default decoder/encoder cycle or [phase NAME]
- * sections; ANAMO and free codes: one phase of their own). */
-#include "config.h"
-
-#include "core/err.h"
+ * sections; ANAMO and free codes: one phase of their own), and the objective a checkpoint's
+ * stored config trained with. */
+#include "config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-
-static double num(const config *c, const char *section, const char *key)
+static double num(const anamo_config *c, const char *section, const char *key)
 {
     const char *v = config_get(c, section, key);
     return v ? strtod(v, NULL) : 0.0;
 }
 
-static int flag(const config *c, const char *section, const char *key)
+static int flag(const anamo_config *c, const char *section, const char *key)
 {
     const char *v = config_get(c, section, key);
     return v && !strcmp(v, "true");
@@ -27,7 +25,7 @@ static void copy_word(char *dst, const char *src)
     snprintf(dst, ANAMO_NAME_MAX, "%s", src ? src : "");
 }
 
-static void fill_optimizer(const config *c, const char *section, anamo_phase *ph)
+static void fill_optimizer(const anamo_config *c, const char *section, anamo_phase *ph)
 {
     copy_word(ph->optimizer, config_get(c, section, "optimizer"));
     ph->lr = (float)num(c, section, "lr");
@@ -51,7 +49,7 @@ static void fill_optimizer(const config *c, const char *section, anamo_phase *ph
     ph->min_lr = (float)num(c, section, "min_lr");
 }
 
-static int named_phase(const config *c, const char *name, int batch, anamo_phase *ph,
+static int named_phase(const anamo_config *c, const char *name, int batch, anamo_phase *ph,
                        anamo_err *err)
 {
     char section[CFG_SECTION_MAX];
@@ -73,7 +71,7 @@ static int named_phase(const config *c, const char *name, int batch, anamo_phase
     return ANAMO_OK;
 }
 
-static int nam_phases(const config *c, anamo_train_spec *t, int batch, anamo_err *err)
+static int nam_phases(const anamo_config *c, anamo_train_spec *t, int batch, anamo_err *err)
 {
     char names[ANAMO_MAX_PHASES][ANAMO_NAME_MAX];
     int n = split_list(config_get(c, "nam", "phases"), names, ANAMO_MAX_PHASES);
@@ -100,7 +98,7 @@ static int nam_phases(const config *c, anamo_train_spec *t, int batch, anamo_err
 }
 
 /* ANAMO: one phase whose every step runs the inner encoder and decoder iterations. */
-static void anamo_inner_phase(const config *c, anamo_train_spec *t, int batch)
+static void anamo_inner_phase(const anamo_config *c, anamo_train_spec *t, int batch)
 {
     anamo_phase *ph = &t->phases[0];
     *ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", (float)num(c, "anamo", "enc_lr"),
@@ -120,7 +118,7 @@ static void anamo_inner_phase(const config *c, anamo_train_spec *t, int batch)
 }
 
 /* Binary codes by free codes (seed 000's third variant): one phase, then the encoder fit. */
-static void free_codes_phase(const config *c, anamo_train_spec *t, int batch)
+static void free_codes_phase(const anamo_config *c, anamo_train_spec *t, int batch)
 {
     anamo_phase *ph = &t->phases[0];
     const char *sec = "freecodes";
@@ -141,7 +139,7 @@ static void free_codes_phase(const config *c, anamo_train_spec *t, int batch)
 
 /* data.validation: a number is the fraction of the training set held out, anything else a data
  * spec of its own. */
-static int validation_settings(const config *c, run_settings *s, anamo_err *err)
+static int validation_settings(const anamo_config *c, run_settings *s, anamo_err *err)
 {
     const char *v = config_get(c, "data", "validation");
     s->validation_seed = (uint64_t)num(c, "data", "validation_seed");
@@ -160,7 +158,7 @@ static int validation_settings(const config *c, run_settings *s, anamo_err *err)
     return ANAMO_OK;
 }
 
-int config_settings(const config *c, run_settings *s, anamo_err *err)
+int config_settings(const anamo_config *c, run_settings *s, anamo_err *err)
 {
     memset(s, 0, sizeof *s);
     snprintf(s->train_spec, sizeof s->train_spec, "%s", config_get(c, "data", "train"));
@@ -232,4 +230,30 @@ int config_settings(const config *c, run_settings *s, anamo_err *err)
         max_batch = t->phases[i].batch > max_batch ? t->phases[i].batch : max_batch;
     m->max_batch = max_batch;
     return ANAMO_OK;
+}
+
+int anamo_checkpoint_eval_spec(const char *path, anamo_eval_spec *out, anamo_err *err)
+{
+    if (!out)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "checkpoint eval spec: out is NULL");
+    *out = (anamo_eval_spec){.loss = ANAMO_LOSS_MSE, .penalty = ANAMO_PENALTY_L1};
+    anamo_err local = {0};
+    char *text = anamo_checkpoint_config(path, &local);
+    anamo_config c = {0};
+    run_settings s;
+    /* not validated: a config an older anamo stored gives its objective if it can */
+    int rc = text ? config_load_text(&c, text, path, &local) : local.code;
+    if (!rc)
+        rc = config_settings(&c, &s, &local);
+    if (!rc) {
+        out->loss = s.train.loss;
+        out->lambda = s.train.lambda;
+        out->penalty = s.train.penalty;
+        out->jacobian_samples = s.train.jacobian_samples;
+    }
+    config_free(&c);
+    free(text);
+    if (rc && err)
+        *err = local;
+    return rc;
 }

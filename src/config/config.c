@@ -1,7 +1,6 @@
-/* config.c — reading, checking and resolving experiment configs. */
-#include "config.h"
-
-#include "core/err.h"
+/* config.c — reading, checking and resolving experiment configs (docs/CONFIG.md), and the
+ * public anamo_config_* functions over them (at the end). */
+#include "config/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -163,7 +162,7 @@ static int known_section(const char *section)
 
 /* ---- storing entries --------------------------------------------------------------------- */
 
-static int put(config *c, const char *section, const char *key, const char *value,
+static int put(anamo_config *c, const char *section, const char *key, const char *value,
                const char *origin, anamo_err *err)
 {
     if (strlen(section) >= CFG_SECTION_MAX || strlen(key) >= CFG_KEY_MAX ||
@@ -190,7 +189,7 @@ static int put(config *c, const char *section, const char *key, const char *valu
 }
 
 typedef struct parse_ctx {
-    config *c;
+    anamo_config *c;
     const char *name;
     const char *text; /* the rest of the text to read */
     int line;
@@ -247,7 +246,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
     return !p->failed;
 }
 
-int config_load_text(config *c, const char *text, const char *origin, anamo_err *err)
+int config_load_text(anamo_config *c, const char *text, const char *origin, anamo_err *err)
 {
     /* a heap line buffer: inih allocates ini_initial_alloc bytes (200 by default) and, without
      * ini_allow_realloc, never more, whatever ini_max_line says */
@@ -256,6 +255,7 @@ int config_load_text(config *c, const char *text, const char *origin, anamo_err 
     ini_initial_alloc = ini_max_line;
     ini_allow_multiline = false;
     ini_stop_on_first_error = true; /* the first fault is the one to name */
+    snprintf(c->path, sizeof c->path, "%s", origin); /* what the config's own messages name */
     parse_ctx p = {.c = c, .name = origin, .text = text, .err = err};
     int rc = ini_parse_stream(read_line, &p, on_entry, &p);
     if (p.failed)
@@ -270,7 +270,7 @@ int config_load_text(config *c, const char *text, const char *origin, anamo_err 
     return ANAMO_OK;
 }
 
-int config_load(config *c, const char *path, anamo_err *err)
+int config_load(anamo_config *c, const char *path, anamo_err *err)
 {
     snprintf(c->path, sizeof c->path, "%s", path);
     FILE *f = fopen(path, "rb");
@@ -319,7 +319,7 @@ static void trim(char *s)
         s[--n] = '\0';
 }
 
-int config_set(config *c, const char *assignment, const char *origin, anamo_err *err)
+int config_set(anamo_config *c, const char *assignment, const char *origin, anamo_err *err)
 {
     const char *eq = strchr(assignment, '=');
     char lhs[CFG_SECTION_MAX + CFG_KEY_MAX], value[CFG_VALUE_MAX];
@@ -342,7 +342,7 @@ int config_set(config *c, const char *assignment, const char *origin, anamo_err 
     return put(c, section, key, value, where, err);
 }
 
-const cfg_entry *config_find(const config *c, const char *section, const char *key)
+const cfg_entry *config_find(const anamo_config *c, const char *section, const char *key)
 {
     for (int i = 0; i < c->n; i++)
         if (!strcmp(c->entries[i].section, section) && !strcmp(c->entries[i].key, key))
@@ -351,7 +351,7 @@ const cfg_entry *config_find(const config *c, const char *section, const char *k
 }
 
 /* The default of section.key that depends on the section's optimizer (lr, eps). */
-static const char *optimizer_default_of(const config *c, const char *section, const char *key)
+static const char *optimizer_default_of(const anamo_config *c, const char *section, const char *key)
 {
     static const optimizer_default others = OPTIMIZER_DEFAULT_OTHERS;
     const char *name = config_get(c, section, "optimizer");
@@ -362,7 +362,7 @@ static const char *optimizer_default_of(const config *c, const char *section, co
     return !strcmp(key, "lr") ? d->lr : d->eps;
 }
 
-const char *config_get(const config *c, const char *section, const char *key)
+const char *config_get(const anamo_config *c, const char *section, const char *key)
 {
     const cfg_entry *e = config_find(c, section, key);
     if (e)
@@ -373,13 +373,13 @@ const char *config_get(const config *c, const char *section, const char *key)
     return k ? k->deflt : NULL;
 }
 
-void config_free(config *c)
+void config_free(anamo_config *c)
 {
     free(c->entries);
     memset(c, 0, sizeof *c);
 }
 
-int config_copy(config *dst, const config *src, anamo_err *err)
+int config_copy(anamo_config *dst, const anamo_config *src, anamo_err *err)
 {
     *dst = *src;
     dst->entries = malloc((size_t)(src->cap ? src->cap : 1) * sizeof *dst->entries);
@@ -490,7 +490,7 @@ static int check_override(const cfg_entry *e, anamo_err *err)
     return check_entry(&as_set, err);
 }
 
-int config_validate(const config *c, anamo_err *err)
+int config_validate(const anamo_config *c, anamo_err *err)
 {
     for (int i = 0; i < c->n; i++) {
         const cfg_entry *e = &c->entries[i];
@@ -534,7 +534,7 @@ static void append(char **buf, size_t *len, size_t *cap, const char *text)
     *len += n;
 }
 
-static void append_section(const config *c, const char *section, const char *pattern,
+static void append_section(const anamo_config *c, const char *section, const char *pattern,
                            char **buf, size_t *len, size_t *cap)
 {
     char line[CFG_VALUE_MAX + 2 * CFG_KEY_MAX];
@@ -558,7 +558,7 @@ static void append_section(const config *c, const char *section, const char *pat
         }
 }
 
-char *config_resolved_text(const config *c)
+char *config_resolved_text(const anamo_config *c)
 {
     static const char *const FIXED[] = {"data", "model", "loss",  "train",     "joint",
                                         "nam",  "anamo", "freecodes", "compare"};
@@ -595,13 +595,8 @@ int split_list(const char *s, char items[][ANAMO_NAME_MAX], int max)
     return n;
 }
 
-int config_arms(const config *c, char names[][ANAMO_NAME_MAX], int max)
-{
-    return split_list(config_get(c, "compare", "arms"), names, max);
-}
-
 /* Applies the "section.key = value" lines of [section] to c; returns how many there were. */
-static int apply_overrides(config *c, const char *section, int *count, anamo_err *err)
+static int apply_overrides(anamo_config *c, const char *section, int *count, anamo_err *err)
 {
     *count = 0;
     for (int i = 0; i < c->n; i++) {
@@ -618,7 +613,7 @@ static int apply_overrides(config *c, const char *section, int *count, anamo_err
     return ANAMO_OK;
 }
 
-int config_apply_arm(config *c, const char *arm, anamo_err *err)
+int config_apply_arm(anamo_config *c, const char *arm, anamo_err *err)
 {
     char section[CFG_SECTION_MAX];
     snprintf(section, sizeof section, "arm %s", arm);
@@ -631,7 +626,7 @@ int config_apply_arm(config *c, const char *arm, anamo_err *err)
     return config_validate(c, err);
 }
 
-int config_apply_quick(config *c, anamo_err *err)
+int config_apply_quick(anamo_config *c, anamo_err *err)
 {
     int found = 0, rc = apply_overrides(c, "quick", &found, err);
     if (rc)
@@ -640,4 +635,127 @@ int config_apply_quick(config *c, anamo_err *err)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: --quick, but the config has no [quick] "
                           "section", c->path);
     return config_validate(c, err);
+}
+
+/* ---- the public API (anamo.h): configs on the heap, valid whenever a call succeeds ---------- */
+
+/* A new config read from the file path, or from text (path then names it), validated. */
+static int config_new(anamo_config **out, const char *path, const char *text,
+                      anamo_err *err)
+{
+    if (!out)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "config: out is NULL");
+    *out = NULL;
+    anamo_config *c = calloc(1, sizeof *c);
+    if (!c)
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", path);
+    int rc = text ? config_load_text(c, text, path, err) : config_load(c, path, err);
+    if (!rc)
+        rc = config_validate(c, err);
+    if (rc) {
+        anamo_config_free(c);
+        return rc;
+    }
+    *out = c;
+    return ANAMO_OK;
+}
+
+int anamo_config_load(const char *path, anamo_config **out, anamo_err *err)
+{
+    if (!path)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "config: the path is NULL");
+    return config_new(out, path, NULL, err);
+}
+
+int anamo_config_parse(const char *text, const char *origin, anamo_config **out,
+                       anamo_err *err)
+{
+    if (!text)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "config: the text is NULL");
+    return config_new(out, origin ? origin : "(config text)", text, err);
+}
+
+int anamo_config_copy(const anamo_config *c, anamo_config **out, anamo_err *err)
+{
+    if (!c || !out)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "config copy: %s is NULL",
+                             c ? "out" : "the config");
+    *out = calloc(1, sizeof **out);
+    int rc = *out ? config_copy(*out, c, err)
+                  : anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", c->path);
+    if (rc)
+        free(*out), *out = NULL;
+    return rc;
+}
+
+void anamo_config_free(anamo_config *c)
+{
+    if (!c)
+        return;
+    config_free(c);
+    free(c);
+}
+
+/* A failed assignment leaves c as it was: a caller may go on with the config it had. */
+int anamo_config_set(anamo_config *c, const char *assignment, const char *origin,
+                     anamo_err *err)
+{
+    if (!c || !assignment)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "config set: %s is NULL",
+                             c ? "the assignment" : "the config");
+    anamo_config before;
+    int rc = config_copy(&before, c, err);
+    if (!rc)
+        rc = config_set(c, assignment, origin ? origin : "--set", err);
+    if (!rc)
+        rc = config_validate(c, err);
+    if (rc && before.entries) {
+        config_free(c);
+        *c = before;
+    } else {
+        config_free(&before);
+    }
+    return rc;
+}
+
+int anamo_config_list(const anamo_config *c, const char *section, const char *key,
+                      char items[][ANAMO_NAME_MAX], int max)
+{
+    return c && section && key && items ? split_list(config_get(c, section, key), items, max)
+                                        : 0;
+}
+
+int anamo_config_arms(const anamo_config *c, char names[][ANAMO_NAME_MAX], int max)
+{
+    return anamo_config_list(c, "compare", "arms", names, max);
+}
+
+int anamo_config_use_arm(anamo_config *c, const char *arm, anamo_err *err)
+{
+    if (!c || !arm)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "config arm: %s is NULL",
+                             c ? "the arm" : "the config");
+    return config_apply_arm(c, arm, err);
+}
+
+int anamo_config_use_quick(anamo_config *c, anamo_err *err)
+{
+    if (!c)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "config quick: the config is NULL");
+    return config_apply_quick(c, err);
+}
+
+const char *anamo_config_get(const anamo_config *c, const char *section, const char *key)
+{
+    return c && section && key ? config_get(c, section, key) : NULL;
+}
+
+const char *anamo_config_path(const anamo_config *c)
+{
+    return c ? c->path : NULL;
+}
+
+char *anamo_config_text(const anamo_config *c)
+{
+    return c ? config_resolved_text(c) : NULL;
 }
