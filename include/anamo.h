@@ -415,6 +415,49 @@ typedef enum anamo_block_id {
                            the end h = [H̃ > 0] and the encoder is fitted to h */
 } anamo_block_id;
 
+/* What a phase's optimizer settings may name. The values are stored in checkpoints: append,
+ * never renumber. */
+typedef enum anamo_optimizer {
+    ANAMO_OPT_SGD = 0,
+    ANAMO_OPT_ADAM,
+    ANAMO_OPT_MOMENTUM,    /* torch.optim.SGD(momentum=β) */
+    ANAMO_OPT_ACCELERATED, /* accelerated gradient with the s_j sequence (FISTA without prox) */
+    ANAMO_OPT_ADAGRAD,
+    ANAMO_OPT_RMSPROP,
+    ANAMO_OPT_FISTA,       /* proximal gradient with the s_j momentum (Beck & Teboulle 2009) */
+    ANAMO_OPT_NESTEROV     /* torch.optim.SGD(momentum=β, nesterov=True) */
+} anamo_optimizer;
+typedef enum anamo_prox { ANAMO_PROX_NONE = 0, ANAMO_PROX_L1, ANAMO_PROX_NONNEG,
+                          ANAMO_PROX_L1_NONNEG } anamo_prox;
+typedef enum anamo_restart { ANAMO_RESTART_NONE = 0, ANAMO_RESTART_FUNCTION,
+                             ANAMO_RESTART_GRADIENT } anamo_restart;
+typedef enum anamo_step_rule { ANAMO_STEP_FIXED = 0, ANAMO_STEP_BACKTRACK } anamo_step_rule;
+typedef enum anamo_schedule { ANAMO_SCHEDULE_CONSTANT = 0, ANAMO_SCHEDULE_STEP,
+                              ANAMO_SCHEDULE_PLATEAU } anamo_schedule;
+typedef enum anamo_fit { ANAMO_FIT_AUTO = 0, ANAMO_FIT_LEAST_SQUARES, ANAMO_FIT_BCE } anamo_fit;
+
+/* The names of every enumeration above, in one table each (src/core/names.c): configs, messages
+ * and bindings read them from here. */
+typedef enum anamo_enum {
+    ANAMO_ENUM_LOSS = 0,     /* anamo_loss_kind: mse | mse_sum | bce */
+    ANAMO_ENUM_INIT,         /* anamo_init_kind: pytorch | glorot | he | uniform */
+    ANAMO_ENUM_CONV,         /* anamo_conv_impl: auto | im2col | dnnl */
+    ANAMO_ENUM_PENALTY,      /* anamo_penalty_kind: l1 | decoder_l1 */
+    ANAMO_ENUM_DECODER_NORM, /* anamo_decoder_norm: none | sphere | ball */
+    ANAMO_ENUM_OPTIMIZER,    /* anamo_optimizer: sgd | momentum | nesterov | … */
+    ANAMO_ENUM_PROX,         /* anamo_prox: none | l1 | nonneg | l1_nonneg */
+    ANAMO_ENUM_RESTART,      /* anamo_restart: none | function | gradient */
+    ANAMO_ENUM_STEP_RULE,    /* anamo_step_rule: fixed | backtrack */
+    ANAMO_ENUM_SCHEDULE,     /* anamo_schedule: constant | step | plateau */
+    ANAMO_ENUM_FIT,          /* anamo_fit: auto | least_squares | bce */
+    ANAMO_ENUM_COUNT
+} anamo_enum;
+/* The name of value (NULL when it is not one), the value of name (-1 when it is not one), and
+ * every name as "a|b|c" in the order users read them. */
+const char *anamo_enum_name(anamo_enum e, int value);
+int anamo_enum_parse(anamo_enum e, const char *name);
+const char *anamo_enum_allowed(anamo_enum e);
+
 #define ANAMO_MAX_PHASES 16
 #define ANAMO_NAME_MAX 32
 

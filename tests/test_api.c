@@ -12,7 +12,8 @@
  *      with their shapes and parameter counts.
  *   4. A hand-written loop of anamo_trainer_step (and one of anamo_trainer_epoch) followed by
  *      anamo_trainer_finish leaves every parameter bit-identical to anamo_trainer_run, for
- *      joint, NAM (with a code cache), ANAMO and free codes; the step info counts the run. */
+ *      joint, NAM (with a code cache), ANAMO and free codes; the step info counts the run.
+ *   5. Each enumeration's list of names and its table agree. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -374,6 +375,38 @@ static void test_loops_nam(void **state) { (void)state; check_loops_agree(ANAMO_
 static void test_loops_anamo(void **state) { (void)state; check_loops_agree(ANAMO_INNER); }
 static void test_loops_freecodes(void **state) { (void)state; check_loops_agree(ANAMO_FREECODES); }
 
+/* ---- 5. the names of the enumerations ----------------------------------------------------- */
+
+/* Every name the allowed list gives parses to a value whose name is that name, the list holds
+ * no name twice, and junk parses to -1: the list and the table are one. */
+static void test_enum_names(void **state)
+{
+    (void)state;
+    for (int e = 0; e < ANAMO_ENUM_COUNT; e++) {
+        char list[256];
+        snprintf(list, sizeof list, "%s", anamo_enum_allowed((anamo_enum)e));
+        assert_true(list[0] != '\0');
+        int count = 0, seen[16] = {0};
+        for (char *save = NULL, *w = strtok_r(list, "|", &save); w;
+             w = strtok_r(NULL, "|", &save), count++) {
+            const int v = anamo_enum_parse((anamo_enum)e, w);
+            if (v < 0 || v >= 16)
+                fail_msg("enum %d: '%s' from the allowed list parses to %d", e, w, v);
+            assert_string_equal(anamo_enum_name((anamo_enum)e, v), w);
+            assert_int_equal(seen[v]++, 0);
+        }
+        for (int v = 0; v < count; v++) /* values 0..count−1, each named */
+            assert_non_null(anamo_enum_name((anamo_enum)e, v));
+        assert_null(anamo_enum_name((anamo_enum)e, count));
+        assert_int_equal(anamo_enum_parse((anamo_enum)e, "no-such-name"), -1);
+        assert_int_equal(anamo_enum_parse((anamo_enum)e, NULL), -1);
+    }
+    assert_int_equal(anamo_enum_parse(ANAMO_ENUM_OPTIMIZER, "nesterov"), ANAMO_OPT_NESTEROV);
+    assert_string_equal(anamo_enum_name(ANAMO_ENUM_LOSS, ANAMO_LOSS_MSE_SUM), "mse_sum");
+    assert_null(anamo_enum_name(ANAMO_ENUM_COUNT, 0));
+    assert_string_equal(anamo_enum_allowed(ANAMO_ENUM_COUNT), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_loops_nam),
         cmocka_unit_test(test_loops_anamo),
         cmocka_unit_test(test_loops_freecodes),
+        cmocka_unit_test(test_enum_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

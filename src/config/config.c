@@ -22,13 +22,28 @@ typedef struct key_spec {
     double min, max;     /* numbers */
 } key_spec;
 
+/* A key whose values are every name of a public enumeration points its allowed at that
+ * enumeration's slot here, and key_allowed reads the names from their one table (anamo.h's
+ * anamo_enum_allowed). */
+static const char ENUM_SLOTS[ANAMO_ENUM_COUNT][1];
+#define NAMES(e) ENUM_SLOTS[e], 0, 0
+
+static const char *key_allowed(const key_spec *k)
+{
+    if (k->type == V_BOOL)
+        return "true|false";
+    for (int e = 0; e < ANAMO_ENUM_COUNT; e++)
+        if (k->allowed == ENUM_SLOTS[e])
+            return anamo_enum_allowed((anamo_enum)e);
+    return k->allowed;
+}
+
 #define BIG 1e30
 /* The default of a key that depends on the section's optimizer: OPTIMIZER_DEFAULTS has it. */
 static const char BY_OPTIMIZER[] = "(the optimizer's)";
 /* The keys of one optimizer, for [joint] and each [phase NAME] (see optim.h). */
 #define OPTIMIZER_KEYS(S)                                                                      \
-    {S, "optimizer", V_ENUM, "adam",                                                           \
-     "sgd|momentum|nesterov|adagrad|rmsprop|adam|accelerated|fista", 0, 0},                    \
+    {S, "optimizer", V_ENUM, "adam", NAMES(ANAMO_ENUM_OPTIMIZER)},                    \
     {S, "lr", V_FLOAT, BY_OPTIMIZER, "learning rate > 0", 1e-30, BIG},                         \
     {S, "beta1", V_FLOAT, "0.9", "Adam's beta1 in [0, 1)", 0, 0.999999},                       \
     {S, "beta2", V_FLOAT, "0.999", "Adam's beta2 in [0, 1)", 0, 0.999999999},                  \
@@ -36,12 +51,12 @@ static const char BY_OPTIMIZER[] = "(the optimizer's)";
     {S, "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},                                         \
     {S, "momentum", V_FLOAT, "0.9", "momentum and nesterov's beta in [0, 1)", 0, 0.999999},    \
     {S, "alpha", V_FLOAT, "0.99", "RMSProp smoothing in [0, 1)", 0, 0.999999},                 \
-    {S, "prox", V_ENUM, "none", "none|l1|nonneg|l1_nonneg (fista)", 0, 0},                     \
+    {S, "prox", V_ENUM, "none", NAMES(ANAMO_ENUM_PROX)},                     \
     {S, "prox_lambda", V_FLOAT, "0", "weight of the prox term >= 0", 0, BIG},                  \
-    {S, "restart", V_ENUM, "none", "none|function|gradient", 0, 0},                            \
-    {S, "step", V_ENUM, "fixed", "fixed|backtrack", 0, 0},                                     \
+    {S, "restart", V_ENUM, "none", NAMES(ANAMO_ENUM_RESTART)},                            \
+    {S, "step", V_ENUM, "fixed", NAMES(ANAMO_ENUM_STEP_RULE)},                                     \
     {S, "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},                                  \
-    {S, "schedule", V_ENUM, "constant", "constant|step|plateau", 0, 0},                        \
+    {S, "schedule", V_ENUM, "constant", NAMES(ANAMO_ENUM_SCHEDULE)},                        \
     {S, "step_size", V_INT, "1", "epochs per step decay >= 1", 1, 1e9},                        \
     {S, "gamma", V_FLOAT, "0.1", "step decay factor in (0, 1]", 1e-9, 1},                      \
     {S, "factor", V_FLOAT, "0.1", "plateau factor in (0, 1)", 1e-9, 0.999999},                 \
@@ -69,14 +84,14 @@ static const key_spec KEYS[] = {
     {"data", "standardize", V_BOOL, "false", "true|false", 0, 0},
     {"model", "encoder", V_STR, "linear 128, relu, linear 64, relu", "a layer list", 0, 0},
     {"model", "decoder", V_STR, "linear 128, relu, linear 784, sigmoid", "a layer list", 0, 0},
-    {"model", "init", V_ENUM, "pytorch", "pytorch|glorot|he|uniform", 0, 0},
+    {"model", "init", V_ENUM, "pytorch", NAMES(ANAMO_ENUM_INIT)},
     {"model", "init_scale", V_FLOAT, "0.01", "a in U(-a, a) for init = uniform", 0, BIG},
     {"model", "seed", V_INT, "0", "initial weights' seed", 0, BIG},
     {"model", "binary_codes", V_BOOL, "false", "true|false: evaluate with codes [E(x) >= 0.5]", 0, 0},
-    {"model", "conv", V_ENUM, "auto", "auto|im2col|dnnl", 0, 0},
-    {"loss", "type", V_ENUM, "mse", "mse|mse_sum|bce", 0, 0},
+    {"model", "conv", V_ENUM, "auto", NAMES(ANAMO_ENUM_CONV)},
+    {"loss", "type", V_ENUM, "mse", NAMES(ANAMO_ENUM_LOSS)},
     {"loss", "lambda", V_FLOAT, "0", "code penalty weight >= 0", 0, BIG},
-    {"loss", "penalty", V_ENUM, "l1", "l1|decoder_l1", 0, 0},
+    {"loss", "penalty", V_ENUM, "l1", NAMES(ANAMO_ENUM_PENALTY)},
     {"train", "scheme", V_ENUM, "joint", "joint|nam|anamo|freecodes", 0, 0},
     {"train", "epochs", V_FLOAT, "10", "epochs > 0", 1e-9, 1e9},
     {"train", "batch", V_INT, "125", "batch size >= 1", 1, 1 << 20},
@@ -84,7 +99,7 @@ static const key_spec KEYS[] = {
     {"train", "log_every", V_INT, "50", "iterations per metrics row", 1, BIG},
     {"train", "threads", V_INT, "0", "OpenMP threads, 0 = default", 0, 1024},
     {"train", "cache_codes", V_BOOL, "true", "true|false", 0, 0},
-    {"train", "decoder_norm", V_ENUM, "none", "none|sphere|ball", 0, 0},
+    {"train", "decoder_norm", V_ENUM, "none", NAMES(ANAMO_ENUM_DECODER_NORM)},
     {"train", "resample_every", V_INT, "0", "steps between dead-unit resamplings, 0 = off", 0, BIG},
     {"train", "resample_window", V_INT, NULL, "steps a unit stays zero to be dead, >= 1 (default resample_every)", 1, BIG},
     {"train", "jacobian_samples", V_INT, "256", "samples of the Jacobian-weighted code l1, 0 = none", 0, BIG},
@@ -112,16 +127,16 @@ static const key_spec KEYS[] = {
     {"anamo", "dec_lr", V_FLOAT, "0.1", "d: decoder step (first guess when backtracking)", 1e-30, BIG},
     {"anamo", "prox_iters", V_INT, "10", "K: sub-gradient iterations of the encoder's prox", 0, 1e6},
     {"anamo", "prox_step", V_FLOAT, "0.5", "eta: step of those iterations, in (0, 1]", 1e-9, 1},
-    {"anamo", "step", V_ENUM, "fixed", "fixed|backtrack", 0, 0},
+    {"anamo", "step", V_ENUM, "fixed", NAMES(ANAMO_ENUM_STEP_RULE)},
     {"anamo", "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},
-    {"anamo", "restart", V_ENUM, "none", "none|function|gradient", 0, 0},
+    {"anamo", "restart", V_ENUM, "none", NAMES(ANAMO_ENUM_RESTART)},
     {"anamo", "batch", V_INT, NULL, "batch size (default train.batch)", 1, 1 << 20},
     {"freecodes", "code_iters", V_INT, "5", "FISTA iterations on a batch's codes", 0, 1e6},
     {"freecodes", "dec_iters", V_INT, "15", "accelerated iterations on the decoder per batch", 0, 1e6},
     {"freecodes", "code_lr", V_FLOAT, "0.5", "step on the codes > 0", 1e-30, BIG},
     {"freecodes", "dec_lr", V_FLOAT, "0.5", "decoder step > 0", 1e-30, BIG},
     {"freecodes", "restart", V_ENUM, "none", "none|gradient", 0, 0},
-    {"freecodes", "fit", V_ENUM, "auto", "auto|least_squares|bce", 0, 0},
+    {"freecodes", "fit", V_ENUM, "auto", NAMES(ANAMO_ENUM_FIT)},
     {"freecodes", "fit_epochs", V_INT, "20", "epochs of the bce fit", 0, 1e6},
     {"freecodes", "fit_lr", V_FLOAT, "1e-3", "Adam's lr in the bce fit", 1e-30, BIG},
     {"freecodes", "refit_epochs", V_INT, "2", "decoder passes over the binary codes", 0, 1e6},
@@ -421,7 +436,7 @@ static int check_value(const key_spec *k, const cfg_entry *e, anamo_err *err)
     switch (k->type) {
     case V_ENUM:
     case V_BOOL:
-        if (config_enum_index(k->type == V_BOOL ? "true|false" : k->allowed, e->value) >= 0)
+        if (config_enum_index(key_allowed(k), e->value) >= 0)
             return ANAMO_OK;
         break;
     case V_INT:
@@ -436,8 +451,7 @@ static int check_value(const key_spec *k, const cfg_entry *e, anamo_err *err)
     if (k->type == V_ENUM || k->type == V_BOOL)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
                           "%s: [%s] %s = '%s' is not allowed (expected %s)", e->origin,
-                          e->section, e->key, e->value,
-                          k->type == V_BOOL ? "true|false" : k->allowed);
+                          e->section, e->key, e->value, key_allowed(k));
     char range[96]; /* the limits themselves, not only what they mean */
     if (k->max >= BIG)
         snprintf(range, sizeof range, ">= %.10g", k->min);

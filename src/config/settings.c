@@ -174,19 +174,18 @@ int config_settings(const anamo_config *c, run_settings *s, anamo_err *err)
     anamo_model_spec *m = &s->model;
     m->encoder = s->encoder;
     m->decoder = s->decoder;
-    m->init = (anamo_init_kind)config_enum_index("pytorch|glorot|he|uniform",
-                                          config_get(c, "model", "init"));
+    m->init = (anamo_init_kind)anamo_enum_parse(ANAMO_ENUM_INIT, config_get(c, "model", "init"));
     m->init_scale = (float)num(c, "model", "init_scale");
     m->seed = (uint64_t)num(c, "model", "seed");
     m->binary_codes = flag(c, "model", "binary_codes");
-    m->conv = (anamo_conv_impl)config_enum_index("auto|im2col|dnnl", config_get(c, "model", "conv"));
+    m->conv = (anamo_conv_impl)anamo_enum_parse(ANAMO_ENUM_CONV, config_get(c, "model", "conv"));
     anamo_train_spec *t = &s->train;
-    t->loss = (anamo_loss_kind)config_enum_index("mse|mse_sum|bce", config_get(c, "loss", "type"));
+    t->loss = (anamo_loss_kind)anamo_enum_parse(ANAMO_ENUM_LOSS, config_get(c, "loss", "type"));
     t->lambda = (float)num(c, "loss", "lambda");
-    t->penalty = (anamo_penalty_kind)config_enum_index("l1|decoder_l1",
-                                                       config_get(c, "loss", "penalty"));
-    t->decoder_norm = (anamo_decoder_norm)config_enum_index("none|sphere|ball",
-                                                            config_get(c, "train", "decoder_norm"));
+    t->penalty = (anamo_penalty_kind)anamo_enum_parse(ANAMO_ENUM_PENALTY,
+                                                     config_get(c, "loss", "penalty"));
+    t->decoder_norm = (anamo_decoder_norm)anamo_enum_parse(ANAMO_ENUM_DECODER_NORM,
+                                                          config_get(c, "train", "decoder_norm"));
     t->resample_every = (int64_t)num(c, "train", "resample_every");
     t->resample_window = config_get(c, "train", "resample_window")
                              ? (int64_t)num(c, "train", "resample_window")

@@ -102,21 +102,6 @@ double code_l1_weighted_forward(const float *h, float *dh, int B, int64_t m, con
 
 const char *loss_name(anamo_loss_kind kind)
 {
-    switch (kind) {
-    case ANAMO_LOSS_MSE_SUM: return "mse_sum";
-    case ANAMO_LOSS_BCE: return "bce";
-    case ANAMO_LOSS_MSE:
-    default: return "mse";
-    }
-}
-
-int loss_parse(const char *s)
-{
-    if (!strcmp(s, "mse"))
-        return ANAMO_LOSS_MSE;
-    if (!strcmp(s, "mse_sum"))
-        return ANAMO_LOSS_MSE_SUM;
-    if (!strcmp(s, "bce"))
-        return ANAMO_LOSS_BCE;
-    return -1;
+    const char *name = anamo_enum_name(ANAMO_ENUM_LOSS, (int)kind);
+    return name ? name : "mse";
 }

@@ -20,8 +20,7 @@ double code_l1_forward(const float *h, float *dh, int B, int64_t m, float lambda
 double code_l1_weighted_forward(const float *h, float *dh, int B, int64_t m, const float *w,
                                 float lambda);
 
+/* "mse" | "mse_sum" | "bce" (the names table, src/core/names.c) */
 const char *loss_name(anamo_loss_kind kind);
-/* Parses "mse" | "mse_sum" | "bce"; returns -1 if unknown. */
-int loss_parse(const char *s);
 
 #endif

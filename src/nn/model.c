@@ -317,15 +317,6 @@ int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t fir
 
 const char *init_name(anamo_init_kind init)
 {
-    static const char *const names[] = {"pytorch", "glorot", "he", "uniform"};
-    return (unsigned)init < 4 ? names[init] : "?";
-}
-
-int init_parse(const char *s)
-{
-    static const char *const names[] = {"pytorch", "glorot", "he", "uniform"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, names[i]))
-            return i;
-    return -1;
+    const char *name = anamo_enum_name(ANAMO_ENUM_INIT, (int)init);
+    return name ? name : "?";
 }

@@ -53,6 +53,5 @@ int model_code_groups(const anamo_model *m, norm_groups *g, int *layer_index, co
 /* Allocates normalization vectors (mean 0, std 1). */
 int model_alloc_norm(anamo_model *m, anamo_err *err);
 const char *init_name(anamo_init_kind init);
-int init_parse(const char *s); /* -1 if unknown */
 
 #endif
