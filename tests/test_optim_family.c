@@ -785,8 +785,8 @@ static void test_backtracking(void **state)
         const double L_prev = 1e-3 * p.L_true;
 
         int ok = -1;
-        const double L = backtrack_step(y, g, f_y, L_prev, eta, prox, lambda, out, BK, smooth_at,
-                                        &p, 60, &ok);
+        const double L = backtrack_step(y, g, f_y, L_prev, eta, prox, lambda, NULL, out, BK,
+                                        smooth_at, &p, 60, &ok);
         assert_int_equal(ok, 1);
         const double tries = log2(L / L_prev);
         assert_true(fabs(tries - nearbyint(tries)) < 1e-9 && tries >= 1.0);
@@ -802,8 +802,8 @@ static void test_backtracking(void **state)
 
         /* too few tries: not ok, and the last L tried (L_prev·η²) with its candidate in out */
         ok = -1;
-        const double L_short = backtrack_step(y, g, f_y, L_prev, eta, prox, lambda, out, BK,
-                                              smooth_at, &p, 3, &ok);
+        const double L_short = backtrack_step(y, g, f_y, L_prev, eta, prox, lambda, NULL, out,
+                                              BK, smooth_at, &p, 3, &ok);
         assert_int_equal(ok, 0);
         assert_true(L_short == L_prev * eta * eta);
         candidate(y, g, L_short, prox, lambda, want);
@@ -812,8 +812,8 @@ static void test_backtracking(void **state)
 
         /* from above the Lipschitz constant the first try is accepted: L = L_prev, one call */
         p.calls = 0;
-        const double L_big = backtrack_step(y, g, f_y, 1.5 * p.L_true, eta, prox, lambda, out,
-                                            BK, smooth_at, &p, 60, &ok);
+        const double L_big = backtrack_step(y, g, f_y, 1.5 * p.L_true, eta, prox, lambda, NULL,
+                                            out, BK, smooth_at, &p, 60, &ok);
         assert_int_equal(ok, 1);
         assert_true(L_big == 1.5 * p.L_true);
         assert_int_equal(p.calls, 1);

@@ -666,7 +666,8 @@ static double joint_objective(anamo_trainer *t, int B)
 {
     step_losses out;
     model_load_batch(t->m, t->train, NULL, 0, B);
-    train_forward(t, 0, NULL, B, &out);
+    const train_batch batch = {.idx = NULL, .x = t->m->xbuf, .B = B};
+    train_forward(t, &batch, &out);
     return out.loss;
 }
 
@@ -976,10 +977,10 @@ static void test_freecodes_weighted_threshold(void **state)
         const float v0 = V[i];
         V[i] = v0 + FD_H;
         const float up = V[i];
-        const double f_up = train_decoder_loss(t, V, B, NULL);
+        const double f_up = train_decoder_loss(t, V, m->xbuf, B, NULL);
         V[i] = v0 - FD_H;
         const float down = V[i];
-        const double f_down = train_decoder_loss(t, V, B, NULL);
+        const double f_down = train_decoder_loss(t, V, m->xbuf, B, NULL);
         V[i] = v0;
         const double grad = (f_up - f_down) / ((double)up - (double)down);
         const double v = v0 - e * grad, tau = e * lambda / B * norms[i % M];

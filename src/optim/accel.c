@@ -6,6 +6,8 @@
  *     x_{j+1} = prox_{lr·λ h}(y_j − lr·∇f(y_j))
  *     s_{j+1} = (1 + √(1 + 4 s_j²))/2,   s_0 = 1
  *     y_{j+1} = x_{j+1} + ((s_j − 1)/s_{j+1})·(x_{j+1} − x_j)
+ * The sequence (accel_start, accel_advance) is one piece whoever makes x_{j+1}: FISTA here, on
+ * its own gradient step, and ANAMO in src/train, whose encoder's prox is iterative.
  * Gradient restart: if (y_j − x_{j+1})·(x_{j+1} − x_j) > 0, the step went against the momentum:
  * s_{j+1} = 1 and y_{j+1} = x_{j+1}. Function restart is the caller's (accel_restart), since
  * only it can evaluate F. `accelerated` (OPTIM_ACCELERATED) is FISTA without a prox: Nesterov's
@@ -23,11 +25,39 @@ double accel_next_s(double s)
     return (1.0 + sqrt(1.0 + 4.0 * s * s)) / 2.0;
 }
 
-void accel_extrapolate(float *y, const float *x_new, const float *x_old, float beta, int64_t n)
+void accel_start(const float *theta, float *state, int64_t n)
 {
-#pragma omp parallel for simd if (n > OPTIM_OMP_MIN)
+    memcpy(ACCEL_X(state), theta, (size_t)n * sizeof *state); /* x_0 = y_0 = θ */
+    ACCEL_S(state, n) = 1.0f;                                  /* s_0 = 1 */
+}
+
+void accel_finish(float *theta, const float *state, int64_t n)
+{
+    memcpy(theta, ACCEL_X(state), (size_t)n * sizeof *theta); /* the iterate x_j, not y_j */
+}
+
+/* A plain loop: the sum's order is the same on every build, so is the test's verdict. */
+int accel_against_momentum(const float *y_j, const float *x_next, const float *state, int64_t n)
+{
+    const float *x = ACCEL_X(state);
+    double against = 0.0;
     for (int64_t i = 0; i < n; i++)
-        y[i] = x_new[i] + beta * (x_new[i] - x_old[i]);
+        against += (double)(y_j[i] - x_next[i]) * (double)(x_next[i] - x[i]);
+    return against > 0.0;
+}
+
+void accel_advance(float *theta, float *state, int64_t n, int restart)
+{
+    float *x = ACCEL_X(state);
+    const double s_j = ACCEL_S(state, n), s_next = accel_next_s(s_j);
+    const float beta = restart ? 0.0f : (float)((s_j - 1.0) / s_next);
+#pragma omp parallel for simd if (n > OPTIM_OMP_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        const float x_next = theta[i];
+        theta[i] = x_next + beta * (x_next - x[i]); /* y_{j+1} */
+        x[i] = x_next;
+    }
+    ACCEL_S(state, n) = restart ? 1.0f : (float)s_next;
 }
 
 void accel_restart(float *y, float *state, int64_t n)
@@ -100,23 +130,12 @@ void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *
                       int64_t n, int64_t t)
 {
     float *x = ACCEL_X(state), *x_prev = ACCEL_X_PREV(state, n);
-    if (t <= 1) { /* x_0 = y_0, s_0 = 1 */
-        memcpy(x, y, (size_t)n * sizeof *x);
-        ACCEL_S(state, n) = 1.0f;
-    }
+    if (t <= 1)
+        accel_start(y, state, n);
     const prox_kind prox = cfg->kind == OPTIM_FISTA ? cfg->prox : PROX_NONE;
-    const double s_j = ACCEL_S(state, n), s_next = accel_next_s(s_j);
-    /* pass 1: y ← x_{j+1} (the old y is needed only for the restart test, done here) */
+    /* y ← x_{j+1} (the old y is needed only for the restart test, done here) */
     const double against = gradient_step(cfg, prox, y, grad, x, x_prev, n);
-    const int restart = cfg->restart == RESTART_GRADIENT && against > 0.0;
-    const float beta = restart ? 0.0f : (float)((s_j - 1.0) / s_next);
-    /* pass 2: y_{j+1} = x_{j+1} + β(x_{j+1} − x_j), then x_{j−1} ← x_j ← x_{j+1} */
-#pragma omp parallel for simd if (n > OPTIM_OMP_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float x_next = y[i];
-        y[i] = x_next + beta * (x_next - x[i]);
-        x_prev[i] = x[i];
-        x[i] = x_next;
-    }
-    ACCEL_S(state, n) = restart ? 1.0f : (float)s_next;
+    /* x_{j−1} ← x_j, which a caller's function restart (accel_restart) goes back to */
+    memcpy(x_prev, x, (size_t)n * sizeof *x);
+    accel_advance(y, state, n, cfg->restart == RESTART_GRADIENT && against > 0.0);
 }

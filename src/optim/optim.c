@@ -86,7 +86,7 @@ void optim_reset_coords(optim_kind kind, const float *theta, float *state, int64
 void optim_finish(const optim_cfg *cfg, float *theta, const float *state, int64_t n)
 {
     if (cfg->kind == OPTIM_ACCELERATED || cfg->kind == OPTIM_FISTA)
-        memcpy(theta, state, (size_t)n * sizeof *theta); /* the iterate x_j, not y_j */
+        accel_finish(theta, state, n);
 }
 
 static const char *const OPTIM_NAMES[] = {"sgd",     "adam",    "momentum", "accelerated",

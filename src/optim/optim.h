@@ -116,10 +116,22 @@ void optim_rmsprop_step(const optim_cfg *cfg, float *theta, const float *grad, f
  *     x_{j+1} = prox_{lr}(y_j − lr·∇f(y_j))
  *     s_{j+1} = (1 + √(1 + 4 s_j²))/2,  s_0 = 1
  *     y_{j+1} = x_{j+1} + ((s_j − 1)/s_{j+1})·(x_{j+1} − x_j)
- * t == 1 sets x_0 = y_0 = theta and s_0 = 1 (the sequence restarts). */
+ * optim_fista_step is the whole step; a method that makes x_{j+1} its own way (ANAMO's encoder,
+ * with an iterative prox) runs the sequence itself: accel_start, then per iteration x_{j+1} into
+ * theta and accel_advance, and at the end accel_finish. */
 double accel_next_s(double s);
-/* y = x_new + beta·(x_new − x_old) */
-void accel_extrapolate(float *y, const float *x_new, const float *x_old, float beta, int64_t n);
+/* x_0 = y_0 = theta, s_0 = 1: the sequence (re)starts at theta. */
+void accel_start(const float *theta, float *state, int64_t n);
+/* From x_{j+1} in theta (and x_j, s_j in the state): theta ← y_{j+1}, x_j ← x_{j+1},
+ * s ← s_{j+1}; with restart, s_{j+1} = 1 and y_{j+1} = x_{j+1} (no momentum). x_{j−1} is left
+ * as it is. */
+void accel_advance(float *theta, float *state, int64_t n, int restart);
+/* O'Donoghue & Candès' gradient test: (y_j − x_{j+1})·(x_{j+1} − x_j) > 0, the step from y_j
+ * went against the momentum (x_j from the state). */
+int accel_against_momentum(const float *y_j, const float *x_next, const float *state, int64_t n);
+/* theta ← x_j: the sequence's result is its last iterate, not the extrapolated y_j. */
+void accel_finish(float *theta, const float *state, int64_t n);
+/* t == 1 sets x_0 = y_0 = theta and s_0 = 1 (the sequence restarts). */
 void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state,
                       int64_t n, int64_t t);
 /* Function-value restart, for a caller that finds F(x_{j+1}) > F(x_j): the step is undone and
@@ -164,17 +176,13 @@ void norm_groups_tangent(const norm_groups *g, const float *theta, float *grad);
  * Beck & Teboulle (2009), FISTA with backtracking: from L = L_prev, take L ← η·L until
  *     f(p) ≤ f(y) + ⟨p − y, ∇f(y)⟩ + (L/2)‖p − y‖²,   p = prox_{1/L}(y − ∇f(y)/L)
  * (the sufficient-decrease condition). f_at(ctx, p) returns f at p. Writes p into out and
- * returns the accepted L (or the last one tried, after max_tries, with *ok = 0). */
+ * returns the accepted L (or the last one tried, after max_tries, with *ok = 0). With unit-norm
+ * groups (unit_norm not NULL) the trial points are projected onto them, so that the accepted
+ * point is feasible: p = P(prox_{1/L}(y − ∇f(y)/L)). */
 typedef double (*smooth_fn)(void *ctx, const float *point);
 double backtrack_step(const float *y, const float *grad, double f_y, double L_prev, double eta,
-                      prox_kind prox, float prox_lambda, float *out, int64_t n, smooth_fn f_at,
-                      void *ctx, int max_tries, int *ok);
-/* The same with the trial points projected onto unit-norm groups (NULL: none), so that the
- * accepted point is feasible: p = P(prox_{1/L}(y − ∇f(y)/L)). */
-double backtrack_step_projected(const float *y, const float *grad, double f_y, double L_prev,
-                                double eta, prox_kind prox, float prox_lambda,
-                                const norm_groups *unit_norm, float *out, int64_t n,
-                                smooth_fn f_at, void *ctx, int max_tries, int *ok);
+                      prox_kind prox, float prox_lambda, const norm_groups *unit_norm,
+                      float *out, int64_t n, smooth_fn f_at, void *ctx, int max_tries, int *ok);
 
 /* ---- learning-rate schedules (schedule.c) -------------------------------------------------
  * Applied at the end of each epoch to the phase's learning rate.

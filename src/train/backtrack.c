@@ -1,8 +1,9 @@
-/* backtrack.c (train) — Beck–Teboulle backtracking for one block in a NAM phase: the smooth
- * objective is the phase's loss on the current batch as a function of that block's parameters,
- * the other block fixed. Each trial point costs one forward pass. L only grows (as in Beck and
- * Teboulle's method), starting from 1/lr the first time. */
-#include "train/trainer.h"
+/* backtrack.c (train) — Beck–Teboulle backtracking for one block of any scheme: the smooth
+ * objective is the phase's f on the current batch as a function of that block's parameters,
+ * the other block fixed (a NAM phase's loss, ANAMO's f(θ) or f(φ)). Each trial point costs one
+ * evaluation of f. L only grows (as in Beck and Teboulle's method), starting from 1/lr the
+ * first time. The search itself is src/optim's backtrack_step. */
+#include "train/scheme.h"
 
 #include <string.h>
 
@@ -11,37 +12,31 @@
 typedef struct trial_ctx {
     anamo_trainer *t;
     block *b;
-    int use_cache;
-    const int64_t *idx;
-    int B;
+    const train_objective *f;
 } trial_ctx;
 
-/* f at `point`: the block's parameters become point for one forward pass. */
-static double loss_at(void *ctx_, const float *point)
+/* f at `point`: the block's parameters become point for one evaluation. */
+static double f_at_trial(void *ctx_, const float *point)
 {
     trial_ctx *c = ctx_;
     memcpy(c->b->params, point, (size_t)c->b->nparams * sizeof(float));
-    step_losses s;
-    train_forward(c->t, c->use_cache, c->idx, c->B, &s);
-    return s.loss;
+    return c->f->at(c->t, c->f->batch, c->f->h);
 }
 
-float train_backtrack_lr(anamo_trainer *t, int which, int phase_idx, const int64_t *idx, int B,
-                         double f_y)
+float train_backtrack(anamo_trainer *t, int which, const train_objective *f, double f_y,
+                      const optim_cfg *from, float eta, float *y_saved, float *trial)
 {
     block *b = which == 0 ? &t->m->enc : &t->m->dec;
-    const phase_rt *rt = &t->rt[phase_idx];
-    float *y = t->scratch[0], *p = t->scratch[1];
-    memcpy(y, b->params, (size_t)b->nparams * sizeof(float));
-    double L = t->p.lipschitz[which] > 0 ? t->p.lipschitz[which] : 1.0 / rt->opt.lr;
-    trial_ctx ctx = {.t = t, .b = b, .use_cache = which == 1, .idx = idx, .B = B};
-    const prox_kind prox = rt->opt.kind == OPTIM_FISTA ? rt->opt.prox : PROX_NONE;
+    const int64_t n = b->nparams;
+    memcpy(y_saved, b->params, (size_t)n * sizeof(float));
+    double L = t->p.lipschitz[which] > 0 ? t->p.lipschitz[which] : 1.0 / from->lr;
+    trial_ctx ctx = {.t = t, .b = b, .f = f};
+    /* the trial points are the step's own: only FISTA's applies a prox */
+    const prox_kind prox = from->kind == OPTIM_FISTA ? from->prox : PROX_NONE;
     int ok;
-    const norm_groups *unit_norm = which == 1 ? train_decoder_constraint(t) : NULL;
-    L = backtrack_step_projected(y, b->grads, f_y, L, rt->backtrack_eta, prox,
-                                 rt->opt.prox_lambda, unit_norm, p, b->nparams, loss_at, &ctx,
-                                 BACKTRACK_MAX_TRIES, &ok);
-    memcpy(b->params, y, (size_t)b->nparams * sizeof(float));
+    L = backtrack_step(y_saved, b->grads, f_y, L, eta, prox, from->prox_lambda, from->unit_norm,
+                       trial, n, f_at_trial, &ctx, BACKTRACK_MAX_TRIES, &ok);
+    memcpy(b->params, y_saved, (size_t)n * sizeof(float));
     t->p.lipschitz[which] = L;
     return (float)(1.0 / L);
 }

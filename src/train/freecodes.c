@@ -20,7 +20,7 @@
 #include "core/err.h"
 #include "data/data.h"
 #include "loss/loss.h"
-#include "train/trainer.h"
+#include "train/scheme.h"
 
 #include <lapacke.h>
 #include <cblas.h>
@@ -31,7 +31,7 @@
 #define LS_RIDGE 1e-3  /* ρ relative to the mean diagonal of AᵀA */
 #define LS_CHUNK 1024  /* rows of [X 1] formed at a time */
 
-int freecodes_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
+static int freecodes_enter(anamo_trainer *t, int phase_idx, anamo_err *err)
 {
     block *dec = &t->m->dec;
     int rc = block_alloc_state(dec, optim_state_floats(OPTIM_ACCELERATED, dec->nparams), err);
@@ -42,67 +42,70 @@ int freecodes_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
         rc = model_encode_rows(t->m, t->train, 0, t->train->n, t->free_codes, 0, err);
         t->p.free_codes_ready = rc == ANAMO_OK;
     }
-    t->phase_ready = rc == ANAMO_OK;
     (void)phase_idx;
     return rc;
 }
 
-/* ∇_V f for the codes in t->hbuf (the decoder fixed); returns f. */
-static double codes_gradient(anamo_trainer *t, const float **grad)
+/* ∇_V f for the codes V (the decoder fixed) into *grad; returns f. */
+static double codes_gradient(anamo_trainer *t, const train_batch *X, const float *V,
+                             const float **grad)
 {
-    double f = train_decoder_loss(t, t->hbuf, t->batch, t->dxhat);
-    *grad = train_decoder_backward(t, t->batch, 1, 0);
+    double f = train_decoder_loss(t, V, X->x, X->B, t->dxhat);
+    *grad = train_decoder_backward(t, X->B, 1, 0);
     return f;
 }
 
-/* J_code FISTA iterations on the batch's codes V = t->hbuf. */
-static double codes_iterations(anamo_trainer *t, const anamo_phase *ph, step_losses *start)
+/* J_code FISTA iterations on the batch's codes V; returns F at the start. */
+static double codes_iterations(anamo_trainer *t, int phase_idx, const train_batch *X, float *V,
+                               step_losses *start)
 {
-    const int64_t n = (int64_t)t->batch * t->m->enc.out_dim;
+    const anamo_phase *ph = &t->spec.phases[phase_idx];
+    const int64_t n = (int64_t)X->B * t->m->enc.out_dim;
     optim_cfg cfg = optim_defaults(OPTIM_FISTA, ph->enc_lr);
     cfg.prox = PROX_L1;
-    cfg.prox_lambda = t->spec.lambda / (float)t->batch; /* λ·(1/B)Σ_b Σ_j n_j|v_bj| */
-    cfg.restart = t->rt[t->p.phase_idx].opt.restart;
+    cfg.prox_lambda = t->spec.lambda / (float)X->B; /* λ·(1/B)Σ_b Σ_j n_j|v_bj| */
+    cfg.restart = t->rt[phase_idx].opt.restart;
     if (t->spec.penalty == ANAMO_PENALTY_DECODER_L1) { /* a weighted soft threshold: τ·n_j */
-        penalty_forward(t, t->hbuf, t->batch, NULL); /* fills t->unit_weight (φ is fixed) */
+        penalty_forward(t, V, X->B, NULL); /* fills t->unit_weight (φ is fixed) */
         cfg.prox_weight = t->unit_weight;
         cfg.prox_period = t->m->enc.out_dim;
     }
     for (int j = 0; j < ph->enc_iters; j++) {
         const float *grad;
-        double f = codes_gradient(t, &grad);
+        double f = codes_gradient(t, X, V, &grad);
         if (j == 0) {
             start->recon = f;
-            start->l1 = code_l1_forward(t->hbuf, NULL, t->batch, t->m->enc.out_dim, 0.0f);
-            start->loss = f + t->spec.lambda * penalty_forward(t, t->hbuf, t->batch, NULL);
+            start->l1 = code_l1_forward(V, NULL, X->B, t->m->enc.out_dim, 0.0f);
+            start->loss = f + t->spec.lambda * penalty_forward(t, V, X->B, NULL);
         }
-        optim_fista_step(&cfg, t->hbuf, grad, t->code_state, n, j + 1);
+        optim_fista_step(&cfg, V, grad, t->code_state, n, j + 1);
     }
     if (ph->enc_iters > 0)
-        optim_finish(&cfg, t->hbuf, t->code_state, n); /* V ← x_J */
+        optim_finish(&cfg, V, t->code_state, n); /* V ← x_J */
     return start->loss;
 }
 
-int freecodes_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
-                   anamo_err *err)
+static int freecodes_step(anamo_trainer *t, int phase_idx, const train_batch *X,
+                          step_losses *out, anamo_err *err)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     const int64_t m = t->m->enc.out_dim;
-    t->batch = B;
-    model_load_batch(t->m, t->train, idx, 0, B);
-    for (int b = 0; b < B; b++)
-        memcpy(t->hbuf + b * m, t->free_codes + idx[b] * m, (size_t)m * sizeof(float));
+    float *V = t->batch_codes; /* V = H̃_k */
+    train_set_modes(t, 0, 1);
+    for (int b = 0; b < X->B; b++)
+        memcpy(V + b * m, t->free_codes + X->idx[b] * m, (size_t)m * sizeof(float));
     memset(out, 0, sizeof *out);
     if (ph->enc_iters == 0) {
         const float *unused;
-        out->loss = out->recon = codes_gradient(t, &unused);
+        out->loss = out->recon = codes_gradient(t, X, V, &unused);
     }
-    if (!isfinite(codes_iterations(t, ph, out)))
-        return train_diverged(t, phase_idx, out->loss, err);
-    for (int b = 0; b < B; b++)
-        memcpy(t->free_codes + idx[b] * m, t->hbuf + b * m, (size_t)m * sizeof(float));
+    int rc = train_check_loss(t, phase_idx, codes_iterations(t, phase_idx, X, V, out), err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < X->B; b++)
+        memcpy(t->free_codes + X->idx[b] * m, V + b * m, (size_t)m * sizeof(float));
     t->p.steps[0] += ph->enc_iters;
-    inner_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
+    inner_decoder_iterations(t, &t->rt[phase_idx], X, V, ph->dec_iters, ph->dec_lr);
     return ANAMO_OK;
 }
 
@@ -220,21 +223,24 @@ static int fit_bce(anamo_trainer *t, const anamo_phase *ph, const float *h, anam
 }
 
 /* Passes of J_dec decoder iterations per mini-batch over the fitted encoder's binary codes. */
-static void refit_decoder(anamo_trainer *t, const anamo_phase *ph)
+static void refit_decoder(anamo_trainer *t, int phase_idx)
 {
+    const anamo_phase *ph = &t->spec.phases[phase_idx];
     anamo_model *m = t->m;
     const int64_t N = t->train->n, code_dim = m->enc.out_dim;
     for (int e = 0; e < ph->refit_epochs; e++)
         for (int64_t first = 0; first < N; first += ph->batch) {
             int rows = (int)(N - first < ph->batch ? N - first : ph->batch);
             model_load_batch(m, t->train, NULL, first, rows);
-            memcpy(t->hbuf, model_codes(m, rows, 1), (size_t)(rows * code_dim) * sizeof(float));
-            t->batch = rows;
-            inner_decoder_iterations(t, ph->dec_iters, ph->dec_lr);
+            const train_batch X = {.idx = NULL, .x = m->xbuf, .B = rows};
+            memcpy(t->batch_codes, model_codes(m, rows, 1),
+                   (size_t)(rows * code_dim) * sizeof(float));
+            inner_decoder_iterations(t, &t->rt[phase_idx], &X, t->batch_codes, ph->dec_iters,
+                                     ph->dec_lr);
         }
 }
 
-int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err)
+static int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     const int64_t count = t->train->n * t->m->enc.out_dim;
@@ -255,7 +261,14 @@ int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err)
     if (rc)
         return rc;
     t->m->binary_codes = 1; /* from now on the codes are [E(x) ≥ 0.5] */
-    refit_decoder(t, ph);
+    refit_decoder(t, phase_idx);
     t->codes_valid = 0;
     return ANAMO_OK;
 }
+
+const scheme SCHEME_FREECODES = {.name = "codes then decoder", .enter = freecodes_enter,
+                                 .step = freecodes_step, .finish = freecodes_finish,
+                                 .uses = SCHEME_USES_WORK_SPANS | SCHEME_USES_FREE_CODES,
+                                 /* the codes' iterations are counted as the encoder's
+                                    (encoder_steps, weights_updated), as they always were */
+                                 .updates = {1, 1}};

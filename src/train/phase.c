@@ -64,12 +64,21 @@ static int compile_names(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     if (rt->backtrack && ph->block == ANAMO_BOTH)
         return bad(err, ph, "step", ph->step_rule,
                    "fixed for a joint phase; backtracking searches one block's step at a time");
+    /* the function restart needs F at each iterate, which only ANAMO's iterations evaluate;
+     * elsewhere it would be accepted and do nothing */
+    if (rt->opt.restart == RESTART_FUNCTION && ph->block != ANAMO_INNER)
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "phase '%s': restart 'function' is implemented only in the anamo "
+                             "scheme ([anamo] restart); here use none or gradient", ph->name);
     return ANAMO_OK;
 }
 
 int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
 {
     memset(rt, 0, sizeof *rt);
+    if ((unsigned)ph->block > ANAMO_FREECODES) /* the table of schemes has no entry for it */
+        return anamo_err_set(err, ANAMO_ERR_CONFIG, "phase '%s': block %d (allowed: 0..%d, "
+                             "anamo_block_id)", ph->name, (int)ph->block, ANAMO_FREECODES);
     int rc = compile_names(ph, rt, err);
     if (rc)
         return rc;

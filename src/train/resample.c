@@ -172,7 +172,7 @@ static void revive_column(anamo_trainer *t, const revival *r, int64_t j)
     anamo_model *m = t->m;
     block *dec = &m->dec;
     const float *h = block_forward(&m->enc, m->xbuf, 1);
-    train_decoder_loss(t, h, 1, t->dxhat);
+    train_decoder_loss(t, h, m->xbuf, 1, t->dxhat);
     const int last = t->from_logits ? dec->nlayers - 1 : dec->nlayers;
     const float *g = r->first_map + 1 >= last
                          ? t->dxhat
@@ -252,8 +252,7 @@ int resample_if_due(anamo_trainer *t, int64_t *count, anamo_err *err)
         if (revive(t, dead, &r, &rng))
             rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "resample: out of memory");
         t->codes_valid = 0; /* a decoder phase's cached codes are computed again */
-        const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
-        if (!rc && t->phase_ready && ph->block == ANAMO_DECODER && t->spec.cache_codes)
+        if (!rc && train_phase_uses_code_cache(t))
             rc = train_compute_codes(t, err);
     }
     free(dead), free(r.coords);

@@ -1,8 +1,10 @@
 /* trainer.c — the outer loop shared by every scheme: walk the phase cycle, draw batches from
  * the sampler, step, and keep the books (log rows, epoch rows, timing, the budget).
- * A scheme is only its list of phases: joint = [both]; NAM = [decoder, encoder] by default. */
+ * A run is a list of phases: joint = [both]; NAM = [decoder, encoder] by default; ANAMO =
+ * [inner]; free codes = [freecodes]. Each phase runs through its kind's entry in the table of
+ * schemes (scheme.h); this loop does not ask which one it is. */
 #include "core/err.h"
-#include "train/trainer.h"
+#include "train/scheme.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -44,25 +46,26 @@ static int check_spec(anamo_trainer *t, anamo_err *err)
 static int alloc_buffers(anamo_trainer *t, anamo_err *err)
 {
     anamo_model *m = t->m;
-    t->dxhat = anamo_alloc((size_t)(m->max_batch * m->in_dim) * sizeof(float));
-    t->hbuf = anamo_alloc((size_t)(m->max_batch * m->enc.out_dim) * sizeof(float));
-    int any_decoder = 0;
-    for (int i = 0; i < t->spec.nphases; i++)
-        any_decoder |= t->spec.phases[i].block == ANAMO_DECODER;
-    if (any_decoder && t->spec.cache_codes)
-        t->codes = anamo_alloc((size_t)(t->train->n * m->enc.out_dim) * sizeof(float));
-    if (!t->dxhat || !t->hbuf || (any_decoder && t->spec.cache_codes && !t->codes))
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
-    int need_scratch = 0, free_codes = 0;
+    unsigned uses = 0; /* what some phase's scheme needs */
+    int need_scratch = 0;
     for (int i = 0; i < t->spec.nphases; i++) {
-        anamo_block_id b = t->spec.phases[i].block;
-        need_scratch |= t->rt[i].backtrack || b == ANAMO_INNER || b == ANAMO_FREECODES;
-        free_codes |= b == ANAMO_FREECODES;
+        uses |= scheme_of(t->spec.phases[i].block)->uses;
+        need_scratch |= t->rt[i].backtrack;
     }
+    need_scratch |= (uses & SCHEME_USES_WORK_SPANS) != 0;
+    const int cache = (uses & SCHEME_USES_CODE_CACHE) && t->spec.cache_codes;
+    const size_t batch_codes = (size_t)(m->max_batch * m->enc.out_dim) * sizeof(float);
+    t->dxhat = anamo_alloc((size_t)(m->max_batch * m->in_dim) * sizeof(float));
+    t->batch_codes = anamo_alloc(batch_codes);
+    t->code_grad = anamo_alloc(batch_codes);
+    if (cache)
+        t->codes = anamo_alloc((size_t)(t->train->n * m->enc.out_dim) * sizeof(float));
+    if (!t->dxhat || !t->batch_codes || !t->code_grad || (cache && !t->codes))
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
     if (t->spec.resample_every > 0 &&
         !(t->last_active = calloc((size_t)m->enc.out_dim, sizeof *t->last_active)))
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate unit activity");
-    if (free_codes) {
+    if (uses & SCHEME_USES_FREE_CODES) {
         const int64_t m_codes = m->enc.out_dim;
         t->free_codes = anamo_alloc((size_t)(t->train->n * m_codes) * sizeof(float));
         t->code_state = anamo_alloc((size_t)(2 * m->max_batch * m_codes + 1) * sizeof(float));
@@ -164,7 +167,8 @@ void anamo_trainer_free(anamo_trainer *t)
     if (!t)
         return;
     anamo_free(t->dxhat);
-    anamo_free(t->hbuf);
+    anamo_free(t->batch_codes);
+    anamo_free(t->code_grad);
     anamo_free(t->codes);
     anamo_free(t->scratch[0]);
     anamo_free(t->scratch[1]);
@@ -256,7 +260,7 @@ static void apply_schedule(anamo_trainer *t, int phase_idx, double loss)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     phase_rt *rt = &t->rt[phase_idx];
-    if (ph->block == ANAMO_INNER || rt->sched.kind == SCHED_CONSTANT)
+    if (scheme_of(ph->block)->fixed_steps || rt->sched.kind == SCHED_CONSTANT)
         return;
     rt->opt.lr = schedule_epoch_end(&rt->sched, &t->p.sched[phase_idx], ph->lr, loss);
 }
@@ -375,8 +379,8 @@ static void account(anamo_trainer *t, const step_losses *s, int B, double second
     t->ep.batches++;
     t->ep.seconds += seconds;
     t->ep.phase_samples[t->p.phase_idx] += B;
-    t->ep.steps[0] += ph->block != ANAMO_DECODER;
-    t->ep.steps[1] += ph->block != ANAMO_ENCODER;
+    t->ep.steps[0] += scheme_of(ph->block)->updates[0];
+    t->ep.steps[1] += scheme_of(ph->block)->updates[1];
     t->lg.loss += s->loss, t->lg.recon += s->recon, t->lg.l1 += s->l1;
     t->lg.iters++;
     t->lg.samples += B;
@@ -402,9 +406,6 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_step_info
     int B = next_batch(t, &idx);
     step_losses s;
     const anamo_block_id which = t->spec.phases[t->p.phase_idx].block;
-    /* batch norm: batch statistics in the blocks the phase trains (ANAMO sets its own) */
-    train_set_modes(t, which != ANAMO_DECODER && which != ANAMO_FREECODES,
-                    which != ANAMO_ENCODER);
     if (!rc)
         rc = train_step(t, t->p.phase_idx, idx, B, &s, err);
     int64_t resampled = 0;
@@ -529,10 +530,7 @@ int anamo_trainer_finish(anamo_trainer *t, anamo_err *err)
     unsigned saved = flush_denormals(1, 0);
     anamo_work mark[2];
     work_mark(t, mark);
-    int rc = ANAMO_OK;
-    for (int i = 0; !rc && !t->p.finished && i < t->spec.nphases; i++)
-        if (t->spec.phases[i].block == ANAMO_FREECODES)
-            rc = freecodes_finish(t, i, err);
+    int rc = t->p.finished ? ANAMO_OK : train_finish_phases(t, err);
     work_since(t, mark);
     if (!rc)
         t->p.finished = 1;

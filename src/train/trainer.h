@@ -70,12 +70,14 @@ struct anamo_trainer {
     float *dxhat;                 /* (max_batch, in_dim) loss gradient */
     float *codes;                 /* (N, code_dim): the training set's codes, decoder phases */
     int codes_valid;              /* codes are those of the current encoder */
-    float *hbuf;                  /* (max_batch, code_dim) a batch of cached codes */
+    float *batch_codes;           /* (max_batch, code_dim): the codes a step holds apart from
+                                     the encoder's output: cached rows (NAM's decoder), H =
+                                     E_θ(X_k) (ANAMO), V (free codes) */
+    float *code_grad;             /* (max_batch, code_dim): ∂g/∂h in ANAMO's encoder prox */
     float *scratch[2];            /* (max block params) backtracking and ANAMO work spans */
     float *free_codes;            /* (N, code_dim): ANAMO_FREECODES' codes H̃ */
-    float *code_state;            /* (max_batch·code_dim + 1): FISTA state of a batch of codes */
+    float *code_state;            /* (2·max_batch·code_dim + 1): FISTA state of a batch of codes */
     int phase_ready;              /* the current phase's set-up is done */
-    int batch;                    /* size of the batch being stepped on (ANAMO) */
     int from_logits;
     norm_groups code_groups;      /* the decoder's first-map groups (kind: the unit-norm
                                      constraint, NORM_NONE without one); count 0: none */
@@ -90,31 +92,56 @@ int sampler_init(sampler *s, int64_t n, uint64_t seed, anamo_err *err);
 void sampler_set_pass(sampler *s, int64_t pass);
 void sampler_free(sampler *s);
 
-/* steps.c: one optimizer step of phase ph on the batch idx[0..B). Returns ANAMO_OK or
- * ANAMO_ERR_DIVERGED (nothing updated). */
+/* ---- the phases (scheme.c runs each through its scheme's entry, scheme.h) ------------------ */
 typedef struct step_losses {
     double loss, recon, l1;
 } step_losses;
-int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
-               anamo_err *err);
-/* Fills the decoder phases' code cache with the current encoder's codes. */
-int train_compute_codes(anamo_trainer *t, anamo_err *err);
 /* Prepares phase_idx: optimizer state, and the code cache for a decoder phase. */
 int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
+/* One step of phase phase_idx on the training samples idx[0..B) (loaded here). Returns ANAMO_OK
+ * or ANAMO_ERR_DIVERGED (nothing updated). */
+int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
+               anamo_err *err);
 /* Ends phase_idx: accelerated methods leave their iterate x_j, not y_j, in the parameters. */
 void train_leave_phase(anamo_trainer *t, int phase_idx);
-/* Forward of the batch in m->xbuf (codes from the cache if use_cache and valid), the loss and
- * its gradient in t->dxhat; returns the codes. */
-const float *train_forward(anamo_trainer *t, int use_cache, const int64_t *idx, int B,
-                           step_losses *out);
-/* The reconstruction loss of the decoder on codes h against the batch in m->xbuf (from the
- * logits when a final sigmoid meets BCE); its gradient goes to dxhat when not NULL. */
-double train_decoder_loss(anamo_trainer *t, const float *h, int B, float *dxhat);
+/* The end-of-run work of every phase that has some (free codes' encoder fit). */
+int train_finish_phases(anamo_trainer *t, anamo_err *err);
+/* Whether the phase being stepped keeps a code cache (recomputed when the encoder changes
+ * outside its steps). */
+int train_phase_uses_code_cache(const anamo_trainer *t);
+/* nam.c: fills the decoder phases' code cache with the current encoder's codes. */
+int train_compute_codes(anamo_trainer *t, anamo_err *err);
+
+/* ---- objective.c: the objective every scheme shares --------------------------------------
+ * F = loss(D_φ(h), x) + λ·g(h, φ) on a batch, g the code penalty. */
+/* A mini-batch, as the steps and the objective take it. */
+typedef struct train_batch {
+    const int64_t *idx; /* its samples' indices in the training set (NULL: not drawn) */
+    const float *x;     /* (B, in_dim) their rows, normalized as the model reads them */
+    int B;
+} train_batch;
+/* f of a phase at the current parameters, as a backtracking search evaluates it: at(t, batch,
+ * h) on the batch, with the codes h where the phase holds them fixed (else NULL). */
+typedef struct train_objective {
+    double (*at)(anamo_trainer *t, const train_batch *batch, const float *h);
+    const train_batch *batch;
+    const float *h;
+} train_objective;
+/* The reconstruction loss of the decoder on codes h against x (B rows; from the logits when a
+ * final sigmoid meets BCE); its gradient goes to dxhat when not NULL. */
+double train_decoder_loss(anamo_trainer *t, const float *h, const float *x, int B, float *dxhat);
 /* The decoder's backward from t->dxhat (past a final sigmoid fused into BCE); returns ∂/∂h
  * when need_dh. */
 float *train_decoder_backward(anamo_trainer *t, int B, int need_dh, int need_dw);
-/* penalty.c: the code penalty g (see there): returns g(h) of the batch; adds ∂(λg)/∂h to dh
- * when dh is not NULL. */
+/* F at codes h of the batch: the loss (its gradient in t->dxhat), the code ℓ1, and F. */
+void train_objective_at(anamo_trainer *t, const float *h, const train_batch *batch,
+                        step_losses *out);
+/* The same at the encoder's codes E_θ(x); returns them. */
+const float *train_forward(anamo_trainer *t, const train_batch *batch, step_losses *out);
+/* Its F alone, as a train_objective's `at` (h unused: the codes are E_θ(x)). */
+double train_forward_loss(anamo_trainer *t, const train_batch *batch, const float *h);
+/* The code penalty g (see objective.c): returns g(h) of the batch; adds ∂(λg)/∂h to dh when dh
+ * is not NULL. */
 double penalty_forward(anamo_trainer *t, const float *h, int B, float *dh);
 /* Adds ∂g/∂h (without λ) to dh: n_j·sign(h_bj)/B. */
 void penalty_subgradient(anamo_trainer *t, const float *h, int B, float *dh);
@@ -126,6 +153,9 @@ const norm_groups *train_decoder_constraint(const anamo_trainer *t);
  * frozen block runs in evaluation mode (running statistics), so that a decoder phase over
  * cached codes and one that recomputes them see the same codes. */
 void train_set_modes(anamo_trainer *t, int encoder_trains, int decoder_trains);
+/* The divergence test: ANAMO_OK for a finite loss, else the message (phase, epoch, iteration,
+ * loss) and ANAMO_ERR_DIVERGED. */
+int train_check_loss(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err);
 
 /* resample.c: dead-unit resampling (see there). */
 int resample_check(const anamo_model *m, const anamo_train_spec *spec, anamo_err *err);
@@ -133,28 +163,5 @@ int resample_check(const anamo_model *m, const anamo_train_spec *spec, anamo_err
 void resample_mark(anamo_trainer *t, const float *h, int B);
 /* When the step count says so, re-initializes the dead units; returns how many. */
 int resample_if_due(anamo_trainer *t, int64_t *count, anamo_err *err);
-
-/* Fills err with the divergence message and returns ANAMO_ERR_DIVERGED. */
-int train_diverged(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err);
-
-/* backtrack.c (train): the step 1/L of block `which` (0 encoder, 1 decoder) by Beck–Teboulle
- * backtracking on the current batch, from the gradient in the block's grads at its params and
- * the loss f_y there; remembers L in the progress. */
-float train_backtrack_lr(anamo_trainer *t, int which, int phase_idx, const int64_t *idx, int B,
-                         double f_y);
-
-/* anamo.c: the ANAMO_INNER phase. */
-int inner_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
-int inner_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
-               anamo_err *err);
-/* freecodes.c: the ANAMO_FREECODES phase, and its end-of-run encoder fit. */
-int freecodes_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err);
-int freecodes_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
-                   anamo_err *err);
-int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err);
-
-/* J accelerated-gradient iterations of step d on the decoder, over the codes in t->hbuf for
- * the t->batch samples in m->xbuf (s_j restarted). */
-void inner_decoder_iterations(anamo_trainer *t, int dec_iters, float dec_lr);
 
 #endif

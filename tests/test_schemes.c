@@ -1,0 +1,110 @@
+/* test_schemes.c — the table of schemes (src/train/scheme.h) and what a phase may ask of it.
+ *
+ * 1. restart = function is implemented only in ANAMO's iterations, which evaluate F at every
+ *    iterate: any other phase that asks for it is a config error naming the phase and where it
+ *    is implemented, and none of the phases is run; an ANAMO phase asking for it trains.
+ * 2. Every phase kind has an entry with an enter and a step, and a block value outside the
+ *    kinds is a config error, not a read past the table.
+ * The truths are the spec itself (which phase asked for what); no tolerance is involved. */
+#include "test_util.h"
+
+#include "train/scheme.h"
+
+#define N 8
+#define D 6
+
+static float data_x[N * D];
+
+static anamo_dataset small_set(void)
+{
+    for (int i = 0; i < N * D; i++) /* values in [0.1, 0.9], no two rows alike */
+        data_x[i] = (float)(0.5 + 0.4 * sin(0.7 * i + 0.2));
+    anamo_dataset ds = {.n = N, .c = D, .h = 1, .w = 1, .dim = D, .dtype = ANAMO_F32,
+                        .data = data_x};
+    snprintf(ds.source, sizeof ds.source, "test_schemes set");
+    return ds;
+}
+
+static anamo_model *small_model(void)
+{
+    anamo_model_spec s = {.in_c = D, .in_h = 1, .in_w = 1, .encoder = "linear 3, sigmoid",
+                          .decoder = "linear 6, sigmoid", .init = ANAMO_INIT_PYTORCH, .seed = 3,
+                          .max_batch = N};
+    anamo_model *m = NULL;
+    anamo_err err = {0};
+    if (anamo_model_create(&s, &m, &err) != ANAMO_OK)
+        fail_msg("anamo_model_create: %s", err.msg);
+    return m;
+}
+
+/* anamo_trainer_create on one phase of kind `which` with `optimizer` and restart = function;
+ * returns its code, with the message in err. */
+static int create_with_function_restart(anamo_block_id which, const char *optimizer,
+                                        anamo_err *err)
+{
+    anamo_dataset ds = small_set();
+    anamo_model *m = small_model();
+    anamo_train_spec s = {.loss = ANAMO_LOSS_MSE, .lambda = 0.1f, .epochs = 1, .seed = 1,
+                          .cache_codes = 1, .nphases = 1};
+    s.phases[0] = anamo_phase_default("p0", which, optimizer, 0.1f, N, 1.0);
+    snprintf(s.phases[0].restart, sizeof s.phases[0].restart, "function");
+    anamo_trainer *t = NULL;
+    int rc = anamo_trainer_create(m, &s, &ds, NULL, &t, err);
+    if (rc == ANAMO_OK)
+        rc = anamo_trainer_run(t, NULL, err);
+    anamo_trainer_free(t);
+    anamo_model_free(m);
+    return rc;
+}
+
+static void test_function_restart_only_in_anamo(void **state)
+{
+    (void)state;
+    const struct {
+        anamo_block_id which;
+        const char *optimizer;
+    } elsewhere[] = {{ANAMO_BOTH, "accelerated"}, {ANAMO_ENCODER, "fista"},
+                     {ANAMO_DECODER, "accelerated"}, {ANAMO_BOTH, "adam"},
+                     {ANAMO_FREECODES, "fista"}};
+    for (size_t i = 0; i < sizeof elsewhere / sizeof elsewhere[0]; i++) {
+        anamo_err err = {0};
+        int rc = create_with_function_restart(elsewhere[i].which, elsewhere[i].optimizer, &err);
+        if (rc != ANAMO_ERR_CONFIG)
+            fail_msg("block %d, %s: restart = function gave %d (%s), want a config error",
+                     (int)elsewhere[i].which, elsewhere[i].optimizer, rc, err.msg);
+        assert_non_null(strstr(err.msg, "phase 'p0'"));
+        assert_non_null(strstr(err.msg, "restart 'function'"));
+        assert_non_null(strstr(err.msg, "anamo"));
+    }
+    anamo_err err = {0};
+    int rc = create_with_function_restart(ANAMO_INNER, "fista", &err);
+    if (rc != ANAMO_OK)
+        fail_msg("ANAMO with restart = function: %d (%s)", rc, err.msg);
+}
+
+static void test_every_kind_has_an_entry(void **state)
+{
+    (void)state;
+    for (int kind = ANAMO_ENCODER; kind <= ANAMO_FREECODES; kind++) {
+        const scheme *s = scheme_of((anamo_block_id)kind);
+        assert_non_null(s);
+        assert_non_null(s->enter);
+        assert_non_null(s->step);
+        assert_non_null(s->name);
+    }
+    anamo_phase ph = anamo_phase_default("odd", (anamo_block_id)(ANAMO_FREECODES + 1), "sgd",
+                                         0.1f, N, 1.0);
+    phase_rt rt;
+    anamo_err err = {0};
+    assert_int_equal(phase_compile(&ph, &rt, &err), ANAMO_ERR_CONFIG);
+    assert_non_null(strstr(err.msg, "phase 'odd'"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_function_restart_only_in_anamo),
+        cmocka_unit_test(test_every_kind_has_an_entry),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
