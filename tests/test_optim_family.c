@@ -1008,7 +1008,7 @@ static void test_names(void **state)
     assert_string_equal(schedule_name(SCHED_PLATEAU), "plateau");
     /* every name is in the allowed list the CLI prints */
     for (int k = 0; k < OPTIM_COUNT; k++)
-        assert_non_null(strstr(OPTIM_ALLOWED, optim_name((optim_kind)k)));
+        assert_non_null(strstr(anamo_enum_allowed(ANAMO_ENUM_OPTIMIZER), optim_name((optim_kind)k)));
     assert_string_equal(optim_name(OPTIM_COUNT), "?");
     assert_int_equal(optim_parse("?"), -1);
     assert_int_equal(optim_parse("Adam"), -1);

@@ -1,4 +1,5 @@
 /* optim.c — choosing an optimizer: defaults, state sizes, dispatch, names. */
+#include "anamo.h"
 #include "optim/optim.h"
 
 #include <string.h>
@@ -89,43 +90,33 @@ void optim_finish(const optim_cfg *cfg, float *theta, const float *state, int64_
         accel_finish(theta, state, n);
 }
 
-static const char *const OPTIM_NAMES[] = {"sgd",     "adam",    "momentum", "accelerated",
-                                          "adagrad", "rmsprop", "fista",    "nesterov"};
-static const char *const PROX_NAMES[] = {"none", "l1", "nonneg", "l1_nonneg"};
-static const char *const RESTART_NAMES[] = {"none", "function", "gradient"};
-static const char *const SCHEDULE_NAMES[] = {"constant", "step", "plateau"};
-static const char *const NORM_NAMES[] = {"none", "sphere", "ball"};
+/* The kinds are the public enumerations' values (anamo.h; checkpoints store them), and their
+ * names are the public table's (src/core/names.c). */
+_Static_assert((int)OPTIM_SGD == ANAMO_OPT_SGD && (int)OPTIM_ADAM == ANAMO_OPT_ADAM &&
+                   (int)OPTIM_MOMENTUM == ANAMO_OPT_MOMENTUM &&
+                   (int)OPTIM_ACCELERATED == ANAMO_OPT_ACCELERATED &&
+                   (int)OPTIM_ADAGRAD == ANAMO_OPT_ADAGRAD &&
+                   (int)OPTIM_RMSPROP == ANAMO_OPT_RMSPROP && (int)OPTIM_FISTA == ANAMO_OPT_FISTA &&
+                   (int)OPTIM_NESTEROV == ANAMO_OPT_NESTEROV,
+               "optim_kind mirrors anamo_optimizer");
+_Static_assert((int)PROX_L1_NONNEG == ANAMO_PROX_L1_NONNEG &&
+                   (int)RESTART_GRADIENT == ANAMO_RESTART_GRADIENT &&
+                   (int)SCHED_PLATEAU == ANAMO_SCHEDULE_PLATEAU &&
+                   (int)NORM_BALL == ANAMO_DECODER_NORM_BALL,
+               "prox, restart, schedule and norm kinds mirror anamo.h's");
 
-static int find_name(const char *const *names, int count, const char *s)
+static const char *name_of(anamo_enum e, int value)
 {
-    for (int i = 0; i < count; i++)
-        if (!strcmp(names[i], s))
-            return i;
-    return -1;
+    const char *name = anamo_enum_name(e, value);
+    return name ? name : "?";
 }
 
-const char *optim_name(optim_kind kind)
-{
-    return (unsigned)kind < OPTIM_COUNT ? OPTIM_NAMES[kind] : "?";
-}
-int optim_parse(const char *s) { return find_name(OPTIM_NAMES, OPTIM_COUNT, s); }
-const char *prox_name(prox_kind kind)
-{
-    return (unsigned)kind < PROX_COUNT ? PROX_NAMES[kind] : "?";
-}
-int prox_parse(const char *s) { return find_name(PROX_NAMES, PROX_COUNT, s); }
-const char *restart_name(restart_kind kind)
-{
-    return (unsigned)kind < RESTART_COUNT ? RESTART_NAMES[kind] : "?";
-}
-int restart_parse(const char *s) { return find_name(RESTART_NAMES, RESTART_COUNT, s); }
-const char *schedule_name(schedule_kind kind)
-{
-    return (unsigned)kind < SCHED_COUNT ? SCHEDULE_NAMES[kind] : "?";
-}
-int schedule_parse(const char *s) { return find_name(SCHEDULE_NAMES, SCHED_COUNT, s); }
-const char *norm_kind_name(norm_kind kind)
-{
-    return (unsigned)kind < NORM_COUNT ? NORM_NAMES[kind] : "?";
-}
-int norm_kind_parse(const char *s) { return find_name(NORM_NAMES, NORM_COUNT, s); }
+const char *optim_name(optim_kind kind) { return name_of(ANAMO_ENUM_OPTIMIZER, (int)kind); }
+int optim_parse(const char *s) { return anamo_enum_parse(ANAMO_ENUM_OPTIMIZER, s); }
+const char *prox_name(prox_kind kind) { return name_of(ANAMO_ENUM_PROX, (int)kind); }
+int prox_parse(const char *s) { return anamo_enum_parse(ANAMO_ENUM_PROX, s); }
+const char *restart_name(restart_kind kind) { return name_of(ANAMO_ENUM_RESTART, (int)kind); }
+int restart_parse(const char *s) { return anamo_enum_parse(ANAMO_ENUM_RESTART, s); }
+const char *schedule_name(schedule_kind kind) { return name_of(ANAMO_ENUM_SCHEDULE, (int)kind); }
+int schedule_parse(const char *s) { return anamo_enum_parse(ANAMO_ENUM_SCHEDULE, s); }
+

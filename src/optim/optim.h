@@ -212,14 +212,11 @@ float schedule_epoch_end(const schedule_cfg *cfg, schedule_state *s, float base_
 
 const char *optim_name(optim_kind kind);
 int optim_parse(const char *s); /* -1 if unknown */
-#define OPTIM_ALLOWED "sgd|momentum|nesterov|adagrad|rmsprop|adam|accelerated|fista"
 const char *prox_name(prox_kind kind);
 int prox_parse(const char *s);
 const char *restart_name(restart_kind kind);
 int restart_parse(const char *s);
 const char *schedule_name(schedule_kind kind);
 int schedule_parse(const char *s);
-const char *norm_kind_name(norm_kind kind);
-int norm_kind_parse(const char *s);
 
 #endif

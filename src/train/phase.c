@@ -43,20 +43,20 @@ static int compile_names(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     int kind = optim_parse(ph->optimizer), prox = prox_parse(ph->prox);
     int restart = restart_parse(ph->restart), sched = schedule_parse(ph->schedule);
     if (kind < 0)
-        return bad(err, ph, "optimizer", ph->optimizer, OPTIM_ALLOWED);
+        return bad(err, ph, "optimizer", ph->optimizer, anamo_enum_allowed(ANAMO_ENUM_OPTIMIZER));
     if (prox < 0)
-        return bad(err, ph, "prox", ph->prox, "none|l1|nonneg|l1_nonneg");
+        return bad(err, ph, "prox", ph->prox, anamo_enum_allowed(ANAMO_ENUM_PROX));
     if (restart < 0)
-        return bad(err, ph, "restart", ph->restart, "none|function|gradient");
+        return bad(err, ph, "restart", ph->restart, anamo_enum_allowed(ANAMO_ENUM_RESTART));
     if (sched < 0)
-        return bad(err, ph, "schedule", ph->schedule, "constant|step|plateau");
-    if (strcmp(ph->step_rule, "fixed") && strcmp(ph->step_rule, "backtrack"))
-        return bad(err, ph, "step", ph->step_rule, "fixed|backtrack");
+        return bad(err, ph, "schedule", ph->schedule, anamo_enum_allowed(ANAMO_ENUM_SCHEDULE));
+    if (anamo_enum_parse(ANAMO_ENUM_STEP_RULE, ph->step_rule) < 0)
+        return bad(err, ph, "step", ph->step_rule, anamo_enum_allowed(ANAMO_ENUM_STEP_RULE));
     rt->opt = optim_defaults((optim_kind)kind, ph->lr);
     rt->opt.prox = (prox_kind)prox;
     rt->opt.restart = (restart_kind)restart;
     rt->sched = schedule_defaults((schedule_kind)sched);
-    rt->backtrack = !strcmp(ph->step_rule, "backtrack");
+    rt->backtrack = anamo_enum_parse(ANAMO_ENUM_STEP_RULE, ph->step_rule) == ANAMO_STEP_BACKTRACK;
     int accel_or_gd = kind == OPTIM_SGD || kind == OPTIM_ACCELERATED || kind == OPTIM_FISTA;
     if (rt->backtrack && !accel_or_gd && ph->block != ANAMO_INNER &&
         ph->block != ANAMO_FREECODES)
@@ -83,9 +83,8 @@ int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     if (rc)
         return rc;
     int inner = ph->block == ANAMO_INNER || ph->block == ANAMO_FREECODES;
-    if (ph->block == ANAMO_FREECODES && strcmp(ph->fit, "auto") &&
-        strcmp(ph->fit, "least_squares") && strcmp(ph->fit, "bce"))
-        return bad(err, ph, "fit", ph->fit, "auto|least_squares|bce");
+    if (ph->block == ANAMO_FREECODES && anamo_enum_parse(ANAMO_ENUM_FIT, ph->fit) < 0)
+        return bad(err, ph, "fit", ph->fit, anamo_enum_allowed(ANAMO_ENUM_FIT));
     if (ph->batch < 1 || !(ph->lr > 0) || (ph->iterations <= 0 && !(ph->epochs > 0)) ||
         (inner && (ph->enc_iters < 0 || ph->dec_iters < 0 || !(ph->enc_lr > 0) ||
                    !(ph->dec_lr > 0) || ph->prox_iters < 0 || !(ph->prox_step > 0))))
