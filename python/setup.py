@@ -21,7 +21,7 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 # the libraries libanamo.a calls into, as the root CMakeLists.txt finds them
-PKG_CONFIG_MODULES = ["openblas", "lapacke", "libcjson", "zlib", "inih"]
+PKG_CONFIG_MODULES = ["openblas", "lapacke", "libcjson", "zlib", "inih", "stb"]
 EXTRA_LIBS = ["-ldnnl", "-lgomp", "-lm"]
 
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages anamo builds, tests and plots with (see DESIGN.md's table),
-# curl for scripts/get-mnist.sh, libmicrohttpd for `--live` and chromium for its test, and
+# curl for scripts/get-mnist.sh, libmicrohttpd for `--live` and chromium for its test,
+# clang-format for scripts/check-format.sh, and
 # what the Python package (python/) builds and is tested with: python3-dev, NumPy, pytest, and
 # PyTorch for the test that loads a model into torch.nn (OpenBLAS as its libblas.so.3).
 # Run as root (CI and the fresh-Debian check are root); uses sudo otherwise.
@@ -8,7 +9,7 @@ set -eu
 PACKAGES="build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev
   libinih-dev libcjson-dev libstb-dev libcmocka-dev gnuplot-nox
-  libmicrohttpd-dev chromium
+  libmicrohttpd-dev chromium clang-format
   python3-dev python3-numpy python3-pytest python3-setuptools python3-pip python3-venv
   libopenblas0-pthread python3-torch"
 missing=""

@@ -1,6 +1,6 @@
 /* conv_dnnl.c — Conv2d and ConvTranspose2d on oneDNN's convolution and deconvolution
  * primitives (forward, backward data, backward weights), the layer's alternative to conv.c's
- * im2col + sgemm where oneDNN is faster (bench/bench_conv_layers.c measures both: on seed
+ * im2col + sgemm where oneDNN is faster (tools/bench_conv_layers.c measures both: on seed
  * 000's six layers oneDNN's own blocked layouts win every part but ConvTranspose2d's forward,
  * which conv.c keeps on sgemm + col2im; of that forward only the descriptor is made, as the
  * backward ones' hint).

@@ -1,4 +1,5 @@
-/* bench_conv_layers.c — seed 000's six convolution layers, batch 125: anamo's im2col + sgemm
+/* bench_conv_layers.c — a white-box tool (it calls src/nn's layer functions): seed 000's six
+ * convolution layers, batch 125: anamo's im2col + sgemm
  * (src/nn/conv.c) against oneDNN's convolution and deconvolution primitives, forward, backward
  * data and backward weights, in one run, alternating.
  *
