@@ -50,13 +50,20 @@ typedef struct model_case {
 } model_case;
 
 /* j_enc = 0: a joint Adam step instead of an ANAMO outer iteration */
-static double run(const model_case *mc, const anamo_dataset *ds, int j_enc, int j_dec,
-                  int k_prox, float lambda)
+static double run(const model_case *mc, const anamo_dataset *ds, int j_enc, int j_dec, int k_prox,
+                  float lambda)
 {
-    anamo_model_spec ms = {.in_c = ds->c, .in_h = ds->h, .in_w = ds->w,
-                           .encoder = mc->encoder, .decoder = mc->decoder, .max_batch = BATCH};
-    anamo_train_spec ts = {.loss = ANAMO_LOSS_MSE, .lambda = lambda, .nphases = 1,
-                           .epochs = (double)(OUTER + 1) * BATCH / (double)ds->n, .log_every = 1};
+    anamo_model_spec ms = {.in_c = ds->c,
+                           .in_h = ds->h,
+                           .in_w = ds->w,
+                           .encoder = mc->encoder,
+                           .decoder = mc->decoder,
+                           .max_batch = BATCH};
+    anamo_train_spec ts = {.loss = ANAMO_LOSS_MSE,
+                           .lambda = lambda,
+                           .nphases = 1,
+                           .epochs = (double)(OUTER + 1) * BATCH / (double)ds->n,
+                           .log_every = 1};
     anamo_phase *ph = &ts.phases[0];
     if (j_enc == 0) {
         *ph = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1.0);

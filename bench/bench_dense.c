@@ -5,12 +5,11 @@
 
 int main(int argc, char **argv)
 {
-    const bench_model dense = {
-        .name = "bench_dense",
-        .data_spec = "mnist:train",
-        .encoder = "linear 128, relu, linear 64, relu",
-        .decoder = "linear 128, relu, linear 784, sigmoid",
-        .config = "experiments/mnist-nam-vs-joint.ini",
-        .job_args = {"compare", "CONFIG", NULL}};
+    const bench_model dense = {.name = "bench_dense",
+                               .data_spec = "mnist:train",
+                               .encoder = "linear 128, relu, linear 64, relu",
+                               .decoder = "linear 128, relu, linear 784, sigmoid",
+                               .config = "experiments/mnist-nam-vs-joint.ini",
+                               .job_args = {"compare", "CONFIG", NULL}};
     return bench_main(argc, argv, &dense);
 }

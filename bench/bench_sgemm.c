@@ -21,11 +21,11 @@ typedef struct model_shapes {
 static void call(int lib, const ceiling *c, const product *p, const float *a, float *out)
 {
     if (lib == LIB_OPENBLAS)
-        cblas_sgemm(CblasRowMajor, p->ta, p->tb, p->M, p->N, p->K, 1.0f, a, p->lda, c->b,
-                    p->ldb, p->beta, out, p->ldc);
+        cblas_sgemm(CblasRowMajor, p->ta, p->tb, p->M, p->N, p->K, 1.0f, a, p->lda, c->b, p->ldb,
+                    p->beta, out, p->ldc);
     else
-        dnnl_sgemm(p->ta == CblasNoTrans ? 'N' : 'T', p->tb == CblasNoTrans ? 'N' : 'T', p->M,
-                   p->N, p->K, 1.0f, a, p->lda, c->b, p->ldb, p->beta, out, p->ldc);
+        dnnl_sgemm(p->ta == CblasNoTrans ? 'N' : 'T', p->tb == CblasNoTrans ? 'N' : 'T', p->M, p->N,
+                   p->K, 1.0f, a, p->lda, c->b, p->ldb, p->beta, out, p->ldc);
 }
 
 static double seconds_per_call(int lib, const ceiling *c, const product *p)
@@ -100,8 +100,8 @@ static void run_model(const model_shapes *ms, int rounds)
                 forward++;
                 rows += row_depends_on_batch(lib, &c, &c.p[i]) == 1;
             }
-        printf("%s_row_depends_on_batch_%s: %d of %d forward products\n", ms->name,
-               LIB_NAMES[lib], rows, forward);
+        printf("%s_row_depends_on_batch_%s: %d of %d forward products\n", ms->name, LIB_NAMES[lib],
+               rows, forward);
     }
     ceiling_free(&c);
 }
@@ -116,8 +116,8 @@ int main(int argc, char **argv)
     print_machine();
     printf("threads: %d\nbatch: %d\nrounds: %d\n", threads, BATCH, rounds);
     static const model_shapes MODELS[] = {
-        {"dense", "linear 128, relu, linear 64, relu", "linear 128, relu, linear 784, sigmoid",
-         784, 1, 1},
+        {"dense", "linear 128, relu, linear 64, relu", "linear 128, relu, linear 784, sigmoid", 784,
+         1, 1},
         {"conv", "conv2d 12 k4 s2 p1, relu, conv2d 24 k4 s2 p1, relu, conv2d 48 k4 s2 p1, relu",
          "convtranspose2d 24 k4 s2 p1, relu, convtranspose2d 12 k4 s2 p1, relu, "
          "convtranspose2d 3 k4 s2 p1, sigmoid",

@@ -44,13 +44,13 @@ enum { PART_FORWARD, PART_DIN, PART_DW, NPARTS };
 static const char *const PART_NAMES[NPARTS] = {"forward", "input_grad", "weight_grad"};
 
 typedef struct product {
-    char layer[32];             /* PyTorch's name of the layer: "encoder.0" */
-    int block, index, part;     /* index: the layer's position in its block */
+    char layer[32];         /* PyTorch's name of the layer: "encoder.0" */
+    int block, index, part; /* index: the layer's position in its block */
     CBLAS_TRANSPOSE ta, tb;
     int M, N, K, lda, ldb, ldc;
     float beta;
-    double flop;                /* 2·M·N·K: one batch */
-    double seconds[MAX_REPS];   /* per call, one figure per repetition */
+    double flop;              /* 2·M·N·K: one batch */
+    double seconds[MAX_REPS]; /* per call, one figure per repetition */
 } product;
 
 /* Which products one step of a phase runs: steps.c's train_step through block_backward_span.
@@ -63,7 +63,7 @@ typedef struct step_kind {
 
 static const step_kind STEP_KINDS[] = {
     {"joint", {1, 1}, {0, 1}, {1, 1}},
-    {"nam_encoder", {1, 1}, {0, 1}, {1, 0}},   /* the decoder passes dH on, no dW */
+    {"nam_encoder", {1, 1}, {0, 1}, {1, 0}},        /* the decoder passes dH on, no dW */
     {"nam_decoder_cached", {0, 1}, {0, 0}, {0, 1}}, /* codes from the cache, nobody needs dH */
 };
 #define NSTEP_KINDS ((int)(sizeof STEP_KINDS / sizeof STEP_KINDS[0]))
@@ -97,12 +97,11 @@ static inline void set_ld(product *p, int lda, int ldb, int ldc, float beta)
 static inline void add_linear(ceiling *c, const anamo_layer_info *l)
 {
     const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
-    set_ld(add_product(c, l, PART_FORWARD, CblasNoTrans, CblasTrans, BATCH, OUT, IN), IN,
-           IN, OUT, 1.0f);
-    set_ld(add_product(c, l, PART_DIN, CblasNoTrans, CblasNoTrans, BATCH, IN, OUT), OUT,
-           IN, IN, 0.0f);
-    set_ld(add_product(c, l, PART_DW, CblasTrans, CblasNoTrans, OUT, IN, BATCH), OUT, IN,
-           IN, 0.0f);
+    set_ld(add_product(c, l, PART_FORWARD, CblasNoTrans, CblasTrans, BATCH, OUT, IN), IN, IN, OUT,
+           1.0f);
+    set_ld(add_product(c, l, PART_DIN, CblasNoTrans, CblasNoTrans, BATCH, IN, OUT), OUT, IN, IN,
+           0.0f);
+    set_ld(add_product(c, l, PART_DW, CblasTrans, CblasNoTrans, OUT, IN, BATCH), OUT, IN, IN, 0.0f);
 }
 
 /* conv.c, Conv2d with W (M = C_out, K = C_in·k·k) and N = B·OH·OW columns: forward out (M, N)
@@ -110,8 +109,7 @@ static inline void add_linear(ceiling *c, const anamo_layer_info *l)
 static void add_conv2d(ceiling *c, const anamo_layer_info *l)
 {
     const int M = l->out_c, K = l->in_c * l->kernel * l->kernel, N = BATCH * l->out_h * l->out_w;
-    set_ld(add_product(c, l, PART_FORWARD, CblasNoTrans, CblasNoTrans, M, N, K), K, N, N,
-           0.0f);
+    set_ld(add_product(c, l, PART_FORWARD, CblasNoTrans, CblasNoTrans, M, N, K), K, N, N, 0.0f);
     set_ld(add_product(c, l, PART_DIN, CblasTrans, CblasNoTrans, K, N, M), K, N, N, 0.0f);
     set_ld(add_product(c, l, PART_DW, CblasNoTrans, CblasTrans, M, K, N), N, N, K, 0.0f);
 }
@@ -122,12 +120,9 @@ static void add_conv2d(ceiling *c, const anamo_layer_info *l)
 static void add_convt2d(ceiling *c, const anamo_layer_info *l)
 {
     const int C_in = l->in_c, K = l->out_c * l->kernel * l->kernel, N = BATCH * l->in_h * l->in_w;
-    set_ld(add_product(c, l, PART_FORWARD, CblasTrans, CblasNoTrans, K, N, C_in), K, N, N,
-           0.0f);
-    set_ld(add_product(c, l, PART_DIN, CblasNoTrans, CblasNoTrans, C_in, N, K), K, N, N,
-           0.0f);
-    set_ld(add_product(c, l, PART_DW, CblasNoTrans, CblasTrans, C_in, K, N), N, N, K,
-           0.0f);
+    set_ld(add_product(c, l, PART_FORWARD, CblasTrans, CblasNoTrans, K, N, C_in), K, N, N, 0.0f);
+    set_ld(add_product(c, l, PART_DIN, CblasNoTrans, CblasNoTrans, C_in, N, K), K, N, N, 0.0f);
+    set_ld(add_product(c, l, PART_DW, CblasNoTrans, CblasTrans, C_in, K, N), N, N, K, 0.0f);
 }
 
 static inline void add_block(ceiling *c, const anamo_model *m, int blk)
@@ -168,13 +163,18 @@ static inline float *random_floats(size_t n, unsigned seed)
 
 /* The products of the model the layer lists build on a (c, h, w) input; 0 on success. */
 static inline int ceiling_create(ceiling *c, const char *encoder, const char *decoder, int in_c,
-                          int in_h, int in_w)
+                                 int in_h, int in_w)
 {
     anamo_err err = {0};
     memset(c, 0, sizeof *c);
     /* a batch of one: only the layers' shapes are read, never their buffers */
-    anamo_model_spec spec = {.in_c = in_c, .in_h = in_h, .in_w = in_w, .encoder = encoder,
-                             .decoder = decoder, .max_batch = 1, .conv = ANAMO_CONV_IM2COL};
+    anamo_model_spec spec = {.in_c = in_c,
+                             .in_h = in_h,
+                             .in_w = in_w,
+                             .encoder = encoder,
+                             .decoder = decoder,
+                             .max_batch = 1,
+                             .conv = ANAMO_CONV_IM2COL};
     anamo_model *m = NULL;
     int rc = anamo_model_create(&spec, &m, &err);
     if (rc)
@@ -255,10 +255,7 @@ static inline int step_uses(const ceiling *c, const step_kind *s, const product 
     return s->need_dx[k] || (s->need_dw[k] && c->first_weighted[k] < p->index);
 }
 
-static inline double product_median(const product *p, int n)
-{
-    return bench_median(p->seconds, n);
-}
+static inline double product_median(const product *p, int n) { return bench_median(p->seconds, n); }
 
 static inline const char *trans_name(CBLAS_TRANSPOSE t)
 {

@@ -23,10 +23,10 @@
 #include <unistd.h>
 
 typedef struct bench_model {
-    const char *name;       /* for messages */
-    const char *data_spec;  /* e.g. "mnist:train" */
+    const char *name;      /* for messages */
+    const char *data_spec; /* e.g. "mnist:train" */
     const char *encoder, *decoder;
-    const char *config;     /* the main job's config, run as `anamo ARGS…` */
+    const char *config; /* the main job's config, run as `anamo ARGS…` */
     const char *job_args[8];
 } bench_model;
 
@@ -58,12 +58,21 @@ static int on_epoch(void *ctx, const anamo_epoch_row *row)
 static int train(const bench_model *bm, const anamo_dataset *ds, anamo_conv_impl conv,
                  const anamo_phase *phases, int nphases, int epochs, epoch_log *log)
 {
-    anamo_model_spec ms = {.in_c = ds->c, .in_h = ds->h, .in_w = ds->w,
-                           .encoder = bm->encoder, .decoder = bm->decoder,
-                           .init = ANAMO_INIT_PYTORCH, .seed = 0, .max_batch = BATCH,
+    anamo_model_spec ms = {.in_c = ds->c,
+                           .in_h = ds->h,
+                           .in_w = ds->w,
+                           .encoder = bm->encoder,
+                           .decoder = bm->decoder,
+                           .init = ANAMO_INIT_PYTORCH,
+                           .seed = 0,
+                           .max_batch = BATCH,
                            .conv = conv};
-    anamo_train_spec ts = {.loss = ANAMO_LOSS_MSE, .nphases = nphases, .epochs = epochs,
-                           .seed = 0, .log_every = 1000, .cache_codes = 1};
+    anamo_train_spec ts = {.loss = ANAMO_LOSS_MSE,
+                           .nphases = nphases,
+                           .epochs = epochs,
+                           .seed = 0,
+                           .log_every = 1000,
+                           .cache_codes = 1};
     memcpy(ts.phases, phases, (size_t)nphases * sizeof *phases);
     anamo_model *m = NULL;
     anamo_trainer *t = NULL;
@@ -109,8 +118,10 @@ static int load_data(const bench_model *bm, const char *spec, anamo_dataset *ds)
     anamo_err err = {0};
     if (!anamo_dataset_open(spec, root ? root : "data", ds, &err))
         return 0;
-    fprintf(stderr, "%s: %s\n%s: set ANAMO_DATA to the folder holding the data (e.g. "
-                    "../shared/data)\n", bm->name, err.msg, bm->name);
+    fprintf(stderr,
+            "%s: %s\n%s: set ANAMO_DATA to the folder holding the data (e.g. "
+            "../shared/data)\n",
+            bm->name, err.msg, bm->name);
     return 1;
 }
 
@@ -235,8 +246,9 @@ static int parse_args(int argc, char **argv, const bench_model *bm, bench_args *
         else if (!strcmp(argv[i], "--conv") && i + 1 < argc && conv_impl(argv[i + 1]) >= 0)
             a->conv = (anamo_conv_impl)conv_impl(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--reps N] [--threads N] [--data SPEC] "
-                            "[--config MAIN.ini] [--joint-only] [--conv auto|im2col|dnnl]\n",
+            fprintf(stderr,
+                    "usage: %s [--reps N] [--threads N] [--data SPEC] "
+                    "[--config MAIN.ini] [--joint-only] [--conv auto|im2col|dnnl]\n",
                     bm->name);
             return 2;
         }
@@ -260,8 +272,8 @@ static int bench_main(int argc, char **argv, const bench_model *bm)
     if (!c || ceiling_create(c, bm->encoder, bm->decoder, ds.c, ds.h, ds.w))
         return 1;
     print_machine();
-    printf("threads: %d\nrepetitions: %d\nsamples per epoch: %lld\nbatch: %d\n", a.threads,
-           a.reps, (long long)ds.n, BATCH);
+    printf("threads: %d\nrepetitions: %d\nsamples per epoch: %lld\nbatch: %d\n", a.threads, a.reps,
+           (long long)ds.n, BATCH);
     ceiling_print_flop(c);
     fflush(stdout);
     samples s = {0};

@@ -94,8 +94,8 @@ static int write_positions(const char *run_dir, const float *codes, int64_t code
 }
 
 /* Per-sample mean squared error between ds's rows and their reconstructions. */
-static int position_errors(const anamo_dataset *ds, float *x, const float *recon,
-                           double *error, anamo_err *err)
+static int position_errors(const anamo_dataset *ds, float *x, const float *recon, double *error,
+                           anamo_err *err)
 {
     int rc = anamo_dataset_rows(ds, 0, ds->n, x, err);
     if (rc)
@@ -136,7 +136,8 @@ int analysis_steps(anamo_model *m, const anamo_dataset *ds, const char *run_dir,
     float *codes = malloc(sizeof *codes * (size_t)(n * code_dim));
     float *recon = malloc(sizeof *recon * (size_t)(n * ds->dim));
     float *x = malloc(sizeof *x * (size_t)(n * ds->dim));
-    double *error = malloc(sizeof *error * (size_t)n), *position = malloc(sizeof *position * (size_t)n);
+    double *error = malloc(sizeof *error * (size_t)n),
+           *position = malloc(sizeof *position * (size_t)n);
     int rc = codes && recon && x && error && position
                  ? ANAMO_OK
                  : anamo_err_set(err, ANAMO_ERR_NOMEM, "steps analysis: out of memory");

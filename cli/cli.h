@@ -48,20 +48,20 @@ int cli_first_weights(anamo_model *m, int conv, anamo_layer_info *layer, const f
 typedef struct run_result {
     int diverged;
     char divergence[ANAMO_ERR_MSG_MAX];
-    int64_t diverged_epoch;   /* the epoch in which it diverged (NaN or every code zero) */
+    int64_t diverged_epoch; /* the epoch in which it diverged (NaN or every code zero) */
     int64_t epochs;
     anamo_metrics train, test, validation;
     int has_test, has_validation;
-    int64_t best_epoch;       /* the epoch of the best validation loss (0: no validation set) */
+    int64_t best_epoch; /* the epoch of the best validation loss (0: no validation set) */
     double best_validation_loss;
-    int stopped_early;        /* train.early_stopping ended the run */
-    anamo_work work[2];       /* the training work of encoder and decoder */
+    int stopped_early;  /* train.early_stopping ended the run */
+    anamo_work work[2]; /* the training work of encoder and decoder */
     double seconds_per_epoch;
     double weights_updated_per_epoch;
     double samples_per_s;
     int64_t encoder_params, decoder_params;
-    int64_t resampled;        /* code units re-initialized by dead-unit resampling */
-    char conv_impl[512];      /* how each convolution ran (anamo_model_conv_impl) */
+    int64_t resampled;   /* code units re-initialized by dead-unit resampling */
+    char conv_impl[512]; /* how each convolution ran (anamo_model_conv_impl) */
 } run_result;
 
 typedef struct cli_live cli_live; /* --live (live.h); NULL when off */

@@ -72,18 +72,22 @@ static int plan_family(const anamo_config *c, const char *name, compare_arm *arm
     if (!rc)
         rc = anamo_config_use_arm(arm, name, err);
     snprintf(sweep, sizeof sweep, "%s", rc ? "" : anamo_config_get(arm, "compare", "sweep"));
-    int nvalues = *sweep ? anamo_config_list(arm, "compare", "sweep_values", values,
-                                             COMPARE_MAX_ARMS)
-                         : 0;
+    int nvalues = *sweep
+                      ? anamo_config_list(arm, "compare", "sweep_values", values, COMPARE_MAX_ARMS)
+                      : 0;
     anamo_config_free(arm);
     if (rc)
         return rc;
     if (*sweep && nvalues < 1)
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: arm %s sweeps %s but sweep_values lists "
-                          "no value", anamo_config_path(c), name, sweep);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: arm %s sweeps %s but sweep_values lists "
+                             "no value",
+                             anamo_config_path(c), name, sweep);
     if (*narms + (nvalues ? nvalues : 1) > COMPARE_MAX_ARMS)
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: more than %d runs per trial (arms × their "
-                          "sweep values)", anamo_config_path(c), COMPARE_MAX_ARMS);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: more than %d runs per trial (arms × their "
+                             "sweep values)",
+                             anamo_config_path(c), COMPARE_MAX_ARMS);
     char short_key[sizeof sweep];
     short_key_of(sweep, short_key, sizeof short_key);
     for (int v = 0; v < (nvalues ? nvalues : 1); v++) {
@@ -134,13 +138,16 @@ static int plan_arms(const anamo_config *c, compare_set *cs, compare_arm *arms, 
     cs->sweep_key = swept && sweeps_agree(arms, cs->narms) ? arms[0].sweep_key : "";
     cs->select = anamo_config_get(c, "compare", "select");
     if (cs->select[0] && strncmp(cs->select, "validation.", 11))
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s: selection reads "
-                          "validation metrics only (validation.loss, validation.mse, ...), so "
-                          "that no test figure is chosen on test data", anamo_config_path(c),
-                          cs->select);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: compare.select = %s: selection reads "
+                             "validation metrics only (validation.loss, validation.mse, ...), so "
+                             "that no test figure is chosen on test data",
+                             anamo_config_path(c), cs->select);
     if (cs->select[0] && !anamo_config_get(c, "data", "validation")[0])
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: compare.select = %s, but there is no "
-                          "validation set (data.validation)", anamo_config_path(c), cs->select);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: compare.select = %s, but there is no "
+                             "validation set (data.validation)",
+                             anamo_config_path(c), cs->select);
     return ANAMO_OK;
 }
 
@@ -235,9 +242,9 @@ static int check_same_config(const char *run_dir, const anamo_config *c, anamo_e
         more_q = next_training_line(&q, &in_q, b, sizeof b);
         if ((more_p || more_q) && (more_p != more_q || strcmp(a, b)))
             rc = anamo_err_set(err, ANAMO_ERR_CONFIG,
-                            "%s was made by another config ('%s' there, '%s' now): move it away "
-                            "or choose another -o", run_dir, more_p ? a : "(end)",
-                            more_q ? b : "(end)");
+                               "%s was made by another config ('%s' there, '%s' now): move it away "
+                               "or choose another -o",
+                               run_dir, more_p ? a : "(end)", more_q ? b : "(end)");
     }
     free(old), free(now);
     return rc;
@@ -263,8 +270,10 @@ static int check_trial(const anamo_config *base, const compare_set *cs, const co
     int finished = cli_file_exists(path);
     snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
     if (!rc && print)
-        printf("%-40s %s\n", run_dir, finished ? "finished" : cli_file_exists(path) ? "resume"
-                                                                                  : "new");
+        printf("%-40s %s\n", run_dir,
+               finished                ? "finished"
+               : cli_file_exists(path) ? "resume"
+                                       : "new");
     return rc;
 }
 
@@ -276,15 +285,14 @@ static int run_trial(const anamo_config *base, const compare_set *cs, const comp
     compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     if (cli_file_exists(path)) {
-        fprintf(stderr, "[%s trial %d/%d] finished earlier: %s\n", cs->arms[arm].name,
-                trial + 1, cs->trials, path);
+        fprintf(stderr, "[%s trial %d/%d] finished earlier: %s\n", cs->arms[arm].name, trial + 1,
+                cs->trials, path);
         return ANAMO_OK;
     }
     anamo_config *c = NULL;
     int rc = trial_config(base, &cs->arms[arm], a, trial, &c, err);
     snprintf(path, sizeof path, "%s/model.safetensors", run_dir);
-    snprintf(label, sizeof label, "[%s trial %d/%d] ", cs->arms[arm].name, trial + 1,
-             cs->trials);
+    snprintf(label, sizeof label, "[%s trial %d/%d] ", cs->arms[arm].name, trial + 1, cs->trials);
     run_result r;
     if (!rc)
         rc = cli_run_training(c, run_dir, cli_file_exists(path), label, live, &r, err);
@@ -295,8 +303,10 @@ static int run_trial(const anamo_config *base, const compare_set *cs, const comp
     if (rc == ANAMO_ERR_INTERRUPTED) { /* the run saved its checkpoint */
         char msg[ANAMO_ERR_MSG_MAX];
         snprintf(msg, sizeof msg, "%s", err->msg);
-        rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED, "%s; the same anamo compare command "
-                        "continues every run where it stopped", msg);
+        rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED,
+                           "%s; the same anamo compare command "
+                           "continues every run where it stopped",
+                           msg);
     }
     anamo_config_free(c);
     return rc;
@@ -338,8 +348,7 @@ static void default_dir(const compare_args *a, char *dir, size_t size)
 }
 
 /* --live: the page, with every run of the plan (those finished earlier with their logs). */
-static int start_live(const compare_args *a, const compare_set *cs, cli_live **live,
-                      anamo_err *err)
+static int start_live(const compare_args *a, const compare_set *cs, cli_live **live, anamo_err *err)
 {
     char title[4200], run_dir[4096], name[256], path[4200];
     snprintf(title, sizeof title, "anamo compare %s%s → %s", a->config_path,
@@ -396,7 +405,8 @@ static int run_compare(const compare_args *a, anamo_config **config, const char 
         rc = figures_compare(&cs, err);
     if (!rc)
         printf("\nwritten: %s/results.md, results.json and the figures (*.png, *.svg, their "
-               "data *.dat and gnuplot scripts *.gp)\n", dir);
+               "data *.dat and gnuplot scripts *.gp)\n",
+               dir);
     return rc;
 }
 

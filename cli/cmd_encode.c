@@ -29,8 +29,7 @@ int cmd_encode(int argc, char **argv)
     if (!rc)
         rc = anamo_npy_write_f32(a.out, codes, 2, shape, &err);
     if (!rc)
-        printf("%s: %lld codes of %lld values\n", a.out, (long long)shape[0],
-               (long long)shape[1]);
+        printf("%s: %lld codes of %lld values\n", a.out, (long long)shape[0], (long long)shape[1]);
     free(codes);
     anamo_model_free(m);
     anamo_dataset_free(&ds);

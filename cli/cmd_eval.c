@@ -19,8 +19,7 @@ static const char USAGE[] =
 static int print_json(const char *data, const anamo_metrics *mt, anamo_err *err)
 {
     cJSON *o = cli_metrics_json(mt);
-    char *text = o && cJSON_AddStringToObject(o, "data", data) ? cJSON_PrintUnformatted(o)
-                                                                : NULL;
+    char *text = o && cJSON_AddStringToObject(o, "data", data) ? cJSON_PrintUnformatted(o) : NULL;
     int rc = text ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "eval: out of memory");
     if (text && (puts(text) < 0 || fflush(stdout) != 0))
         rc = anamo_err_set(err, ANAMO_ERR_IO, "eval: cannot write to standard output");

@@ -28,10 +28,11 @@ int cmd_reconstruct(int argc, char **argv)
     int count = a.count < ds.n ? a.count : (int)ds.n;
     size_t floats = (size_t)count * (size_t)ds.dim;
     float *orig = malloc(floats * sizeof *orig), *recon = malloc(floats * sizeof *recon);
-    rc = orig && recon ? ANAMO_OK : anamo_err_set(&err, ANAMO_ERR_NOMEM, "reconstruct: out of memory");
+    rc = orig && recon ? ANAMO_OK
+                       : anamo_err_set(&err, ANAMO_ERR_NOMEM, "reconstruct: out of memory");
     if (!rc && ds.h * ds.w == 1)
-        rc = anamo_err_set(&err, ANAMO_ERR_ARG, "%s: samples are vectors, not images; nothing to draw",
-                        a.data);
+        rc = anamo_err_set(&err, ANAMO_ERR_ARG,
+                           "%s: samples are vectors, not images; nothing to draw", a.data);
     if (!rc)
         rc = anamo_model_reconstruct(m, &ds, 0, count, recon, &err);
     if (!rc)

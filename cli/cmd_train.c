@@ -111,8 +111,7 @@ int cmd_train(int argc, char **argv)
            result.seconds_per_epoch, result.samples_per_s);
     if (result.has_validation)
         printf("validation mse: %.6f  best validation loss %.6g after epoch %lld%s\n",
-               result.validation.mse, result.best_validation_loss,
-               (long long)result.best_epoch,
+               result.validation.mse, result.best_validation_loss, (long long)result.best_epoch,
                result.stopped_early ? "; stopped early (train.early_stopping)" : "");
     return EXIT_OK;
 }

@@ -12,8 +12,7 @@
 int cli_report(const anamo_err *err)
 {
     fprintf(stderr, "anamo: %s\n", err->msg[0] ? err->msg : anamo_status_name(err->code));
-    return err->code == ANAMO_ERR_CONFIG || err->code == ANAMO_ERR_ARG ? EXIT_USAGE
-                                                                      : EXIT_RUNTIME;
+    return err->code == ANAMO_ERR_CONFIG || err->code == ANAMO_ERR_ARG ? EXIT_USAGE : EXIT_RUNTIME;
 }
 
 int cli_usage_error(const char *usage, const char *fmt, ...)
@@ -50,12 +49,12 @@ int cli_mkdir_p(const char *path, anamo_err *err)
         *p = '\0';
         if (mkdir(buf, 0777) && errno != EEXIST)
             return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot create directory: %s", buf,
-                              strerror(errno));
+                                 strerror(errno));
         *p = '/';
     }
     if (mkdir(buf, 0777) && errno != EEXIST)
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot create directory: %s", buf,
-                          strerror(errno));
+                             strerror(errno));
     if (!cli_is_dir(buf))
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: exists and is not a directory", buf);
     return ANAMO_OK;
@@ -91,8 +90,10 @@ int cli_model_args(int argc, char **argv, const char *usage, model_args *a)
             char *end;
             long long v = strtoll(argv[++i], &end, 10);
             if (*end || v < 0 || v > 1000000000)
-                return cli_usage_error(usage, "%s %s: expected an integer in 0..1000000000 "
-                                       "(0: not computed)", arg, argv[i]);
+                return cli_usage_error(usage,
+                                       "%s %s: expected an integer in 0..1000000000 "
+                                       "(0: not computed)",
+                                       arg, argv[i]);
             a->jacobian_samples = v ? v : -1;
         } else if (arg[0] != '-' && !a->model) {
             a->model = arg;
@@ -117,7 +118,7 @@ int cli_load_model_data(const model_args *a, anamo_model **m, anamo_dataset *ds)
         anamo_model_free(*m), *m = NULL;
     if (!rc && ds->dim != anamo_model_input_dim(*m)) {
         rc = anamo_err_set(&err, ANAMO_ERR_ARG, "%s: samples have %lld values; %s takes %lld",
-                        a->data, (long long)ds->dim, path, (long long)anamo_model_input_dim(*m));
+                           a->data, (long long)ds->dim, path, (long long)anamo_model_input_dim(*m));
         anamo_model_free(*m), *m = NULL;
         anamo_dataset_free(ds);
     }
@@ -156,8 +157,10 @@ static int fsync_dir_of(const char *path, anamo_err *err)
     int e = fd < 0 ? errno : fsync(fd) == 0 || errno == EINVAL ? 0 : errno;
     if (fd >= 0)
         close(fd);
-    return e ? anamo_err_set(err, ANAMO_ERR_IO, "%s: written, but syncing directory '%s' failed: "
-                          "%s", path, dir, strerror(e))
+    return e ? anamo_err_set(err, ANAMO_ERR_IO,
+                             "%s: written, but syncing directory '%s' failed: "
+                             "%s",
+                             path, dir, strerror(e))
              : ANAMO_OK;
 }
 
@@ -177,7 +180,7 @@ int cli_write_file_atomic(const char *path, const char *text, anamo_err *err)
     if (e || !f) {
         remove(tmp);
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: %s", path,
-                          strerror(e ? e : EIO));
+                             strerror(e ? e : EIO));
     }
     return fsync_dir_of(path, err);
 }

@@ -15,21 +15,21 @@
 #define COMPARE_VALUE_MAX 1024
 
 typedef struct compare_arm {
-    char name[COMPARE_ARM_NAME_MAX];  /* directory and table name: "nam", "nam_lambda=1e-4" */
-    char family[ANAMO_NAME_MAX];      /* the [arm NAME] it comes from */
-    char sweep_key[2 * COMPARE_KEY_MAX];  /* its family's swept section.key ("" without a sweep) */
-    char sweep_value[64];             /* the swept key's value ("" without a sweep) */
+    char name[COMPARE_ARM_NAME_MAX];     /* directory and table name: "nam", "nam_lambda=1e-4" */
+    char family[ANAMO_NAME_MAX];         /* the [arm NAME] it comes from */
+    char sweep_key[2 * COMPARE_KEY_MAX]; /* its family's swept section.key ("" without a sweep) */
+    char sweep_value[64];                /* the swept key's value ("" without a sweep) */
 } compare_arm;
 
 typedef struct compare_set {
     const char *dir;
     const compare_arm *arms;
     int narms, trials;
-    const char *sweep_key;            /* the key every family sweeps over the same values; ""
+    const char *sweep_key; /* the key every family sweeps over the same values; ""
                                          without a sweep, or when the families' sweeps differ */
-    const char *select;               /* "validation.METRIC" choosing each family's value, or
+    const char *select;    /* "validation.METRIC" choosing each family's value, or
                                          "" */
-    const char *test_spec;            /* where reconstructions come from ("" for none) */
+    const char *test_spec; /* where reconstructions come from ("" for none) */
     const char *train_spec;
 } compare_set;
 

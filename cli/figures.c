@@ -23,8 +23,10 @@ int figures_plot(const char *dir, const char *name, const char *body, int width,
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write", path);
     /* vfprintf can fail on its own (an allocation for a long %s) without marking the stream */
     int bad = fprintf(gp, "# anamo: redraw with  gnuplot %s.gp  (in this directory)\n", name) < 0;
-    bad |= fprintf(gp, "set terminal pngcairo size %d,%d\nset output '%s.png'\n%s\n"
-                       "unset multiplot\n", width, height, name, body) < 0;
+    bad |= fprintf(gp,
+                   "set terminal pngcairo size %d,%d\nset output '%s.png'\n%s\n"
+                   "unset multiplot\n",
+                   width, height, name, body) < 0;
     bad |= fprintf(gp, "set terminal svg size %d,%d\nset output '%s.svg'\n%s\nunset multiplot\n",
                    width, height, name, body) < 0;
     bad |= ferror(gp) != 0;
@@ -33,8 +35,10 @@ int figures_plot(const char *dir, const char *name, const char *body, int width,
     char cmd[8600];
     snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot %s.gp 2>/dev/null", dir, name);
     if (system(cmd) != 0)
-        fprintf(stderr, "anamo: gnuplot did not run; %s/%s.dat and %s.gp are there to plot by "
-                        "hand\n", dir, name, name);
+        fprintf(stderr,
+                "anamo: gnuplot did not run; %s/%s.dat and %s.gp are there to plot by "
+                "hand\n",
+                dir, name, name);
     return ANAMO_OK;
 }
 
@@ -49,8 +53,7 @@ static int column_of(char *header, const char *name)
 }
 
 /* Reads one data row's fields into out (numbers at cols, text at text_col). */
-static void read_row(char *line, const int *cols, int ncols, int text_col, double *num,
-                     char *text)
+static void read_row(char *line, const int *cols, int ncols, int text_col, double *num, char *text)
 {
     char *fields[64] = {0}, *save = NULL;
     int n = 0;
@@ -82,8 +85,8 @@ static int find_columns(FILE *f, const char *path, const char *const *names, int
     return ANAMO_OK;
 }
 
-int figures_read_csv(const char *path, const char *const *names, int ncols,
-                     const char *text_column, csv_columns *out, anamo_err *err)
+int figures_read_csv(const char *path, const char *const *names, int ncols, const char *text_column,
+                     csv_columns *out, anamo_err *err)
 {
     memset(out, 0, sizeof *out);
     out->ncols = ncols;
@@ -124,9 +127,9 @@ void figures_csv_free(csv_columns *c)
 }
 
 /* Reads file NAME of every trial of an arm; rows = the fewest any trial has. */
-static int read_trials(const compare_set *cs, int arm, const char *file,
-                       const char *const *names, int ncols, const char *text_column,
-                       csv_columns *runs, int *rows, anamo_err *err)
+static int read_trials(const compare_set *cs, int arm, const char *file, const char *const *names,
+                       int ncols, const char *text_column, csv_columns *runs, int *rows,
+                       anamo_err *err)
 {
     int rc = ANAMO_OK;
     *rows = -1;
@@ -142,8 +145,7 @@ static int read_trials(const compare_set *cs, int arm, const char *file,
 }
 
 /* Mean and sample sd of column col at row r over the trials' finite values. */
-static void mean_sd(const csv_columns *runs, int trials, int r, int col, double *mean,
-                    double *sd)
+static void mean_sd(const csv_columns *runs, int trials, int r, int col, double *mean, double *sd)
 {
     double sum = 0, sq = 0;
     int n = 0;
@@ -181,8 +183,10 @@ FILE *figures_script_open(char **body) { return cli_text_open(body, FIG_SCRIPT_M
 int figures_close_script(FILE *b, char **body, int rc, anamo_err *err)
 {
     if (cli_text_close(b, body, FIG_SCRIPT_MAX) && !rc)
-        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: a gnuplot script could not be made "
-                        "(out of memory, or longer than %zu bytes)", FIG_SCRIPT_MAX);
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM,
+                           "figures: a gnuplot script could not be made "
+                           "(out of memory, or longer than %zu bytes)",
+                           FIG_SCRIPT_MAX);
     return rc;
 }
 
@@ -212,8 +216,8 @@ static const int ARM_DASH[] = {1, 2, 4, 5, 3};
 static const int ARM_POINT[] = {7, 5, 9, 11, 13, 6, 4};
 #define NDASH (int)(sizeof ARM_DASH / sizeof ARM_DASH[0])
 #define NPOINT (int)(sizeof ARM_POINT / sizeof ARM_POINT[0])
-#define LOSS_MARKS 8         /* markers along each curve, spread so arms' markers interleave */
-#define LOSS_MANY_ARMS 6     /* beyond this many arms the key's font is smaller */
+#define LOSS_MARKS 8     /* markers along each curve, spread so arms' markers interleave */
+#define LOSS_MANY_ARMS 6 /* beyond this many arms the key's font is smaller */
 
 static int block_index(const char *block)
 {
@@ -243,15 +247,17 @@ static void loss_row(FILE *dat, const csv_columns *runs, int trials, int r, loss
 }
 
 /* Writes the mean curves, a block per arm. */
-static int training_loss_data(const compare_set *cs, FILE *dat, csv_columns *runs,
-                              loss_summary *s, anamo_err *err)
+static int training_loss_data(const compare_set *cs, FILE *dat, csv_columns *runs, loss_summary *s,
+                              anamo_err *err)
 {
     static const char *const COLS[] = {"iteration", "loss"};
     int rc = ANAMO_OK;
     for (int a = 0; !rc && a < cs->narms; a++) {
         rc = read_trials(cs, a, "metrics.csv", COLS, 2, "block", runs, &s->rows[a], err);
-        fprintf(dat, "%s# %s: iteration, mean training loss over %d trials, sd, colour of the "
-                     "phase's block\n", a ? "\n\n" : "", cs->arms[a].name, cs->trials);
+        fprintf(dat,
+                "%s# %s: iteration, mean training loss over %d trials, sd, colour of the "
+                "phase's block\n",
+                a ? "\n\n" : "", cs->arms[a].name, cs->trials);
         for (int r = 0; !rc && r < s->rows[a]; r++)
             loss_row(dat, runs, cs->trials, r, s);
         free_runs(runs, cs->trials);
@@ -264,10 +270,11 @@ static void training_loss_arm(FILE *b, const compare_set *cs, int a, int rows)
 {
     const int dash = ARM_DASH[a % NDASH], point = ARM_POINT[a % NPOINT];
     const int every = rows > LOSS_MARKS ? rows / LOSS_MARKS : 1;
-    fprintf(b, "%s'training-loss.dat' index %d using 1:2:4 with lines lc rgb variable dt %d "
-               "lw 2 notitle, \\\n  '' index %d every %d::%d using 1:2:4 with points "
-               "lc rgb variable pt %d ps 1.2 notitle, \\\n  NaN with linespoints lc rgb "
-               "'#404040' dt %d lw 2 pt %d ps 1.2 title '%s'",
+    fprintf(b,
+            "%s'training-loss.dat' index %d using 1:2:4 with lines lc rgb variable dt %d "
+            "lw 2 notitle, \\\n  '' index %d every %d::%d using 1:2:4 with points "
+            "lc rgb variable pt %d ps 1.2 notitle, \\\n  NaN with linespoints lc rgb "
+            "'#404040' dt %d lw 2 pt %d ps 1.2 title '%s'",
             a ? ", \\\n  " : "", a, dash, a, every, a * every / cs->narms, point, dash, point,
             cs->arms[a].name);
 }
@@ -275,10 +282,11 @@ static void training_loss_arm(FILE *b, const compare_set *cs, int a, int rows)
 static void training_loss_script(FILE *b, const compare_set *cs, const loss_summary *s)
 {
     const int logy = s->lo > 0 && s->hi > 10 * s->lo; /* positive, over more than a decade */
-    fprintf(b, "set grid\nset xlabel 'iteration'\nset ylabel 'training loss%s'\n%s"
-               "set key outside right top vertical Left reverse noenhanced%s\n"
-               "set title 'training loss, mean of %d trial%s: line style the arm, colour the "
-               "block the phase updates'\nplot ",
+    fprintf(b,
+            "set grid\nset xlabel 'iteration'\nset ylabel 'training loss%s'\n%s"
+            "set key outside right top vertical Left reverse noenhanced%s\n"
+            "set title 'training loss, mean of %d trial%s: line style the arm, colour the "
+            "block the phase updates'\nplot ",
             logy ? " (log scale)" : "", logy ? "set logscale y\n" : "",
             cs->narms > LOSS_MANY_ARMS ? " font ',9' spacing 0.9" : "", cs->trials,
             cs->trials == 1 ? "" : "s");
@@ -286,7 +294,8 @@ static void training_loss_script(FILE *b, const compare_set *cs, const loss_summ
     for (int a = 0; a < cs->narms; a++)
         training_loss_arm(b, cs, a, s->rows[a]);
     fputs(", \\\n  NaN with lines lt nodraw title ' ', NaN with lines lt nodraw title "
-          "'phase (colour)'", b);
+          "'phase (colour)'",
+          b);
     for (int i = 0; i < NBLOCK_COLOURS; i++) /* a key entry per block some arm updates */
         if (s->seen & (1u << i))
             fprintf(b, ", \\\n  NaN with lines lc rgb '#%06x' lw 4 title '%s'",
@@ -296,7 +305,8 @@ static void training_loss_script(FILE *b, const compare_set *cs, const loss_summ
 
 static int training_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err *err)
 {
-    loss_summary s = {.lo = INFINITY, .hi = -INFINITY,
+    loss_summary s = {.lo = INFINITY,
+                      .hi = -INFINITY,
                       .rows = calloc((size_t)cs->narms, sizeof *s.rows)};
     FILE *dat = s.rows ? figures_open_dat(cs->dir, "training-loss.dat", err) : NULL;
     int rc = !s.rows ? anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory")
@@ -334,8 +344,8 @@ static int epoch_loss_data(const compare_set *cs, FILE *dat, csv_columns *runs, 
             double train, train_sd, test, test_sd;
             mean_sd(runs, cs->trials, r, 1, &train, &train_sd);
             mean_sd(runs, cs->trials, r, 2, &test, &test_sd);
-            fprintf(dat, "%.0f %.8g %.8g %.8g %.8g\n", runs[0].num[3 * r], train, train_sd,
-                    test, test_sd);
+            fprintf(dat, "%.0f %.8g %.8g %.8g %.8g\n", runs[0].num[3 * r], train, train_sd, test,
+                    test_sd);
         }
         free_runs(runs, cs->trials);
     }
@@ -359,8 +369,9 @@ static int epoch_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err
                "set key outside right\nset title 'test (solid, ± sd over trials) and training "
                "(dashed) loss'\nplot ");
     for (int a = 0; a < cs->narms; a++)
-        fprintf(b, "%s'epoch-loss.dat' index %d using 1:4:5 with yerrorlines lc %d title "
-                   "'%s' noenhanced, '' index %d using 1:2 with lines dashtype 2 lc %d notitle",
+        fprintf(b,
+                "%s'epoch-loss.dat' index %d using 1:4:5 with yerrorlines lc %d title "
+                "'%s' noenhanced, '' index %d using 1:2 with lines dashtype 2 lc %d notitle",
                 a ? ", \\\n  " : "", a, a + 1, cs->arms[a].name, a, a + 1);
     fputs("\n", b);
     rc = figures_close_script(b, &body, ANAMO_OK, err);
@@ -375,8 +386,8 @@ static int epoch_loss_figure(const compare_set *cs, csv_columns *runs, anamo_err
 static double stat_of(const cJSON *arm, const char *metric, const char *which)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(arm, "metrics");
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(m, metric), which);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, metric),
+                                                      which);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
@@ -428,10 +439,11 @@ static int sweep_figure(const compare_set *cs, anamo_err *err)
     int used = snprintf(body, sizeof body,
                         "set multiplot layout 1,2\nset logscale xy\nset grid\nset xlabel '%s' "
                         "noenhanced\nset key top left\nset format x '10^{%%L}'\n"
-                        "set format y '%%g'\n", cs->sweep_key);
+                        "set format y '%%g'\n",
+                        cs->sweep_key);
     for (int panel = 0; panel < 2; panel++) {
-        used += snprintf(body + used, sizeof body - (size_t)used,
-                         "set ylabel '%s'\n%splot ", panel ? "test code l1 (0 not drawn)" : "final test loss",
+        used += snprintf(body + used, sizeof body - (size_t)used, "set ylabel '%s'\n%splot ",
+                         panel ? "test code l1 (0 not drawn)" : "final test loss",
                          panel ? "set format y '10^{%L}'\n" : "");
         for (int k = 0; k < families && used < (int)sizeof body - 512; k++)
             used += snprintf(body + used, sizeof body - (size_t)used,
@@ -439,8 +451,8 @@ static int sweep_figure(const compare_set *cs, anamo_err *err)
                              "'%s' noenhanced, '' index %d using 1:($6 > 0 ? $%d : NaN) with "
                              "points pt 6 ps 2.5 lc %d %s",
                              k ? ", " : "", k, panel ? 4 : 2, k + 1,
-                             cs->arms[k * (cs->narms / families)].family, k, panel ? 4 : 2,
-                             k + 1, k ? "notitle" : "title 'diverged (some trial)'");
+                             cs->arms[k * (cs->narms / families)].family, k, panel ? 4 : 2, k + 1,
+                             k ? "notitle" : "title 'diverged (some trial)'");
         used += snprintf(body + used, sizeof body - (size_t)used, "\n");
     }
     return figures_plot(cs->dir, "sweep", body, 1100, 450, err);
@@ -484,50 +496,55 @@ static int labelled_grid_pixels(const compare_set *cs, const char *png, int *w, 
     unsigned char *px = stbi_load(png, &gw, &gh, &comp, 3); /* grey becomes R = G = B */
     if (!px)
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot read back: %s", png,
-                          stbi_failure_reason());
+                             stbi_failure_reason());
     *s = gw < LABEL_TARGET_WIDTH ? LABEL_TARGET_WIDTH / gw : 1;
     *w = *s * gw, *h = *s * gh;
     unsigned char *row = malloc((size_t)*w * 3);
     FILE *f = row ? figures_open_dat(cs->dir, "reconstructions-labelled.rgb", err) : NULL;
     int rc = !row ? anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory")
-             : !f ? err->code : ANAMO_OK;
+             : !f ? err->code
+                  : ANAMO_OK;
     for (int y = 0; !rc && y < *h; y++) {
         for (int x = 0; x < *w; x++)
             memcpy(row + 3 * x, px + 3 * ((size_t)(y / *s) * (size_t)gw + (size_t)(x / *s)), 3);
         if (fwrite(row, 3, (size_t)*w, f) != (size_t)*w)
             rc = anamo_err_set(err, ANAMO_ERR_IO, "%s/reconstructions-labelled.rgb: cannot write",
-                            cs->dir);
+                               cs->dir);
     }
     if (f && fclose(f) && !rc)
         rc = anamo_err_set(err, ANAMO_ERR_IO, "%s/reconstructions-labelled.rgb: cannot write",
-                        cs->dir);
+                           cs->dir);
     free(row);
     stbi_image_free(px);
     return rc;
 }
 
 /* Labels the grid's bands, one row of tiles each: "original", then every arm. */
-static void labelled_grid_script(FILE *b, const compare_set *cs, int w, int h, int s,
-                                 int left, int width, int height)
+static void labelled_grid_script(FILE *b, const compare_set *cs, int w, int h, int s, int left,
+                                 int width, int height)
 {
     /* the plot area is exactly the w × h data pixels, from pixel centre 0 to w − 1 */
-    fprintf(b, "# reconstructions-labelled.rgb: reconstructions.png magnified %d×, %d × %d RGB "
-               "bytes, top row first\nunset border\nunset tics\nunset key\nunset colorbox\n"
-               "set lmargin at screen %.8f\nset rmargin at screen %.8f\n"
-               "set tmargin at screen %.8f\nset bmargin at screen %.8f\n"
-               "set xrange [-0.5:%d.5]\nset yrange [%d.5:-0.5]\nset label 'test images and "
-               "their reconstructions (trial 0 of each arm)' at screen 0.5, screen %.8f center\n",
+    fprintf(b,
+            "# reconstructions-labelled.rgb: reconstructions.png magnified %d×, %d × %d RGB "
+            "bytes, top row first\nunset border\nunset tics\nunset key\nunset colorbox\n"
+            "set lmargin at screen %.8f\nset rmargin at screen %.8f\n"
+            "set tmargin at screen %.8f\nset bmargin at screen %.8f\n"
+            "set xrange [-0.5:%d.5]\nset yrange [%d.5:-0.5]\nset label 'test images and "
+            "their reconstructions (trial 0 of each arm)' at screen 0.5, screen %.8f center\n",
             s, w, h, (double)left / width, (double)(left + w) / width,
             1.0 - (double)LABEL_TITLE_PX / height, (double)LABEL_MARGIN_PX / height, w - 1, h - 1,
             1.0 - 0.5 * LABEL_TITLE_PX / height);
     const int nbands = cs->narms + 1;
     const double band_h = (double)(h - s) / nbands; /* a row of tiles and the gap above it */
-    for (int i = 0; i < nbands; i++) /* at the middle of the band's tiles */
-        fprintf(b, "set label '%s' at graph 0, first %.1f right offset character -1, 0 "
-                   "noenhanced\n", i ? cs->arms[i - 1].name : "original",
-                band_h * (i + 0.5) + 0.5 * s);
-    fprintf(b, "plot 'reconstructions-labelled.rgb' binary array=(%d,%d) "
-               "format='%%uchar%%uchar%%uchar' with rgbimage\n", w, h);
+    for (int i = 0; i < nbands; i++)                /* at the middle of the band's tiles */
+        fprintf(b,
+                "set label '%s' at graph 0, first %.1f right offset character -1, 0 "
+                "noenhanced\n",
+                i ? cs->arms[i - 1].name : "original", band_h * (i + 0.5) + 0.5 * s);
+    fprintf(b,
+            "plot 'reconstructions-labelled.rgb' binary array=(%d,%d) "
+            "format='%%uchar%%uchar%%uchar' with rgbimage\n",
+            w, h);
 }
 
 static int labelled_grid_figure(const compare_set *cs, const char *png, anamo_err *err)
@@ -557,7 +574,8 @@ static int reconstructions(const compare_set *cs, const anamo_dataset *ds, anamo
     const int n = cs->narms, count = ds->n < FIG_GRID_COUNT ? (int)ds->n : FIG_GRID_COUNT;
     const float **bands = malloc(sizeof *bands * (size_t)(n + 1));
     float *buf = malloc((size_t)(n + 1) * (size_t)count * (size_t)ds->dim * sizeof *buf);
-    int rc = bands && buf ? ANAMO_OK : anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
+    int rc = bands && buf ? ANAMO_OK
+                          : anamo_err_set(err, ANAMO_ERR_NOMEM, "figures: out of memory");
     if (!rc)
         rc = anamo_dataset_rows(ds, 0, count, buf, err);
     if (!rc)

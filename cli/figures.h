@@ -43,11 +43,11 @@ int figures_close_script(FILE *b, char **body, int rc, anamo_err *err);
  * (optional) receives column text_column as strings. */
 typedef struct csv_columns {
     int nrows, ncols;
-    double *num;           /* nrows × ncols */
-    char (*text)[16];      /* nrows, or NULL */
+    double *num;      /* nrows × ncols */
+    char (*text)[16]; /* nrows, or NULL */
 } csv_columns;
-int figures_read_csv(const char *path, const char *const *names, int ncols,
-                     const char *text_column, csv_columns *out, anamo_err *err);
+int figures_read_csv(const char *path, const char *const *names, int ncols, const char *text_column,
+                     csv_columns *out, anamo_err *err);
 void figures_csv_free(csv_columns *c);
 
 /* Step-function figures (figures_steps.c): code against step position, first-layer weights,

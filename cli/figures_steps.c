@@ -67,8 +67,7 @@ static int weights_of_arm(const compare_set *cs, int a, FILE *out, anamo_err *er
     for (int64_t j = 0; j < inputs; j++) {
         fprintf(out, "%lld", (long long)j);
         for (int64_t u = 0; u < UNITS_SHOWN; u++)
-            fprintf(out, u < units ? " %.8g" : " NaN",
-                    u < units ? (double)w[u * inputs + j] : 0.0);
+            fprintf(out, u < units ? " %.8g" : " NaN", u < units ? (double)w[u * inputs + j] : 0.0);
         fputs("\n", out);
     }
     anamo_model_free(m);

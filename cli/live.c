@@ -26,16 +26,16 @@ typedef struct live_point {
 
 typedef struct live_run {
     char name[160], arm[64], phase[ANAMO_NAME_MAX];
-    char dir[512];                  /* its run directory: what names it to the hooks */
+    char dir[512]; /* its run directory: what names it to the hooks */
     int trial;
     run_status status;
     double progress, train_seconds; /* fraction of the budget done; training seconds */
     double wall_start, wall_end;    /* when this process began and ended it (0: it did not) */
     int64_t epoch;
-    live_point *points;             /* what log_text holds, to thin it */
+    live_point *points; /* what log_text holds, to thin it */
     int64_t npoints, cap, stride, seen;
-    live_buf log_text;              /* [iteration,loss,block],… */
-    live_buf epoch_text;            /* [EPOCH_FIELDS],… */
+    live_buf log_text;   /* [iteration,loss,block],… */
+    live_buf epoch_text; /* [EPOCH_FIELDS],… */
 } live_run;
 
 static const char EPOCH_FIELDS[] =
@@ -48,9 +48,9 @@ struct cli_live {
     live_run *runs;
     int nruns, current;
     double started, last_publish, last_pictures;
-    int dirty;                    /* something changed since the last snapshot */
+    int dirty; /* something changed since the last snapshot */
     int64_t seq;
-    anamo_model *m;               /* the current run's, for the pictures */
+    anamo_model *m; /* the current run's, for the pictures */
     const anamo_dataset *view;
     int is_steps;
     live_pictures pic;
@@ -239,8 +239,10 @@ static void snapshot_json(const cli_live *lv, live_buf *b, int finished)
                     done, lv->current);
     live_buf_number(b, finished ? 0.0 : eta_seconds(lv, now));
     live_buf_printf(b, ",\"publish_ms\":%d,\"epoch_fields\":%s,", LIVE_PUBLISH_MS, EPOCH_FIELDS);
-    live_buf_printf(b, "\"pictures\":{\"version\":%lld,\"epoch\":%lld,\"recon\":%s,\"weights\":%s,"
-                    "\"run\":", (long long)lv->pic_version, (long long)lv->pic_epoch,
+    live_buf_printf(b,
+                    "\"pictures\":{\"version\":%lld,\"epoch\":%lld,\"recon\":%s,\"weights\":%s,"
+                    "\"run\":",
+                    (long long)lv->pic_version, (long long)lv->pic_epoch,
                     lv->pic.recon_png.len ? "true" : "false",
                     lv->pic.weights_png.len ? "true" : "false");
     live_buf_string(b, lv->pic_run);
@@ -385,8 +387,8 @@ static live_run *find_or_add(cli_live *lv, const char *name, const char *run_dir
     return r;
 }
 
-int cli_live_plan(cli_live *lv, const char *name, const char *arm, int trial,
-                  const char *run_dir, int finished)
+int cli_live_plan(cli_live *lv, const char *name, const char *arm, int trial, const char *run_dir,
+                  int finished)
 {
     live_run *r = find_or_add(lv, name, run_dir);
     if (!r)
@@ -402,8 +404,8 @@ int cli_live_plan(cli_live *lv, const char *name, const char *arm, int trial,
     return ANAMO_OK;
 }
 
-int cli_live_run_begin(cli_live *lv, const char *run_dir, anamo_model *m,
-                       const anamo_dataset *view, int is_steps)
+int cli_live_run_begin(cli_live *lv, const char *run_dir, anamo_model *m, const anamo_dataset *view,
+                       int is_steps)
 {
     live_run *r = find_or_add(lv, run_dir, run_dir);
     if (!r)
@@ -440,9 +442,17 @@ void cli_live_epoch(cli_live *lv, const anamo_epoch_row *row)
     r->epoch = row->epoch;
     if (row->has_test) {
         const anamo_metrics *t = &row->test;
-        const double v[11] = {(double)row->epoch, row->train_loss, t->loss, t->mse, t->code_l1,
-                              t->code_l1_decoder, t->code_l1_jacobian, t->l0,
-                              (double)t->dead_units, t->dead_fraction, t->zero_codes};
+        const double v[11] = {(double)row->epoch,
+                              row->train_loss,
+                              t->loss,
+                              t->mse,
+                              t->code_l1,
+                              t->code_l1_decoder,
+                              t->code_l1_jacobian,
+                              t->l0,
+                              (double)t->dead_units,
+                              t->dead_fraction,
+                              t->zero_codes};
         add_epoch(r, v);
     }
     /* the first epoch's end at once (the run's pictures are of its initial weights until then),

@@ -18,8 +18,8 @@
 #include <netinet/in.h>
 #include <stddef.h>
 
-#define LIVE_PUBLISH_MS 500   /* the trainer publishes a snapshot at most this often */
-#define LIVE_IMAGES_MS 2000   /* and redraws the pictures (at an epoch's end) at most this often */
+#define LIVE_PUBLISH_MS 500 /* the trainer publishes a snapshot at most this often */
+#define LIVE_IMAGES_MS 2000 /* and redraws the pictures (at an epoch's end) at most this often */
 
 /* ---- snapshots and the server (live_server.c) ----------------------------------------------- */
 
@@ -61,15 +61,15 @@ int cli_live_value(const char *next);
 
 /* compare: one planned run (arm, trial) named name ("ARM/trial-T"), in the order they will
  * run; finished (summary.json there) ones show what their run_dir's logs hold. */
-int cli_live_plan(cli_live *lv, const char *name, const char *arm, int trial,
-                  const char *run_dir, int finished);
+int cli_live_plan(cli_live *lv, const char *name, const char *arm, int trial, const char *run_dir,
+                  int finished);
 
 /* The run in run_dir begins (a planned one, or a new one named by run_dir): its model and
  * data, for the pictures (view: the test set, or the training set when there is none;
  * is_steps: step-function data, whose code is drawn against the step's position). A resumed
  * run shows what its logs already hold. */
-int cli_live_run_begin(cli_live *lv, const char *run_dir, anamo_model *m,
-                       const anamo_dataset *view, int is_steps);
+int cli_live_run_begin(cli_live *lv, const char *run_dir, anamo_model *m, const anamo_dataset *view,
+                       int is_steps);
 /* The trainer's hooks call these; each is cheap unless a snapshot is due. */
 void cli_live_log(cli_live *lv, const anamo_log_row *r);
 void cli_live_epoch(cli_live *lv, const anamo_epoch_row *r);
@@ -103,8 +103,8 @@ typedef struct live_pictures {
 /* Draws the pictures of model m on view: the reconstruction grid (images) or lines (1-D data),
  * the encoder's first layer, and the code against the position on step data. Forward passes
  * only: the model's weights are not touched. */
-int live_draw_pictures(anamo_model *m, const anamo_dataset *view, int is_steps,
-                       live_pictures *out, anamo_err *err);
+int live_draw_pictures(anamo_model *m, const anamo_dataset *view, int is_steps, live_pictures *out,
+                       anamo_err *err);
 void live_pictures_free(live_pictures *p);
 
 #endif

@@ -17,15 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECON_IMAGES 16     /* samples in the reconstruction grid */
+#define RECON_IMAGES 16 /* samples in the reconstruction grid */
 #define RECON_COLS 8
-#define RECON_LINES 4       /* samples drawn as lines on 1-D data */
-#define LINES_MAX_DIM 4096  /* longer samples are not drawn as lines */
+#define RECON_LINES 4      /* samples drawn as lines on 1-D data */
+#define LINES_MAX_DIM 4096 /* longer samples are not drawn as lines */
 #define STEPS_MAX_SAMPLES 4097
-#define STEPS_MAX_UNITS 8   /* code units drawn against the position */
-#define WEIGHT_TILES 256    /* first-layer units drawn */
+#define STEPS_MAX_UNITS 8 /* code units drawn against the position */
+#define WEIGHT_TILES 256  /* first-layer units drawn */
 #define HEAT_MAX_COLS 2048
-#define TILE_MIN_SIDE 28    /* small tiles are magnified to at least this */
+#define TILE_MIN_SIDE 28 /* small tiles are magnified to at least this */
 #define GAP 1
 #define BACKGROUND 64
 
@@ -143,8 +143,7 @@ static unsigned char to_byte(double v)
 }
 
 /* Tile (row, col) from planes of tile_h × tile_w (c = 1 grey, 3 RGB), v ↦ (v − lo)/(hi − lo). */
-static void canvas_tile(canvas *cv, int row, int col, const float *img, int c, double lo,
-                        double hi)
+static void canvas_tile(canvas *cv, int row, int col, const float *img, int c, double lo, double hi)
 {
     const int h = cv->tile_h, w = cv->tile_w, k = cv->k;
     const double scale = hi > lo ? 1.0 / (hi - lo) : 0.0;
@@ -158,26 +157,19 @@ static void canvas_tile(canvas *cv, int row, int col, const float *img, int c, d
             }
 }
 
-static void png_sink(void *ctx, void *data, int size)
-{
-    live_buf_append(ctx, data, (size_t)size);
-}
+static void png_sink(void *ctx, void *data, int size) { live_buf_append(ctx, data, (size_t)size); }
 
 /* Encodes the canvas into out and frees it. */
 static int canvas_close(canvas *cv, live_buf *out, anamo_err *err)
 {
-    int ok = stbi_write_png_to_func(png_sink, out, cv->width, cv->height, 3, cv->px,
-                                    cv->width * 3);
+    int ok = stbi_write_png_to_func(png_sink, out, cv->width, cv->height, 3, cv->px, cv->width * 3);
     free(cv->px);
     cv->px = NULL;
     return ok && !out->failed ? ANAMO_OK
                               : anamo_err_set(err, ANAMO_ERR_NOMEM, "--live: cannot encode a PNG");
 }
 
-static int is_image(int c, int h, int w)
-{
-    return h > 1 && w > 1 && (c == 1 || c == 3);
-}
+static int is_image(int c, int h, int w) { return h > 1 && w > 1 && (c == 1 || c == 3); }
 
 /* ---- reconstructions ---------------------------------------------------------------------- */
 
@@ -339,8 +331,7 @@ static int weight_heat(const float *w, int64_t rows, int64_t cols, live_buf *png
     return canvas_close(&cv, png, err);
 }
 
-static int first_layer_png(anamo_model *m, const anamo_dataset *ds, live_buf *png,
-                           anamo_err *err)
+static int first_layer_png(anamo_model *m, const anamo_dataset *ds, live_buf *png, anamo_err *err)
 {
     anamo_layer_info l;
     const float *w;
@@ -350,15 +341,15 @@ static int first_layer_png(anamo_model *m, const anamo_dataset *ds, live_buf *pn
     if (l.kind == ANAMO_LAYER_CONV2D) /* (out_c, in_c, k, k): grey or RGB kernels, else a map */
         return l.in_c == 1 || l.in_c == 3
                    ? weight_tiles(w, l.out_c, l.in_c, l.kernel, l.kernel, png, err)
-                   : weight_heat(w, (int64_t)l.out_c * l.in_c, (int64_t)l.kernel * l.kernel,
-                                 png, err);
+                   : weight_heat(w, (int64_t)l.out_c * l.in_c, (int64_t)l.kernel * l.kernel, png,
+                                 err);
     if (is_image(ds->c, ds->h, ds->w) && l.in_dim == ds->dim)
         return weight_tiles(w, l.out_dim, ds->c, ds->h, ds->w, png, err);
     return weight_heat(w, l.out_dim, l.in_dim, png, err);
 }
 
-int live_draw_pictures(anamo_model *m, const anamo_dataset *view, int is_steps,
-                       live_pictures *out, anamo_err *err)
+int live_draw_pictures(anamo_model *m, const anamo_dataset *view, int is_steps, live_pictures *out,
+                       anamo_err *err)
 {
     memset(out, 0, sizeof *out);
     int rc = ANAMO_OK;

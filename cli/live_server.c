@@ -35,8 +35,8 @@
 #define LIVE_CONNECTION_MEMORY (64 * 1024) /* headers beyond this are refused (431) */
 #define LIVE_CONNECTIONS 32
 #define LIVE_CONNECTION_TIMEOUT_S 10
-#define LIVE_PEEK_MS 2000    /* a new connection's first bytes must come within this */
-#define LIVE_METHOD_MAX 16   /* the longest method the gate waits for ("OPTIONS", …) */
+#define LIVE_PEEK_MS 2000  /* a new connection's first bytes must come within this */
+#define LIVE_METHOD_MAX 16 /* the longest method the gate waits for ("OPTIONS", …) */
 
 struct live_server {
     struct MHD_Daemon *daemon;
@@ -45,7 +45,7 @@ struct live_server {
     live_snapshot *current;           /* the snapshot requests are answered from */
     int loopback;                     /* bound to 127.0.0.0/8: check the Host header */
     unsigned port;
-    int listen_fd;                    /* the gate's listening socket, or -1 */
+    int listen_fd; /* the gate's listening socket, or -1 */
     pthread_t gate;
     int gate_running;
 };
@@ -72,18 +72,22 @@ int live_parse_address(const char *text, struct sockaddr_in *out, anamo_err *err
         size_t n = (size_t)(colon - text);
         if (n == 0 || n >= sizeof host)
             return anamo_err_set(err, ANAMO_ERR_ARG, "--live %s: expected PORT or ADDRESS:PORT",
-                              text);
+                                 text);
         memcpy(host, text, n);
         host[n] = '\0';
         if (strcmp(host, "localhost") && inet_pton(AF_INET, host, &out->sin_addr) != 1)
-            return anamo_err_set(err, ANAMO_ERR_ARG, "--live %s: '%s' is not an IPv4 address "
-                              "(e.g. 127.0.0.1 or 0.0.0.0)", text, host);
+            return anamo_err_set(err, ANAMO_ERR_ARG,
+                                 "--live %s: '%s' is not an IPv4 address "
+                                 "(e.g. 127.0.0.1 or 0.0.0.0)",
+                                 text, host);
     }
     char *end = NULL;
     long v = *port ? strtol(port, &end, 10) : 0;
     if ((*port && (*end || port[0] < '0' || port[0] > '9')) || v < 0 || v > 65535)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "--live %s: the port must be 0 to 65535 "
-                          "(0: any free port)", text);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "--live %s: the port must be 0 to 65535 "
+                             "(0: any free port)",
+                             text);
     out->sin_port = htons((uint16_t)v);
     return ANAMO_OK;
 }
@@ -142,9 +146,10 @@ static enum MHD_Result send_part(live_server *srv, struct MHD_Connection *conn, 
     static const char *const TYPES[] = {"application/json", "image/png", "image/png"};
     pthread_mutex_lock(&srv->lock);
     const live_snapshot *s = take_current(srv);
-    const void *data = !s ? NULL : part == 0 ? (const void *)s->json
-                                 : part == 1 ? (const void *)s->recon_png
-                                             : (const void *)s->weights_png;
+    const void *data = !s          ? NULL
+                       : part == 0 ? (const void *)s->json
+                       : part == 1 ? (const void *)s->recon_png
+                                   : (const void *)s->weights_png;
     size_t len = !s ? 0 : part == 0 ? s->json_len : part == 1 ? s->recon_len : s->weights_len;
     enum MHD_Result ok = data ? send_bytes(conn, MHD_HTTP_OK, data, len, TYPES[part],
                                            MHD_RESPMEM_MUST_COPY)
@@ -154,9 +159,8 @@ static enum MHD_Result send_part(live_server *srv, struct MHD_Connection *conn, 
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
     live_server *srv = cls;
     (void)version, (void)upload_data, (void)req_cls;
@@ -279,22 +283,22 @@ int live_server_start(const struct sockaddr_in *addr, live_server **out, char *u
     srv->loopback = (ntohl(addr->sin_addr.s_addr) >> 24) == 127;
     if (gate_listen(srv, addr)) {
         live_server_stop(srv);
-        return anamo_err_set(err, ANAMO_ERR_IO, "--live: cannot listen on %s:%u (in use, or not "
-                          "an address of this machine)", host, (unsigned)ntohs(addr->sin_port));
+        return anamo_err_set(err, ANAMO_ERR_IO,
+                             "--live: cannot listen on %s:%u (in use, or not "
+                             "an address of this machine)",
+                             host, (unsigned)ntohs(addr->sin_port));
     }
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
-        0, NULL, NULL, on_request, srv,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)LIVE_CONNECTION_MEMORY,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIVE_CONNECTIONS,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC, 0,
+        NULL, NULL, on_request, srv, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)LIVE_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIVE_CONNECTIONS,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LIVE_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL,
-        MHD_OPTION_STRICT_FOR_CLIENT, 1 /* refuse what HTTP/1.1 does not allow */,
-        MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL, MHD_OPTION_STRICT_FOR_CLIENT,
+        1 /* refuse what HTTP/1.1 does not allow */, MHD_OPTION_END);
     if (!srv->daemon || pthread_create(&srv->gate, NULL, gate_main, srv)) {
         live_server_stop(srv);
         return anamo_err_set(err, ANAMO_ERR_IO, "--live: cannot start the server on %s:%u", host,
-                          (unsigned)ntohs(addr->sin_port));
+                             (unsigned)ntohs(addr->sin_port));
     }
     srv->gate_running = 1;
     snprintf(url, cap, "http://%s:%u/", host, srv->port);

@@ -12,20 +12,19 @@
 /* When a row is shown: rows equal by construction to another one appear once. */
 typedef enum row_when {
     ROW_ALWAYS = 0,
-    ROW_IF_NOT_MSE,      /* the configured loss differs from MSE in some arm */
-    ROW_IF_PENALTY       /* some arm has λ ≠ 0 */
+    ROW_IF_NOT_MSE, /* the configured loss differs from MSE in some arm */
+    ROW_IF_PENALTY  /* some arm has λ ≠ 0 */
 } row_when;
 
 typedef struct metric_def {
-    const char *path;  /* in summary.json; "test." falls back to "train." without a test set */
+    const char *path; /* in summary.json; "test." falls back to "train." without a test set */
     const char *label;
     row_when when;
-    const char *what;  /* the table's footnote: what it measures, what it is invariant to */
+    const char *what; /* the table's footnote: what it measures, what it is invariant to */
 } metric_def;
 
 static const metric_def METRICS[] = {
-    {"test.mse", "test MSE", ROW_ALWAYS,
-     "mean squared error per element, in the input's scale"},
+    {"test.mse", "test MSE", ROW_ALWAYS, "mean squared error per element, in the input's scale"},
     {"test.recon_loss", "test reconstruction loss", ROW_IF_NOT_MSE,
      "the configured reconstruction loss (mse_sum: Σ‖x − x̂‖² per sample; bce)"},
     {"test.loss", "test loss with the penalty", ROW_IF_PENALTY,
@@ -105,8 +104,8 @@ typedef struct row_needs {
 #define RESULTS_TEXT_MAX ((size_t)16 << 20) /* results.md's most bytes */
 
 typedef struct arm_stats {
-    double *values;        /* NMETRICS × trials, NaN where a summary lacks the metric */
-    double *selected_by;   /* trials: cs->select's metric, NaN where absent */
+    double *values;      /* NMETRICS × trials, NaN where a summary lacks the metric */
+    double *selected_by; /* trials: cs->select's metric, NaN where absent */
     int diverged;
     int64_t *diverged_epoch; /* trials; 0 where it did not diverge */
 } arm_stats;
@@ -247,8 +246,7 @@ static int metric_present(const arm_stats *st, int narms, int k, int trials)
     return 0;
 }
 
-static void put_table(FILE *f, const compare_set *cs, const arm_stats *st,
-                      const row_needs *needs)
+static void put_table(FILE *f, const compare_set *cs, const arm_stats *st, const row_needs *needs)
 {
     fputs("| metric", f);
     for (int a = 0; a < cs->narms; a++)
@@ -287,8 +285,7 @@ static void put_footnotes(FILE *f, const compare_set *cs, const arm_stats *st,
     for (int k = 0; k < NMETRICS; k++)
         if (row_wanted(&METRICS[k], needs) && metric_present(st, cs->narms, k, cs->trials))
             fprintf(f, "- %s: %s.\n", METRICS[k].label, METRICS[k].what);
-    fputs("- diverged: the loss turned NaN or Inf, or every test code was 0 after an epoch.\n",
-          f);
+    fputs("- diverged: the loss turned NaN or Inf, or every test code was 0 after an epoch.\n", f);
 }
 
 /* The arms of one family: [first, first + count). */
@@ -338,8 +335,10 @@ static void put_family_sweep(FILE *f, const compare_set *cs, const arm_stats *st
                              int count)
 {
     const char *key = cs->arms[first].sweep_key;
-    fprintf(f, "\n## Sweep of %s over %s\n\n| %s | test loss | code ℓ1 | code ℓ1 × Jacobian | "
-               "diverged |\n|---|---:|---:|---:|---:|\n", cs->arms[first].family, key, key);
+    fprintf(f,
+            "\n## Sweep of %s over %s\n\n| %s | test loss | code ℓ1 | code ℓ1 × Jacobian | "
+            "diverged |\n|---|---:|---:|---:|---:|\n",
+            cs->arms[first].family, key, key);
     for (int a = first; a < first + count; a++) {
         fprintf(f, "| %s", cs->arms[a].sweep_value);
         put_sweep_cells(f, cs, &st[a]);
@@ -379,10 +378,11 @@ static void put_selected(FILE *f, const compare_set *cs, const arm_stats *st,
     compare_arm chosen[COMPARE_MAX_ARMS];
     arm_stats chosen_st[COMPARE_MAX_ARMS];
     int n = 0;
-    fprintf(f, "\n## Each arm at its best validation setting\n\nChosen by the lowest mean of "
-               "%s over the %d trial%s (a setting with a diverged trial is never chosen); test "
-               "figures are reported, never selected on.\n\n", cs->select, cs->trials,
-            cs->trials == 1 ? "" : "s");
+    fprintf(f,
+            "\n## Each arm at its best validation setting\n\nChosen by the lowest mean of "
+            "%s over the %d trial%s (a setting with a diverged trial is never chosen); test "
+            "figures are reported, never selected on.\n\n",
+            cs->select, cs->trials, cs->trials == 1 ? "" : "s");
     for (int first = 0; first < cs->narms; first = family_end(cs, first)) {
         int a = selected_arm(cs, st, first);
         if (a < 0) {
@@ -410,13 +410,15 @@ static char *markdown(const compare_set *cs, const arm_stats *st, const row_need
     FILE *f = cli_text_open(&text, RESULTS_TEXT_MAX);
     if (!f)
         return NULL;
-    fprintf(f, "# Results\n\n%d trial%s per arm (trial t adds t to model.seed and train.seed, "
-               "so the arms of a trial start from the same weights). ",
+    fprintf(f,
+            "# Results\n\n%d trial%s per arm (trial t adds t to model.seed and train.seed, "
+            "so the arms of a trial start from the same weights). ",
             cs->trials, cs->trials == 1 ? "" : "s");
     if (cs->trials > 1)
         fputs("Cells: mean ± sample standard deviation [min, max] over the trials. ", f);
     fputs("Metrics on the test set (the training set's where there is none) after the last "
-          "epoch.\n\n", f);
+          "epoch.\n\n",
+          f);
     put_table(f, cs, st, needs);
     if (cs->sweep_key[0])
         put_sweep_table(f, cs, st);
@@ -436,7 +438,8 @@ static char *markdown(const compare_set *cs, const arm_stats *st, const row_need
 static void add(cJSON *parent, const char *key, cJSON *item, int *ok)
 {
     int added = parent && item &&
-                (key ? cJSON_AddItemToObject(parent, key, item) : cJSON_AddItemToArray(parent, item));
+                (key ? cJSON_AddItemToObject(parent, key, item)
+                     : cJSON_AddItemToArray(parent, item));
     if (!added) {
         cJSON_Delete(item);
         *ok = 0;
@@ -497,10 +500,10 @@ static cJSON *selected_json(const compare_set *cs, const arm_stats *st, int *ok)
         add(e, "family", cJSON_CreateString(cs->arms[first].family), ok);
         add(e, "arm", a < 0 ? cJSON_CreateNull() : cJSON_CreateString(cs->arms[a].name), ok);
         add(e, "sweep_key", cJSON_CreateString(cs->arms[first].sweep_key), ok);
-        add(e, "sweep_value", a < 0 ? cJSON_CreateNull()
-                                    : cJSON_CreateString(cs->arms[a].sweep_value), ok);
-        add(e, "score", a < 0 ? cJSON_CreateNull()
-                              : cJSON_CreateNumber(selection_score(cs, &st[a])), ok);
+        add(e, "sweep_value",
+            a < 0 ? cJSON_CreateNull() : cJSON_CreateString(cs->arms[a].sweep_value), ok);
+        add(e, "score",
+            a < 0 ? cJSON_CreateNull() : cJSON_CreateNumber(selection_score(cs, &st[a])), ok);
         add(families, NULL, e, ok);
     }
     add(o, "families", families, ok);
@@ -523,8 +526,8 @@ static char *results_json(const compare_set *cs, const arm_stats *st)
     return text;
 }
 
-static int write_both(const compare_set *cs, const arm_stats *st, const row_needs *needs,
-                      FILE *out, anamo_err *err)
+static int write_both(const compare_set *cs, const arm_stats *st, const row_needs *needs, FILE *out,
+                      anamo_err *err)
 {
     char path[4200];
     char *md = markdown(cs, st, needs), *json = results_json(cs, st);

@@ -77,7 +77,8 @@ static const char EPOCHS_HEADER[] =
 /* The error of a failed write to a log; e is the errno it left. */
 static int log_failed(const run_log *lg, int e, anamo_err *err)
 {
-    return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: %s", lg->path, strerror(e ? e : EIO));
+    return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: %s", lg->path,
+                         strerror(e ? e : EIO));
 }
 
 /* The nonnegative integer in field col (from 0) of the line [line, end), or -1 if none. */
@@ -177,7 +178,7 @@ static char *read_log(const char *path, size_t *size, anamo_err *err)
     if (e) {
         free(buf);
         anamo_err_set(err, e == ENOMEM ? ANAMO_ERR_NOMEM : ANAMO_ERR_IO, "%s: cannot read: %s",
-                   path, strerror(e));
+                      path, strerror(e));
         return NULL;
     }
     if (!buf && !(buf = malloc(1))) {
@@ -191,8 +192,8 @@ static char *read_log(const char *path, size_t *size, anamo_err *err)
 
 /* Opens DIR/name for appending rows. A new log (not resuming, or none there) is written as its
  * header alone, atomically and durably; a resumed one is repaired first when it needs it. */
-static int open_log(run_log *lg, const char *dir, const char *name, const char *header,
-                    int resume, int key_col, int64_t limit, anamo_err *err)
+static int open_log(run_log *lg, const char *dir, const char *name, const char *header, int resume,
+                    int key_col, int64_t limit, anamo_err *err)
 {
     path_in(lg->path, sizeof lg->path, dir, name);
     int rc = ANAMO_OK;
@@ -213,7 +214,7 @@ static int open_log(run_log *lg, const char *dir, const char *name, const char *
     }
     if (!rc && !(lg->f = fopen(lg->path, "a")))
         rc = anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open for writing: %s", lg->path,
-                        strerror(errno));
+                           strerror(errno));
     return rc;
 }
 
@@ -261,21 +262,19 @@ static void note_log_failure(run_ctx *ctx, run_log *lg)
 static void on_log(void *ctx_, const anamo_log_row *r)
 {
     run_ctx *ctx = ctx_;
-    static const char *const BLOCK_WORDS[] = {"encoder", "decoder", "both", "anamo",
-                                              "freecodes"};
+    static const char *const BLOCK_WORDS[] = {"encoder", "decoder", "both", "anamo", "freecodes"};
     errno = 0;
-    if (fprintf(ctx->metrics.f, "%lld,%lld,%s,%.8g,%.8g,%.8g,%.4f,%.1f,%s\n",
-                (long long)r->epoch, (long long)r->iteration, r->phase, r->loss, r->recon_loss,
-                r->code_l1, r->elapsed, r->samples_per_s,
-                BLOCK_WORDS[r->block >= 0 && r->block <= 4 ? r->block : 2]) < 0)
+    if (fprintf(ctx->metrics.f, "%lld,%lld,%s,%.8g,%.8g,%.8g,%.4f,%.1f,%s\n", (long long)r->epoch,
+                (long long)r->iteration, r->phase, r->loss, r->recon_loss, r->code_l1, r->elapsed,
+                r->samples_per_s, BLOCK_WORDS[r->block >= 0 && r->block <= 4 ? r->block : 2]) < 0)
         note_log_failure(ctx, &ctx->metrics); /* on_step stops the run */
     if (ctx->live)
         cli_live_log(ctx->live, r);
     if (!ctx->tty)
         return;
     double eta = r->progress > 0 ? r->elapsed * (1.0 - r->progress) / r->progress : 0.0;
-    fprintf(stderr, "\r\033[K%s epoch %lld  %-8s loss %.5f  %.0f samples/s  ETA %.0f s",
-            ctx->label, (long long)r->epoch, r->phase, r->loss, r->samples_per_s, eta);
+    fprintf(stderr, "\r\033[K%s epoch %lld  %-8s loss %.5f  %.0f samples/s  ETA %.0f s", ctx->label,
+            (long long)r->epoch, r->phase, r->loss, r->samples_per_s, eta);
     fflush(stderr);
 }
 
@@ -300,14 +299,14 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
     if (fprintf(ctx->epochs.f,
                 "%lld,%s,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.8g,%.6f,%.8g,%.8g,%.6g,%.8g,%.6g,%.4f,"
                 "%lld,%lld,%.8g,%.8g,%.6g\n",
-                (long long)r->epoch, r->phase, r->train_loss, r->train_recon_loss,
-                r->train_code_l1, r->has_test ? te->loss : no, r->has_test ? te->recon_loss : no,
+                (long long)r->epoch, r->phase, r->train_loss, r->train_recon_loss, r->train_code_l1,
+                r->has_test ? te->loss : no, r->has_test ? te->recon_loss : no,
                 r->has_test ? te->mse : no, r->has_test ? te->code_l1 : no,
                 r->has_test ? te->zero_codes : no, r->has_test ? te->code_l1_decoder : no,
                 r->has_test ? te->code_l1_jacobian : no, r->has_test ? te->l0 : no,
-                r->has_test ? te->explained_variance : no,
-                r->has_test ? te->dead_fraction : no, r->seconds, (long long)r->weights_updated,
-                (long long)r->resampled, r->has_validation ? r->validation.loss : no,
+                r->has_test ? te->explained_variance : no, r->has_test ? te->dead_fraction : no,
+                r->seconds, (long long)r->weights_updated, (long long)r->resampled,
+                r->has_validation ? r->validation.loss : no,
                 r->has_validation ? r->validation.mse : no, r->flop) < 0)
         note_log_failure(ctx, &ctx->epochs);
     if (ctx->live)
@@ -455,14 +454,17 @@ static int write_summary(const char *run_dir, const run_parts *p, const run_resu
     cJSON *o = cJSON_CreateObject();
     int ok = 1;
     put_string(o, "scheme", p->run.scheme, &ok);
-    put_string(o, "loss", t->loss == ANAMO_LOSS_BCE       ? "bce"
-                          : t->loss == ANAMO_LOSS_MSE_SUM ? "mse_sum"
-                                                          : "mse", &ok);
+    put_string(o, "loss",
+               t->loss == ANAMO_LOSS_BCE       ? "bce"
+               : t->loss == ANAMO_LOSS_MSE_SUM ? "mse_sum"
+                                               : "mse",
+               &ok);
     put_number(o, "lambda", t->lambda, &ok);
     put_string(o, "penalty", t->penalty == ANAMO_PENALTY_DECODER_L1 ? "decoder_l1" : "l1", &ok);
-    put_string(o, "decoder_norm", t->decoder_norm == ANAMO_DECODER_NORM_SPHERE ? "sphere"
-                                  : t->decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball"
-                                                                               : "none",
+    put_string(o, "decoder_norm",
+               t->decoder_norm == ANAMO_DECODER_NORM_SPHERE ? "sphere"
+               : t->decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball"
+                                                            : "none",
                &ok);
     if (t->resample_every > 0)
         put_number(o, "resampled_units", (double)r->resampled, &ok);
@@ -559,9 +561,9 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
             return rc;
     } else if (cli_file_exists(ckpt)) {
         return anamo_err_set(err, ANAMO_ERR_ARG,
-                          "%s already holds a run: continue it with --resume %s, or choose "
-                          "another -o",
-                          ctx->run_dir, ctx->run_dir);
+                             "%s already holds a run: continue it with --resume %s, or choose "
+                             "another -o",
+                             ctx->run_dir, ctx->run_dir);
     }
     int rc = cli_mkdir_p(ctx->run_dir, err);
     if (!rc)
@@ -589,7 +591,7 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     out->diverged = train_rc == ANAMO_ERR_DIVERGED;
     if (out->diverged)
         snprintf(out->divergence, sizeof out->divergence, "%s", train_err->msg);
-    out->diverged_epoch = !out->diverged        ? 0
+    out->diverged_epoch = !out->diverged          ? 0
                           : ctx->codes_died_epoch ? ctx->codes_died_epoch
                                                   : ctx->last_epoch + 1;
     /* a run whose loss turned non-finite keeps the checkpoint of its last good epoch; one whose
@@ -622,8 +624,8 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     anamo_model_conv_impl(m, out->conv_impl, sizeof out->conv_impl);
     out->decoder_params = anamo_model_param_count(m, 1);
     cJSON *extras[2] = {NULL, NULL};
-    rc = analysis_pca(m, &run->train, run->has_test ? &run->test : NULL, out->train.mse,
-                      &extras[0], err);
+    rc = analysis_pca(m, &run->train, run->has_test ? &run->test : NULL, out->train.mse, &extras[0],
+                      err);
     const int steps_test = run->has_test && !strncmp(p->test_spec, "steps", 5);
     if (!rc && (steps_test || !strncmp(p->train_spec, "steps", 5)))
         rc = analysis_steps(m, steps_test ? &run->test : &run->train, ctx->run_dir, &extras[1],
@@ -648,8 +650,7 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
 {
     run_parts p = {0};
     const anamo_run *run = &p.run;
-    run_ctx ctx = {.run_dir = run_dir, .label = label ? label : "",
-                   .tty = isatty(STDERR_FILENO)};
+    run_ctx ctx = {.run_dir = run_dir, .label = label ? label : "", .tty = isatty(STDERR_FILENO)};
     int rc = prepare(c, &p, err);
     if (!rc) {
         ctx.m = run->model, ctx.t = run->trainer, ctx.config_text = p.config_text;
@@ -661,23 +662,25 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
     if (!rc && live) { /* the pictures show the test set, else the training set */
         const char *view_spec = run->has_test ? p.test_spec : p.train_spec;
         ctx.live = live;
-        rc = cli_live_run_begin(live, run_dir, run->model,
-                                run->has_test ? &run->test : &run->train,
+        rc = cli_live_run_begin(live, run_dir, run->model, run->has_test ? &run->test : &run->train,
                                 !strncmp(view_spec, "steps", 5));
     }
     if (!rc) {
         static const char *const LOSS_FORMS[] = {"mse = mean over elements of (x^ - x)^2",
                                                  "mse_sum = sum ||x^ - x||^2 / batch",
                                                  "bce = mean over elements"};
-        fprintf(stderr, "%s%s: scheme %s, loss %s, lambda %g, %lld training samples%s\n",
-                ctx.label, run_dir, run->scheme, LOSS_FORMS[run->train_spec.loss],
-                run->train_spec.lambda, (long long)run->train.n, resume ? " (resumed)" : "");
+        fprintf(stderr, "%s%s: scheme %s, loss %s, lambda %g, %lld training samples%s\n", ctx.label,
+                run_dir, run->scheme, LOSS_FORMS[run->train_spec.loss], run->train_spec.lambda,
+                (long long)run->train.n, resume ? " (resumed)" : "");
         if (run->threads > 0)
             omp_set_num_threads(run->threads);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
-        anamo_train_hooks hooks = {.ctx = &ctx, .on_log = on_log, .on_epoch = on_epoch,
-                                   .on_step = on_step, .stop = &stop_requested};
+        anamo_train_hooks hooks = {.ctx = &ctx,
+                                   .on_log = on_log,
+                                   .on_epoch = on_epoch,
+                                   .on_step = on_step,
+                                   .stop = &stop_requested};
         ctx.last_ckpt_iteration = anamo_trainer_iterations(run->trainer);
         ctx.last_ckpt_elapsed = anamo_trainer_seconds(run->trainer);
         ctx.last_epoch = anamo_trainer_epochs_done(run->trainer);
@@ -688,8 +691,8 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
         int train_rc = anamo_trainer_run(run->trainer, &hooks, &train_err);
         if (ctx.codes_died_epoch && !ctx.hook_err.code)
             train_rc = anamo_err_set(&train_err, ANAMO_ERR_DIVERGED,
-                                  "diverged: every code is zero after epoch %lld",
-                                  (long long)ctx.codes_died_epoch);
+                                     "diverged: every code is zero after epoch %lld",
+                                     (long long)ctx.codes_died_epoch);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         if (ctx.tty)
@@ -705,15 +708,15 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
             rc = finish_run(&p, &ctx, train_rc, &train_err, out, err);
         if (!rc && train_rc == ANAMO_ERR_DIVERGED)
             rc = anamo_err_set(err, ANAMO_ERR_DIVERGED, "%s (recorded in %s/summary.json)",
-                            train_err.msg, run_dir);
+                               train_err.msg, run_dir);
         if (!rc && train_rc == ANAMO_ERR_INTERRUPTED) {
             char ckpt[4096];
             path_in(ckpt, sizeof ckpt, run_dir, "model.safetensors");
             rc = anamo_checkpoint_save(run->model, run->trainer, p.config_text, ckpt, err);
             if (!rc)
                 rc = anamo_err_set(err, ANAMO_ERR_INTERRUPTED,
-                                "%s; checkpoint saved, continue with: anamo train --resume %s",
-                                train_err.msg, run_dir);
+                                   "%s; checkpoint saved, continue with: anamo train --resume %s",
+                                   train_err.msg, run_dir);
         }
     }
     /* on a failure already reported, closing what is still open is cleanup: its own failure

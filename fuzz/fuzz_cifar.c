@@ -59,8 +59,7 @@ static void check_records(const anamo_dataset *ds, const fuzz_content *c, int ti
     if (ds->n != times * records || ds->c != 3 || ds->h != 32 || ds->w != 32 ||
         ds->dtype != ANAMO_U8 || !ds->labels)
         fuzz_fail("cifar_read: %lld x %d x %d x %d (dtype %d) for %lld records x %d",
-                  (long long)ds->n, ds->c, ds->h, ds->w, (int)ds->dtype, (long long)records,
-                  times);
+                  (long long)ds->n, ds->c, ds->h, ds->w, (int)ds->dtype, (long long)records, times);
     const uint8_t *img = ds->data;
     for (int64_t i = 0; i < ds->n; i++) {
         const uint8_t *rec = c->p + (size_t)(i % records) * CIFAR_RECORD;

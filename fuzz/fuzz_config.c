@@ -42,19 +42,23 @@ static void put(dump *d, const char *fmt, ...)
 
 static void dump_phase(dump *d, const anamo_phase *p)
 {
-    put(d, "phase '%s' block %d optimizer '%s' lr %a beta1 %a beta2 %a eps %a wd %a mom %a "
-           "alpha %a\n", p->name, (int)p->block, p->optimizer, (double)p->lr, (double)p->beta1,
-        (double)p->beta2, (double)p->eps, (double)p->weight_decay, (double)p->momentum,
-        (double)p->alpha);
-    put(d, "  prox '%s' %a restart '%s' step '%s' eta %a schedule '%s' step_size %d patience %d "
-           "gamma %a factor %a threshold %a min_lr %a\n", p->prox, (double)p->prox_lambda,
-        p->restart, p->step_rule, (double)p->backtrack_eta, p->schedule, p->step_size,
-        p->patience, (double)p->gamma, (double)p->factor, (double)p->threshold,
-        (double)p->min_lr);
-    put(d, "  batch %d epochs %a iterations %lld enc %d %a dec %d %a prox %d %a fit '%s' %d %d "
-           "%a\n", p->batch, p->epochs, (long long)p->iterations, p->enc_iters,
-        (double)p->enc_lr, p->dec_iters, (double)p->dec_lr, p->prox_iters,
-        (double)p->prox_step, p->fit, p->fit_epochs, p->refit_epochs, (double)p->fit_lr);
+    put(d,
+        "phase '%s' block %d optimizer '%s' lr %a beta1 %a beta2 %a eps %a wd %a mom %a "
+        "alpha %a\n",
+        p->name, (int)p->block, p->optimizer, (double)p->lr, (double)p->beta1, (double)p->beta2,
+        (double)p->eps, (double)p->weight_decay, (double)p->momentum, (double)p->alpha);
+    put(d,
+        "  prox '%s' %a restart '%s' step '%s' eta %a schedule '%s' step_size %d patience %d "
+        "gamma %a factor %a threshold %a min_lr %a\n",
+        p->prox, (double)p->prox_lambda, p->restart, p->step_rule, (double)p->backtrack_eta,
+        p->schedule, p->step_size, p->patience, (double)p->gamma, (double)p->factor,
+        (double)p->threshold, (double)p->min_lr);
+    put(d,
+        "  batch %d epochs %a iterations %lld enc %d %a dec %d %a prox %d %a fit '%s' %d %d "
+        "%a\n",
+        p->batch, p->epochs, (long long)p->iterations, p->enc_iters, (double)p->enc_lr,
+        p->dec_iters, (double)p->dec_lr, p->prox_iters, (double)p->prox_step, p->fit, p->fit_epochs,
+        p->refit_epochs, (double)p->fit_lr);
 }
 
 /* Every field of s as text, so that two settings compare with strcmp. */
@@ -66,17 +70,20 @@ static void dump_settings(dump *d, const run_settings *s)
         s->test_spec, s->standardize, s->scheme, s->threads);
     put(d, "checkpoints every %d epochs, %lld steps, %a s\n", s->checkpoint_every,
         (long long)s->checkpoint_iterations, s->checkpoint_seconds);
-    put(d, "model %d %d %d encoder '%s' decoder '%s' init %d %a seed %llu max_batch %d "
-           "binary %d conv %d\n", m->in_c, m->in_h, m->in_w, m->encoder ? m->encoder : "(null)",
+    put(d,
+        "model %d %d %d encoder '%s' decoder '%s' init %d %a seed %llu max_batch %d "
+        "binary %d conv %d\n",
+        m->in_c, m->in_h, m->in_w, m->encoder ? m->encoder : "(null)",
         m->decoder ? m->decoder : "(null)", (int)m->init, (double)m->init_scale,
         (unsigned long long)m->seed, m->max_batch, m->binary_codes, (int)m->conv);
     if (strcmp(s->encoder, m->encoder) || strcmp(s->decoder, m->decoder))
         fuzz_fail("config_settings: model.encoder/decoder are not the settings' own strings");
-    put(d, "loss %d lambda %a penalty %d norm %d resample %lld %lld jacobian %lld epochs %a "
-           "seed %llu log %d cache %d eval %d phases %d\n", (int)t->loss, (double)t->lambda,
-        (int)t->penalty, (int)t->decoder_norm, (long long)t->resample_every,
-        (long long)t->resample_window, (long long)t->jacobian_samples, t->epochs,
-        (unsigned long long)t->seed, t->log_every, t->cache_codes, t->eval_every_epoch,
+    put(d,
+        "loss %d lambda %a penalty %d norm %d resample %lld %lld jacobian %lld epochs %a "
+        "seed %llu log %d cache %d eval %d phases %d\n",
+        (int)t->loss, (double)t->lambda, (int)t->penalty, (int)t->decoder_norm,
+        (long long)t->resample_every, (long long)t->resample_window, (long long)t->jacobian_samples,
+        t->epochs, (unsigned long long)t->seed, t->log_every, t->cache_codes, t->eval_every_epoch,
         t->nphases);
     put(d, "early_stopping %d flop_budget %a validation '%s' fraction %a seed %llu\n",
         t->early_stopping, t->flop_budget, s->validation_spec, s->validation_fraction,
@@ -118,8 +125,8 @@ static void check_resolved(const anamo_config *c, const run_settings *s)
     dump_settings(&a, s);
     dump_settings(&b, &s2);
     if (strcmp(a.s, b.s))
-        fuzz_fail("resolving changed the settings:\n--- first\n%s--- resolved\n%s--- text\n%s",
-                  a.s, b.s, text);
+        fuzz_fail("resolving changed the settings:\n--- first\n%s--- resolved\n%s--- text\n%s", a.s,
+                  b.s, text);
     char *text2 = config_resolved_text(&again);
     if (!text2 || strcmp(text, text2))
         fuzz_fail("the resolved text resolves to another text:\n--- first\n%s--- then\n%s", text,

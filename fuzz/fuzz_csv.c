@@ -105,8 +105,7 @@ static void round_trip(const anamo_dataset *ds)
     anamo_err err = {0};
     int rc = anamo_csv_read(path, &back, &err);
     if (rc)
-        fuzz_fail("anamo_csv_read refused its table written back: %s\n---\n%.400s", err.msg,
-                  text);
+        fuzz_fail("anamo_csv_read refused its table written back: %s\n---\n%.400s", err.msg, text);
     fuzz_check_same(ds, &back, "anamo_csv_read: the table written back and read again");
     anamo_dataset_free(&back);
     free(text);
@@ -125,13 +124,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == ANAMO_OK) {
         fuzz_check_dataset(&ds);
         if (ds.dtype != ANAMO_F32 || ds.labels || ds.h != 1 || ds.w != 1)
-            fuzz_fail("anamo_csv_read: dtype %d, %d x %d x %d per row", (int)ds.dtype, ds.c,
-                      ds.h, ds.w);
+            fuzz_fail("anamo_csv_read: dtype %d, %d x %d x %d per row", (int)ds.dtype, ds.c, ds.h,
+                      ds.w);
         int64_t rows = expected_rows(&c);
         if (rows >= 0 && ds.n != rows)
             fuzz_fail("anamo_csv_read: %lld rows, the file has %lld (a header taken for data, "
-                      "or a line of numbers taken for a header)", (long long)ds.n,
-                      (long long)rows);
+                      "or a line of numbers taken for a header)",
+                      (long long)ds.n, (long long)rows);
         const float *x = ds.data;
         for (int64_t i = 0; i < ds.n * ds.dim; i++)
             if (!isfinite(x[i]))

@@ -34,8 +34,7 @@ static int idx_valid(const uint8_t *p, size_t n, uint32_t magic, int ndims, uint
     return total == body;
 }
 
-static void check_images(const fuzz_content *c, int rc, const anamo_dataset *ds,
-                         const char *path)
+static void check_images(const fuzz_content *c, int rc, const anamo_dataset *ds, const char *path)
 {
     uint32_t dims[IDX_MAX_DIMS];
     int valid = c->kind != FUZZ_GZIP_BAD && idx_valid(c->p, c->n, IDX_MAGIC_IMAGES, 3, dims);
@@ -45,15 +44,15 @@ static void check_images(const fuzz_content *c, int rc, const anamo_dataset *ds,
                   dims[2]);
     if (!valid && rc == ANAMO_OK)
         fuzz_fail("anamo_idx_read accepted %lld x %d x %d images from %zu bytes that are no "
-                  "IDX images file", (long long)ds->n, ds->h, ds->w, c->n);
+                  "IDX images file",
+                  (long long)ds->n, ds->h, ds->w, c->n);
     if (rc != ANAMO_OK)
         return;
     fuzz_check_dataset(ds);
     if (ds->dtype != ANAMO_U8 || ds->labels || ds->c != 1 || (uint64_t)ds->n != dims[0] ||
         (uint32_t)ds->h != dims[1] || (uint32_t)ds->w != dims[2])
         fuzz_fail("anamo_idx_read: %lld x %d x %d x %d (dtype %d) for a %u x %u x %u file",
-                  (long long)ds->n, ds->c, ds->h, ds->w, (int)ds->dtype, dims[0], dims[1],
-                  dims[2]);
+                  (long long)ds->n, ds->c, ds->h, ds->w, (int)ds->dtype, dims[0], dims[1], dims[2]);
     if (memcmp(ds->data, c->p + 16, (size_t)(ds->n * ds->dim)) != 0)
         fuzz_fail("anamo_idx_read: the images re-encoded differ from the file");
     if (strcmp(ds->source, path) != 0)

@@ -27,8 +27,8 @@ static size_t npy_data_offset(const uint8_t *p, size_t n)
         return NPY_PREAMBLE_V1 + (size_t)(p[8] | p[9] << 8);
     if (n < NPY_PREAMBLE_V2)
         return 0;
-    return NPY_PREAMBLE_V2 + ((size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 |
-                              (size_t)p[11] << 24);
+    return NPY_PREAMBLE_V2 +
+           ((size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24);
 }
 
 /* The accepted array against the content's data section. */
@@ -40,8 +40,8 @@ static void check_data(const anamo_dataset *ds, const fuzz_content *c)
     const uint8_t *raw = c->p + off;
     size_t left = c->n - off;
     if (ds->dtype == ANAMO_U8 && (left != count || memcmp(raw, ds->data, count)))
-        fuzz_fail("anamo_npy_read: %zu u1 values for a data section of %zu bytes, or others",
-                  count, left);
+        fuzz_fail("anamo_npy_read: %zu u1 values for a data section of %zu bytes, or others", count,
+                  left);
     if (ds->dtype == ANAMO_U8)
         return;
     const float *x = ds->data;

@@ -27,8 +27,8 @@
 #define ST_META "__metadata__"
 #define ST_INT_MAX 9007199254740992.0 /* 2^53: larger JSON numbers are not exact doubles */
 
-static const char *const META_KEYS[] = {"format", "anamo.input_shape", "anamo.encoder",
-                                        "anamo.decoder", "anamo.progress", "config"};
+static const char *const META_KEYS[] = {"format",        "anamo.input_shape", "anamo.encoder",
+                                        "anamo.decoder", "anamo.progress",    "config"};
 static const char *const DTYPES[] = {"F32", "F64", "I64", "I32", "U8"};
 static const size_t DTYPE_SIZES[] = {4, 8, 8, 4, 1};
 #define NDTYPES (sizeof DTYPES / sizeof DTYPES[0])

@@ -119,8 +119,8 @@ static inline size_t fuzz_value_size(const anamo_dataset *ds)
 static inline void fuzz_check_dataset(const anamo_dataset *ds)
 {
     if (ds->n < 1 || ds->dim < 1 || ds->dim != (int64_t)ds->c * ds->h * ds->w || !ds->data) {
-        fprintf(stderr, "fuzz: dataset n %lld dim %lld c %d h %d w %d data %p\n",
-                (long long)ds->n, (long long)ds->dim, ds->c, ds->h, ds->w, ds->data);
+        fprintf(stderr, "fuzz: dataset n %lld dim %lld c %d h %d w %d data %p\n", (long long)ds->n,
+                (long long)ds->dim, ds->c, ds->h, ds->w, ds->data);
         abort();
     }
     size_t bytes = (size_t)(ds->n * ds->dim) * fuzz_value_size(ds);
@@ -134,14 +134,14 @@ static inline void fuzz_check_dataset(const anamo_dataset *ds)
 
 /* Two datasets hold the same samples: shape, dtype, labels and every value bit for bit (a NaN
  * equals a NaN of the same bits). what names the comparison in the failure. */
-static inline void fuzz_check_same(const anamo_dataset *a, const anamo_dataset *b,
-                                   const char *what)
+static inline void fuzz_check_same(const anamo_dataset *a, const anamo_dataset *b, const char *what)
 {
     if (a->n != b->n || a->dim != b->dim || a->c != b->c || a->h != b->h || a->w != b->w ||
         a->dtype != b->dtype)
         fuzz_fail("%s: shape %lld x %d x %d x %d (dtype %d) against %lld x %d x %d x %d "
-                  "(dtype %d)", what, (long long)a->n, a->c, a->h, a->w, (int)a->dtype,
-                  (long long)b->n, b->c, b->h, b->w, (int)b->dtype);
+                  "(dtype %d)",
+                  what, (long long)a->n, a->c, a->h, a->w, (int)a->dtype, (long long)b->n, b->c,
+                  b->h, b->w, (int)b->dtype);
     size_t bytes = (size_t)(a->n * a->dim) * fuzz_value_size(a);
     if (memcmp(a->data, b->data, bytes) != 0)
         fuzz_fail("%s: the values differ", what);
@@ -152,9 +152,9 @@ static inline void fuzz_check_same(const anamo_dataset *a, const anamo_dataset *
 /* ---- gzip: what zlib's inflate makes of an input ---------------------------------------- */
 
 enum fuzz_kind {
-    FUZZ_PLAIN,    /* no gzip magic: gzread passes the bytes through */
-    FUZZ_GZIP_OK,  /* every member complete, trailers correct, nothing after them */
-    FUZZ_GZIP_BAD  /* truncated, corrupt or followed by other bytes: no reader may accept it */
+    FUZZ_PLAIN,   /* no gzip magic: gzread passes the bytes through */
+    FUZZ_GZIP_OK, /* every member complete, trailers correct, nothing after them */
+    FUZZ_GZIP_BAD /* truncated, corrupt or followed by other bytes: no reader may accept it */
 };
 
 /* What a reader must see of an input: the input itself, or its gzip members inflated and
@@ -168,9 +168,9 @@ typedef struct fuzz_content {
     enum fuzz_kind kind;
     const uint8_t *p; /* FUZZ_PLAIN: the input; FUZZ_GZIP_OK: the inflated bytes */
     size_t n;
-    int members;      /* gzip members inflated */
+    int members; /* gzip members inflated */
     uint8_t *owned;
-    char why[96];     /* FUZZ_GZIP_BAD: what inflate found */
+    char why[96]; /* FUZZ_GZIP_BAD: what inflate found */
 } fuzz_content;
 
 #define FUZZ_GZIP_MAX_RATIO 1032 /* deflate's largest expansion, with room for headers */
@@ -234,7 +234,7 @@ static inline void fuzz_content_of(const uint8_t *data, size_t size, fuzz_conten
             break;
         }
         if (r == Z_OK || (r == Z_BUF_ERROR && s.avail_out == 0))
-            continue; /* progress, or only room was missing */
+            continue;         /* progress, or only room was missing */
         if (r == Z_BUF_ERROR) /* no input left before the member's end */
             snprintf(c->why, sizeof c->why, "truncated (member %d ends early)", c->members);
         else if (r == Z_DATA_ERROR)
@@ -270,9 +270,8 @@ static inline const char *fuzz_plain_copy(const fuzz_content *c)
  * reader read (named name in messages): both accepted and equal, or both refused. rc is the
  * reader's verdict on the gzip input, ds what it read. */
 typedef int (*fuzz_reader)(const char *path, anamo_dataset *out, anamo_err *err);
-static inline void fuzz_check_plain_copy(const fuzz_content *c, int rc,
-                                         const anamo_dataset *ds, fuzz_reader read,
-                                         const char *name)
+static inline void fuzz_check_plain_copy(const fuzz_content *c, int rc, const anamo_dataset *ds,
+                                         fuzz_reader read, const char *name)
 {
     const char *plain = fuzz_plain_copy(c);
     if (!plain)

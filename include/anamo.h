@@ -24,12 +24,12 @@ extern "C" {
 /* ---- errors ------------------------------------------------------------------------------ */
 enum anamo_status {
     ANAMO_OK = 0,
-    ANAMO_ERR_IO,       /* a file could not be opened, read or written */
-    ANAMO_ERR_FORMAT,   /* a file's contents are not what its format requires */
-    ANAMO_ERR_CONFIG,   /* a configuration key or value is not allowed */
-    ANAMO_ERR_ARG,      /* an argument is out of range or inconsistent */
-    ANAMO_ERR_NOMEM,    /* an allocation failed */
-    ANAMO_ERR_DIVERGED, /* training produced NaN or Inf */
+    ANAMO_ERR_IO,         /* a file could not be opened, read or written */
+    ANAMO_ERR_FORMAT,     /* a file's contents are not what its format requires */
+    ANAMO_ERR_CONFIG,     /* a configuration key or value is not allowed */
+    ANAMO_ERR_ARG,        /* an argument is out of range or inconsistent */
+    ANAMO_ERR_NOMEM,      /* an allocation failed */
+    ANAMO_ERR_DIVERGED,   /* training produced NaN or Inf */
     ANAMO_ERR_INTERRUPTED /* a stop was requested */
 };
 
@@ -85,14 +85,14 @@ void anamo_omp_prefer_short_spin(char **argv); /* the same (its former name) */
 
 /* What the products run on: the CPU, its usable vector features, the BLAS and its kernel. */
 typedef struct anamo_machine {
-    char cpu[64];           /* cpuid's brand string */
-    int family, model;      /* as /proc/cpuinfo shows them */
-    char features[128];     /* "sse3 avx avx2 fma avx512f …", those the OS lets run */
-    char blas[160];         /* the BLAS's own description (OpenBLAS: version, build, core) */
-    char kernel[32];        /* the kernel in use ("Haswell", "SkylakeX", …) */
-    char best_kernel[32];   /* the one the features call for ("none" without AVX) */
-    char kernel_note[96];   /* who chose it: OpenBLAS, the user, or anamo over a fallback */
-    char dnnl[96];          /* oneDNN (the convolutions): version, threading, the ISA it uses */
+    char cpu[64];         /* cpuid's brand string */
+    int family, model;    /* as /proc/cpuinfo shows them */
+    char features[128];   /* "sse3 avx avx2 fma avx512f …", those the OS lets run */
+    char blas[160];       /* the BLAS's own description (OpenBLAS: version, build, core) */
+    char kernel[32];      /* the kernel in use ("Haswell", "SkylakeX", …) */
+    char best_kernel[32]; /* the one the features call for ("none" without AVX) */
+    char kernel_note[96]; /* who chose it: OpenBLAS, the user, or anamo over a fallback */
+    char dnnl[96];        /* oneDNN (the convolutions): version, threading, the ISA it uses */
 } anamo_machine;
 void anamo_machine_describe(anamo_machine *out);
 
@@ -105,9 +105,9 @@ typedef struct anamo_rng {
 
 void anamo_rng_seed(anamo_rng *rng, uint64_t seed);
 uint64_t anamo_rng_next(anamo_rng *rng);
-float anamo_rng_uniform(anamo_rng *rng);                 /* [0, 1), 24 random bits */
+float anamo_rng_uniform(anamo_rng *rng); /* [0, 1), 24 random bits */
 float anamo_rng_uniform_range(anamo_rng *rng, float lo, float hi);
-float anamo_rng_normal(anamo_rng *rng);                  /* N(0, 1) by Box–Muller */
+float anamo_rng_normal(anamo_rng *rng);                   /* N(0, 1) by Box–Muller */
 uint64_t anamo_rng_below(anamo_rng *rng, uint64_t bound); /* uniform in [0, bound), unbiased */
 
 /* ---- datasets ---------------------------------------------------------------------------- */
@@ -117,13 +117,13 @@ typedef enum anamo_dtype { ANAMO_U8 = 0, ANAMO_F32 = 1 } anamo_dtype;
  * [0, 1] by 1/255 when a batch is formed; floats are used as they are. */
 typedef struct anamo_dataset {
     int64_t n;
-    int c, h, w;        /* per-sample shape; a plain table has c = columns, h = w = 1 */
-    int64_t dim;        /* c * h * w */
+    int c, h, w; /* per-sample shape; a plain table has c = columns, h = w = 1 */
+    int64_t dim; /* c * h * w */
     anamo_dtype dtype;
-    void *data;         /* n * dim elements of dtype */
-    uint8_t *labels;    /* n labels, or NULL */
-    char source[256];   /* where it came from, for messages */
-    int borrowed;       /* data and labels are the caller's (anamo_dataset_wrap): free leaves
+    void *data;       /* n * dim elements of dtype */
+    uint8_t *labels;  /* n labels, or NULL */
+    char source[256]; /* where it came from, for messages */
+    int borrowed;     /* data and labels are the caller's (anamo_dataset_wrap): free leaves
                            them alone */
 } anamo_dataset;
 
@@ -136,9 +136,8 @@ void anamo_dataset_free(anamo_dataset *ds);
  * (a hold-out split of a wrapped set copies). A NULL or misaligned array, n < 1 or a
  * non-positive dimension is an ANAMO_ERR_ARG naming it. name (may be NULL) appears in
  * messages. */
-int anamo_dataset_wrap(anamo_dataset *out, const void *data, anamo_dtype dtype, int64_t n,
-                       int c, int h, int w, const uint8_t *labels, const char *name,
-                       anamo_err *err);
+int anamo_dataset_wrap(anamo_dataset *out, const void *data, anamo_dtype dtype, int64_t n, int c,
+                       int h, int w, const uint8_t *labels, const char *name, anamo_err *err);
 /* Rows [first, first+count) as floats in the scale training sees (bytes / 255), into out
  * (count × dim). */
 int anamo_dataset_rows(const anamo_dataset *ds, int64_t first, int64_t count, float *out,
@@ -146,11 +145,11 @@ int anamo_dataset_rows(const anamo_dataset *ds, int64_t first, int64_t count, fl
 
 /* Readers. Each validates the file before trusting it and fails with a message naming the file
  * and the offset or line at fault. */
-int anamo_idx_read(const char *path, anamo_dataset *out, anamo_err *err);   /* plain or .gz */
+int anamo_idx_read(const char *path, anamo_dataset *out, anamo_err *err); /* plain or .gz */
 /* *labels is allocated with anamo_alloc; release it with anamo_free. */
 int anamo_idx_read_labels(const char *path, uint8_t **labels, int64_t *n, anamo_err *err);
-int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err);   /* u1, f4, f8; C order */
-int anamo_csv_read(const char *path, anamo_dataset *out, anamo_err *err);   /* numeric table */
+int anamo_npy_read(const char *path, anamo_dataset *out, anamo_err *err); /* u1, f4, f8; C order */
+int anamo_csv_read(const char *path, anamo_dataset *out, anamo_err *err); /* numeric table */
 /* Write an NPY v1.0 file (C order) of ndim (1..4) dimensions. */
 int anamo_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape,
                         anamo_err *err);
@@ -171,12 +170,11 @@ int anamo_npy_write_u8(const char *path, const uint8_t *data, int ndim, const in
  *   PATH.idx[.gz] | PATH-idx3-ubyte[.gz] | PATH.npy | PATH.csv      a file of samples;
  *   any spec may end in @N to keep only the first N samples.
  * data_root may be NULL (then "data"). */
-int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *out,
-                       anamo_err *err);
+int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *out, anamo_err *err);
 /* Copies samples [first, first+count) into a new dataset (for train/validation splits);
  * out must not be ds. */
-int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
-                        anamo_dataset *out, anamo_err *err);
+int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count, anamo_dataset *out,
+                        anamo_err *err);
 
 /* Moves a reproducible fraction of ds's samples into *validation (chosen uniformly without
  * replacement; which ones depends on (ds->n, fraction, seed) alone) and keeps the rest in ds;
@@ -212,16 +210,16 @@ typedef enum anamo_conv_impl {
 } anamo_conv_impl;
 
 typedef struct anamo_model_spec {
-    int in_c, in_h, in_w;     /* input sample shape */
-    const char *encoder;      /* layer list, e.g. "linear 128, relu, linear 64, relu" */
-    const char *decoder;      /* e.g. "linear 128, relu, linear 784, sigmoid" */
+    int in_c, in_h, in_w; /* input sample shape */
+    const char *encoder;  /* layer list, e.g. "linear 128, relu, linear 64, relu" */
+    const char *decoder;  /* e.g. "linear 128, relu, linear 784, sigmoid" */
     anamo_init_kind init;
-    float init_scale;         /* a for ANAMO_INIT_UNIFORM */
-    uint64_t seed;            /* initial weights */
-    int max_batch;            /* largest batch forward/backward will see */
-    int binary_codes;         /* evaluate, encode and reconstruct with codes [E(x) ≥ 0.5]
+    float init_scale;     /* a for ANAMO_INIT_UNIFORM */
+    uint64_t seed;        /* initial weights */
+    int max_batch;        /* largest batch forward/backward will see */
+    int binary_codes;     /* evaluate, encode and reconstruct with codes [E(x) ≥ 0.5]
                                  (binary-code encoders; training uses E(x) as it is) */
-    anamo_conv_impl conv;     /* how the convolutions run */
+    anamo_conv_impl conv; /* how the convolutions run */
 } anamo_model_spec;
 
 int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_err *err);
@@ -238,8 +236,8 @@ int anamo_model_fit_standardize(anamo_model *m, const anamo_dataset *ds, anamo_e
 int anamo_model_encode(anamo_model *m, const anamo_dataset *ds, int64_t first, int64_t count,
                        float *codes, anamo_err *err);
 /* Reconstructions D(E(x)) in the input's scale (normalization undone). */
-int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t first,
-                            int64_t count, float *recon, anamo_err *err);
+int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t first, int64_t count,
+                            float *recon, anamo_err *err);
 
 /* The same three maps on the caller's arrays, n rows each (row-major float32, 4-byte aligned):
  * x is n × x_dim, codes n × code_dim, out n × out_dim. The dims are the caller's idea of the
@@ -268,10 +266,10 @@ typedef enum anamo_tensor_role {
 typedef struct anamo_tensor_view {
     const char *name;
     anamo_tensor_role role;
-    int block;              /* 0 encoder, 1 decoder, -1 neither */
-    float *data;            /* NULL for a count */
-    float *grad;            /* parameters only, else NULL */
-    int64_t *count;         /* ANAMO_ROLE_COUNT only */
+    int block;      /* 0 encoder, 1 decoder, -1 neither */
+    float *data;    /* NULL for a count */
+    float *grad;    /* parameters only, else NULL */
+    int64_t *count; /* ANAMO_ROLE_COUNT only */
     int ndim;
     int64_t shape[ANAMO_MAX_DIMS];
     int64_t numel;
@@ -281,30 +279,29 @@ typedef struct anamo_tensor_view {
 int anamo_model_tensor_count(const anamo_model *m);
 int anamo_model_tensor_at(anamo_model *m, int i, anamo_tensor_view *out, anamo_err *err);
 /* The tensor called name; an unknown name is an ANAMO_ERR_ARG naming it. */
-int anamo_model_tensor(anamo_model *m, const char *name, anamo_tensor_view *out,
-                       anamo_err *err);
+int anamo_model_tensor(anamo_model *m, const char *name, anamo_tensor_view *out, anamo_err *err);
 
 /* The layers of a block (0 encoder, 1 decoder) as built: what each is, its shapes and its
  * parameters; for tools that count a model's work (bench/ceiling.h) or show it. */
 typedef enum anamo_layer_kind {
     ANAMO_LAYER_LINEAR = 0,
     ANAMO_LAYER_ACTIVATION,
-    ANAMO_LAYER_CONV2D,     /* nn.Conv2d */
-    ANAMO_LAYER_CONVT2D,    /* nn.ConvTranspose2d */
-    ANAMO_LAYER_BATCHNORM,  /* nn.BatchNorm1d or nn.BatchNorm2d */
+    ANAMO_LAYER_CONV2D,    /* nn.Conv2d */
+    ANAMO_LAYER_CONVT2D,   /* nn.ConvTranspose2d */
+    ANAMO_LAYER_BATCHNORM, /* nn.BatchNorm1d or nn.BatchNorm2d */
     ANAMO_LAYER_FLATTEN,
     ANAMO_LAYER_UNFLATTEN
 } anamo_layer_kind;
 
 typedef struct anamo_layer_info {
-    char name[32];          /* PyTorch's module name, "encoder.0" */
-    char item[96];          /* the layer as an item of its list, "conv2d 12 k4 s2 p1" */
+    char name[32]; /* PyTorch's module name, "encoder.0" */
+    char item[96]; /* the layer as an item of its list, "conv2d 12 k4 s2 p1" */
     anamo_layer_kind kind;
-    int block, index;       /* index: position in its block (nn.Sequential numbering) */
+    int block, index; /* index: position in its block (nn.Sequential numbering) */
     int in_c, in_h, in_w, out_c, out_h, out_w; /* features: (F, 1, 1) */
     int64_t in_dim, out_dim;
     int kernel, stride, padding, output_padding; /* convolutions only */
-    int64_t params;         /* weights and biases */
+    int64_t params;                              /* weights and biases */
 } anamo_layer_info;
 int anamo_model_layer_count(const anamo_model *m, int block);
 int anamo_model_layer(const anamo_model *m, int block, int i, anamo_layer_info *out,
@@ -328,10 +325,10 @@ typedef enum anamo_penalty_kind {
 #define ANAMO_JACOBIAN_SAMPLES 256
 
 typedef struct anamo_eval_spec {
-    anamo_loss_kind loss;      /* the reconstruction loss the model was trained with */
-    float lambda;              /* and its code penalty */
+    anamo_loss_kind loss; /* the reconstruction loss the model was trained with */
+    float lambda;         /* and its code penalty */
     anamo_penalty_kind penalty;
-    int64_t jacobian_samples;  /* 0: ANAMO_JACOBIAN_SAMPLES; < 0: not computed (NaN) */
+    int64_t jacobian_samples; /* 0: ANAMO_JACOBIAN_SAMPLES; < 0: not computed (NaN) */
 } anamo_eval_spec;
 
 typedef struct anamo_metrics {
@@ -347,7 +344,7 @@ typedef struct anamo_metrics {
     double dead_fraction; /* dead_units / code_dim */
     double l0;            /* (1/M) Σ #{j : h_j ≠ 0}: nonzero code entries per sample */
     /* Scale-aware measures (docs/MEASURES.md). NaN where they do not apply. */
-    double code_l1_decoder;  /* (1/M) Σ Σ_j ‖W₁[:, j]‖₂·|h_j|: weighted by the decoder's
+    double code_l1_decoder; /* (1/M) Σ Σ_j ‖W₁[:, j]‖₂·|h_j|: weighted by the decoder's
                                 first-layer column norms (a linear or transposed-convolution
                                 first layer; NaN otherwise) */
     double code_l1_jacobian; /* (1/M') Σ Σ_j ‖∂z/∂h_j‖₂·|h_j| over jacobian_samples samples,
@@ -356,10 +353,10 @@ typedef struct anamo_metrics {
     int64_t jacobian_samples; /* M' (evenly spaced over the set), 0 when not computed */
     double explained_variance; /* 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖², x̄ the training set's mean (the
                                   evaluated set's own when the model holds none) */
-    int mean_from_train;  /* x̄ was the training set's */
+    int mean_from_train; /* x̄ was the training set's */
     /* binary codes only (model spec binary_codes): bit usage */
-    double ones;          /* fraction of code bits that are 1 */
-    int64_t bits_used;    /* code units that are 1 on some samples and 0 on others */
+    double ones;            /* fraction of code bits that are 1 */
+    int64_t bits_used;      /* code units that are 1 on some samples and 0 on others */
     int64_t distinct_codes; /* different code words on the set (codes of ≤ 64 bits; −1 for
                                longer codes; 0 when codes are not binary) */
 } anamo_metrics;
@@ -374,16 +371,16 @@ int anamo_model_fit_data_mean(anamo_model *m, const anamo_dataset *ds, anamo_err
  * (codes n × code_dim, row-major). For a 1-D code it is the squared correlation of code and
  * target, the R² of "code against step position" (seed 002). A constant target or code gives
  * r2 = 0. */
-int anamo_latent_linearity(const float *codes, int64_t n, int64_t code_dim,
-                           const double *target, double *r2, anamo_err *err);
+int anamo_latent_linearity(const float *codes, int64_t n, int64_t code_dim, const double *target,
+                           double *r2, anamo_err *err);
 
 /* ---- principal component analysis (seed 001's baseline) ----------------------------------- */
 typedef struct anamo_pca {
     int64_t dim, k;
-    double *mean;        /* dim: the training set's mean */
-    double *components;  /* k × dim: orthonormal rows, the top-k principal directions */
-    double *variances;   /* dim: eigenvalues of the covariance (1/N) Σ (x−μ)(x−μ)ᵀ, decreasing */
-    double optimum_mse;  /* Eckart–Young: Σ_{i>k} variances[i] / dim, the least mean squared error
+    double *mean;       /* dim: the training set's mean */
+    double *components; /* k × dim: orthonormal rows, the top-k principal directions */
+    double *variances; /* dim: eigenvalues of the covariance (1/N) Σ (x−μ)(x−μ)ᵀ, decreasing */
+    double optimum_mse; /* Eckart–Young: Σ_{i>k} variances[i] / dim, the least mean squared error
                             per element of any rank-k affine reconstruction of the set */
 } anamo_pca;
 
@@ -399,8 +396,7 @@ int anamo_model_decoder_is_affine(const anamo_model *m);
  * decoder's linear part, in the input's scale (normalization undone), and the PCA subspace.
  * Fails with ANAMO_ERR_ARG when the decoder is not affine or its code size is not p->k. It runs
  * the decoder on unit codes, so like anamo_evaluate it overwrites the model's forward buffers. */
-int anamo_pca_principal_angles(const anamo_pca *p, anamo_model *m, double *angles,
-                               anamo_err *err);
+int anamo_pca_principal_angles(const anamo_pca *p, anamo_model *m, double *angles, anamo_err *err);
 
 /* ---- training ---------------------------------------------------------------------------- */
 typedef enum anamo_block_id {
@@ -424,16 +420,26 @@ typedef enum anamo_optimizer {
     ANAMO_OPT_ACCELERATED, /* accelerated gradient with the s_j sequence (FISTA without prox) */
     ANAMO_OPT_ADAGRAD,
     ANAMO_OPT_RMSPROP,
-    ANAMO_OPT_FISTA,       /* proximal gradient with the s_j momentum (Beck & Teboulle 2009) */
-    ANAMO_OPT_NESTEROV     /* torch.optim.SGD(momentum=β, nesterov=True) */
+    ANAMO_OPT_FISTA,   /* proximal gradient with the s_j momentum (Beck & Teboulle 2009) */
+    ANAMO_OPT_NESTEROV /* torch.optim.SGD(momentum=β, nesterov=True) */
 } anamo_optimizer;
-typedef enum anamo_prox { ANAMO_PROX_NONE = 0, ANAMO_PROX_L1, ANAMO_PROX_NONNEG,
-                          ANAMO_PROX_L1_NONNEG } anamo_prox;
-typedef enum anamo_restart { ANAMO_RESTART_NONE = 0, ANAMO_RESTART_FUNCTION,
-                             ANAMO_RESTART_GRADIENT } anamo_restart;
+typedef enum anamo_prox {
+    ANAMO_PROX_NONE = 0,
+    ANAMO_PROX_L1,
+    ANAMO_PROX_NONNEG,
+    ANAMO_PROX_L1_NONNEG
+} anamo_prox;
+typedef enum anamo_restart {
+    ANAMO_RESTART_NONE = 0,
+    ANAMO_RESTART_FUNCTION,
+    ANAMO_RESTART_GRADIENT
+} anamo_restart;
 typedef enum anamo_step_rule { ANAMO_STEP_FIXED = 0, ANAMO_STEP_BACKTRACK } anamo_step_rule;
-typedef enum anamo_schedule { ANAMO_SCHEDULE_CONSTANT = 0, ANAMO_SCHEDULE_STEP,
-                              ANAMO_SCHEDULE_PLATEAU } anamo_schedule;
+typedef enum anamo_schedule {
+    ANAMO_SCHEDULE_CONSTANT = 0,
+    ANAMO_SCHEDULE_STEP,
+    ANAMO_SCHEDULE_PLATEAU
+} anamo_schedule;
 typedef enum anamo_fit { ANAMO_FIT_AUTO = 0, ANAMO_FIT_LEAST_SQUARES, ANAMO_FIT_BCE } anamo_fit;
 
 /* The names of every enumeration above, in one table each (src/core/names.c): configs, messages
@@ -466,19 +472,19 @@ const char *anamo_enum_allowed(anamo_enum e);
  * ANAMO is one ANAMO_INNER phase. The length is in epochs (a phase of E epochs lasts until
  * E·N samples have passed) or, if iterations > 0, in steps (mini-batches). */
 typedef struct anamo_phase {
-    char name[ANAMO_NAME_MAX];        /* shown in logs, e.g. "decoder" */
+    char name[ANAMO_NAME_MAX]; /* shown in logs, e.g. "decoder" */
     anamo_block_id block;
     /* sgd | momentum | nesterov | adagrad | rmsprop | adam | accelerated | fista */
     char optimizer[ANAMO_NAME_MAX];
     float lr, beta1, beta2, eps, weight_decay;
-    float momentum;                   /* momentum and nesterov's β */
-    float alpha;                      /* RMSProp smoothing */
-    char prox[ANAMO_NAME_MAX];        /* fista: none|l1|nonneg|l1_nonneg */
+    float momentum;            /* momentum and nesterov's β */
+    float alpha;               /* RMSProp smoothing */
+    char prox[ANAMO_NAME_MAX]; /* fista: none|l1|nonneg|l1_nonneg */
     float prox_lambda;
-    char restart[ANAMO_NAME_MAX];     /* accelerated methods: none|function|gradient */
-    char step_rule[ANAMO_NAME_MAX];   /* fixed | backtrack (Beck–Teboulle, sgd/accelerated/fista) */
-    float backtrack_eta;              /* L grows by this factor per trial */
-    char schedule[ANAMO_NAME_MAX];    /* constant|step|plateau, at each epoch's end */
+    char restart[ANAMO_NAME_MAX];   /* accelerated methods: none|function|gradient */
+    char step_rule[ANAMO_NAME_MAX]; /* fixed | backtrack (Beck–Teboulle, sgd/accelerated/fista) */
+    float backtrack_eta;            /* L grows by this factor per trial */
+    char schedule[ANAMO_NAME_MAX];  /* constant|step|plateau, at each epoch's end */
     int step_size, patience;
     float gamma, factor, threshold, min_lr;
     int batch;
@@ -509,7 +515,7 @@ typedef enum anamo_decoder_norm {
 
 typedef struct anamo_train_spec {
     anamo_loss_kind loss;
-    float lambda;          /* code penalty λ·(1/B)Σ_b Σ_j n_j·|h_bj| */
+    float lambda;               /* code penalty λ·(1/B)Σ_b Σ_j n_j·|h_bj| */
     anamo_penalty_kind penalty; /* n_j = 1 or the decoder's column norms */
     anamo_decoder_norm decoder_norm;
     /* Dead-unit resampling (Anthropic, "Towards Monosemanticity", 2023): every resample_every
@@ -519,11 +525,11 @@ typedef struct anamo_train_spec {
     int64_t jacobian_samples; /* for the per-epoch and final metrics (see anamo_eval_spec) */
     int nphases;
     anamo_phase phases[ANAMO_MAX_PHASES]; /* run in order, cycling, until the budget is spent */
-    double epochs;         /* total budget: epochs·N training samples, over all phases */
-    uint64_t seed;         /* shuffling: epoch e's order is a function of (seed, e) alone */
-    int log_every;         /* iterations per log row */
-    int cache_codes;       /* decoder phases reuse the codes computed at the phase's start */
-    int eval_every_epoch;  /* evaluate the test set after each epoch */
+    double epochs;        /* total budget: epochs·N training samples, over all phases */
+    uint64_t seed;        /* shuffling: epoch e's order is a function of (seed, e) alone */
+    int log_every;        /* iterations per log row */
+    int cache_codes;      /* decoder phases reuse the codes computed at the phase's start */
+    int eval_every_epoch; /* evaluate the test set after each epoch */
     /* With a validation set (anamo_trainer_set_validation): stop when its loss has not improved
      * on its best for this many epochs (0: never). The plateau schedule monitors it too. */
     int early_stopping;
@@ -537,29 +543,29 @@ anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const ch
                                 float lr, int batch, double epochs);
 
 typedef struct anamo_log_row {
-    int64_t epoch;          /* 1-based */
-    int64_t iteration;      /* 1-based, over the whole run */
+    int64_t epoch;     /* 1-based */
+    int64_t iteration; /* 1-based, over the whole run */
     const char *phase;
-    int block;              /* the phase's anamo_block_id */
+    int block;                        /* the phase's anamo_block_id */
     double loss, recon_loss, code_l1; /* means over the iterations since the last row */
-    double elapsed;         /* training seconds so far */
-    double samples_per_s;   /* since the last row */
-    double progress;        /* fraction of the budget done */
+    double elapsed;                   /* training seconds so far */
+    double samples_per_s;             /* since the last row */
+    double progress;                  /* fraction of the budget done */
 } anamo_log_row;
 
 typedef struct anamo_epoch_row {
     int64_t epoch;
-    const char *phase;          /* the phase that ran most of the epoch */
+    const char *phase;                                  /* the phase that ran most of the epoch */
     double train_loss, train_recon_loss, train_code_l1; /* means over the epoch's batches */
     int has_test;
     anamo_metrics test;
     int has_validation;
-    anamo_metrics validation;   /* without the Jacobian measure (jacobian_samples 0) */
-    double flop;                /* training FLOP of the run so far (both blocks) */
-    double seconds;             /* training time of this epoch (evaluation excluded) */
-    int64_t weights_updated;    /* parameters that some step of the epoch changed */
+    anamo_metrics validation; /* without the Jacobian measure (jacobian_samples 0) */
+    double flop;              /* training FLOP of the run so far (both blocks) */
+    double seconds;           /* training time of this epoch (evaluation excluded) */
+    int64_t weights_updated;  /* parameters that some step of the epoch changed */
     int64_t encoder_steps, decoder_steps;
-    int64_t resampled;          /* code units re-initialized by resampling in this epoch */
+    int64_t resampled; /* code units re-initialized by resampling in this epoch */
 } anamo_epoch_row;
 
 typedef struct anamo_train_hooks {
@@ -569,7 +575,7 @@ typedef struct anamo_train_hooks {
     /* after every step, the run's position updated (a checkpoint written here resumes
      * exactly); nonzero stops the run */
     int (*on_step)(void *ctx, int64_t iteration, double elapsed);
-    volatile int *stop;     /* when it becomes nonzero, the run stops after the current step */
+    volatile int *stop; /* when it becomes nonzero, the run stops after the current step */
 } anamo_train_hooks;
 
 typedef struct anamo_trainer anamo_trainer;
@@ -584,15 +590,13 @@ typedef struct anamo_work {
     double flop;
 } anamo_work;
 
-int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
-                         const anamo_dataset *train, const anamo_dataset *test,
-                         anamo_trainer **out, anamo_err *err);
+int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec, const anamo_dataset *train,
+                         const anamo_dataset *test, anamo_trainer **out, anamo_err *err);
 void anamo_trainer_free(anamo_trainer *t);
 /* A held-out set evaluated after every epoch: what the plateau schedule monitors (its loss,
  * penalty included; else the epoch's mean training loss) and early stopping watches. Kept by
  * pointer, like train and test. */
-int anamo_trainer_set_validation(anamo_trainer *t, const anamo_dataset *validation,
-                                 anamo_err *err);
+int anamo_trainer_set_validation(anamo_trainer *t, const anamo_dataset *validation, anamo_err *err);
 /* The epoch of the best validation loss so far (0: none) and that loss; whether early stopping
  * ended the run. */
 int64_t anamo_trainer_best_epoch(const anamo_trainer *t, double *best_loss);
@@ -614,13 +618,13 @@ int anamo_trainer_done(const anamo_trainer *t);
  * up on entry, left at its end, the epoch's evaluation and hooks at a pass's end). hooks may
  * be NULL. */
 typedef struct anamo_step_info {
-    int64_t epoch;          /* 1-based epoch the step belonged to */
-    int64_t iteration;      /* 1-based, over the run */
-    const char *phase;      /* its phase's name */
-    int block;              /* the phase's anamo_block_id */
-    int batch;              /* samples in the step */
+    int64_t epoch;                    /* 1-based epoch the step belonged to */
+    int64_t iteration;                /* 1-based, over the run */
+    const char *phase;                /* its phase's name */
+    int block;                        /* the phase's anamo_block_id */
+    int batch;                        /* samples in the step */
     double loss, recon_loss, code_l1; /* the step's objective before its update */
-    int epoch_end;          /* the step finished a pass over the training set */
+    int epoch_end;                    /* the step finished a pass over the training set */
 } anamo_step_info;
 int anamo_trainer_step(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_step_info *info,
                        anamo_err *err);
@@ -629,7 +633,7 @@ int anamo_trainer_epoch(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_
 /* The end-of-run work, once the budget is spent or the caller stops: an accelerated method's
  * phase leaves its iterate, and a free-codes scheme fits its encoder. Idempotent. */
 int anamo_trainer_finish(anamo_trainer *t, anamo_err *err);
-double anamo_trainer_seconds(const anamo_trainer *t);  /* training seconds so far */
+double anamo_trainer_seconds(const anamo_trainer *t); /* training seconds so far */
 int64_t anamo_trainer_epochs_done(const anamo_trainer *t);
 int64_t anamo_trainer_iterations(const anamo_trainer *t); /* steps done in the run */
 /* Over all completed epochs of the run, resumed parts included: training seconds, and the sum
@@ -649,8 +653,7 @@ anamo_eval_spec anamo_trainer_eval_spec(const anamo_trainer *t);
 int anamo_checkpoint_save(const anamo_model *m, const anamo_trainer *t, const char *config_text,
                           const char *path, anamo_err *err);
 /* Rebuilds the model a checkpoint holds, for evaluation (max_batch: largest batch to run). */
-int anamo_checkpoint_load_model(const char *path, int max_batch, anamo_model **out,
-                                anamo_err *err);
+int anamo_checkpoint_load_model(const char *path, int max_batch, anamo_model **out, anamo_err *err);
 /* Restores weights, optimizer states and progress into an existing model and trainer built
  * from the same configuration. */
 int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path, anamo_err *err);
@@ -670,16 +673,14 @@ typedef struct anamo_config anamo_config;
 /* Reads and validates an INI file. */
 int anamo_config_load(const char *path, anamo_config **out, anamo_err *err);
 /* The same from text (origin names it in messages). */
-int anamo_config_parse(const char *text, const char *origin, anamo_config **out,
-                       anamo_err *err);
+int anamo_config_parse(const char *text, const char *origin, anamo_config **out, anamo_err *err);
 void anamo_config_free(anamo_config *c);
 /* A copy of c (compare's arms and trials start from one config); free it with
  * anamo_config_free. */
 int anamo_config_copy(const anamo_config *c, anamo_config **out, anamo_err *err);
 /* Applies "section.key=value" ("phase dec.lr=0.1") and validates it; origin names it in
  * messages (NULL: "--set"). On failure the config is left as it was. */
-int anamo_config_set(anamo_config *c, const char *assignment, const char *origin,
-                     anamo_err *err);
+int anamo_config_set(anamo_config *c, const char *assignment, const char *origin, anamo_err *err);
 /* The arms of a compare config ([compare] arms), into names; returns how many (≤ max). */
 int anamo_config_arms(const anamo_config *c, char names[][ANAMO_NAME_MAX], int max);
 /* The comma list section.key ([compare] sweep_values), trimmed, empty items dropped, into
@@ -703,16 +704,15 @@ typedef struct anamo_run {
     int has_test, has_validation;
     anamo_model *model;
     anamo_trainer *trainer;
-    anamo_model_spec model_spec;  /* its layer strings point into the run */
+    anamo_model_spec model_spec; /* its layer strings point into the run */
     anamo_train_spec train_spec;
-    int threads;                  /* train.threads (0: OpenMP's default) */
-    char scheme[16];              /* joint | nam | anamo | freecodes */
+    int threads;     /* train.threads (0: OpenMP's default) */
+    char scheme[16]; /* joint | nam | anamo | freecodes */
     char encoder[1024], decoder[1024];
 } anamo_run;
 /* A failed open leaves *out closed and zeroed. An open run must not be moved or copied: the
  * trainer keeps pointers to its datasets, and the model's layer strings point into it. */
-int anamo_run_open(const anamo_config *c, const char *data_root, anamo_run *out,
-                   anamo_err *err);
+int anamo_run_open(const anamo_config *c, const char *data_root, anamo_run *out, anamo_err *err);
 void anamo_run_close(anamo_run *r);
 /* Opens a dataset spec as anamo_run_open does: under data_root (NULL: $ANAMO_DATA, else
  * "data"); when a named dataset (a spec with ':') is not found, the message says which data
@@ -725,8 +725,8 @@ int anamo_run_open_data(const char *spec, const char *data_root, anamo_dataset *
  * h × w, values in [0, 1], clamped), `cols` per row, 1-pixel gaps: each grid row shows the same
  * images of band 0, then of band 1, … one above the other (e.g. originals above their
  * reconstructions by each model). */
-int anamo_image_grid_png(const char *path, const float *const *bands, int nbands, int count,
-                         int c, int h, int w, int cols, anamo_err *err);
+int anamo_image_grid_png(const char *path, const float *const *bands, int nbands, int count, int c,
+                         int h, int w, int cols, anamo_err *err);
 
 #ifdef __cplusplus
 }

@@ -50,23 +50,23 @@
 #include <unistd.h>
 
 #define SHIM_EXPORT __attribute__((visibility("default")))
-#define BOOT_BYTES 65536  /* dlsym's own allocations, before the real calloc is known */
-#define MAX_BROKEN 64     /* streams a write fault has broken, at once */
-#define MAX_EXCLUDED 64   /* mapped segments of the libraries whose allocations are not counted */
+#define BOOT_BYTES 65536 /* dlsym's own allocations, before the real calloc is known */
+#define MAX_BROKEN 64    /* streams a write fault has broken, at once */
+#define MAX_EXCLUDED 64  /* mapped segments of the libraries whose allocations are not counted */
 
 enum { K_NONE, K_ALLOC, K_CREATE, K_WRITE, K_RENAME, K_FSYNC };
 static const char *const KIND_NAMES[] = {"none", "alloc", "create", "write", "rename", "fsync"};
 
 /* The shim's state: set once by the constructor, then changed only by the main thread. */
 static struct {
-    int ready;          /* the constructor has run: counting may start */
+    int ready; /* the constructor has run: counting may start */
     int kind;
-    long long n;        /* the point to fail; 0: none */
-    long long count;    /* points of the kind seen so far */
-    const char *after;  /* counting waits for a path containing this; NULL: from the start */
+    long long n;       /* the point to fail; 0: none */
+    long long count;   /* points of the kind seen so far */
+    const char *after; /* counting waits for a path containing this; NULL: from the start */
     int gate_open;
     const char *report;
-    pid_t pid;          /* the armed process (a fork's child is not) */
+    pid_t pid; /* the armed process (a fork's child is not) */
     FILE *broken[MAX_BROKEN];
     uintptr_t excluded[MAX_EXCLUDED][2];
     int nexcluded;
@@ -121,10 +121,10 @@ static int from_boot(const void *p)
 }
 
 /* through memcpy: ISO C has no cast from dlsym's object pointer to a function pointer */
-#define RESOLVE(name)                                                                           \
-    do {                                                                                        \
-        void *sym_ = dlsym(RTLD_NEXT, #name);                                                   \
-        memcpy(&real_##name, &sym_, sizeof sym_);                                               \
+#define RESOLVE(name)                             \
+    do {                                          \
+        void *sym_ = dlsym(RTLD_NEXT, #name);     \
+        memcpy(&real_##name, &sym_, sizeof sym_); \
     } while (0)
 
 static void resolve(void)
@@ -193,10 +193,7 @@ static void report_fault(const char *func, const void *caller)
 
 /* ---- counting ------------------------------------------------------------------------------- */
 
-static int main_thread(void)
-{
-    return (pid_t)syscall(SYS_gettid) == S.pid && getpid() == S.pid;
-}
+static int main_thread(void) { return (pid_t)syscall(SYS_gettid) == S.pid && getpid() == S.pid; }
 
 static void see_path(const char *path)
 {
@@ -260,7 +257,7 @@ static int write_fails(FILE *f, const char *func, const void *caller)
 static int collect_excluded(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size, (void)data;
-    static const char *const NAMES[] = {"libgomp", "libopenblas", "libgfortran", "libstb",
+    static const char *const NAMES[] = {"libgomp",  "libopenblas", "libgfortran", "libstb",
                                         "libdnnl",  "libstdc++",   "ld-linux",    "libasan",
                                         "libubsan", "liblsan"};
     const char *name = info->dlpi_name ? info->dlpi_name : "";

@@ -28,11 +28,10 @@ static const char STEPS_INI[] =
     "checkpoint_every = 0\n[joint]\noptimizer = adam\nlr = 1e-2\n"
     "[compare]\narms = joint\n[arm joint]\ntrain.scheme = joint\n";
 
-static const char LINEAR_INI[] =
-    "[data]\ntrain = halves:200:1\ntest = halves:20:2\n"
-    "[model]\nencoder = linear 3\ndecoder = linear 100\n"
-    "[train]\nepochs = 30\nbatch = 20\ncheckpoint_every = 0\n"
-    "[compare]\narms = joint\n[arm joint]\ntrain.scheme = joint\n";
+static const char LINEAR_INI[] = "[data]\ntrain = halves:200:1\ntest = halves:20:2\n"
+                                 "[model]\nencoder = linear 3\ndecoder = linear 100\n"
+                                 "[train]\nepochs = 30\nbatch = 20\ncheckpoint_every = 0\n"
+                                 "[compare]\narms = joint\n[arm joint]\ntrain.scheme = joint\n";
 
 static cJSON *read_json(const char *path)
 {
@@ -148,9 +147,8 @@ static void test_steps_analysis(void **state)
     cJSON_Delete(s);
 
     /* the step figure and its data */
-    static const char *const FILES[] = {"steps.png", "steps.svg", "steps-code.dat",
-                                        "steps-weights.dat", "steps-recon.dat",
-                                        "steps-error.dat"};
+    static const char *const FILES[] = {"steps.png",         "steps.svg",       "steps-code.dat",
+                                        "steps-weights.dat", "steps-recon.dat", "steps-error.dat"};
     for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
         snprintf(path, sizeof path, "%s/steps/%s", fx->dir, FILES[i]);
         if (!exists(path))

@@ -48,9 +48,9 @@
 
 /* ---- the tiny model, in double ------------------------------------------------------------ */
 
-#define NB 8    /* samples = the full batch */
-#define NX 6    /* input features */
-#define NH 3    /* code units */
+#define NB 8                 /* samples = the full batch */
+#define NX 6                 /* input features */
+#define NH 3                 /* code units */
 #define ENC_N (NH * NX + NH) /* W1 (3, 6) row-major, then b1 (3): PyTorch's layout */
 #define DEC_N (NX * NH + NX) /* W2 (6, 3), then b2 (6) */
 #define TINY_SEED 11
@@ -76,9 +76,14 @@ static void tiny_data(void)
 
 static anamo_model *tiny_model(void)
 {
-    anamo_model_spec s = {.in_c = NX, .in_h = 1, .in_w = 1, .encoder = "linear 3, tanh",
-                          .decoder = "linear 6, sigmoid", .init = ANAMO_INIT_PYTORCH,
-                          .seed = TINY_SEED, .max_batch = NB};
+    anamo_model_spec s = {.in_c = NX,
+                          .in_h = 1,
+                          .in_w = 1,
+                          .encoder = "linear 3, tanh",
+                          .decoder = "linear 6, sigmoid",
+                          .init = ANAMO_INIT_PYTORCH,
+                          .seed = TINY_SEED,
+                          .max_batch = NB};
     anamo_model *m = NULL;
     anamo_err err = {0};
     if (anamo_model_create(&s, &m, &err) != ANAMO_OK)
@@ -119,8 +124,8 @@ static void enc_forward(const double *enc, const double *x, int B, double *h)
 
 /* Decoder forward and backward for codes h (B, 3): f = (1/(B·6)) Σ (σ(W2 h + b2) − x)²;
  * g_dec = ∇_φ f (or NULL), dh = ∂f/∂h (B, 3) (or NULL). Returns f. */
-static double dec_fwd_bwd(const double *dec, const double *h, const double *x, int B,
-                          double *g_dec, double *dh)
+static double dec_fwd_bwd(const double *dec, const double *h, const double *x, int B, double *g_dec,
+                          double *dh)
 {
     double f = 0.0;
     if (g_dec)
@@ -148,8 +153,7 @@ static double dec_fwd_bwd(const double *dec, const double *h, const double *x, i
 }
 
 /* Encoder backward from dh (B, 3) through tanh and the linear layer into g_enc. */
-static void enc_backward(const double *enc, const double *x, int B, const double *dh,
-                         double *g_enc)
+static void enc_backward(const double *enc, const double *x, int B, const double *dh, double *g_enc)
 {
     double h[NB * NH];
     enc_forward(enc, x, B, h);
@@ -313,8 +317,12 @@ static void test_one_step_each(void **state)
 {
     (void)state;
     double enc0[ENC_N], dec0[DEC_N], enc1[ENC_N], dec1[DEC_N];
-    const tiny_run r = {.enc_iters = 1, .dec_iters = 1, .e = E_STEP, .d = D_STEP,
-                        .prox_iters = 10, .prox_step = 0.5f};
+    const tiny_run r = {.enc_iters = 1,
+                        .dec_iters = 1,
+                        .e = E_STEP,
+                        .d = D_STEP,
+                        .prox_iters = 10,
+                        .prox_step = 0.5f};
     run_tiny(&r, enc0, dec0, enc1, dec1);
 
     double enc_want[ENC_N], dec_want[DEC_N], dec_jacobi[DEC_N], h[NB * NH];
@@ -343,8 +351,13 @@ static void test_two_iterations_are_plain(void **state)
 {
     (void)state;
     double enc0[ENC_N], dec0[DEC_N], enc1[ENC_N], dec1[DEC_N];
-    const tiny_run r = {.enc_iters = 2, .dec_iters = 2, .e = E_STEP, .d = D_STEP,
-                        .prox_iters = 10, .prox_step = 0.5f, .epochs = 2};
+    const tiny_run r = {.enc_iters = 2,
+                        .dec_iters = 2,
+                        .e = E_STEP,
+                        .d = D_STEP,
+                        .prox_iters = 10,
+                        .prox_step = 0.5f,
+                        .epochs = 2};
     run_tiny(&r, enc0, dec0, enc1, dec1);
     double enc_want[ENC_N], dec_want[DEC_N], h[NB * NH];
     memcpy(enc_want, enc0, sizeof enc0);
@@ -366,8 +379,12 @@ static void test_three_iterations_extrapolate(void **state)
 {
     (void)state;
     double enc0[ENC_N], dec0[DEC_N], enc1[ENC_N], dec1[DEC_N];
-    const tiny_run r = {.enc_iters = 3, .dec_iters = 3, .e = E_STEP, .d = D_STEP,
-                        .prox_iters = 10, .prox_step = 0.5f};
+    const tiny_run r = {.enc_iters = 3,
+                        .dec_iters = 3,
+                        .e = E_STEP,
+                        .d = D_STEP,
+                        .prox_iters = 10,
+                        .prox_step = 0.5f};
     run_tiny(&r, enc0, dec0, enc1, dec1);
     double enc_want[ENC_N], dec_want[DEC_N], enc_plain[ENC_N], dec_plain[DEC_N], h[NB * NH];
     memcpy(enc_want, enc0, sizeof enc0);
@@ -391,7 +408,7 @@ static void test_three_iterations_extrapolate(void **state)
 
 /* ---- 2. the sub-gradient prox of λg -------------------------------------------------------- */
 
-#define PROX_E 0.8f      /* e, λ and η all different, so that a swap of two of them shows */
+#define PROX_E 0.8f /* e, λ and η all different, so that a swap of two of them shows */
 #define PROX_LAMBDA 0.5f
 #define PROX_ETA 0.3f
 
@@ -400,8 +417,13 @@ static void test_three_iterations_extrapolate(void **state)
 static void prox_case(int K, double *enc_out)
 {
     double enc0[ENC_N], dec0[DEC_N], enc1[ENC_N], dec1[DEC_N];
-    const tiny_run r = {.enc_iters = 1, .dec_iters = 0, .e = PROX_E, .d = 1.0f,
-                        .lambda = PROX_LAMBDA, .prox_iters = K, .prox_step = PROX_ETA};
+    const tiny_run r = {.enc_iters = 1,
+                        .dec_iters = 0,
+                        .e = PROX_E,
+                        .d = 1.0f,
+                        .lambda = PROX_LAMBDA,
+                        .prox_iters = K,
+                        .prox_step = PROX_ETA};
     run_tiny(&r, enc0, dec0, enc1, dec1);
     double z[ENC_N], u[ENC_N], dg[ENC_N], h[NB * NH];
     memcpy(z, enc0, sizeof z);
@@ -446,9 +468,15 @@ static void open_ok(const char *spec, anamo_dataset *ds)
 
 static anamo_model *halves_model(const char *encoder, int binary_codes)
 {
-    anamo_model_spec s = {.in_c = 1, .in_h = 10, .in_w = 10, .encoder = encoder,
-                          .decoder = "linear 100, sigmoid", .init = ANAMO_INIT_PYTORCH,
-                          .seed = 0, .max_batch = 100, .binary_codes = binary_codes};
+    anamo_model_spec s = {.in_c = 1,
+                          .in_h = 10,
+                          .in_w = 10,
+                          .encoder = encoder,
+                          .decoder = "linear 100, sigmoid",
+                          .init = ANAMO_INIT_PYTORCH,
+                          .seed = 0,
+                          .max_batch = 100,
+                          .binary_codes = binary_codes};
     anamo_model *m = NULL;
     anamo_err err = {0};
     if (anamo_model_create(&s, &m, &err) != ANAMO_OK)
@@ -494,8 +522,8 @@ static void test_lambda_sparsifies(void **state)
     (void)state;
     const double l1_plain = halves_code_l1(0.0f), l1_penalized = halves_code_l1(0.5f);
     if (!(l1_penalized <= HALVES_L1_RATIO * l1_plain))
-        fail_msg("code l1 with lambda 0.5: %g, with lambda 0: %g (want ratio <= %g)",
-                 l1_penalized, l1_plain, HALVES_L1_RATIO);
+        fail_msg("code l1 with lambda 0.5: %g, with lambda 0: %g (want ratio <= %g)", l1_penalized,
+                 l1_plain, HALVES_L1_RATIO);
 }
 
 /* ---- 3. binary codes ------------------------------------------------------------------------ */
@@ -763,8 +791,8 @@ static void check_least_squares(const anamo_trainer *t, const anamo_model *m,
             agree += (a > 0.0) == (T[r * LS_M + k] > 0.0);
         }
     if (!((double)agree >= LS_AGREE * (double)(N * LS_M)))
-        fail_msg("least squares: sign(affine) agrees with h on %lld of %lld bits",
-                 (long long)agree, (long long)(N * LS_M));
+        fail_msg("least squares: sign(affine) agrees with h on %lld of %lld bits", (long long)agree,
+                 (long long)(N * LS_M));
     free(A);
     free(T);
 }
@@ -851,7 +879,7 @@ static int bt_check(void *ctx, const anamo_epoch_row *row)
         c->decoder_steps++;
     }
     assert_true(c->t->p.lipschitz[0] == 0.0); /* the encoder's step is fixed */
-    bt_load_point(c); /* the next decoder step starts here */
+    bt_load_point(c);                         /* the next decoder step starts here */
     return 0;
 }
 

@@ -54,9 +54,14 @@ static void fill(float *x, int64_t n, int64_t d)
 
 static anamo_model *dense_model(const char *encoder, int64_t in, int binary)
 {
-    anamo_model_spec s = {.in_c = (int)in, .in_h = 1, .in_w = 1, .encoder = encoder,
+    anamo_model_spec s = {.in_c = (int)in,
+                          .in_h = 1,
+                          .in_w = 1,
+                          .encoder = encoder,
                           .decoder = "linear 16, relu, linear 12, sigmoid",
-                          .init = ANAMO_INIT_PYTORCH, .seed = 3, .max_batch = 16,
+                          .init = ANAMO_INIT_PYTORCH,
+                          .seed = 3,
+                          .max_batch = 16,
                           .binary_codes = binary};
     anamo_model *m = NULL;
     anamo_err err = {0};
@@ -109,8 +114,8 @@ static void test_wrap(void **state)
                  ANAMO_ERR_ARG, &err, "a: ", "NULL");
     assert_error(anamo_dataset_wrap(&ds, (char *)x + 1, ANAMO_F32, ND, NF, 1, 1, NULL, "b", &err),
                  ANAMO_ERR_ARG, &err, "b: ", "aligned");
-    assert_error(anamo_dataset_wrap(&ds, x, ANAMO_F32, 0, NF, 1, 1, NULL, "c", &err),
-                 ANAMO_ERR_ARG, &err, "c: ", "0 ×");
+    assert_error(anamo_dataset_wrap(&ds, x, ANAMO_F32, 0, NF, 1, 1, NULL, "c", &err), ANAMO_ERR_ARG,
+                 &err, "c: ", "0 ×");
     assert_error(anamo_dataset_wrap(&ds, x, ANAMO_F32, ND, NF, -1, 1, NULL, "d", &err),
                  ANAMO_ERR_ARG, &err, "d: ", "-1");
     anamo_free(x);
@@ -158,8 +163,7 @@ static void test_maps_on_arrays(void **state)
     assert_error(anamo_encode(m, x, ND, NF, h, 4, &err), ANAMO_ERR_ARG, &err, "codes", "5");
     assert_error(anamo_decode(m, NULL, ND, 5, out, NF, &err), ANAMO_ERR_ARG, &err, "decode",
                  "NULL");
-    assert_error(anamo_reconstruct(m, (const float *)((const char *)x + 2), ND, NF, out, NF,
-                                   &err),
+    assert_error(anamo_reconstruct(m, (const float *)((const char *)x + 2), ND, NF, out, NF, &err),
                  ANAMO_ERR_ARG, &err, "reconstruct", "aligned");
     assert_error(anamo_encode(m, x, 0, NF, h, 5, &err), ANAMO_ERR_ARG, &err, "0 rows", NULL);
     assert_error(anamo_encode(NULL, x, ND, NF, h, 5, &err), ANAMO_ERR_ARG, &err, "model", NULL);
@@ -171,9 +175,13 @@ static void test_maps_on_arrays(void **state)
 static void test_tensors(void **state)
 {
     (void)state;
-    anamo_model_spec s = {.in_c = NF, .in_h = 1, .in_w = 1,
+    anamo_model_spec s = {.in_c = NF,
+                          .in_h = 1,
+                          .in_w = 1,
                           .encoder = "linear 8, batchnorm, relu, linear 4",
-                          .decoder = "linear 12", .init = ANAMO_INIT_PYTORCH, .seed = 1,
+                          .decoder = "linear 12",
+                          .init = ANAMO_INIT_PYTORCH,
+                          .seed = 1,
                           .max_batch = 8};
     anamo_model *m = NULL;
     anamo_err err = {0};
@@ -222,10 +230,14 @@ static void test_tensors(void **state)
 static void test_layers(void **state)
 {
     (void)state;
-    anamo_model_spec s = {.in_c = 3, .in_h = 32, .in_w = 32,
+    anamo_model_spec s = {.in_c = 3,
+                          .in_h = 32,
+                          .in_w = 32,
                           .encoder = "conv2d 12 k4 s2 p1, relu, batchnorm, flatten, linear 10",
                           .decoder = "linear 768, unflatten 12 8 8, convtranspose2d 3 k4 s4 p0",
-                          .init = ANAMO_INIT_PYTORCH, .seed = 1, .max_batch = 2};
+                          .init = ANAMO_INIT_PYTORCH,
+                          .seed = 1,
+                          .max_batch = 2};
     anamo_model *m = NULL;
     anamo_err err = {0};
     must(anamo_model_create(&s, &m, &err), &err);
@@ -278,11 +290,10 @@ static anamo_train_spec scheme_spec(anamo_block_id scheme)
         s.phases[s.nphases++] = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-2f, 16, 1);
     } else if (scheme == ANAMO_DECODER) { /* NAM: decoder then encoder */
         s.phases[s.nphases++] = anamo_phase_default("dec", ANAMO_DECODER, "adam", 1e-2f, 16, 1);
-        s.phases[s.nphases++] = anamo_phase_default("enc", ANAMO_ENCODER, "momentum", 1e-1f, 8,
-                                                    1);
+        s.phases[s.nphases++] = anamo_phase_default("enc", ANAMO_ENCODER, "momentum", 1e-1f, 8, 1);
     } else {
-        anamo_phase ph = anamo_phase_default(scheme == ANAMO_INNER ? "anamo" : "freecodes",
-                                             scheme, "fista", 0.1f, 16, 1);
+        anamo_phase ph = anamo_phase_default(scheme == ANAMO_INNER ? "anamo" : "freecodes", scheme,
+                                             "fista", 0.1f, 16, 1);
         ph.enc_iters = 2, ph.dec_iters = 3, ph.enc_lr = 0.1f, ph.dec_lr = 0.3f;
         ph.refit_epochs = 1;
         s.phases[s.nphases++] = ph;
@@ -370,10 +381,26 @@ static void check_loops_agree(anamo_block_id scheme)
     free(run), free(steps), free(epochs);
 }
 
-static void test_loops_joint(void **state) { (void)state; check_loops_agree(ANAMO_BOTH); }
-static void test_loops_nam(void **state) { (void)state; check_loops_agree(ANAMO_DECODER); }
-static void test_loops_anamo(void **state) { (void)state; check_loops_agree(ANAMO_INNER); }
-static void test_loops_freecodes(void **state) { (void)state; check_loops_agree(ANAMO_FREECODES); }
+static void test_loops_joint(void **state)
+{
+    (void)state;
+    check_loops_agree(ANAMO_BOTH);
+}
+static void test_loops_nam(void **state)
+{
+    (void)state;
+    check_loops_agree(ANAMO_DECODER);
+}
+static void test_loops_anamo(void **state)
+{
+    (void)state;
+    check_loops_agree(ANAMO_INNER);
+}
+static void test_loops_freecodes(void **state)
+{
+    (void)state;
+    check_loops_agree(ANAMO_FREECODES);
+}
 
 /* ---- 5. the names of the enumerations ----------------------------------------------------- */
 
@@ -410,14 +437,10 @@ static void test_enum_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wrap),
-        cmocka_unit_test(test_maps_on_arrays),
-        cmocka_unit_test(test_tensors),
-        cmocka_unit_test(test_layers),
-        cmocka_unit_test(test_loops_joint),
-        cmocka_unit_test(test_loops_nam),
-        cmocka_unit_test(test_loops_anamo),
-        cmocka_unit_test(test_loops_freecodes),
+        cmocka_unit_test(test_wrap),        cmocka_unit_test(test_maps_on_arrays),
+        cmocka_unit_test(test_tensors),     cmocka_unit_test(test_layers),
+        cmocka_unit_test(test_loops_joint), cmocka_unit_test(test_loops_nam),
+        cmocka_unit_test(test_loops_anamo), cmocka_unit_test(test_loops_freecodes),
         cmocka_unit_test(test_enum_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

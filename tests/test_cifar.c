@@ -142,8 +142,8 @@ static void expect_error(int rc, const anamo_err *err, int code, const char *par
 {
     if (rc != code || !strstr(err->msg, part1) || (part2 && !strstr(err->msg, part2)))
         fail_msg("expected %s with '%s'%s%s%s, got %s: %s", anamo_status_name(code), part1,
-                 part2 ? " and '" : "", part2 ? part2 : "", part2 ? "'" : "",
-                 anamo_status_name(rc), err->msg);
+                 part2 ? " and '" : "", part2 ? part2 : "", part2 ? "'" : "", anamo_status_name(rc),
+                 err->msg);
 }
 
 static int read_one(const char *path, anamo_dataset *ds, anamo_err *err)
@@ -191,8 +191,10 @@ static void test_round_trip(void **state)
  * blue), row h, column w: sample element c·1024 + h·32 + w, and k/255 in a batch. */
 static void test_pixel_order(void **state)
 {
-    static const struct { int c, h, w; uint8_t v; } marks[] = {
-        {0, 2, 5, 11}, {1, 31, 0, 22}, {2, 0, 31, 33}, {2, 31, 31, 255}};
+    static const struct {
+        int c, h, w;
+        uint8_t v;
+    } marks[] = {{0, 2, 5, 11}, {1, 31, 0, 22}, {2, 0, 31, 33}, {2, 31, 31, 255}};
     uint8_t rec[2 * RECORD] = {0};
     rec[0] = 3;
     rec[RECORD] = 9;
@@ -379,11 +381,13 @@ static void test_open_missing(void **state)
     tmp_path(state, "bare", root);
     anamo_dataset ds;
     anamo_err err = {0};
-    snprintf(want, sizeof want, "cifar10:train: cannot find data_batch_1.bin[.gz], "
+    snprintf(want, sizeof want,
+             "cifar10:train: cannot find data_batch_1.bin[.gz], "
              "data_batch_2.bin[.gz], data_batch_3.bin[.gz], data_batch_4.bin[.gz], "
              "data_batch_5.bin[.gz] in %s/cifar10/cifar-10-batches-bin or "
              "%s/cifar-10-batches-bin (set ANAMO_DATA or put the files there: download " URL
-             " and extract it under $ANAMO_DATA/cifar10/)", root, root);
+             " and extract it under $ANAMO_DATA/cifar10/)",
+             root, root);
     expect_error(anamo_dataset_open("cifar10:train", root, &ds, &err), &err, ANAMO_ERR_IO, want,
                  NULL);
     assert_string_equal(err.msg, want);
@@ -396,9 +400,11 @@ static void test_open_missing(void **state)
         tmp_path(state, want, path);
         write_batch(path, 1, b, 0, 0);
     }
-    snprintf(want, sizeof want, "cifar10:train: %s/cifar-10-batches-bin has only some of the "
+    snprintf(want, sizeof want,
+             "cifar10:train: %s/cifar-10-batches-bin has only some of the "
              "CIFAR-10 batches: data_batch_4.bin[.gz], data_batch_5.bin[.gz] missing (the full "
-             "set comes in " URL ")", root);
+             "set comes in " URL ")",
+             root);
     expect_error(anamo_dataset_open("cifar10:train", root, &ds, &err), &err, ANAMO_ERR_IO, want,
                  NULL);
     assert_null(ds.data);
@@ -422,8 +428,10 @@ static void test_real_cifar(void **state)
     snprintf(dir, sizeof dir, "%s/cifar10/cifar-10-batches-bin", root);
     if (!src || stat(dir, &st) != 0)
         skip();
-    const struct { const char *spec; int64_t n; } sets[] = {{"cifar10:train", 50000},
-                                                            {"cifar10:test", 10000}};
+    const struct {
+        const char *spec;
+        int64_t n;
+    } sets[] = {{"cifar10:train", 50000}, {"cifar10:test", 10000}};
     double total = 0;
     for (int s = 0; s < 2; s++) {
         anamo_dataset ds;
@@ -461,10 +469,10 @@ static void test_real_cifar(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_pixel_order),
-        cmocka_unit_test(test_truncated),   cmocka_unit_test(test_bad_label),
+        cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_pixel_order),
+        cmocka_unit_test(test_truncated),           cmocka_unit_test(test_bad_label),
         cmocka_unit_test(test_empty_and_not_files), cmocka_unit_test(test_open_specs),
-        cmocka_unit_test(test_open_missing), cmocka_unit_test(test_real_cifar),
+        cmocka_unit_test(test_open_missing),        cmocka_unit_test(test_real_cifar),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

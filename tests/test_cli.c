@@ -61,10 +61,10 @@
 #define MIN_LOSS_FALL 3.0
 
 typedef struct fixture {
-    char dir[PATH_CAP];     /* everything this run writes goes in here */
-    char bin[PATH_CAP];     /* the anamo executable */
+    char dir[PATH_CAP]; /* everything this run writes goes in here */
+    char bin[PATH_CAP]; /* the anamo executable */
     char train[PATH_CAP], test[PATH_CAP], images[PATH_CAP], config[PATH_CAP];
-    int trained[2];         /* the shared runs "joint" and "nam" exist */
+    int trained[2]; /* the shared runs "joint" and "nam" exist */
 } fixture;
 
 /* ---- files -------------------------------------------------------------------------------- */
@@ -193,10 +193,10 @@ static void expect_ok(cli_result *r, const char *what)
     cli_free(r);
 }
 
-#define RUN_OK(fx, ...)                                                                         \
-    do {                                                                                        \
-        cli_result r_ = RUN(fx, __VA_ARGS__);                                                   \
-        expect_ok(&r_, #__VA_ARGS__);                                                           \
+#define RUN_OK(fx, ...)                       \
+    do {                                      \
+        cli_result r_ = RUN(fx, __VA_ARGS__); \
+        expect_ok(&r_, #__VA_ARGS__);         \
     } while (0)
 
 /* ---- the data ----------------------------------------------------------------------------- */
@@ -260,7 +260,7 @@ static void write_idx(const char *path, uint32_t magic, size_t keep)
         for (int y = 0; y < IMG_H; y++)
             for (int x = 0; x < IMG_W; x++)
                 *px++ = (uint8_t)(255.0f * (0.5f * a * (float)x / (IMG_W - 1) +
-                                           0.5f * c * (float)y / (IMG_H - 1)));
+                                            0.5f * c * (float)y / (IMG_H - 1)));
     }
     write_bytes(path, b, keep < size ? keep : size);
     free(b);
@@ -589,8 +589,7 @@ static void test_resume_equals_unsplit(void **state)
     /* joint, and NAM split at a phase boundary (one epoch per phase) */
     split_vs_unsplit(fx, "resume-joint", halves, 2,
                      (const char *const[]){"train.scheme=joint", NULL});
-    split_vs_unsplit(fx, "resume-nam", halves, 2,
-                     (const char *const[]){"train.scheme=nam", NULL});
+    split_vs_unsplit(fx, "resume-nam", halves, 2, (const char *const[]){"train.scheme=nam", NULL});
     /* NAM with two-epoch phases, split inside the decoder phase (after 1 epoch, its cached codes
      * must be rebuilt) and inside the encoder phase (after 3) */
     split_vs_unsplit(fx, "resume-nam-midphase", thirds, 3,
@@ -649,7 +648,7 @@ static void test_bad_input(void **state)
     snprintf(set_trunc, sizeof set_trunc, "data.train=%s", trunc);
     snprintf(set_magic, sizeof set_magic, "data.train=%s", magic);
     snprintf(set_missing, sizeof set_missing, "data.train=%s", missing);
-    write_idx(trunc, 2051, 100); /* header and 84 of 800 pixel bytes */
+    write_idx(trunc, 2051, 100);      /* header and 84 of 800 pixel bytes */
     write_idx(magic, 2049, SIZE_MAX); /* a labels magic on an images file */
     /* the fault sits on line 4 of each */
     write_text(unknown, "; unknown key\n[train]\nepochs = 2\nbogus_key = 1\n");
@@ -659,24 +658,29 @@ static void test_bad_input(void **state)
     in_dir(fx, "rejected", out_parent);
 
     /* data faults are runtime errors (exit 1); config and --set faults are exit 2 */
-    expect_rejected(fx, (const char *const[]){"train", fx->config, "-o", out, "--set", set_trunc,
-                                              "--set", "data.test=", NULL},
+    expect_rejected(fx,
+                    (const char *const[]){"train", fx->config, "-o", out, "--set", set_trunc,
+                                          "--set", "data.test=", NULL},
                     1, out, (const char *const[]){trunc, "offset 16", NULL});
-    expect_rejected(fx, (const char *const[]){"train", fx->config, "-o", out, "--set", set_magic,
-                                              "--set", "data.test=", NULL},
+    expect_rejected(fx,
+                    (const char *const[]){"train", fx->config, "-o", out, "--set", set_magic,
+                                          "--set", "data.test=", NULL},
                     1, out, (const char *const[]){magic, "magic", "2049", NULL});
     expect_rejected(fx, (const char *const[]){"train", unknown, "-o", out, NULL}, 2, out,
                     (const char *const[]){"unknown-key.ini:4", "bogus_key", NULL});
     expect_rejected(fx, (const char *const[]){"train", badval, "-o", out, NULL}, 2, out,
                     (const char *const[]){"bad-value.ini:4", "epochs", "abc", NULL});
-    expect_rejected(fx, (const char *const[]){"train", fx->config, "-o", out, "--set",
-                                              set_missing, NULL},
+    expect_rejected(fx,
+                    (const char *const[]){"train", fx->config, "-o", out, "--set", set_missing,
+                                          NULL},
                     1, out, (const char *const[]){missing, NULL});
-    expect_rejected(fx, (const char *const[]){"train", fx->config, "-o", out, "--set",
-                                              "nosuchsection.key=1", NULL},
+    expect_rejected(fx,
+                    (const char *const[]){"train", fx->config, "-o", out, "--set",
+                                          "nosuchsection.key=1", NULL},
                     2, out, (const char *const[]){"nosuchsection", NULL});
-    expect_rejected(fx, (const char *const[]){"train", fx->config, "-o", out, "--set",
-                                              "train.epochs=abc", NULL},
+    expect_rejected(fx,
+                    (const char *const[]){"train", fx->config, "-o", out, "--set",
+                                          "train.epochs=abc", NULL},
                     2, out, (const char *const[]){"epochs", "abc", NULL});
     expect_rejected(fx, (const char *const[]){"train", nocfg, "-o", out, NULL}, 1, out,
                     (const char *const[]){nocfg, NULL});
@@ -704,8 +708,9 @@ static void test_messages_limits_and_escapes(void **state)
     cli_result r = RUN(fx, "train", latin1, "-o", out);
     assert_null(strchr(r.err, 0xe9 - 256)); /* the raw byte never reaches stderr */
     cli_free(&r);
-    expect_rejected(fx, (const char *const[]){"train", fx->config, "-o", out, "--set",
-                                              "train.batch=0", NULL},
+    expect_rejected(fx,
+                    (const char *const[]){"train", fx->config, "-o", out, "--set", "train.batch=0",
+                                          NULL},
                     2, out, (const char *const[]){"from 1 to 1048576", NULL});
 }
 
@@ -771,8 +776,7 @@ static void test_reconstruct_png(void **state)
     in_dir(fx, "grid.png", png);
     RUN_OK(fx, "reconstruct", run, "--data", fx->images, "-o", png);
     expect_grid(png, 32, 8); /* the defaults: 32 samples, 8 a row */
-    RUN_OK(fx, "reconstruct", run, "--data", fx->images, "-o", png, "--count", "10", "--cols",
-           "3");
+    RUN_OK(fx, "reconstruct", run, "--data", fx->images, "-o", png, "--count", "10", "--cols", "3");
     expect_grid(png, 10, 3);
 }
 

@@ -37,10 +37,10 @@ static const char BASE[] =
     "[arm " name "]\ntrain.scheme = nam\nnam.start = decoder\nnam.decoder_lr = " lr "\n"
 static const char *const CONFIGS[][2] = {
     {"base.ini", "arms = joint, nam\ntrials = 2\n" ARMS},
-    {"quick.ini", "arms = joint, nam\ntrials = 2\n" ARMS
-                  "[quick]\ncompare.trials = 1\ntrain.epochs = 1\n"},
-    {"dec.ini", "arms = dec_a, dec_b\ntrials = 2\n" DEC_ARM("dec_a", "1e-2")
-                    DEC_ARM("dec_b", "1e-3")},
+    {"quick.ini",
+     "arms = joint, nam\ntrials = 2\n" ARMS "[quick]\ncompare.trials = 1\ntrain.epochs = 1\n"},
+    {"dec.ini",
+     "arms = dec_a, dec_b\ntrials = 2\n" DEC_ARM("dec_a", "1e-2") DEC_ARM("dec_b", "1e-3")},
     {"sweep.ini", "arms = joint, nam\ntrials = 2\nsweep = loss.lambda\n"
                   "sweep_values = 1e-3, 100\n" ARMS},
     {"nosweepvalues.ini", "arms = joint, nam\nsweep = loss.lambda\n" ARMS},
@@ -235,17 +235,14 @@ static int col_of(const table *t, const char *name)
     return -1;
 }
 
-static double cell(const table *t, int r, int c)
-{
-    return strtod(t->cell[r][c], NULL);
-}
+static double cell(const table *t, int r, int c) { return strtod(t->cell[r][c], NULL); }
 
 /* Block a of DIR/out/NAME.dat against column csv_col of every trial's file: the dat's column
  * dat_col is the mean over the trials at the same row, dat_col + 1 the sample sd; column 0 is
  * the CSV's column key. Returns the number of rows. */
 static int expect_trial_means(const fixture *fx, const char *out, const char *dat_name, int a,
-                              const char *file, const char *key, const char *csv_col,
-                              int dat_col, int trials)
+                              const char *file, const char *key, const char *csv_col, int dat_col,
+                              int trials)
 {
     static table dat, runs[4];
     char p[PATH_CAP];
@@ -394,9 +391,14 @@ static void test_arms_share_initial_weights(void **state)
         expect_block(a, b, "encoder.", 1);
         expect_block(a, b, "decoder.", 0);
         /* the model made fresh through the API, seed model.seed + t */
-        anamo_model_spec ms = {.in_c = 1, .in_h = 10, .in_w = 10, .encoder = "linear 10, relu",
-                               .decoder = "linear 100, sigmoid", .init = ANAMO_INIT_PYTORCH,
-                               .seed = (uint64_t)(MODEL_SEED + t), .max_batch = 20};
+        anamo_model_spec ms = {.in_c = 1,
+                               .in_h = 10,
+                               .in_w = 10,
+                               .encoder = "linear 10, relu",
+                               .decoder = "linear 100, sigmoid",
+                               .init = ANAMO_INIT_PYTORCH,
+                               .seed = (uint64_t)(MODEL_SEED + t),
+                               .max_batch = 20};
         anamo_model *m = NULL;
         anamo_err err = {0};
         snprintf(p, sizeof p, "%s/fresh-%d.safetensors", fx->dir, t);
@@ -431,11 +433,11 @@ static void test_changed_config_refused(void **state)
     cli_result r = compare(fx, "base.ini", "changed", epochs);
     assert_int_equal(r.code, 2);
     assert_non_null(strstr(r.err, "made by another config"));
-    assert_non_null(strstr(r.err, "epochs = 5")); /* the line as it is now */
+    assert_non_null(strstr(r.err, "epochs = 5"));    /* the line as it is now */
     assert_int_equal(count_of(r.err, "epoch 1"), 0); /* nothing trained */
     cli_free(&r);
     const char *const kept[] = {"--set", "compare.trials=1", "--set", "train.checkpoint_every=2",
-                                "--set", "train.threads=1", NULL};
+                                "--set", "train.threads=1",  NULL};
     r = compare(fx, "base.ini", "changed", kept);
     assert_int_equal(r.code, 0);
     assert_int_equal(count_of(r.err, "finished earlier"), 2);
@@ -455,8 +457,8 @@ static void test_resume_without_redoing(void **state)
     for (int a = 0; a < 2; a++) {
         assert_false(exists(at(p, fx, "resume", ARM_NAMES[a], 1, "")));
         for (int k = 0; k < 5; k++)
-            assert_int_equal(stat(at(p, fx, "resume", ARM_NAMES[a], 0, FILES[k]),
-                                  &before[a][k]), 0);
+            assert_int_equal(stat(at(p, fx, "resume", ARM_NAMES[a], 0, FILES[k]), &before[a][k]),
+                             0);
     }
     cli_result r = compare(fx, "base.ini", "resume", three);
     assert_int_equal(r.code, 0);
@@ -575,11 +577,14 @@ static void test_figures(void **state)
     for (int a = 0; a < 2; a++) {
         /* 10 steps an epoch, a row every 2 */
         assert_int_equal(expect_trial_means(fx, "figs", "training-loss.dat", a, "metrics.csv",
-                                            "iteration", "loss", 1, 2), 20);
-        assert_int_equal(expect_trial_means(fx, "figs", "epoch-loss.dat", a, "epochs.csv",
-                                            "epoch", "train_loss", 1, 2), 4);
-        assert_int_equal(expect_trial_means(fx, "figs", "epoch-loss.dat", a, "epochs.csv",
-                                            "epoch", "test_loss", 3, 2), 4);
+                                            "iteration", "loss", 1, 2),
+                         20);
+        assert_int_equal(expect_trial_means(fx, "figs", "epoch-loss.dat", a, "epochs.csv", "epoch",
+                                            "train_loss", 1, 2),
+                         4);
+        assert_int_equal(expect_trial_means(fx, "figs", "epoch-loss.dat", a, "epochs.csv", "epoch",
+                                            "test_loss", 3, 2),
+                         4);
         /* the colour of the phase's block, from trial 0's rows */
         table_read(at(p, fx, "figs", NULL, 0, "training-loss.dat"), " ", &dat, a);
         table_read(at(p, fx, "figs", ARM_NAMES[a], 0, "metrics.csv"), ",", &log0, -1);
@@ -606,8 +611,8 @@ static void test_figures(void **state)
 static void test_sweep_and_divergence(void **state)
 {
     fixture *fx = *state;
-    static const char *const ARMS6[] = {"joint_lambda=1e-3", "joint_lambda=100",
-                                        "nam_lambda=1e-3", "nam_lambda=100"};
+    static const char *const ARMS6[] = {"joint_lambda=1e-3", "joint_lambda=100", "nam_lambda=1e-3",
+                                        "nam_lambda=100"};
     compare_ok(fx, "sweep.ini", "sweep", NULL);
     char p[PATH_CAP];
     cJSON *res = read_json(at(p, fx, "sweep", NULL, 0, "results.json"));

@@ -15,7 +15,7 @@
 #include "anamo.h"
 #include "test_util.h"
 
-#define N 40      /* training samples */
+#define N 40 /* training samples */
 #define BATCH 10
 #define D 12
 #define F_ENC 150.0 /* forward FLOP per sample */
@@ -32,8 +32,12 @@ static anamo_dataset set_of(float *x, const char *name)
 
 static anamo_model *model_new(void)
 {
-    anamo_model_spec s = {.in_c = D, .in_h = 1, .in_w = 1, .encoder = "linear 5, relu, linear 3",
-                          .decoder = "linear 5, relu, linear 12, sigmoid", .seed = 4,
+    anamo_model_spec s = {.in_c = D,
+                          .in_h = 1,
+                          .in_w = 1,
+                          .encoder = "linear 5, relu, linear 3",
+                          .decoder = "linear 5, relu, linear 12, sigmoid",
+                          .seed = 4,
                           .max_batch = BATCH};
     anamo_model *m = NULL;
     anamo_err err = {0};
@@ -147,10 +151,8 @@ static void test_flop_budget(void **state)
     assert_int_equal(anamo_checkpoint_restore(m, again, ckpt, &err), ANAMO_OK);
     anamo_work w2[2];
     anamo_trainer_work(again, w2);
-    expect_work("restored encoder", &w2[0], w[0].forward_samples, w[0].backward_samples,
-                w[0].flop);
-    expect_work("restored decoder", &w2[1], w[1].forward_samples, w[1].backward_samples,
-                w[1].flop);
+    expect_work("restored encoder", &w2[0], w[0].forward_samples, w[0].backward_samples, w[0].flop);
+    expect_work("restored decoder", &w2[1], w[1].forward_samples, w[1].backward_samples, w[1].flop);
     assert_true(anamo_trainer_done(again));
     anamo_trainer_free(again);
     anamo_trainer_free(t);

@@ -35,19 +35,18 @@ static void assert_error(int rc, int code, const anamo_err *err, const char *w1,
 }
 
 /* A run small enough for valgrind: 10×10 halves images, a 100-8-4-8-100 autoencoder. */
-static const char RUN_TEXT[] =
-    "; test_config_api\n"
-    "[data]\n"
-    "train = halves:200:1\n"
-    "test = halves:50:2\n"
-    "validation = 0.1\n"
-    "[model]\n"
-    "encoder = linear 8, relu, linear 4, relu\n"
-    "decoder = linear 8, relu, linear 100, sigmoid\n"
-    "[train]\n"
-    "epochs = 2\n"
-    "batch = 20\n"
-    "log_every = 5\n";
+static const char RUN_TEXT[] = "; test_config_api\n"
+                               "[data]\n"
+                               "train = halves:200:1\n"
+                               "test = halves:50:2\n"
+                               "validation = 0.1\n"
+                               "[model]\n"
+                               "encoder = linear 8, relu, linear 4, relu\n"
+                               "decoder = linear 8, relu, linear 100, sigmoid\n"
+                               "[train]\n"
+                               "epochs = 2\n"
+                               "batch = 20\n"
+                               "log_every = 5\n";
 
 static anamo_config *parse(const char *text)
 {
@@ -155,10 +154,10 @@ static void test_set(void **state)
 
     assert_error(anamo_config_set(c, "train.epochs=abc", NULL, &err), ANAMO_ERR_CONFIG, &err,
                  "--set", "epochs", "'abc'");
-    assert_error(anamo_config_set(c, "train.bogus=1", "my-origin", &err), ANAMO_ERR_CONFIG,
-                 &err, "my-origin", "bogus", NULL);
-    assert_error(anamo_config_set(c, "nosuch.key=1", NULL, &err), ANAMO_ERR_CONFIG, &err,
-                 "nosuch", NULL, NULL);
+    assert_error(anamo_config_set(c, "train.bogus=1", "my-origin", &err), ANAMO_ERR_CONFIG, &err,
+                 "my-origin", "bogus", NULL);
+    assert_error(anamo_config_set(c, "nosuch.key=1", NULL, &err), ANAMO_ERR_CONFIG, &err, "nosuch",
+                 NULL, NULL);
     assert_error(anamo_config_set(c, "no equals sign", NULL, &err), ANAMO_ERR_CONFIG, &err,
                  "section.key=value", NULL, NULL);
     /* refused assignments changed nothing: the config is still valid and as it was */
@@ -197,8 +196,8 @@ static void test_arms_and_quick(void **state)
     assert_string_equal(anamo_config_get(c, "loss", "lambda"), "0"); /* another arm's: not here */
     must(anamo_config_use_quick(c, &err), &err);
     assert_string_equal(anamo_config_get(c, "train", "epochs"), "1");
-    assert_error(anamo_config_use_arm(c, "missing", &err), ANAMO_ERR_CONFIG, &err,
-                 "[arm missing]", NULL, NULL);
+    assert_error(anamo_config_use_arm(c, "missing", &err), ANAMO_ERR_CONFIG, &err, "[arm missing]",
+                 NULL, NULL);
     anamo_config_free(c);
 
     c = parse(RUN_TEXT);
@@ -318,8 +317,7 @@ static void test_run_errors(void **state)
     char cwd[TEST_UTIL_PATH_CAP];
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_int_equal(chdir(fx->dir), 0);
-    expect_run_error(c, NULL, ANAMO_ERR_IO, "data root data (set $ANAMO_DATA to change it)",
-                     NULL);
+    expect_run_error(c, NULL, ANAMO_ERR_IO, "data root data (set $ANAMO_DATA to change it)", NULL);
     assert_int_equal(chdir(cwd), 0);
     if (saved)
         setenv("ANAMO_DATA", saved_copy, 1);

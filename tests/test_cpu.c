@@ -8,8 +8,17 @@
 
 static cpu_features intel_avx512(void) /* the Intel family 6 model 207 */
 {
-    cpu_features f = {.intel = 1, .family = 6, .model = 207, .sse3 = 1, .avx = 1, .avx2 = 1,
-                      .fma = 1, .avx512f = 1, .avx512bw = 1, .avx512dq = 1, .avx512vl = 1};
+    cpu_features f = {.intel = 1,
+                      .family = 6,
+                      .model = 207,
+                      .sse3 = 1,
+                      .avx = 1,
+                      .avx2 = 1,
+                      .fma = 1,
+                      .avx512f = 1,
+                      .avx512bw = 1,
+                      .avx512dq = 1,
+                      .avx512vl = 1};
     return f;
 }
 

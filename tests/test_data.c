@@ -121,8 +121,8 @@ static void expect_error(int rc, const anamo_err *err, int code, const char *par
 {
     if (rc != code || !strstr(err->msg, part1) || (part2 && !strstr(err->msg, part2)))
         fail_msg("expected %s with '%s'%s%s%s, got %s: %s", anamo_status_name(code), part1,
-                 part2 ? " and '" : "", part2 ? part2 : "", part2 ? "'" : "",
-                 anamo_status_name(rc), err->msg);
+                 part2 ? " and '" : "", part2 ? part2 : "", part2 ? "'" : "", anamo_status_name(rc),
+                 err->msg);
 }
 
 /* ---- IDX ---------------------------------------------------------------------------------- */
@@ -190,7 +190,10 @@ static void test_idx_truncated(void **state)
 {
     size_t len;
     uint8_t *full = idx_images(2051, 3, 2, 5, &len); /* 16 + 30 bytes */
-    const struct { size_t keep; const char *part; } cases[] = {
+    const struct {
+        size_t keep;
+        const char *part;
+    } cases[] = {
         {1, "offset 0: expected 16 bytes of IDX images header, found 1"},
         {4, "offset 0: expected 16 bytes of IDX images header, found 4"},
         {15, "offset 0: expected 16 bytes of IDX images header, found 15"},
@@ -249,8 +252,7 @@ static void test_idx_truncated_gzip(void **state)
     assert_null(ds.data);
 }
 
-static void write_header(const char *path, uint32_t magic, uint32_t n, uint32_t rows,
-                         uint32_t cols)
+static void write_header(const char *path, uint32_t magic, uint32_t n, uint32_t rows, uint32_t cols)
 {
     uint8_t h[16];
     put_be32(h, magic);
@@ -262,7 +264,10 @@ static void write_header(const char *path, uint32_t magic, uint32_t n, uint32_t 
 
 static void test_idx_bad_header(void **state)
 {
-    const struct { uint32_t magic, n, rows, cols; const char *part; } cases[] = {
+    const struct {
+        uint32_t magic, n, rows, cols;
+        const char *part;
+    } cases[] = {
         {1234, 1, 1, 1, "offset 0: magic number 1234 (0x000004d2), expected 2051"},
         {0x03080000, 1, 1, 1, "little-endian"},
         {2051, 0, 28, 28, "offset 4: image count is 0"},
@@ -282,8 +287,7 @@ static void test_idx_bad_header(void **state)
         write_header(path, cases[i].magic, cases[i].n, cases[i].rows, cases[i].cols);
         anamo_dataset ds;
         anamo_err err = {0};
-        expect_error(anamo_idx_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path,
-                     cases[i].part);
+        expect_error(anamo_idx_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path, cases[i].part);
     }
 }
 
@@ -303,8 +307,7 @@ static void test_idx_not_a_file(void **state)
     expect_error(anamo_idx_read(empty_gz, &ds, &err), &err, ANAMO_ERR_FORMAT, empty_gz,
                  "offset 0: expected 16 bytes of IDX images header, found 0");
     expect_error(anamo_idx_read(dir, &ds, &err), &err, ANAMO_ERR_IO, dir, ": is a directory");
-    expect_error(anamo_idx_read(missing, &ds, &err), &err, ANAMO_ERR_IO, missing,
-                 "No such file");
+    expect_error(anamo_idx_read(missing, &ds, &err), &err, ANAMO_ERR_IO, missing, "No such file");
     uint8_t *labels = NULL;
     int64_t n = 0;
     expect_error(anamo_idx_read_labels(dir, &labels, &n, &err), &err, ANAMO_ERR_IO, dir,
@@ -334,10 +337,23 @@ static void check_npy_layout(const char *path, const char *dict, size_t data_byt
 
 static void test_npy_u8_round_trip(void **state)
 {
-    const struct { int ndim; int64_t shape[4]; int c, h, w; const char *dict; } cases[] = {
-        {4, {2, 3, 4, 5}, 3, 4, 5,
+    const struct {
+        int ndim;
+        int64_t shape[4];
+        int c, h, w;
+        const char *dict;
+    } cases[] = {
+        {4,
+         {2, 3, 4, 5},
+         3,
+         4,
+         5,
          "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3, 4, 5), }"},
-        {3, {2, 4, 5, 0}, 1, 4, 5,
+        {3,
+         {2, 4, 5, 0},
+         1,
+         4,
+         5,
          "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 4, 5), }"},
     };
     uint8_t data[120];
@@ -370,7 +386,13 @@ static void test_npy_f32_round_trip(void **state)
     float data[12];
     for (int k = 0; k < 12; k++)
         data[k] = (float)(k - 5) / 3.0f;
-    const struct { int ndim; int64_t shape[2]; int64_t n; int c; const char *dict; } cases[] = {
+    const struct {
+        int ndim;
+        int64_t shape[2];
+        int64_t n;
+        int c;
+        const char *dict;
+    } cases[] = {
         {2, {3, 4}, 3, 4, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }"},
         {1, {12, 0}, 12, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (12,), }"},
     };
@@ -461,7 +483,12 @@ static void test_npy_rejects(void **state)
     uint8_t data[64] = {0};
     const double huge = 1e300;
     memcpy(data, &huge, sizeof huge);
-    const struct { const char *dict; size_t len; const char *part; int major; } cases[] = {
+    const struct {
+        const char *dict;
+        size_t len;
+        const char *part;
+        int major;
+    } cases[] = {
         {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24,
          "fortran_order is True; only C-order arrays are read", 1},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 10,
@@ -472,8 +499,8 @@ static void test_npy_rejects(void **state)
          "offset 152: 4 trailing bytes after 24 bytes of data", 1},
         {"{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", 24,
          "big-endian dtype '>f4'", 1},
-        {"{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16,
-         "dtype '<i8' is not read", 1},
+        {"{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16, "dtype '<i8' is not read",
+         1},
         {"{'descr': '<f4', 'fortran_order': False, }", 0, "missing key 'shape'", 1},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1), }", 4,
          "at most 4 dimensions", 1},
@@ -493,8 +520,7 @@ static void test_npy_rejects(void **state)
         write_npy_raw(path, cases[i].major, cases[i].dict, data, cases[i].len);
         anamo_dataset ds;
         anamo_err err = {0};
-        expect_error(anamo_npy_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path,
-                     cases[i].part);
+        expect_error(anamo_npy_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path, cases[i].part);
         assert_null(ds.data);
     }
     char path[PATH_CAP];
@@ -502,8 +528,7 @@ static void test_npy_rejects(void **state)
     write_text(path, "hello, this is text and not an array at all\n");
     anamo_dataset ds;
     anamo_err err = {0};
-    expect_error(anamo_npy_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path,
-                 "not an NPY file");
+    expect_error(anamo_npy_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path, "not an NPY file");
     tmp_path(state, "short-header.npy", path);
     write_file(path, "\x93NUMPY\x01\x00\x76\x00{'descr'", 17, 0);
     expect_error(anamo_npy_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path,
@@ -569,7 +594,10 @@ static void test_csv_long_line(void **state)
 
 static void test_csv_errors(void **state)
 {
-    const struct { const char *text; const char *part; } cases[] = {
+    const struct {
+        const char *text;
+        const char *part;
+    } cases[] = {
         {"a,b,c\n1,2,3\n4,5\n", "line 3: expected 3 columns, found 2"},
         {"1,2,3\n4,5,6,7\n", "line 2: expected 3 columns, found 4"},
         {"a,b,c\r\n1,2,3\r\n\r\n1,2,3\r\n1,2\r\n", "line 5: expected 3 columns, found 2"},
@@ -590,8 +618,7 @@ static void test_csv_errors(void **state)
         write_text(path, cases[i].text);
         anamo_dataset ds;
         anamo_err err = {0};
-        expect_error(anamo_csv_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path,
-                     cases[i].part);
+        expect_error(anamo_csv_read(path, &ds, &err), &err, ANAMO_ERR_FORMAT, path, cases[i].part);
         assert_null(ds.data);
     }
     char dir[PATH_CAP];
@@ -665,12 +692,13 @@ static void test_open_mnist_missing(void **state)
     tmp_path(state, "root2", root);
     anamo_dataset ds;
     anamo_err err = {0};
-    snprintf(want, sizeof want, "mnist:test: cannot find t10k-images-idx3-ubyte(.gz) in %s/mnist "
+    snprintf(want, sizeof want,
+             "mnist:test: cannot find t10k-images-idx3-ubyte(.gz) in %s/mnist "
              "(set ANAMO_DATA or put the files there; download from "
              "http://yann.lecun.com/exdb/mnist/ or https://ossci-datasets.s3.amazonaws.com/"
-             "mnist/)", root);
-    expect_error(anamo_dataset_open("mnist:test", root, &ds, &err), &err, ANAMO_ERR_IO, want,
-                 NULL);
+             "mnist/)",
+             root);
+    expect_error(anamo_dataset_open("mnist:test", root, &ds, &err), &err, ANAMO_ERR_IO, want, NULL);
     assert_string_equal(err.msg, want);
     expect_error(anamo_dataset_open("mnist:train", root, &ds, &err), &err, ANAMO_ERR_FORMAT,
                  "mnist:train: ", "3 labels for the 4 images");
@@ -698,8 +726,8 @@ static void test_open_fashion(void **state)
     struct stat st;
     if (stat(FASHION_SYSTEM_DIR, &st) != 0) {
         snprintf(want, sizeof want, "in %s/fashion-mnist or " FASHION_SYSTEM_DIR, root);
-        expect_error(anamo_dataset_open("fashion-mnist:train", root, &ds, &err), &err,
-                     ANAMO_ERR_IO, want, "dataset-fashion-mnist");
+        expect_error(anamo_dataset_open("fashion-mnist:train", root, &ds, &err), &err, ANAMO_ERR_IO,
+                     want, "dataset-fashion-mnist");
     }
     make_fake_set(state, "root3", "fashion-mnist", 4);
     assert_int_equal(anamo_dataset_open("fashion-mnist:train@3", root, &ds, &err), ANAMO_OK);
@@ -780,8 +808,8 @@ static void test_open_files(void **state)
     expect_error(anamo_dataset_open(path, NULL, &ds, &err), &err, ANAMO_ERR_IO, path,
                  "cannot open");
     tmp_path(state, "notes.txt", path);
-    expect_error(anamo_dataset_open(path, NULL, &ds, &err), &err, ANAMO_ERR_ARG,
-                 "unknown dataset", "PATH.csv");
+    expect_error(anamo_dataset_open(path, NULL, &ds, &err), &err, ANAMO_ERR_ARG, "unknown dataset",
+                 "PATH.csv");
 }
 
 /* ---- slices and batches ------------------------------------------------------------------- */
@@ -863,8 +891,8 @@ static void test_gather_scaling(void **state)
     for (int r = 0; r < N; r++)
         for (int j = 0; j < DIM; j++)
             bytes[r * DIM + j] = (uint8_t)(j + r);
-    anamo_dataset ds = {.n = N, .c = 1, .h = 16, .w = 16, .dim = DIM, .dtype = ANAMO_U8,
-                        .data = bytes};
+    anamo_dataset ds = {
+        .n = N, .c = 1, .h = 16, .w = 16, .dim = DIM, .dtype = ANAMO_U8, .data = bytes};
     int64_t idx[N];
     for (int i = 0; i < N; i++)
         idx[i] = N - 1 - i;
@@ -910,8 +938,11 @@ static void test_real_mnist(void **state)
     snprintf(dir, sizeof dir, "%s/mnist", root);
     if (!src || stat(dir, &st) != 0)
         skip();
-    const struct { const char *spec; int64_t n; uint8_t first; } sets[] = {
-        {"mnist:train", 60000, 5}, {"mnist:test", 10000, 7}};
+    const struct {
+        const char *spec;
+        int64_t n;
+        uint8_t first;
+    } sets[] = {{"mnist:train", 60000, 5}, {"mnist:test", 10000, 7}};
     for (int s = 0; s < 2; s++) {
         anamo_dataset ds;
         anamo_err err = {0};
@@ -933,16 +964,26 @@ static void test_real_mnist(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idx_round_trip),     cmocka_unit_test(test_idx_labels),
-        cmocka_unit_test(test_idx_truncated),      cmocka_unit_test(test_idx_truncated_gzip),
-        cmocka_unit_test(test_idx_bad_header),     cmocka_unit_test(test_idx_not_a_file),
-        cmocka_unit_test(test_npy_u8_round_trip),  cmocka_unit_test(test_npy_f32_round_trip),
-        cmocka_unit_test(test_npy_f8),             cmocka_unit_test(test_npy_rejects),
-        cmocka_unit_test(test_csv_tables),         cmocka_unit_test(test_csv_long_line),
-        cmocka_unit_test(test_csv_errors),         cmocka_unit_test(test_open_mnist),
-        cmocka_unit_test(test_open_mnist_missing), cmocka_unit_test(test_open_fashion),
-        cmocka_unit_test(test_open_files),         cmocka_unit_test(test_slice),
-        cmocka_unit_test(test_gather_scaling),     cmocka_unit_test(test_real_mnist),
+        cmocka_unit_test(test_idx_round_trip),
+        cmocka_unit_test(test_idx_labels),
+        cmocka_unit_test(test_idx_truncated),
+        cmocka_unit_test(test_idx_truncated_gzip),
+        cmocka_unit_test(test_idx_bad_header),
+        cmocka_unit_test(test_idx_not_a_file),
+        cmocka_unit_test(test_npy_u8_round_trip),
+        cmocka_unit_test(test_npy_f32_round_trip),
+        cmocka_unit_test(test_npy_f8),
+        cmocka_unit_test(test_npy_rejects),
+        cmocka_unit_test(test_csv_tables),
+        cmocka_unit_test(test_csv_long_line),
+        cmocka_unit_test(test_csv_errors),
+        cmocka_unit_test(test_open_mnist),
+        cmocka_unit_test(test_open_mnist_missing),
+        cmocka_unit_test(test_open_fashion),
+        cmocka_unit_test(test_open_files),
+        cmocka_unit_test(test_slice),
+        cmocka_unit_test(test_gather_scaling),
+        cmocka_unit_test(test_real_mnist),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

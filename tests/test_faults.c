@@ -64,8 +64,8 @@
 #endif
 
 #define PATH_CAP TEST_UTIL_PATH_CAP
-#define RUN_TIMEOUT_S 60.0   /* a run here takes ~20 ms; a minute means it hangs */
-#define MAX_POINTS 100000    /* no place here has this many points: the count is broken */
+#define RUN_TIMEOUT_S 60.0 /* a run here takes ~20 ms; a minute means it hangs */
+#define MAX_POINTS 100000  /* no place here has this many points: the count is broken */
 #define HELPER_DATA "halves:40:1"
 #define HELPER_BATCH 20
 #define ASAN_ALLOC_STRIDE 10 /* under ASan: allocation points 1, 11, 21, ... */
@@ -87,12 +87,12 @@ static const char COMPARE_TAIL[] =
     "[arm joint]\ntrain.scheme = joint\n[arm nam]\ntrain.scheme = nam\n";
 
 typedef struct fixture {
-    char dir[PATH_CAP];   /* everything this test writes */
-    char bin[PATH_CAP];   /* anamo */
-    char shim[PATH_CAP];  /* libfault_shim.so */
-    char self[PATH_CAP];  /* this executable, for the checkpoint helper */
+    char dir[PATH_CAP];  /* everything this test writes */
+    char bin[PATH_CAP];  /* anamo */
+    char shim[PATH_CAP]; /* libfault_shim.so */
+    char self[PATH_CAP]; /* this executable, for the checkpoint helper */
     char run_ini[PATH_CAP], compare_ini[PATH_CAP];
-    int strict;           /* known issues fail too */
+    int strict;             /* known issues fail too */
     long long alloc_stride; /* allocation points tried: every one, or every so many (ASan) */
 } fixture;
 
@@ -119,10 +119,10 @@ static int env_is(const char *entry, const char *name)
 /* The child's environment: ours without the variables set here, then these. */
 static char **child_env(const fixture *fx, const fault_spec *fs, char vars[][PATH_CAP + 64])
 {
-    static const char *const OURS[] = {"FAULT_KIND", "FAULT_N", "FAULT_AFTER", "FAULT_REPORT",
-                                       "FAULT_PROGRAM", "LD_PRELOAD", "GOMP_SPINCOUNT",
-                                       "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PATH",
-                                       "ASAN_OPTIONS"};
+    static const char *const OURS[] = {"FAULT_KIND",     "FAULT_N",         "FAULT_AFTER",
+                                       "FAULT_REPORT",   "FAULT_PROGRAM",   "LD_PRELOAD",
+                                       "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                       "PATH",           "ASAN_OPTIONS"};
     size_t n = 0, k = 0;
     while (environ[n])
         n++;
@@ -143,8 +143,8 @@ static char **child_env(const fixture *fx, const fault_spec *fs, char vars[][PAT
     snprintf(vars[v], sizeof vars[v], "OPENBLAS_NUM_THREADS=1"), env[k++] = vars[v++];
     snprintf(vars[v], sizeof vars[v], "PATH=/nonexistent-anamo-test-faults"), env[k++] = vars[v++];
     const char *asan = getenv("ASAN_OPTIONS");
-    snprintf(vars[v], sizeof vars[v], "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
-             asan ? asan : "", asan && *asan ? ":" : "");
+    snprintf(vars[v], sizeof vars[v], "ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan ? asan : "",
+             asan && *asan ? ":" : "");
     env[k++] = vars[v++];
     if (fs && fs->kind) {
         snprintf(vars[v], sizeof vars[v], "LD_PRELOAD=%s", fx->shim), env[k++] = vars[v++];
@@ -188,7 +188,8 @@ static cli_result run_child(const fixture *fx, const fault_spec *fs, const char 
     return cli_wait(pid, prog, fx->dir, args[0] ? args[0] : "", RUN_TIMEOUT_S);
 }
 
-#define ANAMO(fx, fs, ...) run_child((fx), (fs), (fx)->bin, (const char *const[]){__VA_ARGS__, NULL})
+#define ANAMO(fx, fs, ...) \
+    run_child((fx), (fs), (fx)->bin, (const char *const[]){__VA_ARGS__, NULL})
 
 /* What the shim reported: whether it failed a point (and where, into where), -1 when it left
  * no report (the process did not exit normally and failed nothing). */
@@ -212,8 +213,8 @@ static void expect_plain_ok(cli_result *r, const char *what)
     static char msg[4096];
     int bad = r->code != 0 || r->signal != 0;
     if (bad)
-        snprintf(msg, sizeof msg, "%s: exit %d, signal %d; stderr:\n%s", what, r->code,
-                 r->signal, r->err);
+        snprintf(msg, sizeof msg, "%s: exit %d, signal %d; stderr:\n%s", what, r->code, r->signal,
+                 r->err);
     cli_free(r);
     if (bad)
         fail_msg("%s", msg);
@@ -297,7 +298,8 @@ static int checkpoint_problem(const char *path, char *why, size_t cap)
     cJSON_Delete(header);
     if ((double)(8 + hlen) + end != (double)size)
         return snprintf(why, cap, "%s: %zu bytes, its header accounts for %.0f", path, size,
-                        (double)(8 + hlen) + end), 1;
+                        (double)(8 + hlen) + end),
+               1;
     anamo_model *m = NULL;
     if (anamo_checkpoint_load_model(path, 16, &m, &err))
         return snprintf(why, cap, "%s does not load: %s", path, err.msg), 1;
@@ -337,7 +339,8 @@ static void strip_clocks(cJSON *o)
         for (size_t i = 0; i < sizeof CLOCKS / sizeof CLOCKS[0]; i++)
             cJSON_DeleteItemFromObjectCaseSensitive(o, CLOCKS[i]);
     cJSON *e;
-    cJSON_ArrayForEach(e, o) strip_clocks(e);
+    cJSON_ArrayForEach(e, o)
+        strip_clocks(e);
 }
 
 /* Whether a and b differ; the dotted key path of the first difference into path. */
@@ -362,8 +365,7 @@ static int first_difference(const cJSON *a, const cJSON *b, char *path, size_t c
 }
 
 /* JSON texts a and b compared, clocks apart: "" when equal, else "FILE: KEY.PATH" in why. */
-static void json_difference(const char *a, const char *b, const char *file, char *why,
-                            size_t cap)
+static void json_difference(const char *a, const char *b, const char *file, char *why, size_t cap)
 {
     cJSON *oa = cJSON_Parse(a), *ob = cJSON_Parse(b);
     char path[256];
@@ -382,9 +384,9 @@ static void json_difference(const char *a, const char *b, const char *file, char
  * progress's clocks apart; the first difference into why. */
 static void checkpoint_difference(const char *a, const char *b, char *why, size_t cap)
 {
-    static const char *const META[] = {"format", "anamo.input_shape", "anamo.encoder",
-                                       "anamo.decoder", "anamo.init", "anamo.seed",
-                                       "anamo.standardize", "anamo.binary_codes", "config"};
+    static const char *const META[] = {
+        "format",     "anamo.input_shape", "anamo.encoder",      "anamo.decoder", "anamo.init",
+        "anamo.seed", "anamo.standardize", "anamo.binary_codes", "config"};
     anamo_err err = {0};
     st_file *fa = NULL, *fb = NULL;
     why[0] = '\0';
@@ -440,8 +442,7 @@ static void csv_difference(const char *a, const char *b, const char *file, int n
     free(tb);
 }
 
-static void file_difference(const char *a, const char *b, const char *file, char *why,
-                            size_t cap)
+static void file_difference(const char *a, const char *b, const char *file, char *why, size_t cap)
 {
     char *ta = read_text(a, NULL), *tb = read_text(b, NULL);
     why[0] = '\0';
@@ -455,7 +456,8 @@ static void file_difference(const char *a, const char *b, const char *file, char
 static void run_difference(const char *got, const char *ref, char *why, size_t cap)
 {
     char a[PATH_CAP], b[PATH_CAP];
-#define IN(name) (snprintf(a, sizeof a, "%s/%s", got, name), snprintf(b, sizeof b, "%s/%s", ref, name))
+#define IN(name) \
+    (snprintf(a, sizeof a, "%s/%s", got, name), snprintf(b, sizeof b, "%s/%s", ref, name))
     IN("config.ini");
     file_difference(a, b, "config.ini", why, cap);
     if (!why[0]) {
@@ -551,8 +553,8 @@ static void absorbed_difference(const fixture *fx, tally *t, const char *place, 
     if (!known || fx->strict)
         fail_msg("%s, %s #%lld (%s): exit 0, but %s differs from a fault-free run's%s%s", place,
                  kind, n, where, why, known ? "; known: " : "", known ? known : "");
-    print_message("  known: %s, %s #%lld (%s): exit 0 with %s changed: %s\n", place, kind, n,
-                  where, why, known ? known : "?");
+    print_message("  known: %s, %s #%lld (%s): exit 0 with %s changed: %s\n", place, kind, n, where,
+                  why, known ? known : "?");
     t->known++;
 }
 
@@ -609,8 +611,13 @@ static int save_helper(const char *dir, const char *mode)
     int rc = anamo_dataset_open(HELPER_DATA, "data", &ds, &err);
     if (rc)
         return fprintf(stderr, "anamo: %s\n", err.msg), 1;
-    anamo_model_spec ms = {.in_c = ds.c, .in_h = ds.h, .in_w = ds.w, .encoder = "linear 8, relu",
-                           .decoder = "linear 100, sigmoid", .seed = 2, .max_batch = HELPER_BATCH};
+    anamo_model_spec ms = {.in_c = ds.c,
+                           .in_h = ds.h,
+                           .in_w = ds.w,
+                           .encoder = "linear 8, relu",
+                           .decoder = "linear 100, sigmoid",
+                           .seed = 2,
+                           .max_batch = HELPER_BATCH};
     anamo_train_spec ts;
     memset(&ts, 0, sizeof ts);
     ts.nphases = 1;
@@ -692,11 +699,12 @@ static void print_tallies(const char *place, const tally *t, double seconds, lon
     print_message("%s: %.1f s\n", place, seconds);
     if (stride > 1)
         print_message("  (allocations: every %lldth point, the sanitizer build's sample; "
-                      "ANAMO_FAULTS_ALLOC_STRIDE=1 runs them all)\n", stride);
+                      "ANAMO_FAULTS_ALLOC_STRIDE=1 runs them all)\n",
+                      stride);
     for (int k = 0; k < NKINDS; k++)
         print_message("  %-6s %4d points: %4d failed cleanly, %4d absorbed (outputs unchanged), "
-                      "%4d absorbed with a known issue\n", KINDS[k], t[k].points, t[k].failed,
-                      t[k].absorbed, t[k].known);
+                      "%4d absorbed with a known issue\n",
+                      KINDS[k], t[k].points, t[k].failed, t[k].absorbed, t[k].known);
 }
 
 /* Runs every kind at N = 1, 2, … through run_one (which returns whether the run reached point
@@ -790,8 +798,7 @@ static void test_faults_in_checkpoint_save(void **state)
     free(bytes);
     r = run_helper(fx, NULL, dir, "new");
     expect_plain_ok(&r, "helper new");
-    drive(fx, "a. checkpoint save (anamo_checkpoint_save over an epoch-1 checkpoint)",
-          save_point);
+    drive(fx, "a. checkpoint save (anamo_checkpoint_save over an epoch-1 checkpoint)", save_point);
 }
 
 /* ---- b. ------------------------------------------------------------------------------------ */
@@ -857,8 +864,7 @@ static void test_faults_in_run_dir(void **state)
     snprintf(ref, sizeof ref, "%s/b-ref", fx->dir);
     cli_result r = ANAMO(fx, NULL, "train", fx->run_ini, "-o", ref);
     expect_plain_ok(&r, "reference run");
-    drive(fx, "b. run directory (anamo train on a fresh -o, mkdir to summary.json)",
-          run_dir_point);
+    drive(fx, "b. run directory (anamo train on a fresh -o, mkdir to summary.json)", run_dir_point);
 }
 
 /* ---- c. ------------------------------------------------------------------------------------ */
@@ -974,8 +980,8 @@ static int compare_point(fixture *fx, const char *kind, long long n, tally *t)
         expect_plain_ok(&r, "fault-free compare");
         compare_difference(dir, ref, why, sizeof why);
         if (why[0])
-            fail_msg("compare, %s: a compare with no fault differs from the reference: %s",
-                     kind, why);
+            fail_msg("compare, %s: a compare with no fault differs from the reference: %s", kind,
+                     why);
         return 0;
     }
     const int outcome = check_fault(fx, t, "compare", kind, n, where, &r, dir);

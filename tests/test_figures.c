@@ -25,8 +25,9 @@ static const struct {
               {"both", "joint step", "#2ca02c"}};
 
 /* 2 epochs of 10 steps, a row logged every 2 steps, 2 trials (the curves are means) */
-#define GREY_DATA "[data]\ntrain = halves:200:1\ntest = halves:20:2\n"                       \
-                  "[model]\nencoder = linear 10, relu\ndecoder = linear 100, sigmoid\nseed = 2\n"
+#define GREY_DATA                                        \
+    "[data]\ntrain = halves:200:1\ntest = halves:20:2\n" \
+    "[model]\nencoder = linear 10, relu\ndecoder = linear 100, sigmoid\nseed = 2\n"
 #define TRAIN "[train]\nepochs = 2\nbatch = 20\nlog_every = 2\nseed = 2\n"
 #define ARMS "[arm joint]\ntrain.scheme = joint\n[arm nam]\ntrain.scheme = nam\n"
 #define RGB_N 40 /* colour images in colour.npy, 3 × 6 × 6 each */
@@ -34,7 +35,7 @@ static const char *const CONFIGS[][2] = {
     {"grey.ini", GREY_DATA TRAIN "[compare]\narms = joint, nam\ntrials = 2\n" ARMS},
     /* 2 families × 4 values: 8 arms on one axis */
     {"many.ini", GREY_DATA TRAIN "[compare]\narms = joint, nam\ntrials = 1\n"
-                 "sweep = loss.lambda\nsweep_values = 0, 1e-4, 1e-3, 1e-2\n" ARMS},
+                                 "sweep = loss.lambda\nsweep_values = 0, 1e-4, 1e-3, 1e-2\n" ARMS},
     /* a linear autoencoder starts far from the data: its losses span more than a decade */
     {"colour.ini", "[data]\ntrain = colour.npy\ntest = colour.npy\n[model]\n"
                    "encoder = linear 8\ndecoder = linear 108\nseed = 1\n"
@@ -63,8 +64,10 @@ static int write_text(const char *dir, const char *name, const char *text)
 static int write_colour_npy(const char *dir)
 {
     char header[128], path[PATH_CAP];
-    int n = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, "
-                                            "'shape': (%d, 3, 6, 6), }", RGB_N);
+    int n = snprintf(header, sizeof header,
+                     "{'descr': '<f4', 'fortran_order': False, "
+                     "'shape': (%d, 3, 6, 6), }",
+                     RGB_N);
     while ((10 + n + 1) % 64) /* magic, version, length, dict, '\n': a multiple of 64 */
         header[n++] = ' ';
     header[n++] = '\n';
@@ -83,8 +86,7 @@ static int write_colour_npy(const char *dir)
     FILE *f = fopen(path, "wb");
     const unsigned char len[2] = {(unsigned char)(n & 0xff), (unsigned char)(n >> 8)};
     int ok = f && fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8 && fwrite(len, 1, 2, f) == 2 &&
-             fwrite(header, 1, (size_t)n, f) == (size_t)n &&
-             fwrite(px, sizeof px, 1, f) == 1;
+             fwrite(header, 1, (size_t)n, f) == (size_t)n && fwrite(px, sizeof px, 1, f) == 1;
     return f && fclose(f) == 0 && ok ? 0 : -1;
 }
 
@@ -126,8 +128,8 @@ static char *output(fixture *fx, int k, const char *file, char *out)
         join_path(cfg, sizeof cfg, fx->dir, CONFIGS[k][0]);
         snprintf(set_train, sizeof set_train, "data.train=%s/colour.npy", fx->dir);
         snprintf(set_test, sizeof set_test, "data.test=%s/colour.npy", fx->dir);
-        const char *args[] = {"compare", cfg, "-o", dir, "--set", set_train, "--set", set_test,
-                              NULL};
+        const char *args[] = {"compare", cfg,     "-o",     dir, "--set",
+                              set_train, "--set", set_test, NULL};
         if (!strstr(CONFIGS[k][1], "colour.npy"))
             args[4] = NULL;
         cli_result r = run_cli(fx->bin, fx->dir, args, TIMEOUT_S);
@@ -148,10 +150,7 @@ static char *must_read(const char *path)
     return text;
 }
 
-static int have_gnuplot(void)
-{
-    return system("command -v gnuplot >/dev/null 2>&1") == 0;
-}
+static int have_gnuplot(void) { return system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
 /* ---- the gnuplot script: its plot commands, split into clauses ------------------------------- */
 
@@ -256,8 +255,8 @@ static int dat_block(const char *path, int b, double rows[][4], char *header)
         if (block != b)
             continue;
         assert_true(n < MAX_ROWS);
-        if (sscanf(line, "%lf %lf %lf %lf", &rows[n][0], &rows[n][1], &rows[n][2],
-                   &rows[n][3]) != 4)
+        if (sscanf(line, "%lf %lf %lf %lf", &rows[n][0], &rows[n][1], &rows[n][2], &rows[n][3]) !=
+            4)
             fail_msg("%s: block %d row %d is not 4 numbers: %s", path, b, n, line);
         n++;
     }
@@ -317,11 +316,11 @@ static void expect_one_axis(fixture *fx, int k, const char *const *arms, int nar
         assert_true(point[a] >= 0);
         for (int b = 0; b < a; b++)
             if (dash[a] == dash[b] && point[a] == point[b])
-                fail_msg("%s: arms %s and %s look the same (dt %d, pt %d)", p, arms[b],
-                         arms[a], dash[a], point[a]);
+                fail_msg("%s: arms %s and %s look the same (dt %d, pt %d)", p, arms[b], arms[a],
+                         dash[a], point[a]);
     }
     assert_null(curve_of(pc, narms)); /* no other block */
-    for (int i = 0; i < 3; i++) { /* the colour key */
+    for (int i = 0; i < 3; i++) {     /* the colour key */
         const char *c = titled(pc, BLOCKS[i].title);
         if (!c || !strstr(c, BLOCKS[i].rgb))
             fail_msg("%s: no key entry '%s' in %s", p, BLOCKS[i].title, BLOCKS[i].rgb);
@@ -395,9 +394,10 @@ static void test_training_loss_one_axis(void **state)
 static void test_training_loss_many_arms(void **state)
 {
     fixture *fx = *state;
-    static const char *const ARMS8[] = {
-        "joint_lambda=0", "joint_lambda=1e-4", "joint_lambda=1e-3", "joint_lambda=1e-2",
-        "nam_lambda=0",   "nam_lambda=1e-4",   "nam_lambda=1e-3",   "nam_lambda=1e-2"};
+    static const char *const ARMS8[] = {"joint_lambda=0",    "joint_lambda=1e-4",
+                                        "joint_lambda=1e-3", "joint_lambda=1e-2",
+                                        "nam_lambda=0",      "nam_lambda=1e-4",
+                                        "nam_lambda=1e-3",   "nam_lambda=1e-2"};
     expect_one_axis(fx, 1, ARMS8, 8);
     char p[PATH_CAP];
     char *gp = must_read(output(fx, 1, "training-loss.gp", p));
@@ -406,8 +406,7 @@ static void test_training_loss_many_arms(void **state)
     char line[256];
     snprintf(line, sizeof line, "%.*s", (int)strcspn(key + 1, "\n"), key + 1);
     if (!strstr(line, "outside") || !strstr(line, "noenhanced"))
-        fail_msg("%s: '%s': the key is not outside the plot or names are enhanced text", p,
-                 line);
+        fail_msg("%s: '%s': the key is not outside the plot or names are enhanced text", p, line);
     free(gp);
 }
 
@@ -452,8 +451,8 @@ static void expect_labelled_grid(fixture *fx, int k, const char *const *arms, in
         assert_string_equal(text[i], i ? arms[i - 1] : "original");
         const double top = s * (1 + i * (tile + 1)), bottom = top + s * tile;
         if (!(y[i] >= top && y[i] <= bottom))
-            fail_msg("%s: label '%s' at row %g, its band is rows %g to %g", p, text[i], y[i],
-                     top, bottom);
+            fail_msg("%s: label '%s' at row %g, its band is rows %g to %g", p, text[i], y[i], top,
+                     bottom);
     }
     size_t len;
     uint8_t *rgb = read_whole(output(fx, k, "reconstructions-labelled.rgb", p), &len);
@@ -464,8 +463,8 @@ static void expect_labelled_grid(fixture *fx, int k, const char *const *arms, in
             const uint8_t *got = rgb + 3 * ((size_t)r * W + c);
             const uint8_t *want = grid + 3 * ((size_t)(r / s) * gw + c / s);
             if (memcmp(got, want, 3))
-                fail_msg("%s: pixel (%d, %d) is not reconstructions.png's (%d, %d)", p, c, r,
-                         c / s, r / s);
+                fail_msg("%s: pixel (%d, %d) is not reconstructions.png's (%d, %d)", p, c, r, c / s,
+                         r / s);
             coloured += got[0] != got[1] || got[1] != got[2];
         }
     assert_true(channels == 3 ? coloured > 0 : coloured == 0);
@@ -512,8 +511,8 @@ static void expect_crisp(fixture *fx, int k)
             best = same > best ? same : best;
         }
     if (best != total)
-        fail_msg("%s: at best %ld of %ld bytes of the grid drawn as they are (smoothed?)", p,
-                 best, total);
+        fail_msg("%s: at best %ld of %ld bytes of the grid drawn as they are (smoothed?)", p, best,
+                 total);
     free(rgb);
     stbi_image_free(png);
 }
@@ -550,9 +549,10 @@ static void test_reconstructions_labelled_colour(void **state)
 static void test_reconstructions_labelled_many(void **state)
 {
     fixture *fx = *state;
-    static const char *const ARMS8[] = {
-        "joint_lambda=0", "joint_lambda=1e-4", "joint_lambda=1e-3", "joint_lambda=1e-2",
-        "nam_lambda=0",   "nam_lambda=1e-4",   "nam_lambda=1e-3",   "nam_lambda=1e-2"};
+    static const char *const ARMS8[] = {"joint_lambda=0",    "joint_lambda=1e-4",
+                                        "joint_lambda=1e-3", "joint_lambda=1e-2",
+                                        "nam_lambda=0",      "nam_lambda=1e-4",
+                                        "nam_lambda=1e-3",   "nam_lambda=1e-2"};
     expect_labelled_grid(fx, 1, ARMS8, 8, 1);
 }
 

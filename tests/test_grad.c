@@ -67,8 +67,8 @@ static double central_diff(float *p, objective_fn J, void *ctx, float h)
 
 /* Compares grad (a copy: the objective overwrites the layers' buffers) with finite
  * differences of J over every element of theta. */
-static void check_grad(const char *what, float *theta, const float *grad, int64_t n,
-                       objective_fn J, void *ctx, double atol)
+static void check_grad(const char *what, float *theta, const float *grad, int64_t n, objective_fn J,
+                       void *ctx, double atol)
 {
     for (int64_t i = 0; i < n; i++)
         expect_close(what, i, grad[i], central_diff(&theta[i], J, ctx, FD_H), FD_RTOL, atol);
@@ -176,8 +176,8 @@ static void check_act_shape(act_kind act, float eps, int B, int64_t D, int64_t s
 
 static void check_act(act_kind act, float eps)
 {
-    check_act_shape(act, eps, 1, 64, 1);  /* every element */
-    check_act_shape(act, eps, 3, 21, 1);  /* several rows */
+    check_act_shape(act, eps, 1, 64, 1); /* every element */
+    check_act_shape(act, eps, 3, 21, 1); /* several rows */
     check_act_shape(act, eps, WIDE_B, WIDE_D, WIDE_STRIDE);
 }
 
@@ -200,8 +200,8 @@ static void test_act_values(void **state)
         const double smooth = x <= 0 ? 0.0 : x >= 0.5 ? 1.0 : 3 * u * u - 2 * u * u * u;
         expect_close("identity", (int64_t)k, act_apply(ACT_IDENTITY, 1, xs[k]), x, 0, 1e-6);
         expect_close("relu", (int64_t)k, act_apply(ACT_RELU, 1, xs[k]), x > 0 ? x : 0, 0, 1e-6);
-        expect_close("sigmoid", (int64_t)k, act_apply(ACT_SIGMOID, 1, xs[k]), 1 / (1 + exp(-x)),
-                     0, 1e-6);
+        expect_close("sigmoid", (int64_t)k, act_apply(ACT_SIGMOID, 1, xs[k]), 1 / (1 + exp(-x)), 0,
+                     1e-6);
         expect_close("tanh", (int64_t)k, act_apply(ACT_TANH, 1, xs[k]), tanh(x), 0, 1e-6);
         expect_close("step", (int64_t)k, act_apply(ACT_STEP, 1, xs[k]), x > 0 ? 1 : 0, 0, 0);
         expect_close("smoothstep", (int64_t)k, act_apply(ACT_SMOOTHSTEP, 0.5f, xs[k]), smooth, 0,
@@ -248,8 +248,14 @@ static void lin_setup(lin_fixture *f, int B)
     fill_uniform(&rng, f->b, LIN_OUT, -0.5f, 0.5f);
     fill_uniform(&rng, f->x, (int64_t)B * LIN_IN, -1.0f, 1.0f);
     fill_weights(&rng, f->w, (int64_t)B * LIN_OUT);
-    f->l = (layer){.kind = LAYER_LINEAR, .in_dim = LIN_IN, .out_dim = LIN_OUT, .weight = f->W,
-                   .bias = f->b, .dweight = f->dW, .dbias = f->db, .out = f->out};
+    f->l = (layer){.kind = LAYER_LINEAR,
+                   .in_dim = LIN_IN,
+                   .out_dim = LIN_OUT,
+                   .weight = f->W,
+                   .bias = f->b,
+                   .dweight = f->dW,
+                   .dbias = f->db,
+                   .out = f->out};
 }
 
 static void check_linear(int B)
@@ -306,8 +312,7 @@ static void test_linear_b3(void **state) { check_linear(3); }
 static void test_linear_forward_hand(void **state)
 {
     float W[4] = {1, 2, -1, 0.5f}, b[2] = {0.25f, -1}, x[2] = {3, -2}, out[2];
-    layer l = {.kind = LAYER_LINEAR, .in_dim = 2, .out_dim = 2, .weight = W, .bias = b,
-               .out = out};
+    layer l = {.kind = LAYER_LINEAR, .in_dim = 2, .out_dim = 2, .weight = W, .bias = b, .out = out};
     linear_forward(&l, x, 1);
     assert_true(out[0] == -0.75f && out[1] == -5.0f);
 }
@@ -334,7 +339,9 @@ static void test_block_backward(void **state)
 {
     block b;
     anamo_err err = {0};
-    assert_int_equal(block_create(&b, "encoder", BLK_SPEC, BLK_IN, 1, 1, BLK_B, ANAMO_CONV_AUTO, &err), ANAMO_OK);
+    assert_int_equal(block_create(&b, "encoder", BLK_SPEC, BLK_IN, 1, 1, BLK_B, ANAMO_CONV_AUTO,
+                                  &err),
+                     ANAMO_OK);
     assert_int_equal(b.out_dim, 4);
     anamo_rng rng;
     anamo_rng_seed(&rng, 300);
@@ -396,8 +403,8 @@ static void test_block_backward_wide(void **state)
 {
     block b;
     anamo_err err = {0};
-    assert_int_equal(block_create(&b, "decoder", "linear 256, tanh, linear 192, sigmoid", WB_IN, 1, 1,
-                                  WB_B, ANAMO_CONV_AUTO, &err),
+    assert_int_equal(block_create(&b, "decoder", "linear 256, tanh, linear 192, sigmoid", WB_IN, 1,
+                                  1, WB_B, ANAMO_CONV_AUTO, &err),
                      ANAMO_OK);
     const int64_t OUT = b.out_dim, nx = (int64_t)WB_B * WB_IN, nout = (int64_t)WB_B * OUT;
     anamo_rng rng;
@@ -550,8 +557,8 @@ static void test_loss_hand_case(void **state)
     expect_close("mse", 0, loss_forward(ANAMO_LOSS_MSE, xhat, x, g, 2, 2, 0), 0.28125, 1e-12, 0);
     for (int i = 0; i < 4; i++)
         expect_close("mse grad", i, g[i], mse_g[i], 1e-6, 0);
-    expect_close("mse_sum", 0, loss_forward(ANAMO_LOSS_MSE_SUM, xhat, x, g, 2, 2, 0), 0.5625,
-                 1e-12, 0);
+    expect_close("mse_sum", 0, loss_forward(ANAMO_LOSS_MSE_SUM, xhat, x, g, 2, 2, 0), 0.5625, 1e-12,
+                 0);
     for (int i = 0; i < 4; i++)
         expect_close("mse_sum grad", i, g[i], sum_g[i], 1e-6, 0);
     const double bce = -(log(0.5) + log(0.75) + log(0.25) + log(0.5)) / 4;
@@ -586,8 +593,8 @@ static void test_loss_bce_logits_matches_probabilities(void **state)
     double lp = loss_forward(ANAMO_LOSS_BCE, p, x, gp, B, D, 0);
     expect_close("bce logits vs probabilities", 0, lz, lp, 0, 1e-6);
     for (int i = 0; i < N; i++)
-        expect_close("bce logits grad vs chain rule", i, gz[i],
-                     (double)gp[i] * p[i] * (1.0 - p[i]), 1e-5, 1e-8);
+        expect_close("bce logits grad vs chain rule", i, gz[i], (double)gp[i] * p[i] * (1.0 - p[i]),
+                     1e-5, 1e-8);
 }
 
 /* Saturated logits: ℓ(z, x) = max(z, 0) − z·x + log(1 + e^−|z|), so for z = ±100
@@ -661,9 +668,14 @@ static double ae_objective(void *p)
 
 static void check_joint_step(anamo_loss_kind loss)
 {
-    anamo_model_spec ms = {.in_c = AE_D, .in_h = 1, .in_w = 1, .encoder = "linear 4, tanh",
-                           .decoder = "linear 6, sigmoid", .init = ANAMO_INIT_PYTORCH,
-                           .seed = 11, .max_batch = AE_B};
+    anamo_model_spec ms = {.in_c = AE_D,
+                           .in_h = 1,
+                           .in_w = 1,
+                           .encoder = "linear 4, tanh",
+                           .decoder = "linear 6, sigmoid",
+                           .init = ANAMO_INIT_PYTORCH,
+                           .seed = 11,
+                           .max_batch = AE_B};
     anamo_model *m;
     anamo_err err = {0};
     assert_int_equal(anamo_model_create(&ms, &m, &err), ANAMO_OK);
@@ -673,8 +685,8 @@ static void check_joint_step(anamo_loss_kind loss)
     anamo_rng rng;
     anamo_rng_seed(&rng, 600);
     fill_uniform(&rng, data, AE_N * AE_D, 0.05f, 0.95f);
-    anamo_dataset ds = {.n = AE_N, .c = AE_D, .h = 1, .w = 1, .dim = AE_D, .dtype = ANAMO_F32,
-                        .data = data};
+    anamo_dataset ds = {
+        .n = AE_N, .c = AE_D, .h = 1, .w = 1, .dim = AE_D, .dtype = ANAMO_F32, .data = data};
     snprintf(ds.source, sizeof ds.source, "test_grad");
     anamo_train_spec ts = {.loss = loss, .lambda = AE_LAMBDA, .nphases = 1, .epochs = 1};
     ts.phases[0] = anamo_phase_default("joint", ANAMO_BOTH, "sgd", AE_LR, AE_B, 1.0);
@@ -709,8 +721,8 @@ static void check_joint_step(anamo_loss_kind loss)
     const float *h = block_forward(&m->enc, x, AE_B);
     for (int i = 0; i < AE_B * AE_M; i++)
         if (fabsf(h[i]) < AE_CODE_MARGIN)
-            fail_msg("code %d = %g is within %g of ℓ1's kink: pick another seed", i,
-                     (double)h[i], (double)AE_CODE_MARGIN);
+            fail_msg("code %d = %g is within %g of ℓ1's kink: pick another seed", i, (double)h[i],
+                     (double)AE_CODE_MARGIN);
 
     char what[64];
     snprintf(what, sizeof what, "joint %s encoder grads", loss_name(loss));

@@ -70,11 +70,17 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static anamo_model *make_model(int c, int h, int w, const char *enc, const char *dec,
-                               int max_batch, uint64_t seed)
+static anamo_model *make_model(int c, int h, int w, const char *enc, const char *dec, int max_batch,
+                               uint64_t seed)
 {
-    anamo_model_spec spec = {.in_c = c, .in_h = h, .in_w = w, .encoder = enc, .decoder = dec,
-                             .init = ANAMO_INIT_PYTORCH, .seed = seed, .max_batch = max_batch};
+    anamo_model_spec spec = {.in_c = c,
+                             .in_h = h,
+                             .in_w = w,
+                             .encoder = enc,
+                             .decoder = dec,
+                             .init = ANAMO_INIT_PYTORCH,
+                             .seed = seed,
+                             .max_batch = max_batch};
     anamo_model *m = NULL;
     anamo_err err = {0};
     if (anamo_model_create(&spec, &m, &err) != ANAMO_OK)
@@ -108,7 +114,7 @@ static void randomize_batchnorm(anamo_model *m, anamo_rng *rng)
 static int z_layers(const anamo_model *m)
 {
     return m->dec.layers[m->dec.nlayers - 1].kind == LAYER_ACT ? m->dec.nlayers - 1
-                                                              : m->dec.nlayers;
+                                                               : m->dec.nlayers;
 }
 
 static double *norms_of(anamo_model *m, const float *h)
@@ -300,7 +306,8 @@ static void test_finite_differences(void **state)
      * flatten of a channel-major batch, and no final activation (z = x̂) */
     fd_case(8, 1, 1, "linear 4",
             "linear 12, batchnorm, tanh, unflatten 3 2 2, convtranspose2d 4 k3 s1 p1, batchnorm, "
-            "tanh, conv2d 2 k3 s1 p1, flatten, linear 8", 7);
+            "tanh, conv2d 2 k3 s1 p1, flatten, linear 8",
+            7);
 }
 
 /* ---- 3. invariance ------------------------------------------------------------------------ */
@@ -417,8 +424,8 @@ static void test_invariance_dense(void **state)
     /* the measure is not blind to the decoder: rows scaled by c without the compensation
      * scale every column of J, and so S, by c (relu and the linear layer after it) */
     dense_rows(&ic.m->dec.layers[0], SCALE_C);
-    expect_close("S, uncompensated rows", 0, weighted_of(ic.m, ic.codes, ic.n),
-                 SCALE_C * ic.S0, INV_RTOL, 0.0);
+    expect_close("S, uncompensated rows", 0, weighted_of(ic.m, ic.codes, ic.n), SCALE_C * ic.S0,
+                 INV_RTOL, 0.0);
     inv_end(&ic);
 }
 
@@ -426,9 +433,11 @@ static void test_invariance_convt(void **state)
 {
     (void)state;
     inv_case ic;
-    inv_begin(&ic, make_model(2, 8, 8, "conv2d 4 k4 s2 p1, relu, conv2d 4 k4 s2 p1",
-                              "convtranspose2d 3 k4 s2 p1, relu, convtranspose2d 2 k4 s2 p1, "
-                              "sigmoid", 16, 41),
+    inv_begin(&ic,
+              make_model(2, 8, 8, "conv2d 4 k4 s2 p1, relu, conv2d 4 k4 s2 p1",
+                         "convtranspose2d 3 k4 s2 p1, relu, convtranspose2d 2 k4 s2 p1, "
+                         "sigmoid",
+                         16, 41),
               5, 42);
     scale_codes(&ic, convt_cols);
     convt_rows(&ic.m->dec.layers[0], SCALE_C);
@@ -501,7 +510,8 @@ static void test_parameters_unchanged(void **state)
     (void)state;
     anamo_model *m = make_model(2, 4, 4, "conv2d 3 k4 s2 p1",
                                 "convtranspose2d 3 k4 s2 p1, batchnorm, tanh, "
-                                "convtranspose2d 2 k3 s1 p1, sigmoid", 5, 61);
+                                "convtranspose2d 2 k3 s1 p1, sigmoid",
+                                5, 61);
     anamo_rng rng;
     anamo_rng_seed(&rng, 62);
     randomize_batchnorm(m, &rng);
@@ -551,8 +561,8 @@ static double time_per_sample(anamo_model *m, int64_t n, const char *what)
     double S = weighted_of(m, codes, n);
     const double per = (now_s() - t0) / (double)n;
     assert_true(S > 0.0 && isfinite(S));
-    printf("jacobian timing: %s: %lld tangents per sample, %.3f ms per sample (%d threads)\n",
-           what, (long long)K, 1e3 * per, omp_get_max_threads());
+    printf("jacobian timing: %s: %lld tangents per sample, %.3f ms per sample (%d threads)\n", what,
+           (long long)K, 1e3 * per, omp_get_max_threads());
     free(codes);
     return per;
 }
@@ -568,7 +578,8 @@ static void test_timing(void **state)
                                  "conv2d 12 k4 s2 p1, relu, conv2d 24 k4 s2 p1, relu, "
                                  "conv2d 48 k4 s2 p1",
                                  "convtranspose2d 24 k4 s2 p1, relu, convtranspose2d 12 k4 s2 p1, "
-                                 "relu, convtranspose2d 3 k4 s2 p1, sigmoid", 256, 2);
+                                 "relu, convtranspose2d 3 k4 s2 p1, sigmoid",
+                                 256, 2);
     assert_int_equal(anamo_model_code_dim(cf), 48 * 4 * 4);
     time_per_sample(cf, 4, "CIFAR decoder convT 48-24-12-3");
     anamo_model_free(cf);

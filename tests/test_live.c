@@ -26,8 +26,9 @@ static void in_dir(const fixture *fx, const char *name, char *out)
 }
 
 /* 60 epochs of 20000 halves images, NAM (decoder phases reuse cached codes): a few seconds */
-static const char *const RUN_ARGS[] = {"--set", "data.train=halves:20000:7", "--set",
-                                       "train.epochs=60", "--set", "train.scheme=nam"};
+static const char *const RUN_ARGS[] = {"--set", "data.train=halves:20000:7",
+                                       "--set", "train.epochs=60",
+                                       "--set", "train.scheme=nam"};
 #define NRUN_ARGS 6
 
 /* ---- 1. bad requests while it trains ------------------------------------------------------ */
@@ -51,10 +52,16 @@ static void expect_refused(int port, const char *what, const char *request, size
 static void send_bad_requests(int port)
 {
     char req[1024];
-    static const char *const PATHS[] = {"/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
-                                        "/..%2f..%2fetc%2fpasswd", "/snapshot.json/../../x",
-                                        "//etc/passwd", "/recon.png%00.json", "/metrics.csv",
-                                        "/config.ini", "/model.safetensors", "/index.html"};
+    static const char *const PATHS[] = {"/../../../../etc/passwd",
+                                        "/%2e%2e/%2e%2e/etc/passwd",
+                                        "/..%2f..%2fetc%2fpasswd",
+                                        "/snapshot.json/../../x",
+                                        "//etc/passwd",
+                                        "/recon.png%00.json",
+                                        "/metrics.csv",
+                                        "/config.ini",
+                                        "/model.safetensors",
+                                        "/index.html"};
     for (size_t i = 0; i < sizeof PATHS / sizeof PATHS[0]; i++) {
         snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", PATHS[i], port);
         expect_refused(port, PATHS[i], req, strlen(req));
@@ -87,12 +94,13 @@ static void send_bad_requests(int port)
     static const char NOT_HTTP[] = "HELLO\r\n\r\n", BAD_VERSION[] = "GET / HTTP/9.9\r\n\r\n";
     expect_refused(port, "no HTTP version", NOT_HTTP, sizeof NOT_HTTP - 1);
     expect_refused(port, "HTTP/9.9", BAD_VERSION, sizeof BAD_VERSION - 1);
-    snprintf(req, sizeof req, "POST /snapshot.json HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-             "Content-Length: 5\r\n\r\nhello", port);
+    snprintf(req, sizeof req,
+             "POST /snapshot.json HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Content-Length: 5\r\n\r\nhello",
+             port);
     expect_refused(port, "POST", req, strlen(req));
     /* a page of another site that rebinds its name to 127.0.0.1 */
-    snprintf(req, sizeof req, "GET /snapshot.json HTTP/1.1\r\nHost: evil.example:%d\r\n\r\n",
-             port);
+    snprintf(req, sizeof req, "GET /snapshot.json HTTP/1.1\r\nHost: evil.example:%d\r\n\r\n", port);
     expect_refused(port, "another Host", req, strlen(req));
 }
 
@@ -100,8 +108,7 @@ static void send_bad_requests(int port)
 static void expect_endpoints(int port)
 {
     static const char *const PATHS[] = {"/", "/snapshot.json", "/weights.png", "/recon.png"};
-    static const char *const TYPES[] = {"text/html", "application/json", "image/png",
-                                        "image/png"};
+    static const char *const TYPES[] = {"text/html", "application/json", "image/png", "image/png"};
     for (int i = 0; i < 4; i++) {
         size_t n = 0;
         char *answer = live_get(port, PATHS[i], &n);
@@ -144,7 +151,8 @@ static void expect_log_matches(const cJSON *log, const char *run_dir)
         double loss = cJSON_GetArrayItem(p, 1)->valuedouble;
         if ((long long)it != rows[i].iteration || loss != strtod(rows[i].loss, NULL))
             fail_msg("snapshot point %d: iteration %.0f loss %.9g; metrics.csv row %d: iteration "
-                     "%lld loss %s", i, it, loss, i, rows[i].iteration, rows[i].loss);
+                     "%lld loss %s",
+                     i, it, loss, i, rows[i].iteration, rows[i].loss);
     }
     free(rows);
 }
@@ -154,16 +162,17 @@ static void test_bad_requests_while_training(void **state)
     fixture *fx = *state;
     char run[LIVE_PATH_CAP], path[LIVE_PATH_CAP];
     in_dir(fx, "live-run", run);
-    const char *args[] = {"train", fx->config, "-o", run, "--live", "0", RUN_ARGS[0],
-                          RUN_ARGS[1], RUN_ARGS[2], RUN_ARGS[3], RUN_ARGS[4], RUN_ARGS[5], NULL};
+    const char *args[] = {"train",     fx->config,  "-o",        run,         "--live",
+                          "0",         RUN_ARGS[0], RUN_ARGS[1], RUN_ARGS[2], RUN_ARGS[3],
+                          RUN_ARGS[4], RUN_ARGS[5], NULL};
     pid_t pid = cli_spawn(fx->bin, fx->dir, "live", args);
     int port = live_wait_port(fx->dir, "live", pid);
     live_wait_snapshot(port, "\"weights\":true"); /* the run has begun */
     expect_endpoints(port);
     send_bad_requests(port);
     send_bad_requests(port);
-    expect_endpoints(port); /* still answering */
-    live_wait_snapshot(port, "\"log\":[["); /* a published loss point */
+    expect_endpoints(port);                    /* still answering */
+    live_wait_snapshot(port, "\"log\":[[");    /* a published loss point */
     live_wait_snapshot(port, "\"version\":2"); /* pictures redrawn during training */
     cJSON *doc = NULL;
     cJSON *log = snapshot_log(port, &doc);
@@ -242,8 +251,9 @@ static void test_same_checkpoint_without_live(void **state)
     char live_run[LIVE_PATH_CAP], plain_run[LIVE_PATH_CAP], a[LIVE_PATH_CAP], b[LIVE_PATH_CAP];
     in_dir(fx, "live-run", live_run); /* made by test 1 */
     in_dir(fx, "plain-run", plain_run);
-    const char *args[] = {"train", fx->config, "-o", plain_run, RUN_ARGS[0], RUN_ARGS[1],
-                          RUN_ARGS[2], RUN_ARGS[3], RUN_ARGS[4], RUN_ARGS[5], NULL};
+    const char *args[] = {"train",     fx->config,  "-o",        plain_run,
+                          RUN_ARGS[0], RUN_ARGS[1], RUN_ARGS[2], RUN_ARGS[3],
+                          RUN_ARGS[4], RUN_ARGS[5], NULL};
     pid_t pid = cli_spawn(fx->bin, fx->dir, "plain", args);
     assert_int_equal(live_wait_exit(pid, RUN_TIMEOUT_S), 0);
     snprintf(a, sizeof a, "%s/model.safetensors", live_run);

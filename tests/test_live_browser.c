@@ -41,7 +41,8 @@ static char *dump_dom(const fixture *fx, int port, const char *name)
     snprintf(budget, sizeof budget, "--virtual-time-budget=%d", 3000);
     snprintf(profile, sizeof profile, "--user-data-dir=%s/chromium-profile", fx->dir);
     const char *args[] = {"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          profile, "--dump-dom", budget, url, NULL};
+                          profile,      "--dump-dom",   budget,          url,
+                          NULL};
     pid_t pid = cli_spawn(fx->chromium, fx->dir, name, args);
     int code = live_wait_exit(pid, DUMP_TIMEOUT_S);
     snprintf(out, sizeof out, "%s/%s.stdout", fx->dir, name);
@@ -88,7 +89,8 @@ static void expect_matches_metrics(drawn d, const metrics_row *rows, size_t nrow
         fail_msg("%s: iteration %lld is not in metrics.csv", which, d.last_iteration);
     if ((long long)upto != d.points || strtod(last->loss, NULL) != d.last_loss)
         fail_msg("%s: %lld points ending at loss %.9g; metrics.csv: %zu rows to iteration %lld, "
-                 "loss %s", which, d.points, d.last_loss, upto, d.last_iteration, last->loss);
+                 "loss %s",
+                 which, d.points, d.last_loss, upto, d.last_iteration, last->loss);
 }
 
 static void test_page_grows_and_matches(void **state)

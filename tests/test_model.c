@@ -23,11 +23,18 @@
 #define ENC_SPEC "linear 16, relu, linear 8, tanh"
 #define DEC_SPEC "relu, linear 16, relu, linear 20, sigmoid"
 
-static anamo_model_spec spec_of(const char *enc, const char *dec, anamo_init_kind init,
-                                float scale, uint64_t seed)
+static anamo_model_spec spec_of(const char *enc, const char *dec, anamo_init_kind init, float scale,
+                                uint64_t seed)
 {
-    anamo_model_spec s = {.in_c = 1, .in_h = 4, .in_w = 5, .encoder = enc, .decoder = dec,
-                          .init = init, .init_scale = scale, .seed = seed, .max_batch = 4};
+    anamo_model_spec s = {.in_c = 1,
+                          .in_h = 4,
+                          .in_w = 5,
+                          .encoder = enc,
+                          .decoder = dec,
+                          .init = init,
+                          .init_scale = scale,
+                          .seed = seed,
+                          .max_batch = 4};
     return s;
 }
 
@@ -156,8 +163,7 @@ static void test_init_glorot(void **state)
             if (p->is_bias)
                 assert_true(all_zero(w, p->numel));
             else
-                check_uniform(p->name, w, p->numel,
-                              sqrt(6.0 / (double)(p->fan_in + p->fan_out)));
+                check_uniform(p->name, w, p->numel, sqrt(6.0 / (double)(p->fan_in + p->fan_out)));
         }
     }
     anamo_model_free(m);
@@ -238,8 +244,8 @@ static void expect_config_error(const char *enc, const char *dec, const char *bl
     anamo_err err = {0};
     int rc = anamo_model_create(&s, &m, &err);
     if (rc != ANAMO_ERR_CONFIG)
-        fail_msg("encoder '%s', decoder '%s': status %d (%s), want a configuration error", enc,
-                 dec, rc, err.msg);
+        fail_msg("encoder '%s', decoder '%s': status %d (%s), want a configuration error", enc, dec,
+                 rc, err.msg);
     assert_null(m);
     assert_int_equal(err.code, ANAMO_ERR_CONFIG);
     if (!strstr(err.msg, block_name))
@@ -254,17 +260,17 @@ static void test_bad_layer_specs(void **state)
     static const struct {
         const char *spec, *offending;
     } bad[] = {
-        {"linear", "'linear'"},                 /* no width */
-        {"linear -3", "'linear -3'"},           /* width not positive */
+        {"linear", "'linear'"},       /* no width */
+        {"linear -3", "'linear -3'"}, /* width not positive */
         {"linear 0", "'linear 0'"},
-        {"linear 2.5", "'linear 2.5'"},         /* not an integer */
-        {"linear 4 4", "'linear 4 4'"},         /* two widths */
-        {"conv 3", "'conv 3'"},                 /* unknown layer */
-        {"linear 8, conv 3, relu", "conv 3"},   /* the offending item, not the whole list */
-        {"sigmoid 2", "'sigmoid 2'"},           /* only smoothstep takes an argument */
-        {"smoothstep -1", "'smoothstep -1'"},   /* ε must be > 0 */
+        {"linear 2.5", "'linear 2.5'"},       /* not an integer */
+        {"linear 4 4", "'linear 4 4'"},       /* two widths */
+        {"conv 3", "'conv 3'"},               /* unknown layer */
+        {"linear 8, conv 3, relu", "conv 3"}, /* the offending item, not the whole list */
+        {"sigmoid 2", "'sigmoid 2'"},         /* only smoothstep takes an argument */
+        {"smoothstep -1", "'smoothstep -1'"}, /* ε must be > 0 */
         {"linear x", "'linear x'"},
-        {"", "empty"},                          /* no layers at all */
+        {"", "empty"}, /* no layers at all */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *needle[1] = {bad[i].offending};
@@ -299,14 +305,10 @@ static void test_good_spec_variants(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names_and_shapes),
-        cmocka_unit_test(test_init_pytorch),
-        cmocka_unit_test(test_init_glorot),
-        cmocka_unit_test(test_init_he),
-        cmocka_unit_test(test_init_uniform),
-        cmocka_unit_test(test_seeding),
-        cmocka_unit_test(test_bad_layer_specs),
-        cmocka_unit_test(test_decoder_width_mismatch),
+        cmocka_unit_test(test_names_and_shapes),   cmocka_unit_test(test_init_pytorch),
+        cmocka_unit_test(test_init_glorot),        cmocka_unit_test(test_init_he),
+        cmocka_unit_test(test_init_uniform),       cmocka_unit_test(test_seeding),
+        cmocka_unit_test(test_bad_layer_specs),    cmocka_unit_test(test_decoder_width_mismatch),
         cmocka_unit_test(test_good_spec_variants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,8 +55,7 @@ static void test_sgd_weight_decay(void **state)
 /* torch.optim.Adam's documented update, in double, for one coordinate:
  *     g ← g + wd·θ;  m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²
  *     m_hat = m/(1 − β1^t);  v_hat = v/(1 − β2^t);  θ ← θ − lr·m_hat/(√v_hat + ε) */
-static void adam_reference(const optim_cfg *c, double *theta, double g, double *m, double *v,
-                           int t)
+static void adam_reference(const optim_cfg *c, double *theta, double g, double *m, double *v, int t)
 {
     g += (double)c->weight_decay * *theta;
     *m = (double)c->beta1 * *m + (1.0 - (double)c->beta1) * g;
@@ -186,12 +185,9 @@ static void test_dispatch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sgd_step),
-        cmocka_unit_test(test_sgd_weight_decay),
-        cmocka_unit_test(test_adam_two_steps),
-        cmocka_unit_test(test_adam_weight_decay),
-        cmocka_unit_test(test_adam_settings),
-        cmocka_unit_test(test_state_floats_and_defaults),
+        cmocka_unit_test(test_sgd_step),       cmocka_unit_test(test_sgd_weight_decay),
+        cmocka_unit_test(test_adam_two_steps), cmocka_unit_test(test_adam_weight_decay),
+        cmocka_unit_test(test_adam_settings),  cmocka_unit_test(test_state_floats_and_defaults),
         cmocka_unit_test(test_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -155,8 +155,8 @@ static void test_momentum_vs_torch_sgd(void **state)
                 double gr = (double)a[i] * th[i] + (double)cfg.weight_decay * th[i];
                 b[i] = t == 1 ? gr : (double)cfg.momentum * b[i] + gr;
                 th[i] -= (double)cfg.lr * b[i];
-                expect_close(wd_on ? "momentum vs torch (wd)" : "momentum vs torch", i, w[i],
-                             th[i], 0, THETA_TOL);
+                expect_close(wd_on ? "momentum vs torch (wd)" : "momentum vs torch", i, w[i], th[i],
+                             0, THETA_TOL);
             }
         }
     }
@@ -213,7 +213,8 @@ static void test_accelerated_hand(void **state)
 
     optim_cfg rcfg = cfg;
     rcfg.restart = RESTART_GRADIENT;
-    float ry[2] = {1.0f, 1.0f}, rst[5] = {-7.0f, -7.0f, -7.0f, -7.0f, -7.0f}; /* a stale x would restart */
+    float ry[2] = {1.0f, 1.0f},
+          rst[5] = {-7.0f, -7.0f, -7.0f, -7.0f, -7.0f}; /* a stale x would restart */
     quad_grad(QA, ry, g, 2);
     optim_fista_step(&rcfg, ry, g, rst, 2, 1);
     expect_close("accelerated s_1 with gradient restart", 0, ACCEL_S(rst, 2), s1, 1e-6, 0);
@@ -338,8 +339,8 @@ static void test_adagrad_rmsprop_vs_torch(void **state)
                         rmsprop_reference(&cfg, &thr[i], gr, &accr[i]);
                     expect_close(optim_name((optim_kind)kind), variant * 100 + t * 10 + i, th[i],
                                  thr[i], 0, THETA_TOL);
-                    expect_close("accumulator", variant * 100 + t * 10 + i, acc[i], accr[i],
-                                 1e-5, 0);
+                    expect_close("accumulator", variant * 100 + t * 10 + i, acc[i], accr[i], 1e-5,
+                                 0);
                 }
             }
         }
@@ -594,8 +595,7 @@ typedef struct restart_run {
  * after each step, if F(x_{j+1}) > F(x_j), accel_restart (y = x_{j+1}, s = 1). Checks that a
  * restart leaves y = x and s = 1, and that the step after it is a plain gradient step: y = x
  * (β = 0) and the descent-lemma decrease F(x − ∇f/L) ≤ F(x) − ‖∇f‖²/(2L). */
-static void restart_run_accelerated(restart_kind restart, int function_restart,
-                                    restart_run *out)
+static void restart_run_accelerated(restart_kind restart, int function_restart, restart_run *out)
 {
     double a[RN];
     float ga[RN];
@@ -658,7 +658,7 @@ static void test_restart_quadratic(void **state)
     const int plain_up = count_increases(&plain), func_up = count_increases(&func);
     assert_true(plain_up >= 1);
     assert_true(func.restarts >= 1); /* the restart path was taken */
-    assert_int_equal(func_up, 0); /* monotone */
+    assert_int_equal(func_up, 0);    /* monotone */
     assert_true(grad.F[RSTEPS] < plain.F[RSTEPS]);
     assert_true(func.F[RSTEPS] < plain.F[RSTEPS]);
 }
@@ -802,8 +802,8 @@ static void test_backtracking(void **state)
 
         /* too few tries: not ok, and the last L tried (L_prev·η²) with its candidate in out */
         ok = -1;
-        const double L_short = backtrack_step(y, g, f_y, L_prev, eta, prox, lambda, NULL, out,
-                                              BK, smooth_at, &p, 3, &ok);
+        const double L_short = backtrack_step(y, g, f_y, L_prev, eta, prox, lambda, NULL, out, BK,
+                                              smooth_at, &p, 3, &ok);
         assert_int_equal(ok, 0);
         assert_true(L_short == L_prev * eta * eta);
         candidate(y, g, L_short, prox, lambda, want);
@@ -812,8 +812,8 @@ static void test_backtracking(void **state)
 
         /* from above the Lipschitz constant the first try is accepted: L = L_prev, one call */
         p.calls = 0;
-        const double L_big = backtrack_step(y, g, f_y, 1.5 * p.L_true, eta, prox, lambda, NULL,
-                                            out, BK, smooth_at, &p, 60, &ok);
+        const double L_big = backtrack_step(y, g, f_y, 1.5 * p.L_true, eta, prox, lambda, NULL, out,
+                                            BK, smooth_at, &p, 60, &ok);
         assert_int_equal(ok, 1);
         assert_true(L_big == 1.5 * p.L_true);
         assert_int_equal(p.calls, 1);
@@ -843,8 +843,8 @@ static void test_prox_hand(void **state)
         prox_apply((prox_kind)kind, 0.5f, v, 5);
         for (int i = 0; i < 5; i++)
             if (v[i] != want[kind][i])
-                fail_msg("prox %s[%d]: got %.9g, want %.9g", prox_name((prox_kind)kind), i,
-                         v[i], want[kind][i]);
+                fail_msg("prox %s[%d]: got %.9g, want %.9g", prox_name((prox_kind)kind), i, v[i],
+                         want[kind][i]);
     }
 }
 
@@ -866,8 +866,8 @@ static void test_prox_large(void **state)
         for (int i = 0; i < NL; i++) {
             const float want = prox_scalar((prox_kind)kind, 0.3f, v[i]);
             if (memcmp(&w[i], &want, sizeof want))
-                fail_msg("prox %s[%d]: span %.9g, scalar %.9g", prox_name((prox_kind)kind), i,
-                         w[i], want);
+                fail_msg("prox %s[%d]: span %.9g, scalar %.9g", prox_name((prox_kind)kind), i, w[i],
+                         want);
         }
     }
     free(v);
@@ -955,14 +955,14 @@ static void test_state_floats(void **state)
 {
     const int64_t n = 1000;
     const int64_t want[OPTIM_COUNT] = {
-        [OPTIM_SGD] = 0,         /* none */
-        [OPTIM_ADAM] = 2 * n,    /* m, v */
-        [OPTIM_MOMENTUM] = n,    /* the velocity b */
-        [OPTIM_NESTEROV] = n,    /* the velocity b */
+        [OPTIM_SGD] = 0,                 /* none */
+        [OPTIM_ADAM] = 2 * n,            /* m, v */
+        [OPTIM_MOMENTUM] = n,            /* the velocity b */
+        [OPTIM_NESTEROV] = n,            /* the velocity b */
         [OPTIM_ACCELERATED] = 2 * n + 1, /* x_j, x_{j−1}, s_j */
-        [OPTIM_ADAGRAD] = n,     /* Σ g² */
-        [OPTIM_RMSPROP] = n,     /* v */
-        [OPTIM_FISTA] = 2 * n + 1,   /* x_j, x_{j−1}, s_j */
+        [OPTIM_ADAGRAD] = n,             /* Σ g² */
+        [OPTIM_RMSPROP] = n,             /* v */
+        [OPTIM_FISTA] = 2 * n + 1,       /* x_j, x_{j−1}, s_j */
     };
     for (int kind = 0; kind < OPTIM_COUNT; kind++)
         assert_int_equal(optim_state_floats((optim_kind)kind, n), want[kind]);
@@ -1008,7 +1008,8 @@ static void test_names(void **state)
     assert_string_equal(schedule_name(SCHED_PLATEAU), "plateau");
     /* every name is in the allowed list the CLI prints */
     for (int k = 0; k < OPTIM_COUNT; k++)
-        assert_non_null(strstr(anamo_enum_allowed(ANAMO_ENUM_OPTIMIZER), optim_name((optim_kind)k)));
+        assert_non_null(
+            strstr(anamo_enum_allowed(ANAMO_ENUM_OPTIMIZER), optim_name((optim_kind)k)));
     assert_string_equal(optim_name(OPTIM_COUNT), "?");
     assert_int_equal(optim_parse("?"), -1);
     assert_int_equal(optim_parse("Adam"), -1);

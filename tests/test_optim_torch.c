@@ -56,16 +56,16 @@
 #define TORCH_TEXT_MAX 512
 
 typedef struct torch_step {
-    int block;                     /* the block stepped: 0, or 1 (the decoder of a NAM case) */
-    float lr;                      /* the learning rate torch used */
-    float grad[TORCH_MAX_N];       /* torch's gradient of that block */
-    float theta[TORCH_MAX_N];      /* every parameter after the step */
+    int block;                /* the block stepped: 0, or 1 (the decoder of a NAM case) */
+    float lr;                 /* the learning rate torch used */
+    float grad[TORCH_MAX_N];  /* torch's gradient of that block */
+    float theta[TORCH_MAX_N]; /* every parameter after the step */
 } torch_step;
 
 typedef struct torch_case {
     char name[64];
-    char torch[TORCH_TEXT_MAX];    /* what torch ran, for messages */
-    char keys[TORCH_TEXT_MAX];     /* anamo's [joint] keys, "k=v k=v" */
+    char torch[TORCH_TEXT_MAX]; /* what torch ran, for messages */
+    char keys[TORCH_TEXT_MAX];  /* anamo's [joint] keys, "k=v k=v" */
     int steps_per_epoch;
     int nblocks;
     int64_t off[2], len[2], n;
@@ -86,8 +86,7 @@ static void read_floats(const char **s, float *out, int64_t count, const char *w
         char *end;
         out[i] = strtof(*s, &end);
         if (end == *s)
-            fail_msg("torch_optim.txt:%d: %s: expected %lld numbers", line, what,
-                     (long long)count);
+            fail_msg("torch_optim.txt:%d: %s: expected %lld numbers", line, what, (long long)count);
         *s = end;
     }
 }
@@ -211,7 +210,8 @@ static resolved resolve_config(const temp_dir_fixture *fx, const char *tail)
              "[data]\ntrain = halves:16:1\ntest =\n\n"
              "[model]\nencoder = linear 4\ndecoder = linear 100, sigmoid\n\n"
              "[train]\nepochs = 1\nbatch = 8\ncheckpoint_every = 0\n"
-             "jacobian_samples = 0\neval_every_epoch = false\n\n%s", tail);
+             "jacobian_samples = 0\neval_every_epoch = false\n\n%s",
+             tail);
     snprintf(config, sizeof config, "%s/config-%d.ini", fx->dir, runs);
     snprintf(out, sizeof out, "%s/run-%d", fx->dir, runs++);
     write_bytes(config, text, strlen(text));
@@ -235,8 +235,8 @@ static resolved resolve_joint(const temp_dir_fixture *fx, const char *keys)
         size_t n = strcspn(k, " ");
         const char *eq = memchr(k, '=', n);
         assert_non_null(eq);
-        snprintf(tail + strlen(tail), sizeof tail - strlen(tail), "%.*s = %.*s\n",
-                 (int)(eq - k), k, (int)(n - (size_t)(eq - k) - 1), eq + 1);
+        snprintf(tail + strlen(tail), sizeof tail - strlen(tail), "%.*s = %.*s\n", (int)(eq - k), k,
+                 (int)(n - (size_t)(eq - k) - 1), eq + 1);
         k += n;
         k += strspn(k, " ");
     }
@@ -277,7 +277,7 @@ typedef struct replay_result {
     double max_abs;      /* max |Δθ| */
     int bad_step, bad_i; /* the first parameter past the tolerance (bad_step −1: none) */
     double got, want;
-    int lr_step;         /* the first step whose lr is not torch's (−1: none) */
+    int lr_step; /* the first step whose lr is not torch's (−1: none) */
     float lr_got, lr_want;
 } replay_result;
 
@@ -334,13 +334,13 @@ static void test_torch_trajectories(void **state)
         print_message("%-18s max |Δθ| %.2e, max |Δθ|/|θ| %.2e: %.2f of the tolerance  [%s]\n",
                       c->name, res.max_abs, res.max_rel, res.worst, c->keys);
         if (res.lr_step >= 0)
-            print_error("%s: step %d: lr %g where torch used %g (%s; anamo: [joint] %s)\n",
-                        c->name, res.lr_step + 1, res.lr_got, res.lr_want, c->torch, c->keys);
+            print_error("%s: step %d: lr %g where torch used %g (%s; anamo: [joint] %s)\n", c->name,
+                        res.lr_step + 1, res.lr_got, res.lr_want, c->torch, c->keys);
         if (res.bad_step >= 0)
             print_error("%s: step %d: θ[%d] = %.9g where torch has %.9g (relative %.2e; eps %g, "
-                        "lr %g; torch: %s)\n", c->name, res.bad_step + 1, res.bad_i, res.got,
-                        res.want, fabs(res.got - res.want) / fabs(res.want), rt.opt.eps,
-                        base_lr, c->torch);
+                        "lr %g; torch: %s)\n",
+                        c->name, res.bad_step + 1, res.bad_i, res.got, res.want,
+                        fabs(res.got - res.want) / fabs(res.want), rt.opt.eps, base_lr, c->torch);
         failed += res.lr_step >= 0 || res.bad_step >= 0;
         free(r.text);
     }
@@ -371,7 +371,8 @@ static void test_nam_adam_state_carries(void **state)
     print_message("nam_adam with a fresh Adam per phase: max |Δθ|/|θ| %.2e\n", fresh.max_rel);
     if (fresh.max_rel < 50 * TORCH_RTOL)
         fail_msg("nam_adam replayed with a fresh Adam per phase is within %.2e of torch: the "
-                 "case does not tell the two apart", fresh.max_rel);
+                 "case does not tell the two apart",
+                 fresh.max_rel);
 }
 
 /* steps.c's side of it: a NAM run of the trainer, phases decoder, encoder, decoder, encoder of
@@ -384,13 +385,22 @@ static void nam_step_counts(const char *optimizer, int64_t *enc_steps, int64_t *
     anamo_err err = {0};
     if (anamo_dataset_open("halves:16:1", NULL, &ds, &err) != ANAMO_OK)
         fail_msg("halves:16:1: %s", err.msg);
-    anamo_model_spec ms = {.in_c = ds.c, .in_h = ds.h, .in_w = ds.w, .encoder = "linear 4",
-                           .decoder = "linear 100, sigmoid", .seed = 1, .max_batch = 8};
+    anamo_model_spec ms = {.in_c = ds.c,
+                           .in_h = ds.h,
+                           .in_w = ds.w,
+                           .encoder = "linear 4",
+                           .decoder = "linear 100, sigmoid",
+                           .seed = 1,
+                           .max_batch = 8};
     anamo_model *m = NULL;
     if (anamo_model_create(&ms, &m, &err) != ANAMO_OK)
         fail_msg("anamo_model_create: %s", err.msg);
-    anamo_train_spec spec = {.loss = ANAMO_LOSS_MSE, .epochs = 4.0, .seed = 2, .log_every = 100,
-                             .jacobian_samples = -1, .nphases = 2};
+    anamo_train_spec spec = {.loss = ANAMO_LOSS_MSE,
+                             .epochs = 4.0,
+                             .seed = 2,
+                             .log_every = 100,
+                             .jacobian_samples = -1,
+                             .nphases = 2};
     spec.phases[0] = anamo_phase_default("decoder", ANAMO_DECODER, optimizer, 1e-2f, 8, 1.0);
     spec.phases[1] = anamo_phase_default("encoder", ANAMO_ENCODER, optimizer, 1e-2f, 8, 1.0);
     spec.phases[0].iterations = spec.phases[1].iterations = 2;
@@ -425,8 +435,8 @@ static const struct {
     const char *optimizer;
     double lr, eps;
 } TORCH_DEFAULTS[] = {
-    {"adam", 1e-3, 1e-8},     {"adagrad", 1e-2, 1e-10},  {"rmsprop", 1e-2, 1e-8},
-    {"sgd", 1e-3, 1e-8},      {"momentum", 1e-3, 1e-8},  {"nesterov", 1e-3, 1e-8},
+    {"adam", 1e-3, 1e-8},        {"adagrad", 1e-2, 1e-10}, {"rmsprop", 1e-2, 1e-8},
+    {"sgd", 1e-3, 1e-8},         {"momentum", 1e-3, 1e-8}, {"nesterov", 1e-3, 1e-8},
     {"accelerated", 1e-3, 1e-8}, {"fista", 1e-3, 1e-8},
 };
 #define N_DEFAULTS (int)(sizeof TORCH_DEFAULTS / sizeof TORCH_DEFAULTS[0])
@@ -480,13 +490,21 @@ static void ckpt_run_new(ckpt_run *r, const char *optimizer, int train)
     memset(r, 0, sizeof *r);
     if (anamo_dataset_open("halves:16:1", NULL, &r->ds, &err) != ANAMO_OK)
         fail_msg("halves:16:1: %s", err.msg);
-    anamo_model_spec ms = {.in_c = r->ds.c, .in_h = r->ds.h, .in_w = r->ds.w,
-                           .encoder = "linear 4", .decoder = "linear 100, sigmoid", .seed = 1,
+    anamo_model_spec ms = {.in_c = r->ds.c,
+                           .in_h = r->ds.h,
+                           .in_w = r->ds.w,
+                           .encoder = "linear 4",
+                           .decoder = "linear 100, sigmoid",
+                           .seed = 1,
                            .max_batch = 8};
     if (anamo_model_create(&ms, &r->m, &err) != ANAMO_OK)
         fail_msg("anamo_model_create: %s", err.msg);
-    anamo_train_spec spec = {.loss = ANAMO_LOSS_MSE, .epochs = 1.0, .seed = 2, .log_every = 100,
-                             .jacobian_samples = -1, .nphases = 1};
+    anamo_train_spec spec = {.loss = ANAMO_LOSS_MSE,
+                             .epochs = 1.0,
+                             .seed = 2,
+                             .log_every = 100,
+                             .jacobian_samples = -1,
+                             .nphases = 1};
     spec.phases[0] = anamo_phase_default("joint", ANAMO_BOTH, optimizer, 0.05f, 8, 1.0);
     if (anamo_trainer_create(r->m, &spec, &r->ds, NULL, &r->t, &err) != ANAMO_OK)
         fail_msg("anamo_trainer_create(%s): %s", optimizer, err.msg);

@@ -67,11 +67,11 @@ static const double SUB_SD[K] = {3.0, 2.0, 1.0}; /* sample variances 9, 4, 1 */
 /* ---- the set with a known subspace -------------------------------------------------------- */
 
 typedef struct subspace_set {
-    double U[K][DIM];      /* orthonormal rows: the true principal directions */
+    double U[K][DIM]; /* orthonormal rows: the true principal directions */
     double mu[DIM];
     float x_train[N_TRAIN * DIM], x_test[N_TEST * DIM];
     anamo_dataset train, test;
-    anamo_pca pca;         /* fitted to train with k = K */
+    anamo_pca pca; /* fitted to train with k = K */
 } subspace_set;
 
 /* Gram–Schmidt of `rows` vectors of length len (stride len), in place: orthonormal rows. */
@@ -115,8 +115,8 @@ static void latent(anamo_rng *rng, int64_t n, int exact, double *z)
 }
 
 /* x (n × DIM) = μ + U z + noise_sd · N(0, 1). */
-static void sample_set(const subspace_set *S, anamo_rng *rng, int64_t n, int exact,
-                       double noise_sd, float *x)
+static void sample_set(const subspace_set *S, anamo_rng *rng, int64_t n, int exact, double noise_sd,
+                       float *x)
 {
     double *z = malloc((size_t)(K * n) * sizeof *z);
     assert_non_null(z);
@@ -234,8 +234,9 @@ static void test_mean_and_components(void **state)
     }
     for (int i = 0; i < K; i++)
         for (int l = 0; l < K; l++)
-            expect_close("P Pᵀ", i * K + l, dot(p->components + i * DIM, p->components + l * DIM,
-                                                DIM), i == l, 0.0, 1e-12);
+            expect_close("P Pᵀ", i * K + l,
+                         dot(p->components + i * DIM, p->components + l * DIM, DIM), i == l, 0.0,
+                         1e-12);
     /* ‖P Uᵀ‖²_F = Σ cos²θ_i = 3 when the spans agree (SUBSPACE_TOL, see the header) */
     double frob = 0.0;
     for (int i = 0; i < K; i++)
@@ -246,8 +247,8 @@ static void test_mean_and_components(void **state)
     expect_close("||P U^T||_F^2", 0, frob, K, 0.0, SUBSPACE_TOL);
     /* distinct variances: component i is ±U_i itself (cos² ≥ 1 − 1e-5) */
     for (int i = 0; i < K; i++)
-        expect_close("|<P_i, U_i>|", i, fabs(dot(p->components + i * DIM, S->U[i], DIM)), 1.0,
-                     0.0, SUBSPACE_TOL);
+        expect_close("|<P_i, U_i>|", i, fabs(dot(p->components + i * DIM, S->U[i], DIM)), 1.0, 0.0,
+                     SUBSPACE_TOL);
 }
 
 static void test_variances(void **state)
@@ -290,8 +291,7 @@ static void test_optimum_is_projection_error(void **state)
     expect_close("pca_mse(train) vs here", 0, mse, projection_mse(p, S->x_train, N_TRAIN), 1e-6,
                  0.0);
     assert_int_equal(anamo_pca_mse(p, &S->test, &mse, &err), ANAMO_OK);
-    expect_close("pca_mse(test) vs here", 0, mse, projection_mse(p, S->x_test, N_TEST), 1e-6,
-                 0.0);
+    expect_close("pca_mse(test) vs here", 0, mse, projection_mse(p, S->x_test, N_TEST), 1e-6, 0.0);
 }
 
 /* k = dim reconstructs everything; k = 1 leaves the second and third directions out. */
@@ -410,8 +410,13 @@ static anamo_model *make_model(const char *decoder, int code, int max_batch)
 {
     char encoder[32];
     snprintf(encoder, sizeof encoder, "linear %d", code);
-    anamo_model_spec spec = {.in_c = DIM, .in_h = 1, .in_w = 1, .encoder = encoder,
-                             .decoder = decoder, .init = ANAMO_INIT_PYTORCH, .seed = 3,
+    anamo_model_spec spec = {.in_c = DIM,
+                             .in_h = 1,
+                             .in_w = 1,
+                             .encoder = encoder,
+                             .decoder = decoder,
+                             .init = ANAMO_INIT_PYTORCH,
+                             .seed = 3,
                              .max_batch = max_batch};
     anamo_model *m = NULL;
     anamo_err err = {0};
@@ -665,8 +670,8 @@ static void test_not_affine(void **state)
         anamo_err err = {0};
         double angles[K];
         assert_false(anamo_model_decoder_is_affine(m));
-        expect_failure(anamo_pca_principal_angles(&S->pca, m, angles, &err), &err,
-                       "not affine", bad[c][1]);
+        expect_failure(anamo_pca_principal_angles(&S->pca, m, angles, &err), &err, "not affine",
+                       bad[c][1]);
         anamo_model_free(m);
     }
     const char *good[] = {"linear 20", "flatten, linear 20, identity",
@@ -687,8 +692,8 @@ static void test_sizes_checked(void **state)
     anamo_err err = {0};
     double angles[K], mse;
     anamo_model *m = make_model("linear 20", 2, 8);
-    expect_failure(anamo_pca_principal_angles(&S->pca, m, angles, &err), &err,
-                   "codes of 2 values", "k = 3");
+    expect_failure(anamo_pca_principal_angles(&S->pca, m, angles, &err), &err, "codes of 2 values",
+                   "k = 3");
     anamo_model_free(m);
     const int64_t bad_k[] = {0, -1, DIM + 1};
     for (size_t c = 0; c < sizeof bad_k / sizeof bad_k[0]; c++) {
@@ -700,8 +705,7 @@ static void test_sizes_checked(void **state)
         anamo_pca_free(&p); /* harmless on a failed fit */
     }
     anamo_dataset narrow = table(S->x_train, N_TRAIN / 2, DIM / 2, "narrow set");
-    expect_failure(anamo_pca_mse(&S->pca, &narrow, &mse, &err), &err, "narrow set",
-                   "10 values");
+    expect_failure(anamo_pca_mse(&S->pca, &narrow, &mse, &err), &err, "narrow set", "10 values");
     anamo_dataset empty = table(S->x_train, 0, DIM, "empty set");
     anamo_pca p;
     expect_failure(anamo_pca_fit(&empty, 1, &p, &err), &err, "empty set", "0 samples");

@@ -236,8 +236,9 @@ static const format FORMATS[] = {
     /* a CSV file has no header to disagree with: a longer file is more rows */
     {"table.csv", make_csv, load_csv, NULL},
     /* nor has CIFAR-10's, but its records have a fixed size */
-    {"batch.bin", make_cifar, load_cifar, "6147 bytes is not a whole number of 3073-byte records "
-                                          "(record 2, at offset 6146, is cut after 1 bytes)"},
+    {"batch.bin", make_cifar, load_cifar,
+     "6147 bytes is not a whole number of 3073-byte records "
+     "(record 2, at offset 6146, is cut after 1 bytes)"},
 };
 #define NFORMATS (sizeof FORMATS / sizeof FORMATS[0])
 
@@ -261,14 +262,12 @@ static int wrong_refusal(const char *path, int rc, const char *msg, const char *
         (!part2 || strstr(msg, part2)) && !strchr(msg, '\n'))
         return 0;
     print_error("%s: rc %d, message '%s'; want the path once, '%s'%s%s%s\n", path, rc,
-                rc ? msg : "", part, part2 ? " and '" : "", part2 ? part2 : "",
-                part2 ? "'" : "");
+                rc ? msg : "", part, part2 ? " and '" : "", part2 ? part2 : "", part2 ? "'" : "");
     return 1;
 }
 
 /* The reader must refuse path (see wrong_refusal); 1 if it did not. */
-static int expect_refused(const format *fm, const char *path, const char *part,
-                          const char *part2)
+static int expect_refused(const format *fm, const char *path, const char *part, const char *part2)
 {
     loaded got = {0};
     anamo_err err = {0};
@@ -362,7 +361,11 @@ static int check_trailer(void **state, const format *fm, const uint8_t *gz, size
  * it, which is a member cut short. */
 static int check_after(void **state, const format *fm, const uint8_t *gz, size_t len)
 {
-    static const struct { const char *tail; size_t n; const char *part; } tails[] = {
+    static const struct {
+        const char *tail;
+        size_t n;
+        const char *part;
+    } tails[] = {
         {"junk\n", 5, "trailing garbage after the gzip stream: 5 bytes"},
         {"\0", 1, "trailing garbage after the gzip stream: 1 bytes"},
         {"\x1f", 1, "trailing garbage after the gzip stream: 1 bytes"},
@@ -464,10 +467,10 @@ static int expect_st_refused(const char *path, const char *part, const char *par
 }
 
 /* The JSON entry of an F32 tensor of shape [2] (8 bytes) at data_offsets [b, e]. */
-#define F32_2(name, b, e)                                                                      \
+#define F32_2(name, b, e) \
     "\"" name "\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[" #b "," #e "]}"
 /* ... and of an empty U8 tensor at [at, at]. */
-#define U8_0(name, at)                                                                         \
+#define U8_0(name, at) \
     "\"" name "\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[" #at "," #at "]}"
 
 /* A file from the writer loads; with bytes appended after its last tensor it does not. */
@@ -510,7 +513,11 @@ static void test_st_trailing_bytes(void **state)
  * starts inside another (an empty one too), the same name twice. */
 static void test_st_not_tiled(void **state)
 {
-    static const struct { const char *json; size_t ndata; const char *part, *part2; } cases[] = {
+    static const struct {
+        const char *json;
+        size_t ndata;
+        const char *part, *part2;
+    } cases[] = {
         {"{" F32_2("a", 0, 8) "," F32_2("b", 12, 20) "}", 20,
          "bytes [8, 12) of the data section belong to no tensor", "before tensor 'b' [12, 20]"},
         {"{" F32_2("b", 12, 20) "," F32_2("a", 0, 8) "}", 20,
@@ -541,8 +548,9 @@ static void test_st_tiled_any_order(void **state)
     char path[PATH_CAP];
     tmp_path(state, "any-order.safetensors", path);
     write_st(path,
-             "{" U8_0("z", 16) "," F32_2("b", 8, 16) "," U8_0("m", 8) "," F32_2("a", 0, 8) ","
-             U8_0("e", 0) "}",
+             "{" U8_0("z", 16) "," F32_2("b", 8, 16) "," U8_0("m", 8) "," F32_2("a", 0,
+                                                                                8) "," U8_0("e",
+                                                                                            0) "}",
              16);
     st_file *f = NULL;
     anamo_err err = {0};

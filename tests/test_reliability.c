@@ -59,7 +59,7 @@
 
 #define PATH_CAP 1024
 #define MAX_ARGS 32
-#define RUN_TIMEOUT_S 120.0   /* any one invocation here takes well under a second */
+#define RUN_TIMEOUT_S 120.0 /* any one invocation here takes well under a second */
 /* Bad inputs are at most 60 KB; 1 GiB of address space is ten times what anamo needs to start
  * and reject them, and less than any hostile header below asks for (1.6 to 4 GB). ASan reserves
  * terabytes of shadow, so under it one allocation is limited instead (a failed one returns
@@ -77,9 +77,9 @@
 extern char **environ;
 
 typedef struct fixture {
-    char dir[PATH_CAP];  /* everything this test writes goes in here */
-    char bin[PATH_CAP];  /* the anamo executable */
-    char tiny[PATH_CAP]; /* tiny.ini: 100→10→100 on the built-in halves images */
+    char dir[PATH_CAP];      /* everything this test writes goes in here */
+    char bin[PATH_CAP];      /* the anamo executable */
+    char tiny[PATH_CAP];     /* tiny.ini: 100→10→100 on the built-in halves images */
     char env[PATH_CAP + 16]; /* one more NAME=VALUE for the children, when not empty */
 } fixture;
 
@@ -183,17 +183,17 @@ static void expect_ok(cli_result *r, const char *what)
     static char msg[4096]; /* the result is freed before failing: cmocka does not return */
     int bad = r->code != 0;
     if (bad)
-        snprintf(msg, sizeof msg, "%s: exit %d, signal %d, stderr:\n%s", what, r->code,
-                 r->signal, r->err);
+        snprintf(msg, sizeof msg, "%s: exit %d, signal %d, stderr:\n%s", what, r->code, r->signal,
+                 r->err);
     cli_free(r);
     if (bad)
         fail_msg("%s", msg);
 }
 
-#define RUN_OK(fx, ...)                                                                         \
-    do {                                                                                        \
-        cli_result r_ = RUN(fx, __VA_ARGS__);                                                   \
-        expect_ok(&r_, #__VA_ARGS__);                                                           \
+#define RUN_OK(fx, ...)                       \
+    do {                                      \
+        cli_result r_ = RUN(fx, __VA_ARGS__); \
+        expect_ok(&r_, #__VA_ARGS__);         \
     } while (0)
 
 /* ---- checkpoints -------------------------------------------------------------------------- */
@@ -258,8 +258,7 @@ static void expect_same_state(const char *pa, const char *pb)
         char *ta = cJSON_PrintUnformatted(item);
         char *tb = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(jb, item->string));
         if (!ta || !tb || strcmp(ta, tb))
-            fail_msg("progress %s: %s in %s, %s in %s", item->string, ta, pa, tb ? tb : "none",
-                     pb);
+            fail_msg("progress %s: %s in %s, %s in %s", item->string, ta, pa, tb ? tb : "none", pb);
         cJSON_free(ta);
         cJSON_free(tb);
     }
@@ -299,31 +298,31 @@ static void expect_finite_model(const char *path)
 typedef enum reader { R_IDX, R_LABELS, R_NPY, R_CSV, R_CIFAR, R_ST, R_CKPT, R_CONFIG } reader;
 
 typedef enum form {
-    F_RAW,  /* bytes[0..len) */
-    F_NPY,  /* an NPY 1.0 file whose header dict is bytes (padded as numpy pads it), then len
+    F_RAW,    /* bytes[0..len) */
+    F_NPY,    /* an NPY 1.0 file whose header dict is bytes (padded as numpy pads it), then len
                data bytes */
-    F_ST,   /* safetensors: the 8-byte length of the JSON in bytes, the JSON, len data bytes */
-    F_CKPT, /* a checkpoint made with st_write; len selects the fault (ckpt_faults) */
+    F_ST,     /* safetensors: the 8-byte length of the JSON in bytes, the JSON, len data bytes */
+    F_CKPT,   /* a checkpoint made with st_write; len selects the fault (ckpt_faults) */
     F_BLANKS, /* CSV: a row of len zeros, len blank lines, then a row of one number */
-    F_CIFAR, /* len CIFAR-10 records, labels 0, 1, ..., the last one 10 when len is 3 */
-    F_DIR,  /* a directory in place of the file */
-    F_NONE  /* no file at all */
+    F_CIFAR,  /* len CIFAR-10 records, labels 0, 1, ..., the last one 10 when len is 3 */
+    F_DIR,    /* a directory in place of the file */
+    F_NONE    /* no file at all */
 } form;
 
 #define NO_CUT (-1L)
 #define NOT_IN_PROCESS (-1)
 
 typedef struct bad_case {
-    const char *name;   /* the file's name in the test directory */
+    const char *name; /* the file's name in the test directory */
     reader reader;
     form form;
     const char *bytes;
     size_t len;
-    long cut;           /* keep the first cut bytes of the file, or NO_CUT */
-    int gz;             /* gzip the file (before cutting) */
-    int status;         /* the library reader's status; NOT_IN_PROCESS: CLI only (hostile
+    long cut;             /* keep the first cut bytes of the file, or NO_CUT */
+    int gz;               /* gzip the file (before cutting) */
+    int status;           /* the library reader's status; NOT_IN_PROCESS: CLI only (hostile
                            headers, which the library must refuse without a big allocation) */
-    int exit_code;      /* anamo's exit code */
+    int exit_code;        /* anamo's exit code */
     const char *frags[4]; /* the message holds each, and the file's path */
 } bad_case;
 
@@ -343,14 +342,14 @@ typedef struct bad_case {
 
 /* NPY header dicts (F_NPY) */
 #define NPY_U1_2x3 "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }"
-#define NPY_DICT(descr, fortran, shape)                                                        \
+#define NPY_DICT(descr, fortran, shape) \
     "{'descr': '" descr "', 'fortran_order': " fortran ", 'shape': " shape ", }"
 
 /* safetensors JSON (F_ST): w [2, 2] at [0, 16), b [2] at [16, 24) */
-#define ST_OK                                                                                   \
-    "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"                     \
+#define ST_OK                                                             \
+    "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}," \
     "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}"
-#define ST_ONE(dtype, shape, offsets)                                                           \
+#define ST_ONE(dtype, shape, offsets) \
     "{\"a\":{\"dtype\":\"" dtype "\",\"shape\":" shape ",\"data_offsets\":" offsets "}}"
 
 enum ckpt_fault { CK_NOT_ANAMO, CK_MISSING, CK_WRONG_SIZE, CK_HUGE_LAYER };
@@ -358,216 +357,765 @@ enum ckpt_fault { CK_NOT_ANAMO, CK_MISSING, CK_WRONG_SIZE, CK_HUGE_LAYER };
 static const bad_case BAD_CASES[] = {
     /* IDX images: truncated at several offsets, trailing bytes, magic, dimensions */
     {"empty.idx", R_IDX, RAW(""), NO_CUT, 0, FMT, 1, {"empty file", NULL}},
-    {"cut3.idx", R_IDX, RAW(IDX_OK), 3, 0, FMT, 1,
+    {"cut3.idx",
+     R_IDX,
+     RAW(IDX_OK),
+     3,
+     0,
+     FMT,
+     1,
      {"offset 0", "expected 16 bytes of IDX images header, found 3", NULL}},
     {"cut10.idx", R_IDX, RAW(IDX_OK), 10, 0, FMT, 1, {"offset 0", "found 10", NULL}},
-    {"cut16.idx", R_IDX, RAW(IDX_OK), 16, 0, FMT, 1,
+    {"cut16.idx",
+     R_IDX,
+     RAW(IDX_OK),
+     16,
+     0,
+     FMT,
+     1,
      {"offset 16", "expected 24 bytes of images, found 0", NULL}},
     {"cut27.idx", R_IDX, RAW(IDX_OK), 27, 0, FMT, 1, {"offset 16", "found 11", NULL}},
     {"cut39.idx", R_IDX, RAW(IDX_OK), 39, 0, FMT, 1, {"offset 16", "found 23", NULL}},
-    {"trailing.idx", R_IDX, RAW(IDX_OK "y"), NO_CUT, 0, FMT, 1,
-     {"offset 40", "trailing", NULL}},
-    {"labels-magic.idx", R_IDX, RAW(LABELS_OK), NO_CUT, 0, FMT, 1,
+    {"trailing.idx", R_IDX, RAW(IDX_OK "y"), NO_CUT, 0, FMT, 1, {"offset 40", "trailing", NULL}},
+    {"labels-magic.idx",
+     R_IDX,
+     RAW(LABELS_OK),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 0", "magic number 2049", "labels file", NULL}},
-    {"little-endian.idx", R_IDX, RAW("\3\10\0\0" U32_2 U32_3 U32_4), NO_CUT, 0, FMT, 1,
+    {"little-endian.idx",
+     R_IDX,
+     RAW("\3\10\0\0" U32_2 U32_3 U32_4),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 0", "little-endian", NULL}},
-    {"zero-count.idx", R_IDX, RAW(IDX_HDR("\0\0\0\0", U32_3, U32_4)), NO_CUT, 0, FMT, 1,
+    {"zero-count.idx",
+     R_IDX,
+     RAW(IDX_HDR("\0\0\0\0", U32_3, U32_4)),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 4", "image count is 0", NULL}},
-    {"rows-overflow.idx", R_IDX, RAW(IDX_HDR("\377\377\377\377", "\377\377\377\377", U32_4)),
-     NO_CUT, 0, FMT, 1, {"offset 8", "rows 4294967295", NULL}},
-    {"product-overflow.idx", R_IDX, RAW(IDX_HDR("\0\1\0\0", "\0\1\0\0", "\0\1\0\0")), NO_CUT, 0,
-     FMT, 1, {"offset 12", "cols 65536", "limit", NULL}},
+    {"rows-overflow.idx",
+     R_IDX,
+     RAW(IDX_HDR("\377\377\377\377", "\377\377\377\377", U32_4)),
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"offset 8", "rows 4294967295", NULL}},
+    {"product-overflow.idx",
+     R_IDX,
+     RAW(IDX_HDR("\0\1\0\0", "\0\1\0\0", "\0\1\0\0")),
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"offset 12", "cols 65536", "limit", NULL}},
     /* a 16-byte header promising 4 GB (1000 × 2000 × 2000, under the 16 GiB cap) */
-    {"hostile.idx", R_IDX, RAW(IDX_HDR("\0\0\3\350", "\0\0\7\320", "\0\0\7\320")), NO_CUT, 0,
-     NOT_IN_PROCESS, 1, {"offset 16", "expected 4000000000 bytes of images, found 0", NULL}},
-    {"hostile-gz.idx.gz", R_IDX, RAW(IDX_HDR("\0\0\3\350", "\0\0\7\320", "\0\0\7\320")), NO_CUT,
-     1, NOT_IN_PROCESS, 1, {"offset 16", "expected 4000000000 bytes of images, found 0", NULL}},
+    {"hostile.idx",
+     R_IDX,
+     RAW(IDX_HDR("\0\0\3\350", "\0\0\7\320", "\0\0\7\320")),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     1,
+     {"offset 16", "expected 4000000000 bytes of images, found 0", NULL}},
+    {"hostile-gz.idx.gz",
+     R_IDX,
+     RAW(IDX_HDR("\0\0\3\350", "\0\0\7\320", "\0\0\7\320")),
+     NO_CUT,
+     1,
+     NOT_IN_PROCESS,
+     1,
+     {"offset 16", "expected 4000000000 bytes of images, found 0", NULL}},
     {"cut-gzip.idx.gz", R_IDX, RAW(IDX_OK), 30, 1, FMT, 1, {"offset", NULL}},
     {"dir.idx", R_IDX, F_DIR, NULL, 0, NO_CUT, 0, IO, 1, {"is a directory", NULL}},
     {"missing.idx", R_IDX, F_NONE, NULL, 0, NO_CUT, 0, IO, 1, {"cannot open", NULL}},
     /* IDX labels, read beside a good images file */
-    {"a-labels-idx1-ubyte", R_LABELS, RAW(IDX_OK), NO_CUT, 0, FMT, 1,
+    {"a-labels-idx1-ubyte",
+     R_LABELS,
+     RAW(IDX_OK),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 0", "magic number 2051", "images file", NULL}},
-    {"b-labels-idx1-ubyte", R_LABELS, RAW(LABELS_OK), 9, 0, FMT, 1,
+    {"b-labels-idx1-ubyte",
+     R_LABELS,
+     RAW(LABELS_OK),
+     9,
+     0,
+     FMT,
+     1,
      {"offset 8", "expected 2 bytes of labels, found 1", NULL}},
-    {"c-labels-idx1-ubyte", R_LABELS, RAW("\0\0\10\1" U32_3 "\1\2\3"), NO_CUT, 0,
-     NOT_IN_PROCESS, 1, {"3 labels for the 2 images", NULL}},
+    {"c-labels-idx1-ubyte",
+     R_LABELS,
+     RAW("\0\0\10\1" U32_3 "\1\2\3"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     1,
+     {"3 labels for the 2 images", NULL}},
     {"d-labels-idx1-ubyte", R_LABELS, RAW(""), NO_CUT, 0, FMT, 1, {"empty file", NULL}},
     /* NPY: preamble, header, data cut short; versions, dtypes, orders, shapes */
     {"empty.npy", R_NPY, RAW(""), NO_CUT, 0, FMT, 1, {"empty file", NULL}},
-    {"cut5.npy", R_NPY, F_NPY, NPY_U1_2x3, 6, 5, 0, FMT, 1,
+    {"cut5.npy",
+     R_NPY,
+     F_NPY,
+     NPY_U1_2x3,
+     6,
+     5,
+     0,
+     FMT,
+     1,
      {"offset 0", "expected 10 bytes of NPY preamble, found 5", NULL}},
-    {"cut10.npy", R_NPY, F_NPY, NPY_U1_2x3, 6, 10, 0, FMT, 1,
+    {"cut10.npy",
+     R_NPY,
+     F_NPY,
+     NPY_U1_2x3,
+     6,
+     10,
+     0,
+     FMT,
+     1,
      {"offset 10", "expected 118 bytes of header, found 0", NULL}},
-    {"cut70.npy", R_NPY, F_NPY, NPY_U1_2x3, 6, 70, 0, FMT, 1,
-     {"offset 10", "found 60", NULL}},
-    {"cut128.npy", R_NPY, F_NPY, NPY_U1_2x3, 6, 128, 0, FMT, 1,
+    {"cut70.npy", R_NPY, F_NPY, NPY_U1_2x3, 6, 70, 0, FMT, 1, {"offset 10", "found 60", NULL}},
+    {"cut128.npy",
+     R_NPY,
+     F_NPY,
+     NPY_U1_2x3,
+     6,
+     128,
+     0,
+     FMT,
+     1,
      {"offset 128", "expected 6 bytes of data, found 0", NULL}},
-    {"cut131.npy", R_NPY, F_NPY, NPY_U1_2x3, 6, 131, 0, FMT, 1,
-     {"offset 128", "found 3", NULL}},
-    {"trailing.npy", R_NPY, F_NPY, NPY_U1_2x3, 7, NO_CUT, 0, FMT, 1,
+    {"cut131.npy", R_NPY, F_NPY, NPY_U1_2x3, 6, 131, 0, FMT, 1, {"offset 128", "found 3", NULL}},
+    {"trailing.npy",
+     R_NPY,
+     F_NPY,
+     NPY_U1_2x3,
+     7,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 134", "trailing", NULL}},
-    {"magic.npy", R_NPY, RAW("\223NUMPX\1\0\0\0"), NO_CUT, 0, FMT, 1,
+    {"magic.npy",
+     R_NPY,
+     RAW("\223NUMPX\1\0\0\0"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 0", "not an NPY file", NULL}},
-    {"version.npy", R_NPY, RAW("\223NUMPY\4\0\0\0"), NO_CUT, 0, FMT, 1,
+    {"version.npy",
+     R_NPY,
+     RAW("\223NUMPY\4\0\0\0"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 6", "NPY version 4.0", NULL}},
-    {"header-past-end.npy", R_NPY, RAW("\223NUMPY\1\0\377\377{'descr'"), NO_CUT, 0, FMT, 1,
+    {"header-past-end.npy",
+     R_NPY,
+     RAW("\223NUMPY\1\0\377\377{'descr'"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 10", "expected 65535 bytes of header, found 8", NULL}},
-    {"header-huge.npy", R_NPY, RAW("\223NUMPY\2\0\0\0\0\200{}"), NO_CUT, 0, FMT, 1,
+    {"header-huge.npy",
+     R_NPY,
+     RAW("\223NUMPY\2\0\0\0\0\200{}"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 8", "header length 2147483648", NULL}},
-    {"syntax.npy", R_NPY, F_NPY, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3) ", 6,
-     NO_CUT, 0, FMT, 1, {"offset 128", "expected ',' or '}'", "end of header", NULL}},
-    {"newline-key.npy", R_NPY, F_NPY, "{'de\nscr': '|u1', 'fortran_order': False}", 0, NO_CUT,
-     0, FMT, 1, {"unknown key", NULL}},
-    {"missing-key.npy", R_NPY, F_NPY, "{'descr': '|u1', 'fortran_order': False}", 0, NO_CUT, 0,
-     FMT, 1, {"missing key 'shape'", NULL}},
-    {"fortran.npy", R_NPY, F_NPY, NPY_DICT("|u1", "True", "(2, 3)"), 6, NO_CUT, 0, FMT, 1,
+    {"syntax.npy",
+     R_NPY,
+     F_NPY,
+     "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3) ",
+     6,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"offset 128", "expected ',' or '}'", "end of header", NULL}},
+    {"newline-key.npy",
+     R_NPY,
+     F_NPY,
+     "{'de\nscr': '|u1', 'fortran_order': False}",
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"unknown key", NULL}},
+    {"missing-key.npy",
+     R_NPY,
+     F_NPY,
+     "{'descr': '|u1', 'fortran_order': False}",
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"missing key 'shape'", NULL}},
+    {"fortran.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("|u1", "True", "(2, 3)"),
+     6,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"fortran_order", NULL}},
-    {"dtype.npy", R_NPY, F_NPY, NPY_DICT("<i8", "False", "(1,)"), 8, NO_CUT, 0, FMT, 1,
+    {"dtype.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("<i8", "False", "(1,)"),
+     8,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"dtype '<i8'", NULL}},
-    {"big-endian.npy", R_NPY, F_NPY, NPY_DICT(">f4", "False", "(1,)"), 4, NO_CUT, 0, FMT, 1,
+    {"big-endian.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT(">f4", "False", "(1,)"),
+     4,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"big-endian", NULL}},
-    {"zero-dim.npy", R_NPY, F_NPY, NPY_DICT("|u1", "False", "(0, 3)"), 0, NO_CUT, 0, FMT, 1,
+    {"zero-dim.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("|u1", "False", "(0, 3)"),
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"no elements", NULL}},
-    {"scalar.npy", R_NPY, F_NPY, NPY_DICT("|u1", "False", "()"), 1, NO_CUT, 0, FMT, 1,
+    {"scalar.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("|u1", "False", "()"),
+     1,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"scalar", NULL}},
-    {"five-dims.npy", R_NPY, F_NPY, NPY_DICT("|u1", "False", "(1, 1, 1, 1, 1)"), 1, NO_CUT, 0,
-     FMT, 1, {"at most 4 dimensions", NULL}},
-    {"dim-64bit.npy", R_NPY, F_NPY, NPY_DICT("|u1", "False", "(99999999999999999999,)"), 0,
-     NO_CUT, 0, FMT, 1, {"fits in 64 bits", NULL}},
-    {"product-overflow.npy", R_NPY, F_NPY, NPY_DICT("<f4", "False", "(100000, 100000, 100000)"),
-     0, NO_CUT, 0, FMT, 1, {"limit", NULL}},
+    {"five-dims.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("|u1", "False", "(1, 1, 1, 1, 1)"),
+     1,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"at most 4 dimensions", NULL}},
+    {"dim-64bit.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("|u1", "False", "(99999999999999999999,)"),
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"fits in 64 bits", NULL}},
+    {"product-overflow.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("<f4", "False", "(100000, 100000, 100000)"),
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"limit", NULL}},
     /* the data of these three is added in make_case_file: the double 1e300, the float NaN at
      * element 1, the double -Inf; NaN or Inf would read as a run diverging at its first step */
-    {"f8-too-big.npy", R_NPY, F_NPY, NPY_DICT("<f8", "False", "(1,)"), 0, NO_CUT, 0, FMT, 1,
+    {"f8-too-big.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("<f8", "False", "(1,)"),
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"element 0", "does not fit in float32", NULL}},
-    {"f4-nan.npy", R_NPY, F_NPY, NPY_DICT("<f4", "False", "(1, 2)"), 0, NO_CUT, 0, FMT, 1,
+    {"f4-nan.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("<f4", "False", "(1, 2)"),
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"element 1", "not a finite number", NULL}},
-    {"f8-inf.npy", R_NPY, F_NPY, NPY_DICT("<f8", "False", "(1,)"), 0, NO_CUT, 0, FMT, 1,
+    {"f8-inf.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("<f8", "False", "(1,)"),
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"element 0", "not a finite number", NULL}},
-    {"hostile.npy", R_NPY, F_NPY, NPY_DICT("|u1", "False", "(2000, 1000, 1000)"), 0, NO_CUT, 0,
-     NOT_IN_PROCESS, 1, {"offset 128", "expected 2000000000 bytes of data, found 0", NULL}},
-    {"hostile-f8.npy", R_NPY, F_NPY, NPY_DICT("<f8", "False", "(250000000, 2)"), 0, NO_CUT, 0,
-     NOT_IN_PROCESS, 1, {"offset 128", "expected 4000000000 bytes of data, found 0", NULL}},
+    {"hostile.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("|u1", "False", "(2000, 1000, 1000)"),
+     0,
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     1,
+     {"offset 128", "expected 2000000000 bytes of data, found 0", NULL}},
+    {"hostile-f8.npy",
+     R_NPY,
+     F_NPY,
+     NPY_DICT("<f8", "False", "(250000000, 2)"),
+     0,
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     1,
+     {"offset 128", "expected 4000000000 bytes of data, found 0", NULL}},
     {"dir.npy", R_NPY, F_DIR, NULL, 0, NO_CUT, 0, IO, 1, {"is a directory", NULL}},
     {"missing.npy", R_NPY, F_NONE, NULL, 0, NO_CUT, 0, IO, 1, {"cannot open", NULL}},
     /* CSV */
     {"empty.csv", R_CSV, RAW(""), NO_CUT, 0, FMT, 1, {"empty file", NULL}},
     {"blank.csv", R_CSV, RAW("\n \n\t\n"), NO_CUT, 0, FMT, 1, {"no data rows", NULL}},
     {"header-only.csv", R_CSV, RAW("a,b\n"), NO_CUT, 0, FMT, 1, {"no data rows", NULL}},
-    {"cut.csv", R_CSV, RAW("1,2,3\n4,5,6\n"), 9, 0, FMT, 1,
+    {"cut.csv",
+     R_CSV,
+     RAW("1,2,3\n4,5,6\n"),
+     9,
+     0,
+     FMT,
+     1,
      {"line 2", "expected 3 columns, found 2", NULL}},
-    {"ragged.csv", R_CSV, RAW("1,2,3\n4\n"), NO_CUT, 0, FMT, 1,
+    {"ragged.csv",
+     R_CSV,
+     RAW("1,2,3\n4\n"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"line 2", "expected 3 columns, found 1", NULL}},
-    {"field.csv", R_CSV, RAW("1,2\n3,x\n"), NO_CUT, 0, FMT, 1,
+    {"field.csv",
+     R_CSV,
+     RAW("1,2\n3,x\n"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"line 2, column 2", "'x' is not a number", NULL}},
-    {"nan.csv", R_CSV, RAW("1,2\nnan,1\n"), NO_CUT, 0, FMT, 1,
+    {"nan.csv",
+     R_CSV,
+     RAW("1,2\nnan,1\n"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"line 2, column 1", "not a finite number", NULL}},
-    {"too-big.csv", R_CSV, RAW("1,2\n1,1e39\n"), NO_CUT, 0, FMT, 1,
+    {"too-big.csv",
+     R_CSV,
+     RAW("1,2\n1,1e39\n"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"line 2, column 2", "does not fit in float32", NULL}},
-    {"empty-field.csv", R_CSV, RAW("1,2,3\n4,,6\n"), NO_CUT, 0, FMT, 1,
+    {"empty-field.csv",
+     R_CSV,
+     RAW("1,2,3\n4,,6\n"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"line 2, column 2", "empty field", NULL}},
     {"mixed.csv", R_CSV, RAW("1,2;3\n"), NO_CUT, 0, FMT, 1, {"line 1", "mixes", NULL}},
-    {"carriage-return.csv", R_CSV, RAW("1,2\n3,4\r5\n"), NO_CUT, 0, FMT, 1,
+    {"carriage-return.csv",
+     R_CSV,
+     RAW("1,2\n3,4\r5\n"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"line 2, column 2", "not a number", NULL}},
     {"cut-gzip.csv.gz", R_CSV, RAW("1,2,3\n4,5,6\n7,8,9\n"), 25, 1, FMT, 1, {NULL}},
     {"dir.csv", R_CSV, F_DIR, NULL, 0, NO_CUT, 0, IO, 1, {"is a directory", NULL}},
     /* 60 KB whose 20000 columns and 20000 lines must not become 20000² floats (1.6 GB) */
-    {"blank-lines.csv", R_CSV, F_BLANKS, NULL, 20000, NO_CUT, 0, NOT_IN_PROCESS, 1,
+    {"blank-lines.csv",
+     R_CSV,
+     F_BLANKS,
+     NULL,
+     20000,
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     1,
      {"line 20002", "expected 20000 columns, found 1", NULL}},
     /* CIFAR-10 batches (3073-byte records: a label, 3072 pixels), read as cifar10:test from a
      * data root of their own */
     {"empty", R_CIFAR, RAW(""), NO_CUT, 0, FMT, 1, {"empty file", NULL}},
-    {"cut-record", R_CIFAR, F_CIFAR, NULL, 2, 3073 + 100, 0, FMT, 1,
+    {"cut-record",
+     R_CIFAR,
+     F_CIFAR,
+     NULL,
+     2,
+     3073 + 100,
+     0,
+     FMT,
+     1,
      {"not a whole number of 3073-byte records", "record 1, at offset 3073", NULL}},
-    {"bad-label", R_CIFAR, F_CIFAR, NULL, 3, NO_CUT, 0, FMT, 1,
+    {"bad-label",
+     R_CIFAR,
+     F_CIFAR,
+     NULL,
+     3,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"offset 6146", "record 2 has label 10", NULL}},
     {"cut-gzip", R_CIFAR, F_CIFAR, NULL, 2, 40, 1, FMT, 1, {"offset", NULL}},
     {"dir", R_CIFAR, F_DIR, NULL, 0, NO_CUT, 0, IO, 1, {"is a directory", NULL}},
     /* safetensors: length, JSON, dtypes, shapes, offsets, overlaps, metadata */
     {"empty.safetensors", R_ST, RAW(""), NO_CUT, 0, FMT, 1, {"too short", NULL}},
     {"cut4.safetensors", R_ST, F_ST, ST_OK, 24, 4, 0, FMT, 1, {"too short", NULL}},
-    {"cut8.safetensors", R_ST, F_ST, ST_OK, 24, 8, 0, FMT, 1,
+    {"cut8.safetensors",
+     R_ST,
+     F_ST,
+     ST_OK,
+     24,
+     8,
+     0,
+     FMT,
+     1,
      {"header length 112 exceeds file size 8", NULL}},
-    {"cut60.safetensors", R_ST, F_ST, ST_OK, 24, 60, 0, FMT, 1,
+    {"cut60.safetensors",
+     R_ST,
+     F_ST,
+     ST_OK,
+     24,
+     60,
+     0,
+     FMT,
+     1,
      {"header length 112 exceeds file size 60", NULL}},
-    {"cut120.safetensors", R_ST, F_ST, ST_OK, 24, 120, 0, FMT, 1,
+    {"cut120.safetensors",
+     R_ST,
+     F_ST,
+     ST_OK,
+     24,
+     120,
+     0,
+     FMT,
+     1,
      {"tensor 'w'", "lie outside the data section of 0 bytes", NULL}},
-    {"cut140.safetensors", R_ST, F_ST, ST_OK, 24, 140, 0, FMT, 1,
+    {"cut140.safetensors",
+     R_ST,
+     F_ST,
+     ST_OK,
+     24,
+     140,
+     0,
+     FMT,
+     1,
      {"tensor 'b'", "data_offsets [16, 24] lie outside the data section of 20 bytes", NULL}},
-    {"length-huge.safetensors", R_ST, RAW("\0\0\0\0\0\0\0\200{}"), NO_CUT, 0, FMT, 1,
+    {"length-huge.safetensors",
+     R_ST,
+     RAW("\0\0\0\0\0\0\0\200{}"),
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"header length 9223372036854775808 exceeds file size 10", NULL}},
     {"json.safetensors", R_ST, F_ST, "{\"a\":", 0, NO_CUT, 0, FMT, 1, {"not valid JSON", NULL}},
-    {"json-array.safetensors", R_ST, F_ST, "[1,2]", 0, NO_CUT, 0, FMT, 1,
+    {"json-array.safetensors",
+     R_ST,
+     F_ST,
+     "[1,2]",
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"not a JSON object", NULL}},
-    {"json-trailing.safetensors", R_ST, F_ST, "{}x", 0, NO_CUT, 0, FMT, 1,
+    {"json-trailing.safetensors",
+     R_ST,
+     F_ST,
+     "{}x",
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"trailing bytes at byte 2", NULL}},
-    {"dtype.safetensors", R_ST, F_ST, ST_ONE("F16", "[2]", "[0,4]"), 4, NO_CUT, 0, FMT, 1,
+    {"dtype.safetensors",
+     R_ST,
+     F_ST,
+     ST_ONE("F16", "[2]", "[0,4]"),
+     4,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"tensor 'a'", "unknown dtype 'F16'", NULL}},
-    {"shape-mismatch.safetensors", R_ST, F_ST, ST_ONE("F32", "[3]", "[0,8]"), 8, NO_CUT, 0, FMT,
-     1, {"tensor 'a'", "do not match shape [3]", NULL}},
-    {"dim-huge.safetensors", R_ST, F_ST, ST_ONE("U8", "[1099511627777]", "[0,1]"), 1, NO_CUT, 0,
-     FMT, 1, {"tensor 'a'", "shape[0]", NULL}},
-    {"shape-overflow.safetensors", R_ST, F_ST,
-     ST_ONE("F32", "[1099511627776,1099511627776]", "[0,8]"), 8, NO_CUT, 0, FMT, 1,
+    {"shape-mismatch.safetensors",
+     R_ST,
+     F_ST,
+     ST_ONE("F32", "[3]", "[0,8]"),
+     8,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"tensor 'a'", "do not match shape [3]", NULL}},
+    {"dim-huge.safetensors",
+     R_ST,
+     F_ST,
+     ST_ONE("U8", "[1099511627777]", "[0,1]"),
+     1,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"tensor 'a'", "shape[0]", NULL}},
+    {"shape-overflow.safetensors",
+     R_ST,
+     F_ST,
+     ST_ONE("F32", "[1099511627776,1099511627776]", "[0,8]"),
+     8,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"tensor 'a'", "2^60", NULL}},
-    {"offsets-past-end.safetensors", R_ST, F_ST, ST_ONE("F32", "[4]", "[0,16]"), 8, NO_CUT, 0,
-     FMT, 1, {"tensor 'a'", "data_offsets [0, 16] lie outside the data section of 8", NULL}},
-    {"offsets-negative.safetensors", R_ST, F_ST, ST_ONE("F32", "[2]", "[-8,0]"), 8, NO_CUT, 0,
-     FMT, 1, {"tensor 'a'", "non-negative", NULL}},
-    {"offsets-reversed.safetensors", R_ST, F_ST, ST_ONE("U8", "[0]", "[8,0]"), 8, NO_CUT, 0, FMT,
-     1, {"tensor 'a'", "lie outside", NULL}},
-    {"overlap.safetensors", R_ST, F_ST,
+    {"offsets-past-end.safetensors",
+     R_ST,
+     F_ST,
+     ST_ONE("F32", "[4]", "[0,16]"),
+     8,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"tensor 'a'", "data_offsets [0, 16] lie outside the data section of 8", NULL}},
+    {"offsets-negative.safetensors",
+     R_ST,
+     F_ST,
+     ST_ONE("F32", "[2]", "[-8,0]"),
+     8,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"tensor 'a'", "non-negative", NULL}},
+    {"offsets-reversed.safetensors",
+     R_ST,
+     F_ST,
+     ST_ONE("U8", "[0]", "[8,0]"),
+     8,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"tensor 'a'", "lie outside", NULL}},
+    {"overlap.safetensors",
+     R_ST,
+     F_ST,
      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
-     12, NO_CUT, 0, FMT, 1, {"'a' [0, 8] and 'b' [4, 12] overlap", NULL}},
-    {"duplicate.safetensors", R_ST, F_ST,
+     12,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"'a' [0, 8] and 'b' [4, 12] overlap", NULL}},
+    {"duplicate.safetensors",
+     R_ST,
+     F_ST,
      "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
      "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
-     2, NO_CUT, 0, FMT, 1, {"'a' appears twice", NULL}},
-    {"metadata.safetensors", R_ST, F_ST, "{\"__metadata__\":{\"k\":1}}", 0, NO_CUT, 0, FMT, 1,
+     2,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"'a' appears twice", NULL}},
+    {"metadata.safetensors",
+     R_ST,
+     F_ST,
+     "{\"__metadata__\":{\"k\":1}}",
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"metadata 'k' is not a string", NULL}},
-    {"newline-name.safetensors", R_ST, F_ST, "{\"a\\nb\":{\"dtype\":\"X\"}}", 0, NO_CUT, 0, FMT,
-     1, {"unknown dtype", NULL}},
+    {"newline-name.safetensors",
+     R_ST,
+     F_ST,
+     "{\"a\\nb\":{\"dtype\":\"X\"}}",
+     0,
+     NO_CUT,
+     0,
+     FMT,
+     1,
+     {"unknown dtype", NULL}},
     /* anamo eval takes a directory for a run directory, and looks for model.safetensors in it */
     {"dir.safetensors", R_ST, F_DIR, NULL, 0, NO_CUT, 0, IO, 1, {NULL}},
     {"missing.safetensors", R_ST, F_NONE, NULL, 0, NO_CUT, 0, IO, 1, {"cannot open", NULL}},
     /* checkpoints: valid safetensors that are not what a model needs */
-    {"not-anamo.safetensors", R_CKPT, F_CKPT, NULL, CK_NOT_ANAMO, NO_CUT, 0, FMT, 1,
+    {"not-anamo.safetensors",
+     R_CKPT,
+     F_CKPT,
+     NULL,
+     CK_NOT_ANAMO,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"not an anamo checkpoint", NULL}},
-    {"missing-tensor.safetensors", R_CKPT, F_CKPT, NULL, CK_MISSING, NO_CUT, 0, FMT, 1,
+    {"missing-tensor.safetensors",
+     R_CKPT,
+     F_CKPT,
+     NULL,
+     CK_MISSING,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"tensor 'encoder.0.weight' is missing", NULL}},
-    {"wrong-size.safetensors", R_CKPT, F_CKPT, NULL, CK_WRONG_SIZE, NO_CUT, 0, FMT, 1,
+    {"wrong-size.safetensors",
+     R_CKPT,
+     F_CKPT,
+     NULL,
+     CK_WRONG_SIZE,
+     NO_CUT,
+     0,
+     FMT,
+     1,
      {"encoder.0.bias", NULL}},
     /* metadata claiming a 2.5-million-unit layer over tensors of 10: the checkpoint must be
      * refused for its tensors before the claimed model (gigabytes) is allocated */
-    {"huge-layer.safetensors", R_CKPT, F_CKPT, NULL, CK_HUGE_LAYER, NO_CUT, 0, NOT_IN_PROCESS, 1,
+    {"huge-layer.safetensors",
+     R_CKPT,
+     F_CKPT,
+     NULL,
+     CK_HUGE_LAYER,
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     1,
      {"encoder.0.weight", NULL}},
     /* configs: exit 2 for what is wrong in them, 1 for files that cannot be read */
-    {"typo.ini", R_CONFIG, RAW("[train]\nepohcs = 2\n"), NO_CUT, 0, NOT_IN_PROCESS, 2,
+    {"typo.ini",
+     R_CONFIG,
+     RAW("[train]\nepohcs = 2\n"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
      {"typo.ini:2", "unknown key 'epohcs'", NULL}},
-    {"value.ini", R_CONFIG, RAW("[train]\nbatch = 8\nepochs = abc\n"), NO_CUT, 0, NOT_IN_PROCESS,
-     2, {"value.ini:3", "epochs", "'abc'", NULL}},
-    {"range.ini", R_CONFIG, RAW("[train]\nbatch = 0\n"), NO_CUT, 0, NOT_IN_PROCESS, 2,
+    {"value.ini",
+     R_CONFIG,
+     RAW("[train]\nbatch = 8\nepochs = abc\n"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
+     {"value.ini:3", "epochs", "'abc'", NULL}},
+    {"range.ini",
+     R_CONFIG,
+     RAW("[train]\nbatch = 0\n"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
      {"range.ini:2", "batch", NULL}},
-    {"no-section.ini", R_CONFIG, RAW("epochs = 2\n"), NO_CUT, 0, NOT_IN_PROCESS, 2,
+    {"no-section.ini",
+     R_CONFIG,
+     RAW("epochs = 2\n"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
      {"no-section.ini:1", "outside any [section]", NULL}},
-    {"section.ini", R_CONFIG, RAW("[nosuch]\nkey = 1\n"), NO_CUT, 0, NOT_IN_PROCESS, 2,
+    {"section.ini",
+     R_CONFIG,
+     RAW("[nosuch]\nkey = 1\n"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
      {"section.ini:2", "unknown section [nosuch]", NULL}},
-    {"syntax.ini", R_CONFIG, RAW("; ok\n[train\nepochs = 2\n"), NO_CUT, 0, NOT_IN_PROCESS, 2,
+    {"syntax.ini",
+     R_CONFIG,
+     RAW("; ok\n[train\nepochs = 2\n"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
      {"syntax.ini:2", NULL}},
-    {"cut.ini", R_CONFIG, RAW("[train]\nepochs = 2\n[model]\nencoder = linear 10, relu\n"), 22,
-     0, NOT_IN_PROCESS, 2, {"cut.ini:3", NULL}},
-    {"carriage-return.ini", R_CONFIG, RAW("[train]\nepochs = 2\rbatch = 4\n"), NO_CUT, 0,
-     NOT_IN_PROCESS, 2, {"carriage-return.ini:2", NULL}},
-    {"phase.ini", R_CONFIG, RAW("[train]\nscheme = nam\n[nam]\nphases = a\n"), NO_CUT, 0,
-     NOT_IN_PROCESS, 2, {"[phase a]", "block", NULL}},
+    {"cut.ini",
+     R_CONFIG,
+     RAW("[train]\nepochs = 2\n[model]\nencoder = linear 10, relu\n"),
+     22,
+     0,
+     NOT_IN_PROCESS,
+     2,
+     {"cut.ini:3", NULL}},
+    {"carriage-return.ini",
+     R_CONFIG,
+     RAW("[train]\nepochs = 2\rbatch = 4\n"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
+     {"carriage-return.ini:2", NULL}},
+    {"phase.ini",
+     R_CONFIG,
+     RAW("[train]\nscheme = nam\n[nam]\nphases = a\n"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
+     {"[phase a]", "block", NULL}},
     {"empty.ini", R_CONFIG, RAW(""), NO_CUT, 0, NOT_IN_PROCESS, 2, {"empty", NULL}},
-    {"binary.ini", R_CONFIG, RAW("[train]\0\1\2"), NO_CUT, 0, NOT_IN_PROCESS, 2,
+    {"binary.ini",
+     R_CONFIG,
+     RAW("[train]\0\1\2"),
+     NO_CUT,
+     0,
+     NOT_IN_PROCESS,
+     2,
      {"not a text file", NULL}},
     {"dir.ini", R_CONFIG, F_DIR, NULL, 0, NO_CUT, 0, NOT_IN_PROCESS, 1, {"directory", NULL}},
-    {"missing.ini", R_CONFIG, F_NONE, NULL, 0, NO_CUT, 0, NOT_IN_PROCESS, 1,
-     {"cannot open", NULL}},
+    {"missing.ini", R_CONFIG, F_NONE, NULL, 0, NO_CUT, 0, NOT_IN_PROCESS, 1, {"cannot open", NULL}},
 };
 
 /* An NPY 1.0 file: preamble, dict, spaces and '\n' to a multiple of 64 bytes, data bytes. */
@@ -707,8 +1255,7 @@ static void problem(problems *pb, const bad_case *c, const char *fmt, ...)
     for (char *q = line; *q; q++)
         if (*q == '\n' || *q == '\r')
             *q = '|'; /* one line per problem */
-    int n = snprintf(pb->text + pb->used, sizeof pb->text - pb->used, "  %s: %s\n", c->name,
-                     line);
+    int n = snprintf(pb->text + pb->used, sizeof pb->text - pb->used, "  %s: %s\n", c->name, line);
     if (n > 0 && pb->used + (size_t)n < sizeof pb->text)
         pb->used += (size_t)n;
     pb->count++;
@@ -777,9 +1324,7 @@ static int cli_args(const fixture *fx, const bad_case *c, const char *path, cons
 {
     int n = 0;
     switch (c->reader) {
-    case R_CONFIG:
-        args[n++] = "train", args[n++] = path, args[n++] = "-o", args[n++] = out;
-        break;
+    case R_CONFIG: args[n++] = "train", args[n++] = path, args[n++] = "-o", args[n++] = out; break;
     case R_ST:
     case R_CKPT:
         args[n++] = "eval", args[n++] = path, args[n++] = "--data", args[n++] = "halves:test";
@@ -880,8 +1425,9 @@ static void test_config_long_line(void **state)
     char path[PATH_CAP], out[PATH_CAP], text[2048];
     in_dir(fx, "long-line.ini", path);
     in_dir(fx, "long-line", out);
-    int n = snprintf(text, sizeof text, "[data]\ntrain = halves:train\ntest = halves:test\n"
-                                        "[model]\nencoder = linear 10, sigmoid");
+    int n = snprintf(text, sizeof text,
+                     "[data]\ntrain = halves:train\ntest = halves:test\n"
+                     "[model]\nencoder = linear 10, sigmoid");
     for (int i = 0; i < 30; i++)
         n += snprintf(text + n, sizeof text - (size_t)n, ", identity");
     snprintf(text + n, sizeof text - (size_t)n,
@@ -991,13 +1537,15 @@ static void test_sigkill_during_checkpoints(void **state)
         pid_t pid;
         if (k == 0) { /* a fresh run, killed only after its first checkpoint: slow starts
                          (sanitizers, a loaded machine) cannot leave the test nothing to check */
-            pid = spawn(fx, (const char *const[]){"train", fx->tiny, "-o", run, "--set",
-                                                  "train.epochs=" KILL_EPOCHS, NULL},
+            pid = spawn(fx,
+                        (const char *const[]){"train", fx->tiny, "-o", run, "--set",
+                                              "train.epochs=" KILL_EPOCHS, NULL},
                         0);
             wait_for_file(ckpt);
         } else { /* then, each time, resume what the last kill left */
-            pid = spawn(fx, (const char *const[]){"train", "--resume", run, "--set",
-                                                  "train.epochs=" KILL_EPOCHS, NULL},
+            pid = spawn(fx,
+                        (const char *const[]){"train", "--resume", run, "--set",
+                                              "train.epochs=" KILL_EPOCHS, NULL},
                         0);
         }
         sleep_s(KILL_MAX_S * anamo_rng_uniform(&rng));
@@ -1059,10 +1607,11 @@ static void sigterm_and_resume(fixture *fx, const char *name, const char *scheme
     snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", run);
     snprintf(set_scheme, sizeof set_scheme, "train.scheme=%s", scheme);
     /* 2000 samples: 200 steps per epoch, so a stop lands inside an epoch */
-    pid_t pid = spawn(fx, (const char *const[]){"train", fx->tiny, "-o", run, "--set",
-                                                "data.train=halves:2000:7", "--set", set_scheme,
-                                                "--set", "train.epochs=100000", "--set",
-                                                "train.checkpoint_every=0", NULL},
+    pid_t pid = spawn(fx,
+                      (const char *const[]){"train", fx->tiny, "-o", run, "--set",
+                                            "data.train=halves:2000:7", "--set", set_scheme,
+                                            "--set", "train.epochs=100000", "--set",
+                                            "train.checkpoint_every=0", NULL},
                       0);
     /* the handler is installed after the line naming the scheme */
     const double deadline = now_s() + RUN_TIMEOUT_S;
@@ -1078,8 +1627,7 @@ static void sigterm_and_resume(fixture *fx, const char *name, const char *scheme
     kill(pid, SIGTERM);
     cli_result r = cli_wait(pid, fx->bin, fx->dir, "train (SIGTERM)", RUN_TIMEOUT_S);
     if (r.signal || r.code != 1)
-        fail_msg("%s: SIGTERM gave exit %d, signal %d; stderr:\n%s", name, r.code, r.signal,
-                 r.err);
+        fail_msg("%s: SIGTERM gave exit %d, signal %d; stderr:\n%s", name, r.code, r.signal, r.err);
     char resume_hint[PATH_CAP + 32];
     snprintf(resume_hint, sizeof resume_hint, "anamo train --resume %s", run);
     if (!strstr(r.err, resume_hint))
@@ -1115,10 +1663,11 @@ static void test_checkpoint_iterations(void **state)
     char run[PATH_CAP], ckpt[PATH_CAP];
     in_dir(fx, "every-7", run);
     snprintf(ckpt, sizeof ckpt, "%s/model.safetensors", run);
-    pid_t pid = spawn(fx, (const char *const[]){"train", fx->tiny, "-o", run, "--set",
-                                                "train.epochs=" KILL_EPOCHS, "--set",
-                                                "train.checkpoint_every=0", "--set",
-                                                "train.checkpoint_iterations=7", NULL},
+    pid_t pid = spawn(fx,
+                      (const char *const[]){"train", fx->tiny, "-o", run, "--set",
+                                            "train.epochs=" KILL_EPOCHS, "--set",
+                                            "train.checkpoint_every=0", "--set",
+                                            "train.checkpoint_iterations=7", NULL},
                       0);
     wait_for_file(ckpt);
     sleep_s(0.1);
@@ -1161,8 +1710,8 @@ static void expect_whole_log(const char *path, int key_col, int64_t last)
         for (int c = 0; c < key_col; c++)
             field += strcspn(field, ",\n") + 1;
         if (strtoll(field, NULL, 10) != want)
-            fail_msg("%s: row %lld is %.*s (a row twice, or one missing)", path,
-                     (long long)want, (int)len, line);
+            fail_msg("%s: row %lld is %.*s (a row twice, or one missing)", path, (long long)want,
+                     (int)len, line);
         line += len + 1;
     }
     if (want - 1 != last)
@@ -1287,8 +1836,8 @@ static void test_divergence(void **state)
     in_dir(fx, "diverged-reference", ref);
     /* NAM with linear blocks (nothing saturates): a sane decoder epoch, then an encoder step of
      * 1e9 that sends the loss to Inf in the second epoch */
-    static const char *const sets[] = {"train.scheme=nam", "nam.optimizer=sgd",
-                                       "nam.decoder_lr=0.01", "nam.encoder_lr=1e9",
+    static const char *const sets[] = {"train.scheme=nam",        "nam.optimizer=sgd",
+                                       "nam.decoder_lr=0.01",     "nam.encoder_lr=1e9",
                                        "model.encoder=linear 10", "model.decoder=linear 100"};
     const char *args[MAX_ARGS] = {"train", fx->tiny, "-o", run};
     int n = 4;
@@ -1304,7 +1853,7 @@ static void test_divergence(void **state)
     while (last > r.err && last[-1] != '\n')
         last--;
     static const char *const frags[] = {"diverged", "phase 'encoder'", "block encoder",
-                                        "epoch 2", "iteration 1", "summary.json"};
+                                        "epoch 2",  "iteration 1",     "summary.json"};
     for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++)
         if (!strstr(last, frags[i]))
             fail_msg("divergence message does not mention '%s': %s", frags[i], last);

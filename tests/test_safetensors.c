@@ -21,7 +21,9 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-typedef struct { char s[512]; } path_buf;
+typedef struct {
+    char s[512];
+} path_buf;
 
 static path_buf join(void **state, const char *name)
 {
@@ -326,7 +328,9 @@ static void test_bad_sizes(void **state)
 
 static void test_bad_json(void **state)
 {
-    static const struct { const char *json, *fragment; } cases[] = {
+    static const struct {
+        const char *json, *fragment;
+    } cases[] = {
         {"{\"a\": nope}", "header is not valid JSON"},
         {"", "header is not valid JSON"},
         {"{\"a\":{}", "header is not valid JSON"},
@@ -345,12 +349,16 @@ static void test_bad_json(void **state)
 }
 
 /* The JSON entry of an F32 tensor of shape [2] (8 bytes) at data_offsets [b, e]. */
-#define F32_2(name, b, e)                                                                      \
+#define F32_2(name, b, e) \
     "\"" name "\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[" #b "," #e "]}"
 
 static void test_bad_entries(void **state)
 {
-    static const struct { const char *json; size_t ndata; const char *fragment; } cases[] = {
+    static const struct {
+        const char *json;
+        size_t ndata;
+        const char *fragment;
+    } cases[] = {
         {"{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4,
          "tensor 'a': unknown dtype 'BF16'"},
         {"{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "missing dtype"},
@@ -361,8 +369,9 @@ static void test_bad_entries(void **state)
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", 8,
          "two non-negative integers"},
         {"{\"encoder.0.weight\":{\"dtype\":\"F32\",\"shape\":[10,20],\"data_offsets\":[0,400]}}",
-         400, "tensor 'encoder.0.weight': data_offsets [0, 400] do not match shape [10, 20] of "
-              "F32 (800 bytes)"},
+         400,
+         "tensor 'encoder.0.weight': data_offsets [0, 400] do not match shape [10, 20] of "
+         "F32 (800 bytes)"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1],\"data_offsets\":[0,1]}}", 1,
          "shape must be an array of at most 4"},
         {"{\"a\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,1]}}", 1, "shape[0]"},
@@ -418,7 +427,7 @@ static void test_accepts_empty_refuses_gaps(void **state)
     path_buf p = join(state, "empty.safetensors");
     write_st_json(p.s,
                   "{" F32_2("b", 8, 16) ",\"e\":{\"dtype\":\"I32\",\"shape\":[0,3],"
-                  "\"data_offsets\":[8,8]}," F32_2("a", 0, 8) "}\n\t ",
+                                        "\"data_offsets\":[8,8]}," F32_2("a", 0, 8) "}\n\t ",
                   16);
     st_file *f = NULL;
     anamo_err err = {0};
@@ -430,7 +439,7 @@ static void test_accepts_empty_refuses_gaps(void **state)
     p = join(state, "gaps.safetensors");
     write_st_json(p.s,
                   "{" F32_2("a", 0, 8) ",\"e\":{\"dtype\":\"I32\",\"shape\":[0,3],"
-                  "\"data_offsets\":[8,8]}," F32_2("b", 12, 20) "}",
+                                       "\"data_offsets\":[8,8]}," F32_2("b", 12, 20) "}",
                   20);
     expect_open_fails(p.s, ANAMO_ERR_FORMAT,
                       "bytes [8, 12) of the data section belong to no tensor: a hole before "

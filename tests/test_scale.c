@@ -58,9 +58,9 @@
 
 /* ---- data and models ------------------------------------------------------------------------ */
 
-#define N_SET 64     /* training samples of the runs */
-#define D_DENSE 10   /* features of the dense set */
-#define CONV_SIDE 8  /* the conv set: 1 × 8 × 8 images */
+#define N_SET 64    /* training samples of the runs */
+#define D_DENSE 10  /* features of the dense set */
+#define CONV_SIDE 8 /* the conv set: 1 × 8 × 8 images */
 #define BATCH 16
 
 static float dense_x[N_SET * D_DENSE];
@@ -68,8 +68,7 @@ static float conv_x[N_SET * CONV_SIDE * CONV_SIDE];
 static anamo_dataset dense_ds, conv_ds;
 
 /* ds describes the n samples of shape (c, h, w) in x (not copied). */
-static void wrap_set(anamo_dataset *ds, float *x, int64_t n, int c, int h, int w,
-                     const char *name)
+static void wrap_set(anamo_dataset *ds, float *x, int64_t n, int c, int h, int w, const char *name)
 {
     memset(ds, 0, sizeof *ds);
     ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->dim = (int64_t)c * h * w;
@@ -80,8 +79,7 @@ static void wrap_set(anamo_dataset *ds, float *x, int64_t n, int c, int h, int w
 
 /* A set of n samples of shape (c, h, w) with values x_i = 0.5 + 0.4·sin(0.37 i + 0.9·(i mod 7)),
  * in [0.1, 0.9] and without two rows alike. */
-static void make_set(anamo_dataset *ds, float *x, int64_t n, int c, int h, int w,
-                     const char *name)
+static void make_set(anamo_dataset *ds, float *x, int64_t n, int c, int h, int w, const char *name)
 {
     const int64_t dim = (int64_t)c * h * w;
     for (int64_t i = 0; i < n * dim; i++)
@@ -98,8 +96,14 @@ static void make_sets(void)
 static anamo_model *model_new(int c, int h, int w, const char *enc, const char *dec,
                               anamo_init_kind init, float scale, uint64_t seed, int max_batch)
 {
-    anamo_model_spec s = {.in_c = c, .in_h = h, .in_w = w, .encoder = enc, .decoder = dec,
-                          .init = init, .init_scale = scale, .seed = seed,
+    anamo_model_spec s = {.in_c = c,
+                          .in_h = h,
+                          .in_w = w,
+                          .encoder = enc,
+                          .decoder = dec,
+                          .init = init,
+                          .init_scale = scale,
+                          .seed = seed,
                           .max_batch = max_batch};
     anamo_model *m = NULL;
     anamo_err err = {0};
@@ -145,7 +149,9 @@ static void run_ok(anamo_trainer *t, const anamo_train_hooks *hooks, const char 
 
 static anamo_metrics evaluate_ok(anamo_model *m, const anamo_dataset *ds, int64_t jac)
 {
-    anamo_eval_spec es = {.loss = ANAMO_LOSS_MSE, .lambda = 0.0f, .penalty = ANAMO_PENALTY_L1,
+    anamo_eval_spec es = {.loss = ANAMO_LOSS_MSE,
+                          .lambda = 0.0f,
+                          .penalty = ANAMO_PENALTY_L1,
                           .jacobian_samples = jac};
     anamo_metrics mt;
     anamo_err err = {0};
@@ -239,12 +245,12 @@ static void scale_inputs(layer *l, const double *s)
 typedef struct norm_watch {
     anamo_trainer *t;
     anamo_decoder_norm kind;
-    int accelerated;       /* the decoder's steps are accelerated/fista in a joint or NAM phase */
+    int accelerated; /* the decoder's steps are accelerated/fista in a joint or NAM phase */
     const char *what;
-    int64_t checks;        /* groups checked */
-    double worst;          /* the largest violation: |n − 1| (sphere), n − 1 (ball) */
-    double largest;        /* the largest norm seen */
-    double y_off;          /* accelerated: the largest violation of the parameters (y_j) */
+    int64_t checks; /* groups checked */
+    double worst;   /* the largest violation: |n − 1| (sphere), n − 1 (ball) */
+    double largest; /* the largest norm seen */
+    double y_off;   /* accelerated: the largest violation of the parameters (y_j) */
 } norm_watch;
 
 static double violation(anamo_decoder_norm kind, double n)
@@ -260,8 +266,8 @@ static double check_span(norm_watch *w, const float *span, const char *which, in
     for (int64_t k = 0; k < count; k++) {
         double v = violation(w->kind, norms[k]);
         if (!(v <= NORM_TOL))
-            fail_msg("%s: %s group %lld has norm %.9g after iteration %lld (%s)", w->what,
-                     which, (long long)k, norms[k], (long long)it,
+            fail_msg("%s: %s group %lld has norm %.9g after iteration %lld (%s)", w->what, which,
+                     (long long)k, norms[k], (long long)it,
                      w->kind == ANAMO_DECODER_NORM_SPHERE ? "sphere" : "ball");
         worst = fmax(worst, v);
         w->largest = fmax(w->largest, norms[k]);
@@ -295,9 +301,15 @@ static int norm_on_step(void *ctx, int64_t iteration, double elapsed)
     return 0;
 }
 
-typedef enum norm_scheme { SCH_JOINT, SCH_NAM, SCH_NAM_BACKTRACK, SCH_ANAMO, SCH_ANAMO_BACKTRACK,
-                           SCH_FREECODES } norm_scheme;
-static const char *const SCHEME_NAMES[] = {"joint", "nam", "nam+backtrack", "anamo",
+typedef enum norm_scheme {
+    SCH_JOINT,
+    SCH_NAM,
+    SCH_NAM_BACKTRACK,
+    SCH_ANAMO,
+    SCH_ANAMO_BACKTRACK,
+    SCH_FREECODES
+} norm_scheme;
+static const char *const SCHEME_NAMES[] = {"joint",           "nam",      "nam+backtrack", "anamo",
                                            "anamo+backtrack", "freecodes"};
 
 typedef struct opt_case {
@@ -306,8 +318,8 @@ typedef struct opt_case {
 } opt_case;
 
 /* Learning rates at which every optimizer trains these tiny models without diverging. */
-static const opt_case OPTS[] = {{"sgd", 0.2f},      {"adam", 1e-2f},     {"momentum", 0.05f},
-                                {"rmsprop", 1e-2f}, {"adagrad", 0.05f},  {"accelerated", 0.05f},
+static const opt_case OPTS[] = {{"sgd", 0.2f},      {"adam", 1e-2f},    {"momentum", 0.05f},
+                                {"rmsprop", 1e-2f}, {"adagrad", 0.05f}, {"accelerated", 0.05f},
                                 {"fista", 0.05f},   {"nesterov", 0.05f}};
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -388,8 +400,8 @@ static void norm_case(int conv, norm_scheme sch, const opt_case *o, anamo_decode
                       norm_totals *tot)
 {
     char what[128];
-    snprintf(what, sizeof what, "%s %s %s %s", conv ? "convT" : "dense", SCHEME_NAMES[sch],
-             o->name, norm == ANAMO_DECODER_NORM_SPHERE ? "sphere" : "ball");
+    snprintf(what, sizeof what, "%s %s %s %s", conv ? "convT" : "dense", SCHEME_NAMES[sch], o->name,
+             norm == ANAMO_DECODER_NORM_SPHERE ? "sphere" : "ball");
     const anamo_dataset *ds = conv ? &conv_ds : &dense_ds;
     anamo_model *m = norm_model(conv, sch, 40 + (uint64_t)sch);
     anamo_train_spec s = norm_spec(sch, o, norm);
@@ -421,7 +433,8 @@ static void norm_case(int conv, norm_scheme sch, const opt_case *o, anamo_decode
         off = fmax(off, violation(norm, norms[k]));
     if (!(off > 1e-2))
         fail_msg("%s without decoder_norm: every column already satisfies the constraint "
-                 "(worst violation %.3g), so the test could not fail", what, off);
+                 "(worst violation %.3g), so the test could not fail",
+                 what, off);
     anamo_trainer_free(t);
     anamo_model_free(m);
 }
@@ -482,7 +495,8 @@ static void test_unit_norm_budget_ends_mid_phase(void **state)
     if (!(worst <= NORM_TOL) || diff != 0.0)
         fail_msg("a budget spent inside an accelerated phase leaves y_j in the parameters, not x_j "
                  "(max |y − x| = %.3g): the final decoder's columns are off the sphere by %.3g "
-                 "(want <= %.0e)", diff, worst, NORM_TOL);
+                 "(want <= %.0e)",
+                 diff, worst, NORM_TOL);
     anamo_trainer_free(t);
     anamo_model_free(m);
 }
@@ -500,8 +514,12 @@ static void test_tangent_and_project_hand(void **state)
     /* offset 1, then a 3 × 3 row-major weight whose columns are the groups */
     float theta[1 + 9] = {99, 1, 0, 0, 2, 1, 0, 2, 0, 0};
     float grad[1 + 9] = {7, 3, 1, 1, 0, 5, 1, 0, 2, 1};
-    const norm_groups g = {.kind = NORM_SPHERE, .offset = 1, .count = 3, .len = 3,
-                           .group_stride = 1, .elem_stride = 3};
+    const norm_groups g = {.kind = NORM_SPHERE,
+                           .offset = 1,
+                           .count = 3,
+                           .len = 3,
+                           .group_stride = 1,
+                           .elem_stride = 3};
     norm_groups_tangent(&g, theta, grad);
     const double want[1 + 9] = {7, 8.0 / 3, 1, 1, -2.0 / 3, 0, 1, -2.0 / 3, 2, 1};
     for (int i = 0; i < 10; i++)
@@ -515,8 +533,8 @@ static void test_tangent_and_project_hand(void **state)
     /* the ball is not a manifold: the tangent step is the sphere's only */
     float grad_ball[1 + 9];
     memcpy(grad_ball, (float[]){7, 3, 1, 1, 0, 5, 1, 0, 2, 1}, sizeof grad_ball);
-    const norm_groups ball = {.kind = NORM_BALL, .offset = 1, .count = 3, .len = 3,
-                              .group_stride = 1, .elem_stride = 3};
+    const norm_groups ball = {
+        .kind = NORM_BALL, .offset = 1, .count = 3, .len = 3, .group_stride = 1, .elem_stride = 3};
     norm_groups_tangent(&ball, theta, grad_ball);
     assert_memory_equal(grad_ball, ((float[]){7, 3, 1, 1, 0, 5, 1, 0, 2, 1}), sizeof grad_ball);
 
@@ -615,8 +633,7 @@ static void check_penalty(anamo_model *m, const anamo_dataset *ds, const char *w
         /* the closed form λ n_j sign(h)/B, and the subgradient without λ */
         double want = PEN_LAMBDA * norms[(i % code_dim) / per_group] * (h[i] > 0 ? 1 : -1) / PEN_B;
         expect_close(name, i, dh[i] - PEN_PREFILL, want, 1e-6, 1e-7);
-        expect_close("penalty_subgradient", i, sub[i] - PEN_PREFILL, want / PEN_LAMBDA, 1e-6,
-                     1e-7);
+        expect_close("penalty_subgradient", i, sub[i] - PEN_PREFILL, want / PEN_LAMBDA, 1e-6, 1e-7);
     }
 
     /* ∂(λg)/∂φ: only the first layer's weights get any, added to what the grads held */
@@ -873,7 +890,8 @@ static void test_sphere_adam_moments_tangent(void **state)
         fail_msg("Adam's m has a radial part |m·w|/‖m‖ = %.3g without weight decay", plain);
     if (!(decayed <= 1e-6))
         fail_msg("with weight_decay 0.1 on a sphere-constrained decoder, Adam's first moment "
-                 "has a radial part |m·w|/‖m‖ = %.3g (want <= 1e-6)", decayed);
+                 "has a radial part |m·w|/‖m‖ = %.3g (want <= 1e-6)",
+                 decayed);
 }
 
 /* optim_fista_step with a weighted soft threshold, n = 6 coordinates in rows of period 3:
@@ -1092,9 +1110,15 @@ static void check_invariance(const inv_model *im)
 static void test_measure_invariance(void **state)
 {
     (void)state;
-    const inv_model dense = {"dense", D_DENSE, 1, 1, "linear 12, relu, linear 6, relu",
-                             "linear 12, relu, linear 10, sigmoid", 2, &dense_ds};
-    const inv_model conv = {"convT", 1, CONV_SIDE, CONV_SIDE, "conv2d 4 k4 s2 p1, relu",
+    const inv_model dense = {"dense",
+                             D_DENSE,
+                             1,
+                             1,
+                             "linear 12, relu, linear 6, relu",
+                             "linear 12, relu, linear 10, sigmoid",
+                             2,
+                             &dense_ds};
+    const inv_model conv = {"convT",  1, CONV_SIDE, CONV_SIDE, "conv2d 4 k4 s2 p1, relu",
                             CONV_DEC, 0, &conv_ds};
     check_invariance(&dense);
     check_invariance(&conv);
@@ -1114,10 +1138,10 @@ static void test_explained_variance_hand(void **state)
     anamo_dataset ds, train;
     wrap_set(&ds, x, 4, 2, 1, 1, "ev set");
     wrap_set(&train, tx, 4, 2, 1, 1, "ev train");
-    anamo_model *half = model_new(2, 1, 1, "linear 1", "linear 2 w=0 b=0.5", ANAMO_INIT_PYTORCH,
-                                  0, 1, 4);
-    anamo_model *zero = model_new(2, 1, 1, "linear 1", "linear 2 w=0 b=0", ANAMO_INIT_PYTORCH, 0,
+    anamo_model *half = model_new(2, 1, 1, "linear 1", "linear 2 w=0 b=0.5", ANAMO_INIT_PYTORCH, 0,
                                   1, 4);
+    anamo_model *zero = model_new(2, 1, 1, "linear 1", "linear 2 w=0 b=0", ANAMO_INIT_PYTORCH, 0, 1,
+                                  4);
     anamo_metrics mt = evaluate_ok(half, &ds, -1);
     assert_int_equal(mt.mean_from_train, 0);
     expect_close("EV, own mean, b 0.5", 0, mt.explained_variance, 0.0, 0, 1e-12);
@@ -1177,12 +1201,12 @@ static void test_explained_variance_direct(void **state)
 
 /* ---- 4. dead-unit resampling ----------------------------------------------------------------- */
 
-#define RS_EVERY 8   /* steps: two epochs of 64/16 */
-#define RS_DEAD 3    /* units 0, 1, 2 are killed */
+#define RS_EVERY 8 /* steps: two epochs of 64/16 */
+#define RS_DEAD 3  /* units 0, 1, 2 are killed */
 #define RS_UNITS 6
 #define RS_HIDDEN 12
 #define RS_DEAD_BIAS (-100.0f) /* pre-activations ≈ −100 ± 3: the relu code is 0 everywhere */
-#define RS_SEED 8     /* initial weights under which only the killed units are dead */
+#define RS_SEED 8              /* initial weights under which only the killed units are dead */
 #define RS_ENCODER_SCALE 0.2   /* resample.c: the new row's norm / the alive rows' mean norm */
 
 typedef struct rs_watch {
@@ -1453,8 +1477,7 @@ static void expect_config_error(const temp_dir_fixture *fx, const char *bin, con
     for (int i = 0; sets[i]; i++)
         snprintf(what + strlen(what), sizeof what - strlen(what), " --set '%s'", sets[i]);
     if (r.code != 2)
-        fail_msg("%s: exit %d (signal %d), expected 2; stderr:\n%s", what, r.code, r.signal,
-                 r.err);
+        fail_msg("%s: exit %d (signal %d), expected 2; stderr:\n%s", what, r.code, r.signal, r.err);
     const char *nl = strchr(r.err, '\n');
     if (!nl || nl[1])
         fail_msg("%s: stderr is not exactly one line:\n%s", what, r.err);
@@ -1489,12 +1512,14 @@ static void test_cli_bad_scale_settings(void **state)
                         S("decoder_norm", "unit", "none|sphere|ball"));
     join_path(in_file, sizeof in_file, fx->dir, "unit.ini");
     char text[1024];
-    snprintf(text, sizeof text, "%s" "decoder_norm = unit\n", base);
+    snprintf(text, sizeof text,
+             "%s"
+             "decoder_norm = unit\n",
+             base);
     write_bytes(in_file, text, strlen(text));
     expect_config_error(fx, bin, in_file, NONE, S("decoder_norm", "unit", "none|sphere|ball"));
     /* a window of 0 steps */
-    expect_config_error(fx, bin, config,
-                        S("train.resample_every=10", "train.resample_window=0"),
+    expect_config_error(fx, bin, config, S("train.resample_every=10", "train.resample_window=0"),
                         S("resample_window", ">= 1"));
     /* a constraint the decoder's first layer cannot carry */
     expect_config_error(fx, bin, config,
@@ -1536,8 +1561,7 @@ int main(void)
         cmocka_unit_test(test_explained_variance_direct),
         cmocka_unit_test(test_resample_dead_units),
         cmocka_unit_test(test_batchnorm_cache_matches),
-        cmocka_unit_test_setup_teardown(test_cli_bad_scale_settings, cli_setup,
-                                        temp_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_bad_scale_settings, cli_setup, temp_dir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

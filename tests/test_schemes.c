@@ -19,16 +19,21 @@ static anamo_dataset small_set(void)
 {
     for (int i = 0; i < N * D; i++) /* values in [0.1, 0.9], no two rows alike */
         data_x[i] = (float)(0.5 + 0.4 * sin(0.7 * i + 0.2));
-    anamo_dataset ds = {.n = N, .c = D, .h = 1, .w = 1, .dim = D, .dtype = ANAMO_F32,
-                        .data = data_x};
+    anamo_dataset ds = {
+        .n = N, .c = D, .h = 1, .w = 1, .dim = D, .dtype = ANAMO_F32, .data = data_x};
     snprintf(ds.source, sizeof ds.source, "test_schemes set");
     return ds;
 }
 
 static anamo_model *small_model(void)
 {
-    anamo_model_spec s = {.in_c = D, .in_h = 1, .in_w = 1, .encoder = "linear 3, sigmoid",
-                          .decoder = "linear 6, sigmoid", .init = ANAMO_INIT_PYTORCH, .seed = 3,
+    anamo_model_spec s = {.in_c = D,
+                          .in_h = 1,
+                          .in_w = 1,
+                          .encoder = "linear 3, sigmoid",
+                          .decoder = "linear 6, sigmoid",
+                          .init = ANAMO_INIT_PYTORCH,
+                          .seed = 3,
                           .max_batch = N};
     anamo_model *m = NULL;
     anamo_err err = {0};
@@ -39,13 +44,16 @@ static anamo_model *small_model(void)
 
 /* anamo_trainer_create on one phase of kind `which` with `optimizer` and restart = function;
  * returns its code, with the message in err. */
-static int create_with_function_restart(anamo_block_id which, const char *optimizer,
-                                        anamo_err *err)
+static int create_with_function_restart(anamo_block_id which, const char *optimizer, anamo_err *err)
 {
     anamo_dataset ds = small_set();
     anamo_model *m = small_model();
-    anamo_train_spec s = {.loss = ANAMO_LOSS_MSE, .lambda = 0.1f, .epochs = 1, .seed = 1,
-                          .cache_codes = 1, .nphases = 1};
+    anamo_train_spec s = {.loss = ANAMO_LOSS_MSE,
+                          .lambda = 0.1f,
+                          .epochs = 1,
+                          .seed = 1,
+                          .cache_codes = 1,
+                          .nphases = 1};
     s.phases[0] = anamo_phase_default("p0", which, optimizer, 0.1f, N, 1.0);
     snprintf(s.phases[0].restart, sizeof s.phases[0].restart, "function");
     anamo_trainer *t = NULL;
@@ -63,8 +71,10 @@ static void test_function_restart_only_in_anamo(void **state)
     const struct {
         anamo_block_id which;
         const char *optimizer;
-    } elsewhere[] = {{ANAMO_BOTH, "accelerated"}, {ANAMO_ENCODER, "fista"},
-                     {ANAMO_DECODER, "accelerated"}, {ANAMO_BOTH, "adam"},
+    } elsewhere[] = {{ANAMO_BOTH, "accelerated"},
+                     {ANAMO_ENCODER, "fista"},
+                     {ANAMO_DECODER, "accelerated"},
+                     {ANAMO_BOTH, "adam"},
                      {ANAMO_FREECODES, "fista"}};
     for (size_t i = 0; i < sizeof elsewhere / sizeof elsewhere[0]; i++) {
         anamo_err err = {0};
@@ -92,8 +102,8 @@ static void test_every_kind_has_an_entry(void **state)
         assert_non_null(s->step);
         assert_non_null(s->name);
     }
-    anamo_phase ph = anamo_phase_default("odd", (anamo_block_id)(ANAMO_FREECODES + 1), "sgd",
-                                         0.1f, N, 1.0);
+    anamo_phase ph = anamo_phase_default("odd", (anamo_block_id)(ANAMO_FREECODES + 1), "sgd", 0.1f,
+                                         N, 1.0);
     phase_rt rt;
     anamo_err err = {0};
     assert_int_equal(phase_compile(&ph, &rt, &err), ANAMO_ERR_CONFIG);

@@ -34,8 +34,15 @@ static double r2_ok(const float *codes, int64_t n, int64_t code_dim, const doubl
 static anamo_model *model_ok(const char *enc, const char *dec, int in_dim, anamo_init_kind init,
                              uint64_t seed)
 {
-    anamo_model_spec s = {.in_c = in_dim, .in_h = 1, .in_w = 1, .encoder = enc, .decoder = dec,
-                          .init = init, .init_scale = 0.1f, .seed = seed, .max_batch = 8};
+    anamo_model_spec s = {.in_c = in_dim,
+                          .in_h = 1,
+                          .in_w = 1,
+                          .encoder = enc,
+                          .decoder = dec,
+                          .init = init,
+                          .init_scale = 0.1f,
+                          .seed = seed,
+                          .max_batch = 8};
     anamo_model *m = NULL;
     anamo_err err = {0};
     if (anamo_model_create(&s, &m, &err) != ANAMO_OK)
@@ -110,9 +117,9 @@ static void test_steps_forms(void **state)
 static void test_steps_bad(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"steps:0",    "steps:4:-1",  "steps:x",   "steps:4:0",
-                                      "steps:4:nan", "steps:4:inf", "steps:4:2:1", "steps:",
-                                      "steps:4:",   "steps:-3",    "steps:1048577", "steps:65536",
+    static const char *const bad[] = {"steps:0",      "steps:4:-1",  "steps:x",       "steps:4:0",
+                                      "steps:4:nan",  "steps:4:inf", "steps:4:2:1",   "steps:",
+                                      "steps:4:",     "steps:-3",    "steps:1048577", "steps:65536",
                                       "steps:4:1e39", "steps:4x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         anamo_dataset ds;
@@ -219,8 +226,8 @@ static void test_r2_errors(void **state)
 static void test_const_init_codes(void **state)
 {
     (void)state;
-    static const anamo_init_kind kinds[] = {ANAMO_INIT_PYTORCH, ANAMO_INIT_GLOROT,
-                                            ANAMO_INIT_HE, ANAMO_INIT_UNIFORM};
+    static const anamo_init_kind kinds[] = {ANAMO_INIT_PYTORCH, ANAMO_INIT_GLOROT, ANAMO_INIT_HE,
+                                            ANAMO_INIT_UNIFORM};
     anamo_dataset ds;
     open_ok("steps:4:2", &ds);
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
@@ -250,8 +257,8 @@ static void test_const_init_rest_unchanged(void **state)
     anamo_model *plain = model_ok("linear 3, relu, linear 2", "linear 5", 5, ANAMO_INIT_PYTORCH, 4);
     anamo_model *wonly = model_ok("linear 3 w=0.5, relu, linear 2", "linear 5", 5,
                                   ANAMO_INIT_PYTORCH, 4);
-    anamo_model *bonly = model_ok("linear 3, relu, linear 2 b=2", "linear 5", 5,
-                                  ANAMO_INIT_PYTORCH, 4);
+    anamo_model *bonly = model_ok("linear 3, relu, linear 2 b=2", "linear 5", 5, ANAMO_INIT_PYTORCH,
+                                  4);
     const block *p = &plain->enc, *w = &wonly->enc, *b = &bonly->enc;
     assert_true(all_equal_to(w->layers[0].weight, 15, 0.5f));
     assert_memory_equal(w->layers[0].bias, p->layers[0].bias, 3 * sizeof(float));
@@ -279,18 +286,19 @@ static void test_const_init_rejected(void **state)
     (void)state;
     static const struct {
         const char *enc, *item;
-    } bad[] = {{"linear 2, relu w=1", "relu w=1"},
-               {"linear 3 w=abc", "linear 3 w=abc"},
-               {"linear 3 b=", "linear 3 b="},
-               {"linear 3 w=nan", "linear 3 w=nan"},
-               {"linear 3 w=1e40", "linear 3 w=1e40"},
-               {"linear 3 w=1 w=2", "linear 3 w=1 w=2"},
-               {"linear 3 w1", "linear 3 w1"},
-               {"linear 2, batchnorm b=0", "batchnorm b=0"},
-               {"linear 2, sigmoid b=0", "sigmoid b=0"}};
+    } bad[] = {
+        {"linear 2, relu w=1", "relu w=1"},      {"linear 3 w=abc", "linear 3 w=abc"},
+        {"linear 3 b=", "linear 3 b="},          {"linear 3 w=nan", "linear 3 w=nan"},
+        {"linear 3 w=1e40", "linear 3 w=1e40"},  {"linear 3 w=1 w=2", "linear 3 w=1 w=2"},
+        {"linear 3 w1", "linear 3 w1"},          {"linear 2, batchnorm b=0", "batchnorm b=0"},
+        {"linear 2, sigmoid b=0", "sigmoid b=0"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        anamo_model_spec s = {.in_c = 4, .in_h = 1, .in_w = 1, .encoder = bad[i].enc,
-                              .decoder = "linear 4", .max_batch = 2};
+        anamo_model_spec s = {.in_c = 4,
+                              .in_h = 1,
+                              .in_w = 1,
+                              .encoder = bad[i].enc,
+                              .decoder = "linear 4",
+                              .max_batch = 2};
         anamo_model *m = NULL;
         anamo_err err = {0};
         int rc = anamo_model_create(&s, &m, &err);

@@ -287,8 +287,8 @@ static inline cli_result run_cli(const char *bin, const char *dir, const char *c
 /* ---- numerical checks ---------------------------------------------------------------------- */
 
 /* |got − want| ≤ atol + rtol·max(|got|, |want|), or the test fails naming what and index i. */
-static inline void expect_close(const char *what, int64_t i, double got, double want,
-                                double rtol, double atol)
+static inline void expect_close(const char *what, int64_t i, double got, double want, double rtol,
+                                double atol)
 {
     double scale = fmax(fabs(got), fabs(want));
     if (!(fabs(got - want) <= atol + rtol * scale))

@@ -159,8 +159,13 @@ static anamo_dataset constant_set(int64_t n, int64_t dim, float value, const cha
 
 static anamo_model *small_model(void)
 {
-    anamo_model_spec s = {.in_c = 8, .in_h = 1, .in_w = 1, .encoder = "linear 4, relu",
-                          .decoder = "linear 8, sigmoid", .seed = 1, .max_batch = 10};
+    anamo_model_spec s = {.in_c = 8,
+                          .in_h = 1,
+                          .in_w = 1,
+                          .encoder = "linear 4, relu",
+                          .decoder = "linear 8, sigmoid",
+                          .seed = 1,
+                          .max_batch = 10};
     anamo_model *m = NULL;
     anamo_err err = {0};
     if (anamo_model_create(&s, &m, &err) != ANAMO_OK)
@@ -182,8 +187,7 @@ static anamo_train_spec joint_spec(const char *optimizer, float lr, double epoch
 }
 
 static anamo_trainer *trainer_with_validation(anamo_model *m, const anamo_train_spec *s,
-                                              const anamo_dataset *train,
-                                              const anamo_dataset *val)
+                                              const anamo_dataset *train, const anamo_dataset *val)
 {
     anamo_trainer *t = NULL;
     anamo_err err = {0};
@@ -200,7 +204,8 @@ static anamo_trainer *trainer_with_validation(anamo_model *m, const anamo_train_
 static void test_early_stopping(void **state)
 {
     const char *dir = *state;
-    anamo_dataset train = constant_set(40, 8, 0.25f, "train"), val = constant_set(10, 8, 0.75f, "val");
+    anamo_dataset train = constant_set(40, 8, 0.25f, "train"),
+                  val = constant_set(10, 8, 0.75f, "val");
     anamo_model *m = small_model();
     anamo_train_spec s = joint_spec("sgd", 1e-30f, 10.0);
     s.early_stopping = 1;
@@ -416,8 +421,7 @@ static void test_select_reads_validation_only(void **state)
     cli_free(&r);
     char out[PATH_CAP];
     join_path(out, sizeof out, dir, "sel");
-    const char *arms[] = {"sgd_lr=0.1", "sgd_lr=1", "adam_lr=1e-3", "adam_lr=1e-2",
-                          "adam_lr=3e-2"};
+    const char *arms[] = {"sgd_lr=0.1", "sgd_lr=1", "adam_lr=1e-3", "adam_lr=1e-2", "adam_lr=3e-2"};
     const double val[] = {0.5, 0.1, 0.5, 0.4, 0.2}, test[] = {0.01, 0.9, 0.01, 0.5, 0.9};
     for (int a = 0; a < 5; a++)
         for (int t = 0; t < 2; t++)
@@ -469,7 +473,10 @@ static void test_run_reports_validation(void **state)
     free(text);
 }
 
-static int setup(void **state) { return temp_dir_setup(state, "/tmp/anamo_test_validation_XXXXXX"); }
+static int setup(void **state)
+{
+    return temp_dir_setup(state, "/tmp/anamo_test_validation_XXXXXX");
+}
 
 int main(void)
 {

@@ -41,14 +41,13 @@ enum { WAY_ANAMO = 0, WAY_PLAIN, WAY_BLOCKED, WAY_BLOCKED_NET, WAY_LAYER_DNNL, N
 static const char *const WAY_NAMES[NWAYS] = {"im2col", "dnnl_plain", "dnnl_blocked",
                                              "dnnl_blocked_net", "layer_dnnl"};
 
-#define CHECK(call)                                                                           \
-    do {                                                                                      \
-        dnnl_status_t st_ = (call);                                                           \
-        if (st_ != dnnl_success) {                                                            \
-            fprintf(stderr, "%s:%d: %s failed: status %d\n", __FILE__, __LINE__, #call,       \
-                    (int)st_);                                                                \
-            exit(1);                                                                          \
-        }                                                                                     \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        dnnl_status_t st_ = (call);                                                                \
+        if (st_ != dnnl_success) {                                                                 \
+            fprintf(stderr, "%s:%d: %s failed: status %d\n", __FILE__, __LINE__, #call, (int)st_); \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* A user-layout tensor and, where the primitive wants another layout, its twin and the two
@@ -168,8 +167,7 @@ static prim make_prim(const dnnl_ctx *d, dnnl_primitive_desc_t pd)
 
 /* Builds forward, backward-data and backward-weights primitives of a Conv2d (deconv = 0) or a
  * ConvTranspose2d (deconv = 1) layer. */
-static void build_prims(const dnnl_ctx *d, const layer *l, int way, tensors *t,
-                        layer_prims *out)
+static void build_prims(const dnnl_ctx *d, const layer *l, int way, tensors *t, layer_prims *out)
 {
     const int deconv = l->kind == LAYER_CONVT2D;
     dnnl_dims_t sd = {BATCH, l->in_c, l->in_h, l->in_w}, dd = {BATCH, l->out_c, l->out_h, l->out_w};
@@ -194,21 +192,21 @@ static void build_prims(const dnnl_ctx *d, const layer *l, int way, tensors *t,
         CHECK(dnnl_convolution_forward_desc_init(&fdesc, dnnl_forward_training,
                                                  dnnl_convolution_direct, &a_src, &a_w, &u_b,
                                                  &a_dst, strides, pad, pad_r));
-        CHECK(dnnl_convolution_backward_data_desc_init(
-            &bddesc, dnnl_convolution_direct, &a_src, &a_w, &a_dst, strides, pad, pad_r));
-        CHECK(dnnl_convolution_backward_weights_desc_init(&bwdesc, dnnl_convolution_direct,
-                                                          &a_src, &a_w, &u_b, &a_dst, strides,
-                                                          pad, pad_r));
+        CHECK(dnnl_convolution_backward_data_desc_init(&bddesc, dnnl_convolution_direct, &a_src,
+                                                       &a_w, &a_dst, strides, pad, pad_r));
+        CHECK(dnnl_convolution_backward_weights_desc_init(&bwdesc, dnnl_convolution_direct, &a_src,
+                                                          &a_w, &u_b, &a_dst, strides, pad, pad_r));
         descs[0] = &fdesc, descs[1] = &bddesc, descs[2] = &bwdesc;
     } else {
         CHECK(dnnl_deconvolution_forward_desc_init(&dfdesc, dnnl_forward_training,
-                                                   dnnl_deconvolution_direct, &a_src, &a_w,
-                                                   &u_b, &a_dst, strides, pad, pad_r));
-        CHECK(dnnl_deconvolution_backward_data_desc_init(
-            &dbddesc, dnnl_deconvolution_direct, &a_src, &a_w, &a_dst, strides, pad, pad_r));
+                                                   dnnl_deconvolution_direct, &a_src, &a_w, &u_b,
+                                                   &a_dst, strides, pad, pad_r));
+        CHECK(dnnl_deconvolution_backward_data_desc_init(&dbddesc, dnnl_deconvolution_direct,
+                                                         &a_src, &a_w, &a_dst, strides, pad,
+                                                         pad_r));
         CHECK(dnnl_deconvolution_backward_weights_desc_init(&dbwdesc, dnnl_deconvolution_direct,
-                                                            &a_src, &a_w, &u_b, &a_dst,
-                                                            strides, pad, pad_r));
+                                                            &a_src, &a_w, &u_b, &a_dst, strides,
+                                                            pad, pad_r));
         descs[0] = &dfdesc, descs[1] = &dbddesc, descs[2] = &dbwdesc;
     }
     dnnl_primitive_desc_t fpd, pd;
@@ -234,8 +232,7 @@ static void build_prims(const dnnl_ctx *d, const layer *l, int way, tensors *t,
     *bwp = make_prim(d, pd);
     add_arg(bwp, DNNL_ARG_SRC, bind(d, &u_src, Q(pd, dnnl_query_src_md), t->src), 0);
     add_arg(bwp, DNNL_ARG_DIFF_DST, bind(d, &u_dst, Q(pd, dnnl_query_diff_dst_md), t->ddst), 0);
-    add_arg(bwp, DNNL_ARG_DIFF_WEIGHTS,
-            bind(d, &u_w, Q(pd, dnnl_query_diff_weights_md), t->dw), 1);
+    add_arg(bwp, DNNL_ARG_DIFF_WEIGHTS, bind(d, &u_w, Q(pd, dnnl_query_diff_weights_md), t->dw), 1);
     add_arg(bwp, DNNL_ARG_DIFF_BIAS, bind(d, &u_b, &u_b, t->db), 1);
     dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_desc_destroy(fpd);
@@ -245,10 +242,10 @@ static void build_prims(const dnnl_ctx *d, const layer *l, int way, tensors *t,
 /* One layer of the model as both ways see it. */
 typedef struct bench_layer {
     const char *block_name;
-    layer *l, *ld;    /* the layer on im2col, and on oneDNN */
+    layer *l, *ld;          /* the layer on im2col, and on oneDNN */
     const float *in, *in_d; /* their inputs (the previous layer's output, or the block's) */
     float *dout, *din;
-    int need_din;     /* 0 for the encoder's first layer: nobody needs the data's gradient */
+    int need_din; /* 0 for the encoder's first layer: nobody needs the data's gradient */
     tensors t;
     layer_prims ways[NWAYS]; /* [WAY_PLAIN], [WAY_BLOCKED] */
     double ms[NWAYS][NPARTS][ROUNDS_MAX];
@@ -264,8 +261,8 @@ static void anamo_part(bench_layer *bl, int on_dnnl, int part)
     if (part == 0)
         (conv ? conv2d_forward : convt2d_forward)(l, in, BATCH);
     else if (part == 1)
-        (conv ? conv2d_backward : convt2d_backward)(l, in, bl->dout, bl->din, BATCH,
-                                                    bl->need_din, 1);
+        (conv ? conv2d_backward : convt2d_backward)(l, in, bl->dout, bl->din, BATCH, bl->need_din,
+                                                    1);
 }
 
 static void run_part(const dnnl_ctx *d, bench_layer *bl, int way, int part)
@@ -323,13 +320,11 @@ static void print_layer(const bench_layer *bl, int rounds)
     static const char *const KIND[2] = {"conv2d", "convtranspose2d"};
     const layer *l = bl->l;
     printf("layer %s.%d: %s %d->%d, %dx%d -> %dx%d\n", bl->block_name, l->index,
-           KIND[l->kind == LAYER_CONVT2D], l->in_c, l->out_c, l->in_h, l->in_w, l->out_h,
-           l->out_w);
+           KIND[l->kind == LAYER_CONVT2D], l->in_c, l->out_c, l->in_h, l->in_w, l->out_h, l->out_w);
     for (int w = WAY_PLAIN; w < NWAYS; w++)
         for (int p = 0; p < NPARTS; p++)
-            printf("impl_%s.%d_%s_%s: %s\n", bl->block_name, l->index, WAY_NAMES[w],
-                   PART_NAMES[p],
-                   w != WAY_LAYER_DNNL                              ? bl->ways[w].part[p].impl
+            printf("impl_%s.%d_%s_%s: %s\n", bl->block_name, l->index, WAY_NAMES[w], PART_NAMES[p],
+                   w != WAY_LAYER_DNNL                       ? bl->ways[w].part[p].impl
                    : p == 0 && bl->ld->kind == LAYER_CONVT2D ? "sgemm+col2im (conv.c)"
                                                              : conv_dnnl_impl(bl->ld, p));
     for (int w = 0; w < NWAYS; w++) {
@@ -387,8 +382,7 @@ int main(int argc, char **argv)
                     const int one_call = w == WAY_ANAMO || w == WAY_LAYER_DNNL;
                     if (one_call && p == 1) /* the backward reads the forward's im2col */
                         anamo_part(bl, w == WAY_LAYER_DNNL, 0);
-                    bl->ms[w][p][r] = (one_call && p == 2) ||
-                                              (!one_call && p == 1 && !bl->need_din)
+                    bl->ms[w][p][r] = (one_call && p == 2) || (!one_call && p == 1 && !bl->need_din)
                                           ? 0.0
                                           : time_part(&d, bl, w, p);
                 }

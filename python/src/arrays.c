@@ -45,15 +45,16 @@ int pyanamo_rows(PyObject *obj, const char *what, int allow_u8, py_rows *out)
 {
     memset(out, 0, sizeof *out);
     if (!obj || obj == Py_None) {
-        pyanamo_raise_msg(ANAMO_ERR_ARG, "%s: expected an array of shape (n, dim) or (n, c, h, "
-                          "w), got None", what);
+        pyanamo_raise_msg(ANAMO_ERR_ARG,
+                          "%s: expected an array of shape (n, dim) or (n, c, h, "
+                          "w), got None",
+                          what);
         return -1;
     }
     PyArrayObject *a = (PyArrayObject *)PyArray_FROM_O(obj);
     if (!a) {
         char prefix[256];
-        snprintf(prefix, sizeof prefix, "%s: %.100s is not an array", what,
-                 Py_TYPE(obj)->tp_name);
+        snprintf(prefix, sizeof prefix, "%s: %.100s is not an array", what, Py_TYPE(obj)->tp_name);
         pyanamo_reraise(prefix);
         return -1;
     }
@@ -61,9 +62,10 @@ int pyanamo_rows(PyObject *obj, const char *what, int allow_u8, py_rows *out)
     if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') {
         char dt[64];
         dtype_text(a, dt, sizeof dt);
-        pyanamo_raise_msg(ANAMO_ERR_ARG, "%s: dtype %s is not a real number type (expected "
-                          "float32%s, or a type convertible to float32)", what, dt,
-                          allow_u8 ? " or uint8" : "");
+        pyanamo_raise_msg(ANAMO_ERR_ARG,
+                          "%s: dtype %s is not a real number type (expected "
+                          "float32%s, or a type convertible to float32)",
+                          what, dt, allow_u8 ? " or uint8" : "");
         Py_DECREF(a);
         return -1;
     }
@@ -82,22 +84,22 @@ int pyanamo_rows(PyObject *obj, const char *what, int allow_u8, py_rows *out)
     }
     const int u8 = allow_u8 && PyArray_TYPE(a) == NPY_UINT8;
     /* a new reference to a itself when it is already what anamo reads; else a converted copy */
-    PyArrayObject *c = (PyArrayObject *)PyArray_FROM_OTF(
-        (PyObject *)a, u8 ? NPY_UINT8 : NPY_FLOAT32,
-        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+    PyArrayObject *c = (PyArrayObject *)
+        PyArray_FROM_OTF((PyObject *)a, u8 ? NPY_UINT8 : NPY_FLOAT32,
+                         NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
     if (!c) {
         Py_DECREF(a);
         pyanamo_reraise(what);
         return -1;
     }
-    *out = (py_rows){.arr = c, .data = PyArray_DATA(c), .dtype = u8 ? ANAMO_U8 : ANAMO_F32,
-                     .n = (int64_t)PyArray_DIM(c, 0), .dim = dim,
+    *out = (py_rows){.arr = c,
+                     .data = PyArray_DATA(c),
+                     .dtype = u8 ? ANAMO_U8 : ANAMO_F32,
+                     .n = (int64_t)PyArray_DIM(c, 0),
+                     .dim = dim,
                      .copied = c != a || (PyObject *)a != obj};
     Py_DECREF(a);
     return 0;
 }
 
-void pyanamo_rows_release(py_rows *r)
-{
-    Py_CLEAR(r->arr);
-}
+void pyanamo_rows_release(py_rows *r) { Py_CLEAR(r->arr); }

@@ -51,8 +51,7 @@ static void model_dealloc(ModelObject *self)
 static void lock_model(ModelObject *self)
 {
     if (!PyThread_acquire_lock(self->lock, NOWAIT_LOCK)) {
-        Py_BEGIN_ALLOW_THREADS
-        PyThread_acquire_lock(self->lock, WAIT_LOCK);
+        Py_BEGIN_ALLOW_THREADS PyThread_acquire_lock(self->lock, WAIT_LOCK);
         Py_END_ALLOW_THREADS
     }
 }
@@ -74,22 +73,22 @@ PyObject *pyanamo_load(PyObject *self, PyObject *args, PyObject *kwargs)
     static char *kw[] = {"path", "max_batch", NULL};
     PyObject *path_bytes = NULL;
     int max_batch = DEFAULT_MAX_BATCH;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|i", kw, PyUnicode_FSConverter,
-                                     &path_bytes, &max_batch))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|i", kw, PyUnicode_FSConverter, &path_bytes,
+                                     &max_batch))
         return NULL;
     const char *path = PyBytes_AS_STRING(path_bytes);
     anamo_model *m = NULL;
     anamo_err err = {0};
     anamo_eval_spec spec;
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = max_batch < 1 ? anamo_err_set(&err, ANAMO_ERR_ARG, "load: max_batch %d (at least 1)",
-                                       max_batch)
-                       : anamo_checkpoint_load_model(path, max_batch, &m, &err);
+    Py_BEGIN_ALLOW_THREADS rc = max_batch < 1
+                                    ? anamo_err_set(&err, ANAMO_ERR_ARG,
+                                                    "load: max_batch %d (at least 1)", max_batch)
+                                    : anamo_checkpoint_load_model(path, max_batch, &m, &err);
     if (!rc)
         spec = checkpoint_objective(path);
-    Py_END_ALLOW_THREADS
-    PyObject *out = rc ? pyanamo_raise(&err) : pyanamo_model_new(m, NULL, &spec, path, NULL);
+    Py_END_ALLOW_THREADS PyObject *out = rc ? pyanamo_raise(&err)
+                                            : pyanamo_model_new(m, NULL, &spec, path, NULL);
     Py_DECREF(path_bytes);
     return out;
 }
@@ -112,8 +111,8 @@ static int sample_shape(const py_rows *r, int *c, int *h, int *w)
 }
 
 /* Bytes: a dataset over the caller's memory and the dataset maps, which scale by 1/255. */
-static int map_bytes(ModelObject *self, const py_rows *r, map_kind k, const char *what,
-                     float *out, anamo_err *err)
+static int map_bytes(ModelObject *self, const py_rows *r, map_kind k, const char *what, float *out,
+                     anamo_err *err)
 {
     int c, h, w;
     anamo_dataset ds;
@@ -138,9 +137,11 @@ static PyObject *run_map(ModelObject *self, PyObject *x, map_kind k)
     const int64_t out_dim = k == MAP_ENCODE ? code_dim : in_dim;
     if (r.dim != want) {
         pyanamo_rows_release(&r);
-        return pyanamo_raise_msg(ANAMO_ERR_ARG, "%s: rows of %lld values, the model's %s has "
-                                 "%lld", what, (long long)r.dim,
-                                 k == MAP_DECODE ? "code" : "input", (long long)want);
+        return pyanamo_raise_msg(ANAMO_ERR_ARG,
+                                 "%s: rows of %lld values, the model's %s has "
+                                 "%lld",
+                                 what, (long long)r.dim, k == MAP_DECODE ? "code" : "input",
+                                 (long long)want);
     }
     /* reconstruct gives the input's shape back; encode and decode give rows */
     npy_intp shape[4] = {(npy_intp)r.n, (npy_intp)out_dim};
@@ -158,17 +159,11 @@ static PyObject *run_map(ModelObject *self, PyObject *x, map_kind k)
     anamo_err err = {0};
     int rc;
     lock_model(self);
-    Py_BEGIN_ALLOW_THREADS
-    if (r.dtype == ANAMO_U8)
-        rc = map_bytes(self, &r, k, what, o, &err);
-    else if (k == MAP_ENCODE)
-        rc = anamo_encode(self->m, r.data, r.n, r.dim, o, out_dim, &err);
-    else if (k == MAP_DECODE)
-        rc = anamo_decode(self->m, r.data, r.n, r.dim, o, out_dim, &err);
-    else
-        rc = anamo_reconstruct(self->m, r.data, r.n, r.dim, o, out_dim, &err);
-    Py_END_ALLOW_THREADS
-    PyThread_release_lock(self->lock);
+    Py_BEGIN_ALLOW_THREADS if (r.dtype == ANAMO_U8) rc = map_bytes(self, &r, k, what, o, &err);
+    else if (k == MAP_ENCODE) rc = anamo_encode(self->m, r.data, r.n, r.dim, o, out_dim, &err);
+    else if (k == MAP_DECODE) rc = anamo_decode(self->m, r.data, r.n, r.dim, o, out_dim, &err);
+    else rc = anamo_reconstruct(self->m, r.data, r.n, r.dim, o, out_dim, &err);
+    Py_END_ALLOW_THREADS PyThread_release_lock(self->lock);
     pyanamo_rows_release(&r);
     if (rc) {
         Py_DECREF(out);
@@ -177,8 +172,14 @@ static PyObject *run_map(ModelObject *self, PyObject *x, map_kind k)
     return (PyObject *)out;
 }
 
-static PyObject *model_encode(ModelObject *self, PyObject *x) { return run_map(self, x, MAP_ENCODE); }
-static PyObject *model_decode(ModelObject *self, PyObject *h) { return run_map(self, h, MAP_DECODE); }
+static PyObject *model_encode(ModelObject *self, PyObject *x)
+{
+    return run_map(self, x, MAP_ENCODE);
+}
+static PyObject *model_decode(ModelObject *self, PyObject *h)
+{
+    return run_map(self, h, MAP_DECODE);
+}
 static PyObject *model_reconstruct(ModelObject *self, PyObject *x)
 {
     return run_map(self, x, MAP_RECONSTRUCT);
@@ -202,8 +203,7 @@ static PyObject *model_evaluate(ModelObject *self, PyObject *args, PyObject *kwa
         const char *spec = PyUnicode_AsUTF8(data);
         if (!spec)
             return NULL;
-        Py_BEGIN_ALLOW_THREADS
-        rc = anamo_dataset_open(spec, root, &ds, &err);
+        Py_BEGIN_ALLOW_THREADS rc = anamo_dataset_open(spec, root, &ds, &err);
         Py_END_ALLOW_THREADS
     } else {
         if (pyanamo_rows(data, "evaluate: x", 1, &r))
@@ -216,10 +216,8 @@ static PyObject *model_evaluate(ModelObject *self, PyObject *args, PyObject *kwa
     anamo_metrics mt;
     if (!rc) {
         lock_model(self);
-        Py_BEGIN_ALLOW_THREADS
-        rc = anamo_evaluate(self->m, &ds, &self->eval, &mt, &err);
-        Py_END_ALLOW_THREADS
-        PyThread_release_lock(self->lock);
+        Py_BEGIN_ALLOW_THREADS rc = anamo_evaluate(self->m, &ds, &self->eval, &mt, &err);
+        Py_END_ALLOW_THREADS PyThread_release_lock(self->lock);
         anamo_dataset_free(&ds);
     }
     pyanamo_rows_release(&r);
@@ -230,8 +228,8 @@ static PyObject *model_eval_spec(ModelObject *self, void *unused)
 {
     static const char *const LOSS[] = {"mse", "mse_sum", "bce"};
     const anamo_eval_spec *e = &self->eval;
-    return Py_BuildValue("{s:s,s:d,s:s,s:L}", "loss", LOSS[e->loss <= 2 ? e->loss : 0],
-                         "lambda", (double)e->lambda, "penalty",
+    return Py_BuildValue("{s:s,s:d,s:s,s:L}", "loss", LOSS[e->loss <= 2 ? e->loss : 0], "lambda",
+                         (double)e->lambda, "penalty",
                          e->penalty == ANAMO_PENALTY_DECODER_L1 ? "decoder_l1" : "l1",
                          "jacobian_samples", (long long)e->jacobian_samples);
 }
@@ -289,8 +287,10 @@ static PyObject *model_tensor(ModelObject *self, PyObject *arg)
     const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
     if (!name)
         return PyErr_Occurred() ? NULL
-                                : pyanamo_raise_msg(ANAMO_ERR_ARG, "tensor: the name must be a "
-                                                    "str, not %.100s", Py_TYPE(arg)->tp_name);
+                                : pyanamo_raise_msg(ANAMO_ERR_ARG,
+                                                    "tensor: the name must be a "
+                                                    "str, not %.100s",
+                                                    Py_TYPE(arg)->tp_name);
     anamo_tensor_view v;
     anamo_err err = {0};
     lock_model(self);
@@ -315,8 +315,8 @@ static PyObject *model_set_tensor(ModelObject *self, PyObject *args)
     if (rc)
         return pyanamo_raise(&err);
     const int count = v.role == ANAMO_ROLE_COUNT;
-    PyArrayObject *a = (PyArrayObject *)PyArray_FROM_OTF(
-        value, count ? NPY_INT64 : NPY_FLOAT32, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    PyArrayObject *a = (PyArrayObject *)PyArray_FROM_OTF(value, count ? NPY_INT64 : NPY_FLOAT32,
+                                                         NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
     if (!a) {
         char prefix[300];
         snprintf(prefix, sizeof prefix, "set_tensor: %.200s", name);
@@ -335,8 +335,10 @@ static PyObject *model_set_tensor(ModelObject *self, PyObject *args)
         if (!count)
             snprintf(want + o, sizeof want - o, v.ndim == 1 ? ",)" : ")");
         Py_DECREF(a);
-        return pyanamo_raise_msg(ANAMO_ERR_ARG, "set_tensor: %s: an array of shape %s, the "
-                                 "model's is %s", name, got, want);
+        return pyanamo_raise_msg(ANAMO_ERR_ARG,
+                                 "set_tensor: %s: an array of shape %s, the "
+                                 "model's is %s",
+                                 name, got, want);
     }
     lock_model(self);
     if (count && v.count)
@@ -352,8 +354,8 @@ static PyObject *model_set_tensor(ModelObject *self, PyObject *args)
 
 static PyObject *model_layers(ModelObject *self, PyObject *unused)
 {
-    static const char *const KINDS[] = {"linear", "activation", "conv2d", "convt2d",
-                                        "batchnorm", "flatten", "unflatten"};
+    static const char *const KINDS[] = {"linear",    "activation", "conv2d",   "convt2d",
+                                        "batchnorm", "flatten",    "unflatten"};
     PyObject *list = PyList_New(0);
     for (int b = 0; list && b < 2; b++)
         for (int i = 0; list && i < anamo_model_layer_count(self->m, b); i++) {
@@ -364,13 +366,12 @@ static PyObject *model_layers(ModelObject *self, PyObject *unused)
                 return pyanamo_raise(&err);
             }
             PyObject *d = Py_BuildValue(
-                "{s:s,s:s,s:s,s:i,s:i,s:(iii),s:(iii),s:L,s:L,s:i,s:i,s:i,s:i,s:L}", "name",
-                l.name, "item", l.item, "kind", KINDS[(unsigned)l.kind < 7 ? l.kind : 1],
-                "block", l.block, "index", l.index, "in_shape", l.in_c, l.in_h, l.in_w,
-                "out_shape", l.out_c, l.out_h, l.out_w, "in_dim", (long long)l.in_dim,
-                "out_dim", (long long)l.out_dim, "kernel", l.kernel, "stride", l.stride,
-                "padding", l.padding, "output_padding", l.output_padding, "params",
-                (long long)l.params);
+                "{s:s,s:s,s:s,s:i,s:i,s:(iii),s:(iii),s:L,s:L,s:i,s:i,s:i,s:i,s:L}", "name", l.name,
+                "item", l.item, "kind", KINDS[(unsigned)l.kind < 7 ? l.kind : 1], "block", l.block,
+                "index", l.index, "in_shape", l.in_c, l.in_h, l.in_w, "out_shape", l.out_c, l.out_h,
+                l.out_w, "in_dim", (long long)l.in_dim, "out_dim", (long long)l.out_dim, "kernel",
+                l.kernel, "stride", l.stride, "padding", l.padding, "output_padding",
+                l.output_padding, "params", (long long)l.params);
             if (!d || PyList_Append(list, d))
                 Py_CLEAR(list);
             Py_XDECREF(d);
@@ -424,8 +425,7 @@ static PyGetSetDef MODEL_GETSET[] = {
     {NULL, NULL, NULL, NULL, NULL}};
 
 PyTypeObject pyanamo_ModelType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "anamo._anamo.Model",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "anamo._anamo.Model",
     .tp_doc = "An autoencoder held by anamo (a loaded checkpoint or a run's model).",
     .tp_basicsize = sizeof(ModelObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,

@@ -93,11 +93,11 @@ PyObject *pyanamo_metrics_dict(const anamo_metrics *m)
         return NULL;
 #define F(name) put(d, #name, PyFloat_FromDouble(m->name))
 #define I(name) put(d, #name, PyLong_FromLongLong((long long)m->name))
-    int bad = I(n) || F(loss) || F(recon_loss) || F(mse) || F(bias) || F(code_l1) ||
-              F(input_l1) || F(zero_codes) || I(dead_units) || F(dead_fraction) || F(l0) ||
-              F(code_l1_decoder) || F(code_l1_jacobian) || I(jacobian_samples) ||
-              F(explained_variance) || put(d, "mean_from_train", PyBool_FromLong(m->mean_from_train)) ||
-              F(ones) || I(bits_used) || I(distinct_codes);
+    int bad = I(n) || F(loss) || F(recon_loss) || F(mse) || F(bias) || F(code_l1) || F(input_l1) ||
+              F(zero_codes) || I(dead_units) || F(dead_fraction) || F(l0) || F(code_l1_decoder) ||
+              F(code_l1_jacobian) || I(jacobian_samples) || F(explained_variance) ||
+              put(d, "mean_from_train", PyBool_FromLong(m->mean_from_train)) || F(ones) ||
+              I(bits_used) || I(distinct_codes);
 #undef F
 #undef I
     if (bad)
@@ -120,11 +120,8 @@ static PyObject *open_dataset(PyObject *self, PyObject *args, PyObject *kwargs)
     anamo_dataset ds;
     anamo_err err = {0};
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = anamo_dataset_open(spec, root, &ds, &err);
-    Py_END_ALLOW_THREADS
-    if (rc)
-        return pyanamo_raise(&err);
+    Py_BEGIN_ALLOW_THREADS rc = anamo_dataset_open(spec, root, &ds, &err);
+    Py_END_ALLOW_THREADS if (rc) return pyanamo_raise(&err);
     npy_intp shape[4] = {(npy_intp)ds.n, ds.c, ds.h, ds.w};
     const int u8 = raw && ds.dtype == ANAMO_U8;
     PyArrayObject *x = (PyArrayObject *)PyArray_SimpleNew(4, shape, u8 ? NPY_UINT8 : NPY_FLOAT32);
@@ -175,8 +172,8 @@ static PyObject *rows_info(PyObject *self, PyObject *args)
     if (pyanamo_rows(x, "x", allow_u8, &r))
         return NULL;
     PyObject *out = Py_BuildValue("{s:K,s:L,s:L,s:s,s:O}", "address",
-                                  (unsigned long long)(uintptr_t)r.data, "n", (long long)r.n,
-                                  "dim", (long long)r.dim, "dtype",
+                                  (unsigned long long)(uintptr_t)r.data, "n", (long long)r.n, "dim",
+                                  (long long)r.dim, "dtype",
                                   r.dtype == ANAMO_U8 ? "uint8" : "float32", "copied",
                                   r.copied ? Py_True : Py_False);
     pyanamo_rows_release(&r);
@@ -194,19 +191,29 @@ static PyMethodDef METHODS[] = {
     {"_rows_info", rows_info, METH_VARARGS, "the rows anamo would read from an array"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "anamo._anamo",
-                                    "The anamo C library (include/anamo.h), bound.", -1,
-                                    METHODS, NULL, NULL, NULL, NULL};
+static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT,
+                                    "anamo._anamo",
+                                    "The anamo C library (include/anamo.h), bound.",
+                                    -1,
+                                    METHODS,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
 
 static int add_status_names(PyObject *mod)
 {
     static const struct {
         const char *name;
         int code;
-    } CODES[] = {{"OK", ANAMO_OK},         {"ERR_IO", ANAMO_ERR_IO},
-                 {"ERR_FORMAT", ANAMO_ERR_FORMAT}, {"ERR_CONFIG", ANAMO_ERR_CONFIG},
-                 {"ERR_ARG", ANAMO_ERR_ARG},   {"ERR_NOMEM", ANAMO_ERR_NOMEM},
-                 {"ERR_DIVERGED", ANAMO_ERR_DIVERGED}, {"ERR_INTERRUPTED", ANAMO_ERR_INTERRUPTED}};
+    } CODES[] = {{"OK", ANAMO_OK},
+                 {"ERR_IO", ANAMO_ERR_IO},
+                 {"ERR_FORMAT", ANAMO_ERR_FORMAT},
+                 {"ERR_CONFIG", ANAMO_ERR_CONFIG},
+                 {"ERR_ARG", ANAMO_ERR_ARG},
+                 {"ERR_NOMEM", ANAMO_ERR_NOMEM},
+                 {"ERR_DIVERGED", ANAMO_ERR_DIVERGED},
+                 {"ERR_INTERRUPTED", ANAMO_ERR_INTERRUPTED}};
     for (size_t i = 0; i < sizeof CODES / sizeof CODES[0]; i++)
         if (PyModule_AddIntConstant(mod, CODES[i].name, CODES[i].code))
             return -1;

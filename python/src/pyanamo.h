@@ -37,9 +37,9 @@ PyObject *pyanamo_reraise(const char *prefix);
 typedef struct py_rows {
     PyArrayObject *arr; /* a reference to the array anamo reads (the caller's or a copy) */
     const void *data;
-    anamo_dtype dtype;  /* ANAMO_U8 only where the caller allowed bytes */
+    anamo_dtype dtype; /* ANAMO_U8 only where the caller allowed bytes */
     int64_t n, dim;
-    int copied;         /* the caller's array was not float32 (uint8), C-contiguous and aligned */
+    int copied; /* the caller's array was not float32 (uint8), C-contiguous and aligned */
 } py_rows;
 /* obj as rows of shape (n, dim) or (n, c, h, w) (ndim 2 to 4). Zero-copy when obj is a
  * C-contiguous, aligned float32 array (or uint8, when allow_u8); any other real-valued array
@@ -59,13 +59,12 @@ PyObject *pyanamo_metrics_dict(const anamo_metrics *m);
 
 /* ---- models (model.c) -------------------------------------------------------------------- */
 typedef struct ModelObject {
-    PyObject_HEAD
-    anamo_model *m;
-    PyObject *owner;          /* the Run whose model this is (it frees m), or NULL: ours */
-    anamo_eval_spec eval;     /* the objective evaluate() measures */
-    PyThread_type_lock lock;  /* one call at a time: the model's forward buffers are shared */
-    int own_lock;             /* lock is ours (a loaded model), else the run's */
-    char source[512];         /* the checkpoint it came from, or "run" */
+    PyObject_HEAD anamo_model *m;
+    PyObject *owner;         /* the Run whose model this is (it frees m), or NULL: ours */
+    anamo_eval_spec eval;    /* the objective evaluate() measures */
+    PyThread_type_lock lock; /* one call at a time: the model's forward buffers are shared */
+    int own_lock;            /* lock is ours (a loaded model), else the run's */
+    char source[512];        /* the checkpoint it came from, or "run" */
 } ModelObject;
 extern PyTypeObject pyanamo_ModelType;
 /* A Model over m; owner (may be NULL) keeps m alive and frees it, else the Model does. lock:

@@ -13,26 +13,25 @@
 #define SIGNAL_CHECK_SECONDS 0.1
 
 typedef struct RunObject {
-    PyObject_HEAD
-    anamo_config *config;
+    PyObject_HEAD anamo_config *config;
     anamo_run run;
-    int opened;          /* run holds what anamo_run_open opened */
-    char *config_text;   /* anamo_config_text: what checkpoints store */
-    PyObject *history;   /* list of epoch dicts */
-    PyObject *metrics;   /* dict, once trained */
+    int opened;              /* run holds what anamo_run_open opened */
+    char *config_text;       /* anamo_config_text: what checkpoints store */
+    PyObject *history;       /* list of epoch dicts */
+    PyObject *metrics;       /* dict, once trained */
     PyThread_type_lock lock; /* the lock of every Model over run.model (model.c) */
-    int stopped;         /* the callback stopped the run */
+    int stopped;             /* the callback stopped the run */
 } RunObject;
 
 /* ---- the hooks ----------------------------------------------------------------------------- */
 
 typedef struct train_ctx {
-    PyThreadState *ts;   /* this thread's state while the GIL is released */
-    PyObject *callback;  /* or Py_None */
+    PyThreadState *ts;  /* this thread's state while the GIL is released */
+    PyObject *callback; /* or Py_None */
     PyObject *history;
-    int stopped;         /* the callback returned a true value */
-    int failed;          /* a Python exception is pending: the callback's, or a signal's */
-    double last_check;   /* training seconds at the last look for a signal */
+    int stopped;       /* the callback returned a true value */
+    int failed;        /* a Python exception is pending: the callback's, or a signal's */
+    double last_check; /* training seconds at the last look for a signal */
 } train_ctx;
 
 static int put(PyObject *d, const char *key, PyObject *v)
@@ -54,8 +53,8 @@ static PyObject *epoch_dict(const anamo_epoch_row *r)
               F(train_loss) || F(train_recon_loss) || F(train_code_l1) ||
               (r->has_test && put(d, "test", pyanamo_metrics_dict(&r->test))) ||
               (r->has_validation && put(d, "validation", pyanamo_metrics_dict(&r->validation))) ||
-              F(flop) || F(seconds) || I(weights_updated) || I(encoder_steps) ||
-              I(decoder_steps) || I(resampled);
+              F(flop) || F(seconds) || I(weights_updated) || I(encoder_steps) || I(decoder_steps) ||
+              I(resampled);
 #undef F
 #undef I
     if (bad)
@@ -127,8 +126,10 @@ static int configure(RunObject *self, const char *path, PyObject *overrides, con
         const char *set = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
         if (!set) {
             if (!PyErr_Occurred())
-                PyErr_Format(PyExc_TypeError, "overrides[%zd]: expected 'section.key=value', "
-                             "got %.100s", i, Py_TYPE(item)->tp_name);
+                PyErr_Format(PyExc_TypeError,
+                             "overrides[%zd]: expected 'section.key=value', "
+                             "got %.100s",
+                             i, Py_TYPE(item)->tp_name);
             return -1;
         }
         rc = anamo_config_set(self->config, set, "overrides", err);
@@ -228,10 +229,8 @@ PyObject *pyanamo_train(PyObject *module, PyObject *args, PyObject *kwargs)
     if (self)
         rc = configure(self, PyBytes_AS_STRING(path_bytes), seq, arm, quick, &err);
     if (self && !rc) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = anamo_run_open(self->config, root, &self->run, &err);
-        Py_END_ALLOW_THREADS
-        self->opened = rc == ANAMO_OK;
+        Py_BEGIN_ALLOW_THREADS rc = anamo_run_open(self->config, root, &self->run, &err);
+        Py_END_ALLOW_THREADS self->opened = rc == ANAMO_OK;
     }
     if (self && rc) {
         if (rc > 0)
@@ -265,10 +264,9 @@ static PyObject *run_save(RunObject *self, PyObject *arg)
     const char *path = PyBytes_AS_STRING(path_bytes);
     anamo_err err = {0};
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = anamo_checkpoint_save(self->run.model, self->run.trainer, self->config_text, path, &err);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path_bytes);
+    Py_BEGIN_ALLOW_THREADS rc = anamo_checkpoint_save(self->run.model, self->run.trainer,
+                                                      self->config_text, path, &err);
+    Py_END_ALLOW_THREADS Py_DECREF(path_bytes);
     if (rc)
         return pyanamo_raise(&err);
     Py_RETURN_NONE;
@@ -287,20 +285,35 @@ static PyObject *run_config_get(RunObject *self, PyObject *args)
 }
 
 static PyObject *run_getattr_str(const char *s) { return PyUnicode_FromString(s ? s : ""); }
-static PyObject *run_config_text(RunObject *self, void *u) { return run_getattr_str(self->config_text); }
-static PyObject *run_encoder(RunObject *self, void *u) { return run_getattr_str(self->run.encoder); }
-static PyObject *run_decoder(RunObject *self, void *u) { return run_getattr_str(self->run.decoder); }
+static PyObject *run_config_text(RunObject *self, void *u)
+{
+    return run_getattr_str(self->config_text);
+}
+static PyObject *run_encoder(RunObject *self, void *u)
+{
+    return run_getattr_str(self->run.encoder);
+}
+static PyObject *run_decoder(RunObject *self, void *u)
+{
+    return run_getattr_str(self->run.decoder);
+}
 static PyObject *run_scheme(RunObject *self, void *u) { return run_getattr_str(self->run.scheme); }
-static PyObject *run_metrics(RunObject *self, void *u) { return Py_NewRef(self->metrics ? self->metrics : Py_None); }
+static PyObject *run_metrics(RunObject *self, void *u)
+{
+    return Py_NewRef(self->metrics ? self->metrics : Py_None);
+}
 static PyObject *run_history(RunObject *self, void *u) { return Py_NewRef(self->history); }
 static PyObject *run_stopped(RunObject *self, void *u) { return PyBool_FromLong(self->stopped); }
-static PyObject *run_threads(RunObject *self, void *u) { return PyLong_FromLong(self->run.threads); }
+static PyObject *run_threads(RunObject *self, void *u)
+{
+    return PyLong_FromLong(self->run.threads);
+}
 
-static PyMethodDef RUN_METHODS[] = {
-    {"save", (PyCFunction)run_save, METH_O, "save(path): writes the run's checkpoint"},
-    {"config_get", (PyCFunction)run_config_get, METH_VARARGS,
-     "config_get(section, key) -> the effective value, or None"},
-    {NULL, NULL, 0, NULL}};
+static PyMethodDef RUN_METHODS[] = {{"save", (PyCFunction)run_save, METH_O,
+                                     "save(path): writes the run's checkpoint"},
+                                    {"config_get", (PyCFunction)run_config_get, METH_VARARGS,
+                                     "config_get(section, key) -> the effective value, or None"},
+                                    {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef RUN_GETSET[] = {
     {"metrics", (getter)run_metrics, NULL, "final metrics", NULL},
@@ -315,8 +328,7 @@ static PyGetSetDef RUN_GETSET[] = {
     {NULL, NULL, NULL, NULL, NULL}};
 
 PyTypeObject pyanamo_RunType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "anamo._anamo.Run",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "anamo._anamo.Run",
     .tp_doc = "A trained run: its model, trainer, data and metrics.",
     .tp_basicsize = sizeof(RunObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,

@@ -42,27 +42,29 @@ static const char *key_allowed(const key_spec *k)
 /* The default of a key that depends on the section's optimizer: OPTIMIZER_DEFAULTS has it. */
 static const char BY_OPTIMIZER[] = "(the optimizer's)";
 /* The keys of one optimizer, for [joint] and each [phase NAME] (see optim.h). */
-#define OPTIMIZER_KEYS(S)                                                                      \
-    {S, "optimizer", V_ENUM, "adam", NAMES(ANAMO_ENUM_OPTIMIZER)},                    \
-    {S, "lr", V_FLOAT, BY_OPTIMIZER, "learning rate > 0", 1e-30, BIG},                         \
-    {S, "beta1", V_FLOAT, "0.9", "Adam's beta1 in [0, 1)", 0, 0.999999},                       \
-    {S, "beta2", V_FLOAT, "0.999", "Adam's beta2 in [0, 1)", 0, 0.999999999},                  \
-    {S, "eps", V_FLOAT, BY_OPTIMIZER, "> 0 (Adam, AdaGrad, RMSProp)", 0, BIG},                 \
-    {S, "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},                                         \
-    {S, "momentum", V_FLOAT, "0.9", "momentum and nesterov's beta in [0, 1)", 0, 0.999999},    \
-    {S, "alpha", V_FLOAT, "0.99", "RMSProp smoothing in [0, 1)", 0, 0.999999},                 \
-    {S, "prox", V_ENUM, "none", NAMES(ANAMO_ENUM_PROX)},                     \
-    {S, "prox_lambda", V_FLOAT, "0", "weight of the prox term >= 0", 0, BIG},                  \
-    {S, "restart", V_ENUM, "none", NAMES(ANAMO_ENUM_RESTART)},                            \
-    {S, "step", V_ENUM, "fixed", NAMES(ANAMO_ENUM_STEP_RULE)},                                     \
-    {S, "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},                                  \
-    {S, "schedule", V_ENUM, "constant", NAMES(ANAMO_ENUM_SCHEDULE)},                        \
-    {S, "step_size", V_INT, "1", "epochs per step decay >= 1", 1, 1e9},                        \
-    {S, "gamma", V_FLOAT, "0.1", "step decay factor in (0, 1]", 1e-9, 1},                      \
-    {S, "factor", V_FLOAT, "0.1", "plateau factor in (0, 1)", 1e-9, 0.999999},                 \
-    {S, "patience", V_INT, "10", "plateau patience in epochs >= 0", 0, 1e9},                   \
-    {S, "threshold", V_FLOAT, "1e-4", "plateau relative threshold >= 0", 0, 1},                \
-    {S, "min_lr", V_FLOAT, "0", "plateau floor >= 0", 0, BIG}
+#define OPTIMIZER_KEYS(S)                                                                       \
+    {S, "optimizer", V_ENUM, "adam", NAMES(ANAMO_ENUM_OPTIMIZER)},                              \
+        {S, "lr", V_FLOAT, BY_OPTIMIZER, "learning rate > 0", 1e-30, BIG},                      \
+        {S, "beta1", V_FLOAT, "0.9", "Adam's beta1 in [0, 1)", 0, 0.999999},                    \
+        {S, "beta2", V_FLOAT, "0.999", "Adam's beta2 in [0, 1)", 0, 0.999999999},               \
+        {S, "eps", V_FLOAT, BY_OPTIMIZER, "> 0 (Adam, AdaGrad, RMSProp)", 0, BIG},              \
+        {S, "weight_decay", V_FLOAT, "0", ">= 0", 0, BIG},                                      \
+        {S, "momentum", V_FLOAT, "0.9", "momentum and nesterov's beta in [0, 1)", 0, 0.999999}, \
+        {S, "alpha", V_FLOAT, "0.99", "RMSProp smoothing in [0, 1)", 0, 0.999999},              \
+        {S, "prox", V_ENUM, "none", NAMES(ANAMO_ENUM_PROX)},                                    \
+        {S, "prox_lambda", V_FLOAT, "0", "weight of the prox term >= 0", 0, BIG},               \
+        {S, "restart", V_ENUM, "none", NAMES(ANAMO_ENUM_RESTART)},                              \
+        {S, "step", V_ENUM, "fixed", NAMES(ANAMO_ENUM_STEP_RULE)},                              \
+        {S, "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},                               \
+        {S, "schedule", V_ENUM, "constant", NAMES(ANAMO_ENUM_SCHEDULE)},                        \
+        {S, "step_size", V_INT, "1", "epochs per step decay >= 1", 1, 1e9},                     \
+        {S, "gamma", V_FLOAT, "0.1", "step decay factor in (0, 1]", 1e-9, 1},                   \
+        {S, "factor", V_FLOAT, "0.1", "plateau factor in (0, 1)", 1e-9, 0.999999},              \
+        {S, "patience", V_INT, "10", "plateau patience in epochs >= 0", 0, 1e9},                \
+        {S, "threshold", V_FLOAT, "1e-4", "plateau relative threshold >= 0", 0, 1},             \
+    {                                                                                           \
+        S, "min_lr", V_FLOAT, "0", "plateau floor >= 0", 0, BIG                                 \
+    }
 
 /* PyTorch's lr and eps for each optimizer (optim_default_lr and optim_defaults in optim.h; a
  * test checks the two agree): Adam 1e-3 and 1e-8, Adagrad 1e-2 and 1e-10, RMSprop 1e-2 and
@@ -72,22 +74,31 @@ typedef struct optimizer_default {
     const char *optimizer, *lr, *eps;
 } optimizer_default;
 static const optimizer_default OPTIMIZER_DEFAULTS[] = {
-    {"adam", "1e-3", "1e-8"}, {"adagrad", "1e-2", "1e-10"}, {"rmsprop", "1e-2", "1e-8"},
+    {"adam", "1e-3", "1e-8"},
+    {"adagrad", "1e-2", "1e-10"},
+    {"rmsprop", "1e-2", "1e-8"},
 };
-#define OPTIMIZER_DEFAULT_OTHERS {"", "1e-3", "1e-8"}
+#define OPTIMIZER_DEFAULT_OTHERS \
+    {                            \
+        "", "1e-3", "1e-8"       \
+    }
 
 static const key_spec KEYS[] = {
-    {"data", "train", V_STR, "mnist:train", "a data spec: mnist:train, FILE.npy, FILE.csv, ...", 0, 0},
+    {"data", "train", V_STR, "mnist:train", "a data spec: mnist:train, FILE.npy, FILE.csv, ...", 0,
+     0},
     {"data", "test", V_STR, "mnist:test", "a data spec, or empty for none", 0, 0},
-    {"data", "validation", V_STR, "", "a fraction in (0, 1) of data.train held out, a data spec, or empty for none", 0, 0},
-    {"data", "validation_seed", V_INT, "0", "which samples the fraction holds out (the same in every trial)", 0, BIG},
+    {"data", "validation", V_STR, "",
+     "a fraction in (0, 1) of data.train held out, a data spec, or empty for none", 0, 0},
+    {"data", "validation_seed", V_INT, "0",
+     "which samples the fraction holds out (the same in every trial)", 0, BIG},
     {"data", "standardize", V_BOOL, "false", "true|false", 0, 0},
     {"model", "encoder", V_STR, "linear 128, relu, linear 64, relu", "a layer list", 0, 0},
     {"model", "decoder", V_STR, "linear 128, relu, linear 784, sigmoid", "a layer list", 0, 0},
     {"model", "init", V_ENUM, "pytorch", NAMES(ANAMO_ENUM_INIT)},
     {"model", "init_scale", V_FLOAT, "0.01", "a in U(-a, a) for init = uniform", 0, BIG},
     {"model", "seed", V_INT, "0", "initial weights' seed", 0, BIG},
-    {"model", "binary_codes", V_BOOL, "false", "true|false: evaluate with codes [E(x) >= 0.5]", 0, 0},
+    {"model", "binary_codes", V_BOOL, "false", "true|false: evaluate with codes [E(x) >= 0.5]", 0,
+     0},
     {"model", "conv", V_ENUM, "auto", NAMES(ANAMO_ENUM_CONV)},
     {"loss", "type", V_ENUM, "mse", NAMES(ANAMO_ENUM_LOSS)},
     {"loss", "lambda", V_FLOAT, "0", "code penalty weight >= 0", 0, BIG},
@@ -101,11 +112,15 @@ static const key_spec KEYS[] = {
     {"train", "cache_codes", V_BOOL, "true", "true|false", 0, 0},
     {"train", "decoder_norm", V_ENUM, "none", NAMES(ANAMO_ENUM_DECODER_NORM)},
     {"train", "resample_every", V_INT, "0", "steps between dead-unit resamplings, 0 = off", 0, BIG},
-    {"train", "resample_window", V_INT, NULL, "steps a unit stays zero to be dead, >= 1 (default resample_every)", 1, BIG},
-    {"train", "jacobian_samples", V_INT, "256", "samples of the Jacobian-weighted code l1, 0 = none", 0, BIG},
+    {"train", "resample_window", V_INT, NULL,
+     "steps a unit stays zero to be dead, >= 1 (default resample_every)", 1, BIG},
+    {"train", "jacobian_samples", V_INT, "256",
+     "samples of the Jacobian-weighted code l1, 0 = none", 0, BIG},
     {"train", "eval_every_epoch", V_BOOL, "true", "true|false", 0, 0},
-    {"train", "early_stopping", V_INT, "0", "stop after this many epochs without a better validation loss, 0 = off", 0, 1e9},
-    {"train", "flop_budget", V_FLOAT, "0", "stop once training has done this many FLOP (summary.json compute.flop), 0 = off", 0, BIG},
+    {"train", "early_stopping", V_INT, "0",
+     "stop after this many epochs without a better validation loss, 0 = off", 0, 1e9},
+    {"train", "flop_budget", V_FLOAT, "0",
+     "stop once training has done this many FLOP (summary.json compute.flop), 0 = off", 0, BIG},
     {"train", "checkpoint_every", V_INT, "1", "epochs between checkpoints, 0 = at the end", 0, BIG},
     {"train", "checkpoint_iterations", V_INT, "0", "steps between checkpoints, 0 = off", 0, BIG},
     {"train", "checkpoint_seconds", V_FLOAT, "0", "seconds between checkpoints, 0 = off", 0, BIG},
@@ -122,17 +137,22 @@ static const key_spec KEYS[] = {
     {"phase *", "epochs", V_FLOAT, "1", "epochs > 0", 1e-9, 1e9},
     {"phase *", "iterations", V_INT, "0", "steps; > 0 overrides epochs", 0, BIG},
     {"anamo", "enc_iters", V_INT, "5", "J_enc: FISTA iterations on the encoder per batch", 0, 1e6},
-    {"anamo", "dec_iters", V_INT, "15", "J_dec: accelerated iterations on the decoder per batch", 0, 1e6},
-    {"anamo", "enc_lr", V_FLOAT, "0.1", "e: encoder step (first guess when backtracking)", 1e-30, BIG},
-    {"anamo", "dec_lr", V_FLOAT, "0.1", "d: decoder step (first guess when backtracking)", 1e-30, BIG},
-    {"anamo", "prox_iters", V_INT, "10", "K: sub-gradient iterations of the encoder's prox", 0, 1e6},
+    {"anamo", "dec_iters", V_INT, "15", "J_dec: accelerated iterations on the decoder per batch", 0,
+     1e6},
+    {"anamo", "enc_lr", V_FLOAT, "0.1", "e: encoder step (first guess when backtracking)", 1e-30,
+     BIG},
+    {"anamo", "dec_lr", V_FLOAT, "0.1", "d: decoder step (first guess when backtracking)", 1e-30,
+     BIG},
+    {"anamo", "prox_iters", V_INT, "10", "K: sub-gradient iterations of the encoder's prox", 0,
+     1e6},
     {"anamo", "prox_step", V_FLOAT, "0.5", "eta: step of those iterations, in (0, 1]", 1e-9, 1},
     {"anamo", "step", V_ENUM, "fixed", NAMES(ANAMO_ENUM_STEP_RULE)},
     {"anamo", "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},
     {"anamo", "restart", V_ENUM, "none", NAMES(ANAMO_ENUM_RESTART)},
     {"anamo", "batch", V_INT, NULL, "batch size (default train.batch)", 1, 1 << 20},
     {"freecodes", "code_iters", V_INT, "5", "FISTA iterations on a batch's codes", 0, 1e6},
-    {"freecodes", "dec_iters", V_INT, "15", "accelerated iterations on the decoder per batch", 0, 1e6},
+    {"freecodes", "dec_iters", V_INT, "15", "accelerated iterations on the decoder per batch", 0,
+     1e6},
     {"freecodes", "code_lr", V_FLOAT, "0.5", "step on the codes > 0", 1e-30, BIG},
     {"freecodes", "dec_lr", V_FLOAT, "0.5", "decoder step > 0", 1e-30, BIG},
     {"freecodes", "restart", V_ENUM, "none", "none|gradient", 0, 0},
@@ -142,10 +162,13 @@ static const key_spec KEYS[] = {
     {"freecodes", "refit_epochs", V_INT, "2", "decoder passes over the binary codes", 0, 1e6},
     {"freecodes", "batch", V_INT, NULL, "batch size (default train.batch)", 1, 1 << 20},
     {"compare", "arms", V_STR, "", "names of [arm NAME] sections", 0, 0},
-    {"compare", "trials", V_INT, "1", "trials per arm >= 1 (trial t adds t to the seeds)", 1, 10000},
-    {"compare", "sweep", V_STR, "", "section.key swept over sweep_values in every arm (an [arm NAME] may set its own)", 0, 0},
+    {"compare", "trials", V_INT, "1", "trials per arm >= 1 (trial t adds t to the seeds)", 1,
+     10000},
+    {"compare", "sweep", V_STR, "",
+     "section.key swept over sweep_values in every arm (an [arm NAME] may set its own)", 0, 0},
     {"compare", "sweep_values", V_STR, "", "comma list of values for sweep", 0, 0},
-    {"compare", "select", V_STR, "", "validation.METRIC: report each arm at the sweep value of its lowest mean", 0, 0},
+    {"compare", "select", V_STR, "",
+     "validation.METRIC: report each arm at the sweep value of its lowest mean", 0, 0},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -183,7 +206,7 @@ static int put(anamo_config *c, const char *section, const char *key, const char
     if (strlen(section) >= CFG_SECTION_MAX || strlen(key) >= CFG_KEY_MAX ||
         strlen(value) >= CFG_VALUE_MAX)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: [%s] %s: name or value too long", origin,
-                          section, key);
+                             section, key);
     cfg_entry *e = (cfg_entry *)config_find(c, section, key);
     if (!e) {
         if (c->n == c->cap) {
@@ -224,8 +247,8 @@ static char *read_line(char *str, int num, void *stream)
     p->line++;
     if (len >= (size_t)num) {
         if (!p->failed)
-            anamo_err_set(p->err, ANAMO_ERR_CONFIG, "%s:%d: line longer than %d characters", p->name,
-                       p->line, num - 2);
+            anamo_err_set(p->err, ANAMO_ERR_CONFIG, "%s:%d: line longer than %d characters",
+                          p->name, p->line, num - 2);
         p->failed = 1;
         len = 0;
     }
@@ -233,8 +256,10 @@ static char *read_line(char *str, int num, void *stream)
         unsigned char ch = (unsigned char)p->text[i];
         int line_end = ch == '\n' || (ch == '\r' && (i + 1 == len || p->text[i + 1] == '\n'));
         if ((ch < 0x20 && ch != '\t' && !line_end) || ch == 0x7f) {
-            anamo_err_set(p->err, ANAMO_ERR_CONFIG, "%s:%d: column %zu: control character 0x%02x "
-                       "(a config is plain text)", p->name, p->line, i + 1, ch);
+            anamo_err_set(p->err, ANAMO_ERR_CONFIG,
+                          "%s:%d: column %zu: control character 0x%02x "
+                          "(a config is plain text)",
+                          p->name, p->line, i + 1, ch);
             p->failed = 1;
             len = 0;
         }
@@ -252,7 +277,8 @@ static int on_entry(void *user, const char *section, const char *key, const char
     snprintf(origin, sizeof origin, "%s:%d", p->name, p->line);
     if (!*section) {
         if (!p->failed)
-            anamo_err_set(p->err, ANAMO_ERR_CONFIG, "%s: key '%s' outside any [section]", origin, key);
+            anamo_err_set(p->err, ANAMO_ERR_CONFIG, "%s: key '%s' outside any [section]", origin,
+                          key);
         p->failed = 1;
         return 0;
     }
@@ -269,7 +295,7 @@ int config_load_text(anamo_config *c, const char *text, const char *origin, anam
     ini_max_line = CFG_VALUE_MAX + CFG_KEY_MAX + 8;
     ini_initial_alloc = ini_max_line;
     ini_allow_multiline = false;
-    ini_stop_on_first_error = true; /* the first fault is the one to name */
+    ini_stop_on_first_error = true;                  /* the first fault is the one to name */
     snprintf(c->path, sizeof c->path, "%s", origin); /* what the config's own messages name */
     parse_ctx p = {.c = c, .name = origin, .text = text, .err = err};
     int rc = ini_parse_stream(read_line, &p, on_entry, &p);
@@ -277,9 +303,9 @@ int config_load_text(anamo_config *c, const char *text, const char *origin, anam
         return ANAMO_ERR_CONFIG;
     if (rc > 0)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "%s:%d: cannot parse this line (expected [section], key = value, or a "
-                          "; comment)",
-                          origin, rc);
+                             "%s:%d: cannot parse this line (expected [section], key = value, or a "
+                             "; comment)",
+                             origin, rc);
     if (rc < 0)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory", origin);
     return ANAMO_OK;
@@ -290,7 +316,8 @@ int config_load(anamo_config *c, const char *path, anamo_err *err)
     snprintf(c->path, sizeof c->path, "%s", path);
     FILE *f = fopen(path, "rb");
     if (!f)
-        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open config: %s", path, strerror(errno));
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open config: %s", path,
+                             strerror(errno));
     char *text = NULL;
     size_t size = 0, cap = 0, got;
     char chunk[4096];
@@ -311,7 +338,8 @@ int config_load(anamo_config *c, const char *path, anamo_err *err)
     fclose(f);
     if (read_failed) { /* a directory opens but does not read */
         free(text);
-        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot read config (is it a directory?)", path);
+        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot read config (is it a directory?)",
+                             path);
     }
     if (!text || memchr(text, '\0', size)) {
         free(text);
@@ -345,8 +373,8 @@ int config_set(anamo_config *c, const char *assignment, const char *origin, anam
     }
     if (!eq || !dot || dot == lhs || !dot[1])
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "%s '%s': expected section.key=value (e.g. train.epochs=2)", origin,
-                          assignment);
+                             "%s '%s': expected section.key=value (e.g. train.epochs=2)", origin,
+                             assignment);
     char section[CFG_SECTION_MAX], key[CFG_KEY_MAX];
     snprintf(section, sizeof section, "%.*s", (int)(dot - lhs), lhs);
     snprintf(key, sizeof key, "%s", dot + 1);
@@ -450,17 +478,17 @@ static int check_value(const key_spec *k, const cfg_entry *e, anamo_err *err)
     }
     if (k->type == V_ENUM || k->type == V_BOOL)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "%s: [%s] %s = '%s' is not allowed (expected %s)", e->origin,
-                          e->section, e->key, e->value, key_allowed(k));
+                             "%s: [%s] %s = '%s' is not allowed (expected %s)", e->origin,
+                             e->section, e->key, e->value, key_allowed(k));
     char range[96]; /* the limits themselves, not only what they mean */
     if (k->max >= BIG)
         snprintf(range, sizeof range, ">= %.10g", k->min);
     else
         snprintf(range, sizeof range, "from %.10g to %.10g", k->min, k->max);
     return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                      "%s: [%s] %s = '%s' is not allowed (expected %s %s: %s)", e->origin,
-                      e->section, e->key, e->value,
-                      k->type == V_INT ? "an integer" : "a number", range, k->allowed);
+                         "%s: [%s] %s = '%s' is not allowed (expected %s %s: %s)", e->origin,
+                         e->section, e->key, e->value, k->type == V_INT ? "an integer" : "a number",
+                         range, k->allowed);
 }
 
 static void allowed_keys(const char *section, char *buf, size_t size)
@@ -481,7 +509,7 @@ static int check_entry(const cfg_entry *e, anamo_err *err)
         char allowed[512];
         allowed_keys(e->section, allowed, sizeof allowed);
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: unknown key '%s' in [%s] (allowed: %s)",
-                          e->origin, e->key, e->section, allowed);
+                             e->origin, e->key, e->section, allowed);
     }
     return check_value(k, e, err);
 }
@@ -492,15 +520,16 @@ static int check_override(const cfg_entry *e, anamo_err *err)
 {
     const char *dot = strrchr(e->key, '.');
     if (!dot || dot == e->key || !dot[1])
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: '%s' in [%s]: expected section.key = value",
-                          e->origin, e->key, e->section);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: '%s' in [%s]: expected section.key = value", e->origin, e->key,
+                             e->section);
     cfg_entry as_set = *e;
     snprintf(as_set.section, sizeof as_set.section, "%.*s", (int)(dot - e->key), e->key);
     snprintf(as_set.key, sizeof as_set.key, "%s", dot + 1);
     if (!known_section(as_set.section) || !strncmp(as_set.section, "arm ", 4) ||
         !strcmp(as_set.section, "quick"))
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: '%s' in [%s]: unknown section [%s]",
-                          e->origin, e->key, e->section, as_set.section);
+                             e->origin, e->key, e->section, as_set.section);
     return check_entry(&as_set, err);
 }
 
@@ -510,10 +539,10 @@ int config_validate(const anamo_config *c, anamo_err *err)
         const cfg_entry *e = &c->entries[i];
         if (!known_section(e->section))
             return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                              "%s: unknown section [%s] (allowed: data, model, loss, train, "
-                              "joint, nam, anamo, freecodes, phase NAME, compare, arm NAME, "
-                              "quick)",
-                              e->origin, e->section);
+                                 "%s: unknown section [%s] (allowed: data, model, loss, train, "
+                                 "joint, nam, anamo, freecodes, phase NAME, compare, arm NAME, "
+                                 "quick)",
+                                 e->origin, e->section);
         int rc = !strncmp(e->section, "arm ", 4) || !strcmp(e->section, "quick")
                      ? check_override(e, err)
                      : check_entry(e, err);
@@ -574,7 +603,7 @@ static void append_section(const anamo_config *c, const char *section, const cha
 
 char *config_resolved_text(const anamo_config *c)
 {
-    static const char *const FIXED[] = {"data", "model", "loss",  "train",     "joint",
+    static const char *const FIXED[] = {"data", "model", "loss",      "train",  "joint",
                                         "nam",  "anamo", "freecodes", "compare"};
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -635,8 +664,10 @@ int config_apply_arm(anamo_config *c, const char *arm, anamo_err *err)
     if (rc)
         return rc;
     if (!found)
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: [compare] arms names '%s' but there is no "
-                          "[arm %s] section", c->path, arm, arm);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: [compare] arms names '%s' but there is no "
+                             "[arm %s] section",
+                             c->path, arm, arm);
     return config_validate(c, err);
 }
 
@@ -646,16 +677,17 @@ int config_apply_quick(anamo_config *c, anamo_err *err)
     if (rc)
         return rc;
     if (!found)
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: --quick, but the config has no [quick] "
-                          "section", c->path);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: --quick, but the config has no [quick] "
+                             "section",
+                             c->path);
     return config_validate(c, err);
 }
 
 /* ---- the public API (anamo.h): configs on the heap, valid whenever a call succeeds ---------- */
 
 /* A new config read from the file path, or from text (path then names it), validated. */
-static int config_new(anamo_config **out, const char *path, const char *text,
-                      anamo_err *err)
+static int config_new(anamo_config **out, const char *path, const char *text, anamo_err *err)
 {
     if (!out)
         return anamo_err_set(err, ANAMO_ERR_ARG, "config: out is NULL");
@@ -681,8 +713,7 @@ int anamo_config_load(const char *path, anamo_config **out, anamo_err *err)
     return config_new(out, path, NULL, err);
 }
 
-int anamo_config_parse(const char *text, const char *origin, anamo_config **out,
-                       anamo_err *err)
+int anamo_config_parse(const char *text, const char *origin, anamo_config **out, anamo_err *err)
 {
     if (!text)
         return anamo_err_set(err, ANAMO_ERR_ARG, "config: the text is NULL");
@@ -711,8 +742,7 @@ void anamo_config_free(anamo_config *c)
 }
 
 /* A failed assignment leaves c as it was: a caller may go on with the config it had. */
-int anamo_config_set(anamo_config *c, const char *assignment, const char *origin,
-                     anamo_err *err)
+int anamo_config_set(anamo_config *c, const char *assignment, const char *origin, anamo_err *err)
 {
     if (!c || !assignment)
         return anamo_err_set(err, ANAMO_ERR_ARG, "config set: %s is NULL",
@@ -735,8 +765,7 @@ int anamo_config_set(anamo_config *c, const char *assignment, const char *origin
 int anamo_config_list(const anamo_config *c, const char *section, const char *key,
                       char items[][ANAMO_NAME_MAX], int max)
 {
-    return c && section && key && items ? split_list(config_get(c, section, key), items, max)
-                                        : 0;
+    return c && section && key && items ? split_list(config_get(c, section, key), items, max) : 0;
 }
 
 int anamo_config_arms(const anamo_config *c, char names[][ANAMO_NAME_MAX], int max)
@@ -764,12 +793,6 @@ const char *anamo_config_get(const anamo_config *c, const char *section, const c
     return c && section && key ? config_get(c, section, key) : NULL;
 }
 
-const char *anamo_config_path(const anamo_config *c)
-{
-    return c ? c->path : NULL;
-}
+const char *anamo_config_path(const anamo_config *c) { return c ? c->path : NULL; }
 
-char *anamo_config_text(const anamo_config *c)
-{
-    return c ? config_resolved_text(c) : NULL;
-}
+char *anamo_config_text(const anamo_config *c) { return c ? config_resolved_text(c) : NULL; }

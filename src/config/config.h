@@ -57,10 +57,10 @@ typedef struct run_settings {
     int standardize;
     char encoder[CFG_VALUE_MAX];
     char decoder[CFG_VALUE_MAX];
-    anamo_model_spec model;   /* input shape filled from the data */
+    anamo_model_spec model; /* input shape filled from the data */
     anamo_train_spec train;
     int threads;
-    int checkpoint_every;     /* epochs between checkpoints; 0: only at the end */
+    int checkpoint_every;          /* epochs between checkpoints; 0: only at the end */
     int64_t checkpoint_iterations; /* steps between checkpoints; 0: off */
     double checkpoint_seconds;     /* training seconds between checkpoints; 0: off */
     char scheme[16];

@@ -14,12 +14,10 @@ static const char *default_data_root(void)
     return env && *env ? env : "data";
 }
 
-int anamo_run_open_data(const char *spec, const char *data_root, anamo_dataset *out,
-                        anamo_err *err)
+int anamo_run_open_data(const char *spec, const char *data_root, anamo_dataset *out, anamo_err *err)
 {
     if (!spec || !out)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "run data: %s is NULL",
-                             spec ? "out" : "the spec");
+        return anamo_err_set(err, ANAMO_ERR_ARG, "run data: %s is NULL", spec ? "out" : "the spec");
     const char *root = data_root ? data_root : default_data_root();
     int rc = anamo_dataset_open(spec, root, out, err);
     /* a named dataset (mnist:train, ...) not found: say which root was searched, unless the
@@ -29,17 +27,18 @@ int anamo_run_open_data(const char *spec, const char *data_root, anamo_dataset *
         if (data_root)
             anamo_err_context(err, "data root %s", root);
         else
-            anamo_err_context(err, getenv("ANAMO_DATA") ? "data root $ANAMO_DATA=%s"
-                                                        : "data root %s (set $ANAMO_DATA to "
-                                                          "change it)", root);
+            anamo_err_context(err,
+                              getenv("ANAMO_DATA") ? "data root $ANAMO_DATA=%s"
+                                                   : "data root %s (set $ANAMO_DATA to "
+                                                     "change it)",
+                              root);
     }
     return rc;
 }
 
 /* The training and test sets, and the validation set: a fraction of the training set held out
  * (data.validation a number), or a data spec of its own. */
-static int open_data(const run_settings *s, const char *data_root, anamo_run *r,
-                     anamo_err *err)
+static int open_data(const run_settings *s, const char *data_root, anamo_run *r, anamo_err *err)
 {
     int rc = anamo_run_open_data(s->train_spec, data_root, &r->train, err);
     if (!rc && s->test_spec[0]) {
@@ -79,8 +78,7 @@ static int build(const run_settings *s, anamo_run *r, anamo_err *err)
     return rc;
 }
 
-int anamo_run_open(const anamo_config *c, const char *data_root, anamo_run *out,
-                   anamo_err *err)
+int anamo_run_open(const anamo_config *c, const char *data_root, anamo_run *out, anamo_err *err)
 {
     if (!c || !out)
         return anamo_err_set(err, ANAMO_ERR_ARG, "run: %s is NULL", c ? "out" : "the config");

@@ -57,12 +57,13 @@ static int named_phase(const anamo_config *c, const char *name, int batch, anamo
     const char *which = config_get(c, section, "block");
     if (!which)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "%s: [nam] phases names '%s', but [%s] has no 'block' "
-                          "(encoder|decoder|both)",
-                          c->path, name, section);
-    *ph = anamo_phase_default(name, !strcmp(which, "encoder")   ? ANAMO_ENCODER
-                                    : !strcmp(which, "decoder") ? ANAMO_DECODER
-                                                                : ANAMO_BOTH,
+                             "%s: [nam] phases names '%s', but [%s] has no 'block' "
+                             "(encoder|decoder|both)",
+                             c->path, name, section);
+    *ph = anamo_phase_default(name,
+                              !strcmp(which, "encoder")   ? ANAMO_ENCODER
+                              : !strcmp(which, "decoder") ? ANAMO_DECODER
+                                                          : ANAMO_BOTH,
                               "adam", 1e-3f, batch, 1.0);
     fill_optimizer(c, section, ph);
     ph->batch = config_find(c, section, "batch") ? (int)num(c, section, "batch") : batch;
@@ -152,8 +153,10 @@ static int validation_settings(const anamo_config *c, run_settings *s, anamo_err
         return ANAMO_OK;
     }
     if (!(f > 0.0 && f < 1.0))
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: data.validation = %s: a fraction of the "
-                          "training set must lie in (0, 1)", c->path, v);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: data.validation = %s: a fraction of the "
+                             "training set must lie in (0, 1)",
+                             c->path, v);
     s->validation_fraction = f;
     return ANAMO_OK;
 }
@@ -183,9 +186,9 @@ int config_settings(const anamo_config *c, run_settings *s, anamo_err *err)
     t->loss = (anamo_loss_kind)anamo_enum_parse(ANAMO_ENUM_LOSS, config_get(c, "loss", "type"));
     t->lambda = (float)num(c, "loss", "lambda");
     t->penalty = (anamo_penalty_kind)anamo_enum_parse(ANAMO_ENUM_PENALTY,
-                                                     config_get(c, "loss", "penalty"));
+                                                      config_get(c, "loss", "penalty"));
     t->decoder_norm = (anamo_decoder_norm)anamo_enum_parse(ANAMO_ENUM_DECODER_NORM,
-                                                          config_get(c, "train", "decoder_norm"));
+                                                           config_get(c, "train", "decoder_norm"));
     t->resample_every = (int64_t)num(c, "train", "resample_every");
     t->resample_window = config_get(c, "train", "resample_window")
                              ? (int64_t)num(c, "train", "resample_window")
@@ -201,9 +204,11 @@ int config_settings(const anamo_config *c, run_settings *s, anamo_err *err)
     t->early_stopping = (int)num(c, "train", "early_stopping");
     t->flop_budget = num(c, "train", "flop_budget");
     if (t->early_stopping > 0 && !s->validation_fraction && !s->validation_spec[0])
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: train.early_stopping = %d watches a "
-                          "validation set; set data.validation (a fraction such as 0.1, or a "
-                          "data spec)", c->path, t->early_stopping);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "%s: train.early_stopping = %d watches a "
+                             "validation set; set data.validation (a fraction such as 0.1, or a "
+                             "data spec)",
+                             c->path, t->early_stopping);
     s->threads = (int)num(c, "train", "threads");
     s->checkpoint_every = (int)num(c, "train", "checkpoint_every");
     s->checkpoint_iterations = (int64_t)num(c, "train", "checkpoint_iterations");

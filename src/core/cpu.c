@@ -74,8 +74,8 @@ void cpu_features_text(const cpu_features *f, char *buf, int size)
     const struct {
         int on;
         const char *name;
-    } list[] = {{f->sse3, "sse3"},         {f->avx, "avx"},           {f->avx2, "avx2"},
-                {f->fma, "fma"},           {f->avx512f, "avx512f"},   {f->avx512bw, "avx512bw"},
+    } list[] = {{f->sse3, "sse3"},         {f->avx, "avx"},          {f->avx2, "avx2"},
+                {f->fma, "fma"},           {f->avx512f, "avx512f"},  {f->avx512bw, "avx512bw"},
                 {f->avx512dq, "avx512dq"}, {f->avx512vl, "avx512vl"}};
     int used = 0;
     buf[0] = '\0';
@@ -103,13 +103,15 @@ int blas_core_rank(const char *core)
         const char *name;
         int rank;
     } CORES[] = {
-        {"Katmai", 1},      {"Coppermine", 1},  {"Northwood", 1},   {"Prescott", 1},
-        {"Banias", 1},      {"Atom", 1},        {"Core2", 1},       {"Penryn", 1},
-        {"Dunnington", 1},  {"Nehalem", 1},     {"Athlon", 1},      {"Opteron", 1},
-        {"Opteron_SSE3", 1}, {"Barcelona", 1},  {"Nano", 1},        {"Bobcat", 1},
-        {"Sandybridge", 2}, {"Bulldozer", 2},   {"Piledriver", 2},  {"Steamroller", 2},
-        {"Haswell", 3},     {"Zen", 3},         {"Excavator", 3},   {"SkylakeX", 4},
-        {"Cooperlake", 4},  {"SapphireRapids", 4},
+        {"Katmai", 1},       {"Coppermine", 1},     {"Northwood", 1},
+        {"Prescott", 1},     {"Banias", 1},         {"Atom", 1},
+        {"Core2", 1},        {"Penryn", 1},         {"Dunnington", 1},
+        {"Nehalem", 1},      {"Athlon", 1},         {"Opteron", 1},
+        {"Opteron_SSE3", 1}, {"Barcelona", 1},      {"Nano", 1},
+        {"Bobcat", 1},       {"Sandybridge", 2},    {"Bulldozer", 2},
+        {"Piledriver", 2},   {"Steamroller", 2},    {"Haswell", 3},
+        {"Zen", 3},          {"Excavator", 3},      {"SkylakeX", 4},
+        {"Cooperlake", 4},   {"SapphireRapids", 4},
     };
     for (size_t i = 0; core && i < sizeof CORES / sizeof CORES[0]; i++)
         if (!strcmp(core, CORES[i].name))

@@ -10,11 +10,11 @@
 #define ANAMO_CORE_CPU_H
 
 typedef struct cpu_features {
-    int intel, amd;            /* vendor */
-    int family, model;         /* display family and model, as /proc/cpuinfo shows them */
-    int sse3, avx, avx2, fma;  /* usable: the CPU has them and the OS saves their registers */
+    int intel, amd;           /* vendor */
+    int family, model;        /* display family and model, as /proc/cpuinfo shows them */
+    int sse3, avx, avx2, fma; /* usable: the CPU has them and the OS saves their registers */
     int avx512f, avx512bw, avx512dq, avx512vl;
-    char brand[49];            /* cpuid's brand string, trimmed */
+    char brand[49]; /* cpuid's brand string, trimmed */
 } cpu_features;
 
 /* The features of this CPU (all zero off x86-64). */

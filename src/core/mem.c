@@ -36,20 +36,20 @@ int anamo_tensor_alloc(anamo_tensor *t, int ndim, const int64_t *shape, anamo_er
 {
     if (ndim < 0 || ndim > ANAMO_MAX_DIMS)
         return anamo_err_set(err, ANAMO_ERR_ARG, "tensor: %d dimensions, at most %d allowed", ndim,
-                          ANAMO_MAX_DIMS);
+                             ANAMO_MAX_DIMS);
     t->ndim = ndim;
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || (shape[i] > 0 && n > INT64_MAX / 4 / shape[i]))
             return anamo_err_set(err, ANAMO_ERR_ARG, "tensor: bad dimension %d = %lld", i,
-                              (long long)shape[i]);
+                                 (long long)shape[i]);
         t->shape[i] = shape[i];
         n *= shape[i];
     }
     t->data = anamo_alloc((size_t)n * sizeof(float));
     if (!t->data)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "tensor: cannot allocate %lld floats",
-                          (long long)n);
+                             (long long)n);
     return ANAMO_OK;
 }
 

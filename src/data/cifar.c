@@ -23,7 +23,7 @@
 #define CIFAR_CHANNELS 3
 #define CIFAR_SIDE 32
 #define CIFAR_PIXELS (CIFAR_CHANNELS * CIFAR_SIDE * CIFAR_SIDE) /* 3072 bytes per image */
-#define CIFAR_RECORD (1 + CIFAR_PIXELS)                          /* label byte + image */
+#define CIFAR_RECORD (1 + CIFAR_PIXELS)                         /* label byte + image */
 #define CIFAR_CLASSES 10
 /* Deflate expands at most 1032:1, so a gzip trailer claiming more than that is not believed. */
 #define GZIP_MAX_RATIO 1032
@@ -58,8 +58,7 @@ static uint32_t le32(const uint8_t *b)
 static uint64_t cifar_size_hint(FILE *f, uint64_t size)
 {
     uint8_t magic[2], trailer[4];
-    if (size < GZIP_MIN_SIZE || fread(magic, 1, 2, f) != 2 || magic[0] != 0x1f ||
-        magic[1] != 0x8b)
+    if (size < GZIP_MIN_SIZE || fread(magic, 1, 2, f) != 2 || magic[0] != 0x1f || magic[1] != 0x8b)
         return size;
     if (fseek(f, -4L, SEEK_END) != 0 || fread(trailer, 1, 4, f) != 4)
         return size;
@@ -74,14 +73,20 @@ static int cifar_stat(cifar_file *f, anamo_err *err)
     if (stat(f->path, &st) != 0)
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
     if (S_ISDIR(st.st_mode))
-        return anamo_err_set(err, ANAMO_ERR_IO, "%s: is a directory, expected a CIFAR-10 batch "
-                          "file", f->path);
+        return anamo_err_set(err, ANAMO_ERR_IO,
+                             "%s: is a directory, expected a CIFAR-10 batch "
+                             "file",
+                             f->path);
     if (!S_ISREG(st.st_mode)) /* a pipe could not be read twice, should its size be wrong */
-        return anamo_err_set(err, ANAMO_ERR_IO, "%s: not a regular file, expected a CIFAR-10 "
-                          "batch file", f->path);
+        return anamo_err_set(err, ANAMO_ERR_IO,
+                             "%s: not a regular file, expected a CIFAR-10 "
+                             "batch file",
+                             f->path);
     if (st.st_size == 0)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: empty file, expected CIFAR-10 records "
-                          "of %d bytes", f->path, CIFAR_RECORD);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: empty file, expected CIFAR-10 records "
+                             "of %d bytes",
+                             f->path, CIFAR_RECORD);
     FILE *fp = fopen(f->path, "rb");
     if (!fp)
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
@@ -95,20 +100,25 @@ static int cifar_check(const cifar_file *f, const uint8_t *rec, anamo_err *err)
 {
     uint64_t whole = f->got / CIFAR_RECORD, cut = f->got % CIFAR_RECORD;
     if (f->got == 0)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: empty: it decompresses to 0 bytes, "
-                          "expected CIFAR-10 records of %d bytes", f->path, CIFAR_RECORD);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: empty: it decompresses to 0 bytes, "
+                             "expected CIFAR-10 records of %d bytes",
+                             f->path, CIFAR_RECORD);
     if (cut)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: %llu bytes is not a whole number of "
-                          "%d-byte records (record %llu, at offset %llu, is cut after %llu "
-                          "bytes)", f->path, (unsigned long long)f->got, CIFAR_RECORD,
-                          (unsigned long long)whole,
-                          (unsigned long long)(whole * CIFAR_RECORD), (unsigned long long)cut);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: %llu bytes is not a whole number of "
+                             "%d-byte records (record %llu, at offset %llu, is cut after %llu "
+                             "bytes)",
+                             f->path, (unsigned long long)f->got, CIFAR_RECORD,
+                             (unsigned long long)whole, (unsigned long long)(whole * CIFAR_RECORD),
+                             (unsigned long long)cut);
     for (uint64_t r = 0; r < whole; r++)
         if (rec[r * CIFAR_RECORD] >= CIFAR_CLASSES)
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: record %llu has label "
-                              "%u, expected 0 to %d", f->path,
-                              (unsigned long long)(r * CIFAR_RECORD), (unsigned long long)r,
-                              rec[r * CIFAR_RECORD], CIFAR_CLASSES - 1);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                                 "%s: offset %llu: record %llu has label "
+                                 "%u, expected 0 to %d",
+                                 f->path, (unsigned long long)(r * CIFAR_RECORD),
+                                 (unsigned long long)r, rec[r * CIFAR_RECORD], CIFAR_CLASSES - 1);
     return ANAMO_OK;
 }
 
@@ -148,22 +158,24 @@ static int cifar_load_all(cifar_file *files, int nfiles, uint8_t *buf, uint64_t 
 }
 
 /* Lays the slots end to end and allocates the buffer for them. */
-static int cifar_plan(cifar_file *files, int nfiles, uint8_t **buf, uint64_t *total,
-                      anamo_err *err)
+static int cifar_plan(cifar_file *files, int nfiles, uint8_t **buf, uint64_t *total, anamo_err *err)
 {
     *total = 0;
     for (int i = 0; i < nfiles; i++) {
         files[i].offset = *total;
         *total += files[i].hint;
         if (*total > (uint64_t)ANAMO_DATA_MAX_BYTES)
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: the CIFAR-10 files up to this one "
-                              "hold more than the %lld-byte limit", files[i].path,
-                              (long long)ANAMO_DATA_MAX_BYTES);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                                 "%s: the CIFAR-10 files up to this one "
+                                 "hold more than the %lld-byte limit",
+                                 files[i].path, (long long)ANAMO_DATA_MAX_BYTES);
     }
     *buf = anamo_alloc((size_t)*total);
     if (!*buf)
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %llu bytes for %d "
-                          "CIFAR-10 files", files[0].path, (unsigned long long)*total, nfiles);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "%s: cannot allocate %llu bytes for %d "
+                             "CIFAR-10 files",
+                             files[0].path, (unsigned long long)*total, nfiles);
     return ANAMO_OK;
 }
 
@@ -188,9 +200,10 @@ static int cifar_read_raw(cifar_file *files, int nfiles, uint8_t **out, anamo_er
         }
         anamo_free(buf);
         if (!rc && attempt > 0)
-            rc = anamo_err_set(err, ANAMO_ERR_IO, "%s: now holds more than the %llu bytes it held a "
-                            "moment ago (did it change while being read?)", files[over].path,
-                            (unsigned long long)files[over].hint);
+            rc = anamo_err_set(err, ANAMO_ERR_IO,
+                               "%s: now holds more than the %llu bytes it held a "
+                               "moment ago (did it change while being read?)",
+                               files[over].path, (unsigned long long)files[over].hint);
         if (rc)
             return rc;
         for (int i = over; i < nfiles; i++)
@@ -218,8 +231,9 @@ static void cifar_compact(const cifar_file *files, int nfiles, uint8_t *buf, uin
 int cifar_read(const char *const *paths, int npaths, anamo_dataset *out, anamo_err *err)
 {
     if (!paths || npaths < 1 || !out)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "cifar10: paths (at least one) and out must not "
-                          "be NULL");
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "cifar10: paths (at least one) and out must not "
+                             "be NULL");
     memset(out, 0, sizeof *out);
     cifar_file *files = calloc((size_t)npaths, sizeof *files);
     if (!files)
@@ -238,7 +252,7 @@ int cifar_read(const char *const *paths, int npaths, anamo_dataset *out, anamo_e
         n += (int64_t)(files[i].got / CIFAR_RECORD);
     if (!rc && !(labels = anamo_alloc((size_t)n)))
         rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld labels", paths[0],
-                        (long long)n);
+                           (long long)n);
     if (rc) {
         anamo_free(buf);
         free(files);
@@ -246,8 +260,13 @@ int cifar_read(const char *const *paths, int npaths, anamo_dataset *out, anamo_e
     }
     cifar_compact(files, npaths, buf, labels);
     free(files);
-    *out = (anamo_dataset){.n = n, .c = CIFAR_CHANNELS, .h = CIFAR_SIDE, .w = CIFAR_SIDE,
-                           .dim = CIFAR_PIXELS, .dtype = ANAMO_U8, .data = buf,
+    *out = (anamo_dataset){.n = n,
+                           .c = CIFAR_CHANNELS,
+                           .h = CIFAR_SIDE,
+                           .w = CIFAR_SIDE,
+                           .dim = CIFAR_PIXELS,
+                           .dtype = ANAMO_U8,
+                           .data = buf,
                            .labels = labels};
     if (npaths == 1)
         snprintf(out->source, sizeof out->source, "%s", paths[0]);
@@ -290,8 +309,7 @@ static int cifar_count_bits(unsigned mask)
 }
 
 /* "a[.gz], b[.gz]" for the names whose bit is set in mask into list. */
-static void cifar_names(const char *const *names, int count, unsigned mask, char *list,
-                        size_t cap)
+static void cifar_names(const char *const *names, int count, unsigned mask, char *list, size_t cap)
 {
     size_t used = 0;
     list[0] = '\0';
@@ -304,13 +322,15 @@ static void cifar_names(const char *const *names, int count, unsigned mask, char
         }
 }
 
-int cifar_open(const char *split, const char *spec, const char *data_root,
-                     anamo_dataset *out, anamo_err *err)
+int cifar_open(const char *split, const char *spec, const char *data_root, anamo_dataset *out,
+               anamo_err *err)
 {
     int train = strcmp(split, "train") == 0;
     if (!train && strcmp(split, "test") != 0)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: unknown split '%s'; use cifar10:train or "
-                          "cifar10:test", spec, split);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: unknown split '%s'; use cifar10:train or "
+                             "cifar10:test",
+                             spec, split);
     const char *const *names = train ? CIFAR_TRAIN : CIFAR_TEST;
     const int count = train ? CIFAR_MAX_FILES : 1;
     char dirs[CIFAR_NDIRS][CIFAR_PATH_MAX], paths[CIFAR_MAX_FILES][CIFAR_PATH_MAX + 32];
@@ -321,7 +341,7 @@ int cifar_open(const char *split, const char *spec, const char *data_root,
         if (snprintf(dirs[d], sizeof dirs[d], "%s/%s", data_root, CIFAR_DIRS[d]) >=
             (int)sizeof dirs[d])
             return anamo_err_set(err, ANAMO_ERR_ARG, "%s: data root of %zu characters is too long",
-                              spec, strlen(data_root));
+                                 spec, strlen(data_root));
         missing[d] = 0;
         for (int i = 0; i < count; i++)
             if (!cifar_find(dirs[d], names[i], paths[i], sizeof paths[i]))
@@ -342,10 +362,13 @@ int cifar_open(const char *split, const char *spec, const char *data_root,
     char wanted[512];
     cifar_names(names, count, missing[best], wanted, sizeof wanted);
     if (missing[best] != (1u << count) - 1)
-        return anamo_err_set(err, ANAMO_ERR_IO, "%s: %s has only some of the CIFAR-10 batches: "
-                          "%s missing (the full set comes in %s)", spec, dirs[best], wanted,
-                          CIFAR_URL);
-    return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot find %s in %s or %s (set ANAMO_DATA or "
-                      "put the files there: download %s and extract it under $ANAMO_DATA/"
-                      "cifar10/)", spec, wanted, dirs[0], dirs[1], CIFAR_URL);
+        return anamo_err_set(err, ANAMO_ERR_IO,
+                             "%s: %s has only some of the CIFAR-10 batches: "
+                             "%s missing (the full set comes in %s)",
+                             spec, dirs[best], wanted, CIFAR_URL);
+    return anamo_err_set(err, ANAMO_ERR_IO,
+                         "%s: cannot find %s in %s or %s (set ANAMO_DATA or "
+                         "put the files there: download %s and extract it under $ANAMO_DATA/"
+                         "cifar10/)",
+                         spec, wanted, dirs[0], dirs[1], CIFAR_URL);
 }

@@ -18,7 +18,7 @@
 
 #define CSV_FIRST_CAP ((size_t)64 << 10)
 #define CSV_SHOWN 40                /* longest field text quoted back in a message */
-#define CSV_UTF8_BOM "\xef\xbb\xbf"  /* spreadsheets often start a saved CSV with one */
+#define CSV_UTF8_BOM "\xef\xbb\xbf" /* spreadsheets often start a saved CSV with one */
 
 enum csv_field_status { CSV_NUMBER = 0, CSV_EMPTY, CSV_NOT_NUMBER, CSV_NOT_FINITE, CSV_TOO_BIG };
 
@@ -42,7 +42,7 @@ static int csv_grow(const char *path, char **buf, size_t *cap, size_t used, anam
         return ANAMO_OK;
     if (*cap >= (size_t)ANAMO_DATA_MAX_BYTES)
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: larger than the %lld-byte limit", path,
-                          (long long)ANAMO_DATA_MAX_BYTES);
+                             (long long)ANAMO_DATA_MAX_BYTES);
     char *grown = realloc(*buf, 2 * *cap);
     if (!grown)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, 2 * *cap);
@@ -125,9 +125,10 @@ static int csv_delimiter(const char *path, const csv_line *ln, char *delim, anam
         if (!memchr(ln->s, cands[i], (size_t)(ln->e - ln->s)))
             continue;
         if (found >= 0)
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: line %lld: mixes %s and %s "
-                              "delimiters; use one of comma, semicolon or tab", path,
-                              (long long)ln->number, names[found], names[i]);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                                 "%s: line %lld: mixes %s and %s "
+                                 "delimiters; use one of comma, semicolon or tab",
+                                 path, (long long)ln->number, names[found], names[i]);
         found = i;
         *delim = cands[i];
     }
@@ -166,8 +167,8 @@ static int csv_number(const char *fs, const char *fe, float *v)
     return CSV_NUMBER;
 }
 
-static int csv_bad_field(const csv_reader *r, int64_t line, int col, const char *fs,
-                         const char *fe, int status)
+static int csv_bad_field(const csv_reader *r, int64_t line, int col, const char *fs, const char *fe,
+                         int status)
 {
     int shown = fe - fs > CSV_SHOWN ? CSV_SHOWN : (int)(fe - fs);
     const char *more = fe - fs > CSV_SHOWN ? "..." : "";
@@ -176,13 +177,13 @@ static int csv_bad_field(const csv_reader *r, int64_t line, int col, const char 
                                                : "is not a number";
     if (status == CSV_EMPTY)
         return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: empty field",
-                          r->path, (long long)line, col);
+                             r->path, (long long)line, col);
     char text[CSV_SHOWN + 1]; /* control bytes as '?': the message stays one line */
     for (int i = 0; i < shown; i++)
         text[i] = (unsigned char)fs[i] < 0x20 || fs[i] == 0x7f ? '?' : fs[i];
     text[shown] = '\0';
-    return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: '%s%s' %s",
-                      r->path, (long long)line, col, text, more, why);
+    return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld, column %d: '%s%s' %s", r->path,
+                         (long long)line, col, text, more, why);
 }
 
 /* Parses one data line into dst[0..cols). */
@@ -190,8 +191,10 @@ static int csv_row(const csv_reader *r, const csv_line *ln, float *dst)
 {
     int64_t found = csv_count(ln->s, ln->e, r->delim) + 1;
     if (found != r->cols)
-        return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld: expected %d columns, found "
-                          "%lld", r->path, (long long)ln->number, r->cols, (long long)found);
+        return anamo_err_set(r->err, ANAMO_ERR_FORMAT,
+                             "%s: line %lld: expected %d columns, found "
+                             "%lld",
+                             r->path, (long long)ln->number, r->cols, (long long)found);
     const char *p = ln->s, *fs, *fe;
     for (int col = 0; col < r->cols; col++) {
         csv_next_field(&p, ln->e, r->delim, &fs, &fe);
@@ -216,8 +219,7 @@ static int csv_all_numbers(const csv_reader *r, const csv_line *ln)
 }
 
 /* Reads the first non-blank line: the delimiter, the column count, whether it is a header. */
-static int csv_first_line(csv_reader *r, const char **p, const char *end, csv_line *ln,
-                          int *header)
+static int csv_first_line(csv_reader *r, const char **p, const char *end, csv_line *ln, int *header)
 {
     while (csv_next_line(p, end, ln))
         if (!csv_blank(ln)) {
@@ -226,9 +228,10 @@ static int csv_first_line(csv_reader *r, const char **p, const char *end, csv_li
                 return rc;
             int64_t cols = csv_count(ln->s, ln->e, r->delim) + 1;
             if (cols > INT_MAX)
-                return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: line %lld: %lld columns, at "
-                                  "most %d allowed", r->path, (long long)ln->number,
-                                  (long long)cols, INT_MAX);
+                return anamo_err_set(r->err, ANAMO_ERR_FORMAT,
+                                     "%s: line %lld: %lld columns, at "
+                                     "most %d allowed",
+                                     r->path, (long long)ln->number, (long long)cols, INT_MAX);
             r->cols = (int)cols;
             *header = !csv_all_numbers(r, ln);
             return ANAMO_OK;
@@ -243,7 +246,7 @@ static int csv_parse(csv_reader *r, const char *text, size_t len, anamo_dataset 
         p += 3;
     if (len == 0)
         return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: empty file, expected a numeric table",
-                          r->path);
+                             r->path);
     csv_line ln = {NULL, NULL, 0};
     int header = 0;
     int rc = csv_first_line(r, &p, end, &ln, &header);
@@ -257,13 +260,15 @@ static int csv_parse(csv_reader *r, const char *text, size_t len, anamo_dataset 
     int64_t fit = (int64_t)(end - p) / (2 * (int64_t)r->cols) + 1;
     int64_t max_rows = (lines < fit ? lines : fit) + (header ? 0 : 1);
     if (max_rows > ANAMO_DATA_MAX_BYTES / (int64_t)sizeof(float) / r->cols)
-        return anamo_err_set(r->err, ANAMO_ERR_FORMAT, "%s: %lld lines of %d columns exceed the "
-                          "%lld-byte limit", r->path, (long long)max_rows, r->cols,
-                          (long long)ANAMO_DATA_MAX_BYTES);
+        return anamo_err_set(r->err, ANAMO_ERR_FORMAT,
+                             "%s: %lld lines of %d columns exceed the "
+                             "%lld-byte limit",
+                             r->path, (long long)max_rows, r->cols,
+                             (long long)ANAMO_DATA_MAX_BYTES);
     float *data = anamo_alloc((size_t)max_rows * (size_t)r->cols * sizeof(float));
     if (!data)
         return anamo_err_set(r->err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld rows of %d columns",
-                          r->path, (long long)max_rows, r->cols);
+                             r->path, (long long)max_rows, r->cols);
     int64_t n = 0;
     if (!header)
         rc = csv_row(r, &ln, data + n++ * r->cols);

@@ -19,8 +19,8 @@ void data_rows(const anamo_dataset *ds, int64_t first, int64_t count, float *out
 int cifar_read(const char *const *paths, int npaths, anamo_dataset *out, anamo_err *err);
 /* cifar10:SPLIT (split "train" or "test"), looked up under data_root/cifar10/
  * cifar-10-batches-bin/, then data_root/cifar-10-batches-bin/; spec names it in messages. */
-int cifar_open(const char *split, const char *spec, const char *data_root,
-                     anamo_dataset *out, anamo_err *err);
+int cifar_open(const char *split, const char *spec, const char *data_root, anamo_dataset *out,
+               anamo_err *err);
 
 /* Opening and reading data files, plain or gzipped (read.c). A gzip stream is checked to its
  * end: a member cut short (in its data or its trailer), a CRC-32 or length that disagrees with
@@ -29,13 +29,11 @@ int cifar_open(const char *split, const char *spec, const char *data_root,
 typedef struct data_src data_src;
 /* Checks path is not a directory nor an empty regular file (expected names the format in
  * messages, e.g. "an IDX file") and opens it; *out is closed with data_src_close. */
-int data_src_open(const char *path, const char *expected, data_src **out,
-                    anamo_err *err);
+int data_src_open(const char *path, const char *expected, data_src **out, anamo_err *err);
 /* Reads up to len bytes into buf (NULL: reads and drops them); *got says how many came. A short
  * read means the file ended cleanly: the caller reports a shortfall with the offset and the
  * count it expected. A damaged stream is an error ("PATH: ..."). */
-int data_src_read(data_src *src, void *buf, uint64_t len, uint64_t *got,
-                    anamo_err *err);
+int data_src_read(data_src *src, void *buf, uint64_t len, uint64_t *got, anamo_err *err);
 /* Reads on to the end of the file, so that a compressed stream's end is checked (every reader
  * calls this after the last byte it needs); *extra gets the count of bytes that were left. */
 int data_src_end(data_src *src, uint64_t *extra, anamo_err *err);
@@ -46,7 +44,7 @@ int64_t data_src_room(const data_src *src);
 /* Makes room for need bytes in *buf (anamo_alloc'ed, capacity *cap, its first used bytes kept),
  * doubling towards limit; the first buffer (*buf NULL) has first bytes, at least 1 MiB, at most
  * limit. Returns 0, or the size it could not allocate (*buf and *cap then unchanged). */
-int64_t data_reserve(uint8_t **buf, int64_t *cap, int64_t used, int64_t need,
-                           int64_t first, int64_t limit);
+int64_t data_reserve(uint8_t **buf, int64_t *cap, int64_t used, int64_t need, int64_t first,
+                     int64_t limit);
 
 #endif

@@ -18,9 +18,9 @@
 #define DATA_PATH_MAX 4096
 /* Below this many values per batch, starting OpenMP threads costs more than the copy. */
 #define DATA_PAR_MIN ((int64_t)1 << 16)
-#define DATA_SPEC_FORMS                                                                         \
-    "mnist:train, mnist:test, fashion-mnist:train, fashion-mnist:test, cifar10:train, "         \
-    "cifar10:test, PATH.idx[.gz], "                                                             \
+#define DATA_SPEC_FORMS                                                                                     \
+    "mnist:train, mnist:test, fashion-mnist:train, fashion-mnist:test, cifar10:train, "                     \
+    "cifar10:test, PATH.idx[.gz], "                                                                         \
     "PATH-idx3-ubyte[.gz], PATH.npy, PATH.csv, halves:train|test|N:SEED, steps[:N[:A]], optionally ending " \
     "in @N to keep the first N samples"
 
@@ -56,9 +56,8 @@ void anamo_dataset_free(anamo_dataset *ds)
 
 static size_t dtype_size(anamo_dtype t) { return t == ANAMO_U8 ? 1 : sizeof(float); }
 
-int anamo_dataset_wrap(anamo_dataset *out, const void *data, anamo_dtype dtype, int64_t n,
-                       int c, int h, int w, const uint8_t *labels, const char *name,
-                       anamo_err *err)
+int anamo_dataset_wrap(anamo_dataset *out, const void *data, anamo_dtype dtype, int64_t n, int c,
+                       int h, int w, const uint8_t *labels, const char *name, anamo_err *err)
 {
     if (!out)
         return anamo_err_set(err, ANAMO_ERR_ARG, "dataset wrap: out is NULL");
@@ -70,17 +69,30 @@ int anamo_dataset_wrap(anamo_dataset *out, const void *data, anamo_dtype dtype, 
     if (!data)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the data array is NULL", what);
     if ((uintptr_t)data % dtype_size(dtype))
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the float32 array at %p is not 4-byte "
-                             "aligned", what, data);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: the float32 array at %p is not 4-byte "
+                             "aligned",
+                             what, data);
     if (n < 1 || c < 1 || h < 1 || w < 1)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: shape %lld × %d × %d × %d has an empty or "
-                             "negative dimension", what, (long long)n, c, h, w);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: shape %lld × %d × %d × %d has an empty or "
+                             "negative dimension",
+                             what, (long long)n, c, h, w);
     const int64_t dim = (int64_t)c * h * w;
     if (n > ANAMO_DATA_MAX_BYTES / dim)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values is more than "
-                             "anamo addresses", what, (long long)n, (long long)dim);
-    *out = (anamo_dataset){.n = n, .c = c, .h = h, .w = w, .dim = dim, .dtype = dtype,
-                           .data = (void *)data, .labels = (uint8_t *)labels, .borrowed = 1};
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: %lld samples of %lld values is more than "
+                             "anamo addresses",
+                             what, (long long)n, (long long)dim);
+    *out = (anamo_dataset){.n = n,
+                           .c = c,
+                           .h = h,
+                           .w = w,
+                           .dim = dim,
+                           .dtype = dtype,
+                           .data = (void *)data,
+                           .labels = (uint8_t *)labels,
+                           .borrowed = 1};
     snprintf(out->source, sizeof out->source, "%s", what);
     return ANAMO_OK;
 }
@@ -92,22 +104,26 @@ int anamo_dataset_rows(const anamo_dataset *ds, int64_t first, int64_t count, fl
         return anamo_err_set(err, ANAMO_ERR_ARG, "dataset rows: %s is NULL",
                              !ds || !ds->data ? "the dataset" : "out");
     if (first < 0 || count < 0 || first > ds->n - count)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: rows [%lld, %lld) are not within the %lld "
-                             "samples there", ds->source, (long long)first,
-                             (long long)(first + count), (long long)ds->n);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: rows [%lld, %lld) are not within the %lld "
+                             "samples there",
+                             ds->source, (long long)first, (long long)(first + count),
+                             (long long)ds->n);
     data_rows(ds, first, count, out);
     return ANAMO_OK;
 }
 
-int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
-                        anamo_dataset *out, anamo_err *err)
+int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count, anamo_dataset *out,
+                        anamo_err *err)
 {
     if (!ds || !out)
         return anamo_err_set(err, ANAMO_ERR_ARG, "dataset slice: ds and out must not be NULL");
     if (first < 0 || count < 1 || first > ds->n - count)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: samples [%lld, %lld) are not within the %lld "
-                          "samples there", ds->source, (long long)first,
-                          (long long)first + (long long)count, (long long)ds->n);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: samples [%lld, %lld) are not within the %lld "
+                             "samples there",
+                             ds->source, (long long)first, (long long)first + (long long)count,
+                             (long long)ds->n);
     anamo_dataset part = *ds;
     size_t row = (size_t)ds->dim * dtype_size(ds->dtype);
     part.borrowed = 0;
@@ -117,13 +133,13 @@ int anamo_dataset_slice(const anamo_dataset *ds, int64_t first, int64_t count,
     if (!part.data || (ds->labels && !part.labels)) {
         anamo_dataset_free(&part);
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld samples", ds->source,
-                          (long long)count);
+                             (long long)count);
     }
     memcpy(part.data, (const uint8_t *)ds->data + (size_t)first * row, (size_t)count * row);
     if (ds->labels)
         memcpy(part.labels, ds->labels + first, (size_t)count);
-    snprintf(part.source, sizeof part.source, "%.200s[%lld:%lld]", ds->source,
-             (long long)first, (long long)(first + count));
+    snprintf(part.source, sizeof part.source, "%.200s[%lld:%lld]", ds->source, (long long)first,
+             (long long)(first + count));
     *out = part;
     return ANAMO_OK;
 }
@@ -155,12 +171,14 @@ int anamo_dataset_hold_out(anamo_dataset *ds, double fraction, uint64_t seed,
                            anamo_dataset *validation, anamo_err *err)
 {
     if (!ds || !validation || validation == ds)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "hold out: ds and validation must be two datasets");
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "hold out: ds and validation must be two datasets");
     const int64_t k = llround(fraction * (double)ds->n);
     if (!(fraction > 0.0 && fraction < 1.0) || k < 1 || k > ds->n - 1)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: a validation fraction of %g holds out %lld of "
-                          "%lld samples; it must leave at least one on each side",
-                          ds->source, fraction, (long long)k, (long long)ds->n);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: a validation fraction of %g holds out %lld of "
+                             "%lld samples; it must leave at least one on each side",
+                             ds->source, fraction, (long long)k, (long long)ds->n);
     if (ds->borrowed) { /* the training rows move up in place: never in the caller's memory */
         anamo_dataset own;
         int rc = anamo_dataset_slice(ds, 0, ds->n, &own, err);
@@ -175,12 +193,13 @@ int anamo_dataset_hold_out(anamo_dataset *ds, double fraction, uint64_t seed,
     val.data = anamo_alloc((size_t)k * row);
     val.labels = ds->labels ? anamo_alloc((size_t)k) : NULL;
     uint8_t *held = anamo_alloc((size_t)ds->n);
-    if (!val.data || (ds->labels && !val.labels) || !held ||
-        mark_held_out(ds->n, k, seed, held)) {
+    if (!val.data || (ds->labels && !val.labels) || !held || mark_held_out(ds->n, k, seed, held)) {
         anamo_free(held);
         anamo_dataset_free(&val);
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate a validation split of %lld "
-                          "samples", ds->source, (long long)k);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "%s: cannot allocate a validation split of %lld "
+                             "samples",
+                             ds->source, (long long)k);
     }
     /* both parts keep the original order; the training rows move up in place */
     uint8_t *data = ds->data;
@@ -245,8 +264,10 @@ static int split_count(const char *spec, char *base, size_t cap, int64_t *keep, 
 {
     size_t len = strlen(spec);
     if (len >= cap)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "dataset spec of %zu characters, at most %zu "
-                          "allowed", len, cap - 1);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "dataset spec of %zu characters, at most %zu "
+                             "allowed",
+                             len, cap - 1);
     memcpy(base, spec, len + 1);
     *keep = 0;
     char *at = strrchr(base, '@');
@@ -255,8 +276,10 @@ static int split_count(const char *spec, char *base, size_t cap, int64_t *keep, 
     errno = 0;
     long long v = strtoll(at + 1, NULL, 10);
     if (errno || v < 1)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: @%s: the number of samples to keep must be "
-                          "at least 1", spec, at + 1);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: @%s: the number of samples to keep must be "
+                             "at least 1",
+                             spec, at + 1);
     *at = '\0';
     *keep = v;
     return ANAMO_OK;
@@ -277,8 +300,7 @@ static int find_plain_or_gz(const char *stem, char *path, size_t cap)
 }
 
 /* Reads images and, when labels is not NULL, their labels, which must be as many. */
-static int read_idx_pair(const char *images, const char *labels, anamo_dataset *out,
-                         anamo_err *err)
+static int read_idx_pair(const char *images, const char *labels, anamo_dataset *out, anamo_err *err)
 {
     int rc = anamo_idx_read(images, out, err);
     if (rc || !labels)
@@ -287,26 +309,26 @@ static int read_idx_pair(const char *images, const char *labels, anamo_dataset *
     rc = anamo_idx_read_labels(labels, &out->labels, &n, err);
     if (!rc && n != out->n)
         rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: %lld labels for the %lld images in %s",
-                        labels, (long long)n, (long long)out->n, images);
+                           labels, (long long)n, (long long)out->n, images);
     if (rc)
         anamo_dataset_free(out);
     return rc;
 }
 
-static int open_known(const known_set *set, const char *split, const char *base,
-                      const char *root, anamo_dataset *out, anamo_err *err)
+static int open_known(const known_set *set, const char *split, const char *base, const char *root,
+                      anamo_dataset *out, anamo_err *err)
 {
-    const char *prefix = strcmp(split, "train") == 0 ? "train"
+    const char *prefix = strcmp(split, "train") == 0  ? "train"
                          : strcmp(split, "test") == 0 ? "t10k"
                                                       : NULL;
     if (!prefix)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: unknown split '%s'; use %s:train or %s:test",
-                          base, split, set->name, set->name);
+                             base, split, set->name, set->name);
     char local[DATA_PATH_MAX], stem[DATA_PATH_MAX + 32], images[DATA_PATH_MAX + 40],
         labels[DATA_PATH_MAX + 40];
     if (snprintf(local, sizeof local, "%s/%s", root, set->name) >= (int)sizeof local)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: data root of %zu characters is too long",
-                          base, strlen(root));
+                             base, strlen(root));
     const char *dirs[2] = {local, set->system_dir};
     int ndirs = set->system_dir ? 2 : 1, d;
     for (d = 0; d < ndirs; d++) {
@@ -315,14 +337,17 @@ static int open_known(const known_set *set, const char *split, const char *base,
             break;
     }
     if (d == ndirs)
-        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot find %s-images-idx3-ubyte(.gz) in %s%s%s "
-                          "(set ANAMO_DATA or put the files there; %s)", base, prefix, dirs[0],
-                          ndirs > 1 ? " or " : "", ndirs > 1 ? dirs[1] : "", set->how_to_get);
+        return anamo_err_set(err, ANAMO_ERR_IO,
+                             "%s: cannot find %s-images-idx3-ubyte(.gz) in %s%s%s "
+                             "(set ANAMO_DATA or put the files there; %s)",
+                             base, prefix, dirs[0], ndirs > 1 ? " or " : "",
+                             ndirs > 1 ? dirs[1] : "", set->how_to_get);
     snprintf(stem, sizeof stem, "%s/%s-labels-idx1-ubyte", dirs[d], prefix);
     if (!find_plain_or_gz(stem, labels, sizeof labels))
-        return anamo_err_set(err, ANAMO_ERR_IO, "%s: found %s but cannot find "
-                          "%s-labels-idx1-ubyte(.gz) beside it (%s)", base, images, prefix,
-                          set->how_to_get);
+        return anamo_err_set(err, ANAMO_ERR_IO,
+                             "%s: found %s but cannot find "
+                             "%s-labels-idx1-ubyte(.gz) beside it (%s)",
+                             base, images, prefix, set->how_to_get);
     int rc = read_idx_pair(images, labels, out, err);
     if (rc && err)
         anamo_err_context(err, "%s", base);
@@ -377,7 +402,7 @@ static int keep_first(anamo_dataset *ds, int64_t keep, const char *spec, anamo_e
         int64_t n = ds->n;
         anamo_dataset_free(ds);
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: asks for %lld samples, there are only %lld",
-                          spec, (long long)keep, (long long)n);
+                             spec, (long long)keep, (long long)n);
     }
     if (keep == ds->n)
         return ANAMO_OK;
@@ -389,8 +414,7 @@ static int keep_first(anamo_dataset *ds, int64_t keep, const char *spec, anamo_e
     return rc;
 }
 
-int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *out,
-                       anamo_err *err)
+int anamo_dataset_open(const char *spec, const char *data_root, anamo_dataset *out, anamo_err *err)
 {
     if (!out || !spec || !*spec)
         return anamo_err_set(err, ANAMO_ERR_ARG, "dataset: no spec given; use %s", DATA_SPEC_FORMS);

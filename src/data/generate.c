@@ -43,7 +43,7 @@ static int make_halves(int64_t n, uint64_t seed, anamo_dataset *out, anamo_err *
     float *x = anamo_alloc((size_t)(n * dim) * sizeof *x);
     if (!x)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "halves: cannot allocate %lld images",
-                          (long long)n);
+                             (long long)n);
     anamo_rng rng;
     anamo_rng_seed(&rng, seed);
     for (int64_t i = 0; i < n; i++) {
@@ -74,9 +74,9 @@ static int generate_halves(const char *spec, anamo_dataset *out, anamo_err *err)
         n = 10, seed = 2;
     else if (sscanf(args, "%lld:%llu%c", &n, &seed, &tail) != 2 || n < 1 || n > HALVES_MAX)
         return anamo_err_set(err, ANAMO_ERR_ARG,
-                          "%s: expected halves:train, halves:test or halves:N:SEED with "
-                          "1 <= N <= %d",
-                          spec, HALVES_MAX);
+                             "%s: expected halves:train, halves:test or halves:N:SEED with "
+                             "1 <= N <= %d",
+                             spec, HALVES_MAX);
     return make_halves(n, seed, out, err);
 }
 
@@ -85,8 +85,9 @@ static int make_steps(int64_t length, float amplitude, anamo_dataset *out, anamo
     const int64_t n = length + 1;
     float *x = anamo_alloc((size_t)(n * length) * sizeof *x);
     if (!x)
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "steps: cannot allocate %lld steps of length %lld",
-                          (long long)n, (long long)length);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "steps: cannot allocate %lld steps of length %lld", (long long)n,
+                             (long long)length);
     for (int64_t p = 0; p < n; p++)
         for (int64_t j = 0; j < length; j++)
             x[p * length + j] = j < p ? 0.0f : amplitude;
@@ -127,14 +128,14 @@ static int generate_steps(const char *spec, anamo_dataset *out, anamo_err *err)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: expected steps, steps:N or steps:N:A", spec);
     if (length < 1 || length > STEPS_MAX_LENGTH)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the length N = %lld must be in 1 … %d", spec,
-                          length, STEPS_MAX_LENGTH);
+                             length, STEPS_MAX_LENGTH);
     if (!isfinite(amplitude) || amplitude <= 0 || !isfinite((float)amplitude))
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the amplitude A = %g must be finite and > 0",
-                          spec, amplitude);
+                             spec, amplitude);
     if ((length + 1) * length > ANAMO_DATA_MAX_BYTES / (int64_t)sizeof(float))
         return anamo_err_set(err, ANAMO_ERR_ARG,
-                          "%s: %lld steps of length %lld exceed the %lld-byte data limit", spec,
-                          length + 1, length, (long long)ANAMO_DATA_MAX_BYTES);
+                             "%s: %lld steps of length %lld exceed the %lld-byte data limit", spec,
+                             length + 1, length, (long long)ANAMO_DATA_MAX_BYTES);
     return make_steps(length, (float)amplitude, out, err);
 }
 

@@ -21,12 +21,11 @@
 typedef struct idx_kind {
     uint32_t magic;
     int ndims;
-    const char *what;          /* "images" or "labels" */
+    const char *what; /* "images" or "labels" */
     const char *dim_names[IDX_MAX_DIMS];
 } idx_kind;
 
-static const idx_kind IDX_IMAGES = {IDX_MAGIC_IMAGES, 3, "images",
-                                    {"image count", "rows", "cols"}};
+static const idx_kind IDX_IMAGES = {IDX_MAGIC_IMAGES, 3, "images", {"image count", "rows", "cols"}};
 static const idx_kind IDX_LABELS = {IDX_MAGIC_LABELS, 1, "labels", {"label count", NULL, NULL}};
 
 static const char *idx_magic_hint(uint32_t magic)
@@ -50,8 +49,8 @@ static uint32_t be32(const uint8_t *b)
 /* Reads and checks the header: the magic first (so a file of the other kind is named as such
  * even when it is shorter than this kind's header), then each dimension nonzero and the
  * product within ANAMO_DATA_MAX_BYTES. dims gets kind->ndims values; *bytes the body length. */
-static int idx_header(data_src *src, const char *path, const idx_kind *kind,
-                      int64_t *dims, int64_t *bytes, anamo_err *err)
+static int idx_header(data_src *src, const char *path, const idx_kind *kind, int64_t *dims,
+                      int64_t *bytes, anamo_err *err)
 {
     uint8_t hdr[4 * (1 + IDX_MAX_DIMS)];
     uint64_t need = 4 * (1 + (uint64_t)kind->ndims), got, more = 0;
@@ -59,33 +58,33 @@ static int idx_header(data_src *src, const char *path, const idx_kind *kind,
     uint32_t magic = got == 4 ? be32(hdr) : 0;
     if (!rc && got == 4 && magic != kind->magic)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: offset 0: magic number %u (0x%08x), expected %u for IDX %s%s",
-                          path, magic, magic, kind->magic, kind->what, idx_magic_hint(magic));
+                             "%s: offset 0: magic number %u (0x%08x), expected %u for IDX %s%s",
+                             path, magic, magic, kind->magic, kind->what, idx_magic_hint(magic));
     if (!rc && got == 4)
         rc = data_src_read(src, hdr + 4, need - 4, &more, err);
     if (rc)
         return rc;
     if (got + more < need)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: offset 0: expected %llu bytes of IDX %s header, found %llu",
-                          path, (unsigned long long)need, kind->what,
-                          (unsigned long long)(got + more));
+                             "%s: offset 0: expected %llu bytes of IDX %s header, found %llu", path,
+                             (unsigned long long)need, kind->what,
+                             (unsigned long long)(got + more));
     int64_t total = 1;
     for (int i = 0; i < kind->ndims; i++) {
         int off = 4 * (i + 1);
         dims[i] = be32(hdr + off);
         if (dims[i] == 0)
             return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %d: %s is 0", path, off,
-                              kind->dim_names[i]);
+                                 kind->dim_names[i]);
         if (i > 0 && dims[i] > INT_MAX)
             return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %d: %s %lld is more than %d",
-                              path, off, kind->dim_names[i], (long long)dims[i], INT_MAX);
+                                 path, off, kind->dim_names[i], (long long)dims[i], INT_MAX);
         if (total > ANAMO_DATA_MAX_BYTES / dims[i])
             return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                              "%s: offset %d: %s %lld makes the data larger than the "
-                              "%lld-byte limit",
-                              path, off, kind->dim_names[i], (long long)dims[i],
-                              (long long)ANAMO_DATA_MAX_BYTES);
+                                 "%s: offset %d: %s %lld makes the data larger than the "
+                                 "%lld-byte limit",
+                                 path, off, kind->dim_names[i], (long long)dims[i],
+                                 (long long)ANAMO_DATA_MAX_BYTES);
         total *= dims[i];
     }
     *bytes = total;
@@ -114,18 +113,20 @@ static int idx_body(data_src *src, const char *path, const idx_kind *kind, int64
     }
     if (failed)
         rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld bytes of %s", path,
-                        (long long)failed, kind->what);
+                           (long long)failed, kind->what);
     else if (!rc && got < bytes)
-        rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of %s, "
-                        "found %lld", path, (unsigned long long)start, (long long)bytes,
-                        kind->what, (long long)got);
+        rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
+                           "%s: offset %llu: expected %lld bytes of %s, "
+                           "found %lld",
+                           path, (unsigned long long)start, (long long)bytes, kind->what,
+                           (long long)got);
     if (!rc)
         rc = data_src_end(src, &extra, err);
     if (!rc && extra > 0)
         rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
-                        "%s: offset %llu: %llu trailing bytes after %lld bytes of %s", path,
-                        (unsigned long long)(start + (uint64_t)bytes),
-                        (unsigned long long)extra, (long long)bytes, kind->what);
+                           "%s: offset %llu: %llu trailing bytes after %lld bytes of %s", path,
+                           (unsigned long long)(start + (uint64_t)bytes), (unsigned long long)extra,
+                           (long long)bytes, kind->what);
     if (rc) {
         anamo_free(buf);
         return rc;

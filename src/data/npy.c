@@ -20,15 +20,15 @@
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
-#define NPY_PREAMBLE_V1 10   /* magic, major, minor, 2-byte little-endian header length */
-#define NPY_PREAMBLE_V2 12   /* same with a 4-byte header length (versions 2.0 and 3.0) */
-#define NPY_ALIGN 64         /* numpy pads the header so the data starts on this boundary */
+#define NPY_PREAMBLE_V1 10       /* magic, major, minor, 2-byte little-endian header length */
+#define NPY_PREAMBLE_V2 12       /* same with a 4-byte header length (versions 2.0 and 3.0) */
+#define NPY_ALIGN 64             /* numpy pads the header so the data starts on this boundary */
 #define NPY_MAX_HEADER (1 << 20) /* a real header is < 1 KiB; more is damage or hostility */
 #define NPY_DESCR_MAX 16
-#define NPY_SHOWN 12        /* header bytes quoted back in a syntax error */
-#define NPY_SHAPE_TEXT 128   /* "(d0, d1, d2, d3)" with 19-digit dims fits */
-#define NPY_F8_BATCH 8192     /* doubles converted per pass, so f8 needs no second full copy */
-#define NPY_PIECE ((int64_t)1 << 20)     /* bytes of u1/f4 data per read */
+#define NPY_SHOWN 12       /* header bytes quoted back in a syntax error */
+#define NPY_SHAPE_TEXT 128 /* "(d0, d1, d2, d3)" with 19-digit dims fits */
+#define NPY_F8_BATCH 8192  /* doubles converted per pass, so f8 needs no second full copy */
+#define NPY_PIECE ((int64_t)1 << 20) /* bytes of u1/f4 data per read */
 
 enum npy_key { NPY_KEY_DESCR = 1, NPY_KEY_FORTRAN = 2, NPY_KEY_SHAPE = 4, NPY_KEYS_ALL = 7 };
 typedef enum npy_type { NPY_U1, NPY_F4, NPY_F8 } npy_type;
@@ -79,9 +79,9 @@ static int npy_syntax(npy_parser *ps, const char *expected)
 {
     npy_shown shown = npy_show(ps->p);
     return anamo_err_set(ps->err, ANAMO_ERR_FORMAT,
-                      "%s: offset %llu: header: expected %s, found '%s'",
-                      ps->path, (unsigned long long)(ps->base + (uint64_t)(ps->p - ps->text)),
-                      expected, *ps->p ? shown.s : "end of header");
+                         "%s: offset %llu: header: expected %s, found '%s'", ps->path,
+                         (unsigned long long)(ps->base + (uint64_t)(ps->p - ps->text)), expected,
+                         *ps->p ? shown.s : "end of header");
 }
 
 static void npy_skip_space(npy_parser *ps)
@@ -153,8 +153,7 @@ static int npy_parse_shape(npy_parser *ps, npy_header *hdr)
     return ANAMO_OK;
 }
 
-static int npy_parse_value(npy_parser *ps, const char *key, uint64_t key_offset,
-                           npy_header *hdr)
+static int npy_parse_value(npy_parser *ps, const char *key, uint64_t key_offset, npy_header *hdr)
 {
     if (strcmp(key, "descr") == 0) {
         hdr->seen |= NPY_KEY_DESCR;
@@ -169,9 +168,9 @@ static int npy_parse_value(npy_parser *ps, const char *key, uint64_t key_offset,
         return npy_parse_shape(ps, hdr);
     }
     return anamo_err_set(ps->err, ANAMO_ERR_FORMAT,
-                      "%s: offset %llu: header: unknown key '%s' (an NPY header has descr, "
-                      "fortran_order and shape)", ps->path, (unsigned long long)key_offset,
-                      npy_show(key).s);
+                         "%s: offset %llu: header: unknown key '%s' (an NPY header has descr, "
+                         "fortran_order and shape)",
+                         ps->path, (unsigned long long)key_offset, npy_show(key).s);
 }
 
 /* The dict, keys in any order, spaces anywhere, an optional trailing comma. */
@@ -209,42 +208,46 @@ static int npy_parse_dict(npy_parser *ps, npy_header *hdr)
         return npy_syntax(ps, "the end of the header after '}'");
     if (hdr->seen != NPY_KEYS_ALL)
         return anamo_err_set(ps->err, ANAMO_ERR_FORMAT, "%s: header: missing key '%s'", ps->path,
-                          !(hdr->seen & NPY_KEY_DESCR)     ? "descr"
-                          : !(hdr->seen & NPY_KEY_FORTRAN) ? "fortran_order"
-                                                            : "shape");
+                             !(hdr->seen & NPY_KEY_DESCR)     ? "descr"
+                             : !(hdr->seen & NPY_KEY_FORTRAN) ? "fortran_order"
+                                                              : "shape");
     return ANAMO_OK;
 }
 
 /* ---- reading the file -------------------------------------------------------------------- */
 
-static int npy_read_exact(data_src *src, const char *path, uint64_t offset, void *buf,
-                          uint64_t len, const char *what, anamo_err *err)
+static int npy_read_exact(data_src *src, const char *path, uint64_t offset, void *buf, uint64_t len,
+                          const char *what, anamo_err *err)
 {
     uint64_t got;
     int rc = data_src_read(src, buf, len, &got, err);
     if (!rc && got < len)
         rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
-                        "%s: offset %llu: expected %llu bytes of %s, found %llu",
-                        path, (unsigned long long)offset, (unsigned long long)len, what,
-                        (unsigned long long)got);
+                           "%s: offset %llu: expected %llu bytes of %s, found %llu", path,
+                           (unsigned long long)offset, (unsigned long long)len, what,
+                           (unsigned long long)got);
     return rc;
 }
 
 /* Reads the preamble and the header dict; *data_offset gets where the array starts. */
-static int npy_read_header(data_src *src, const char *path, npy_header *hdr,
-                           uint64_t *data_offset, anamo_err *err)
+static int npy_read_header(data_src *src, const char *path, npy_header *hdr, uint64_t *data_offset,
+                           anamo_err *err)
 {
     uint8_t pre[NPY_PREAMBLE_V2];
     int rc = npy_read_exact(src, path, 0, pre, NPY_PREAMBLE_V1, "NPY preamble", err);
     if (rc)
         return rc;
     if (memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset 0: not an NPY file (it does not "
-                          "start with \\x93NUMPY)", path);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: offset 0: not an NPY file (it does not "
+                             "start with \\x93NUMPY)",
+                             path);
     int major = pre[6], minor = pre[7];
     if ((major < 1 || major > 3) || minor != 0)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset 6: NPY version %d.%d, expected "
-                          "1.0, 2.0 or 3.0", path, major, minor);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: offset 6: NPY version %d.%d, expected "
+                             "1.0, 2.0 or 3.0",
+                             path, major, minor);
     uint64_t hlen = pre[8] | (uint64_t)pre[9] << 8, start = NPY_PREAMBLE_V1;
     if (major >= 2) {
         if ((rc = npy_read_exact(src, path, NPY_PREAMBLE_V1, pre + NPY_PREAMBLE_V1, 2,
@@ -254,8 +257,10 @@ static int npy_read_header(data_src *src, const char *path, npy_header *hdr,
         start = NPY_PREAMBLE_V2;
     }
     if (hlen > NPY_MAX_HEADER)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset 8: header length %llu, more than "
-                          "the %d allowed", path, (unsigned long long)hlen, NPY_MAX_HEADER);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: offset 8: header length %llu, more than "
+                             "the %d allowed",
+                             path, (unsigned long long)hlen, NPY_MAX_HEADER);
     char *text = malloc(hlen + 1);
     if (!text)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate the header", path);
@@ -264,7 +269,7 @@ static int npy_read_header(data_src *src, const char *path, npy_header *hdr,
         text[hlen] = '\0';
         if (strlen(text) != hlen)
             rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: NUL byte in the header",
-                            path, (unsigned long long)(start + strlen(text)));
+                               path, (unsigned long long)(start + strlen(text)));
     }
     if (!rc) {
         npy_parser ps = {text, text, path, start, err};
@@ -301,40 +306,53 @@ static int npy_dtype(const char *path, const char *descr, npy_type *type, size_t
     }
     if ((strcmp(code, "f4") == 0 || strcmp(code, "f8") == 0) && order != '|') {
         if (!little)
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: big-endian dtype '%s' is not read; "
-                              "save with a.astype('<%s')", path, npy_show(descr).s, code);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                                 "%s: big-endian dtype '%s' is not read; "
+                                 "save with a.astype('<%s')",
+                                 path, npy_show(descr).s, code);
         *type = code[1] == '4' ? NPY_F4 : NPY_F8;
         *itemsize = code[1] == '4' ? 4 : 8;
         return ANAMO_OK;
     }
-    return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: dtype '%s' is not read; use uint8 ('|u1'), "
-                      "float32 ('<f4') or float64 ('<f8')", path, npy_show(descr).s);
+    return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                         "%s: dtype '%s' is not read; use uint8 ('|u1'), "
+                         "float32 ('<f4') or float64 ('<f8')",
+                         path, npy_show(descr).s);
 }
 
 /* Checks order, shape and size, and fills out's shape fields: (n) c=1; (n, d) c=d;
  * (n, h, w) c=1; (n, c, h, w). *bytes gets the array's length in the file. */
-static int npy_layout(const char *path, const npy_header *hdr, size_t itemsize,
-                      anamo_dataset *out, int64_t *bytes, anamo_err *err)
+static int npy_layout(const char *path, const npy_header *hdr, size_t itemsize, anamo_dataset *out,
+                      int64_t *bytes, anamo_err *err)
 {
     char shape[NPY_SHAPE_TEXT];
     npy_shape_text(hdr->shape, hdr->ndim, shape, sizeof shape);
     if (hdr->fortran_order)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: fortran_order is True; only C-order "
-                          "arrays are read (save np.ascontiguousarray(a))", path);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: fortran_order is True; only C-order "
+                             "arrays are read (save np.ascontiguousarray(a))",
+                             path);
     if (hdr->ndim < 1)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape (): a scalar, expected 1 to %d "
-                          "dimensions", path, ANAMO_MAX_DIMS);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: shape (): a scalar, expected 1 to %d "
+                             "dimensions",
+                             path, ANAMO_MAX_DIMS);
     int64_t total = (int64_t)itemsize;
     for (int i = 0; i < hdr->ndim; i++) {
         if (hdr->shape[i] == 0)
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape %s has no elements", path, shape);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape %s has no elements", path,
+                                 shape);
         if (i > 0 && hdr->shape[i] > INT_MAX)
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape %s: dimension %d is more than "
-                              "%d", path, shape, i, INT_MAX);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                                 "%s: shape %s: dimension %d is more than "
+                                 "%d",
+                                 path, shape, i, INT_MAX);
         if (total > ANAMO_DATA_MAX_BYTES / hdr->shape[i])
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: shape %s '%s' is larger than the "
-                              "%lld-byte limit", path, shape, npy_show(hdr->descr).s,
-                              (long long)ANAMO_DATA_MAX_BYTES);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                                 "%s: shape %s '%s' is larger than the "
+                                 "%lld-byte limit",
+                                 path, shape, npy_show(hdr->descr).s,
+                                 (long long)ANAMO_DATA_MAX_BYTES);
         total *= hdr->shape[i];
     }
     const int64_t *s = hdr->shape;
@@ -349,8 +367,8 @@ static int npy_layout(const char *path, const npy_header *hdr, size_t itemsize,
 
 /* float64 → float32, refusing values float32 cannot hold (they would turn into Inf silently
  * and surface later as a diverged run) and values that are not numbers at all. */
-static int npy_narrow_f8(const char *path, const uint8_t *raw, int64_t first, int64_t m,
-                         float *dst, anamo_err *err)
+static int npy_narrow_f8(const char *path, const uint8_t *raw, int64_t first, int64_t m, float *dst,
+                         anamo_err *err)
 {
     for (int64_t i = 0; i < m; i++) {
         uint64_t u = 0;
@@ -360,8 +378,9 @@ static int npy_narrow_f8(const char *path, const uint8_t *raw, int64_t first, in
         memcpy(&d, &u, sizeof d);
         if (!isfinite(d) || fabs(d) > FLT_MAX)
             return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g %s", path,
-                              (long long)(first + i), d,
-                              isfinite(d) ? "does not fit in float32" : "is not a finite number");
+                                 (long long)(first + i), d,
+                                 isfinite(d) ? "does not fit in float32"
+                                             : "is not a finite number");
         dst[i] = (float)d;
     }
     return ANAMO_OK;
@@ -369,20 +388,21 @@ static int npy_narrow_f8(const char *path, const uint8_t *raw, int64_t first, in
 
 /* NaN or Inf in the data would surface as a run that "diverged" at its first step; the CSV
  * reader refuses them too. */
-static int npy_check_f4(const char *path, const float *x, int64_t first, int64_t m,
-                        anamo_err *err)
+static int npy_check_f4(const char *path, const float *x, int64_t first, int64_t m, anamo_err *err)
 {
     for (int64_t i = 0; i < m; i++)
         if (!isfinite(x[i]))
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: element %lld: %g is not a finite "
-                              "number", path, (long long)(first + i), (double)x[i]);
+            return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                                 "%s: element %lld: %g is not a finite "
+                                 "number",
+                                 path, (long long)(first + i), (double)x[i]);
     return ANAMO_OK;
 }
 
 /* Reads count elements in pieces of NPY_F8_BATCH (f8, through raw) or NPY_PIECE bytes, into
  * *data (u1 kept as bytes, f4 and f8 as float32), which grows as they arrive. */
-static int npy_read_elements(data_src *src, const char *path, uint64_t offset,
-                             npy_type type, int64_t count, uint8_t **data, anamo_err *err)
+static int npy_read_elements(data_src *src, const char *path, uint64_t offset, npy_type type,
+                             int64_t count, uint8_t **data, anamo_err *err)
 {
     const int64_t in_size = type == NPY_U1 ? 1 : type == NPY_F4 ? 4 : 8;
     const int64_t out_size = type == NPY_U1 ? 1 : 4;
@@ -399,19 +419,20 @@ static int npy_read_elements(data_src *src, const char *path, uint64_t offset,
          * the file can hold and grows as data actually arrives, so a header promising
          * gigabytes over a few bytes costs a megabyte, and a good file one allocation. */
         if (data_reserve(data, &cap, first * out_size, (first + m) * out_size, first_cap,
-                               count * out_size)) {
+                         count * out_size)) {
             rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld elements", path,
-                            (long long)(first + m));
+                               (long long)(first + m));
             break;
         }
         uint8_t *dst = *data + first * out_size;
         uint64_t got;
         rc = data_src_read(src, raw ? raw : dst, (uint64_t)(m * in_size), &got, err);
         if (!rc && got < (uint64_t)(m * in_size))
-            rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: expected %lld bytes of "
-                            "data, found %llu", path, (unsigned long long)offset,
-                            (long long)(count * in_size),
-                            (unsigned long long)((uint64_t)(first * in_size) + got));
+            rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
+                               "%s: offset %llu: expected %lld bytes of "
+                               "data, found %llu",
+                               path, (unsigned long long)offset, (long long)(count * in_size),
+                               (unsigned long long)((uint64_t)(first * in_size) + got));
         if (!rc && raw)
             rc = npy_narrow_f8(path, raw, first, m, (float *)(void *)dst, err);
         else if (!rc && type == NPY_F4 && host_is_little_endian())
@@ -442,9 +463,11 @@ static int npy_read_data(data_src *src, const char *path, uint64_t offset, npy_t
     if (!rc)
         rc = data_src_end(src, &extra, err);
     if (!rc && extra)
-        rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: %llu trailing bytes after %lld "
-                        "bytes of data", path, (unsigned long long)(offset + (uint64_t)bytes),
-                        (unsigned long long)extra, (long long)bytes);
+        rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
+                           "%s: offset %llu: %llu trailing bytes after %lld "
+                           "bytes of data",
+                           path, (unsigned long long)(offset + (uint64_t)bytes),
+                           (unsigned long long)extra, (long long)bytes);
     return rc;
 }
 
@@ -490,8 +513,8 @@ static int npy_write_header(FILE *f, const char *descr, int ndim, const int64_t 
     size_t total = NPY_PREAMBLE_V1 + (size_t)len + 1; /* + the final '\n' */
     size_t padded = (total + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
     size_t hlen = padded - NPY_PREAMBLE_V1;
-    uint8_t pre[NPY_PREAMBLE_V1] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                                    (uint8_t)(hlen & 0xff), (uint8_t)(hlen >> 8)};
+    uint8_t pre[NPY_PREAMBLE_V1] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(hlen & 0xff), (uint8_t)(hlen >> 8)};
     if (fwrite(pre, 1, sizeof pre, f) != sizeof pre || fputs(dict, f) < 0)
         return -1;
     for (size_t i = total; i < padded; i++)
@@ -519,12 +542,12 @@ static int npy_write(const char *path, const char *descr, size_t itemsize, const
 {
     if (!path || !shape || ndim < 1 || ndim > ANAMO_MAX_DIMS)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: npy write: %d dimensions, expected 1 to %d",
-                          path ? path : "(null)", ndim, ANAMO_MAX_DIMS);
+                             path ? path : "(null)", ndim, ANAMO_MAX_DIMS);
     size_t count = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || (shape[i] > 0 && count > SIZE_MAX / itemsize / (size_t)shape[i]))
-            return anamo_err_set(err, ANAMO_ERR_ARG, "%s: npy write: bad dimension %d = %lld",
-                              path, i, (long long)shape[i]);
+            return anamo_err_set(err, ANAMO_ERR_ARG, "%s: npy write: bad dimension %d = %lld", path,
+                                 i, (long long)shape[i]);
         count *= (size_t)shape[i];
     }
     if (count > 0 && !data)

@@ -37,8 +37,8 @@ typedef enum data_state { DATA_MEMBER, DATA_BETWEEN, DATA_END } data_state;
 struct data_src {
     FILE *fp;
     const char *path;
-    int64_t size;    /* a regular file's size, 0 for anything else */
-    int gzip;        /* 0: plain, its bytes pass through */
+    int64_t size; /* a regular file's size, 0 for anything else */
+    int gzip;     /* 0: plain, its bytes pass through */
     data_state state;
     z_stream zs;     /* next_in and avail_in: the unread part of in, for plain files too */
     int zs_ready;    /* inflateInit2 succeeded: inflateEnd owes a call */
@@ -60,7 +60,7 @@ static int data_fread(data_src *s, void *dst, size_t len, size_t *r, anamo_err *
     s->taken += *r;
     if (ferror(s->fp))
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: offset %llu: cannot read: %s", s->path,
-                          (unsigned long long)s->taken, strerror(errno ? errno : EIO));
+                             (unsigned long long)s->taken, strerror(errno ? errno : EIO));
     s->eof = feof(s->fp);
     return ANAMO_OK;
 }
@@ -115,16 +115,19 @@ static int data_bad_trailer(data_src *s, int crc, anamo_err *err)
     if (data_last_field(s, &stored))
         snprintf(said, sizeof said, crc ? "0x%08lx" : "%lu", (unsigned long)stored);
     if (crc)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: gzip trailer CRC mismatch at offset %llu: "
-                          "the member's %llu bytes give CRC-32 0x%08lx, the trailer says %s "
-                          "(damaged file)", s->path, (unsigned long long)(at - DATA_GZ_FIELD),
-                          (unsigned long long)held, (unsigned long)s->zs.adler, said);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: gzip trailer CRC mismatch at offset %llu: "
+                             "the member's %llu bytes give CRC-32 0x%08lx, the trailer says %s "
+                             "(damaged file)",
+                             s->path, (unsigned long long)(at - DATA_GZ_FIELD),
+                             (unsigned long long)held, (unsigned long)s->zs.adler, said);
     if (held > 0xffffffffu) /* ISIZE is the length mod 2^32 */
         snprintf(mod, sizeof mod, " (%lu mod 2^32)", (unsigned long)(held & 0xffffffffu));
-    return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: gzip trailer length mismatch at offset %llu: "
-                      "the member holds %llu bytes%s, the trailer says %s (damaged file)",
-                      s->path, (unsigned long long)(at - DATA_GZ_TRAILER),
-                      (unsigned long long)held, mod, said);
+    return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                         "%s: gzip trailer length mismatch at offset %llu: "
+                         "the member holds %llu bytes%s, the trailer says %s (damaged file)",
+                         s->path, (unsigned long long)(at - DATA_GZ_TRAILER),
+                         (unsigned long long)held, mod, said);
 }
 
 /* What inflate refused, in words; done is the data's offset where it stopped. inflate tells
@@ -137,9 +140,11 @@ static int data_bad_stream(data_src *s, int z, uint64_t done, anamo_err *err)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: out of memory for inflating", s->path);
     if (crc || strcmp(msg, "incorrect length check") == 0)
         return data_bad_trailer(s, crc, err);
-    return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: corrupt gzip data near offset %llu, %llu bytes "
-                      "into the data: %s", s->path, (unsigned long long)data_in_offset(s),
-                      (unsigned long long)done, msg);
+    return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                         "%s: corrupt gzip data near offset %llu, %llu bytes "
+                         "into the data: %s",
+                         s->path, (unsigned long long)data_in_offset(s), (unsigned long long)done,
+                         msg);
 }
 
 /* After a member's trailer: the file ends (clean), another member starts, or what follows is
@@ -156,17 +161,19 @@ static int data_next_member(data_src *s, anamo_err *err)
     }
     if (!data_is_gzip(s)) {
         if (s->size > 0 && (uint64_t)s->size > at)
-            return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: trailing garbage after "
-                              "the gzip stream: %llu bytes that do not start another gzip member",
-                              s->path, (unsigned long long)at,
-                              (unsigned long long)((uint64_t)s->size - at));
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: trailing garbage after the "
-                          "gzip stream: bytes that do not start another gzip member", s->path,
-                          (unsigned long long)at);
+            return anamo_err_set(
+                err, ANAMO_ERR_FORMAT,
+                "%s: offset %llu: trailing garbage after "
+                "the gzip stream: %llu bytes that do not start another gzip member",
+                s->path, (unsigned long long)at, (unsigned long long)((uint64_t)s->size - at));
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: offset %llu: trailing garbage after the "
+                             "gzip stream: bytes that do not start another gzip member",
+                             s->path, (unsigned long long)at);
     }
     if (inflateReset(&s->zs) != Z_OK)
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: offset %llu: cannot restart inflate",
-                          s->path, (unsigned long long)at);
+                             s->path, (unsigned long long)at);
     s->member = at;
     s->state = DATA_MEMBER;
     return ANAMO_OK;
@@ -186,11 +193,12 @@ static int data_inflate(data_src *s, uint8_t *buf, uInt len, uInt *got, anamo_er
         if (s->zs.avail_in == 0 && (rc = data_want(s, 1, err)) != ANAMO_OK)
             break;
         if (s->zs.avail_in == 0) {
-            rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: compressed stream ends early (truncated "
-                            "file?): the file ends at offset %llu inside the gzip member that "
-                            "starts at offset %llu, after %llu bytes of data", s->path,
-                            (unsigned long long)s->taken, (unsigned long long)s->member,
-                            (unsigned long long)(s->pos + (len - s->zs.avail_out)));
+            rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
+                               "%s: compressed stream ends early (truncated "
+                               "file?): the file ends at offset %llu inside the gzip member that "
+                               "starts at offset %llu, after %llu bytes of data",
+                               s->path, (unsigned long long)s->taken, (unsigned long long)s->member,
+                               (unsigned long long)(s->pos + (len - s->zs.avail_out)));
             break;
         }
         /* with input and room for output inflate always moves on: Z_BUF_ERROR would be a
@@ -221,8 +229,7 @@ static int data_copy(data_src *s, uint8_t *buf, uInt len, uInt *got, anamo_err *
     return rc;
 }
 
-int data_src_open(const char *path, const char *expected, data_src **out,
-                    anamo_err *err)
+int data_src_open(const char *path, const char *expected, data_src **out, anamo_err *err)
 {
     struct stat st;
     *out = NULL;
@@ -299,8 +306,8 @@ int64_t data_src_room(const data_src *s)
     return s->size > (int64_t)s->pos ? s->size - (int64_t)s->pos : 0;
 }
 
-int64_t data_reserve(uint8_t **buf, int64_t *cap, int64_t used, int64_t need,
-                           int64_t first, int64_t limit)
+int64_t data_reserve(uint8_t **buf, int64_t *cap, int64_t used, int64_t need, int64_t first,
+                     int64_t limit)
 {
     if (need <= *cap && *buf)
         return 0;

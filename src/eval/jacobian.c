@@ -26,15 +26,15 @@
 
 /* What one call needs besides the layers' own buffers. */
 typedef struct jac_work {
-    int stop;                        /* z is layer stop-1's output (the input if stop is 0) */
+    int stop;                         /* z is layer stop-1's output (the input if stop is 0) */
     int64_t fp_off[BLOCK_MAX_LAYERS]; /* activation layer i's f′ at fprime + fp_off[i] */
     float *fprime;
-    float *ones;    /* an upstream gradient of ones: act_backward then gives f′ itself */
-    float *zero;    /* the widest bias, zeroed: a tangent has no bias */
-    float *e;       /* (max_batch, code_dim) unit tangents */
-    int64_t *idx;   /* code_dim: the columns to compute */
-    double *tnorm;  /* (max_batch) norms of one batch of tangents */
-    double *norms;  /* (code_dim) */
+    float *ones;   /* an upstream gradient of ones: act_backward then gives f′ itself */
+    float *zero;   /* the widest bias, zeroed: a tangent has no bias */
+    float *e;      /* (max_batch, code_dim) unit tangents */
+    int64_t *idx;  /* code_dim: the columns to compute */
+    double *tnorm; /* (max_batch) norms of one batch of tangents */
+    double *norms; /* (code_dim) */
 } jac_work;
 
 static void work_free(jac_work *w)
@@ -60,7 +60,8 @@ static int work_alloc(const block *d, jac_work *w, anamo_err *err)
             nfp += l->in_dim;
             widest_act = l->in_dim > widest_act ? l->in_dim : widest_act;
         } else if ((l->kind == LAYER_LINEAR || l->kind == LAYER_CONV2D ||
-                    l->kind == LAYER_CONVT2D) && l->out_c > widest_bias) {
+                    l->kind == LAYER_CONVT2D) &&
+                   l->out_c > widest_bias) {
             widest_bias = l->out_c;
         }
     }
@@ -74,8 +75,10 @@ static int work_alloc(const block *d, jac_work *w, anamo_err *err)
     w->norms = anamo_alloc((size_t)K * sizeof(double));
     if (!w->fprime || !w->ones || !w->zero || !w->e || !w->idx || !w->tnorm || !w->norms) {
         work_free(w);
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "decoder Jacobian: cannot allocate the tangent "
-                          "work for %lld codes × %lld rows", (long long)K, (long long)B);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "decoder Jacobian: cannot allocate the tangent "
+                             "work for %lld codes × %lld rows",
+                             (long long)K, (long long)B);
     }
     for (int64_t i = 0; i < widest_act; i++)
         w->ones[i] = 1.0f;
@@ -159,8 +162,7 @@ static void act_tangent(layer *l, const float *in, int T, const float *fp)
 }
 
 /* Pushes the tangents through layer l; returns where its output tangents lie. */
-static const float *tangent_layer(layer *l, const float *in, int T, const jac_work *w,
-                                  int i)
+static const float *tangent_layer(layer *l, const float *in, int T, const jac_work *w, int i)
 {
     switch (l->kind) {
     case LAYER_LINEAR:
@@ -244,8 +246,9 @@ static void end(anamo_model *m, jac_work *w, int was_training)
 int decoder_jacobian_norms(anamo_model *m, const float *h, double *norms, anamo_err *err)
 {
     if (!m || !h || !norms)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "decoder Jacobian: model, code and norms are "
-                          "required");
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "decoder Jacobian: model, code and norms are "
+                             "required");
     jac_work w;
     int was_training;
     int rc = begin(m, &w, &was_training, err);
@@ -262,8 +265,10 @@ int decoder_jacobian_weighted_l1(anamo_model *m, const float *codes, int64_t n, 
                                  anamo_err *err)
 {
     if (!m || !sum || n < 0 || (n > 0 && !codes))
-        return anamo_err_set(err, ANAMO_ERR_ARG, "decoder Jacobian: %lld codes (model, codes and "
-                          "sum are required)", (long long)n);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "decoder Jacobian: %lld codes (model, codes and "
+                             "sum are required)",
+                             (long long)n);
     jac_work w;
     int was_training;
     int rc = begin(m, &w, &was_training, err);

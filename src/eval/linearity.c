@@ -28,8 +28,8 @@ typedef struct fit_input {
     const double *target;
     int64_t n, code_dim;
     double target_mean;
-    double *col_mean;   /* code_dim */
-    int64_t *cols;      /* indices of the non-constant columns */
+    double *col_mean; /* code_dim */
+    int64_t *cols;    /* indices of the non-constant columns */
     int64_t ncols;
 } fit_input;
 
@@ -38,12 +38,12 @@ static int all_finite(const fit_input *in, anamo_err *err)
     for (int64_t i = 0; i < in->n; i++) {
         if (!isfinite(in->target[i]))
             return anamo_err_set(err, ANAMO_ERR_ARG, "latent linearity: target[%lld] is not finite",
-                              (long long)i);
+                                 (long long)i);
         for (int64_t k = 0; k < in->code_dim; k++)
             if (!isfinite(in->codes[i * in->code_dim + k]))
                 return anamo_err_set(err, ANAMO_ERR_ARG,
-                                  "latent linearity: code %lld of sample %lld is not finite",
-                                  (long long)k, (long long)i);
+                                     "latent linearity: code %lld of sample %lld is not finite",
+                                     (long long)k, (long long)i);
     }
     return ANAMO_OK;
 }
@@ -95,8 +95,10 @@ static int r2_least_squares(const fit_input *in, double *r2, anamo_err *err)
     double *sv = malloc((size_t)(n < p ? n : p) * sizeof *sv);
     if (!a || !b || !sv) {
         free(a), free(b), free(sv);
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "latent linearity: cannot allocate the %lld × "
-                          "%lld system", (long long)n, (long long)p);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "latent linearity: cannot allocate the %lld × "
+                             "%lld system",
+                             (long long)n, (long long)p);
     }
     for (int64_t i = 0; i < n; i++) {
         for (int64_t j = 0; j < p; j++)
@@ -110,9 +112,10 @@ static int r2_least_squares(const fit_input *in, double *r2, anamo_err *err)
     if (info == LAPACK_WORK_MEMORY_ERROR)
         rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "latent linearity: LAPACKE_dgelsd has no memory");
     else if (info != 0)
-        rc = anamo_err_set(err, ANAMO_ERR_ARG, "latent linearity: LAPACKE_dgelsd failed (info %d) "
-                        "on %lld samples of %lld varying codes", (int)info, (long long)n,
-                        (long long)p);
+        rc = anamo_err_set(err, ANAMO_ERR_ARG,
+                           "latent linearity: LAPACKE_dgelsd failed (info %d) "
+                           "on %lld samples of %lld varying codes",
+                           (int)info, (long long)n, (long long)p);
     double ss_res = 0.0, ss_tot = 0.0;
     for (int64_t i = 0; i < n && !rc; i++) {
         double y = in->target[i] - in->target_mean, fit = 0.0;
@@ -135,16 +138,18 @@ static int target_is_constant(const double *target, int64_t n)
     return 1;
 }
 
-int anamo_latent_linearity(const float *codes, int64_t n, int64_t code_dim,
-                           const double *target, double *r2, anamo_err *err)
+int anamo_latent_linearity(const float *codes, int64_t n, int64_t code_dim, const double *target,
+                           double *r2, anamo_err *err)
 {
     if (!codes || !target || !r2)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "latent linearity: codes, target and r2 must not "
-                          "be NULL");
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "latent linearity: codes, target and r2 must not "
+                             "be NULL");
     if (n < 2 || code_dim < 1 || n > INT_MAX || code_dim > INT_MAX)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "latent linearity: needs 2 <= n <= %d samples "
-                          "and 1 <= code_dim <= %d (got n = %lld, code_dim = %lld)", INT_MAX,
-                          INT_MAX, (long long)n, (long long)code_dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "latent linearity: needs 2 <= n <= %d samples "
+                             "and 1 <= code_dim <= %d (got n = %lld, code_dim = %lld)",
+                             INT_MAX, INT_MAX, (long long)n, (long long)code_dim);
     fit_input in = {.codes = codes, .target = target, .n = n, .code_dim = code_dim};
     int rc = all_finite(&in, err);
     if (rc)
@@ -152,8 +157,10 @@ int anamo_latent_linearity(const float *codes, int64_t n, int64_t code_dim,
     in.col_mean = malloc((size_t)code_dim * sizeof *in.col_mean);
     in.cols = malloc((size_t)code_dim * sizeof *in.cols);
     if (!in.col_mean || !in.cols)
-        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "latent linearity: cannot allocate %lld column "
-                        "means", (long long)code_dim);
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM,
+                           "latent linearity: cannot allocate %lld column "
+                           "means",
+                           (long long)code_dim);
     *r2 = 0.0;
     if (!rc && !target_is_constant(target, n)) {
         describe_columns(&in);

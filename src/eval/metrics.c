@@ -14,13 +14,12 @@
 
 typedef struct eval_sums {
     double recon, l1, l1_decoder, nonzero, sq_err, bias, input_l1, zeros, ones, x_sq;
-    double *x_sum;          /* (in_dim) Σ x per feature, input scale */
-    const double *weight;   /* (code_dim) ‖W₁ group of unit j‖, or NULL */
+    double *x_sum;        /* (in_dim) Σ x per feature, input scale */
+    const double *weight; /* (code_dim) ‖W₁ group of unit j‖, or NULL */
 } eval_sums;
 
 /* Adds one batch's reconstruction sums; x and xhat in the model's (normalized) space. */
-static void eval_rows(const anamo_model *m, const float *x, const float *xhat, int B,
-                      eval_sums *s)
+static void eval_rows(const anamo_model *m, const float *x, const float *xhat, int B, eval_sums *s)
 {
     const int64_t D = m->in_dim;
     for (int b = 0; b < B; b++) {
@@ -157,8 +156,8 @@ static void finish_metrics(const anamo_model *m, const eval_sums *s, const uint8
     out->explained_variance = total > 0 ? 1.0 - s->sq_err / total : NAN;
 }
 
-static int eval_pass(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss,
-                     eval_sums *s, uint8_t *active, uint64_t *words)
+static int eval_pass(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss, eval_sums *s,
+                     uint8_t *active, uint64_t *words)
 {
     const int64_t code_dim = m->enc.out_dim;
     const int from_logits = model_bce_from_logits(m, loss);
@@ -183,8 +182,9 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spe
 {
     memset(out, 0, sizeof *out);
     if (ds->dim != m->in_dim)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: samples have %lld values, the model takes %lld",
-                          ds->source, (long long)ds->dim, (long long)m->in_dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: samples have %lld values, the model takes %lld", ds->source,
+                             (long long)ds->dim, (long long)m->in_dim);
     const int64_t code_dim = m->enc.out_dim;
     const int want_words = m->binary_codes && code_dim <= 64;
     norm_groups g;

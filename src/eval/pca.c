@@ -49,14 +49,20 @@
 static int check_fit_args(const anamo_dataset *ds, int64_t k, anamo_err *err)
 {
     if (ds->n < 1 || ds->dim < 1)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "pca: %s has %lld samples of %lld values; need at "
-                          "least one of one", ds->source, (long long)ds->n, (long long)ds->dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "pca: %s has %lld samples of %lld values; need at "
+                             "least one of one",
+                             ds->source, (long long)ds->n, (long long)ds->dim);
     if (ds->dim > PCA_MAX_DIM)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "pca: %s has %lld values per sample, at most %d "
-                          "allowed", ds->source, (long long)ds->dim, PCA_MAX_DIM);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "pca: %s has %lld values per sample, at most %d "
+                             "allowed",
+                             ds->source, (long long)ds->dim, PCA_MAX_DIM);
     if (k < 1 || k > ds->dim)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "pca: k = %lld components, allowed 1 to %lld "
-                          "(the samples' dimension)", (long long)k, (long long)ds->dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "pca: k = %lld components, allowed 1 to %lld "
+                             "(the samples' dimension)",
+                             (long long)k, (long long)ds->dim);
     return ANAMO_OK;
 }
 
@@ -98,15 +104,16 @@ static int dataset_mean(const anamo_dataset *ds, float *rows, double *mean, anam
     for (int64_t j = 0; j < dim; j++) {
         mean[j] /= (double)ds->n;
         if (!isfinite(mean[j]))
-            return anamo_err_set(err, ANAMO_ERR_ARG, "pca: %s: feature %lld is not finite on some "
-                              "sample", ds->source, (long long)j);
+            return anamo_err_set(err, ANAMO_ERR_ARG,
+                                 "pca: %s: feature %lld is not finite on some "
+                                 "sample",
+                                 ds->source, (long long)j);
     }
     return ANAMO_OK;
 }
 
 /* out (count, dim) = rows − mean, in double. */
-static void center_rows(const float *rows, const double *mean, int count, int64_t dim,
-                        double *out)
+static void center_rows(const float *rows, const double *mean, int count, int64_t dim, double *out)
 {
     for (int b = 0; b < count; b++)
         for (int64_t j = 0; j < dim; j++)
@@ -146,16 +153,20 @@ static int eigen_top_k(double *cov, int64_t dim, int64_t k, anamo_pca *out, anam
     double *w = anamo_alloc((size_t)dim * sizeof *w);
     if (!w)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "pca: cannot allocate %lld eigenvalues",
-                          (long long)dim);
+                             (long long)dim);
     lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)dim, cov,
                                      (lapack_int)dim, w);
     if (info != 0) {
         anamo_free(w);
         if (info == LAPACK_WORK_MEMORY_ERROR)
-            return anamo_err_set(err, ANAMO_ERR_NOMEM, "pca: LAPACKE_dsyevd has no memory for a "
-                              "%lld × %lld covariance", (long long)dim, (long long)dim);
-        return anamo_err_set(err, ANAMO_ERR_ARG, "pca: LAPACKE_dsyevd failed (info %d) on a %lld "
-                          "× %lld covariance", (int)info, (long long)dim, (long long)dim);
+            return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                                 "pca: LAPACKE_dsyevd has no memory for a "
+                                 "%lld × %lld covariance",
+                                 (long long)dim, (long long)dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "pca: LAPACKE_dsyevd failed (info %d) on a %lld "
+                             "× %lld covariance",
+                             (int)info, (long long)dim, (long long)dim);
     }
     for (int64_t i = 0; i < dim; i++)
         out->variances[i] = w[dim - 1 - i] > 0.0 ? w[dim - 1 - i] : 0.0;
@@ -193,8 +204,10 @@ int anamo_pca_fit(const anamo_dataset *ds, int64_t k, anamo_pca *out, anamo_err 
     out->components = anamo_alloc((size_t)(k * dim) * sizeof(double));
     out->variances = anamo_alloc((size_t)dim * sizeof(double));
     if (!w.rows || !w.centered || !w.cov || !out->mean || !out->components || !out->variances)
-        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "pca: cannot allocate a %lld × %lld covariance "
-                        "and its work space", (long long)dim, (long long)dim);
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM,
+                           "pca: cannot allocate a %lld × %lld covariance "
+                           "and its work space",
+                           (long long)dim, (long long)dim);
     if (!rc)
         rc = dataset_mean(ds, w.rows, out->mean, err);
     if (!rc) {
@@ -224,7 +237,7 @@ static int check_pca(const anamo_pca *p, anamo_err *err)
 {
     if (!p->mean || !p->components || !p->variances || p->k < 1 || p->k > p->dim)
         return anamo_err_set(err, ANAMO_ERR_ARG, "pca: not a fitted PCA (k = %lld, dim = %lld)",
-                          (long long)p->k, (long long)p->dim);
+                             (long long)p->k, (long long)p->dim);
     return ANAMO_OK;
 }
 
@@ -233,8 +246,8 @@ static int check_pca(const anamo_pca *p, anamo_err *err)
 static double chunk_sq_error(const anamo_pca *p, double *r, double *codes, int count)
 {
     const int dim = (int)p->dim, k = (int)p->k;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, k, dim, 1.0, r, dim,
-                p->components, dim, 0.0, codes, k);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, k, dim, 1.0, r, dim, p->components,
+                dim, 0.0, codes, k);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, dim, k, -1.0, codes, k,
                 p->components, dim, 1.0, r, dim);
     double sq = 0.0;
@@ -249,17 +262,20 @@ int anamo_pca_mse(const anamo_pca *p, const anamo_dataset *ds, double *mse, anam
     if (rc)
         return rc;
     if (ds->dim != p->dim || ds->n < 1)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "pca mse: %s has %lld samples of %lld values; the "
-                          "PCA was fitted to %lld values", ds->source, (long long)ds->n,
-                          (long long)ds->dim, (long long)p->dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "pca mse: %s has %lld samples of %lld values; the "
+                             "PCA was fitted to %lld values",
+                             ds->source, (long long)ds->n, (long long)ds->dim, (long long)p->dim);
     const int64_t dim = p->dim;
     float *rows = anamo_alloc(chunk_elems(ds) * sizeof(float));
     double *r = anamo_alloc(chunk_elems(ds) * sizeof(double));
     double *codes = anamo_alloc((size_t)chunk_rows(ds->n, 0) * (size_t)p->k * sizeof(double));
     if (!rows || !r || !codes) {
         anamo_free(rows), anamo_free(r), anamo_free(codes);
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "pca mse: cannot allocate %d rows of %lld "
-                          "values", PCA_CHUNK_ROWS, (long long)dim);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "pca mse: cannot allocate %d rows of %lld "
+                             "values",
+                             PCA_CHUNK_ROWS, (long long)dim);
     }
     double sq = 0.0;
     for (int64_t first = 0; first < ds->n; first += PCA_CHUNK_ROWS) {
@@ -304,10 +320,7 @@ static const char *layer_word(const layer *l)
     }
 }
 
-int anamo_model_decoder_is_affine(const anamo_model *m)
-{
-    return first_non_affine(m) < 0;
-}
+int anamo_model_decoder_is_affine(const anamo_model *m) { return first_non_affine(m) < 0; }
 
 static int check_angle_args(const anamo_pca *p, const anamo_model *m, anamo_err *err)
 {
@@ -316,16 +329,20 @@ static int check_angle_args(const anamo_pca *p, const anamo_model *m, anamo_err 
         return rc;
     int bad = first_non_affine(m);
     if (bad >= 0)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "principal angles: decoder is not affine: layer %d "
-                          "is %s (allowed: linear, identity, flatten, unflatten)", bad,
-                          layer_word(&m->dec.layers[bad]));
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "principal angles: decoder is not affine: layer %d "
+                             "is %s (allowed: linear, identity, flatten, unflatten)",
+                             bad, layer_word(&m->dec.layers[bad]));
     if (m->dec.in_dim != p->k)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "principal angles: the decoder takes codes of %lld "
-                          "values, the PCA has k = %lld components", (long long)m->dec.in_dim,
-                          (long long)p->k);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "principal angles: the decoder takes codes of %lld "
+                             "values, the PCA has k = %lld components",
+                             (long long)m->dec.in_dim, (long long)p->k);
     if (m->in_dim != p->dim)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "principal angles: the model's samples have %lld "
-                          "values, the PCA's %lld", (long long)m->in_dim, (long long)p->dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "principal angles: the model's samples have %lld "
+                             "values, the PCA's %lld",
+                             (long long)m->in_dim, (long long)p->dim);
     return ANAMO_OK;
 }
 
@@ -360,9 +377,10 @@ static int all_finite(const double *L, int64_t dim, int64_t k, anamo_err *err)
     for (int64_t j = 0; j < dim; j++)
         for (int64_t i = 0; i < k; i++)
             if (!isfinite(L[j * k + i]))
-                return anamo_err_set(err, ANAMO_ERR_ARG, "principal angles: output %lld of the "
-                                  "decoder is not finite at code e_%lld", (long long)j,
-                                  (long long)i);
+                return anamo_err_set(err, ANAMO_ERR_ARG,
+                                     "principal angles: output %lld of the "
+                                     "decoder is not finite at code e_%lld",
+                                     (long long)j, (long long)i);
     return ANAMO_OK;
 }
 
@@ -374,15 +392,19 @@ static int column_basis(double *L, int64_t dim, int64_t k, int64_t *rank, anamo_
     double *u = anamo_alloc((size_t)(dim * k) * sizeof *u);
     if (!s || !superb || !u) {
         anamo_free(s), anamo_free(superb), anamo_free(u);
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "principal angles: cannot allocate the SVD of a "
-                          "%lld × %lld decoder", (long long)dim, (long long)k);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "principal angles: cannot allocate the SVD of a "
+                             "%lld × %lld decoder",
+                             (long long)dim, (long long)k);
     }
-    lapack_int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'N', (lapack_int)dim, (lapack_int)k,
-                                     L, (lapack_int)k, s, u, (lapack_int)k, NULL, 1, superb);
+    lapack_int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'N', (lapack_int)dim, (lapack_int)k, L,
+                                     (lapack_int)k, s, u, (lapack_int)k, NULL, 1, superb);
     int rc = ANAMO_OK;
     if (info != 0)
-        rc = anamo_err_set(err, ANAMO_ERR_ARG, "principal angles: LAPACKE_dgesvd failed (info %d) "
-                        "on the %lld × %lld decoder", (int)info, (long long)dim, (long long)k);
+        rc = anamo_err_set(err, ANAMO_ERR_ARG,
+                           "principal angles: LAPACKE_dgesvd failed (info %d) "
+                           "on the %lld × %lld decoder",
+                           (int)info, (long long)dim, (long long)k);
     const double tol = s[0] * (double)(dim > k ? dim : k) * FLT_EPSILON;
     *rank = 0;
     while (!rc && *rank < k && s[*rank] > tol)
@@ -394,16 +416,17 @@ static int column_basis(double *L, int64_t dim, int64_t k, int64_t *rank, anamo_
 }
 
 /* cosines (r) = the singular values of Q_decᵀ Pᵀ (r × k), Q_dec the first r columns of Q. */
-static int cosines(const anamo_pca *p, const double *Q, int64_t r, double *cos_out,
-                   anamo_err *err)
+static int cosines(const anamo_pca *p, const double *Q, int64_t r, double *cos_out, anamo_err *err)
 {
     const int64_t dim = p->dim, k = p->k;
     double *M = anamo_alloc((size_t)(r * k) * sizeof *M);
     double *superb = anamo_alloc((size_t)k * sizeof *superb);
     if (!M || !superb) {
         anamo_free(M), anamo_free(superb);
-        return anamo_err_set(err, ANAMO_ERR_NOMEM, "principal angles: cannot allocate a %lld × %lld "
-                          "matrix", (long long)r, (long long)k);
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "principal angles: cannot allocate a %lld × %lld "
+                             "matrix",
+                             (long long)r, (long long)k);
     }
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)r, (int)k, (int)dim, 1.0, Q, (int)k,
                 p->components, (int)dim, 0.0, M, (int)k);
@@ -411,9 +434,10 @@ static int cosines(const anamo_pca *p, const double *Q, int64_t r, double *cos_o
                                      (lapack_int)k, cos_out, NULL, 1, NULL, 1, superb);
     anamo_free(M), anamo_free(superb);
     if (info != 0)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "principal angles: LAPACKE_dgesvd failed (info %d) "
-                          "on the %lld × %lld cosine matrix", (int)info, (long long)r,
-                          (long long)k);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "principal angles: LAPACKE_dgesvd failed (info %d) "
+                             "on the %lld × %lld cosine matrix",
+                             (int)info, (long long)r, (long long)k);
     return ANAMO_OK;
 }
 
@@ -425,8 +449,7 @@ static void angles_from_cosines(const double *cos_in, int64_t r, int64_t k, doub
         angles[i] = i < r ? acos(fmin(1.0, fmax(-1.0, cos_in[i]))) : acos(0.0);
 }
 
-int anamo_pca_principal_angles(const anamo_pca *p, anamo_model *m, double *angles,
-                               anamo_err *err)
+int anamo_pca_principal_angles(const anamo_pca *p, anamo_model *m, double *angles, anamo_err *err)
 {
     int rc = check_angle_args(p, m, err);
     if (rc)
@@ -436,8 +459,10 @@ int anamo_pca_principal_angles(const anamo_pca *p, anamo_model *m, double *angle
     double *L = anamo_alloc((size_t)(dim * k) * sizeof *L);
     double *cos_sv = anamo_alloc((size_t)k * sizeof *cos_sv);
     if (!d0 || !L || !cos_sv)
-        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "principal angles: cannot allocate %lld decoder "
-                        "columns of %lld values", (long long)k, (long long)dim);
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM,
+                           "principal angles: cannot allocate %lld decoder "
+                           "columns of %lld values",
+                           (long long)k, (long long)dim);
     int64_t rank = 0;
     if (!rc) {
         decoder_columns(m, k, d0, L);

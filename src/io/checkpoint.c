@@ -190,8 +190,9 @@ static int load_floats(const st_file *f, const char *name, float *dst, int64_t n
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing", st_path(f), name);
     if (t->dtype != ST_F32 || t->nbytes != (size_t)numel * sizeof(float))
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: tensor '%s' is %s of %zu bytes; expected F32 of %lld values",
-                          st_path(f), name, st_dtype_name(t->dtype), t->nbytes, (long long)numel);
+                             "%s: tensor '%s' is %s of %zu bytes; expected F32 of %lld values",
+                             st_path(f), name, st_dtype_name(t->dtype), t->nbytes,
+                             (long long)numel);
     memcpy(dst, t->data, t->nbytes); /* the data may be unaligned in the file buffer */
     return ANAMO_OK;
 }
@@ -201,7 +202,7 @@ static int load_count(const st_file *f, const char *name, int64_t *dst, anamo_er
     const st_tensor *t = st_find(f, name);
     if (!t || t->dtype != ST_I64 || t->nbytes != sizeof *dst)
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing or not one I64",
-                          st_path(f), name);
+                             st_path(f), name);
     memcpy(dst, t->data, sizeof *dst);
     return ANAMO_OK;
 }
@@ -247,8 +248,8 @@ static int load_norm(const st_file *f, anamo_model *m, anamo_err *err)
 /* The tensors a block built from spec would load are all in the file, F32 and of the right
  * size: checked on a plan of the block, before the model is allocated, so that metadata naming
  * a layer of millions of units over a file of a few kilobytes is refused, not allocated. */
-static int check_block_tensors(const st_file *f, const char *name, const char *spec, int *c,
-                               int *h, int *w, anamo_err *err)
+static int check_block_tensors(const st_file *f, const char *name, const char *spec, int *c, int *h,
+                               int *w, anamo_err *err)
 {
     block plan;
     int rc = block_plan(&plan, name, spec, *c, *h, *w, err);
@@ -257,13 +258,13 @@ static int check_block_tensors(const st_file *f, const char *name, const char *s
         const st_tensor *t = st_find(f, p->name);
         if (!t)
             rc = anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s' is missing", st_path(f),
-                            p->name);
+                               p->name);
         else if (t->dtype != ST_F32 || t->nbytes != (size_t)p->numel * sizeof(float))
             rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
-                            "%s: tensor '%s' is %s of %zu bytes; the metadata's %s '%.64s' "
-                            "needs F32 of %lld values",
-                            st_path(f), p->name, st_dtype_name(t->dtype), t->nbytes, name, spec,
-                            (long long)p->numel);
+                               "%s: tensor '%s' is %s of %zu bytes; the metadata's %s '%.64s' "
+                               "needs F32 of %lld values",
+                               st_path(f), p->name, st_dtype_name(t->dtype), t->nbytes, name, spec,
+                               (long long)p->numel);
     }
     *c = plan.out_c, *h = plan.out_h, *w = plan.out_w;
     return rc;
@@ -274,13 +275,16 @@ static int model_from_meta(const st_file *f, int max_batch, anamo_model **out, a
     const char *fmt = st_meta_get(f, "format"), *shape = st_meta_get(f, "anamo.input_shape");
     const char *enc = st_meta_get(f, "anamo.encoder"), *dec = st_meta_get(f, "anamo.decoder");
     const char *binary = st_meta_get(f, "anamo.binary_codes");
-    anamo_model_spec spec = {.encoder = enc, .decoder = dec, .max_batch = max_batch,
+    anamo_model_spec spec = {.encoder = enc,
+                             .decoder = dec,
+                             .max_batch = max_batch,
                              .binary_codes = binary && !strcmp(binary, "1")};
     if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) || !shape || !enc || !dec ||
         sscanf(shape, "%d,%d,%d", &spec.in_c, &spec.in_h, &spec.in_w) != 3)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: not an anamo checkpoint (metadata 'format' = '%s', expected '%s')",
-                          st_path(f), fmt ? fmt : "(none)", CHECKPOINT_FORMAT);
+        return anamo_err_set(
+            err, ANAMO_ERR_FORMAT,
+            "%s: not an anamo checkpoint (metadata 'format' = '%s', expected '%s')", st_path(f),
+            fmt ? fmt : "(none)", CHECKPOINT_FORMAT);
     int c = spec.in_c, h = spec.in_h, w = spec.in_w;
     int rc = check_block_tensors(f, "encoder", enc, &c, &h, &w, err);
     if (!rc)
@@ -292,8 +296,7 @@ static int model_from_meta(const st_file *f, int max_batch, anamo_model **out, a
     return ANAMO_OK;
 }
 
-int anamo_checkpoint_load_model(const char *path, int max_batch, anamo_model **out,
-                                anamo_err *err)
+int anamo_checkpoint_load_model(const char *path, int max_batch, anamo_model **out, anamo_err *err)
 {
     *out = NULL;
     st_file *f;
@@ -377,7 +380,7 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     /* checkpoints from before validation sets lack these: no best yet, not stopped */
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best_validation");
     p->best_validation = cJSON_IsNumber(best) && best->valuedouble >= 0 ? best->valuedouble
-                                                                         : INFINITY;
+                                                                        : INFINITY;
     p->best_epoch = (int64_t)json_double(o, "best_epoch");
     p->stopped_early = (int)json_double(o, "stopped_early");
     for (int k = 0; k < 2; k++) { /* checkpoints from before the counts: 0 */
@@ -393,7 +396,7 @@ static int parse_progress(const st_file *f, train_progress *p, anamo_err *err)
     cJSON_Delete(o);
     if (!ok)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: metadata 'anamo.progress' is missing or incomplete", st_path(f));
+                             "%s: metadata 'anamo.progress' is missing or incomplete", st_path(f));
     return ANAMO_OK;
 }
 
@@ -405,9 +408,9 @@ static int load_last_active(const st_file *f, int64_t *dst, int64_t n, anamo_err
         return ANAMO_OK;
     if (t->dtype != ST_I64 || t->nbytes != (size_t)n * sizeof *dst)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: tensor 'train.last_active' is %s of %zu bytes; expected I64 of "
-                          "%lld values", st_path(f), st_dtype_name(t->dtype), t->nbytes,
-                          (long long)n);
+                             "%s: tensor 'train.last_active' is %s of %zu bytes; expected I64 of "
+                             "%lld values",
+                             st_path(f), st_dtype_name(t->dtype), t->nbytes, (long long)n);
     memcpy(dst, t->data, t->nbytes);
     return ANAMO_OK;
 }
@@ -425,8 +428,7 @@ static int run_steps_block_with(const anamo_trainer *t, int which, int kind)
         if (b == ANAMO_FREECODES && kind == (which ? OPTIM_ACCELERATED : OPTIM_ADAM))
             return 1;
         const int steps_it = b == ANAMO_BOTH || (int)b == which; /* ANAMO_ENCODER is 0 */
-        if (b != ANAMO_INNER && b != ANAMO_FREECODES && steps_it &&
-            (int)t->rt[i].opt.kind == kind)
+        if (b != ANAMO_INNER && b != ANAMO_FREECODES && steps_it && (int)t->rt[i].opt.kind == kind)
             return 1;
     }
     return 0;
@@ -445,18 +447,21 @@ static int load_state(const st_file *f, const anamo_trainer *tr, block *b, int w
     if (kind < 0)
         return block_alloc_state(b, 0, err);
     if (kind >= OPTIM_COUNT)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: the %s's optimizer is number %d, which "
-                          "this anamo does not know", st_path(f), b->name, kind);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: the %s's optimizer is number %d, which "
+                             "this anamo does not know",
+                             st_path(f), b->name, kind);
     if (!run_steps_block_with(tr, which, kind))
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "%s: the %s's optimizer state is %s's, but no phase of this run steps "
-                          "the %s with %s%s", st_path(f), b->name, optim_name((optim_kind)kind),
-                          b->name, optim_name((optim_kind)kind),
-                          kind == OPTIM_ACCELERATED
-                              ? " (a run configured with 'nesterov' before it was renamed "
-                                "'accelerated' holds this: resume it with optimizer = "
-                                "accelerated, or start it again for torch's nesterov)"
-                              : ": resume with the optimizer it was trained with");
+                             "%s: the %s's optimizer state is %s's, but no phase of this run steps "
+                             "the %s with %s%s",
+                             st_path(f), b->name, optim_name((optim_kind)kind), b->name,
+                             optim_name((optim_kind)kind),
+                             kind == OPTIM_ACCELERATED
+                                 ? " (a run configured with 'nesterov' before it was renamed "
+                                   "'accelerated' holds this: resume it with optimizer = "
+                                   "accelerated, or start it again for torch's nesterov)"
+                                 : ": resume with the optimizer it was trained with");
     const int64_t n = optim_state_floats((optim_kind)kind, b->nparams);
     const st_tensor *t = st_find(f, name);
     if (n == 0 && !t)
@@ -485,10 +490,10 @@ int anamo_checkpoint_restore(anamo_model *m, anamo_trainer *t, const char *path,
     if (!rc && (p.phase_idx < 0 || p.phase_idx >= t->spec.nphases || p.offset < 0 ||
                 p.offset > t->train->n))
         rc = anamo_err_set(err, ANAMO_ERR_FORMAT,
-                        "%s: progress (phase %d, offset %lld) does not fit this run's %d phases "
-                        "and %lld training samples",
-                        path, p.phase_idx, (long long)p.offset, t->spec.nphases,
-                        (long long)t->train->n);
+                           "%s: progress (phase %d, offset %lld) does not fit this run's %d phases "
+                           "and %lld training samples",
+                           path, p.phase_idx, (long long)p.offset, t->spec.nphases,
+                           (long long)t->train->n);
     if (!rc && t->free_codes && p.free_codes_ready)
         rc = load_floats(f, "train.free_codes", t->free_codes, t->train->n * m->enc.out_dim, err);
     if (!rc && t->last_active)

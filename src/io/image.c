@@ -40,14 +40,14 @@ static void put_tile(unsigned char *canvas, int width, int comp, const float *im
             }
 }
 
-int anamo_image_grid_png(const char *path, const float *const *bands, int nbands, int count,
-                         int c, int h, int w, int cols, anamo_err *err)
+int anamo_image_grid_png(const char *path, const float *const *bands, int nbands, int count, int c,
+                         int h, int w, int cols, anamo_err *err)
 {
     if (count < 1 || cols < 1 || h < 1 || w < 1 || nbands < 1 || (c != 1 && c != 3))
         return anamo_err_set(err, ANAMO_ERR_ARG,
-                          "%s: cannot draw %d images of %d×%d×%d in %d bands (need 1 or 3 "
-                          "channels)",
-                          path, count, c, h, w, nbands);
+                             "%s: cannot draw %d images of %d×%d×%d in %d bands (need 1 or 3 "
+                             "channels)",
+                             path, count, c, h, w, nbands);
     if (cols > count)
         cols = count;
     const int comp = c, rows = (count + cols - 1) / cols, k = magnification(h, w);

@@ -30,12 +30,12 @@
 
 struct st_file {
     char *path;
-    uint8_t *buf;        /* the whole file */
+    uint8_t *buf; /* the whole file */
     size_t size;
-    uint64_t hlen;       /* N: the data section starts at buf + 8 + hlen */
-    cJSON *root;         /* parsed header; metadata strings point into it */
-    const cJSON *meta;   /* the "__metadata__" object, or NULL */
-    st_tensor *tensors;  /* in header order */
+    uint64_t hlen;      /* N: the data section starts at buf + 8 + hlen */
+    cJSON *root;        /* parsed header; metadata strings point into it */
+    const cJSON *meta;  /* the "__metadata__" object, or NULL */
+    st_tensor *tensors; /* in header order */
     int n;
 };
 
@@ -131,12 +131,13 @@ static int check_header_len(const st_file *f, uint64_t n, anamo_err *err)
 {
     if (n > (uint64_t)f->size - ST_LEN_BYTES)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: header length %llu exceeds file size %zu (%zu bytes after the "
-                          "length field)",
-                          f->path, (unsigned long long)n, f->size, f->size - ST_LEN_BYTES);
+                             "%s: header length %llu exceeds file size %zu (%zu bytes after the "
+                             "length field)",
+                             f->path, (unsigned long long)n, f->size, f->size - ST_LEN_BYTES);
     if (n > ST_HEADER_MAX)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: header length %llu exceeds the limit of %llu",
-                          f->path, (unsigned long long)n, ST_HEADER_MAX);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: header length %llu exceeds the limit of %llu", f->path,
+                             (unsigned long long)n, ST_HEADER_MAX);
     return ANAMO_OK;
 }
 
@@ -151,12 +152,12 @@ static int load_from_fd(st_file *f, int fd, anamo_err *err)
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: not a regular file", f->path);
     if ((uint64_t)st.st_size > SIZE_MAX)
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: file of %lld bytes is too large", f->path,
-                          (long long)st.st_size);
+                             (long long)st.st_size);
     f->size = (size_t)st.st_size;
     if (f->size < ST_LEN_BYTES)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: file is %zu bytes, too short for the 8-byte header length",
-                          f->path, f->size);
+                             "%s: file is %zu bytes, too short for the 8-byte header length",
+                             f->path, f->size);
     uint8_t len[ST_LEN_BYTES];
     int e = read_full(fd, len, sizeof len);
     if (e)
@@ -169,7 +170,7 @@ static int load_from_fd(st_file *f, int fd, anamo_err *err)
         return rc;
     if (!(f->buf = malloc(f->size)))
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %zu bytes", f->path,
-                          f->size);
+                             f->size);
     memcpy(f->buf, len, sizeof len);
     if ((e = read_full(fd, f->buf + ST_LEN_BYTES, f->size - ST_LEN_BYTES)) != 0)
         return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot read: %s", f->path, strerror(e));
@@ -205,13 +206,13 @@ static int parse_dtype(const st_file *f, const char *name, const cJSON *e, st_dt
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     if (!cJSON_IsString(d))
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': missing dtype string",
-                          f->path, name);
+                             f->path, name);
     for (int i = 0; i < ST_NDTYPES; i++)
         if (strcmp(d->valuestring, st_names[i]) == 0)
             return *out = (st_dtype)i, ANAMO_OK;
     return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                      "%s: tensor '%s': unknown dtype '%s' (expected F32, F64, I64, I32 or U8)",
-                      f->path, name, st_show(d->valuestring).s);
+                         "%s: tensor '%s': unknown dtype '%s' (expected F32, F64, I64, I32 or U8)",
+                         f->path, name, st_show(d->valuestring).s);
 }
 
 static int parse_shape(const st_file *f, const char *name, const cJSON *e, st_tensor *t,
@@ -221,16 +222,16 @@ static int parse_shape(const st_file *f, const char *name, const cJSON *e, st_te
     int n = cJSON_IsArray(s) ? cJSON_GetArraySize(s) : -1;
     if (n < 0 || n > ANAMO_MAX_DIMS)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: tensor '%s': shape must be an array of at most %d integers",
-                          f->path, name, ANAMO_MAX_DIMS);
+                             "%s: tensor '%s': shape must be an array of at most %d integers",
+                             f->path, name, ANAMO_MAX_DIMS);
     t->ndim = n;
     int i = 0;
     for (const cJSON *d = s->child; d; d = d->next, i++) {
         uint64_t v;
         if (!json_uint(d, (double)ST_DIM_MAX, &v))
             return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                              "%s: tensor '%s': shape[%d] is not an integer in [0, 2^40]",
-                              f->path, name, i);
+                                 "%s: tensor '%s': shape[%d] is not an integer in [0, 2^40]",
+                                 f->path, name, i);
         t->shape[i] = (int64_t)v;
     }
     return ANAMO_OK;
@@ -244,15 +245,15 @@ static int parse_offsets(const st_file *f, const char *name, const cJSON *e, uin
         !json_uint(o->child, ST_OFFSET_MAX, &span[0]) ||
         !json_uint(o->child->next, ST_OFFSET_MAX, &span[1]))
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: tensor '%s': data_offsets must be two non-negative integers",
-                          f->path, name);
+                             "%s: tensor '%s': data_offsets must be two non-negative integers",
+                             f->path, name);
     uint64_t data_size = f->size - ST_LEN_BYTES - f->hlen;
     if (span[0] > span[1] || span[1] > data_size)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: tensor '%s': data_offsets [%llu, %llu] lie outside the data "
-                          "section of %llu bytes",
-                          f->path, name, (unsigned long long)span[0],
-                          (unsigned long long)span[1], (unsigned long long)data_size);
+                             "%s: tensor '%s': data_offsets [%llu, %llu] lie outside the data "
+                             "section of %llu bytes",
+                             f->path, name, (unsigned long long)span[0],
+                             (unsigned long long)span[1], (unsigned long long)data_size);
     return ANAMO_OK;
 }
 
@@ -262,14 +263,14 @@ static int parse_entry(const st_file *f, const cJSON *e, st_tensor *t, uint64_t 
 {
     if (strlen(e->string) >= ST_NAME_MAX)
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor name '%s' is %zu bytes, at most %d",
-                          f->path, st_show(e->string).s, strlen(e->string), ST_NAME_MAX - 1);
+                             f->path, st_show(e->string).s, strlen(e->string), ST_NAME_MAX - 1);
     memset(t, 0, sizeof *t);
     strcpy(t->name, e->string);
     shown shown_name = st_show(e->string);
     const char *name = shown_name.s;
     if (!cJSON_IsObject(e))
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': entry is not a JSON object",
-                          f->path, name);
+                             f->path, name);
     int rc = parse_dtype(f, name, e, &t->dtype, err);
     if (!rc)
         rc = parse_shape(f, name, e, t, err);
@@ -281,15 +282,16 @@ static int parse_entry(const st_file *f, const cJSON *e, st_tensor *t, uint64_t 
     uint64_t numel = st_shape_numel(t->shape, t->ndim, &overflow);
     uint64_t want = numel * st_dtype_size(t->dtype);
     if (overflow)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: tensor '%s': shape %s has over 2^60 elements",
-                          f->path, name, st_format_shape(t->shape, t->ndim).s);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: tensor '%s': shape %s has over 2^60 elements", f->path, name,
+                             st_format_shape(t->shape, t->ndim).s);
     if (span[1] - span[0] != want)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: tensor '%s': data_offsets [%llu, %llu] do not match shape %s of "
-                          "%s (%llu bytes)",
-                          f->path, name, (unsigned long long)span[0], (unsigned long long)span[1],
-                          st_format_shape(t->shape, t->ndim).s, st_dtype_name(t->dtype),
-                          (unsigned long long)want);
+                             "%s: tensor '%s': data_offsets [%llu, %llu] do not match shape %s of "
+                             "%s (%llu bytes)",
+                             f->path, name, (unsigned long long)span[0],
+                             (unsigned long long)span[1], st_format_shape(t->shape, t->ndim).s,
+                             st_dtype_name(t->dtype), (unsigned long long)want);
     t->data = f->buf + ST_LEN_BYTES + f->hlen + span[0];
     t->nbytes = (size_t)want;
     return ANAMO_OK;
@@ -323,31 +325,33 @@ static int check_tiling(const st_file *f, span_ref *spans, int n, anamo_err *err
         shown name = st_show(f->tensors[s->idx].name);
         if (s->begin < reach)
             return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                              "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
-                              f->path, st_show(f->tensors[prev->idx].name).s,
-                              (unsigned long long)prev->begin, (unsigned long long)prev->end,
-                              name.s, (unsigned long long)s->begin, (unsigned long long)s->end);
+                                 "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap",
+                                 f->path, st_show(f->tensors[prev->idx].name).s,
+                                 (unsigned long long)prev->begin, (unsigned long long)prev->end,
+                                 name.s, (unsigned long long)s->begin, (unsigned long long)s->end);
         if (s->begin > reach)
-            return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                              "%s: bytes [%llu, %llu) of the data section belong to no tensor: a "
-                              "hole before tensor '%s' [%llu, %llu] (data_offsets must tile the "
-                              "data section)", f->path, (unsigned long long)reach,
-                              (unsigned long long)s->begin, name.s, (unsigned long long)s->begin,
-                              (unsigned long long)s->end);
+            return anamo_err_set(
+                err, ANAMO_ERR_FORMAT,
+                "%s: bytes [%llu, %llu) of the data section belong to no tensor: a "
+                "hole before tensor '%s' [%llu, %llu] (data_offsets must tile the "
+                "data section)",
+                f->path, (unsigned long long)reach, (unsigned long long)s->begin, name.s,
+                (unsigned long long)s->begin, (unsigned long long)s->end);
         reach = s->end;
         prev = s;
     }
     if (reach < data_size && prev)
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: bytes [%llu, %llu) of the data section belong to no tensor: "
-                          "trailing bytes after the last tensor '%s' [%llu, %llu]", f->path,
-                          (unsigned long long)reach, (unsigned long long)data_size,
-                          st_show(f->tensors[prev->idx].name).s, (unsigned long long)prev->begin,
-                          (unsigned long long)prev->end);
+                             "%s: bytes [%llu, %llu) of the data section belong to no tensor: "
+                             "trailing bytes after the last tensor '%s' [%llu, %llu]",
+                             f->path, (unsigned long long)reach, (unsigned long long)data_size,
+                             st_show(f->tensors[prev->idx].name).s, (unsigned long long)prev->begin,
+                             (unsigned long long)prev->end);
     if (reach < data_size)
-        return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: bytes [0, %llu) of the data section belong "
-                          "to no tensor: the header lists none", f->path,
-                          (unsigned long long)data_size);
+        return anamo_err_set(err, ANAMO_ERR_FORMAT,
+                             "%s: bytes [0, %llu) of the data section belong "
+                             "to no tensor: the header lists none",
+                             f->path, (unsigned long long)data_size);
     return ANAMO_OK;
 }
 
@@ -361,7 +365,7 @@ static int parse_tensors(st_file *f, anamo_err *err)
     if (!f->tensors || !spans) {
         free(spans);
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %d tensor entries", f->path,
-                          n);
+                             n);
     }
     int rc = ANAMO_OK;
     for (const cJSON *e = f->root->child; e && !rc; e = e->next) {
@@ -380,8 +384,7 @@ static int parse_tensors(st_file *f, anamo_err *err)
 
 /* Keys of obj, for finding duplicates: cJSON keeps every copy of a repeated key, and a repeated
  * tensor name would make st_find depend on which copy it meets first. */
-static int check_unique_keys(const st_file *f, const cJSON *obj, const char *what,
-                             anamo_err *err)
+static int check_unique_keys(const st_file *f, const cJSON *obj, const char *what, anamo_err *err)
 {
     int n = cJSON_GetArraySize(obj), i = 0;
     const char **names = malloc(((size_t)n + 1) * sizeof *names);
@@ -394,7 +397,7 @@ static int check_unique_keys(const st_file *f, const cJSON *obj, const char *wha
     free(names);
     if (dup >= 0)
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: %s '%s' appears twice", f->path, what,
-                          name.s);
+                             name.s);
     return ANAMO_OK;
 }
 
@@ -405,11 +408,11 @@ static int check_metadata(st_file *f, anamo_err *err)
         return ANAMO_OK;
     if (!cJSON_IsObject(f->meta))
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: %s is not a JSON object", f->path,
-                          ST_META_KEY);
+                             ST_META_KEY);
     for (const cJSON *e = f->meta->child; e; e = e->next)
         if (!cJSON_IsString(e))
             return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: metadata '%s' is not a string",
-                              f->path, st_show(e->string).s);
+                                 f->path, st_show(e->string).s);
     return check_unique_keys(f, f->meta, "metadata key", err);
 }
 
@@ -422,16 +425,16 @@ static int parse_json(st_file *f, anamo_err *err)
     if (!f->root) {
         size_t pos = end && end >= json && end <= json + f->hlen ? (size_t)(end - json) : 0;
         return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                          "%s: header is not valid JSON (error at byte %zu of the header)",
-                          f->path, pos);
+                             "%s: header is not valid JSON (error at byte %zu of the header)",
+                             f->path, pos);
     }
     /* only the writer's padding may follow the object */
     for (const char *p = end; p < json + f->hlen; p++)
         if (!is_json_space(*p))
             return anamo_err_set(err, ANAMO_ERR_FORMAT,
-                              "%s: header is not valid JSON (trailing bytes at byte %zu of the "
-                              "header)",
-                              f->path, (size_t)(p - json));
+                                 "%s: header is not valid JSON (trailing bytes at byte %zu of the "
+                                 "header)",
+                                 f->path, (size_t)(p - json));
     if (!cJSON_IsObject(f->root))
         return anamo_err_set(err, ANAMO_ERR_FORMAT, "%s: header is not a JSON object", f->path);
     return ANAMO_OK;

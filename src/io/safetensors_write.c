@@ -18,30 +18,32 @@
 static int check_tensor_arg(const char *path, const st_tensor *t, anamo_err *err)
 {
     if (strnlen(t->name, ST_NAME_MAX) == ST_NAME_MAX)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor name is not terminated within %d bytes",
-                          path, ST_NAME_MAX);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: tensor name is not terminated within %d bytes", path,
+                             ST_NAME_MAX);
     shown name = st_show(t->name);
     if (strcmp(t->name, ST_META_KEY) == 0)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: '%s' is reserved, not a tensor name", path,
-                          ST_META_KEY);
+                             ST_META_KEY);
     if (st_dtype_size(t->dtype) == 0 || t->ndim < 0 || t->ndim > ANAMO_MAX_DIMS)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor '%s': bad dtype %d or ndim %d", path,
-                          name.s, (int)t->dtype, t->ndim);
+                             name.s, (int)t->dtype, t->ndim);
     for (int i = 0; i < t->ndim; i++)
         if (t->shape[i] < 0 || (uint64_t)t->shape[i] > ST_DIM_MAX)
             return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor '%s': bad dimension %d = %lld",
-                              path, name.s, i, (long long)t->shape[i]);
+                                 path, name.s, i, (long long)t->shape[i]);
     int overflow;
     uint64_t numel = st_shape_numel(t->shape, t->ndim, &overflow);
     uint64_t want = numel * st_dtype_size(t->dtype);
     if (overflow)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor '%s': shape %s has over 2^60 elements",
-                          path, name.s, st_format_shape(t->shape, t->ndim).s);
+                             path, name.s, st_format_shape(t->shape, t->ndim).s);
     if (want != t->nbytes)
-        return anamo_err_set(err, ANAMO_ERR_ARG,
-                          "%s: tensor '%s': nbytes %zu does not match shape %s of %s (%llu bytes)",
-                          path, name.s, t->nbytes, st_format_shape(t->shape, t->ndim).s,
-                          st_dtype_name(t->dtype), (unsigned long long)want);
+        return anamo_err_set(
+            err, ANAMO_ERR_ARG,
+            "%s: tensor '%s': nbytes %zu does not match shape %s of %s (%llu bytes)", path, name.s,
+            t->nbytes, st_format_shape(t->shape, t->ndim).s, st_dtype_name(t->dtype),
+            (unsigned long long)want);
     if (t->nbytes > 0 && !t->data)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: tensor '%s': data is NULL", path, name.s);
     return ANAMO_OK;
@@ -53,7 +55,7 @@ static int check_write_args(const char *path, const st_tensor *tensors, int nten
 {
     if (ntensors < 0 || nmeta < 0 || (ntensors > 0 && !tensors) || (nmeta > 0 && !meta))
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %d tensors, %d metadata entries", path,
-                          ntensors, nmeta);
+                             ntensors, nmeta);
     for (int i = 0; i < ntensors; i++) {
         int rc = check_tensor_arg(path, &tensors[i], err);
         if (rc)
@@ -62,7 +64,7 @@ static int check_write_args(const char *path, const st_tensor *tensors, int nten
     for (int i = 0; i < nmeta; i++)
         if (!meta[i].key || !meta[i].value)
             return anamo_err_set(err, ANAMO_ERR_ARG, "%s: metadata entry %d has a NULL %s", path, i,
-                              meta[i].key ? "value" : "key");
+                                 meta[i].key ? "value" : "key");
     int most = ntensors > nmeta ? ntensors : nmeta;
     const char **names = malloc(((size_t)most + 1) * sizeof *names);
     if (!names)
@@ -167,8 +169,7 @@ static int write_tmp(const char *tmp, const char *header, size_t hlen, const st_
     uint8_t len[ST_LEN_BYTES];
     for (int i = 0; i < ST_LEN_BYTES; i++)
         len[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-    int ok = fwrite(len, 1, sizeof len, fp) == sizeof len &&
-             fwrite(header, 1, hlen, fp) == hlen;
+    int ok = fwrite(len, 1, sizeof len, fp) == sizeof len && fwrite(header, 1, hlen, fp) == hlen;
     for (int i = 0; ok && i < ntensors; i++)
         ok = tensors[i].nbytes == 0 ||
              fwrite(tensors[i].data, 1, tensors[i].nbytes, fp) == tensors[i].nbytes;
@@ -210,8 +211,9 @@ static int fail_write(const char *path, const char *dir, int e, anamo_err *err)
 {
     struct stat st;
     if (e == ENOENT && dir && stat(dir, &st) != 0)
-        return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: directory '%s' does not exist (%s)",
-                          path, dir, strerror(e));
+        return anamo_err_set(err, ANAMO_ERR_IO,
+                             "%s: cannot write: directory '%s' does not exist (%s)", path, dir,
+                             strerror(e));
     return anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot write: %s", path, strerror(e));
 }
 
@@ -240,9 +242,8 @@ int st_write(const char *path, const st_tensor *tensors, int ntensors, const st_
         rc = fail_write(path, dir, e, err);
     } else if ((e = fsync_dir(dir)) != 0) {
         rc = anamo_err_set(err, ANAMO_ERR_IO, "%s: written, but syncing directory '%s' failed: %s",
-                        path, dir, strerror(e));
+                           path, dir, strerror(e));
     }
     free(header), free(tmp), free(dir);
     return rc;
 }
-

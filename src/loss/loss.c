@@ -30,8 +30,8 @@ static inline double bce_logits_term(float z, float x)
     return (double)(z > 0.0f ? z : 0.0f) - (double)z * x + log1p(exp(-fabs((double)z)));
 }
 
-static double bce_forward(const float *xhat, const float *x, float *dxhat, int64_t n,
-                          double scale, int from_logits)
+static double bce_forward(const float *xhat, const float *x, float *dxhat, int64_t n, double scale,
+                          int from_logits)
 {
     double sum = 0.0;
     const float s = (float)scale;

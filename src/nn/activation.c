@@ -22,10 +22,10 @@
 static inline __attribute__((always_inline)) float exp_poly(float x)
 {
     const float round_magic = 12582912.0f; /* 1.5·2^23: adding it rounds to an integer */
-    x = x < -87.0f ? -87.0f : x; /* ternaries, not fminf: those are calls */
+    x = x < -87.0f ? -87.0f : x;           /* ternaries, not fminf: those are calls */
     x = x > 88.0f ? 88.0f : x;
     float n = (x * 1.44269504088896341f + round_magic) - round_magic;
-    float r = x - n * 0.693359375f;   /* ln2 in two parts, the first exact in float */
+    float r = x - n * 0.693359375f; /* ln2 in two parts, the first exact in float */
     r = r - n * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;

@@ -30,18 +30,18 @@ static int parse_spec(block *b, const char *spec, anamo_err *err)
         char item[128];
         if (len >= sizeof item)
             return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: layer item too long in '%s'", b->name,
-                              spec);
+                                 spec);
         trimmed(item, sizeof item, p, len);
         if (!item[0])
             return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: empty item in layer list '%s'",
-                              b->name, spec);
+                                 b->name, spec);
         int rc = spec_add_layer(b, item, &c, &h, &w, &cm, err);
         if (rc)
             return rc;
         p += len + (comma ? 1 : 0);
         if (comma && !p[strspn(p, " \t")])
             return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: layer list '%s' ends in a comma",
-                              b->name, spec);
+                                 b->name, spec);
     }
     if (b->nlayers == 0)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: empty layer list", b->name);
@@ -212,10 +212,10 @@ static int allocate(block *b, anamo_err *err)
         b->scratch[k] = anamo_alloc((size_t)(b->max_batch * widest) * sizeof(float));
         b->rows[k] = anamo_alloc((size_t)(b->max_batch * widest) * sizeof(float));
     }
-    if (!b->params || !b->grads || !b->buffers || !b->scratch[0] || !b->scratch[1] ||
-        !b->rows[0] || !b->rows[1])
+    if (!b->params || !b->grads || !b->buffers || !b->scratch[0] || !b->scratch[1] || !b->rows[0] ||
+        !b->rows[1])
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate %lld parameters", b->name,
-                          (long long)b->nparams);
+                             (long long)b->nparams);
     point_layers(b);
     return ANAMO_OK;
 }
@@ -227,7 +227,7 @@ int block_create(block *b, const char *name, const char *spec, int in_c, int in_
     snprintf(b->name, sizeof b->name, "%s", name);
     if (in_c < 1 || in_h < 1 || in_w < 1 || max_batch < 1)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: input shape %d×%d×%d, max batch %d", name,
-                          in_c, in_h, in_w, max_batch);
+                             in_c, in_h, in_w, max_batch);
     b->in_c = in_c, b->in_h = in_h, b->in_w = in_w;
     b->in_dim = (int64_t)in_c * in_h * in_w;
     b->max_batch = max_batch;
@@ -247,7 +247,7 @@ int block_plan(block *b, const char *name, const char *spec, int in_c, int in_h,
     snprintf(b->name, sizeof b->name, "%s", name);
     if (in_c < 1 || in_h < 1 || in_w < 1)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: input shape %d×%d×%d", name, in_c, in_h,
-                          in_w);
+                             in_w);
     b->in_c = in_c, b->in_h = in_h, b->in_w = in_w;
     b->in_dim = (int64_t)in_c * in_h * in_w;
     b->max_batch = 1;
@@ -410,14 +410,13 @@ static int has_weights(const layer *l)
            l->kind == LAYER_BATCHNORM;
 }
 
-float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx,
-                           int need_dw)
+float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx, int need_dw)
 {
     return block_backward_span(b, 0, last, dout, B, need_dx, need_dw);
 }
 
-float *block_backward_span(block *b, int first, int last, const float *dout, int B,
-                           int need_dx, int need_dw)
+float *block_backward_span(block *b, int first, int last, const float *dout, int B, int need_dx,
+                           int need_dw)
 {
     /* the input gradient of layer i is needed if the caller wants dx, or if a layer before i
      * has weights whose gradient is wanted */

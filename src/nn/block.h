@@ -13,10 +13,10 @@
 #define PARAM_NAME_MAX 64
 
 typedef enum param_role {
-    PARAM_WEIGHT = 0,  /* initialised by the scheme (fan_in, fan_out) */
-    PARAM_BIAS,        /* initialised by the scheme (fan_in) or 0 */
-    PARAM_ONES,        /* batch norm's γ: 1 */
-    PARAM_ZEROS        /* batch norm's β: 0 */
+    PARAM_WEIGHT = 0, /* initialised by the scheme (fan_in, fan_out) */
+    PARAM_BIAS,       /* initialised by the scheme (fan_in) or 0 */
+    PARAM_ONES,       /* batch norm's γ: 1 */
+    PARAM_ZEROS       /* batch norm's β: 0 */
 } param_role;
 
 /* One named parameter tensor: a view into the block's flat buffers. */
@@ -25,48 +25,49 @@ typedef struct param_ref {
     int ndim;
     int64_t shape[ANAMO_MAX_DIMS];
     int64_t numel;
-    int64_t offset;            /* into params/grads */
-    int64_t fan_in, fan_out;   /* for initializers */
+    int64_t offset;          /* into params/grads */
+    int64_t fan_in, fan_out; /* for initializers */
     param_role role;
     int is_bias;
 } param_ref;
 
 /* A named state tensor that is not optimized: batch norm's running statistics. */
 typedef struct buffer_ref {
-    char name[PARAM_NAME_MAX]; /* "encoder.1.running_mean", "…running_var", "…num_batches_tracked" */
-    int is_count;              /* int64 scalar (num_batches_tracked) instead of floats */
+    char
+        name[PARAM_NAME_MAX]; /* "encoder.1.running_mean", "…running_var", "…num_batches_tracked" */
+    int is_count;             /* int64 scalar (num_batches_tracked) instead of floats */
     float *data;
     int64_t *count;
     int64_t numel;
 } buffer_ref;
 
 typedef struct block {
-    char name[16];              /* "encoder" | "decoder": prefix of parameter names */
+    char name[16]; /* "encoder" | "decoder": prefix of parameter names */
     int nlayers;
     layer layers[BLOCK_MAX_LAYERS];
     int nparams_tensors;
     param_ref params_ref[BLOCK_MAX_PARAMS];
-    int64_t nparams;            /* floats in params (and in grads) */
+    int64_t nparams; /* floats in params (and in grads) */
     float *params;
     float *grads;
-    int64_t nstate;             /* floats in opt_state */
-    float *opt_state;           /* sized by the optimizer (optim_state_floats) */
+    int64_t nstate;   /* floats in opt_state */
+    float *opt_state; /* sized by the optimizer (optim_state_floats) */
     int nbuffers;
     buffer_ref buffers_ref[BLOCK_MAX_BUFFERS];
-    float *buffers;             /* running statistics, one span */
+    float *buffers;                   /* running statistics, one span */
     int64_t counts[BLOCK_MAX_LAYERS]; /* num_batches_tracked of each batch-norm layer */
     int64_t nbuffer_floats;
     int in_c, in_h, in_w, out_c, out_h, out_w;
     int64_t in_dim, out_dim;
     int max_batch;
-    anamo_conv_impl conv_impl;  /* how its convolutions run */
-    conv_dnnl_work *dnnl_work;  /* the oneDNN layers' shared work spans, or NULL */
-    int training;               /* batch norm uses batch statistics and updates running ones */
-    float *scratch[2];          /* backward ping-pong buffers, (max_batch, widest layer) */
-    float *rows[2];             /* sample-major copies of channel-major outputs */
-    const float *input;         /* the input of the last forward (first layer reads it) */
-    const float *output;        /* what the last block_forward returned */
-    anamo_work work;            /* every pass since block_create (see anamo_work) */
+    anamo_conv_impl conv_impl; /* how its convolutions run */
+    conv_dnnl_work *dnnl_work; /* the oneDNN layers' shared work spans, or NULL */
+    int training;              /* batch norm uses batch statistics and updates running ones */
+    float *scratch[2];         /* backward ping-pong buffers, (max_batch, widest layer) */
+    float *rows[2];            /* sample-major copies of channel-major outputs */
+    const float *input;        /* the input of the last forward (first layer reads it) */
+    const float *output;       /* what the last block_forward returned */
+    anamo_work work;           /* every pass since block_create (see anamo_work) */
 } block;
 
 /* Builds a block from a layer list such as "linear 128, relu, linear 64, relu" for inputs of
@@ -101,13 +102,12 @@ const float *block_forward_upto(block *b, const float *x, int B, int upto);
  * last-1 … 0.
  * need_dx: return the gradient with respect to the block input (else NULL is returned);
  * need_dw: fill the block's grads. Layers whose input gradient nobody needs are skipped. */
-float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx,
-                                 int need_dw);
+float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx, int need_dw);
 float *block_backward(block *b, const float *dout, int B, int need_dx, int need_dw);
 /* The same through layers last-1 … first only: returns the gradient with respect to layer
  * first's input, in layer first's input layout (NULL when need_dx is 0). */
-float *block_backward_span(block *b, int first, int last, const float *dout, int B,
-                           int need_dx, int need_dw);
+float *block_backward_span(block *b, int first, int last, const float *dout, int B, int need_dx,
+                           int need_dw);
 
 /* The layer list back as text (canonical form of the spec). */
 void block_describe(const block *b, char *buf, size_t size);
@@ -116,6 +116,5 @@ int layer_describe(const layer *l, char *buf, size_t size);
 
 /* Allocates opt_state of nstate floats (zeroed); keeps an existing buffer of that size. */
 int block_alloc_state(block *b, int64_t nstate, anamo_err *err);
-
 
 #endif

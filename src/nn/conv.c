@@ -79,7 +79,7 @@ static void im2col(const float *img, layout li, const geom *g, float *col)
                         continue;
                     }
                     const float *src = plane + (int64_t)ih * g->W; /* src[ow·s + shift] is */
-                    for (int ow = 0; ow < lo; ow++)                 /* inside for lo ≤ ow < hi */
+                    for (int ow = 0; ow < lo; ow++)                /* inside for lo ≤ ow < hi */
                         dst[ow] = 0.0f;
                     for (int ow = lo; ow < hi; ow++)
                         dst[ow] = src[ow * s + shift];
@@ -168,8 +168,8 @@ void conv2d_forward(layer *l, const float *in, int B)
     add_bias(l->out, l->bias, M, N);
 }
 
-void conv2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
-                     int need_din, int need_dw)
+void conv2d_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
+                     int need_dw)
 {
     if (l->dnnl) {
         conv_dnnl_backward(l, in, dout, din, B, need_din, need_dw);
@@ -211,8 +211,8 @@ void convt2d_forward(layer *l, const float *in, int B)
     add_bias(l->out, l->bias, l->out_c, (int64_t)B * P_out);
 }
 
-void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
-                      int need_din, int need_dw)
+void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
+                      int need_dw)
 {
     if (l->dnnl) {
         conv_dnnl_backward(l, in, dout, din, B, need_din, need_dw);

@@ -31,17 +31,26 @@
 #define CONV_DNNL_SETS 4
 
 /* The tensors a layer's primitives read and write. */
-enum { ROLE_SRC = 0, ROLE_DST, ROLE_WEI, ROLE_BIA, ROLE_DDST, ROLE_DSRC, ROLE_DWEI, ROLE_DBIA,
-       NROLES };
+enum {
+    ROLE_SRC = 0,
+    ROLE_DST,
+    ROLE_WEI,
+    ROLE_BIA,
+    ROLE_DDST,
+    ROLE_DSRC,
+    ROLE_DWEI,
+    ROLE_DBIA,
+    NROLES
+};
 enum { PART_FWD = 0, PART_BWD_DATA, PART_BWD_WEI, NPARTS };
 
-static const int ROLE_ARG[NROLES] = {DNNL_ARG_SRC,      DNNL_ARG_DST,      DNNL_ARG_WEIGHTS,
-                                     DNNL_ARG_BIAS,     DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC,
+static const int ROLE_ARG[NROLES] = {DNNL_ARG_SRC,          DNNL_ARG_DST,      DNNL_ARG_WEIGHTS,
+                                     DNNL_ARG_BIAS,         DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC,
                                      DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS};
 static const int ROLE_IS_OUTPUT[NROLES] = {0, 1, 0, 0, 0, 1, 1, 1};
 static const dnnl_query_t ROLE_QUERY[NROLES] = {
-    dnnl_query_src_md,      dnnl_query_dst_md,       dnnl_query_weights_md,
-    dnnl_query_weights_md,  dnnl_query_diff_dst_md,  dnnl_query_diff_src_md,
+    dnnl_query_src_md,          dnnl_query_dst_md,         dnnl_query_weights_md,
+    dnnl_query_weights_md,      dnnl_query_diff_dst_md,    dnnl_query_diff_src_md,
     dnnl_query_diff_weights_md, dnnl_query_diff_weights_md};
 static const int ROLE_QUERY_INDEX[NROLES] = {0, 0, 0, 1, 0, 0, 0, 1};
 /* the roles each part binds, in the order of its arguments */
@@ -98,8 +107,7 @@ static dnnl_status_t user_md(const layer *l, int role, int B, dnnl_memory_desc_t
     case ROLE_DST:
     case ROLE_DDST: {
         dnnl_dims_t d = {B, l->out_c, l->out_h, l->out_w};
-        return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32,
-                                            l->out_cm ? dnnl_bacd : dnnl_nchw);
+        return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, l->out_cm ? dnnl_bacd : dnnl_nchw);
     }
     case ROLE_WEI:
     case ROLE_DWEI: {
@@ -169,8 +177,8 @@ static dnnl_status_t init_desc(const layer *l, int part, int B, op_desc *d)
         if (part == PART_BWD_DATA)
             return dnnl_convolution_backward_data_desc_init(&d->conv, a, &src, &wei, &dst, s, pl,
                                                             pr);
-        return dnnl_convolution_backward_weights_desc_init(&d->conv, a, &src, &wei, &bia, &dst,
-                                                           s, pl, pr);
+        return dnnl_convolution_backward_weights_desc_init(&d->conv, a, &src, &wei, &bia, &dst, s,
+                                                           pl, pr);
     }
     const dnnl_alg_kind_t a = dnnl_deconvolution_direct;
     if (part == PART_FWD)
@@ -179,8 +187,8 @@ static dnnl_status_t init_desc(const layer *l, int part, int B, op_desc *d)
     if (part == PART_BWD_DATA)
         return dnnl_deconvolution_backward_data_desc_init(&d->deconv, a, &src, &wei, &dst, s, pl,
                                                           pr);
-    return dnnl_deconvolution_backward_weights_desc_init(&d->deconv, a, &src, &wei, &bia, &dst,
-                                                         s, pl, pr);
+    return dnnl_deconvolution_backward_weights_desc_init(&d->deconv, a, &src, &wei, &bia, &dst, s,
+                                                         pl, pr);
 }
 
 /* ---- building a set ---------------------------------------------------------------------- */
@@ -312,8 +320,9 @@ static dnnl_set *set_for(conv_dnnl *c, const layer *l, int B)
     set_free(s);
     dnnl_status_t st = set_build(c, l, B, s);
     if (st != dnnl_success) {
-        fprintf(stderr, "anamo: %s:%d: oneDNN cannot make the primitives of a %s layer for a "
-                        "batch of %d: status %d\n",
+        fprintf(stderr,
+                "anamo: %s:%d: oneDNN cannot make the primitives of a %s layer for a "
+                "batch of %d: status %d\n",
                 __FILE__, __LINE__, l->kind == LAYER_CONV2D ? "Conv2d" : "ConvTranspose2d", B,
                 (int)st);
         abort();
@@ -348,8 +357,7 @@ static void op_run(conv_dnnl *c, dnnl_op *op, void *const data[NROLES], int skip
         dnnl_bind *b = &op->binds[i];
         check(dnnl_memory_set_data_handle(b->user, data[b->role]), "set_data_handle");
         if (b->inner != b->user) {
-            check(dnnl_memory_set_data_handle(b->inner, c->work->span[b->role]),
-                  "set_data_handle");
+            check(dnnl_memory_set_data_handle(b->inner, c->work->span[b->role]), "set_data_handle");
             if (!ROLE_IS_OUTPUT[b->role] && b->role != skip_role)
                 reorder(c, b, 1);
         }
@@ -396,10 +404,7 @@ void conv_dnnl_free(conv_dnnl *c)
     free(c);
 }
 
-conv_dnnl_work *conv_dnnl_work_create(void)
-{
-    return calloc(1, sizeof(conv_dnnl_work));
-}
+conv_dnnl_work *conv_dnnl_work_create(void) { return calloc(1, sizeof(conv_dnnl_work)); }
 
 void conv_dnnl_work_free(conv_dnnl_work *w)
 {
@@ -424,11 +429,11 @@ int conv_dnnl_create(layer *l, int max_batch, conv_dnnl_work *work, anamo_err *e
     if (st != dnnl_success) {
         conv_dnnl_free(c);
         return anamo_err_set(err, st == dnnl_out_of_memory ? ANAMO_ERR_NOMEM : ANAMO_ERR_ARG,
-                          "oneDNN: no %s primitive for %d→%d channels, %d×%d → %d×%d, k %d, "
-                          "stride %d, padding %d, batch %d: status %d",
-                          l->kind == LAYER_CONV2D ? "convolution" : "deconvolution", l->in_c,
-                          l->out_c, l->in_h, l->in_w, l->out_h, l->out_w, l->k, l->stride,
-                          l->pad, max_batch, (int)st);
+                             "oneDNN: no %s primitive for %d→%d channels, %d×%d → %d×%d, k %d, "
+                             "stride %d, padding %d, batch %d: status %d",
+                             l->kind == LAYER_CONV2D ? "convolution" : "deconvolution", l->in_c,
+                             l->out_c, l->in_h, l->in_w, l->out_h, l->out_w, l->k, l->stride,
+                             l->pad, max_batch, (int)st);
     }
     c->next = 1 % CONV_DNNL_SETS;
     l->dnnl = c;

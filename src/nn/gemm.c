@@ -10,7 +10,7 @@
 /* Row-major C = op(A)·op(B) + beta·C. dnnl_sgemm fails only on arguments no caller here can
  * pass (negative sizes, leading dimensions below a row's length), so a failure is a bug. */
 void nn_gemm(char ta, char tb, int M, int N, int K, const float *A, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc)
+             int ldb, float beta, float *C, int ldc)
 {
     dnnl_status_t st = dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
     if (st != dnnl_success) {
@@ -19,4 +19,3 @@ void nn_gemm(char ta, char tb, int M, int N, int K, const float *A, int lda, con
         abort();
     }
 }
-

@@ -18,7 +18,8 @@ static float init_bound(const param_ref *p, anamo_init_kind init, float scale)
 {
     switch (init) {
     case ANAMO_INIT_PYTORCH: return 1.0f / sqrtf((float)p->fan_in);
-    case ANAMO_INIT_GLOROT: return p->is_bias ? 0.0f : sqrtf(6.0f / (float)(p->fan_in + p->fan_out));
+    case ANAMO_INIT_GLOROT:
+        return p->is_bias ? 0.0f : sqrtf(6.0f / (float)(p->fan_in + p->fan_out));
     case ANAMO_INIT_UNIFORM: return scale;
     case ANAMO_INIT_HE:
     default: return 0.0f;

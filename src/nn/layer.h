@@ -22,11 +22,11 @@
 typedef enum layer_kind {
     LAYER_LINEAR = 0,
     LAYER_ACT,
-    LAYER_CONV2D,     /* nn.Conv2d */
-    LAYER_CONVT2D,    /* nn.ConvTranspose2d */
-    LAYER_BATCHNORM,  /* nn.BatchNorm1d (C features) or nn.BatchNorm2d (C channels) */
-    LAYER_FLATTEN,    /* nn.Flatten: (C, H, W) → C·H·W features, sample-major */
-    LAYER_UNFLATTEN   /* nn.Unflatten(1, (C, H, W)): features → (C, H, W), no copy */
+    LAYER_CONV2D,    /* nn.Conv2d */
+    LAYER_CONVT2D,   /* nn.ConvTranspose2d */
+    LAYER_BATCHNORM, /* nn.BatchNorm1d (C features) or nn.BatchNorm2d (C channels) */
+    LAYER_FLATTEN,   /* nn.Flatten: (C, H, W) → C·H·W features, sample-major */
+    LAYER_UNFLATTEN  /* nn.Unflatten(1, (C, H, W)): features → (C, H, W), no copy */
 } layer_kind;
 
 /* Element (b, c, p) of a batch lies at b·sb + c·sc + p. */
@@ -40,7 +40,7 @@ typedef enum act_kind {
     ACT_RELU,
     ACT_SIGMOID,
     ACT_TANH,
-    ACT_STEP,      /* 1 if x > 0 else 0; derivative 0 everywhere it exists */
+    ACT_STEP,       /* 1 if x > 0 else 0; derivative 0 everywhere it exists */
     ACT_SMOOTHSTEP, /* 3(x/ε)² − 2(x/ε)³ on [0, ε], 0 below, 1 above */
     ACT_STEP_STE    /* forward as step; backward straight through where |x| ≤ 1 (Bengio,
                        Léonard & Courville 2013), so a hard-step code still passes gradient */
@@ -51,12 +51,12 @@ typedef struct conv_dnnl_work conv_dnnl_work; /* their work spans, shared by a b
 
 typedef struct layer {
     layer_kind kind;
-    int index;          /* position in the block: PyTorch nn.Sequential numbering */
-    int64_t in_dim;     /* features per sample in */
-    int64_t out_dim;    /* features per sample out */
+    int index;       /* position in the block: PyTorch nn.Sequential numbering */
+    int64_t in_dim;  /* features per sample in */
+    int64_t out_dim; /* features per sample out */
     /* LAYER_LINEAR: pointers into the block's parameter and gradient buffers */
-    float *weight;      /* (out_dim, in_dim), PyTorch's layout */
-    float *bias;        /* (out_dim) */
+    float *weight; /* (out_dim, in_dim), PyTorch's layout */
+    float *bias;   /* (out_dim) */
     float *dweight;
     float *dbias;
     /* LAYER_LINEAR with "w=VALUE" / "b=VALUE" in the layer list: every initial weight / bias
@@ -65,34 +65,34 @@ typedef struct layer {
     float const_weight, const_bias;
     /* LAYER_ACT */
     act_kind act;
-    float eps;          /* smooth-step width ε; batch norm's ε */
-    float *out;         /* (max_batch, out_dim) activations, owned by the block */
+    float eps;  /* smooth-step width ε; batch norm's ε */
+    float *out; /* (max_batch, out_dim) activations, owned by the block */
     /* shapes and layouts */
     int in_c, in_h, in_w, out_c, out_h, out_w;
-    int in_cm, out_cm;  /* input / output channel-major */
+    int in_cm, out_cm; /* input / output channel-major */
     /* LAYER_CONV2D, LAYER_CONVT2D: kernel, stride, padding, output padding; weight is
      * (out_c, in_c, k, k) for Conv2d and (in_c, out_c, k, k) for ConvTranspose2d */
     int k, stride, pad, out_pad;
-    float *col;         /* (in_c·k·k, max_batch·out_h·out_w) im2col of the input (conv), or
+    float *col;      /* (in_c·k·k, max_batch·out_h·out_w) im2col of the input (conv), or
                            (out_c·k·k, max_batch·in_h·in_w) work span (transposed conv) */
-    float *inbuf;       /* transposed conv with a sample-major input: it, channel-major */
-    conv_dnnl *dnnl;    /* not NULL: the layer runs on oneDNN's primitives (Conv2d: no col;
+    float *inbuf;    /* transposed conv with a sample-major input: it, channel-major */
+    conv_dnnl *dnnl; /* not NULL: the layer runs on oneDNN's primitives (Conv2d: no col;
                            ConvTranspose2d: its backward only, see conv.c) */
     /* LAYER_BATCHNORM: weight = γ, bias = β (params); running statistics (block buffers) */
     float *running_mean, *running_var;
     int64_t *num_batches_tracked;
     float momentum;
     float *save_mean, *save_invstd; /* (C) batch statistics of the last training forward */
-    int training;       /* batch statistics (1) or running statistics (0) */
+    int training;                   /* batch statistics (1) or running statistics (0) */
 } layer;
 
 /* conv.c: Conv2d and ConvTranspose2d by im2col/col2im and one sgemm over the batch */
 void conv2d_forward(layer *l, const float *in, int B);
-void conv2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
-                     int need_din, int need_dw);
+void conv2d_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
+                     int need_dw);
 void convt2d_forward(layer *l, const float *in, int B);
-void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B,
-                      int need_din, int need_dw);
+void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
+                      int need_dw);
 /* conv_dnnl.c: the same layers on oneDNN's primitives, which conv.c's functions call when
  * l->dnnl is set. create fails (the caller may keep im2col) when oneDNN has no primitive for
  * the layer; impl names the implementation oneDNN chose for a part (0 forward, 1 backward data,
@@ -119,8 +119,8 @@ void nn_gemm(char ta, char tb, int M, int N, int K, const float *A, int lda, con
 
 /* linear.c: out = in · Wᵀ + b */
 void linear_forward(layer *l, const float *in, int B);
-void linear_backward(layer *l, const float *in, const float *dout, float *din, int B,
-                     int need_din, int need_dw);
+void linear_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
+                     int need_dw);
 
 /* activation.c: element-wise out = f(in) */
 void act_forward(layer *l, const float *in, int B);

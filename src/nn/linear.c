@@ -32,8 +32,8 @@ static void bias_backward(float *dbias, const float *dout, int B, int OUT)
     }
 }
 
-void linear_backward(layer *l, const float *in, const float *dout, float *din, int B,
-                     int need_din, int need_dw)
+void linear_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
+                     int need_dw)
 {
     const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
     if (need_dw) {

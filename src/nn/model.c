@@ -48,16 +48,15 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
                           m->enc.out_w, m->max_batch, spec->conv, err);
     if (!rc && m->dec.out_dim != m->in_dim)
         rc = anamo_err_set(err, ANAMO_ERR_CONFIG,
-                        "decoder: output width %lld (%d×%d×%d) does not match the input width "
-                        "%lld (%d×%d×%d)",
-                        (long long)m->dec.out_dim, m->dec.out_c, m->dec.out_h, m->dec.out_w,
-                        (long long)m->in_dim, m->in_c, m->in_h, m->in_w);
+                           "decoder: output width %lld (%d×%d×%d) does not match the input width "
+                           "%lld (%d×%d×%d)",
+                           (long long)m->dec.out_dim, m->dec.out_c, m->dec.out_h, m->dec.out_w,
+                           (long long)m->in_dim, m->in_c, m->in_h, m->in_w);
     if (!rc)
         rc = model_alloc_norm(m, err);
     if (!rc && !(m->xbuf = anamo_alloc((size_t)(m->max_batch * m->in_dim) * sizeof(float))))
         rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "model: cannot allocate the batch buffer");
-    if (!rc && !(m->codebuf = anamo_alloc((size_t)(m->max_batch * m->enc.out_dim) *
-                                          sizeof(float))))
+    if (!rc && !(m->codebuf = anamo_alloc((size_t)(m->max_batch * m->enc.out_dim) * sizeof(float))))
         rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "model: cannot allocate the code buffer");
     if (rc) {
         anamo_model_free(m);
@@ -108,8 +107,8 @@ void anamo_model_conv_impl(const anamo_model *m, char *out, size_t size)
             int n = l->dnnl ? snprintf(out + used, size - used, "%s%s.%d oneDNN (%s, %s, %s)",
                                        used ? "; " : "", b->name, l->index, fwd,
                                        conv_dnnl_impl(l, 1), conv_dnnl_impl(l, 2))
-                            : snprintf(out + used, size - used, "%s%s.%d im2col",
-                                       used ? "; " : "", b->name, l->index);
+                            : snprintf(out + used, size - used, "%s%s.%d im2col", used ? "; " : "",
+                                       b->name, l->index);
             if (n < 0 || (size_t)n >= size - used)
                 return;
             used += (size_t)n;
@@ -121,8 +120,9 @@ int anamo_model_fit_standardize(anamo_model *m, const anamo_dataset *ds, anamo_e
 {
     if (ds->dim != m->in_dim || ds->n < 1)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld features, the model takes %lld",
-                          ds->source, (long long)ds->dim, (long long)m->in_dim);
-    double *sum = calloc((size_t)m->in_dim, sizeof *sum), *sq = calloc((size_t)m->in_dim, sizeof *sq);
+                             ds->source, (long long)ds->dim, (long long)m->in_dim);
+    double *sum = calloc((size_t)m->in_dim, sizeof *sum),
+           *sq = calloc((size_t)m->in_dim, sizeof *sq);
     float *row = malloc((size_t)m->in_dim * sizeof *row);
     if (!sum || !sq || !row) {
         free(sum), free(sq), free(row);
@@ -150,7 +150,7 @@ int anamo_model_fit_data_mean(anamo_model *m, const anamo_dataset *ds, anamo_err
 {
     if (ds->dim != m->in_dim || ds->n < 1)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld features, the model takes %lld",
-                          ds->source, (long long)ds->dim, (long long)m->in_dim);
+                             ds->source, (long long)ds->dim, (long long)m->in_dim);
     double *sum = calloc((size_t)m->in_dim, sizeof *sum);
     float *row = malloc((size_t)m->in_dim * sizeof *row);
     if (!m->data_mean)
@@ -178,8 +178,8 @@ static int is_reshape(const layer *l)
 
 static const char *layer_word(const layer *l)
 {
-    static const char *const WORDS[] = {"linear", "an activation", "conv2d", "convtranspose2d",
-                                        "batchnorm", "flatten", "unflatten"};
+    static const char *const WORDS[] = {"linear",    "an activation", "conv2d",   "convtranspose2d",
+                                        "batchnorm", "flatten",       "unflatten"};
     return (unsigned)l->kind < sizeof WORDS / sizeof WORDS[0] ? WORDS[l->kind] : "?";
 }
 
@@ -251,11 +251,12 @@ static int check_rows(const anamo_model *m, const anamo_dataset *ds, int64_t fir
                       anamo_err *err)
 {
     if (ds->dim != m->in_dim)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: samples have %lld values, the model takes %lld",
-                          ds->source, (long long)ds->dim, (long long)m->in_dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: samples have %lld values, the model takes %lld", ds->source,
+                             (long long)ds->dim, (long long)m->in_dim);
     if (first < 0 || count < 0 || first + count > ds->n)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: rows %lld..%lld outside 0..%lld", ds->source,
-                          (long long)first, (long long)(first + count), (long long)ds->n);
+                             (long long)first, (long long)(first + count), (long long)ds->n);
     return ANAMO_OK;
 }
 
@@ -297,8 +298,8 @@ int anamo_model_encode(anamo_model *m, const anamo_dataset *ds, int64_t first, i
     return model_encode_rows(m, ds, first, count, codes, m->binary_codes, err);
 }
 
-int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t first,
-                            int64_t count, float *recon, anamo_err *err)
+int anamo_model_reconstruct(anamo_model *m, const anamo_dataset *ds, int64_t first, int64_t count,
+                            float *recon, anamo_err *err)
 {
     int rc = check_rows(m, ds, first, count, err);
     const int64_t D = m->in_dim;

@@ -13,18 +13,18 @@ struct anamo_model {
     int in_c, in_h, in_w;
     int64_t in_dim;
     int max_batch;
-    int standardize;      /* 1: inputs are (x − mean)/std per feature */
-    float *norm_mean;     /* (in_dim) */
-    float *norm_std;      /* (in_dim), never 0 */
-    float *data_mean;     /* (in_dim) the training set's mean in the input's scale, or NULL */
-    float *xbuf;          /* (max_batch, in_dim): the current batch, normalized */
+    int standardize;  /* 1: inputs are (x − mean)/std per feature */
+    float *norm_mean; /* (in_dim) */
+    float *norm_std;  /* (in_dim), never 0 */
+    float *data_mean; /* (in_dim) the training set's mean in the input's scale, or NULL */
+    float *xbuf;      /* (max_batch, in_dim): the current batch, normalized */
     char encoder_spec[MODEL_SPEC_MAX];
     char decoder_spec[MODEL_SPEC_MAX];
     anamo_init_kind init;
     float init_scale;
     uint64_t seed;
-    int binary_codes;     /* codes seen by evaluation are [E(x) ≥ 0.5] */
-    float *codebuf;       /* (max_batch, code_dim): a batch of binarized codes */
+    int binary_codes; /* codes seen by evaluation are [E(x) ≥ 0.5] */
+    float *codebuf;   /* (max_batch, code_dim): a batch of binarized codes */
 };
 
 /* Both blocks in evaluation mode (batch norm's running statistics). */

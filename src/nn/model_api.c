@@ -8,20 +8,23 @@
 #include <string.h>
 
 /* A float array of n rows of dim values the caller says it holds, against the model's. */
-static int check_array(const float *a, const char *what, int64_t n, int64_t dim,
-                       int64_t model_dim, const char *model_what, anamo_err *err)
+static int check_array(const float *a, const char *what, int64_t n, int64_t dim, int64_t model_dim,
+                       const char *model_what, anamo_err *err)
 {
     if (!a)
         return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the array is NULL", what);
     if ((uintptr_t)a % sizeof(float))
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: the float32 array at %p is not 4-byte "
-                             "aligned", what, (const void *)a);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: the float32 array at %p is not 4-byte "
+                             "aligned",
+                             what, (const void *)a);
     if (n < 1)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld rows (at least 1)", what,
-                             (long long)n);
+        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld rows (at least 1)", what, (long long)n);
     if (dim != model_dim)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: rows of %lld values, the model's %s has "
-                             "%lld", what, (long long)dim, model_what, (long long)model_dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: rows of %lld values, the model's %s has "
+                             "%lld",
+                             what, (long long)dim, model_what, (long long)model_dim);
     return ANAMO_OK;
 }
 
@@ -34,8 +37,7 @@ static int check_model(const anamo_model *m, const char *verb, anamo_err *err)
 static int wrap_rows(const anamo_model *m, const float *x, int64_t n, anamo_dataset *ds,
                      anamo_err *err)
 {
-    return anamo_dataset_wrap(ds, x, ANAMO_F32, n, m->in_c, m->in_h, m->in_w, NULL, "input x",
-                              err);
+    return anamo_dataset_wrap(ds, x, ANAMO_F32, n, m->in_c, m->in_h, m->in_w, NULL, "input x", err);
 }
 
 int anamo_encode(anamo_model *m, const float *x, int64_t n, int64_t x_dim, float *codes,
@@ -96,9 +98,13 @@ static int block_tensors(const block *b) { return b->nparams_tensors + b->nbuffe
 static void view_param(const block *b, int which, int i, anamo_tensor_view *v)
 {
     const param_ref *p = &b->params_ref[i];
-    *v = (anamo_tensor_view){.name = p->name, .role = ANAMO_ROLE_PARAMETER, .block = which,
-                             .data = b->params + p->offset, .grad = b->grads + p->offset,
-                             .ndim = p->ndim, .numel = p->numel};
+    *v = (anamo_tensor_view){.name = p->name,
+                             .role = ANAMO_ROLE_PARAMETER,
+                             .block = which,
+                             .data = b->params + p->offset,
+                             .grad = b->grads + p->offset,
+                             .ndim = p->ndim,
+                             .numel = p->numel};
     memcpy(v->shape, p->shape, sizeof v->shape);
 }
 
@@ -120,9 +126,12 @@ static void view_buffer(const block *b, int which, int i, anamo_tensor_view *v)
 static void view_normalize(const anamo_model *m, int i, anamo_tensor_view *v)
 {
     *v = (anamo_tensor_view){.name = i ? "normalize.std" : "normalize.mean",
-                             .role = ANAMO_ROLE_NORMALIZE, .block = -1,
-                             .data = i ? m->norm_std : m->norm_mean, .ndim = 1,
-                             .shape = {m->in_dim}, .numel = m->in_dim};
+                             .role = ANAMO_ROLE_NORMALIZE,
+                             .block = -1,
+                             .data = i ? m->norm_std : m->norm_mean,
+                             .ndim = 1,
+                             .shape = {m->in_dim},
+                             .numel = m->in_dim};
 }
 
 int anamo_model_tensor_count(const anamo_model *m)
@@ -136,8 +145,10 @@ int anamo_model_tensor_at(anamo_model *m, int i, anamo_tensor_view *out, anamo_e
         return anamo_err_set(err, ANAMO_ERR_ARG, "tensor_at: %s is NULL", m ? "out" : "the model");
     const int count = anamo_model_tensor_count(m);
     if (i < 0 || i >= count)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "tensor_at: index %d is not within the model's "
-                             "%d tensors", i, count);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "tensor_at: index %d is not within the model's "
+                             "%d tensors",
+                             i, count);
     for (int which = 0; which < 2; which++) {
         const block *b = block_of(m, which);
         if (i < b->nparams_tensors) {
@@ -159,7 +170,9 @@ int anamo_model_tensor(anamo_model *m, const char *name, anamo_tensor_view *out,
 {
     if (!m || !name || !out)
         return anamo_err_set(err, ANAMO_ERR_ARG, "tensor: %s is NULL",
-                             !m ? "the model" : !name ? "the name" : "out");
+                             !m      ? "the model"
+                             : !name ? "the name"
+                                     : "out");
     const int count = anamo_model_tensor_count(m);
     for (int i = 0; i < count; i++) {
         int rc = anamo_model_tensor_at(m, i, out, err);
@@ -171,9 +184,8 @@ int anamo_model_tensor(anamo_model *m, const char *name, anamo_tensor_view *out,
     memset(out, 0, sizeof *out);
     return anamo_err_set(err, ANAMO_ERR_ARG, "no tensor '%.200s' in the model (it has %s … %s)",
                          name, m->enc.nparams_tensors ? m->enc.params_ref[0].name : "none",
-                         m->dec.nparams_tensors
-                             ? m->dec.params_ref[m->dec.nparams_tensors - 1].name
-                             : "none");
+                         m->dec.nparams_tensors ? m->dec.params_ref[m->dec.nparams_tensors - 1].name
+                                                : "none");
 }
 
 /* ---- layers ------------------------------------------------------------------------------ */
@@ -203,8 +215,7 @@ static int64_t layer_params(const layer *l)
     }
 }
 
-int anamo_model_layer(const anamo_model *m, int which, int i, anamo_layer_info *out,
-                      anamo_err *err)
+int anamo_model_layer(const anamo_model *m, int which, int i, anamo_layer_info *out, anamo_err *err)
 {
     if (!m || !out)
         return anamo_err_set(err, ANAMO_ERR_ARG, "layer: %s is NULL", m ? "out" : "the model");
@@ -215,11 +226,19 @@ int anamo_model_layer(const anamo_model *m, int which, int i, anamo_layer_info *
     const block *b = block_of(m, which);
     const layer *l = &b->layers[i];
     const int conv = l->kind == LAYER_CONV2D || l->kind == LAYER_CONVT2D;
-    *out = (anamo_layer_info){.kind = (anamo_layer_kind)l->kind, .block = which,
-                              .index = l->index, .in_c = l->in_c, .in_h = l->in_h,
-                              .in_w = l->in_w, .out_c = l->out_c, .out_h = l->out_h,
-                              .out_w = l->out_w, .in_dim = l->in_dim, .out_dim = l->out_dim,
-                              .kernel = conv ? l->k : 0, .stride = conv ? l->stride : 0,
+    *out = (anamo_layer_info){.kind = (anamo_layer_kind)l->kind,
+                              .block = which,
+                              .index = l->index,
+                              .in_c = l->in_c,
+                              .in_h = l->in_h,
+                              .in_w = l->in_w,
+                              .out_c = l->out_c,
+                              .out_h = l->out_h,
+                              .out_w = l->out_w,
+                              .in_dim = l->in_dim,
+                              .out_dim = l->out_dim,
+                              .kernel = conv ? l->k : 0,
+                              .stride = conv ? l->stride : 0,
                               .padding = conv ? l->pad : 0,
                               .output_padding = conv ? l->out_pad : 0,
                               .params = layer_params(l)};

@@ -21,14 +21,14 @@
 static const struct {
     const char *word;
     act_kind act;
-} ACT_WORDS[] = {{"identity", ACT_IDENTITY}, {"relu", ACT_RELU},  {"sigmoid", ACT_SIGMOID},
-                 {"tanh", ACT_TANH},         {"step", ACT_STEP},  {"smoothstep", ACT_SMOOTHSTEP},
+} ACT_WORDS[] = {{"identity", ACT_IDENTITY}, {"relu", ACT_RELU}, {"sigmoid", ACT_SIGMOID},
+                 {"tanh", ACT_TANH},         {"step", ACT_STEP}, {"smoothstep", ACT_SMOOTHSTEP},
                  {"step_ste", ACT_STEP_STE}};
 
-#define SPEC_ALLOWED                                                                           \
-    "linear N [w=VALUE] [b=VALUE] | conv2d C kK [sS] [pP] | "                                  \
-    "convtranspose2d C kK [sS] [pP] [opO] | batchnorm | "                                      \
-    "flatten | unflatten C H W | identity | relu | sigmoid | tanh | step | step_ste | "         \
+#define SPEC_ALLOWED                                                                    \
+    "linear N [w=VALUE] [b=VALUE] | conv2d C kK [sS] [pP] | "                           \
+    "convtranspose2d C kK [sS] [pP] [opO] | batchnorm | "                               \
+    "flatten | unflatten C H W | identity | relu | sigmoid | tanh | step | step_ste | " \
     "smoothstep [EPS]"
 
 #define SPEC_MAX_ARGS 4
@@ -42,7 +42,7 @@ typedef struct item_args {
     int nnum;
     double k, s, p, op;
     int has_k;
-    double w, b;        /* constant initial weight and bias of a linear layer */
+    double w, b; /* constant initial weight and bias of a linear layer */
     int has_w, has_b;
 } item_args;
 
@@ -77,11 +77,16 @@ static int named_number(item_args *a, const char *tok)
         double x = strtod(v, &end);
         if (end == v || *end)
             return -1;
-        if (i == 0) a->op = x;
-        else if (i == 1) a->k = x, a->has_k = 1;
-        else if (i == 2) a->s = x;
-        else if (i == 3) a->p = x;
-        else if (a->nnum < SPEC_MAX_ARGS) a->num[a->nnum++] = x;
+        if (i == 0)
+            a->op = x;
+        else if (i == 1)
+            a->k = x, a->has_k = 1;
+        else if (i == 2)
+            a->s = x;
+        else if (i == 3)
+            a->p = x;
+        else if (a->nnum < SPEC_MAX_ARGS)
+            a->num[a->nnum++] = x;
         return 0;
     }
     return -1;
@@ -118,8 +123,8 @@ static int positive_int(double x) { return x >= 1 && x <= SPEC_MAX_DIM && x == (
 static int set_conv(layer *l, const item_args *a, int transposed)
 {
     if (a->nnum != 1 || !positive_int(a->num[0]) || !a->has_k || !positive_int(a->k) ||
-        !positive_int(a->s) || a->p < 0 || a->p != (int)a->p || a->op < 0 ||
-        a->op != (int)a->op || (a->op >= a->s && a->op > 0) || (!transposed && a->op > 0))
+        !positive_int(a->s) || a->p < 0 || a->p != (int)a->p || a->op < 0 || a->op != (int)a->op ||
+        (a->op >= a->s && a->op > 0) || (!transposed && a->op > 0))
         return -1;
     l->kind = transposed ? LAYER_CONVT2D : LAYER_CONV2D;
     l->out_c = (int)a->num[0];
@@ -142,8 +147,8 @@ static int set_activation(layer *l, const item_args *a)
     size_t k, nwords = sizeof ACT_WORDS / sizeof ACT_WORDS[0];
     for (k = 0; k < nwords && strcmp(a->word, ACT_WORDS[k].word); k++)
         ;
-    if (k == nwords || !(a->nnum == 0 || (ACT_WORDS[k].act == ACT_SMOOTHSTEP && a->nnum == 1 &&
-                                          a->num[0] > 0)))
+    if (k == nwords ||
+        !(a->nnum == 0 || (ACT_WORDS[k].act == ACT_SMOOTHSTEP && a->nnum == 1 && a->num[0] > 0)))
         return -1;
     l->kind = LAYER_ACT;
     l->act = ACT_WORDS[k].act;
@@ -203,7 +208,7 @@ int spec_add_layer(block *b, const char *item, int *c, int *h, int *w, int *cm, 
     item_args a;
     if (b->nlayers == BLOCK_MAX_LAYERS)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: more than %d layers", b->name,
-                          BLOCK_MAX_LAYERS);
+                             BLOCK_MAX_LAYERS);
     layer *l = &b->layers[b->nlayers];
     memset(l, 0, sizeof *l);
     l->index = b->nlayers;
@@ -212,16 +217,18 @@ int spec_add_layer(block *b, const char *item, int *c, int *h, int *w, int *cm, 
     int rc = parse_item(item, &a) ? -1 : set_layer(l, &a);
     if (rc == -1)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "%s: layer %d: cannot read '%s' (allowed: %s)",
-                          b->name, l->index, item, SPEC_ALLOWED);
+                             b->name, l->index, item, SPEC_ALLOWED);
     if (rc == -3)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "%s: layer %d '%s': w= and b= (constant initial weights) are allowed "
-                          "on linear layers only", b->name, l->index, item);
+                             "%s: layer %d '%s': w= and b= (constant initial weights) are allowed "
+                             "on linear layers only",
+                             b->name, l->index, item);
     if (rc == -2)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "%s: layer %d '%s' does not fit its input of shape %d×%d×%d%s",
-                          b->name, l->index, item, *c, *h, *w,
-                          l->kind == LAYER_LINEAR ? " (put 'flatten' before a linear layer)" : "");
+                             "%s: layer %d '%s' does not fit its input of shape %d×%d×%d%s",
+                             b->name, l->index, item, *c, *h, *w,
+                             l->kind == LAYER_LINEAR ? " (put 'flatten' before a linear layer)"
+                                                     : "");
     l->out_dim = (int64_t)l->out_c * l->out_h * l->out_w;
     *c = l->out_c, *h = l->out_h, *w = l->out_w, *cm = l->out_cm;
     b->nlayers++;

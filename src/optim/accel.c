@@ -20,15 +20,12 @@
 
 #define OPTIM_OMP_MIN 65536
 
-double accel_next_s(double s)
-{
-    return (1.0 + sqrt(1.0 + 4.0 * s * s)) / 2.0;
-}
+double accel_next_s(double s) { return (1.0 + sqrt(1.0 + 4.0 * s * s)) / 2.0; }
 
 void accel_start(const float *theta, float *state, int64_t n)
 {
     memcpy(ACCEL_X(state), theta, (size_t)n * sizeof *state); /* x_0 = y_0 = θ */
-    ACCEL_S(state, n) = 1.0f;                                  /* s_0 = 1 */
+    ACCEL_S(state, n) = 1.0f;                                 /* s_0 = 1 */
 }
 
 void accel_finish(float *theta, const float *state, int64_t n)
@@ -126,8 +123,8 @@ static double gradient_step(const optim_cfg *cfg, prox_kind prox, float *y, cons
     return against;
 }
 
-void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state,
-                      int64_t n, int64_t t)
+void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state, int64_t n,
+                      int64_t t)
 {
     float *x = ACCEL_X(state), *x_prev = ACCEL_X_PREV(state, n);
     if (t <= 1)

@@ -19,8 +19,8 @@ static double quadratic_model(const float *y, const float *grad, const float *p,
 }
 
 double backtrack_step(const float *y, const float *grad, double f_y, double L_prev, double eta,
-                      prox_kind prox, float prox_lambda, const norm_groups *unit_norm,
-                      float *out, int64_t n, smooth_fn f_at, void *ctx, int max_tries, int *ok)
+                      prox_kind prox, float prox_lambda, const norm_groups *unit_norm, float *out,
+                      int64_t n, smooth_fn f_at, void *ctx, int max_tries, int *ok)
 {
     double L = L_prev;
     *ok = 0;

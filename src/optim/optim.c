@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#define TORCH_EPS 1e-8f         /* torch.optim.Adam's and RMSprop's eps */
+#define TORCH_EPS 1e-8f          /* torch.optim.Adam's and RMSprop's eps */
 #define TORCH_ADAGRAD_EPS 1e-10f /* torch.optim.Adagrad's */
 #define TORCH_ADAM_LR 1e-3f      /* torch.optim.Adam's lr */
 #define TORCH_ADAPTIVE_LR 1e-2f  /* torch.optim.Adagrad's and RMSprop's */
@@ -12,8 +12,13 @@
 
 optim_cfg optim_defaults(optim_kind kind, float lr)
 {
-    optim_cfg cfg = {.kind = kind, .lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = TORCH_EPS,
-                     .momentum = 0.9f, .alpha = 0.99f};
+    optim_cfg cfg = {.kind = kind,
+                     .lr = lr,
+                     .beta1 = 0.9f,
+                     .beta2 = 0.999f,
+                     .eps = TORCH_EPS,
+                     .momentum = 0.9f,
+                     .alpha = 0.99f};
     if (kind == OPTIM_ADAGRAD)
         cfg.eps = TORCH_ADAGRAD_EPS;
     return cfg;
@@ -32,11 +37,11 @@ float optim_default_lr(optim_kind kind)
 int64_t optim_state_floats(optim_kind kind, int64_t n)
 {
     switch (kind) {
-    case OPTIM_ADAM: return 2 * n;      /* m, v */
+    case OPTIM_ADAM: return 2 * n; /* m, v */
     case OPTIM_MOMENTUM:
-    case OPTIM_NESTEROV: return n;      /* the velocity b */
-    case OPTIM_ADAGRAD: return n;       /* Σ g² */
-    case OPTIM_RMSPROP: return n;       /* v */
+    case OPTIM_NESTEROV: return n; /* the velocity b */
+    case OPTIM_ADAGRAD: return n;  /* Σ g² */
+    case OPTIM_RMSPROP: return n;  /* v */
     case OPTIM_ACCELERATED:
     case OPTIM_FISTA: return 2 * n + 1; /* x_j, x_{j−1}, s_j */
     case OPTIM_SGD:
@@ -119,4 +124,3 @@ const char *restart_name(restart_kind kind) { return name_of(ANAMO_ENUM_RESTART,
 int restart_parse(const char *s) { return anamo_enum_parse(ANAMO_ENUM_RESTART, s); }
 const char *schedule_name(schedule_kind kind) { return name_of(ANAMO_ENUM_SCHEDULE, (int)kind); }
 int schedule_parse(const char *s) { return anamo_enum_parse(ANAMO_ENUM_SCHEDULE, s); }
-

@@ -21,16 +21,16 @@ typedef enum optim_kind {
     OPTIM_ACCELERATED, /* accelerated gradient with the s_j sequence = FISTA without a prox */
     OPTIM_ADAGRAD,
     OPTIM_RMSPROP,
-    OPTIM_FISTA,       /* proximal gradient with the s_j momentum (Beck & Teboulle 2009) */
-    OPTIM_NESTEROV,    /* torch.optim.SGD(momentum=β, nesterov=True) (Sutskever et al. 2013) */
+    OPTIM_FISTA,    /* proximal gradient with the s_j momentum (Beck & Teboulle 2009) */
+    OPTIM_NESTEROV, /* torch.optim.SGD(momentum=β, nesterov=True) (Sutskever et al. 2013) */
     OPTIM_COUNT
 } optim_kind;
 
 typedef enum prox_kind {
     PROX_NONE = 0,
-    PROX_L1,         /* soft threshold: sign(v)·max(|v| − τ, 0) */
-    PROX_NONNEG,     /* projection onto v ≥ 0 */
-    PROX_L1_NONNEG,  /* max(v − τ, 0): soft threshold then projection */
+    PROX_L1,        /* soft threshold: sign(v)·max(|v| − τ, 0) */
+    PROX_NONNEG,    /* projection onto v ≥ 0 */
+    PROX_L1_NONNEG, /* max(v − τ, 0): soft threshold then projection */
     PROX_COUNT
 } prox_kind;
 
@@ -62,7 +62,7 @@ typedef struct optim_cfg {
     float weight_decay;      /* L2 added to the gradient, as PyTorch's weight_decay */
     prox_kind prox;          /* FISTA's prox of lr·prox_lambda·h */
     float prox_lambda;
-    restart_kind restart;    /* accelerated methods; RESTART_FUNCTION is the caller's call */
+    restart_kind restart;     /* accelerated methods; RESTART_FUNCTION is the caller's call */
     const float *prox_weight; /* NULL, or per-coordinate weights of the prox's τ, element i
                                  taking prox_weight[i % prox_period] (a weighted soft
                                  threshold over rows of prox_period code units) */
@@ -107,8 +107,7 @@ void optim_nesterov_step(const optim_cfg *cfg, float *theta, const float *grad, 
 void optim_adagrad_step(const optim_cfg *cfg, float *theta, const float *grad, float *sum,
                         int64_t n);
 /* torch.optim.RMSprop: v = α v + (1 − α) g²; θ −= lr·g/(√v + eps) */
-void optim_rmsprop_step(const optim_cfg *cfg, float *theta, const float *grad, float *v,
-                        int64_t n);
+void optim_rmsprop_step(const optim_cfg *cfg, float *theta, const float *grad, float *v, int64_t n);
 
 /* ---- accelerated methods (accel.c) --------------------------------------------------------
  * Parameters hold the extrapolated point y_j, where the gradient is evaluated; the state holds
@@ -132,8 +131,8 @@ int accel_against_momentum(const float *y_j, const float *x_next, const float *s
 /* theta ← x_j: the sequence's result is its last iterate, not the extrapolated y_j. */
 void accel_finish(float *theta, const float *state, int64_t n);
 /* t == 1 sets x_0 = y_0 = theta and s_0 = 1 (the sequence restarts). */
-void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state,
-                      int64_t n, int64_t t);
+void optim_fista_step(const optim_cfg *cfg, float *y, const float *grad, float *state, int64_t n,
+                      int64_t t);
 /* Function-value restart, for a caller that finds F(x_{j+1}) > F(x_j): the step is undone and
  * the sequence restarts from the better point, x_{j+1} = y_{j+1} = x_j, s = 1, so the
  * objective at the iterates never increases (as Beck and Teboulle's monotone FISTA). */
@@ -181,8 +180,8 @@ void norm_groups_tangent(const norm_groups *g, const float *theta, float *grad);
  * point is feasible: p = P(prox_{1/L}(y − ∇f(y)/L)). */
 typedef double (*smooth_fn)(void *ctx, const float *point);
 double backtrack_step(const float *y, const float *grad, double f_y, double L_prev, double eta,
-                      prox_kind prox, float prox_lambda, const norm_groups *unit_norm,
-                      float *out, int64_t n, smooth_fn f_at, void *ctx, int max_tries, int *ok);
+                      prox_kind prox, float prox_lambda, const norm_groups *unit_norm, float *out,
+                      int64_t n, smooth_fn f_at, void *ctx, int max_tries, int *ok);
 
 /* ---- learning-rate schedules (schedule.c) -------------------------------------------------
  * Applied at the end of each epoch to the phase's learning rate.
@@ -191,7 +190,12 @@ double backtrack_step(const float *y, const float *grad, double f_y, double L_pr
  *   plateau    lr·factor when the monitored loss has not improved by a relative threshold
  *              for more than `patience` epochs, never below min_lr (torch ReduceLROnPlateau,
  *              mode min, threshold_mode rel, cooldown 0) */
-typedef enum schedule_kind { SCHED_CONSTANT = 0, SCHED_STEP, SCHED_PLATEAU, SCHED_COUNT } schedule_kind;
+typedef enum schedule_kind {
+    SCHED_CONSTANT = 0,
+    SCHED_STEP,
+    SCHED_PLATEAU,
+    SCHED_COUNT
+} schedule_kind;
 typedef struct schedule_cfg {
     schedule_kind kind;
     int step_size;
@@ -200,10 +204,10 @@ typedef struct schedule_cfg {
     int patience;
 } schedule_cfg;
 typedef struct schedule_state {
-    float lr;          /* the current learning rate */
-    double best;       /* plateau: best loss so far (INFINITY at first) */
-    int bad_epochs;    /* plateau: epochs since the best */
-    int64_t epochs;    /* epochs seen */
+    float lr;       /* the current learning rate */
+    double best;    /* plateau: best loss so far (INFINITY at first) */
+    int bad_epochs; /* plateau: epochs since the best */
+    int64_t epochs; /* epochs seen */
 } schedule_state;
 schedule_cfg schedule_defaults(schedule_kind kind);
 void schedule_init(schedule_state *s, float base_lr);

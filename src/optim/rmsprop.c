@@ -8,8 +8,7 @@
 
 #define OPTIM_OMP_MIN 65536
 
-void optim_rmsprop_step(const optim_cfg *cfg, float *theta, const float *grad, float *v,
-                        int64_t n)
+void optim_rmsprop_step(const optim_cfg *cfg, float *theta, const float *grad, float *v, int64_t n)
 {
     const float lr = cfg->lr, alpha = cfg->alpha, eps = cfg->eps, wd = cfg->weight_decay;
 #pragma omp parallel for simd if (n > OPTIM_OMP_MIN)

@@ -10,8 +10,13 @@
 
 schedule_cfg schedule_defaults(schedule_kind kind)
 {
-    schedule_cfg c = {.kind = kind, .step_size = 1, .gamma = 0.1f, .factor = 0.1f,
-                      .threshold = 1e-4f, .min_lr = 0.0f, .patience = 10};
+    schedule_cfg c = {.kind = kind,
+                      .step_size = 1,
+                      .gamma = 0.1f,
+                      .factor = 0.1f,
+                      .threshold = 1e-4f,
+                      .min_lr = 0.0f,
+                      .patience = 10};
     return c;
 }
 

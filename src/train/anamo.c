@@ -141,8 +141,8 @@ static void gradient_step(block *b, float step, const float *y_j, const norm_gro
 
 /* x_{j+1} = prox_{e·λ·g}(z), z in the encoder's parameters (kept in z_span), by K sub-gradient
  * iterations u_{i+1} = u_i − η·(e·λ·∂g(u_i) + (u_i − z)) from u_0 = z, in place. */
-static void subgradient_prox(anamo_trainer *t, const anamo_phase *ph, const train_batch *X,
-                             float e, float *z_span)
+static void subgradient_prox(anamo_trainer *t, const anamo_phase *ph, const train_batch *X, float e,
+                             float *z_span)
 {
     block *enc = &t->m->enc;
     const int64_t n = enc->nparams, codes = (int64_t)X->B * enc->out_dim;
@@ -166,8 +166,8 @@ static void subgradient_prox(anamo_trainer *t, const anamo_phase *ph, const trai
 /* Whether y_{j+1} restarts at x_{j+1} (the block's parameters): "gradient", the step from y_j
  * went against the momentum; "function", F rose, F(x_{j+1}) > F(x_j), one more evaluation of
  * F (F_j follows the iterates). */
-static int restart_due(anamo_trainer *t, const phase_rt *rt, int which,
-                       const train_objective *F, const float *y_j, double *F_j)
+static int restart_due(anamo_trainer *t, const phase_rt *rt, int which, const train_objective *F,
+                       const float *y_j, double *F_j)
 {
     const block *b = which == 0 ? &t->m->enc : &t->m->dec;
     if (rt->opt.restart == RESTART_GRADIENT)
@@ -250,7 +250,7 @@ static int anamo_step(anamo_trainer *t, int phase_idx, const train_batch *X, ste
     int rc = encoder_iterations(t, phase_idx, X, out, err);
     if (rc)
         return rc;
-    train_set_modes(t, 0, 1); /* and the encoder while the decoder moves */
+    train_set_modes(t, 0, 1);  /* and the encoder while the decoder moves */
     float *H = t->batch_codes; /* H = E_θ(X_k), once */
     memcpy(H, block_forward(&t->m->enc, X->x, X->B),
            (size_t)((int64_t)X->B * t->m->enc.out_dim) * sizeof(float));
@@ -260,6 +260,9 @@ static int anamo_step(anamo_trainer *t, int phase_idx, const train_batch *X, ste
     return ANAMO_OK;
 }
 
-const scheme SCHEME_ANAMO = {.name = "encoder then decoder", .enter = anamo_enter,
-                             .step = anamo_step, .uses = SCHEME_USES_WORK_SPANS,
-                             .updates = {1, 1}, .fixed_steps = 1};
+const scheme SCHEME_ANAMO = {.name = "encoder then decoder",
+                             .enter = anamo_enter,
+                             .step = anamo_step,
+                             .uses = SCHEME_USES_WORK_SPANS,
+                             .updates = {1, 1},
+                             .fixed_steps = 1};

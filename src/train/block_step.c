@@ -13,10 +13,7 @@ static int is_accelerated(optim_kind kind)
     return kind == OPTIM_ACCELERATED || kind == OPTIM_FISTA;
 }
 
-static block *block_of(anamo_trainer *t, int which)
-{
-    return which == 0 ? &t->m->enc : &t->m->dec;
-}
+static block *block_of(anamo_trainer *t, int which) { return which == 0 ? &t->m->enc : &t->m->dec; }
 
 int block_step_enter(anamo_trainer *t, int which, const optim_cfg *cfg, anamo_err *err)
 {
@@ -60,8 +57,7 @@ static int gradients_through_encoder(anamo_trainer *t, int phase_idx, const trai
     return ANAMO_OK;
 }
 
-void block_step(anamo_trainer *t, int which, int phase_idx, const train_objective *f,
-                double f_y)
+void block_step(anamo_trainer *t, int which, int phase_idx, const train_objective *f, double f_y)
 {
     block *b = block_of(t, which);
     const phase_rt *rt = &t->rt[phase_idx];

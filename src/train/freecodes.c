@@ -28,8 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LS_RIDGE 1e-3  /* ρ relative to the mean diagonal of AᵀA */
-#define LS_CHUNK 1024  /* rows of [X 1] formed at a time */
+#define LS_RIDGE 1e-3 /* ρ relative to the mean diagonal of AᵀA */
+#define LS_CHUNK 1024 /* rows of [X 1] formed at a time */
 
 static int freecodes_enter(anamo_trainer *t, int phase_idx, anamo_err *err)
 {
@@ -66,7 +66,7 @@ static double codes_iterations(anamo_trainer *t, int phase_idx, const train_batc
     cfg.prox_lambda = t->spec.lambda / (float)X->B; /* λ·(1/B)Σ_b Σ_j n_j|v_bj| */
     cfg.restart = t->rt[phase_idx].opt.restart;
     if (t->spec.penalty == ANAMO_PENALTY_DECODER_L1) { /* a weighted soft threshold: τ·n_j */
-        penalty_forward(t, V, X->B, NULL); /* fills t->unit_weight (φ is fixed) */
+        penalty_forward(t, V, X->B, NULL);             /* fills t->unit_weight (φ is fixed) */
         cfg.prox_weight = t->unit_weight;
         cfg.prox_period = t->m->enc.out_dim;
     }
@@ -85,8 +85,8 @@ static double codes_iterations(anamo_trainer *t, int phase_idx, const train_batc
     return start->loss;
 }
 
-static int freecodes_step(anamo_trainer *t, int phase_idx, const train_batch *X,
-                          step_losses *out, anamo_err *err)
+static int freecodes_step(anamo_trainer *t, int phase_idx, const train_batch *X, step_losses *out,
+                          anamo_err *err)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     const int64_t m = t->m->enc.out_dim;
@@ -143,10 +143,10 @@ static int normal_equations(anamo_trainer *t, const float *h, float *ata, float 
                 target[r * code_dim + k] = 2.0f * h[(first + r) * code_dim + k] - 1.0f;
         }
         float beta = first ? 1.0f : 0.0f;
-        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, rows, 1.0f, a, (int)K, beta,
-                    ata, (int)K);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)code_dim, rows, 1.0f,
-                    a, (int)K, target, (int)code_dim, beta, att, (int)code_dim);
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)K, rows, 1.0f, a, (int)K, beta, ata,
+                    (int)K);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)code_dim, rows, 1.0f, a,
+                    (int)K, target, (int)code_dim, beta, att, (int)code_dim);
     }
     anamo_free(a), anamo_free(target), anamo_free(x);
     return ANAMO_OK;
@@ -169,12 +169,11 @@ static int fit_least_squares(anamo_trainer *t, const float *h, anamo_err *err)
         const float ridge = (float)(LS_RIDGE * trace / (double)K) + 1e-6f;
         for (int64_t i = 0; i < K; i++)
             ata[i * K + i] += ridge;
-        lapack_int info = LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)K,
-                                        (lapack_int)code_dim, ata, (lapack_int)K, att,
-                                        (lapack_int)code_dim);
+        lapack_int info = LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)K, (lapack_int)code_dim,
+                                        ata, (lapack_int)K, att, (lapack_int)code_dim);
         if (info != 0)
             rc = anamo_err_set(err, ANAMO_ERR_ARG, "least squares: Cholesky failed (info %d)",
-                            (int)info);
+                               (int)info);
     }
     if (!rc) {
         layer *lin = &m->enc.layers[0];
@@ -196,8 +195,8 @@ static int fit_bce(anamo_trainer *t, const anamo_phase *ph, const float *h, anam
     const layer *last = &enc->layers[enc->nlayers - 1];
     if (last->kind != LAYER_ACT || last->act != ACT_SIGMOID || enc->nlayers < 2)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "freecodes: fit = bce needs an encoder ending in sigmoid after a "
-                          "linear layer (or use fit = least_squares with 'linear M, step')");
+                             "freecodes: fit = bce needs an encoder ending in sigmoid after a "
+                             "linear layer (or use fit = least_squares with 'linear M, step')");
     const int64_t N = t->train->n, code_dim = enc->out_dim;
     const int B = ph->batch;
     float *dlogits = anamo_alloc((size_t)(B * code_dim) * sizeof *dlogits);
@@ -253,8 +252,9 @@ static int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err)
                         (!strcmp(ph->fit, "auto") && encoder_is_affine_step(&t->m->enc));
     int rc;
     if (least_squares && !encoder_is_affine_step(&t->m->enc))
-        rc = anamo_err_set(err, ANAMO_ERR_CONFIG, "freecodes: fit = least_squares needs the "
-                        "encoder 'linear M, step' (or step_ste, or sigmoid)");
+        rc = anamo_err_set(err, ANAMO_ERR_CONFIG,
+                           "freecodes: fit = least_squares needs the "
+                           "encoder 'linear M, step' (or step_ste, or sigmoid)");
     else
         rc = least_squares ? fit_least_squares(t, h, err) : fit_bce(t, ph, h, err);
     anamo_free(h);
@@ -266,8 +266,10 @@ static int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err)
     return ANAMO_OK;
 }
 
-const scheme SCHEME_FREECODES = {.name = "codes then decoder", .enter = freecodes_enter,
-                                 .step = freecodes_step, .finish = freecodes_finish,
+const scheme SCHEME_FREECODES = {.name = "codes then decoder",
+                                 .enter = freecodes_enter,
+                                 .step = freecodes_step,
+                                 .finish = freecodes_finish,
                                  .uses = SCHEME_USES_WORK_SPANS | SCHEME_USES_FREE_CODES,
                                  /* the codes' iterations are counted as the encoder's
                                     (encoder_steps, weights_updated), as they always were */

@@ -11,8 +11,8 @@ static int joint_enter(anamo_trainer *t, int phase_idx, anamo_err *err)
     return rc ? rc : block_step_enter(t, 1, cfg, err);
 }
 
-static int joint_step(anamo_trainer *t, int phase_idx, const train_batch *batch,
-                      step_losses *out, anamo_err *err)
+static int joint_step(anamo_trainer *t, int phase_idx, const train_batch *batch, step_losses *out,
+                      anamo_err *err)
 {
     return block_step_through_encoder(t, phase_idx, batch, 1, out, err);
 }
@@ -23,5 +23,8 @@ static void joint_leave(anamo_trainer *t, int phase_idx)
     block_step_leave(t, 1, &t->rt[phase_idx].opt);
 }
 
-const scheme SCHEME_JOINT = {.name = "encoder+decoder", .enter = joint_enter,
-                             .step = joint_step, .leave = joint_leave, .updates = {1, 1}};
+const scheme SCHEME_JOINT = {.name = "encoder+decoder",
+                             .enter = joint_enter,
+                             .step = joint_step,
+                             .leave = joint_leave,
+                             .updates = {1, 1}};

@@ -52,14 +52,14 @@ static double decoder_objective(anamo_trainer *t, const train_batch *batch, cons
     return s.loss;
 }
 
-static int encoder_step(anamo_trainer *t, int phase_idx, const train_batch *batch,
-                        step_losses *out, anamo_err *err)
+static int encoder_step(anamo_trainer *t, int phase_idx, const train_batch *batch, step_losses *out,
+                        anamo_err *err)
 {
     return block_step_through_encoder(t, phase_idx, batch, 0, out, err);
 }
 
-static int decoder_step(anamo_trainer *t, int phase_idx, const train_batch *batch,
-                        step_losses *out, anamo_err *err)
+static int decoder_step(anamo_trainer *t, int phase_idx, const train_batch *batch, step_losses *out,
+                        anamo_err *err)
 {
     const int B = batch->B;
     train_set_modes(t, 0, 1);
@@ -86,9 +86,14 @@ static void decoder_leave(anamo_trainer *t, int phase_idx)
     block_step_leave(t, 1, &t->rt[phase_idx].opt);
 }
 
-const scheme SCHEME_NAM_ENCODER = {.name = "encoder", .enter = encoder_enter,
-                                   .step = encoder_step, .leave = encoder_leave,
+const scheme SCHEME_NAM_ENCODER = {.name = "encoder",
+                                   .enter = encoder_enter,
+                                   .step = encoder_step,
+                                   .leave = encoder_leave,
                                    .updates = {1, 0}};
-const scheme SCHEME_NAM_DECODER = {.name = "decoder", .enter = decoder_enter,
-                                   .step = decoder_step, .leave = decoder_leave,
-                                   .uses = SCHEME_USES_CODE_CACHE, .updates = {0, 1}};
+const scheme SCHEME_NAM_DECODER = {.name = "decoder",
+                                   .enter = decoder_enter,
+                                   .step = decoder_step,
+                                   .leave = decoder_leave,
+                                   .uses = SCHEME_USES_CODE_CACHE,
+                                   .updates = {0, 1}};

@@ -13,14 +13,30 @@ anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const ch
      * common one, and phase_compile names it as the error */
     const int kind = optim_parse(optimizer);
     const optim_cfg torch = optim_defaults(kind < 0 ? OPTIM_ADAM : (optim_kind)kind, lr);
-    anamo_phase ph = {.block = which, .lr = lr, .beta1 = torch.beta1, .beta2 = torch.beta2,
-                      .eps = torch.eps, .momentum = torch.momentum, .alpha = torch.alpha,
+    anamo_phase ph = {.block = which,
+                      .lr = lr,
+                      .beta1 = torch.beta1,
+                      .beta2 = torch.beta2,
+                      .eps = torch.eps,
+                      .momentum = torch.momentum,
+                      .alpha = torch.alpha,
                       .backtrack_eta = 2.0f,
-                      .step_size = 1, .patience = 10, .gamma = 0.1f, .factor = 0.1f,
-                      .threshold = 1e-4f, .batch = batch, .epochs = epochs,
-                      .enc_iters = 5, .dec_iters = 15, .enc_lr = lr, .dec_lr = lr,
-                      .prox_iters = 10, .prox_step = 0.5f, .fit_epochs = 20,
-                      .refit_epochs = 2, .fit_lr = 1e-3f};
+                      .step_size = 1,
+                      .patience = 10,
+                      .gamma = 0.1f,
+                      .factor = 0.1f,
+                      .threshold = 1e-4f,
+                      .batch = batch,
+                      .epochs = epochs,
+                      .enc_iters = 5,
+                      .dec_iters = 15,
+                      .enc_lr = lr,
+                      .dec_lr = lr,
+                      .prox_iters = 10,
+                      .prox_step = 0.5f,
+                      .fit_epochs = 20,
+                      .refit_epochs = 2,
+                      .fit_lr = 1e-3f};
     snprintf(ph.name, sizeof ph.name, "%s", name);
     snprintf(ph.optimizer, sizeof ph.optimizer, "%s", optimizer);
     snprintf(ph.prox, sizeof ph.prox, "none");
@@ -35,7 +51,7 @@ static int bad(anamo_err *err, const anamo_phase *ph, const char *key, const cha
                const char *allowed)
 {
     return anamo_err_set(err, ANAMO_ERR_CONFIG, "phase '%s': %s '%s' (allowed: %s)", ph->name, key,
-                      value, allowed);
+                         value, allowed);
 }
 
 static int compile_names(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
@@ -58,8 +74,7 @@ static int compile_names(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     rt->sched = schedule_defaults((schedule_kind)sched);
     rt->backtrack = anamo_enum_parse(ANAMO_ENUM_STEP_RULE, ph->step_rule) == ANAMO_STEP_BACKTRACK;
     int accel_or_gd = kind == OPTIM_SGD || kind == OPTIM_ACCELERATED || kind == OPTIM_FISTA;
-    if (rt->backtrack && !accel_or_gd && ph->block != ANAMO_INNER &&
-        ph->block != ANAMO_FREECODES)
+    if (rt->backtrack && !accel_or_gd && ph->block != ANAMO_INNER && ph->block != ANAMO_FREECODES)
         return bad(err, ph, "step", ph->step_rule, "backtrack works with sgd, accelerated, fista");
     if (rt->backtrack && ph->block == ANAMO_BOTH)
         return bad(err, ph, "step", ph->step_rule,
@@ -69,7 +84,8 @@ static int compile_names(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     if (rt->opt.restart == RESTART_FUNCTION && ph->block != ANAMO_INNER)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
                              "phase '%s': restart 'function' is implemented only in the anamo "
-                             "scheme ([anamo] restart); here use none or gradient", ph->name);
+                             "scheme ([anamo] restart); here use none or gradient",
+                             ph->name);
     return ANAMO_OK;
 }
 
@@ -77,8 +93,10 @@ int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
 {
     memset(rt, 0, sizeof *rt);
     if ((unsigned)ph->block > ANAMO_FREECODES) /* the table of schemes has no entry for it */
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "phase '%s': block %d (allowed: 0..%d, "
-                             "anamo_block_id)", ph->name, (int)ph->block, ANAMO_FREECODES);
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "phase '%s': block %d (allowed: 0..%d, "
+                             "anamo_block_id)",
+                             ph->name, (int)ph->block, ANAMO_FREECODES);
     int rc = compile_names(ph, rt, err);
     if (rc)
         return rc;
@@ -88,13 +106,14 @@ int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     if (ph->batch < 1 || !(ph->lr > 0) || (ph->iterations <= 0 && !(ph->epochs > 0)) ||
         (inner && (ph->enc_iters < 0 || ph->dec_iters < 0 || !(ph->enc_lr > 0) ||
                    !(ph->dec_lr > 0) || ph->prox_iters < 0 || !(ph->prox_step > 0))))
-        return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "phase '%s': batch, learning rates, inner iteration counts and the "
-                          "length must be positive (batch %d, lr %g, epochs %g, iterations %lld)",
-                          ph->name, ph->batch, ph->lr, ph->epochs, (long long)ph->iterations);
+        return anamo_err_set(
+            err, ANAMO_ERR_CONFIG,
+            "phase '%s': batch, learning rates, inner iteration counts and the "
+            "length must be positive (batch %d, lr %g, epochs %g, iterations %lld)",
+            ph->name, ph->batch, ph->lr, ph->epochs, (long long)ph->iterations);
     if (rt->backtrack && !(ph->backtrack_eta > 1.0f))
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "phase '%s': backtrack_eta %g must be > 1",
-                          ph->name, ph->backtrack_eta);
+                             ph->name, ph->backtrack_eta);
     optim_cfg *o = &rt->opt;
     o->beta1 = ph->beta1, o->beta2 = ph->beta2, o->eps = ph->eps;
     o->weight_decay = ph->weight_decay, o->momentum = ph->momentum, o->alpha = ph->alpha;

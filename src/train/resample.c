@@ -38,27 +38,27 @@ int resample_check(const anamo_model *m, const anamo_train_spec *spec, anamo_err
 {
     if (spec->resample_every < 0)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "train.resample_every = %lld must be >= 0",
-                          (long long)spec->resample_every);
+                             (long long)spec->resample_every);
     if (spec->resample_every == 0)
         return ANAMO_OK;
     if (spec->resample_window < 1)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "train.resample_window = %lld must be >= 1 (steps a unit must stay "
-                          "zero to count as dead)",
-                          (long long)spec->resample_window);
+                             "train.resample_window = %lld must be >= 1 (steps a unit must stay "
+                             "zero to count as dead)",
+                             (long long)spec->resample_window);
     norm_groups g;
     int first;
     const char *what;
     if (code_layer(&m->enc) < 0 || model_code_groups(m, &g, &first, &what) ||
         m->dec.layers[first].kind != LAYER_LINEAR)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "train.resample_every needs an encoder ending in a linear layer "
-                          "(then activations only) and a decoder starting with one");
+                             "train.resample_every needs an encoder ending in a linear layer "
+                             "(then activations only) and a decoder starting with one");
     for (int i = 0; i < spec->nphases; i++)
         if (spec->phases[i].block == ANAMO_FREECODES)
             return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                              "train.resample_every: free codes are variables of their own, "
-                              "not an encoder's units; resampling is for joint, nam, anamo");
+                                 "train.resample_every: free codes are variables of their own, "
+                                 "not an encoder's units; resampling is for joint, nam, anamo");
     return ANAMO_OK;
 }
 
@@ -140,10 +140,10 @@ static double mean_column_norm(const anamo_trainer *t, const uint8_t *dead, cons
 }
 
 typedef struct revival {
-    int code_layer, first_map;   /* encoder layer producing the code; decoder's first map */
-    norm_groups cols;            /* the decoder's first-layer columns */
-    double row_norm, col_norm;   /* the new row's and column's norms */
-    int64_t *coords;             /* scratch: coordinates whose optimizer state restarts */
+    int code_layer, first_map; /* encoder layer producing the code; decoder's first map */
+    norm_groups cols;          /* the decoder's first-layer columns */
+    double row_norm, col_norm; /* the new row's and column's norms */
+    int64_t *coords;           /* scratch: coordinates whose optimizer state restarts */
 } revival;
 
 /* Encoder row j (and bias j) toward sample b's input of the code layer (b already in xbuf). */

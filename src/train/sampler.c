@@ -12,7 +12,7 @@ int sampler_init(sampler *s, int64_t n, uint64_t seed, anamo_err *err)
     s->perm = malloc((size_t)n * sizeof *s->perm);
     if (!s->perm)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "sampler: cannot allocate %lld indices",
-                          (long long)n);
+                             (long long)n);
     sampler_set_pass(s, 0);
     return ANAMO_OK;
 }

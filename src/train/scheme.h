@@ -35,9 +35,9 @@ typedef struct scheme {
     void (*leave)(anamo_trainer *t, int phase_idx);
     /* once, when the run's budget is spent; NULL: nothing */
     int (*finish)(anamo_trainer *t, int phase_idx, anamo_err *err);
-    unsigned uses;              /* SCHEME_USES_* */
-    int updates[2];             /* a step counts as an update of the encoder [0], decoder [1] */
-    int fixed_steps;            /* its steps are its own (e_j, d_j): no learning-rate schedule */
+    unsigned uses;   /* SCHEME_USES_* */
+    int updates[2];  /* a step counts as an update of the encoder [0], decoder [1] */
+    int fixed_steps; /* its steps are its own (e_j, d_j): no learning-rate schedule */
 } scheme;
 
 extern const scheme SCHEME_JOINT, SCHEME_NAM_ENCODER, SCHEME_NAM_DECODER, SCHEME_ANAMO,
@@ -57,8 +57,7 @@ int block_step_through_encoder(anamo_trainer *t, int phase_idx, const train_batc
                                int decoder_too, step_losses *out, anamo_err *err);
 /* One optimizer update of block `which` from the gradient in its grads (f_y: the objective
  * there, f: the objective for a backtracking search). */
-void block_step(anamo_trainer *t, int which, int phase_idx, const train_objective *f,
-                double f_y);
+void block_step(anamo_trainer *t, int which, int phase_idx, const train_objective *f, double f_y);
 /* Accelerated methods leave their iterate x_j, not y_j, in the block's parameters. */
 void block_step_leave(anamo_trainer *t, int which, const optim_cfg *cfg);
 

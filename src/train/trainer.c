@@ -28,7 +28,7 @@ static int check_spec(anamo_trainer *t, anamo_err *err)
     const anamo_train_spec *s = &t->spec;
     if (s->nphases < 1 || s->nphases > ANAMO_MAX_PHASES)
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "train: %d phases (1..%d allowed)", s->nphases,
-                          ANAMO_MAX_PHASES);
+                             ANAMO_MAX_PHASES);
     if (!(s->epochs > 0))
         return anamo_err_set(err, ANAMO_ERR_CONFIG, "train: epochs = %g must be > 0", s->epochs);
     for (int i = 0; i < s->nphases; i++) {
@@ -37,7 +37,7 @@ static int check_spec(anamo_trainer *t, anamo_err *err)
             return rc;
         if (s->phases[i].batch > t->m->max_batch)
             return anamo_err_set(err, ANAMO_ERR_ARG, "phase '%s': batch %d exceeds the model's %d",
-                              s->phases[i].name, s->phases[i].batch, t->m->max_batch);
+                                 s->phases[i].name, s->phases[i].batch, t->m->max_batch);
         schedule_init(&t->p.sched[i], s->phases[i].lr);
     }
     return ANAMO_OK;
@@ -92,13 +92,14 @@ static int setup_scale(anamo_trainer *t, anamo_err *err)
     t->code_groups.kind = NORM_NONE;
     if (s->decoder_norm != ANAMO_DECODER_NORM_NONE && !has_groups)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "train.decoder_norm = %s needs the decoder's first layer (past "
-                          "flatten/unflatten) to be linear or convtranspose2d; it is %s",
-                          s->decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball" : "sphere", what);
+                             "train.decoder_norm = %s needs the decoder's first layer (past "
+                             "flatten/unflatten) to be linear or convtranspose2d; it is %s",
+                             s->decoder_norm == ANAMO_DECODER_NORM_BALL ? "ball" : "sphere", what);
     if (s->penalty == ANAMO_PENALTY_DECODER_L1 && !has_groups)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
-                          "loss.penalty = decoder_l1 needs the decoder's first layer (past "
-                          "flatten/unflatten) to be linear or convtranspose2d; it is %s", what);
+                             "loss.penalty = decoder_l1 needs the decoder's first layer (past "
+                             "flatten/unflatten) to be linear or convtranspose2d; it is %s",
+                             what);
     if (s->decoder_norm == ANAMO_DECODER_NORM_SPHERE)
         t->code_groups.kind = NORM_SPHERE;
     else if (s->decoder_norm == ANAMO_DECODER_NORM_BALL)
@@ -109,9 +110,8 @@ static int setup_scale(anamo_trainer *t, anamo_err *err)
     return resample_check(t->m, s, err);
 }
 
-int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
-                         const anamo_dataset *train, const anamo_dataset *test,
-                         anamo_trainer **out, anamo_err *err)
+int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec, const anamo_dataset *train,
+                         const anamo_dataset *test, anamo_trainer **out, anamo_err *err)
 {
     *out = NULL;
     anamo_trainer *t = calloc(1, sizeof *t);
@@ -127,12 +127,12 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
         t->spec.log_every = 50;
     int rc = check_spec(t, err);
     if (!rc && (train->dim != m->in_dim || train->n < 1))
-        rc = anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes %lld",
-                        train->source, (long long)train->n, (long long)train->dim,
-                        (long long)m->in_dim);
+        rc = anamo_err_set(err, ANAMO_ERR_ARG,
+                           "%s: %lld samples of %lld values; the model takes %lld", train->source,
+                           (long long)train->n, (long long)train->dim, (long long)m->in_dim);
     if (!rc && test && test->dim != m->in_dim)
         rc = anamo_err_set(err, ANAMO_ERR_ARG, "%s: samples have %lld values; the model takes %lld",
-                        test->source, (long long)test->dim, (long long)m->in_dim);
+                           test->source, (long long)test->dim, (long long)m->in_dim);
     if (!rc)
         rc = setup_scale(t, err);
     if (!rc)
@@ -149,15 +149,16 @@ int anamo_trainer_create(anamo_model *m, const anamo_train_spec *spec,
     return ANAMO_OK;
 }
 
-int anamo_trainer_set_validation(anamo_trainer *t, const anamo_dataset *validation,
-                                 anamo_err *err)
+int anamo_trainer_set_validation(anamo_trainer *t, const anamo_dataset *validation, anamo_err *err)
 {
     if (!t || !validation)
         return anamo_err_set(err, ANAMO_ERR_ARG, "trainer: no trainer or no validation set given");
     if (validation->dim != t->m->in_dim || validation->n < 1)
-        return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %lld samples of %lld values; the model takes "
-                          "%lld", validation->source, (long long)validation->n,
-                          (long long)validation->dim, (long long)t->m->in_dim);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "%s: %lld samples of %lld values; the model takes "
+                             "%lld",
+                             validation->source, (long long)validation->n,
+                             (long long)validation->dim, (long long)t->m->in_dim);
     t->validation = validation;
     return ANAMO_OK;
 }
@@ -224,7 +225,8 @@ int64_t anamo_trainer_resampled(const anamo_trainer *t) { return t->p.resampled;
 
 anamo_eval_spec anamo_trainer_eval_spec(const anamo_trainer *t)
 {
-    anamo_eval_spec es = {.loss = t->spec.loss, .lambda = t->spec.lambda,
+    anamo_eval_spec es = {.loss = t->spec.loss,
+                          .lambda = t->spec.lambda,
                           .penalty = t->spec.penalty,
                           .jacobian_samples = t->spec.jacobian_samples};
     return es;
@@ -243,12 +245,16 @@ static void emit_log(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch
     log_acc *lg = &t->lg;
     if (lg->iters == 0)
         return;
-    anamo_log_row row = {
-        .epoch = epoch, .iteration = t->p.iteration, .phase = t->spec.phases[phase_idx].name,
-        .block = (int)t->spec.phases[phase_idx].block, .loss = lg->loss / lg->iters, .recon_loss = lg->recon / lg->iters,
-        .code_l1 = lg->l1 / lg->iters, .elapsed = t->p.elapsed,
-        .samples_per_s = lg->seconds > 0 ? lg->samples / lg->seconds : 0.0,
-        .progress = (double)t->p.samples / (double)t->budget};
+    anamo_log_row row = {.epoch = epoch,
+                         .iteration = t->p.iteration,
+                         .phase = t->spec.phases[phase_idx].name,
+                         .block = (int)t->spec.phases[phase_idx].block,
+                         .loss = lg->loss / lg->iters,
+                         .recon_loss = lg->recon / lg->iters,
+                         .code_l1 = lg->l1 / lg->iters,
+                         .elapsed = t->p.elapsed,
+                         .samples_per_s = lg->seconds > 0 ? lg->samples / lg->seconds : 0.0,
+                         .progress = (double)t->p.samples / (double)t->budget};
     if (h && h->on_log)
         h->on_log(h->ctx, &row);
     memset(lg, 0, sizeof *lg);
@@ -303,18 +309,19 @@ static int validate(anamo_trainer *t, int64_t epoch, anamo_epoch_row *row, anamo
     return ANAMO_OK;
 }
 
-static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch,
-                        anamo_err *err)
+static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch, anamo_err *err)
 {
     const char *bad = nonfinite_block(t);
     if (bad)
         return anamo_err_set(err, ANAMO_ERR_DIVERGED,
-                          "diverged: the %s's parameters are not finite after epoch %lld "
-                          "(iteration %lld)",
-                          bad, (long long)epoch, (long long)t->p.iteration);
+                             "diverged: the %s's parameters are not finite after epoch %lld "
+                             "(iteration %lld)",
+                             bad, (long long)epoch, (long long)t->p.iteration);
     epoch_acc *ep = &t->ep;
-    anamo_epoch_row row = {.epoch = epoch, .seconds = ep->seconds,
-                           .encoder_steps = ep->steps[0], .decoder_steps = ep->steps[1],
+    anamo_epoch_row row = {.epoch = epoch,
+                           .seconds = ep->seconds,
+                           .encoder_steps = ep->steps[0],
+                           .decoder_steps = ep->steps[1],
                            .resampled = ep->resampled};
     int most = 0;
     for (int i = 1; i < t->spec.nphases; i++)
@@ -324,9 +331,10 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
     int rc = validate(t, epoch, &row, err);
     if (rc)
         return rc;
-    apply_schedule(t, most, row.has_validation ? row.validation.loss
-                            : ep->batches              ? ep->loss / ep->batches
-                                                       : 0.0);
+    apply_schedule(t, most,
+                   row.has_validation ? row.validation.loss
+                   : ep->batches      ? ep->loss / ep->batches
+                                      : 0.0);
     if (ep->batches) {
         row.train_loss = ep->loss / ep->batches;
         row.train_recon_loss = ep->recon / ep->batches;
@@ -347,7 +355,7 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
     }
     if (h && h->on_epoch && h->on_epoch(h->ctx, &row))
         return anamo_err_set(err, ANAMO_ERR_IO, "stopped by the epoch hook after epoch %lld",
-                          (long long)epoch);
+                             (long long)epoch);
     return ANAMO_OK;
 }
 
@@ -425,10 +433,15 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_step_info
         t->p.offset = 0;
     }
     if (info)
-        *info = (anamo_step_info){.epoch = epoch, .iteration = t->p.iteration,
-                                  .phase = t->spec.phases[phase_idx].name, .block = (int)which,
-                                  .batch = B, .loss = s.loss, .recon_loss = s.recon,
-                                  .code_l1 = s.l1, .epoch_end = end_of_pass};
+        *info = (anamo_step_info){.epoch = epoch,
+                                  .iteration = t->p.iteration,
+                                  .phase = t->spec.phases[phase_idx].name,
+                                  .block = (int)which,
+                                  .batch = B,
+                                  .loss = s.loss,
+                                  .recon_loss = s.recon,
+                                  .code_l1 = s.l1,
+                                  .epoch_end = end_of_pass};
     if (phase_finished(t)) {
         train_leave_phase(t, t->p.phase_idx);
         t->p.phase_idx = (t->p.phase_idx + 1) % t->spec.nphases;
@@ -440,7 +453,7 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_step_info
     rc = end_of_pass ? finish_epoch(t, h, epoch, err) : ANAMO_OK;
     if (!rc && h && h->on_step && h->on_step(h->ctx, t->p.iteration, t->p.elapsed))
         rc = anamo_err_set(err, ANAMO_ERR_IO, "stopped by the step hook at iteration %lld",
-                        (long long)t->p.iteration);
+                           (long long)t->p.iteration);
     return rc;
 }
 
@@ -472,7 +485,8 @@ static unsigned flush_denormals(int on, unsigned previous)
 static int check_run(const anamo_trainer *t, anamo_err *err)
 {
     if (t->spec.early_stopping > 0 && !t->validation)
-        return anamo_err_set(err, ANAMO_ERR_CONFIG, "train: early stopping after %d epochs needs "
+        return anamo_err_set(err, ANAMO_ERR_CONFIG,
+                             "train: early stopping after %d epochs needs "
                              "a validation set to watch (data.validation)",
                              t->spec.early_stopping);
     return ANAMO_OK;
@@ -492,9 +506,10 @@ int anamo_trainer_step(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_s
     if (!t)
         return anamo_err_set(err, ANAMO_ERR_ARG, "trainer step: the trainer is NULL");
     if (anamo_trainer_done(t))
-        return anamo_err_set(err, ANAMO_ERR_ARG, "trainer step: the run's budget is spent "
-                             "(%lld steps, %lld epochs done)", (long long)t->p.iteration,
-                             (long long)t->p.pass);
+        return anamo_err_set(err, ANAMO_ERR_ARG,
+                             "trainer step: the run's budget is spent "
+                             "(%lld steps, %lld epochs done)",
+                             (long long)t->p.iteration, (long long)t->p.pass);
     int rc = check_run(t, err);
     if (!rc)
         rc = stop_requested(t, hooks, err);

@@ -12,38 +12,38 @@
 typedef struct sampler {
     int64_t n;
     uint64_t seed;
-    int64_t pass;     /* 0-based pass over the data = epoch − 1 */
-    int64_t *perm;    /* the order of this pass */
+    int64_t pass;  /* 0-based pass over the data = epoch − 1 */
+    int64_t *perm; /* the order of this pass */
 } sampler;
 
 typedef struct train_progress {
-    int64_t pass, offset;         /* position in the data */
-    int phase_idx;                /* current phase of the cycle */
-    int64_t phase_iters;          /* steps done in the current phase */
-    int64_t phase_samples;        /* samples seen in the current phase */
-    int64_t iteration;            /* steps done in the run */
-    int64_t samples;              /* samples seen in the run */
-    int64_t steps[2];             /* optimizer updates of encoder [0] and decoder [1] */
-    int opt_kind[2];              /* optimizer whose state each block holds; −1: none yet */
-    double elapsed;               /* training seconds */
-    double epoch_seconds;         /* training seconds of the completed epochs */
-    double weights_updated;       /* Σ over completed epochs of the parameters updated */
-    double lipschitz[2];          /* backtracking's L of encoder [0] and decoder [1]; 0: unset */
+    int64_t pass, offset;   /* position in the data */
+    int phase_idx;          /* current phase of the cycle */
+    int64_t phase_iters;    /* steps done in the current phase */
+    int64_t phase_samples;  /* samples seen in the current phase */
+    int64_t iteration;      /* steps done in the run */
+    int64_t samples;        /* samples seen in the run */
+    int64_t steps[2];       /* optimizer updates of encoder [0] and decoder [1] */
+    int opt_kind[2];        /* optimizer whose state each block holds; −1: none yet */
+    double elapsed;         /* training seconds */
+    double epoch_seconds;   /* training seconds of the completed epochs */
+    double weights_updated; /* Σ over completed epochs of the parameters updated */
+    double lipschitz[2];    /* backtracking's L of encoder [0] and decoder [1]; 0: unset */
     schedule_state sched[ANAMO_MAX_PHASES]; /* each phase's learning-rate schedule */
-    int free_codes_ready;         /* free codes initialised (ANAMO_FREECODES) */
-    int64_t resampled;            /* code units re-initialized by resampling in the run */
-    int finished;                 /* the end-of-run work (binary codes' encoder fit) is done */
-    double best_validation;       /* the lowest validation loss after an epoch (INFINITY: none) */
-    int64_t best_epoch;           /* its epoch (0: none) */
-    int stopped_early;            /* early stopping ended the run */
-    anamo_work work[2];           /* training work of encoder [0] and decoder [1] */
+    int free_codes_ready;                   /* free codes initialised (ANAMO_FREECODES) */
+    int64_t resampled;                      /* code units re-initialized by resampling in the run */
+    int finished;           /* the end-of-run work (binary codes' encoder fit) is done */
+    double best_validation; /* the lowest validation loss after an epoch (INFINITY: none) */
+    int64_t best_epoch;     /* its epoch (0: none) */
+    int stopped_early;      /* early stopping ended the run */
+    anamo_work work[2];     /* training work of encoder [0] and decoder [1] */
 } train_progress;
 
 /* A phase as the steps use it (phase.c). */
 typedef struct phase_rt {
-    optim_cfg opt;                /* opt.lr follows the schedule */
+    optim_cfg opt; /* opt.lr follows the schedule */
     schedule_cfg sched;
-    int backtrack;                /* step sizes by Beck–Teboulle backtracking */
+    int backtrack; /* step sizes by Beck–Teboulle backtracking */
     float backtrack_eta;
 } phase_rt;
 int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err);
@@ -66,23 +66,23 @@ struct anamo_trainer {
     const anamo_dataset *train, *test, *validation;
     train_progress p;
     sampler smp;
-    int64_t budget;               /* samples in the whole run */
-    float *dxhat;                 /* (max_batch, in_dim) loss gradient */
-    float *codes;                 /* (N, code_dim): the training set's codes, decoder phases */
-    int codes_valid;              /* codes are those of the current encoder */
-    float *batch_codes;           /* (max_batch, code_dim): the codes a step holds apart from
+    int64_t budget;     /* samples in the whole run */
+    float *dxhat;       /* (max_batch, in_dim) loss gradient */
+    float *codes;       /* (N, code_dim): the training set's codes, decoder phases */
+    int codes_valid;    /* codes are those of the current encoder */
+    float *batch_codes; /* (max_batch, code_dim): the codes a step holds apart from
                                      the encoder's output: cached rows (NAM's decoder), H =
                                      E_θ(X_k) (ANAMO), V (free codes) */
-    float *code_grad;             /* (max_batch, code_dim): ∂g/∂h in ANAMO's encoder prox */
-    float *scratch[2];            /* (max block params) backtracking and ANAMO work spans */
-    float *free_codes;            /* (N, code_dim): ANAMO_FREECODES' codes H̃ */
-    float *code_state;            /* (2·max_batch·code_dim + 1): FISTA state of a batch of codes */
-    int phase_ready;              /* the current phase's set-up is done */
+    float *code_grad;   /* (max_batch, code_dim): ∂g/∂h in ANAMO's encoder prox */
+    float *scratch[2];  /* (max block params) backtracking and ANAMO work spans */
+    float *free_codes;  /* (N, code_dim): ANAMO_FREECODES' codes H̃ */
+    float *code_state;  /* (2·max_batch·code_dim + 1): FISTA state of a batch of codes */
+    int phase_ready;    /* the current phase's set-up is done */
     int from_logits;
-    norm_groups code_groups;      /* the decoder's first-map groups (kind: the unit-norm
+    norm_groups code_groups; /* the decoder's first-map groups (kind: the unit-norm
                                      constraint, NORM_NONE without one); count 0: none */
-    float *unit_weight;           /* (code_dim) n_j of the decoder_l1 penalty */
-    int64_t *last_active;         /* (code_dim) the last step (1-based) a unit was nonzero on
+    float *unit_weight;      /* (code_dim) n_j of the decoder_l1 penalty */
+    int64_t *last_active;    /* (code_dim) the last step (1-based) a unit was nonzero on
                                      some training sample; resampling only */
     epoch_acc ep;
     log_acc lg;
