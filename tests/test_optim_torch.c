@@ -7,7 +7,7 @@
  *      adagrad, rmsprop and adam at torch's defaults, adam + weight decay): the case's [joint]
  *      keys — `optimizer = adagrad` alone for the cases at the defaults — resolved by `anamo
  *      train` (its run directory's config.ini, every key with its effective value), made into
- *      a phase as cli/settings.c does and compiled by phase_compile; the learning rate follows
+ *      a phase as src/config/settings.c does and compiled by phase_compile; the learning rate follows
  *      anamo's schedule (schedule_epoch_end at each epoch's end); every step is optim_step on
  *      torch's recorded gradient (the trajectory is replayed open-loop, so a difference cannot
  *      feed back into the gradients); the parameters after every step against torch's.
@@ -243,7 +243,7 @@ static resolved resolve_joint(const temp_dir_fixture *fx, const char *keys)
     return resolve_config(fx, tail);
 }
 
-/* The phase a run of this resolved config trains with, as cli/settings.c fills it and
+/* The phase a run of this resolved config trains with, as src/config/settings.c fills it and
  * phase_compile compiles it. */
 static phase_rt compile_resolved(const resolved *r, float *base_lr)
 {
