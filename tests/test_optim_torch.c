@@ -7,10 +7,11 @@
  *      adagrad, rmsprop and adam at torch's defaults, adam + weight decay): the case's [joint]
  *      keys — `optimizer = adagrad` alone for the cases at the defaults — resolved by `anamo
  *      train` (its run directory's config.ini, every key with its effective value), made into
- *      a phase as src/config/settings.c does and compiled by phase_compile; the learning rate follows
- *      anamo's schedule (schedule_epoch_end at each epoch's end); every step is optim_step on
- *      torch's recorded gradient (the trajectory is replayed open-loop, so a difference cannot
- *      feed back into the gradients); the parameters after every step against torch's.
+ *      a phase as src/config/settings.c does and compiled by phase_compile; the learning
+ *      rate follows anamo's schedule (schedule_epoch_end at each epoch's end); every step is
+ *      optim_step on torch's recorded gradient (the trajectory is replayed open-loop, so a
+ *      difference cannot feed back into the gradients); the parameters after every step
+ *      against torch's.
  *   2. NAM with Adam: steps.c keeps each block's Adam (m, v, and the step count of the bias
  *      correction) from one of its phases to the next, so the torch equivalent is one
  *      torch.optim.Adam per block made once; the replay keeps a state per block, a replay with
