@@ -134,6 +134,16 @@ static void test_errors_name_their_place(void **state)
     assert_error(anamo_config_load(path, &c, &err), ANAMO_ERR_CONFIG, &err, "bad.ini:4",
                  "'sideways'", "joint|nam|anamo|freecodes");
     assert_null(c);
+    /* every name of a whole enumeration is allowed, the last one too (l1_nonneg was once
+     * refused, its list ending in a note); restart = function is ANAMO's alone */
+    must(anamo_config_parse("[joint]\noptimizer = fista\nprox = l1_nonneg\n", "p.ini", &c, &err),
+         &err);
+    anamo_config_free(c);
+    c = NULL;
+    assert_error(anamo_config_parse("[joint]\nrestart = function\n", "r.ini", &c, &err),
+                 ANAMO_ERR_CONFIG, &err, "r.ini:2", "'function'", "none|gradient");
+    must(anamo_config_parse("[anamo]\nrestart = function\n", "a.ini", &c, &err), &err);
+    anamo_config_free(c);
 }
 
 /* ---- 3. set ---------------------------------------------------------------------------------- */

@@ -53,7 +53,7 @@ static const char BY_OPTIMIZER[] = "(the optimizer's)";
         {S, "alpha", V_FLOAT, "0.99", "RMSProp smoothing in [0, 1)", 0, 0.999999},              \
         {S, "prox", V_ENUM, "none", NAMES(ANAMO_ENUM_PROX)},                                    \
         {S, "prox_lambda", V_FLOAT, "0", "weight of the prox term >= 0", 0, BIG},               \
-        {S, "restart", V_ENUM, "none", NAMES(ANAMO_ENUM_RESTART)},                              \
+        {S, "restart", V_ENUM, "none", "none|gradient", 0, 0},                                  \
         {S, "step", V_ENUM, "fixed", NAMES(ANAMO_ENUM_STEP_RULE)},                              \
         {S, "backtrack_eta", V_FLOAT, "2", "> 1", 1.000001, 1e3},                               \
         {S, "schedule", V_ENUM, "constant", NAMES(ANAMO_ENUM_SCHEDULE)},                        \
