@@ -66,11 +66,10 @@ static double run(const model_case *mc, const anamo_dataset *ds, int j_enc, int 
                            .log_every = 1};
     anamo_phase *ph = &ts.phases[0];
     if (j_enc == 0) {
-        *ph = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1.0);
+        *ph = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ADAM, 1e-3f, BATCH, 1.0);
     } else {
-        *ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", 0.5f, BATCH, 1.0);
-        ph->enc_iters = j_enc, ph->dec_iters = j_dec, ph->prox_iters = k_prox;
-        ph->enc_lr = ph->dec_lr = 0.5f;
+        *ph = anamo_phase_default("anamo", ANAMO_PHASE_ANAMO, ANAMO_OPT_FISTA, 0.5f, BATCH, 1.0);
+        ph->anamo.enc_iters = j_enc, ph->anamo.dec_iters = j_dec, ph->anamo.prox_iters = k_prox;
     }
     anamo_model *m = NULL;
     anamo_trainer *t = NULL;

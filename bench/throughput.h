@@ -136,9 +136,12 @@ typedef struct samples {
 static int repetition(const bench_model *bm, const anamo_dataset *ds, anamo_conv_impl conv,
                       int joint_only, samples *s)
 {
-    anamo_phase joint = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1);
-    anamo_phase nam[2] = {anamo_phase_default("decoder", ANAMO_DECODER, "adam", 1e-2f, BATCH, 1),
-                          anamo_phase_default("encoder", ANAMO_ENCODER, "adam", 1e-3f, BATCH, 1)};
+    anamo_phase joint = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ADAM, 1e-3f,
+                                            BATCH, 1);
+    anamo_phase nam[2] = {anamo_phase_default("decoder", ANAMO_PHASE_DECODER, ANAMO_OPT_ADAM, 1e-2f,
+                                              BATCH, 1),
+                          anamo_phase_default("encoder", ANAMO_PHASE_ENCODER, ANAMO_OPT_ADAM, 1e-3f,
+                                              BATCH, 1)};
     anamo_phase long_dec[2] = {nam[0], nam[1]};
     long_dec[0].epochs = 3;
     epoch_log log;

@@ -426,7 +426,7 @@ void cli_live_log(cli_live *lv, const anamo_log_row *row)
     if (lv->current < 0)
         return;
     live_run *r = &lv->runs[lv->current];
-    add_point(r, row->iteration, row->loss, row->block);
+    add_point(r, row->iteration, row->loss, (int)row->kind);
     r->progress = row->progress;
     r->train_seconds = row->elapsed;
     r->epoch = row->epoch;

@@ -262,11 +262,13 @@ static void note_log_failure(run_ctx *ctx, run_log *lg)
 static void on_log(void *ctx_, const anamo_log_row *r)
 {
     run_ctx *ctx = ctx_;
-    static const char *const BLOCK_WORDS[] = {"encoder", "decoder", "both", "anamo", "freecodes"};
+    /* the metrics.csv column "block", as it has always been written */
+    static const char *const KIND_WORDS[] = {"encoder", "decoder", "both", "anamo", "freecodes"};
     errno = 0;
     if (fprintf(ctx->metrics.f, "%lld,%lld,%s,%.8g,%.8g,%.8g,%.4f,%.1f,%s\n", (long long)r->epoch,
                 (long long)r->iteration, r->phase, r->loss, r->recon_loss, r->code_l1, r->elapsed,
-                r->samples_per_s, BLOCK_WORDS[r->block >= 0 && r->block <= 4 ? r->block : 2]) < 0)
+                r->samples_per_s,
+                KIND_WORDS[(unsigned)r->kind <= ANAMO_PHASE_FREECODES ? r->kind : 2]) < 0)
         note_log_failure(ctx, &ctx->metrics); /* on_step stops the run */
     if (ctx->live)
         cli_live_log(ctx->live, r);

@@ -63,7 +63,8 @@ int main(int argc, char **argv)
                            .max_batch = 400};
     /* joint training: one phase, Adam on every weight, batches of 50, 10 epochs in all */
     anamo_train_spec ts = {.loss = ANAMO_LOSS_MSE, .epochs = 10, .seed = 1, .log_every = 100};
-    ts.phases[ts.nphases++] = anamo_phase_default("joint", ANAMO_BOTH, "adam", 3e-3f, 50, 1);
+    ts.phases[ts.nphases++] = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ADAM, 3e-3f,
+                                                  50, 1);
     if (anamo_model_create(&ms, &model, &err) ||
         anamo_trainer_create(model, &ts, &train, NULL, &trainer, &err))
         goto fail;

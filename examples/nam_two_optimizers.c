@@ -65,9 +65,11 @@ int main(int argc, char **argv)
                            .log_every = 100,
                            .cache_codes = 1,
                            .eval_every_epoch = 1};
-    anamo_phase dec = anamo_phase_default("decoder", ANAMO_DECODER, "momentum", 10.0f, 100, 1);
-    anamo_phase enc = anamo_phase_default("encoder", ANAMO_ENCODER, "adam", 3e-3f, 100, 1);
-    dec.momentum = 0.9f; /* the velocity's β, as in PyTorch's SGD (the default) */
+    anamo_phase dec = anamo_phase_default("decoder", ANAMO_PHASE_DECODER, ANAMO_OPT_MOMENTUM, 10.0f,
+                                          100, 1);
+    anamo_phase enc = anamo_phase_default("encoder", ANAMO_PHASE_ENCODER, ANAMO_OPT_ADAM, 3e-3f,
+                                          100, 1);
+    dec.opt.momentum = 0.9f; /* the velocity's β, as in PyTorch's SGD (the default) */
     ts.phases[ts.nphases++] = dec;
     ts.phases[ts.nphases++] = enc;
     if (anamo_model_create(&ms, &model, &err) ||

@@ -18,10 +18,10 @@
 
 /* dump_settings below names every field; a new field must be added there, or resolving could
  * lose it unseen. These sizes are those of the structs it was written for (x86-64). */
-_Static_assert(sizeof(anamo_phase) == 352, "anamo_phase changed: update dump_phase");
-_Static_assert(sizeof(anamo_train_spec) == 5720, "anamo_train_spec changed: update dump_settings");
+_Static_assert(sizeof(anamo_phase) == 192, "anamo_phase changed: update dump_phase");
+_Static_assert(sizeof(anamo_train_spec) == 3160, "anamo_train_spec changed: update dump_settings");
 _Static_assert(sizeof(anamo_model_spec) == 64, "anamo_model_spec changed: update dump_settings");
-_Static_assert(sizeof(run_settings) == 10968, "run_settings changed: update dump_settings");
+_Static_assert(sizeof(run_settings) == 8408, "run_settings changed: update dump_settings");
 
 typedef struct dump {
     char *s;
@@ -42,23 +42,27 @@ static void put(dump *d, const char *fmt, ...)
 
 static void dump_phase(dump *d, const anamo_phase *p)
 {
+    const anamo_optim_settings *o = &p->opt;
+    const anamo_lr_schedule *s = &p->schedule;
+    const anamo_anamo_settings *a = &p->anamo;
+    const anamo_freecodes_settings *f = &p->freecodes;
     put(d,
-        "phase '%s' block %d optimizer '%s' lr %a beta1 %a beta2 %a eps %a wd %a mom %a "
+        "phase '%s' kind %d optimizer %d lr %a beta1 %a beta2 %a eps %a wd %a mom %a "
         "alpha %a\n",
-        p->name, (int)p->block, p->optimizer, (double)p->lr, (double)p->beta1, (double)p->beta2,
-        (double)p->eps, (double)p->weight_decay, (double)p->momentum, (double)p->alpha);
+        p->name, (int)p->kind, (int)o->kind, (double)o->lr, (double)o->beta1, (double)o->beta2,
+        (double)o->eps, (double)o->weight_decay, (double)o->momentum, (double)o->alpha);
     put(d,
-        "  prox '%s' %a restart '%s' step '%s' eta %a schedule '%s' step_size %d patience %d "
+        "  prox %d %a restart %d step %d eta %a schedule %d step_size %d patience %d "
         "gamma %a factor %a threshold %a min_lr %a\n",
-        p->prox, (double)p->prox_lambda, p->restart, p->step_rule, (double)p->backtrack_eta,
-        p->schedule, p->step_size, p->patience, (double)p->gamma, (double)p->factor,
-        (double)p->threshold, (double)p->min_lr);
-    put(d,
-        "  batch %d epochs %a iterations %lld enc %d %a dec %d %a prox %d %a fit '%s' %d %d "
-        "%a\n",
-        p->batch, p->epochs, (long long)p->iterations, p->enc_iters, (double)p->enc_lr,
-        p->dec_iters, (double)p->dec_lr, p->prox_iters, (double)p->prox_step, p->fit, p->fit_epochs,
-        p->refit_epochs, (double)p->fit_lr);
+        (int)o->prox, (double)o->prox_lambda, (int)o->restart, (int)o->step_rule,
+        (double)o->backtrack_eta, (int)s->kind, s->step_size, s->patience, (double)s->gamma,
+        (double)s->factor, (double)s->threshold, (double)s->min_lr);
+    put(d, "  batch %d epochs %a iterations %lld\n", p->batch, p->epochs, (long long)p->iterations);
+    put(d, "  anamo enc %d %a dec %d %a prox %d %a\n", a->enc_iters, (double)a->enc_lr,
+        a->dec_iters, (double)a->dec_lr, a->prox_iters, (double)a->prox_step);
+    put(d, "  freecodes codes %d %a dec %d %a fit %d %d %d %a\n", f->code_iters, (double)f->code_lr,
+        f->dec_iters, (double)f->dec_lr, (int)f->fit, f->fit_epochs, f->refit_epochs,
+        (double)f->fit_lr);
 }
 
 /* Every field of s as text, so that two settings compare with strcmp. */

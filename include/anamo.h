@@ -209,6 +209,9 @@ typedef enum anamo_conv_impl {
     ANAMO_CONV_DNNL
 } anamo_conv_impl;
 
+/* The two blocks of an autoencoder, as layers, tensors and parameter counts name them. */
+typedef enum anamo_block { ANAMO_ENCODER = 0, ANAMO_DECODER = 1 } anamo_block;
+
 typedef struct anamo_model_spec {
     int in_c, in_h, in_w; /* input sample shape */
     const char *encoder;  /* layer list, e.g. "linear 128, relu, linear 64, relu" */
@@ -226,7 +229,7 @@ int anamo_model_create(const anamo_model_spec *spec, anamo_model **out, anamo_er
 void anamo_model_free(anamo_model *m);
 int64_t anamo_model_code_dim(const anamo_model *m);
 int64_t anamo_model_input_dim(const anamo_model *m);
-int64_t anamo_model_param_count(const anamo_model *m, int block); /* 0 encoder, 1 decoder */
+int64_t anamo_model_param_count(const anamo_model *m, anamo_block block);
 /* How each convolution runs: "encoder.0 oneDNN (FORWARD, BACKWARD DATA, BACKWARD WEIGHTS
  * implementations); …" or "decoder.2 im2col"; "" when the model has none (truncated to size). */
 void anamo_model_conv_impl(const anamo_model *m, char *out, size_t size);
@@ -399,17 +402,19 @@ int anamo_model_decoder_is_affine(const anamo_model *m);
 int anamo_pca_principal_angles(const anamo_pca *p, anamo_model *m, double *angles, anamo_err *err);
 
 /* ---- training ---------------------------------------------------------------------------- */
-typedef enum anamo_block_id {
-    ANAMO_ENCODER = 0,
-    ANAMO_DECODER = 1,
-    ANAMO_BOTH = 2,     /* joint: one optimizer step on every weight */
-    ANAMO_INNER = 3,    /* ANAMO (seed 000, Algorithm 1): per mini-batch, enc_iters FISTA
-                           iterations on the encoder, then dec_iters accelerated-gradient
-                           iterations on the decoder */
-    ANAMO_FREECODES = 4 /* binary codes, seed 000's third variant: free codes H̃ (N × m)
-                           learned by FISTA (soft threshold) alternating with the decoder; at
-                           the end h = [H̃ > 0] and the encoder is fitted to h */
-} anamo_block_id;
+/* What a phase runs. Joint training is one JOINT phase; NAM is a cycle of ENCODER and DECODER
+ * phases; ANAMO is one ANAMO phase; free codes one FREECODES phase. */
+typedef enum anamo_phase_kind {
+    ANAMO_PHASE_ENCODER = 0,  /* NAM: the encoder's optimizer steps, the decoder is held */
+    ANAMO_PHASE_DECODER = 1,  /* NAM: the decoder's optimizer steps, the encoder is held */
+    ANAMO_PHASE_JOINT = 2,    /* one optimizer step on every weight */
+    ANAMO_PHASE_ANAMO = 3,    /* ANAMO (seed 000, Algorithm 1): per mini-batch, enc_iters FISTA
+                                iterations on the encoder, then dec_iters accelerated-gradient
+                                iterations on the decoder */
+    ANAMO_PHASE_FREECODES = 4 /* binary codes, seed 000's third variant: free codes H̃ (N × m)
+                                 learned by FISTA (soft threshold) alternating with the decoder;
+                                 at the end h = [H̃ > 0] and the encoder is fitted to h */
+} anamo_phase_kind;
 
 /* What a phase's optimizer settings may name. The values are stored in checkpoints: append,
  * never renumber. */
@@ -467,41 +472,65 @@ const char *anamo_enum_allowed(anamo_enum e);
 #define ANAMO_MAX_PHASES 16
 #define ANAMO_NAME_MAX 32
 
-/* One phase of a scheme: which block(s) its optimizer updates, for how long, on what batches.
- * Joint training is one phase on ANAMO_BOTH; NAM is a cycle of encoder and decoder phases;
- * ANAMO is one ANAMO_INNER phase. The length is in epochs (a phase of E epochs lasts until
- * E·N samples have passed) or, if iterations > 0, in steps (mini-batches). */
-typedef struct anamo_phase {
-    char name[ANAMO_NAME_MAX]; /* shown in logs, e.g. "decoder" */
-    anamo_block_id block;
-    /* sgd | momentum | nesterov | adagrad | rmsprop | adam | accelerated | fista */
-    char optimizer[ANAMO_NAME_MAX];
+/* A block's optimizer: which method and its settings (PyTorch's names and defaults). */
+typedef struct anamo_optim_settings {
+    anamo_optimizer kind;
     float lr, beta1, beta2, eps, weight_decay;
-    float momentum;            /* momentum and nesterov's β */
-    float alpha;               /* RMSProp smoothing */
-    char prox[ANAMO_NAME_MAX]; /* fista: none|l1|nonneg|l1_nonneg */
+    float momentum;  /* momentum and nesterov's β */
+    float alpha;     /* RMSProp smoothing */
+    anamo_prox prox; /* fista's proximal map, of prox_lambda·g */
     float prox_lambda;
-    char restart[ANAMO_NAME_MAX];   /* accelerated methods: none|function|gradient */
-    char step_rule[ANAMO_NAME_MAX]; /* fixed | backtrack (Beck–Teboulle, sgd/accelerated/fista) */
-    float backtrack_eta;            /* L grows by this factor per trial */
-    char schedule[ANAMO_NAME_MAX];  /* constant|step|plateau, at each epoch's end */
-    int step_size, patience;
-    float gamma, factor, threshold, min_lr;
-    int batch;
-    double epochs;
-    int64_t iterations;
-    /* ANAMO_INNER: J_enc, J_dec, e and d (or the first guesses when backtracking), and the
-     * sub-gradient prox of λg: K iterations of step prox_step */
+    anamo_restart restart;     /* the accelerated methods' momentum restart */
+    anamo_step_rule step_rule; /* backtrack: Beck–Teboulle (sgd, accelerated, fista) */
+    float backtrack_eta;       /* L grows by this factor per trial */
+} anamo_optim_settings;
+
+/* The learning rate's schedule, applied at each epoch's end. */
+typedef struct anamo_lr_schedule {
+    anamo_schedule kind;
+    int step_size; /* step: every step_size epochs, lr ·= gamma */
+    float gamma;
+    int patience;    /* plateau: after patience epochs without a relative improvement of */
+    float threshold; /* threshold, lr ·= factor, down to min_lr */
+    float factor, min_lr;
+} anamo_lr_schedule;
+
+/* An ANAMO phase's inner iterations: J_enc and J_dec, the steps e and d (the first guesses
+ * when opt.step_rule backtracks), and the sub-gradient prox of λg: K iterations of prox_step.
+ * The method itself is fixed (FISTA on the encoder, the accelerated method on the decoder);
+ * opt.restart, opt.step_rule and opt.backtrack_eta apply to both. */
+typedef struct anamo_anamo_settings {
     int enc_iters, dec_iters;
     float enc_lr, dec_lr;
     int prox_iters;
     float prox_step;
-    /* ANAMO_FREECODES: enc_iters/enc_lr are the FISTA iterations and step on the codes;
-     * fit = auto|least_squares|bce; bce trains fit_epochs with Adam at fit_lr; the decoder is
-     * then refitted to the binary codes for refit_epochs */
-    char fit[ANAMO_NAME_MAX];
+} anamo_anamo_settings;
+
+/* A free-codes phase: code_iters FISTA iterations of step code_lr on the codes, dec_iters
+ * accelerated iterations of step dec_lr on the decoder; then the encoder is fitted to the binary
+ * codes (fit: auto, least squares for an affine encoder, else bce — fit_epochs of Adam at
+ * fit_lr) and the decoder refitted to them for refit_epochs. */
+typedef struct anamo_freecodes_settings {
+    int code_iters, dec_iters;
+    float code_lr, dec_lr;
+    anamo_fit fit;
     int fit_epochs, refit_epochs;
     float fit_lr;
+} anamo_freecodes_settings;
+
+/* One phase of a scheme: what it runs, with which optimizer, for how long, on what batches.
+ * The length is in epochs (a phase of E epochs lasts until E·N samples have passed) or, if
+ * iterations > 0, in steps (mini-batches). */
+typedef struct anamo_phase {
+    char name[ANAMO_NAME_MAX]; /* shown in logs, e.g. "decoder" */
+    anamo_phase_kind kind;
+    anamo_optim_settings opt;
+    anamo_lr_schedule schedule;
+    int batch;
+    double epochs;
+    int64_t iterations;
+    anamo_anamo_settings anamo;         /* kind ANAMO_PHASE_ANAMO only */
+    anamo_freecodes_settings freecodes; /* kind ANAMO_PHASE_FREECODES only */
 } anamo_phase;
 
 /* Unit-norm decoder: after every decoder update the decoder's first-layer columns (per code
@@ -538,15 +567,16 @@ typedef struct anamo_train_spec {
     double flop_budget;
 } anamo_train_spec;
 
-/* A phase spec with PyTorch's defaults for the optimizer's other settings. */
-anamo_phase anamo_phase_default(const char *name, anamo_block_id which, const char *optimizer,
+/* A phase with PyTorch's defaults for the optimizer's other settings, a constant schedule, and
+ * the iteration counts of the configs' [anamo] and [freecodes] defaults, their steps at lr. */
+anamo_phase anamo_phase_default(const char *name, anamo_phase_kind kind, anamo_optimizer optimizer,
                                 float lr, int batch, double epochs);
 
 typedef struct anamo_log_row {
     int64_t epoch;     /* 1-based */
     int64_t iteration; /* 1-based, over the whole run */
     const char *phase;
-    int block;                        /* the phase's anamo_block_id */
+    anamo_phase_kind kind;            /* the phase's */
     double loss, recon_loss, code_l1; /* means over the iterations since the last row */
     double elapsed;                   /* training seconds so far */
     double samples_per_s;             /* since the last row */
@@ -621,7 +651,7 @@ typedef struct anamo_step_info {
     int64_t epoch;                    /* 1-based epoch the step belonged to */
     int64_t iteration;                /* 1-based, over the run */
     const char *phase;                /* its phase's name */
-    int block;                        /* the phase's anamo_block_id */
+    anamo_phase_kind kind;            /* the phase's */
     int batch;                        /* samples in the step */
     double loss, recon_loss, code_l1; /* the step's objective before its update */
     int epoch_end;                    /* the step finished a pass over the training set */

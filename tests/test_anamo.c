@@ -296,10 +296,11 @@ static void run_tiny(const tiny_run *r, double *enc0, double *dec0, double *enc1
 {
     anamo_model *m = tiny_model();
     read_tiny(m, enc0, dec0);
-    anamo_phase ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", r->e, NB, 1.0);
-    ph.enc_iters = r->enc_iters, ph.dec_iters = r->dec_iters;
-    ph.enc_lr = r->e, ph.dec_lr = r->d;
-    ph.prox_iters = r->prox_iters, ph.prox_step = r->prox_step;
+    anamo_phase ph = anamo_phase_default("anamo", ANAMO_PHASE_ANAMO, ANAMO_OPT_FISTA, r->e, NB,
+                                         1.0);
+    ph.anamo.enc_iters = r->enc_iters, ph.anamo.dec_iters = r->dec_iters;
+    ph.anamo.enc_lr = r->e, ph.anamo.dec_lr = r->d;
+    ph.anamo.prox_iters = r->prox_iters, ph.anamo.prox_step = r->prox_step;
     anamo_train_spec s = one_phase_spec(ANAMO_LOSS_MSE, r->lambda, ph,
                                         r->epochs > 0 ? r->epochs : 1);
     train_ok(m, &s, &tiny_ds, NULL, NULL, NULL);
@@ -506,9 +507,10 @@ static double halves_code_l1(float lambda)
     anamo_dataset train;
     open_ok("halves:train", &train);
     anamo_model *m = halves_model("linear 10, sigmoid", 0);
-    anamo_phase ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", 0.5f, 100, 1.0);
-    ph.enc_iters = 5, ph.dec_iters = 15, ph.enc_lr = 0.5f, ph.dec_lr = 0.5f;
-    ph.prox_iters = 10, ph.prox_step = 0.5f;
+    anamo_phase ph = anamo_phase_default("anamo", ANAMO_PHASE_ANAMO, ANAMO_OPT_FISTA, 0.5f, 100,
+                                         1.0);
+    ph.anamo.enc_iters = 5, ph.anamo.dec_iters = 15, ph.anamo.enc_lr = 0.5f, ph.anamo.dec_lr = 0.5f;
+    ph.anamo.prox_iters = 10, ph.anamo.prox_step = 0.5f;
     anamo_train_spec s = one_phase_spec(ANAMO_LOSS_MSE_SUM, lambda, ph, 10.0);
     train_ok(m, &s, &train, NULL, NULL, NULL);
     double l1 = evaluate_ok(m, &train, ANAMO_LOSS_MSE_SUM, lambda).code_l1;
@@ -582,21 +584,24 @@ static int64_t check_binary_codes(anamo_model *m, const anamo_dataset *ds)
 /* experiments/binary-codes.ini: mse_sum, λ = 0.1, 20 epochs of full batches of 100, codes of 8
  * bits; ANAMO 5 encoder iterations at e = 0.01, 15 decoder iterations at d = 0.5; free codes
  * 5 code iterations at 0.5, 15 decoder iterations at 0.5, least squares, 2 refit epochs. */
-static anamo_trainer *train_binary(const char *encoder, anamo_block_id scheme, anamo_model **mp,
+static anamo_trainer *train_binary(const char *encoder, anamo_phase_kind scheme, anamo_model **mp,
                                    const anamo_dataset *train, const anamo_dataset *test,
                                    loss_trace *tr)
 {
     anamo_model *m = halves_model(encoder, 1);
     anamo_phase ph;
-    if (scheme == ANAMO_INNER) {
-        ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", 0.01f, 100, 1.0);
-        ph.enc_iters = 5, ph.dec_iters = 15, ph.enc_lr = 0.01f, ph.dec_lr = 0.5f;
-        ph.prox_iters = 10, ph.prox_step = 0.5f;
+    if (scheme == ANAMO_PHASE_ANAMO) {
+        ph = anamo_phase_default("anamo", ANAMO_PHASE_ANAMO, ANAMO_OPT_FISTA, 0.01f, 100, 1.0);
+        ph.anamo.enc_iters = 5, ph.anamo.dec_iters = 15, ph.anamo.enc_lr = 0.01f,
+        ph.anamo.dec_lr = 0.5f;
+        ph.anamo.prox_iters = 10, ph.anamo.prox_step = 0.5f;
     } else {
-        ph = anamo_phase_default("freecodes", ANAMO_FREECODES, "fista", 0.5f, 100, 1.0);
-        ph.enc_iters = 5, ph.dec_iters = 15, ph.enc_lr = 0.5f, ph.dec_lr = 0.5f;
-        snprintf(ph.fit, sizeof ph.fit, "least_squares");
-        ph.refit_epochs = 2;
+        ph = anamo_phase_default("freecodes", ANAMO_PHASE_FREECODES, ANAMO_OPT_FISTA, 0.5f, 100,
+                                 1.0);
+        ph.freecodes.code_iters = 5, ph.freecodes.dec_iters = 15, ph.freecodes.code_lr = 0.5f,
+        ph.freecodes.dec_lr = 0.5f;
+        ph.freecodes.fit = ANAMO_FIT_LEAST_SQUARES;
+        ph.freecodes.refit_epochs = 2;
     }
     anamo_train_spec s = one_phase_spec(ANAMO_LOSS_MSE_SUM, 0.1f, ph, 20.0);
     anamo_train_hooks hooks = {.ctx = tr, .on_epoch = record_loss};
@@ -613,7 +618,7 @@ static anamo_trainer *train_binary(const char *encoder, anamo_block_id scheme, a
  * set (observed: 4, 2 and 8 words). */
 #define BINARY_LOSS_RATIO 0.5
 
-static void check_binary_variant(const char *encoder, anamo_block_id scheme)
+static void check_binary_variant(const char *encoder, anamo_phase_kind scheme)
 {
     anamo_dataset train, test;
     open_ok("halves:train", &train);
@@ -635,13 +640,13 @@ static void check_binary_variant(const char *encoder, anamo_block_id scheme)
 static void test_binary_step_ste(void **state)
 {
     (void)state;
-    check_binary_variant("linear 8, step_ste", ANAMO_INNER);
+    check_binary_variant("linear 8, step_ste", ANAMO_PHASE_ANAMO);
 }
 
 static void test_binary_smoothstep(void **state)
 {
     (void)state;
-    check_binary_variant("linear 8, smoothstep 1", ANAMO_INNER);
+    check_binary_variant("linear 8, smoothstep 1", ANAMO_PHASE_ANAMO);
 }
 
 /* ---- 3c. free codes: the encoder fit is ridge least squares -------------------------------- */
@@ -805,7 +810,8 @@ static void test_binary_free_codes(void **state)
     open_ok("halves:test", &test);
     loss_trace tr = {0};
     anamo_model *m;
-    anamo_trainer *t = train_binary("linear 8, step", ANAMO_FREECODES, &m, &train, &test, &tr);
+    anamo_trainer *t = train_binary("linear 8, step", ANAMO_PHASE_FREECODES, &m, &train, &test,
+                                    &tr);
     if (!(tr.last <= BINARY_LOSS_RATIO * tr.first))
         fail_msg("free codes: training loss %g in the first epoch, %g in the last", tr.first,
                  tr.last);
@@ -887,10 +893,12 @@ static void test_nam_backtracking(void **state)
 {
     (void)state;
     anamo_model *m = tiny_model();
-    anamo_phase dec = anamo_phase_default("decoder", ANAMO_DECODER, "sgd", BT_LR, NB, 1.0);
-    snprintf(dec.step_rule, sizeof dec.step_rule, "backtrack");
-    dec.backtrack_eta = (float)BT_ETA;
-    anamo_phase enc = anamo_phase_default("encoder", ANAMO_ENCODER, "sgd", 0.5f, NB, 1.0);
+    anamo_phase dec = anamo_phase_default("decoder", ANAMO_PHASE_DECODER, ANAMO_OPT_SGD, BT_LR, NB,
+                                          1.0);
+    dec.opt.step_rule = ANAMO_STEP_BACKTRACK;
+    dec.opt.backtrack_eta = (float)BT_ETA;
+    anamo_phase enc = anamo_phase_default("encoder", ANAMO_PHASE_ENCODER, ANAMO_OPT_SGD, 0.5f, NB,
+                                          1.0);
     anamo_train_spec s = one_phase_spec(ANAMO_LOSS_MSE, 0.0f, dec, BT_EPOCHS);
     s.nphases = 2;
     s.phases[1] = enc;

@@ -276,7 +276,7 @@ static void test_layers(void **state)
 
 typedef enum loop_kind { LOOP_RUN, LOOP_STEPS, LOOP_EPOCHS } loop_kind;
 
-static anamo_train_spec scheme_spec(anamo_block_id scheme)
+static anamo_train_spec scheme_spec(anamo_phase_kind scheme)
 {
     anamo_train_spec s;
     memset(&s, 0, sizeof s);
@@ -286,16 +286,21 @@ static anamo_train_spec scheme_spec(anamo_block_id scheme)
     s.seed = 7;
     s.log_every = 1000;
     s.cache_codes = 1;
-    if (scheme == ANAMO_BOTH) {
-        s.phases[s.nphases++] = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-2f, 16, 1);
-    } else if (scheme == ANAMO_DECODER) { /* NAM: decoder then encoder */
-        s.phases[s.nphases++] = anamo_phase_default("dec", ANAMO_DECODER, "adam", 1e-2f, 16, 1);
-        s.phases[s.nphases++] = anamo_phase_default("enc", ANAMO_ENCODER, "momentum", 1e-1f, 8, 1);
+    if (scheme == ANAMO_PHASE_JOINT) {
+        s.phases[s.nphases++] = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ADAM,
+                                                    1e-2f, 16, 1);
+    } else if (scheme == ANAMO_PHASE_DECODER) { /* NAM: decoder then encoder */
+        s.phases[s.nphases++] = anamo_phase_default("dec", ANAMO_PHASE_DECODER, ANAMO_OPT_ADAM,
+                                                    1e-2f, 16, 1);
+        s.phases[s.nphases++] = anamo_phase_default("enc", ANAMO_PHASE_ENCODER, ANAMO_OPT_MOMENTUM,
+                                                    1e-1f, 8, 1);
     } else {
-        anamo_phase ph = anamo_phase_default(scheme == ANAMO_INNER ? "anamo" : "freecodes", scheme,
-                                             "fista", 0.1f, 16, 1);
-        ph.enc_iters = 2, ph.dec_iters = 3, ph.enc_lr = 0.1f, ph.dec_lr = 0.3f;
-        ph.refit_epochs = 1;
+        anamo_phase ph = anamo_phase_default(scheme == ANAMO_PHASE_ANAMO ? "anamo" : "freecodes",
+                                             scheme, ANAMO_OPT_FISTA, 0.1f, 16, 1);
+        ph.anamo.enc_iters = 2, ph.anamo.dec_iters = 3, ph.anamo.enc_lr = 0.1f,
+        ph.anamo.dec_lr = 0.3f;
+        ph.freecodes.code_iters = 2, ph.freecodes.dec_iters = 3;
+        ph.freecodes.code_lr = 0.1f, ph.freecodes.dec_lr = 0.3f, ph.freecodes.refit_epochs = 1;
         s.phases[s.nphases++] = ph;
     }
     return s;
@@ -303,11 +308,11 @@ static anamo_train_spec scheme_spec(anamo_block_id scheme)
 
 /* Trains a fresh model with the scheme through one of the three loops; returns its decoder
  * and encoder parameters (malloc'd, encoder then decoder) and the step count. */
-static float *train_with(anamo_block_id scheme, loop_kind loop, const anamo_dataset *ds,
+static float *train_with(anamo_phase_kind scheme, loop_kind loop, const anamo_dataset *ds,
                          int64_t *params, int64_t *steps)
 {
-    const char *enc = scheme == ANAMO_FREECODES ? "linear 6, sigmoid" : "linear 6, relu";
-    anamo_model *m = dense_model(enc, NF, scheme == ANAMO_FREECODES);
+    const char *enc = scheme == ANAMO_PHASE_FREECODES ? "linear 6, sigmoid" : "linear 6, relu";
+    anamo_model *m = dense_model(enc, NF, scheme == ANAMO_PHASE_FREECODES);
     anamo_train_spec s = scheme_spec(scheme);
     anamo_trainer *t = NULL;
     anamo_err err = {0};
@@ -353,7 +358,7 @@ static float *train_with(anamo_block_id scheme, loop_kind loop, const anamo_data
     return p;
 }
 
-static void check_loops_agree(anamo_block_id scheme)
+static void check_loops_agree(anamo_phase_kind scheme)
 {
     float x[ND * NF];
     fill(x, ND, NF);
@@ -370,8 +375,8 @@ static void check_loops_agree(anamo_block_id scheme)
     assert_memory_equal(run, steps, (size_t)n_run * sizeof(float));
     assert_memory_equal(run, epochs, (size_t)n_run * sizeof(float));
     /* and training moved them: the comparison is not of two untouched initializations */
-    anamo_model *fresh = dense_model(scheme == ANAMO_FREECODES ? "linear 6, sigmoid"
-                                                               : "linear 6, relu",
+    anamo_model *fresh = dense_model(scheme == ANAMO_PHASE_FREECODES ? "linear 6, sigmoid"
+                                                                     : "linear 6, relu",
                                      NF, 0);
     anamo_tensor_view v;
     must(anamo_model_tensor(fresh, "decoder.0.weight", &v, &err), &err);
@@ -384,22 +389,22 @@ static void check_loops_agree(anamo_block_id scheme)
 static void test_loops_joint(void **state)
 {
     (void)state;
-    check_loops_agree(ANAMO_BOTH);
+    check_loops_agree(ANAMO_PHASE_JOINT);
 }
 static void test_loops_nam(void **state)
 {
     (void)state;
-    check_loops_agree(ANAMO_DECODER);
+    check_loops_agree(ANAMO_PHASE_DECODER);
 }
 static void test_loops_anamo(void **state)
 {
     (void)state;
-    check_loops_agree(ANAMO_INNER);
+    check_loops_agree(ANAMO_PHASE_ANAMO);
 }
 static void test_loops_freecodes(void **state)
 {
     (void)state;
-    check_loops_agree(ANAMO_FREECODES);
+    check_loops_agree(ANAMO_PHASE_FREECODES);
 }
 
 /* ---- 5. the names of the enumerations ----------------------------------------------------- */

@@ -58,11 +58,14 @@ static anamo_train_spec spec_of(int nam, double epochs)
     s.eval_every_epoch = 1;
     if (nam) {
         s.nphases = 2;
-        s.phases[0] = anamo_phase_default("decoder", ANAMO_DECODER, "adam", 1e-2f, BATCH, 1.0);
-        s.phases[1] = anamo_phase_default("encoder", ANAMO_ENCODER, "adam", 1e-3f, BATCH, 1.0);
+        s.phases[0] = anamo_phase_default("decoder", ANAMO_PHASE_DECODER, ANAMO_OPT_ADAM, 1e-2f,
+                                          BATCH, 1.0);
+        s.phases[1] = anamo_phase_default("encoder", ANAMO_PHASE_ENCODER, ANAMO_OPT_ADAM, 1e-3f,
+                                          BATCH, 1.0);
     } else {
         s.nphases = 1;
-        s.phases[0] = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1.0);
+        s.phases[0] = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ADAM, 1e-3f, BATCH,
+                                          1.0);
     }
     return s;
 }

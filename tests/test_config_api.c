@@ -267,7 +267,7 @@ static void test_run_open(void **state)
     assert_int_equal(run.train.n, 200);
     assert_string_equal(run.scheme, "nam");
     assert_int_equal(run.train_spec.nphases, 2);
-    assert_int_equal(run.train_spec.phases[0].block, ANAMO_DECODER);
+    assert_int_equal(run.train_spec.phases[0].kind, ANAMO_PHASE_DECODER);
     must(anamo_trainer_run(run.trainer, NULL, &err), &err);
     anamo_run_close(&run);
     anamo_config_free(c);

@@ -621,7 +621,8 @@ static int save_helper(const char *dir, const char *mode)
     anamo_train_spec ts;
     memset(&ts, 0, sizeof ts);
     ts.nphases = 1;
-    ts.phases[0] = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, HELPER_BATCH, 1.0);
+    ts.phases[0] = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ADAM, 1e-3f,
+                                       HELPER_BATCH, 1.0);
     ts.epochs = fresh ? 1 : 2;
     ts.seed = 2;
     ts.log_every = 1;

@@ -689,7 +689,7 @@ static void check_joint_step(anamo_loss_kind loss)
         .n = AE_N, .c = AE_D, .h = 1, .w = 1, .dim = AE_D, .dtype = ANAMO_F32, .data = data};
     snprintf(ds.source, sizeof ds.source, "test_grad");
     anamo_train_spec ts = {.loss = loss, .lambda = AE_LAMBDA, .nphases = 1, .epochs = 1};
-    ts.phases[0] = anamo_phase_default("joint", ANAMO_BOTH, "sgd", AE_LR, AE_B, 1.0);
+    ts.phases[0] = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_SGD, AE_LR, AE_B, 1.0);
     anamo_trainer *t;
     assert_int_equal(anamo_trainer_create(m, &ts, &ds, NULL, &t, &err), ANAMO_OK);
     assert_int_equal(t->from_logits, loss == ANAMO_LOSS_BCE); /* BCE reads the logits */

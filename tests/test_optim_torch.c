@@ -251,22 +251,24 @@ static phase_rt compile_resolved(const resolved *r, float *base_lr)
     char optimizer[ANAMO_NAME_MAX], schedule[ANAMO_NAME_MAX];
     assert_true(resolved_get(r, "joint", "optimizer", optimizer, sizeof optimizer));
     assert_true(resolved_get(r, "joint", "schedule", schedule, sizeof schedule));
-    anamo_phase ph = anamo_phase_default("joint", ANAMO_BOTH, optimizer,
+    anamo_phase ph = anamo_phase_default("joint", ANAMO_PHASE_JOINT,
+                                         (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER,
+                                                                           optimizer),
                                          (float)resolved_num(r, "joint", "lr"), 8, 1.0);
-    ph.beta1 = (float)resolved_num(r, "joint", "beta1");
-    ph.beta2 = (float)resolved_num(r, "joint", "beta2");
-    ph.eps = (float)resolved_num(r, "joint", "eps");
-    ph.weight_decay = (float)resolved_num(r, "joint", "weight_decay");
-    ph.momentum = (float)resolved_num(r, "joint", "momentum");
-    ph.alpha = (float)resolved_num(r, "joint", "alpha");
-    snprintf(ph.schedule, sizeof ph.schedule, "%s", schedule);
-    ph.step_size = (int)resolved_num(r, "joint", "step_size");
-    ph.gamma = (float)resolved_num(r, "joint", "gamma");
+    ph.opt.beta1 = (float)resolved_num(r, "joint", "beta1");
+    ph.opt.beta2 = (float)resolved_num(r, "joint", "beta2");
+    ph.opt.eps = (float)resolved_num(r, "joint", "eps");
+    ph.opt.weight_decay = (float)resolved_num(r, "joint", "weight_decay");
+    ph.opt.momentum = (float)resolved_num(r, "joint", "momentum");
+    ph.opt.alpha = (float)resolved_num(r, "joint", "alpha");
+    ph.schedule.kind = (anamo_schedule)anamo_enum_parse(ANAMO_ENUM_SCHEDULE, schedule);
+    ph.schedule.step_size = (int)resolved_num(r, "joint", "step_size");
+    ph.schedule.gamma = (float)resolved_num(r, "joint", "gamma");
     phase_rt rt;
     anamo_err err = {0};
     if (phase_compile(&ph, &rt, &err) != ANAMO_OK)
         fail_msg("phase_compile: %s", err.msg);
-    *base_lr = ph.lr;
+    *base_lr = ph.opt.lr;
     return rt;
 }
 
@@ -402,8 +404,14 @@ static void nam_step_counts(const char *optimizer, int64_t *enc_steps, int64_t *
                              .log_every = 100,
                              .jacobian_samples = -1,
                              .nphases = 2};
-    spec.phases[0] = anamo_phase_default("decoder", ANAMO_DECODER, optimizer, 1e-2f, 8, 1.0);
-    spec.phases[1] = anamo_phase_default("encoder", ANAMO_ENCODER, optimizer, 1e-2f, 8, 1.0);
+    spec.phases[0] = anamo_phase_default("decoder", ANAMO_PHASE_DECODER,
+                                         (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER,
+                                                                           optimizer),
+                                         1e-2f, 8, 1.0);
+    spec.phases[1] = anamo_phase_default("encoder", ANAMO_PHASE_ENCODER,
+                                         (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER,
+                                                                           optimizer),
+                                         1e-2f, 8, 1.0);
     spec.phases[0].iterations = spec.phases[1].iterations = 2;
     anamo_trainer *t = NULL;
     if (anamo_trainer_create(m, &spec, &ds, NULL, &t, &err) != ANAMO_OK ||
@@ -460,9 +468,11 @@ static void test_config_defaults_are_torch(void **state)
         assert_true(kind >= 0);
         assert_true(optim_default_lr((optim_kind)kind) == (float)lr);
         assert_true(optim_defaults((optim_kind)kind, 0.5f).eps == (float)eps);
-        const anamo_phase ph = anamo_phase_default("p", ANAMO_BOTH, name, 0.5f, 8, 1.0);
-        if (ph.eps != (float)eps)
-            fail_msg("anamo_phase_default(%s) has eps %g; PyTorch's: %g", name, ph.eps, eps);
+        const anamo_phase ph = anamo_phase_default(
+            "p", ANAMO_PHASE_JOINT, (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER, name),
+            0.5f, 8, 1.0);
+        if (ph.opt.eps != (float)eps)
+            fail_msg("anamo_phase_default(%s) has eps %g; PyTorch's: %g", name, ph.opt.eps, eps);
     }
     /* a [phase NAME] takes them from its own optimizer, whatever [joint]'s */
     resolved r = resolve_config(fx, "[train]\nscheme = nam\n\n[joint]\noptimizer = rmsprop\n\n"
@@ -506,7 +516,10 @@ static void ckpt_run_new(ckpt_run *r, const char *optimizer, int train)
                              .log_every = 100,
                              .jacobian_samples = -1,
                              .nphases = 1};
-    spec.phases[0] = anamo_phase_default("joint", ANAMO_BOTH, optimizer, 0.05f, 8, 1.0);
+    spec.phases[0] = anamo_phase_default("joint", ANAMO_PHASE_JOINT,
+                                         (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER,
+                                                                           optimizer),
+                                         0.05f, 8, 1.0);
     if (anamo_trainer_create(r->m, &spec, &r->ds, NULL, &r->t, &err) != ANAMO_OK)
         fail_msg("anamo_trainer_create(%s): %s", optimizer, err.msg);
     if (train && anamo_trainer_run(r->t, NULL, &err) != ANAMO_OK)

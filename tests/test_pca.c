@@ -574,10 +574,11 @@ static void test_angles_standardized(void **state)
 
 static anamo_train_spec adam_spec(void)
 {
-    anamo_phase ph = anamo_phase_default("joint", ANAMO_BOTH, "adam", 0.01f, 100, 1.0);
-    snprintf(ph.schedule, sizeof ph.schedule, "step");
-    ph.step_size = 100;
-    ph.gamma = 0.1f;
+    anamo_phase ph = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ADAM, 0.01f, 100,
+                                         1.0);
+    ph.schedule.kind = ANAMO_SCHEDULE_STEP;
+    ph.schedule.step_size = 100;
+    ph.schedule.gamma = 0.1f;
     anamo_train_spec s;
     memset(&s, 0, sizeof s);
     s.loss = ANAMO_LOSS_MSE;

@@ -354,34 +354,41 @@ static anamo_train_spec norm_spec(norm_scheme sch, const opt_case *o, anamo_deco
     anamo_phase ph;
     switch (sch) {
     case SCH_JOINT:
-        ph = anamo_phase_default("joint", ANAMO_BOTH, o->name, o->lr, BATCH, 1.0);
+        ph = anamo_phase_default("joint", ANAMO_PHASE_JOINT,
+                                 (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER, o->name),
+                                 o->lr, BATCH, 1.0);
         if (!strcmp(o->name, "fista")) /* the prox, then the projection */
-            snprintf(ph.prox, sizeof ph.prox, "l1"), ph.prox_lambda = 1e-3f;
+            ph.opt.prox = ANAMO_PROX_L1, ph.opt.prox_lambda = 1e-3f;
         add_phase(&s, ph);
         break;
     case SCH_NAM:
     case SCH_NAM_BACKTRACK:
-        ph = anamo_phase_default("decoder", ANAMO_DECODER, o->name, o->lr, BATCH, 1.0);
+        ph = anamo_phase_default("decoder", ANAMO_PHASE_DECODER,
+                                 (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER, o->name),
+                                 o->lr, BATCH, 1.0);
         if (!strcmp(o->name, "fista"))
-            snprintf(ph.prox, sizeof ph.prox, "l1"), ph.prox_lambda = 1e-3f;
+            ph.opt.prox = ANAMO_PROX_L1, ph.opt.prox_lambda = 1e-3f;
         if (sch == SCH_NAM_BACKTRACK)
-            snprintf(ph.step_rule, sizeof ph.step_rule, "backtrack");
+            ph.opt.step_rule = ANAMO_STEP_BACKTRACK;
         add_phase(&s, ph);
-        ph = anamo_phase_default("encoder", ANAMO_ENCODER, o->name, o->lr, BATCH, 1.0);
+        ph = anamo_phase_default("encoder", ANAMO_PHASE_ENCODER,
+                                 (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER, o->name),
+                                 o->lr, BATCH, 1.0);
         add_phase(&s, ph);
         break;
     case SCH_ANAMO:
     case SCH_ANAMO_BACKTRACK:
-        ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", 0.05f, BATCH, 1.0);
-        ph.enc_iters = 2, ph.dec_iters = 3, ph.prox_iters = 2;
+        ph = anamo_phase_default("anamo", ANAMO_PHASE_ANAMO, ANAMO_OPT_FISTA, 0.05f, BATCH, 1.0);
+        ph.anamo.enc_iters = 2, ph.anamo.dec_iters = 3, ph.anamo.prox_iters = 2;
         if (sch == SCH_ANAMO_BACKTRACK)
-            snprintf(ph.step_rule, sizeof ph.step_rule, "backtrack");
+            ph.opt.step_rule = ANAMO_STEP_BACKTRACK;
         add_phase(&s, ph);
         break;
     case SCH_FREECODES:
-        ph = anamo_phase_default("freecodes", ANAMO_FREECODES, "fista", 0.05f, BATCH, 1.0);
-        ph.enc_iters = 3, ph.dec_iters = 3, ph.enc_lr = 0.5f;
-        ph.fit_epochs = 2, ph.refit_epochs = 1;
+        ph = anamo_phase_default("freecodes", ANAMO_PHASE_FREECODES, ANAMO_OPT_FISTA, 0.05f, BATCH,
+                                 1.0);
+        ph.freecodes.code_iters = 3, ph.freecodes.dec_iters = 3, ph.freecodes.code_lr = 0.5f;
+        ph.freecodes.fit_epochs = 2, ph.freecodes.refit_epochs = 1;
         add_phase(&s, ph);
         break;
     }
@@ -477,7 +484,8 @@ static void test_unit_norm_budget_ends_mid_phase(void **state)
     anamo_model *m = norm_model(0, SCH_JOINT, 44);
     anamo_train_spec s = spec_new(3.0);
     s.decoder_norm = ANAMO_DECODER_NORM_SPHERE;
-    add_phase(&s, anamo_phase_default("joint", ANAMO_BOTH, "accelerated", 0.5f, BATCH, 2.0));
+    add_phase(&s, anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ACCELERATED, 0.5f,
+                                      BATCH, 2.0));
     anamo_trainer *t = trainer_new(m, &s, &dense_ds);
     run_ok(t, NULL, "accelerated, budget mid-phase");
     assert_true(t->p.phase_iters > 0); /* it did stop inside the phase */
@@ -601,7 +609,7 @@ static void check_penalty(anamo_model *m, const anamo_dataset *ds, const char *w
     anamo_train_spec s = spec_new(1.0);
     s.lambda = PEN_LAMBDA;
     s.penalty = ANAMO_PENALTY_DECODER_L1;
-    add_phase(&s, anamo_phase_default("joint", ANAMO_BOTH, "sgd", 0.1f, PEN_B, 1.0));
+    add_phase(&s, anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_SGD, 0.1f, PEN_B, 1.0));
     anamo_trainer *t = trainer_new(m, &s, ds);
     block *dec = &m->dec;
     const int64_t code_dim = anamo_model_code_dim(m);
@@ -707,7 +715,7 @@ static void test_joint_step_gradient(void **state)
     anamo_train_spec s = spec_new(1.0);
     s.lambda = PEN_LAMBDA;
     s.penalty = ANAMO_PENALTY_DECODER_L1;
-    add_phase(&s, anamo_phase_default("joint", ANAMO_BOTH, "sgd", 1.0f, B, 1.0));
+    add_phase(&s, anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_SGD, 1.0f, B, 1.0));
     anamo_trainer *t = trainer_new(m, &s, &ds);
     anamo_err err = {0};
     if (train_enter_phase(t, 0, &err) != ANAMO_OK)
@@ -775,7 +783,7 @@ static void test_sphere_step_is_tangent(void **state)
     s.lambda = 1.0f; /* a large radial gradient, so that leaving out the tangent shows */
     s.penalty = ANAMO_PENALTY_DECODER_L1;
     s.decoder_norm = ANAMO_DECODER_NORM_SPHERE;
-    add_phase(&s, anamo_phase_default("decoder", ANAMO_DECODER, "sgd", 1.0f, B, 1.0));
+    add_phase(&s, anamo_phase_default("decoder", ANAMO_PHASE_DECODER, ANAMO_OPT_SGD, 1.0f, B, 1.0));
     anamo_trainer *t = trainer_new(m, &s, &ds);
     anamo_err err = {0};
     if (train_enter_phase(t, 0, &err) != ANAMO_OK)
@@ -850,8 +858,9 @@ static double sphere_adam_radial(float weight_decay)
                                ANAMO_INIT_PYTORCH, 0, 9, B);
     anamo_train_spec s = spec_new(1.0);
     s.decoder_norm = ANAMO_DECODER_NORM_SPHERE;
-    anamo_phase ph = anamo_phase_default("decoder", ANAMO_DECODER, "adam", 1e-2f, B, 1.0);
-    ph.weight_decay = weight_decay;
+    anamo_phase ph = anamo_phase_default("decoder", ANAMO_PHASE_DECODER, ANAMO_OPT_ADAM, 1e-2f, B,
+                                         1.0);
+    ph.opt.weight_decay = weight_decay;
     add_phase(&s, ph);
     anamo_trainer *t = trainer_new(m, &s, &ds);
     anamo_err err = {0};
@@ -979,8 +988,9 @@ static void test_freecodes_weighted_threshold(void **state)
     anamo_train_spec s = spec_new(1.0);
     s.lambda = lambda;
     s.penalty = ANAMO_PENALTY_DECODER_L1;
-    anamo_phase ph = anamo_phase_default("freecodes", ANAMO_FREECODES, "fista", e, B, 1.0);
-    ph.enc_iters = 1, ph.dec_iters = 0, ph.enc_lr = e;
+    anamo_phase ph = anamo_phase_default("freecodes", ANAMO_PHASE_FREECODES, ANAMO_OPT_FISTA, e, B,
+                                         1.0);
+    ph.freecodes.code_iters = 1, ph.freecodes.dec_iters = 0, ph.freecodes.code_lr = e;
     add_phase(&s, ph);
     anamo_trainer *t = trainer_new(m, &s, &ds);
     anamo_err err = {0};
@@ -1280,8 +1290,9 @@ static anamo_model *rs_model(void)
 static anamo_train_spec rs_spec(int64_t every)
 {
     anamo_train_spec s = spec_new((double)RS_EVERY * BATCH / N_SET);
-    anamo_phase ph = anamo_phase_default("joint", ANAMO_BOTH, "adam", 1e-3f, BATCH, 1.0);
-    ph.weight_decay = 1e-2f;
+    anamo_phase ph = anamo_phase_default("joint", ANAMO_PHASE_JOINT, ANAMO_OPT_ADAM, 1e-3f, BATCH,
+                                         1.0);
+    ph.opt.weight_decay = 1e-2f;
     add_phase(&s, ph);
     s.resample_every = every;
     s.resample_window = every;
@@ -1401,8 +1412,10 @@ static anamo_model *bn_run(int cache_codes, const anamo_dataset *ds)
                                "linear 8, relu, linear 10, sigmoid", ANAMO_INIT_PYTORCH, 0, 31,
                                BN_BATCH);
     anamo_train_spec s = spec_new(3.0); /* decoder, encoder, decoder */
-    add_phase(&s, anamo_phase_default("decoder", ANAMO_DECODER, "sgd", 1e-1f, BN_BATCH, 1.0));
-    add_phase(&s, anamo_phase_default("encoder", ANAMO_ENCODER, "sgd", 1e-1f, BN_BATCH, 1.0));
+    add_phase(&s, anamo_phase_default("decoder", ANAMO_PHASE_DECODER, ANAMO_OPT_SGD, 1e-1f,
+                                      BN_BATCH, 1.0));
+    add_phase(&s, anamo_phase_default("encoder", ANAMO_PHASE_ENCODER, ANAMO_OPT_SGD, 1e-1f,
+                                      BN_BATCH, 1.0));
     s.cache_codes = cache_codes;
     anamo_trainer *t = trainer_new(m, &s, ds);
     run_ok(t, NULL, cache_codes ? "cache_codes 1" : "cache_codes 0");

@@ -44,7 +44,8 @@ static anamo_model *small_model(void)
 
 /* anamo_trainer_create on one phase of kind `which` with `optimizer` and restart = function;
  * returns its code, with the message in err. */
-static int create_with_function_restart(anamo_block_id which, const char *optimizer, anamo_err *err)
+static int create_with_function_restart(anamo_phase_kind which, const char *optimizer,
+                                        anamo_err *err)
 {
     anamo_dataset ds = small_set();
     anamo_model *m = small_model();
@@ -54,8 +55,11 @@ static int create_with_function_restart(anamo_block_id which, const char *optimi
                           .seed = 1,
                           .cache_codes = 1,
                           .nphases = 1};
-    s.phases[0] = anamo_phase_default("p0", which, optimizer, 0.1f, N, 1.0);
-    snprintf(s.phases[0].restart, sizeof s.phases[0].restart, "function");
+    s.phases[0] = anamo_phase_default("p0", which,
+                                      (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER,
+                                                                        optimizer),
+                                      0.1f, N, 1.0);
+    s.phases[0].opt.restart = ANAMO_RESTART_FUNCTION;
     anamo_trainer *t = NULL;
     int rc = anamo_trainer_create(m, &s, &ds, NULL, &t, err);
     if (rc == ANAMO_OK)
@@ -69,25 +73,25 @@ static void test_function_restart_only_in_anamo(void **state)
 {
     (void)state;
     const struct {
-        anamo_block_id which;
+        anamo_phase_kind which;
         const char *optimizer;
-    } elsewhere[] = {{ANAMO_BOTH, "accelerated"},
-                     {ANAMO_ENCODER, "fista"},
-                     {ANAMO_DECODER, "accelerated"},
-                     {ANAMO_BOTH, "adam"},
-                     {ANAMO_FREECODES, "fista"}};
+    } elsewhere[] = {{ANAMO_PHASE_JOINT, "accelerated"},
+                     {ANAMO_PHASE_ENCODER, "fista"},
+                     {ANAMO_PHASE_DECODER, "accelerated"},
+                     {ANAMO_PHASE_JOINT, "adam"},
+                     {ANAMO_PHASE_FREECODES, "fista"}};
     for (size_t i = 0; i < sizeof elsewhere / sizeof elsewhere[0]; i++) {
         anamo_err err = {0};
         int rc = create_with_function_restart(elsewhere[i].which, elsewhere[i].optimizer, &err);
         if (rc != ANAMO_ERR_CONFIG)
-            fail_msg("block %d, %s: restart = function gave %d (%s), want a config error",
+            fail_msg("phase kind %d, %s: restart = function gave %d (%s), want a config error",
                      (int)elsewhere[i].which, elsewhere[i].optimizer, rc, err.msg);
         assert_non_null(strstr(err.msg, "phase 'p0'"));
         assert_non_null(strstr(err.msg, "restart 'function'"));
         assert_non_null(strstr(err.msg, "anamo"));
     }
     anamo_err err = {0};
-    int rc = create_with_function_restart(ANAMO_INNER, "fista", &err);
+    int rc = create_with_function_restart(ANAMO_PHASE_ANAMO, "fista", &err);
     if (rc != ANAMO_OK)
         fail_msg("ANAMO with restart = function: %d (%s)", rc, err.msg);
 }
@@ -95,15 +99,15 @@ static void test_function_restart_only_in_anamo(void **state)
 static void test_every_kind_has_an_entry(void **state)
 {
     (void)state;
-    for (int kind = ANAMO_ENCODER; kind <= ANAMO_FREECODES; kind++) {
-        const scheme *s = scheme_of((anamo_block_id)kind);
+    for (int kind = ANAMO_PHASE_ENCODER; kind <= ANAMO_PHASE_FREECODES; kind++) {
+        const scheme *s = scheme_of((anamo_phase_kind)kind);
         assert_non_null(s);
         assert_non_null(s->enter);
         assert_non_null(s->step);
         assert_non_null(s->name);
     }
-    anamo_phase ph = anamo_phase_default("odd", (anamo_block_id)(ANAMO_FREECODES + 1), "sgd", 0.1f,
-                                         N, 1.0);
+    anamo_phase ph = anamo_phase_default("odd", (anamo_phase_kind)(ANAMO_PHASE_FREECODES + 1),
+                                         ANAMO_OPT_SGD, 0.1f, N, 1.0);
     phase_rt rt;
     anamo_err err = {0};
     assert_int_equal(phase_compile(&ph, &rt, &err), ANAMO_ERR_CONFIG);

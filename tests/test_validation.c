@@ -182,7 +182,10 @@ static anamo_train_spec joint_spec(const char *optimizer, float lr, double epoch
     s.log_every = 1000;
     s.jacobian_samples = -1;
     s.nphases = 1;
-    s.phases[0] = anamo_phase_default("joint", ANAMO_BOTH, optimizer, lr, 10, 1.0);
+    s.phases[0] = anamo_phase_default("joint", ANAMO_PHASE_JOINT,
+                                      (anamo_optimizer)anamo_enum_parse(ANAMO_ENUM_OPTIMIZER,
+                                                                        optimizer),
+                                      lr, 10, 1.0);
     return s;
 }
 
@@ -248,9 +251,9 @@ static float plateau_lr_after(int with_validation)
     anamo_dataset train = constant_set(40, 8, 0.1f, "low"), val = constant_set(10, 8, 0.9f, "high");
     anamo_model *m = small_model();
     anamo_train_spec s = joint_spec("sgd", 0.5f, 4.0);
-    snprintf(s.phases[0].schedule, sizeof s.phases[0].schedule, "plateau");
-    s.phases[0].patience = 0;
-    s.phases[0].factor = 0.5f;
+    s.phases[0].schedule.kind = ANAMO_SCHEDULE_PLATEAU;
+    s.phases[0].schedule.patience = 0;
+    s.phases[0].schedule.factor = 0.5f;
     anamo_trainer *t = trainer_with_validation(m, &s, &train, with_validation ? &val : NULL);
     anamo_err err = {0};
     assert_int_equal(anamo_trainer_run(t, NULL, &err), ANAMO_OK);

@@ -20,33 +20,36 @@ static int flag(const anamo_config *c, const char *section, const char *key)
     return v && !strcmp(v, "true");
 }
 
-static void copy_word(char *dst, const char *src)
+/* A name the config's validation has already checked against its table. */
+static int kind(const anamo_config *c, const char *section, const char *key, anamo_enum e)
 {
-    snprintf(dst, ANAMO_NAME_MAX, "%s", src ? src : "");
+    return anamo_enum_parse(e, config_get(c, section, key));
 }
 
 static void fill_optimizer(const anamo_config *c, const char *section, anamo_phase *ph)
 {
-    copy_word(ph->optimizer, config_get(c, section, "optimizer"));
-    ph->lr = (float)num(c, section, "lr");
-    ph->beta1 = (float)num(c, section, "beta1");
-    ph->beta2 = (float)num(c, section, "beta2");
-    ph->eps = (float)num(c, section, "eps");
-    ph->weight_decay = (float)num(c, section, "weight_decay");
-    ph->momentum = (float)num(c, section, "momentum");
-    ph->alpha = (float)num(c, section, "alpha");
-    copy_word(ph->prox, config_get(c, section, "prox"));
-    ph->prox_lambda = (float)num(c, section, "prox_lambda");
-    copy_word(ph->restart, config_get(c, section, "restart"));
-    copy_word(ph->step_rule, config_get(c, section, "step"));
-    ph->backtrack_eta = (float)num(c, section, "backtrack_eta");
-    copy_word(ph->schedule, config_get(c, section, "schedule"));
-    ph->step_size = (int)num(c, section, "step_size");
-    ph->gamma = (float)num(c, section, "gamma");
-    ph->factor = (float)num(c, section, "factor");
-    ph->patience = (int)num(c, section, "patience");
-    ph->threshold = (float)num(c, section, "threshold");
-    ph->min_lr = (float)num(c, section, "min_lr");
+    anamo_optim_settings *o = &ph->opt;
+    o->kind = (anamo_optimizer)kind(c, section, "optimizer", ANAMO_ENUM_OPTIMIZER);
+    o->lr = (float)num(c, section, "lr");
+    o->beta1 = (float)num(c, section, "beta1");
+    o->beta2 = (float)num(c, section, "beta2");
+    o->eps = (float)num(c, section, "eps");
+    o->weight_decay = (float)num(c, section, "weight_decay");
+    o->momentum = (float)num(c, section, "momentum");
+    o->alpha = (float)num(c, section, "alpha");
+    o->prox = (anamo_prox)kind(c, section, "prox", ANAMO_ENUM_PROX);
+    o->prox_lambda = (float)num(c, section, "prox_lambda");
+    o->restart = (anamo_restart)kind(c, section, "restart", ANAMO_ENUM_RESTART);
+    o->step_rule = (anamo_step_rule)kind(c, section, "step", ANAMO_ENUM_STEP_RULE);
+    o->backtrack_eta = (float)num(c, section, "backtrack_eta");
+    anamo_lr_schedule *s = &ph->schedule;
+    s->kind = (anamo_schedule)kind(c, section, "schedule", ANAMO_ENUM_SCHEDULE);
+    s->step_size = (int)num(c, section, "step_size");
+    s->gamma = (float)num(c, section, "gamma");
+    s->factor = (float)num(c, section, "factor");
+    s->patience = (int)num(c, section, "patience");
+    s->threshold = (float)num(c, section, "threshold");
+    s->min_lr = (float)num(c, section, "min_lr");
 }
 
 static int named_phase(const anamo_config *c, const char *name, int batch, anamo_phase *ph,
@@ -61,10 +64,10 @@ static int named_phase(const anamo_config *c, const char *name, int batch, anamo
                              "(encoder|decoder|both)",
                              c->path, name, section);
     *ph = anamo_phase_default(name,
-                              !strcmp(which, "encoder")   ? ANAMO_ENCODER
-                              : !strcmp(which, "decoder") ? ANAMO_DECODER
-                                                          : ANAMO_BOTH,
-                              "adam", 1e-3f, batch, 1.0);
+                              !strcmp(which, "encoder")   ? ANAMO_PHASE_ENCODER
+                              : !strcmp(which, "decoder") ? ANAMO_PHASE_DECODER
+                                                          : ANAMO_PHASE_JOINT,
+                              ANAMO_OPT_ADAM, 1e-3f, batch, 1.0);
     fill_optimizer(c, section, ph);
     ph->batch = config_find(c, section, "batch") ? (int)num(c, section, "batch") : batch;
     ph->epochs = num(c, section, "epochs");
@@ -87,10 +90,10 @@ static int nam_phases(const anamo_config *c, anamo_train_spec *t, int batch, ana
     /* the default cycle: decoder and encoder alternating, each for epochs_per_phase */
     int enc_first = !strcmp(config_get(c, "nam", "start"), "encoder");
     double len = num(c, "nam", "epochs_per_phase");
-    const char *opt = config_get(c, "nam", "optimizer");
-    anamo_phase dec = anamo_phase_default("decoder", ANAMO_DECODER, opt,
+    const anamo_optimizer opt = (anamo_optimizer)kind(c, "nam", "optimizer", ANAMO_ENUM_OPTIMIZER);
+    anamo_phase dec = anamo_phase_default("decoder", ANAMO_PHASE_DECODER, opt,
                                           (float)num(c, "nam", "decoder_lr"), batch, len);
-    anamo_phase enc = anamo_phase_default("encoder", ANAMO_ENCODER, opt,
+    anamo_phase enc = anamo_phase_default("encoder", ANAMO_PHASE_ENCODER, opt,
                                           (float)num(c, "nam", "encoder_lr"), batch, len);
     t->phases[0] = enc_first ? enc : dec;
     t->phases[1] = enc_first ? dec : enc;
@@ -102,19 +105,21 @@ static int nam_phases(const anamo_config *c, anamo_train_spec *t, int batch, ana
 static void anamo_inner_phase(const anamo_config *c, anamo_train_spec *t, int batch)
 {
     anamo_phase *ph = &t->phases[0];
-    *ph = anamo_phase_default("anamo", ANAMO_INNER, "fista", (float)num(c, "anamo", "enc_lr"),
-                              config_find(c, "anamo", "batch") ? (int)num(c, "anamo", "batch")
-                                                               : batch,
+    const char *sec = "anamo";
+    *ph = anamo_phase_default("anamo", ANAMO_PHASE_ANAMO, ANAMO_OPT_FISTA,
+                              (float)num(c, sec, "enc_lr"),
+                              config_find(c, sec, "batch") ? (int)num(c, sec, "batch") : batch,
                               1.0);
-    ph->enc_iters = (int)num(c, "anamo", "enc_iters");
-    ph->dec_iters = (int)num(c, "anamo", "dec_iters");
-    ph->enc_lr = (float)num(c, "anamo", "enc_lr");
-    ph->dec_lr = (float)num(c, "anamo", "dec_lr");
-    ph->prox_iters = (int)num(c, "anamo", "prox_iters");
-    ph->prox_step = (float)num(c, "anamo", "prox_step");
-    copy_word(ph->step_rule, config_get(c, "anamo", "step"));
-    ph->backtrack_eta = (float)num(c, "anamo", "backtrack_eta");
-    copy_word(ph->restart, config_get(c, "anamo", "restart"));
+    anamo_anamo_settings *a = &ph->anamo;
+    a->enc_iters = (int)num(c, sec, "enc_iters");
+    a->dec_iters = (int)num(c, sec, "dec_iters");
+    a->enc_lr = (float)num(c, sec, "enc_lr");
+    a->dec_lr = (float)num(c, sec, "dec_lr");
+    a->prox_iters = (int)num(c, sec, "prox_iters");
+    a->prox_step = (float)num(c, sec, "prox_step");
+    ph->opt.step_rule = (anamo_step_rule)kind(c, sec, "step", ANAMO_ENUM_STEP_RULE);
+    ph->opt.backtrack_eta = (float)num(c, sec, "backtrack_eta");
+    ph->opt.restart = (anamo_restart)kind(c, sec, "restart", ANAMO_ENUM_RESTART);
     t->nphases = 1;
 }
 
@@ -123,18 +128,20 @@ static void free_codes_phase(const anamo_config *c, anamo_train_spec *t, int bat
 {
     anamo_phase *ph = &t->phases[0];
     const char *sec = "freecodes";
-    *ph = anamo_phase_default("freecodes", ANAMO_FREECODES, "fista", (float)num(c, sec, "code_lr"),
+    *ph = anamo_phase_default("freecodes", ANAMO_PHASE_FREECODES, ANAMO_OPT_FISTA,
+                              (float)num(c, sec, "code_lr"),
                               config_find(c, sec, "batch") ? (int)num(c, sec, "batch") : batch,
                               1.0);
-    ph->enc_iters = (int)num(c, sec, "code_iters");
-    ph->dec_iters = (int)num(c, sec, "dec_iters");
-    ph->enc_lr = (float)num(c, sec, "code_lr");
-    ph->dec_lr = (float)num(c, sec, "dec_lr");
-    copy_word(ph->restart, config_get(c, sec, "restart"));
-    copy_word(ph->fit, config_get(c, sec, "fit"));
-    ph->fit_epochs = (int)num(c, sec, "fit_epochs");
-    ph->fit_lr = (float)num(c, sec, "fit_lr");
-    ph->refit_epochs = (int)num(c, sec, "refit_epochs");
+    anamo_freecodes_settings *f = &ph->freecodes;
+    f->code_iters = (int)num(c, sec, "code_iters");
+    f->dec_iters = (int)num(c, sec, "dec_iters");
+    f->code_lr = (float)num(c, sec, "code_lr");
+    f->dec_lr = (float)num(c, sec, "dec_lr");
+    f->fit = (anamo_fit)kind(c, sec, "fit", ANAMO_ENUM_FIT);
+    f->fit_epochs = (int)num(c, sec, "fit_epochs");
+    f->fit_lr = (float)num(c, sec, "fit_lr");
+    f->refit_epochs = (int)num(c, sec, "refit_epochs");
+    ph->opt.restart = (anamo_restart)kind(c, sec, "restart", ANAMO_ENUM_RESTART);
     t->nphases = 1;
 }
 
@@ -217,7 +224,9 @@ int config_settings(const anamo_config *c, run_settings *s, anamo_err *err)
         t->nphases = 1;
         /* one epoch-long phase that follows itself: the optimizer and its state carry on, and
          * a resumed run with a larger budget walks the same phase boundaries */
-        t->phases[0] = anamo_phase_default("joint", ANAMO_BOTH, config_get(c, "joint", "optimizer"),
+        t->phases[0] = anamo_phase_default("joint", ANAMO_PHASE_JOINT,
+                                           (anamo_optimizer)kind(c, "joint", "optimizer",
+                                                                 ANAMO_ENUM_OPTIMIZER),
                                            (float)num(c, "joint", "lr"), batch, 1.0);
         fill_optimizer(c, "joint", &t->phases[0]);
     } else if (!strcmp(s->scheme, "anamo")) {

@@ -422,13 +422,17 @@ static int load_last_active(const st_file *f, int64_t *dst, int64_t n, anamo_err
 static int run_steps_block_with(const anamo_trainer *t, int which, int kind)
 {
     for (int i = 0; i < t->spec.nphases; i++) {
-        const anamo_block_id b = t->spec.phases[i].block;
-        if (b == ANAMO_INNER && kind == (which ? OPTIM_ACCELERATED : OPTIM_FISTA))
+        const anamo_phase_kind b = t->spec.phases[i].kind;
+        if (b == ANAMO_PHASE_ANAMO && kind == (which ? OPTIM_ACCELERATED : OPTIM_FISTA))
             return 1;
-        if (b == ANAMO_FREECODES && kind == (which ? OPTIM_ACCELERATED : OPTIM_ADAM))
+        if (b == ANAMO_PHASE_FREECODES && kind == (which ? OPTIM_ACCELERATED : OPTIM_ADAM))
             return 1;
-        const int steps_it = b == ANAMO_BOTH || (int)b == which; /* ANAMO_ENCODER is 0 */
-        if (b != ANAMO_INNER && b != ANAMO_FREECODES && steps_it && (int)t->rt[i].opt.kind == kind)
+        _Static_assert(ANAMO_PHASE_ENCODER == (int)ANAMO_ENCODER &&
+                           ANAMO_PHASE_DECODER == (int)ANAMO_DECODER,
+                       "a NAM phase's kind is its block's number");
+        const int steps_it = b == ANAMO_PHASE_JOINT || (int)b == which;
+        const int own_optimizer = b != ANAMO_PHASE_ANAMO && b != ANAMO_PHASE_FREECODES;
+        if (own_optimizer && steps_it && (int)t->rt[i].opt.kind == kind)
             return 1;
     }
     return 0;

@@ -86,9 +86,9 @@ void anamo_model_free(anamo_model *m)
 
 int64_t anamo_model_code_dim(const anamo_model *m) { return m->enc.out_dim; }
 int64_t anamo_model_input_dim(const anamo_model *m) { return m->in_dim; }
-int64_t anamo_model_param_count(const anamo_model *m, int which)
+int64_t anamo_model_param_count(const anamo_model *m, anamo_block which)
 {
-    return which == 0 ? m->enc.nparams : m->dec.nparams;
+    return which == ANAMO_ENCODER ? m->enc.nparams : m->dec.nparams;
 }
 
 void anamo_model_conv_impl(const anamo_model *m, char *out, size_t size)

@@ -146,11 +146,11 @@ static void subgradient_prox(anamo_trainer *t, const anamo_phase *ph, const trai
 {
     block *enc = &t->m->enc;
     const int64_t n = enc->nparams, codes = (int64_t)X->B * enc->out_dim;
-    const float lam_e = t->spec.lambda * e, eta = ph->prox_step;
+    const float lam_e = t->spec.lambda * e, eta = ph->anamo.prox_step;
     if (lam_e == 0.0f)
         return; /* the prox of 0 is the identity: x_{j+1} = z */
     const float *z = memcpy(z_span, enc->params, (size_t)n * sizeof(float));
-    for (int i = 0; i < ph->prox_iters; i++) {
+    for (int i = 0; i < ph->anamo.prox_iters; i++) {
         const float *h = block_forward(enc, X->x, X->B);
         /* ∂g/∂h = n_j·sign(h)/B (sign 0 = 0; n_j = 1 for plain ℓ1): a weighted threshold */
         memset(t->code_grad, 0, (size_t)codes * sizeof *t->code_grad);
@@ -191,14 +191,15 @@ static int encoder_iterations(anamo_trainer *t, int phase_idx, const train_batch
     const phase_rt *rt = &t->rt[phase_idx];
     block *enc = &t->m->enc;
     accel_start(enc->params, enc->opt_state, enc->nparams); /* x_0 = y_0 = θ, s_0 = 1 */
-    if (ph->enc_iters == 0) { /* the loss at the start, which the iterations report otherwise */
+    if (ph->anamo.enc_iters ==
+        0) { /* the loss at the start, which the iterations report otherwise */
         encoder_losses(t, X, start);
         return train_check_loss(t, phase_idx, start->loss, err);
     }
     float *y_j = t->scratch[1], *work = t->scratch[0];
     const train_objective f = {encoder_f, X, NULL}, F = {encoder_F, X, NULL};
     double F_j = 0.0;
-    for (int j = 0; j < ph->enc_iters; j++) {
+    for (int j = 0; j < ph->anamo.enc_iters; j++) {
         step_losses at_y;
         encoder_gradient(t, X, &at_y); /* f(y_j), ∇f(y_j) */
         if (j == 0) {
@@ -207,14 +208,14 @@ static int encoder_iterations(anamo_trainer *t, int phase_idx, const train_batch
             if (rc)
                 return rc;
         }
-        const float e = step_size(t, rt, 0, ph->enc_lr, &f, at_y.recon, y_j, work); /* e_j */
+        const float e = step_size(t, rt, 0, ph->anamo.enc_lr, &f, at_y.recon, y_j, work); /* e_j */
         gradient_step(enc, e, y_j, NULL);    /* z = y_j − e_j·∇f(y_j) */
         subgradient_prox(t, ph, X, e, work); /* x_{j+1} = prox_{e_j·λ·g}(z) */
         accel_advance(enc->params, enc->opt_state, enc->nparams,
                       restart_due(t, rt, 0, &F, y_j, &F_j)); /* s_{j+1}, y_{j+1} */
     }
     accel_finish(enc->params, enc->opt_state, enc->nparams); /* θ ← x_{J_enc} */
-    t->p.steps[0] += ph->enc_iters;
+    t->p.steps[0] += ph->anamo.enc_iters;
     return ANAMO_OK;
 }
 
@@ -255,7 +256,7 @@ static int anamo_step(anamo_trainer *t, int phase_idx, const train_batch *X, ste
     memcpy(H, block_forward(&t->m->enc, X->x, X->B),
            (size_t)((int64_t)X->B * t->m->enc.out_dim) * sizeof(float));
     resample_mark(t, H, X->B);
-    inner_decoder_iterations(t, &t->rt[phase_idx], X, H, ph->dec_iters, ph->dec_lr);
+    inner_decoder_iterations(t, &t->rt[phase_idx], X, H, ph->anamo.dec_iters, ph->anamo.dec_lr);
     t->codes_valid = 0;
     return ANAMO_OK;
 }

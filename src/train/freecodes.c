@@ -61,7 +61,7 @@ static double codes_iterations(anamo_trainer *t, int phase_idx, const train_batc
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     const int64_t n = (int64_t)X->B * t->m->enc.out_dim;
-    optim_cfg cfg = optim_defaults(OPTIM_FISTA, ph->enc_lr);
+    optim_cfg cfg = optim_defaults(OPTIM_FISTA, ph->freecodes.code_lr);
     cfg.prox = PROX_L1;
     cfg.prox_lambda = t->spec.lambda / (float)X->B; /* λ·(1/B)Σ_b Σ_j n_j|v_bj| */
     cfg.restart = t->rt[phase_idx].opt.restart;
@@ -70,7 +70,7 @@ static double codes_iterations(anamo_trainer *t, int phase_idx, const train_batc
         cfg.prox_weight = t->unit_weight;
         cfg.prox_period = t->m->enc.out_dim;
     }
-    for (int j = 0; j < ph->enc_iters; j++) {
+    for (int j = 0; j < ph->freecodes.code_iters; j++) {
         const float *grad;
         double f = codes_gradient(t, X, V, &grad);
         if (j == 0) {
@@ -80,7 +80,7 @@ static double codes_iterations(anamo_trainer *t, int phase_idx, const train_batc
         }
         optim_fista_step(&cfg, V, grad, t->code_state, n, j + 1);
     }
-    if (ph->enc_iters > 0)
+    if (ph->freecodes.code_iters > 0)
         optim_finish(&cfg, V, t->code_state, n); /* V ← x_J */
     return start->loss;
 }
@@ -95,7 +95,7 @@ static int freecodes_step(anamo_trainer *t, int phase_idx, const train_batch *X,
     for (int b = 0; b < X->B; b++)
         memcpy(V + b * m, t->free_codes + X->idx[b] * m, (size_t)m * sizeof(float));
     memset(out, 0, sizeof *out);
-    if (ph->enc_iters == 0) {
+    if (ph->freecodes.code_iters == 0) {
         const float *unused;
         out->loss = out->recon = codes_gradient(t, X, V, &unused);
     }
@@ -104,8 +104,9 @@ static int freecodes_step(anamo_trainer *t, int phase_idx, const train_batch *X,
         return rc;
     for (int b = 0; b < X->B; b++)
         memcpy(t->free_codes + X->idx[b] * m, V + b * m, (size_t)m * sizeof(float));
-    t->p.steps[0] += ph->enc_iters;
-    inner_decoder_iterations(t, &t->rt[phase_idx], X, V, ph->dec_iters, ph->dec_lr);
+    t->p.steps[0] += ph->freecodes.code_iters;
+    inner_decoder_iterations(t, &t->rt[phase_idx], X, V, ph->freecodes.dec_iters,
+                             ph->freecodes.dec_lr);
     return ANAMO_OK;
 }
 
@@ -205,9 +206,9 @@ static int fit_bce(anamo_trainer *t, const anamo_phase *ph, const float *h, anam
     if (!rc)
         memset(enc->opt_state, 0, (size_t)enc->nstate * sizeof(float));
     t->p.opt_kind[0] = OPTIM_ADAM;
-    const optim_cfg cfg = optim_defaults(OPTIM_ADAM, ph->fit_lr);
+    const optim_cfg cfg = optim_defaults(OPTIM_ADAM, ph->freecodes.fit_lr);
     int64_t step = 0;
-    for (int e = 0; !rc && e < ph->fit_epochs; e++)
+    for (int e = 0; !rc && e < ph->freecodes.fit_epochs; e++)
         for (int64_t first = 0; first < N; first += B) {
             int rows = (int)(N - first < B ? N - first : B);
             model_load_batch(m, t->train, NULL, first, rows);
@@ -227,15 +228,15 @@ static void refit_decoder(anamo_trainer *t, int phase_idx)
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     anamo_model *m = t->m;
     const int64_t N = t->train->n, code_dim = m->enc.out_dim;
-    for (int e = 0; e < ph->refit_epochs; e++)
+    for (int e = 0; e < ph->freecodes.refit_epochs; e++)
         for (int64_t first = 0; first < N; first += ph->batch) {
             int rows = (int)(N - first < ph->batch ? N - first : ph->batch);
             model_load_batch(m, t->train, NULL, first, rows);
             const train_batch X = {.idx = NULL, .x = m->xbuf, .B = rows};
             memcpy(t->batch_codes, model_codes(m, rows, 1),
                    (size_t)(rows * code_dim) * sizeof(float));
-            inner_decoder_iterations(t, &t->rt[phase_idx], &X, t->batch_codes, ph->dec_iters,
-                                     ph->dec_lr);
+            inner_decoder_iterations(t, &t->rt[phase_idx], &X, t->batch_codes,
+                                     ph->freecodes.dec_iters, ph->freecodes.dec_lr);
         }
 }
 
@@ -248,8 +249,8 @@ static int freecodes_finish(anamo_trainer *t, int phase_idx, anamo_err *err)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "freecodes: out of memory");
     for (int64_t i = 0; i < count; i++) /* h = step(H̃) */
         h[i] = t->free_codes[i] > 0.0f ? 1.0f : 0.0f;
-    int least_squares = !strcmp(ph->fit, "least_squares") ||
-                        (!strcmp(ph->fit, "auto") && encoder_is_affine_step(&t->m->enc));
+    int least_squares = ph->freecodes.fit == ANAMO_FIT_LEAST_SQUARES ||
+                        (ph->freecodes.fit == ANAMO_FIT_AUTO && encoder_is_affine_step(&t->m->enc));
     int rc;
     if (least_squares && !encoder_is_affine_step(&t->m->enc))
         rc = anamo_err_set(err, ANAMO_ERR_CONFIG,

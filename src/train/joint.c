@@ -1,4 +1,4 @@
-/* joint.c — the joint phase (ANAMO_BOTH): one optimizer step on every weight of
+/* joint.c — the joint phase (ANAMO_PHASE_JOINT): one optimizer step on every weight of
  * f(θ, φ) = loss(D_φ(E_θ(x)), x) + λ·g(E_θ(x), φ). Per batch: forward E, D; backward D (dW,
  * dH); add ∂(λg)/∂H; backward E (dW); then both blocks step, on gradients taken before either
  * moved. */

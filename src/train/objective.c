@@ -134,6 +134,6 @@ int train_check_loss(const anamo_trainer *t, int phase_idx, double loss, anamo_e
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     return anamo_err_set(err, ANAMO_ERR_DIVERGED,
                          "diverged: phase '%s' (block %s), epoch %lld, iteration %lld: loss = %g",
-                         ph->name, scheme_of(ph->block)->name, (long long)t->p.pass + 1,
+                         ph->name, scheme_of(ph->kind)->name, (long long)t->p.pass + 1,
                          (long long)t->p.iteration + 1, loss);
 }

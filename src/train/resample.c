@@ -55,7 +55,7 @@ int resample_check(const anamo_model *m, const anamo_train_spec *spec, anamo_err
                              "train.resample_every needs an encoder ending in a linear layer "
                              "(then activations only) and a decoder starting with one");
     for (int i = 0; i < spec->nphases; i++)
-        if (spec->phases[i].block == ANAMO_FREECODES)
+        if (spec->phases[i].kind == ANAMO_PHASE_FREECODES)
             return anamo_err_set(err, ANAMO_ERR_CONFIG,
                                  "train.resample_every: free codes are variables of their own, "
                                  "not an encoder's units; resampling is for joint, nam, anamo");

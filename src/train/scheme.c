@@ -3,19 +3,19 @@
 #include "core/err.h"
 #include "train/scheme.h"
 
-const scheme *scheme_of(anamo_block_id kind)
+const scheme *scheme_of(anamo_phase_kind kind)
 {
     static const scheme *const BY_KIND[] = {
-        [ANAMO_ENCODER] = &SCHEME_NAM_ENCODER, [ANAMO_DECODER] = &SCHEME_NAM_DECODER,
-        [ANAMO_BOTH] = &SCHEME_JOINT,          [ANAMO_INNER] = &SCHEME_ANAMO,
-        [ANAMO_FREECODES] = &SCHEME_FREECODES,
+        [ANAMO_PHASE_ENCODER] = &SCHEME_NAM_ENCODER, [ANAMO_PHASE_DECODER] = &SCHEME_NAM_DECODER,
+        [ANAMO_PHASE_JOINT] = &SCHEME_JOINT,         [ANAMO_PHASE_ANAMO] = &SCHEME_ANAMO,
+        [ANAMO_PHASE_FREECODES] = &SCHEME_FREECODES,
     };
     return BY_KIND[kind];
 }
 
 static const scheme *scheme_of_phase(const anamo_trainer *t, int phase_idx)
 {
-    return scheme_of(t->spec.phases[phase_idx].block);
+    return scheme_of(t->spec.phases[phase_idx].kind);
 }
 
 int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)

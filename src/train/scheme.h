@@ -1,14 +1,14 @@
 /* scheme.h — the training schemes as a table (darknet's l.forward, l.backward, l.update): one
- * entry per phase kind, each {enter, step, leave, finish}, chosen by the phase's `block`. The
+ * entry per phase kind, each {enter, step, leave, finish}, chosen by the phase's `kind`. The
  * trainer's loop (trainer.c) runs a phase through its entry and never asks which one it is.
  *
- *   joint.c      ANAMO_BOTH       one optimizer step on every weight
- *   nam.c        ANAMO_ENCODER,   one optimizer step on one block, the other fixed (the decoder's
- *                ANAMO_DECODER    codes from a cache made at the phase's start)
- *   anamo.c      ANAMO_INNER      seed 000's Algorithm 1: J_enc FISTA iterations on the
- *                                 encoder, then J_dec accelerated iterations on the decoder
- *   freecodes.c  ANAMO_FREECODES  free codes by FISTA alternating with the decoder; at the end
- *                                 the encoder is fitted to their signs
+ *   joint.c      ANAMO_PHASE_JOINT      one optimizer step on every weight
+ *   nam.c        ANAMO_PHASE_ENCODER,   one optimizer step on one block, the other fixed (the
+ *                ANAMO_PHASE_DECODER    decoder's codes from a cache made at the phase's start)
+ *   anamo.c      ANAMO_PHASE_ANAMO      seed 000's Algorithm 1: J_enc FISTA iterations on the
+ *                                       encoder, then J_dec accelerated iterations on the decoder
+ *   freecodes.c  ANAMO_PHASE_FREECODES  free codes by FISTA alternating with the decoder; at the
+ *                                       end the encoder is fitted to their signs
  * Below them: the objective (objective.c: decoder loss and backward, code penalty, divergence),
  * the optimizer step of joint and NAM (block_step.c), backtracking (backtrack.c), and the
  * optimizers with the accelerated sequence (src/optim). */
@@ -43,7 +43,7 @@ typedef struct scheme {
 extern const scheme SCHEME_JOINT, SCHEME_NAM_ENCODER, SCHEME_NAM_DECODER, SCHEME_ANAMO,
     SCHEME_FREECODES;
 /* The entry of a phase kind. */
-const scheme *scheme_of(anamo_block_id kind);
+const scheme *scheme_of(anamo_phase_kind kind);
 
 /* ---- block_step.c: the optimizer step of joint and NAM phases -------------------------------
  * The block `which` (0 encoder, 1 decoder) takes the phase's optimizer: its state carries on

@@ -38,7 +38,7 @@ static int check_spec(anamo_trainer *t, anamo_err *err)
         if (s->phases[i].batch > t->m->max_batch)
             return anamo_err_set(err, ANAMO_ERR_ARG, "phase '%s': batch %d exceeds the model's %d",
                                  s->phases[i].name, s->phases[i].batch, t->m->max_batch);
-        schedule_init(&t->p.sched[i], s->phases[i].lr);
+        schedule_init(&t->p.sched[i], s->phases[i].opt.lr);
     }
     return ANAMO_OK;
 }
@@ -49,7 +49,7 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
     unsigned uses = 0; /* what some phase's scheme needs */
     int need_scratch = 0;
     for (int i = 0; i < t->spec.nphases; i++) {
-        uses |= scheme_of(t->spec.phases[i].block)->uses;
+        uses |= scheme_of(t->spec.phases[i].kind)->uses;
         need_scratch |= t->rt[i].backtrack;
     }
     need_scratch |= (uses & SCHEME_USES_WORK_SPANS) != 0;
@@ -248,7 +248,7 @@ static void emit_log(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch
     anamo_log_row row = {.epoch = epoch,
                          .iteration = t->p.iteration,
                          .phase = t->spec.phases[phase_idx].name,
-                         .block = (int)t->spec.phases[phase_idx].block,
+                         .kind = t->spec.phases[phase_idx].kind,
                          .loss = lg->loss / lg->iters,
                          .recon_loss = lg->recon / lg->iters,
                          .code_l1 = lg->l1 / lg->iters,
@@ -266,9 +266,9 @@ static void apply_schedule(anamo_trainer *t, int phase_idx, double loss)
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     phase_rt *rt = &t->rt[phase_idx];
-    if (scheme_of(ph->block)->fixed_steps || rt->sched.kind == SCHED_CONSTANT)
+    if (scheme_of(ph->kind)->fixed_steps || rt->sched.kind == SCHED_CONSTANT)
         return;
-    rt->opt.lr = schedule_epoch_end(&rt->sched, &t->p.sched[phase_idx], ph->lr, loss);
+    rt->opt.lr = schedule_epoch_end(&rt->sched, &t->p.sched[phase_idx], ph->opt.lr, loss);
 }
 
 /* A parameter that is NaN or Inf (a loss can stay finite for a step while the weights are
@@ -387,8 +387,8 @@ static void account(anamo_trainer *t, const step_losses *s, int B, double second
     t->ep.batches++;
     t->ep.seconds += seconds;
     t->ep.phase_samples[t->p.phase_idx] += B;
-    t->ep.steps[0] += scheme_of(ph->block)->updates[0];
-    t->ep.steps[1] += scheme_of(ph->block)->updates[1];
+    t->ep.steps[0] += scheme_of(ph->kind)->updates[0];
+    t->ep.steps[1] += scheme_of(ph->kind)->updates[1];
     t->lg.loss += s->loss, t->lg.recon += s->recon, t->lg.l1 += s->l1;
     t->lg.iters++;
     t->lg.samples += B;
@@ -413,7 +413,7 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_step_info
     const int64_t *idx;
     int B = next_batch(t, &idx);
     step_losses s;
-    const anamo_block_id which = t->spec.phases[t->p.phase_idx].block;
+    const anamo_phase_kind which = t->spec.phases[t->p.phase_idx].kind;
     if (!rc)
         rc = train_step(t, t->p.phase_idx, idx, B, &s, err);
     int64_t resampled = 0;
@@ -436,7 +436,7 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_step_info
         *info = (anamo_step_info){.epoch = epoch,
                                   .iteration = t->p.iteration,
                                   .phase = t->spec.phases[phase_idx].name,
-                                  .block = (int)which,
+                                  .kind = which,
                                   .batch = B,
                                   .loss = s.loss,
                                   .recon_loss = s.recon,

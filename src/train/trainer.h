@@ -30,7 +30,7 @@ typedef struct train_progress {
     double weights_updated; /* Σ over completed epochs of the parameters updated */
     double lipschitz[2];    /* backtracking's L of encoder [0] and decoder [1]; 0: unset */
     schedule_state sched[ANAMO_MAX_PHASES]; /* each phase's learning-rate schedule */
-    int free_codes_ready;                   /* free codes initialised (ANAMO_FREECODES) */
+    int free_codes_ready;                   /* free codes initialised (ANAMO_PHASE_FREECODES) */
     int64_t resampled;                      /* code units re-initialized by resampling in the run */
     int finished;           /* the end-of-run work (binary codes' encoder fit) is done */
     double best_validation; /* the lowest validation loss after an epoch (INFINITY: none) */
@@ -75,7 +75,7 @@ struct anamo_trainer {
                                      E_θ(X_k) (ANAMO), V (free codes) */
     float *code_grad;   /* (max_batch, code_dim): ∂g/∂h in ANAMO's encoder prox */
     float *scratch[2];  /* (max block params) backtracking and ANAMO work spans */
-    float *free_codes;  /* (N, code_dim): ANAMO_FREECODES' codes H̃ */
+    float *free_codes;  /* (N, code_dim): ANAMO_PHASE_FREECODES' codes H̃ */
     float *code_state;  /* (2·max_batch·code_dim + 1): FISTA state of a batch of codes */
     int phase_ready;    /* the current phase's set-up is done */
     int from_logits;
