@@ -4,7 +4,7 @@
  * autoencoder and seed 000's convolutional CIFAR-10 model, and the same with K = 0 and with
  * J_enc = J_dec = 1, so the share of each part shows. A joint step on the same batch is timed
  * beside them. Prints `name: value unit` lines; medians over the timed iterations. */
-#include "anamo.h"
+#include "anamo_program.h"
 #include "machine.h"
 
 #include <omp.h>

@@ -14,7 +14,7 @@
 # libblas.so.3, which must be an OpenBLAS; the script checks and stops if it is not).
 # Environment: ANAMO_DATA (the data folder; default data, else ../shared/data), BUILD (build),
 # PYTHON (/usr/bin/python3). Unless GOMP_SPINCOUNT or OMP_WAIT_POLICY is set, both run with
-# GOMP_SPINCOUNT=1000, the wait policy anamo picks for itself (src/core/omp_env.c), so the two
+# GOMP_SPINCOUNT=1000, the wait policy anamo picks for itself (src/program/setup.c), so the two
 # differ in their code and not in how their OpenMP threads wait; likewise, where anamo forces
 # OpenBLAS's kernel (OPENBLAS_CORETYPE) for itself, torch runs on that kernel too.
 set -eu

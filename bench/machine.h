@@ -3,7 +3,7 @@
 #ifndef ANAMO_BENCH_MACHINE_H
 #define ANAMO_BENCH_MACHINE_H
 
-#include "anamo.h"
+#include "anamo_program.h"
 
 #include <stdio.h>
 

@@ -10,7 +10,7 @@
 #ifndef ANAMO_BENCH_THROUGHPUT_H
 #define ANAMO_BENCH_THROUGHPUT_H
 
-#include "anamo.h"
+#include "anamo_program.h"
 #include "machine.h"
 
 #include <math.h>

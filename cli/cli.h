@@ -2,7 +2,7 @@
 #ifndef ANAMO_CLI_CLI_H
 #define ANAMO_CLI_CLI_H
 
-#include "anamo.h"
+#include "anamo_program.h"
 
 #include <cJSON.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * anamo reads them in place. The first 1,600 train, the last 400 test. A hand-written loop of
  * anamo_trainer_step trains the model, and the test MSE is printed after every epoch; the
  * trained encoder then maps the arrays to their 8-number codes. */
-#include <anamo.h>
+#include <anamo_program.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * mnist/ (scripts/get-mnist.sh), else 2,000 of seed 000's 10×10 "halves" images. The test
  * metrics are printed after every epoch, and the model is saved as a safetensors checkpoint
  * (PyTorch's state_dict names) in nam.safetensors, or in the file given as argument. */
-#include <anamo.h>
+#include <anamo_program.h>
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
-/* anamo.h — the one public header of anamo, a toolkit for training autoencoders by
+/* anamo.h — the library's public header: anamo, a toolkit for training autoencoders by
  * Nested Alternating Minimization (NAM): encoder and decoder are two parameter blocks, each
- * minimized in turn by its own optimizer, or jointly by one.
+ * minimized in turn by its own optimizer, or jointly by one. Programs (not libraries) also have
+ * anamo_program.h: the environment a main() sets up first, and PNG grids.
  *
  * Every public name starts with anamo_. Functions that can fail return an int status
  * (ANAMO_OK = 0) and, when given a non-NULL anamo_err, fill it with a one-line message that
@@ -72,16 +73,6 @@ void anamo_tensor_free(anamo_tensor *t);
 /* 64-byte aligned allocation (for SIMD and cache lines); free with anamo_free. */
 void *anamo_alloc(size_t bytes);
 void anamo_free(void *p);
-
-/* For programs, first thing in main: runs the program again, once, with
- *   GOMP_SPINCOUNT=1000 unless the user set GOMP_SPINCOUNT or OMP_WAIT_POLICY, so that a
- *     second busy process on the machine cannot stall every parallel region, and
- *   OPENBLAS_CORETYPE=<the kernel the CPU's features allow> unless the user set it, when
- *     OpenBLAS chose a weaker one (its SSE3 fallback on CPUs it does not know)
- * (src/core/omp_env.c, src/core/cpu.c). Returns only if nothing was to be done or exec
- * failed. */
-void anamo_program_setup(char **argv);
-void anamo_omp_prefer_short_spin(char **argv); /* the same (its former name) */
 
 /* What the products run on: the CPU, its usable vector features, the BLAS and its kernel. */
 typedef struct anamo_machine {
@@ -749,14 +740,6 @@ void anamo_run_close(anamo_run *r);
  * root was searched and how to change it. */
 int anamo_run_open_data(const char *spec, const char *data_root, anamo_dataset *out,
                         anamo_err *err);
-
-/* ---- pictures ---------------------------------------------------------------------------- */
-/* Writes a PNG of `count` images from each of `nbands` arrays (c = 1 grey or 3 RGB planes of
- * h × w, values in [0, 1], clamped), `cols` per row, 1-pixel gaps: each grid row shows the same
- * images of band 0, then of band 1, … one above the other (e.g. originals above their
- * reconstructions by each model). */
-int anamo_image_grid_png(const char *path, const float *const *bands, int nbands, int count, int c,
-                         int h, int w, int cols, anamo_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # check-install.sh — installs anamo into a temporary prefix and builds the examples against what
 # was installed, as a user of the library would, never against the build tree:
-#   1. cmake --install of the library (shared and static), anamo.h, anamo.pc, the CMake package
+#   1. cmake --install of the library (shared and static), the headers, anamo.pc, the CMake package
 #      and the command, into $PREFIX (a temporary folder, never /usr/local);
 #   2. examples/ through pkg-config (examples/Makefile: cc $(pkg-config --cflags --libs anamo)),
 #      and again linked statically (pkg-config --static, libanamo.a);
@@ -42,7 +42,7 @@ cmake --install "$BUILD" --prefix "$PREFIX" >"$TMP/install.log" || fail "cmake -
 # lib, or lib/x86_64-linux-gnu where the build was configured for the prefix /usr
 LIB=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$BUILD/CMakeCache.txt")
 LIB=${LIB:-lib}
-for f in include/anamo.h $LIB/libanamo.a $LIB/libanamo.so $LIB/libanamo.so.0 bin/anamo \
+for f in include/anamo.h include/anamo_program.h $LIB/libanamo.a $LIB/libanamo.so $LIB/libanamo.so.0 bin/anamo \
          $LIB/pkgconfig/anamo.pc $LIB/cmake/anamo/anamoConfig.cmake \
          $LIB/cmake/anamo/anamoConfigVersion.cmake $LIB/cmake/anamo/anamoTargets.cmake; do
   [ -e "$PREFIX/$f" ] || fail "not installed: $f"

@@ -42,7 +42,7 @@ VG="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kin
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 export ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-AVX2}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-# anamo runs itself again through /proc/self/exe to set GOMP_SPINCOUNT (src/core/omp_env.c);
+# anamo runs itself again through /proc/self/exe to set GOMP_SPINCOUNT (src/program/setup.c);
 # under valgrind that path is valgrind's own tool, which refuses to start. A spin count chosen
 # here makes anamo skip the re-run.
 export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000}

@@ -136,7 +136,7 @@ static char **child_env(const fixture *fx, const fault_spec *fs, char vars[][PAT
             env[k++] = environ[i];
     }
     int v = 0;
-    /* no re-exec for libgomp's spin (src/core/omp_env.c), one thread (one order of points),
+    /* no re-exec for libgomp's spin (src/program/setup.c), one thread (one order of points),
      * and no gnuplot: figures are written but not drawn (fast, and the same everywhere) */
     snprintf(vars[v], sizeof vars[v], "GOMP_SPINCOUNT=1000"), env[k++] = vars[v++];
     snprintf(vars[v], sizeof vars[v], "OMP_NUM_THREADS=1"), env[k++] = vars[v++];

@@ -48,7 +48,7 @@ def read_png(path):
 
 
 def to_byte(v):
-    """src/io/image.c's to_byte: 0 below, 255 from 1 on, else (uint8)(v·255 + 0.5) in float."""
+    """src/program/png.c's to_byte: 0 below, 255 from 1 on, else (uint8)(v·255 + 0.5) in float."""
     v = np.asarray(v, np.float32)
     scaled = (v * np.float32(255.0) + np.float32(0.5)).astype(np.float32)
     out = np.where(v >= 1, 255, np.where(v > 0, np.trunc(scaled), 0))

@@ -57,7 +57,7 @@ def test_encode_equals_anamo_encode(model, py_run, data, mnist_test, workdir):
 
 def test_reconstruct_equals_anamo_reconstruct(model, py_run, mnist_test, workdir):
     """`anamo reconstruct` draws a PNG grid (originals above reconstructions, values turned to
-    bytes by src/io/image.c's to_byte): its pixels equal to_byte of ours, every one."""
+    bytes by src/program/png.c's to_byte): its pixels equal to_byte of ours, every one."""
     raw, scaled = mnist_test
     count, cols = 32, 8
     png = workdir / "grid.png"

@@ -5,7 +5,7 @@
  * kernel, 5.8× slower in sgemm, and says nothing. anamo reads the CPU's features itself
  * (cpuid, and xgetbv for whether the OS saves the vector registers), ranks the kernel OpenBLAS
  * chose against the one those features allow, and programs restart once with OPENBLAS_CORETYPE
- * set when the chosen one is weaker (src/core/omp_env.c) — never over a user's own setting. */
+ * set when the chosen one is weaker (src/program/setup.c) — never over a user's own setting. */
 #ifndef ANAMO_CORE_CPU_H
 #define ANAMO_CORE_CPU_H
 
@@ -38,5 +38,9 @@ const char *blas_core_to_force(const cpu_features *f, const char *chosen);
  * "unknown" when the BLAS anamo runs on is not OpenBLAS. */
 const char *blas_config(void);
 const char *blas_core(void);
+
+/* The environment variable in which anamo_program_setup leaves the kernel OpenBLAS had chosen
+ * before it forced a better one (anamo_machine_describe reports it). */
+#define ANAMO_BLAS_FALLBACK "ANAMO_BLAS_FALLBACK"
 
 #endif

@@ -1,6 +1,6 @@
-/* image.c — PNG grids of images through stb_image_write. Images smaller than 28 pixels a side
+/* png.c — PNG grids of images through stb_image_write. Images smaller than 28 pixels a side
  * are magnified by an integer factor so a 10×10 image stays visible. */
-#include "core/err.h"
+#include "anamo_program.h"
 
 #include <stb_image_write.h>
 #include <stdlib.h>
