@@ -24,10 +24,31 @@
 #                          a second worktree of REV instead of building the working tree as it
 #                          is: compares one change alone while others edit other files
 #   ANAMO_BITCHECK_JOBS    a subset of the job names below, space-separated (default: all)
+#
+# scripts/check-bit-identical.sh --ctest BUILD_DIR — the CTest test `bit_identical`: REV is the
+# commit tests/bit-identical.ref names, the candidate is BUILD_DIR's anamo as it stands (the
+# reference is configured with BUILD_DIR's build type, compiler and options), and the jobs are
+# the main job's arms, ANAMO and free codes. Exits 77 (skipped) outside a git clone, or where
+# the clone lacks that commit (a shallow one).
 set -euo pipefail
 
-REV=${1:?usage: scripts/check-bit-identical.sh REV}
-ROOT=$(git rev-parse --show-toplevel)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CANDIDATE_BUILD=
+if [ "${1:-}" = "--ctest" ]; then
+    CANDIDATE_BUILD=$(cd "${2:?usage: scripts/check-bit-identical.sh --ctest BUILD_DIR}" && pwd)
+    REV=$(sed -n 's/^\([0-9a-f]\{40\}\).*/\1/p' "$ROOT/tests/bit-identical.ref" | head -1)
+    if ! git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        echo "skipped: $ROOT is not a git clone, so there is no reference commit to build"
+        exit 77
+    fi
+    if ! git -C "$ROOT" cat-file -e "$REV^{commit}" 2>/dev/null; then
+        echo "skipped: this clone lacks the reference commit $REV (a shallow clone?)"
+        exit 77
+    fi
+    export ANAMO_BITCHECK_JOBS=${ANAMO_BITCHECK_JOBS:-mnist-nam-vs-joint anamo-vs-adam binary-codes}
+else
+    REV=${1:?usage: scripts/check-bit-identical.sh REV | --ctest BUILD_DIR}
+fi
 export ANAMO_DATA=${ANAMO_DATA:-$ROOT/../shared/data}
 export OMP_NUM_THREADS=1
 # The worktrees go with the folder after a pass; a failure leaves both for a look.
@@ -51,6 +72,12 @@ fi
 mkdir -p "$WORK"
 # one set of options for both builds: what changes the code generated is named here
 CMAKE_OPTS=(-DCMAKE_BUILD_TYPE=Release -DANAMO_NATIVE=OFF -DANAMO_SANITIZE=OFF -DANAMO_TESTS=OFF)
+if [ -n "$CANDIDATE_BUILD" ]; then # the reference is built as the candidate was
+    cached() { sed -n "s/^$1:[A-Z]*=//p" "$CANDIDATE_BUILD/CMakeCache.txt"; }
+    CMAKE_OPTS=(-DCMAKE_BUILD_TYPE="$(cached CMAKE_BUILD_TYPE)" -DANAMO_NATIVE="$(cached ANAMO_NATIVE)"
+                -DANAMO_SANITIZE="$(cached ANAMO_SANITIZE)" -DCMAKE_C_COMPILER="$(cached CMAKE_C_COMPILER)"
+                -DANAMO_TESTS=OFF)
+fi
 
 worktree_at() { # DIR: a worktree of REV (made once)
     [ -d "$1" ] || git -C "$ROOT" worktree add --detach "$1" "$REV" >/dev/null
@@ -78,12 +105,19 @@ else
     NEW_SRC=$ROOT
 fi
 echo "reference: $REV ($(git -C "$ROOT" rev-parse --short "$REV")) in $REF_SRC"
-echo "candidate: $NEW_SRC${ANAMO_BITCHECK_ONLY:+ (REV with these paths from the working tree:}"
-[ -z "${ANAMO_BITCHECK_ONLY:-}" ] || echo "           $ANAMO_BITCHECK_ONLY)"
-build "$REF_SRC" "$WORK/ref-build" "$WORK/ref-build.log" &
-ref_build=$!
-build "$NEW_SRC" "$WORK/new-build" "$WORK/new-build.log"
-wait $ref_build
+if [ -n "$CANDIDATE_BUILD" ]; then
+    echo "candidate: $CANDIDATE_BUILD/anamo, as built"
+    build "$REF_SRC" "$WORK/ref-build" "$WORK/ref-build.log"
+    NEW_BIN=$CANDIDATE_BUILD/anamo
+else
+    echo "candidate: $NEW_SRC${ANAMO_BITCHECK_ONLY:+ (REV with these paths from the working tree:}"
+    [ -z "${ANAMO_BITCHECK_ONLY:-}" ] || echo "           $ANAMO_BITCHECK_ONLY)"
+    build "$REF_SRC" "$WORK/ref-build" "$WORK/ref-build.log" &
+    ref_build=$!
+    build "$NEW_SRC" "$WORK/new-build" "$WORK/new-build.log"
+    wait $ref_build
+    NEW_BIN=$WORK/new-build/anamo
+fi
 
 # ---- the short configs --------------------------------------------------------------------
 CFG=$WORK/configs
@@ -284,7 +318,7 @@ echo "running on one thread: $JOBS"
 start=$(date +%s)
 run_jobs "$WORK/ref-build/anamo" "$WORK/ref-out" &
 ref_runs=$!
-run_jobs "$WORK/new-build/anamo" "$WORK/new-out" || { wait $ref_runs || true; exit 1; }
+run_jobs "$NEW_BIN" "$WORK/new-out" || { wait $ref_runs || true; exit 1; }
 wait $ref_runs
 echo "runs done in $(($(date +%s) - start)) s"
 
