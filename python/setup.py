@@ -89,8 +89,10 @@ class BuildWithLibanamo(build_ext):
         self._forget_other_checkout(libdir)
         cmake = os.environ.get("CMAKE", "cmake")
         jobs = str(os.cpu_count() or 1)
+        # one process: data-parallel training is the anamo command's, under mpirun
         self.spawn([cmake, "-S", ROOT, "-B", libdir, "-DCMAKE_BUILD_TYPE=Release",
-                    "-DANAMO_TESTS=OFF", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON"])
+                    "-DANAMO_TESTS=OFF", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON",
+                    "-DANAMO_MPI=OFF"])
         self.spawn([cmake, "--build", libdir, "--target", "anamo", "-j", jobs])
         archive = os.path.join(libdir, "libanamo.a")
         if not os.path.isfile(archive):

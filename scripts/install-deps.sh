@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages anamo builds, tests and plots with (see DESIGN.md's table),
 # curl for scripts/get-mnist.sh, libmicrohttpd for `--live` and chromium for its test,
-# clang-format for scripts/check-format.sh, and
+# clang-format for scripts/check-format.sh, Open MPI (libopenmpi-dev, and openmpi-bin's mpiexec
+# for test_comm_mpi2) for data-parallel training (src/dist/, docs/SCALING.md), and
 # what the Python package (python/) builds and is tested with: python3-dev, NumPy, pytest, and
 # PyTorch for the test that loads a model into torch.nn (OpenBLAS as its libblas.so.3).
 # Run as root (CI and the fresh-Debian check are root); uses sudo otherwise.
@@ -9,7 +10,7 @@ set -eu
 PACKAGES="build-essential cmake pkg-config git ca-certificates curl
   libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev
   libinih-dev libcjson-dev libstb-dev libcmocka-dev gnuplot-nox
-  libmicrohttpd-dev chromium clang-format
+  libmicrohttpd-dev chromium clang-format libopenmpi-dev openmpi-bin
   python3-dev python3-numpy python3-pytest python3-setuptools python3-pip python3-venv
   libopenblas0-pthread python3-torch"
 missing=""
