@@ -9,11 +9,13 @@
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
-int cmd_train(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_encode(int argc, char **argv);
-int cmd_reconstruct(int argc, char **argv);
-int cmd_compare(int argc, char **argv);
+/* The verbs. dist: the processes mpirun started (rank 0 of 1 otherwise); train and compare
+ * train across them, the others run on rank 0 alone. */
+int cmd_train(int argc, char **argv, anamo_dist *dist);
+int cmd_eval(int argc, char **argv, anamo_dist *dist);
+int cmd_encode(int argc, char **argv, anamo_dist *dist);
+int cmd_reconstruct(int argc, char **argv, anamo_dist *dist);
+int cmd_compare(int argc, char **argv, anamo_dist *dist);
 
 /* Prints "anamo: MESSAGE" to stderr and returns the exit code for it: 2 for configuration
  * and argument errors, 1 for the rest. */
@@ -65,8 +67,9 @@ typedef struct run_result {
 } run_result;
 
 typedef struct cli_live cli_live; /* --live (live.h); NULL when off */
+/* Across ranks (dist not NULL), every rank calls it for the same run; rank 0 alone writes. */
 int cli_run_training(const anamo_config *c, const char *run_dir, int resume, const char *label,
-                     cli_live *live, run_result *out, anamo_err *err);
+                     cli_live *live, anamo_dist *dist, run_result *out, anamo_err *err);
 /* Everything cli_run_training checks before it writes anything: the config's settings, the
  * data, the model's layer lists against the data's shape, the phases' optimizers. */
 int cli_check_run(const anamo_config *c, anamo_err *err);

@@ -279,14 +279,15 @@ static int check_trial(const anamo_config *base, const compare_set *cs, const co
 
 /* Runs (or resumes, or skips when finished) one trial of one arm. */
 static int run_trial(const anamo_config *base, const compare_set *cs, const compare_args *a,
-                     int arm, int trial, cli_live *live, anamo_err *err)
+                     int arm, int trial, cli_live *live, anamo_dist *dist, anamo_err *err)
 {
     char run_dir[4096], label[160], path[4200];
     compare_run_dir(cs, arm, trial, run_dir, sizeof run_dir);
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     if (cli_file_exists(path)) {
-        fprintf(stderr, "[%s trial %d/%d] finished earlier: %s\n", cs->arms[arm].name, trial + 1,
-                cs->trials, path);
+        if (anamo_dist_rank(dist) == 0)
+            fprintf(stderr, "[%s trial %d/%d] finished earlier: %s\n", cs->arms[arm].name,
+                    trial + 1, cs->trials, path);
         return ANAMO_OK;
     }
     anamo_config *c = NULL;
@@ -295,9 +296,10 @@ static int run_trial(const anamo_config *base, const compare_set *cs, const comp
     snprintf(label, sizeof label, "[%s trial %d/%d] ", cs->arms[arm].name, trial + 1, cs->trials);
     run_result r;
     if (!rc)
-        rc = cli_run_training(c, run_dir, cli_file_exists(path), label, live, &r, err);
+        rc = cli_run_training(c, run_dir, cli_file_exists(path), label, live, dist, &r, err);
     if (rc == ANAMO_ERR_DIVERGED) { /* a diverged run is a result, not a failure */
-        fprintf(stderr, "%s%s\n", label, err->msg);
+        if (anamo_dist_rank(dist) == 0)
+            fprintf(stderr, "%s%s\n", label, err->msg);
         rc = ANAMO_OK;
     }
     if (rc == ANAMO_ERR_INTERRUPTED) { /* the run saved its checkpoint */
@@ -366,7 +368,7 @@ static int start_live(const compare_args *a, const compare_set *cs, cli_live **l
 
 /* Every run, then the tables and the figures. */
 static int run_compare(const compare_args *a, anamo_config **config, const char *dir,
-                       anamo_err *err)
+                       anamo_dist *dist, anamo_err *err)
 {
     static compare_arm arms[COMPARE_MAX_ARMS];
     compare_set cs = {.dir = dir, .arms = arms};
@@ -387,18 +389,19 @@ static int run_compare(const compare_args *a, anamo_config **config, const char 
      * not found after hours of training); --dry-run stops there */
     for (int t = 0; !rc && t < cs.trials; t++)
         for (int i = 0; !rc && i < cs.narms; i++)
-            rc = check_trial(c, &cs, a, i, t, a->dry_run, err);
+            rc = check_trial(c, &cs, a, i, t, a->dry_run && anamo_dist_rank(dist) == 0, err);
     if (rc || a->dry_run)
         return rc;
     cli_live *live = NULL;
-    if (a->live)
+    const int writes = anamo_dist_rank(dist) == 0; /* across ranks, rank 0 writes the results */
+    if (a->live && writes)
         rc = start_live(a, &cs, &live, err);
     /* trial by trial, so a stopped compare has every arm's first trials */
     for (int t = 0; !rc && t < cs.trials; t++)
         for (int i = 0; !rc && i < cs.narms; i++)
-            rc = run_trial(c, &cs, a, i, t, live, err);
+            rc = run_trial(c, &cs, a, i, t, live, dist, err);
     cli_live_stop(live);
-    if (rc)
+    if (rc || !writes)
         return rc;
     rc = compare_write_results(&cs, stdout, err);
     if (!rc)
@@ -410,7 +413,7 @@ static int run_compare(const compare_args *a, anamo_config **config, const char 
     return rc;
 }
 
-int cmd_compare(int argc, char **argv)
+int cmd_compare(int argc, char **argv, anamo_dist *dist)
 {
     compare_args a;
     int code = parse_args(argc, argv, &a);
@@ -420,7 +423,7 @@ int cmd_compare(int argc, char **argv)
     default_dir(&a, dir, sizeof dir);
     anamo_config *c = NULL;
     anamo_err err = {0};
-    int rc = run_compare(&a, &c, dir, &err);
+    int rc = run_compare(&a, &c, dir, dist, &err);
     anamo_config_free(c);
     return rc ? cli_report(&err) : EXIT_OK;
 }

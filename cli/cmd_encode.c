@@ -9,8 +9,9 @@ static const char USAGE[] =
     "Writes the codes E(x) of every sample of SPEC under MODEL's encoder to a float32 NPY file\n"
     "of shape (samples, code width), row i being sample i.\n";
 
-int cmd_encode(int argc, char **argv)
+int cmd_encode(int argc, char **argv, anamo_dist *dist)
 {
+    (void)dist; /* rank 0 alone runs it (main.c) */
     model_args a = {0};
     int rc = cli_model_args(argc, argv, USAGE, &a);
     if (rc)

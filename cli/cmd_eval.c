@@ -28,8 +28,9 @@ static int print_json(const char *data, const anamo_metrics *mt, anamo_err *err)
     return rc;
 }
 
-int cmd_eval(int argc, char **argv)
+int cmd_eval(int argc, char **argv, anamo_dist *dist)
 {
+    (void)dist; /* rank 0 alone runs it (main.c) */
     model_args a = {0};
     int rc = cli_model_args(argc, argv, USAGE, &a);
     if (rc)

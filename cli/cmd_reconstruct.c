@@ -12,8 +12,9 @@ static const char USAGE[] =
 #define DEFAULT_COUNT 32
 #define DEFAULT_COLS 8
 
-int cmd_reconstruct(int argc, char **argv)
+int cmd_reconstruct(int argc, char **argv, anamo_dist *dist)
 {
+    (void)dist; /* rank 0 alone runs it (main.c) */
     model_args a = {.count = DEFAULT_COUNT, .cols = DEFAULT_COLS};
     int rc = cli_model_args(argc, argv, USAGE, &a);
     if (rc)

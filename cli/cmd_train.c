@@ -69,7 +69,7 @@ static void default_run_dir(const char *config_path, char *out, size_t size)
     snprintf(out, size, "runs/%.*s-%s", (int)len, base, stamp);
 }
 
-int cmd_train(int argc, char **argv)
+int cmd_train(int argc, char **argv, anamo_dist *dist)
 {
     train_args a = {0};
     int rc = parse_args(argc, argv, &a);
@@ -84,6 +84,9 @@ int cmd_train(int argc, char **argv)
         snprintf(run_dir, sizeof run_dir, "%s", a.resume);
     else if (a.run_dir)
         snprintf(run_dir, sizeof run_dir, "%s", a.run_dir);
+    else if (anamo_dist_size(dist) > 1) /* each rank's clock would name another directory */
+        return cli_usage_error(USAGE, "train: across %d ranks, name the run directory with -o",
+                               anamo_dist_size(dist));
     else
         default_run_dir(base_config, run_dir, sizeof run_dir);
     anamo_config *c = NULL;
@@ -95,14 +98,16 @@ int cmd_train(int argc, char **argv)
     cli_live *live = NULL;
     char title[4200];
     snprintf(title, sizeof title, "anamo train %s → %s", base_config, run_dir);
-    if (!rc && a.live)
+    if (!rc && a.live && anamo_dist_rank(dist) == 0)
         rc = cli_live_start(a.live, title, &live, &err);
     if (!rc)
-        rc = cli_run_training(c, run_dir, a.resume != NULL, "", live, &result, &err);
+        rc = cli_run_training(c, run_dir, a.resume != NULL, "", live, dist, &result, &err);
     cli_live_stop(live);
     anamo_config_free(c);
     if (rc)
         return cli_report(&err);
+    if (anamo_dist_rank(dist) != 0)
+        return EXIT_OK;
     printf("run: %s\n", run_dir);
     printf("test mse: %.6f  code l1: %.4f  zero codes: %.3f  %.2f s/epoch  %.0f samples/s\n",
            result.has_test ? result.test.mse : result.train.mse,

@@ -33,10 +33,29 @@ static int print_version(void)
     anamo_machine_describe(&mc);
     printf("anamo %s\ncpu: %s (family %d, model %d)\ncpu features: %s\nblas: %s\n"
            "blas kernel: %s (%s; the CPU's features call for %s)\nconvolutions: %s\n"
-           "openmp threads: %d\n",
+           "openmp threads: %d\nmpi: %s\n",
            ANAMO_VERSION_STRING, mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel,
-           mc.kernel_note, mc.best_kernel, mc.dnnl, omp_get_max_threads());
+           mc.kernel_note, mc.best_kernel, mc.dnnl, omp_get_max_threads(), mc.mpi);
     return EXIT_OK;
+}
+
+/* Runs the verb. Across ranks, a rank that fails ends the whole job (MPI_Abort): the others may
+ * be waiting for it in a collective. Nothing is lost by it: a run's files are whole before any
+ * rank leaves it (cli_run_training ends at a barrier). */
+static int run_verb(int (*verb)(int, char **, anamo_dist *), int argc, char **argv, int everywhere)
+{
+    anamo_dist *dist = NULL;
+    anamo_err err = {0};
+    if (anamo_dist_open(&dist, &argc, &argv, &err))
+        return cli_report(&err);
+    int code = EXIT_OK;
+    if (everywhere || anamo_dist_rank(dist) == 0)
+        code = verb(argc, argv, everywhere ? dist : NULL);
+    if (code != EXIT_OK && anamo_dist_size(dist) > 1)
+        anamo_dist_abort(dist, code);
+    if (anamo_dist_close(dist, &err) && code == EXIT_OK)
+        code = cli_report(&err);
+    return code;
 }
 
 int main(int argc, char **argv)
@@ -51,15 +70,16 @@ int main(int argc, char **argv)
     }
     static const struct {
         const char *name;
-        int (*run)(int, char **);
-    } COMMANDS[] = {{"train", cmd_train},
-                    {"eval", cmd_eval},
-                    {"encode", cmd_encode},
-                    {"reconstruct", cmd_reconstruct},
-                    {"compare", cmd_compare}};
+        int (*run)(int, char **, anamo_dist *);
+        int everywhere; /* across ranks, every rank runs it (else rank 0 alone) */
+    } COMMANDS[] = {{"train", cmd_train, 1},
+                    {"eval", cmd_eval, 0},
+                    {"encode", cmd_encode, 0},
+                    {"reconstruct", cmd_reconstruct, 0},
+                    {"compare", cmd_compare, 1}};
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (!strcmp(argv[1], COMMANDS[i].name))
-            return COMMANDS[i].run(argc - 1, argv + 1);
+            return run_verb(COMMANDS[i].run, argc - 1, argv + 1, COMMANDS[i].everywhere);
     fprintf(stderr, "anamo: unknown command '%s'\n\n%s", argv[1], USAGE);
     return EXIT_USAGE;
 }

@@ -6,6 +6,10 @@
  *   summary.json       final metrics, speed, divergence
  * Nothing is created until the config, the data and the model are known to be good.
  *
+ * Across ranks (mpirun), every rank trains and runs the same hooks, so that all take the same
+ * decisions, but only rank 0 writes: the directory, the logs, the checkpoints, the summary and
+ * what stderr shows. Every rank reads a checkpoint it resumes from.
+ *
  * The logs survive any kill and any failed write: each is created with its header (written
  * through a temporary file, fsync'ed, renamed, its directory fsync'ed), its rows are flushed
  * before every checkpoint (so on disk they reach at least as far as the checkpoint), every
@@ -54,6 +58,7 @@ typedef struct run_ctx {
     int64_t codes_died_epoch; /* the epoch after which every code was zero, or 0 */
     anamo_err hook_err;       /* the first failure of a hook: a log write, a checkpoint */
     cli_live *live;           /* --live: the view the hooks feed, or NULL */
+    int writes;               /* rank 0 (or one process): the run directory is ours to write */
 } run_ctx;
 
 static void path_in(char *out, size_t size, const char *dir, const char *name)
@@ -262,6 +267,8 @@ static void note_log_failure(run_ctx *ctx, run_log *lg)
 static void on_log(void *ctx_, const anamo_log_row *r)
 {
     run_ctx *ctx = ctx_;
+    if (!ctx->writes)
+        return;
     /* the metrics.csv column "block", as it has always been written */
     static const char *const KIND_WORDS[] = {"encoder", "decoder", "both", "anamo", "freecodes"};
     errno = 0;
@@ -286,15 +293,17 @@ static int save_checkpoint(run_ctx *ctx)
     path_in(path, sizeof path, ctx->run_dir, "model.safetensors");
     ctx->last_ckpt_iteration = anamo_trainer_iterations(ctx->t);
     ctx->last_ckpt_elapsed = anamo_trainer_seconds(ctx->t);
+    if (!ctx->writes)
+        return 0;
     if (ctx->hook_err.code) /* a log write failed: the logs would not reach the checkpoint */
         return ctx->hook_err.code;
     int rc = flush_logs(ctx, &ctx->hook_err);
     return rc ? rc : anamo_checkpoint_save(ctx->m, ctx->t, ctx->config_text, path, &ctx->hook_err);
 }
 
-static int on_epoch(void *ctx_, const anamo_epoch_row *r)
+/* The epoch's row in epochs.csv and on stderr (rank 0). */
+static int report_epoch(run_ctx *ctx, const anamo_epoch_row *r)
 {
-    run_ctx *ctx = ctx_;
     const anamo_metrics *te = &r->test;
     const double no = NAN;
     errno = 0;
@@ -318,6 +327,14 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
     fprintf(stderr, "%s%sepoch %lld  %-8s train loss %.6f  test mse %.6f  %.2f s\n",
             ctx->tty ? "\r\033[K" : "", ctx->label, (long long)r->epoch, r->phase, r->train_loss,
             r->has_test ? te->mse : NAN, r->seconds);
+    return 0;
+}
+
+static int on_epoch(void *ctx_, const anamo_epoch_row *r)
+{
+    run_ctx *ctx = ctx_;
+    if (ctx->writes && report_epoch(ctx, r))
+        return 1;
     /* every code zero: the encoder is dead (ReLU) and no gradient will revive it */
     int codes_dead = r->has_test ? r->test.zero_codes >= 1.0 : r->train_code_l1 == 0.0;
     if (ctx->watch_codes && codes_dead) {
@@ -334,7 +351,7 @@ static int on_epoch(void *ctx_, const anamo_epoch_row *r)
 static int on_step(void *ctx_, int64_t iteration, double elapsed)
 {
     run_ctx *ctx = ctx_;
-    if (ctx->live)
+    if (ctx->live && ctx->writes)
         cli_live_step(ctx->live);
     if (ctx->hook_err.code) /* on_log could not write its row */
         return 1;
@@ -416,6 +433,7 @@ static cJSON *machine_json(void)
     put_string(o, "blas_kernel_chosen_by", mc.kernel_note, &ok);
     put_string(o, "blas_kernel_for_features", mc.best_kernel, &ok);
     put_string(o, "dnnl", mc.dnnl, &ok);
+    put_string(o, "mpi", mc.mpi, &ok);
     put_number(o, "threads", omp_get_max_threads(), &ok);
     if (!ok)
         cJSON_Delete(o), o = NULL;
@@ -552,15 +570,18 @@ static int write_text(const char *dir, const char *name, const char *text, anamo
     return cli_write_file_atomic(path, text, err);
 }
 
-/* Creates (or, resuming, reopens) the run directory and its logs. */
+/* Creates (or, resuming, reopens) the run directory and its logs; a rank other than 0 only
+ * reads the checkpoint it resumes from. */
 static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
 {
     char ckpt[4096];
     path_in(ckpt, sizeof ckpt, ctx->run_dir, "model.safetensors");
     if (resume) {
         int rc = anamo_checkpoint_restore(p->run.model, p->run.trainer, ckpt, err);
-        if (rc)
+        if (rc || !ctx->writes)
             return rc;
+    } else if (!ctx->writes) {
+        return ANAMO_OK;
     } else if (cli_file_exists(ckpt)) {
         return anamo_err_set(err, ANAMO_ERR_ARG,
                              "%s already holds a run: continue it with --resume %s, or choose "
@@ -648,12 +669,17 @@ int cli_check_run(const anamo_config *c, anamo_err *err)
 }
 
 int cli_run_training(const anamo_config *c, const char *run_dir, int resume, const char *label,
-                     cli_live *live, run_result *out, anamo_err *err)
+                     cli_live *live, anamo_dist *dist, run_result *out, anamo_err *err)
 {
     run_parts p = {0};
     const anamo_run *run = &p.run;
-    run_ctx ctx = {.run_dir = run_dir, .label = label ? label : "", .tty = isatty(STDERR_FILENO)};
+    run_ctx ctx = {.run_dir = run_dir,
+                   .label = label ? label : "",
+                   .tty = isatty(STDERR_FILENO),
+                   .writes = anamo_dist_rank(dist) == 0};
     int rc = prepare(c, &p, err);
+    if (!rc && dist) /* across ranks: each trains its share of every batch */
+        rc = anamo_trainer_set_dist(run->trainer, dist, err);
     if (!rc) {
         ctx.m = run->model, ctx.t = run->trainer, ctx.config_text = p.config_text;
         ctx.checkpoint_every = (int)config_number(c, "checkpoint_every");
@@ -661,7 +687,7 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
         ctx.checkpoint_seconds = config_number(c, "checkpoint_seconds");
         rc = open_run_dir(&p, &ctx, resume, err);
     }
-    if (!rc && live) { /* the pictures show the test set, else the training set */
+    if (!rc && live && ctx.writes) { /* the pictures show the test set, else the training set */
         const char *view_spec = run->has_test ? p.test_spec : p.train_spec;
         ctx.live = live;
         rc = cli_live_run_begin(live, run_dir, run->model, run->has_test ? &run->test : &run->train,
@@ -671,9 +697,14 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
         static const char *const LOSS_FORMS[] = {"mse = mean over elements of (x^ - x)^2",
                                                  "mse_sum = sum ||x^ - x||^2 / batch",
                                                  "bce = mean over elements"};
-        fprintf(stderr, "%s%s: scheme %s, loss %s, lambda %g, %lld training samples%s\n", ctx.label,
-                run_dir, run->scheme, LOSS_FORMS[run->train_spec.loss], run->train_spec.lambda,
-                (long long)run->train.n, resume ? " (resumed)" : "");
+        char ranks[48] = "";
+        if (anamo_dist_size(dist) > 1)
+            snprintf(ranks, sizeof ranks, ", data-parallel on %d ranks", anamo_dist_size(dist));
+        if (ctx.writes)
+            fprintf(stderr, "%s%s: scheme %s, loss %s, lambda %g, %lld training samples%s%s\n",
+                    ctx.label, run_dir, run->scheme, LOSS_FORMS[run->train_spec.loss],
+                    run->train_spec.lambda, (long long)run->train.n, resume ? " (resumed)" : "",
+                    ranks);
         if (run->threads > 0)
             omp_set_num_threads(run->threads);
         signal(SIGINT, on_signal);
@@ -697,7 +728,7 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
                                      (long long)ctx.codes_died_epoch);
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
-        if (ctx.tty)
+        if (ctx.tty && ctx.writes)
             fputs("\r\033[K", stderr);
         const int failed = train_rc && train_rc != ANAMO_ERR_DIVERGED &&
                            train_rc != ANAMO_ERR_INTERRUPTED;
@@ -706,12 +737,16 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
         else /* no row comes after the loop: the logs are whole before any checkpoint below,
               * and a log that cannot be written stops the run without one */
             rc = close_logs(&ctx, err);
-        if (!rc && (train_rc == ANAMO_OK || train_rc == ANAMO_ERR_DIVERGED))
+        if (!rc && !ctx.writes) /* rank 0 reports; the others end as it does */
+            rc = train_rc == ANAMO_ERR_DIVERGED || train_rc == ANAMO_ERR_INTERRUPTED
+                     ? anamo_err_set(err, train_rc, "%s", train_err.msg)
+                     : ANAMO_OK;
+        else if (!rc && (train_rc == ANAMO_OK || train_rc == ANAMO_ERR_DIVERGED))
             rc = finish_run(&p, &ctx, train_rc, &train_err, out, err);
-        if (!rc && train_rc == ANAMO_ERR_DIVERGED)
+        if (!rc && train_rc == ANAMO_ERR_DIVERGED && ctx.writes)
             rc = anamo_err_set(err, ANAMO_ERR_DIVERGED, "%s (recorded in %s/summary.json)",
                                train_err.msg, run_dir);
-        if (!rc && train_rc == ANAMO_ERR_INTERRUPTED) {
+        if (!rc && train_rc == ANAMO_ERR_INTERRUPTED && ctx.writes) {
             char ckpt[4096];
             path_in(ckpt, sizeof ckpt, run_dir, "model.safetensors");
             rc = anamo_checkpoint_save(run->model, run->trainer, p.config_text, ckpt, err);
@@ -728,5 +763,8 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
     if (ctx.live)
         cli_live_run_end(live, rc == ANAMO_OK || rc == ANAMO_ERR_DIVERGED);
     release(&p);
+    /* across ranks: no rank starts the next run (or exits) before rank 0 has written this one */
+    if (dist && anamo_dist_barrier(dist, &ignored) && !rc)
+        rc = anamo_err_set(err, ignored.code, "%s", ignored.msg);
     return rc;
 }

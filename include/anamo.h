@@ -84,6 +84,7 @@ typedef struct anamo_machine {
     char best_kernel[32]; /* the one the features call for ("none" without AVX) */
     char kernel_note[96]; /* who chose it: OpenBLAS, the user, or anamo over a fallback */
     char dnnl[96];        /* oneDNN (the convolutions): version, threading, the ISA it uses */
+    char mpi[96];         /* MPI for data-parallel training: its library, or "not built in" */
 } anamo_machine;
 void anamo_machine_describe(anamo_machine *out);
 
@@ -665,6 +666,42 @@ double anamo_trainer_weights_updated(const anamo_trainer *t);
 int64_t anamo_trainer_resampled(const anamo_trainer *t);
 /* The evaluation spec of the run's objective (loss, λ, penalty, Jacobian samples). */
 anamo_eval_spec anamo_trainer_eval_spec(const anamo_trainer *t);
+
+/* ---- across processes: data-parallel training over MPI ------------------------------------
+ * Started by mpirun (mpiexec) in a build with MPI (anamo_dist_built_with_mpi), N processes each
+ * train the same model on the same data: every rank draws the same batch and computes its
+ * share of the rows (ranks 0 … B mod N − 1 one row more), and the ranks sum their gradients,
+ * weighted by their shares, in place on the flat gradient buffer of the block the step updates
+ * (NAM: one block; joint: both), so that each takes the same step. Losses that a decision
+ * reads (divergence, backtracking, restarts) and stop requests are reduced alike. Batch norm
+ * uses each rank's batch statistics (PyTorch DDP's default); the running statistics are rank
+ * 0's, broadcast after every step. Parameters and optimizer states are checked equal at every
+ * epoch's end. Run as a plain program, anamo_dist_open gives rank 0 of 1 and training is what
+ * it is without it, bit for bit. */
+typedef struct anamo_dist anamo_dist;
+int anamo_dist_built_with_mpi(void);
+/* Joins the processes mpirun started (MPI_Init_thread, FUNNELED), or opens rank 0 of 1; argc
+ * and argv may be NULL. */
+int anamo_dist_open(anamo_dist **out, int *argc, char ***argv, anamo_err *err);
+/* Collective: every rank closes; the last use of MPI in the process. NULL is a no-op. */
+int anamo_dist_close(anamo_dist *d, anamo_err *err);
+int anamo_dist_rank(const anamo_dist *d); /* NULL: 0 */
+int anamo_dist_size(const anamo_dist *d); /* NULL: 1 */
+/* Waits until every rank has called it. */
+int anamo_dist_barrier(const anamo_dist *d, anamo_err *err);
+/* Ends every process of the job with code (MPI_Abort); without MPI, exits. For a program's main
+ * after an error on one rank, which the others could otherwise wait on forever. */
+void anamo_dist_abort(const anamo_dist *d, int code);
+/* Trains across d's ranks from now on (d outlives t). Collective: checks that the ranks start
+ * from the same parameters. */
+int anamo_trainer_set_dist(anamo_trainer *t, anamo_dist *d, anamo_err *err);
+/* What a run's steps reduced so far: gradient bytes (4 per parameter of each block summed, per
+ * step), gradient all-reduces, and scalar ones (losses, stops, work counts). */
+typedef struct anamo_dist_stats {
+    int ranks;
+    int64_t grad_bytes, grad_reductions, scalar_reductions;
+} anamo_dist_stats;
+void anamo_trainer_dist_stats(const anamo_trainer *t, anamo_dist_stats *out);
 
 /* ---- checkpoints (safetensors) ------------------------------------------------------------
  * Tensors "encoder.N.weight" … "decoder.N.bias" (PyTorch state_dict names and shapes),

@@ -2,6 +2,7 @@
  * chose it: OpenBLAS, the user, or anamo_program_setup over a fallback), and oneDNN. */
 #include "anamo.h"
 #include "core/cpu.h"
+#include "dist/comm.h"
 
 #include <dnnl.h>
 
@@ -54,4 +55,5 @@ void anamo_machine_describe(anamo_machine *out)
     else
         snprintf(out->kernel_note, sizeof out->kernel_note, "OpenBLAS's own choice");
     describe_dnnl(out->dnnl, sizeof out->dnnl);
+    dist_describe(out->mpi, sizeof out->mpi);
 }

@@ -58,7 +58,7 @@ static void encoder_losses(anamo_trainer *t, const train_batch *X, step_losses *
 {
     const float *h = block_forward(&t->m->enc, X->x, X->B);
     out->recon = train_decoder_loss(t, h, X->x, X->B, NULL);
-    out->l1 = code_l1_forward(h, NULL, X->B, t->m->enc.out_dim, 0.0f);
+    out->l1 = train_dist_mean(t, code_l1_forward(h, NULL, X->B, t->m->enc.out_dim, 0.0f));
     out->loss = out->recon + t->spec.lambda * penalty_forward(t, h, X->B, NULL);
 }
 
@@ -83,6 +83,7 @@ static void encoder_gradient(anamo_trainer *t, const train_batch *X, step_losses
 {
     train_forward(t, X, at_y);
     block_backward(&t->m->enc, train_decoder_backward(t, X->B, 1, 0), X->B, 0, 1);
+    train_dist_reduce_grads(t, &t->m->enc);
 }
 
 /* ---- the decoder's objective, the codes H fixed ------------------------------------------ */
@@ -109,6 +110,7 @@ static double decoder_gradient(anamo_trainer *t, const train_batch *X, const flo
     const double f = decoder_loss(t, X, H, t->dxhat);
     train_decoder_backward(t, X->B, 0, 1);
     penalty_decoder_backward(t, H, X->B);
+    train_dist_reduce_grads(t, &t->m->dec);
     return f;
 }
 
@@ -156,6 +158,7 @@ static void subgradient_prox(anamo_trainer *t, const anamo_phase *ph, const trai
         memset(t->code_grad, 0, (size_t)codes * sizeof *t->code_grad);
         penalty_subgradient(t, h, X->B, t->code_grad);
         block_backward(enc, t->code_grad, X->B, 0, 1); /* enc.grads = ∂g(u) */
+        train_dist_reduce_grads(t, enc);
         float *u = enc->params;
         const float *dg = enc->grads;
         for (int64_t k = 0; k < n; k++)

@@ -60,6 +60,7 @@ static int gradients_through_encoder(anamo_trainer *t, int phase_idx, const trai
 void block_step(anamo_trainer *t, int which, int phase_idx, const train_objective *f, double f_y)
 {
     block *b = block_of(t, which);
+    train_dist_reduce_grads(t, b); /* across ranks: the batch's gradient, the same on each */
     const phase_rt *rt = &t->rt[phase_idx];
     optim_cfg cfg = rt->opt;
     cfg.unit_norm = which == 1 ? train_decoder_constraint(t) : NULL;

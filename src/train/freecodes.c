@@ -46,12 +46,15 @@ static int freecodes_enter(anamo_trainer *t, int phase_idx, anamo_err *err)
     return rc;
 }
 
-/* ∇_V f for the codes V (the decoder fixed) into *grad; returns f. */
+/* ∇_V f for the codes V (the decoder fixed) into *grad; returns f. Across ranks each row's
+ * gradient is weighted as the whole batch's mean weights it. */
 static double codes_gradient(anamo_trainer *t, const train_batch *X, const float *V,
                              const float **grad)
 {
     double f = train_decoder_loss(t, V, X->x, X->B, t->dxhat);
-    *grad = train_decoder_backward(t, X->B, 1, 0);
+    float *g = train_decoder_backward(t, X->B, 1, 0);
+    train_dist_scale(t, g, (int64_t)X->B * t->m->enc.out_dim);
+    *grad = g;
     return f;
 }
 
@@ -63,7 +66,7 @@ static double codes_iterations(anamo_trainer *t, int phase_idx, const train_batc
     const int64_t n = (int64_t)X->B * t->m->enc.out_dim;
     optim_cfg cfg = optim_defaults(OPTIM_FISTA, ph->freecodes.code_lr);
     cfg.prox = PROX_L1;
-    cfg.prox_lambda = t->spec.lambda / (float)X->B; /* λ·(1/B)Σ_b Σ_j n_j|v_bj| */
+    cfg.prox_lambda = t->spec.lambda / (float)X->total; /* λ·(1/B)Σ_b Σ_j n_j|v_bj| */
     cfg.restart = t->rt[phase_idx].opt.restart;
     if (t->spec.penalty == ANAMO_PENALTY_DECODER_L1) { /* a weighted soft threshold: τ·n_j */
         penalty_forward(t, V, X->B, NULL);             /* fills t->unit_weight (φ is fixed) */
@@ -75,7 +78,7 @@ static double codes_iterations(anamo_trainer *t, int phase_idx, const train_batc
         double f = codes_gradient(t, X, V, &grad);
         if (j == 0) {
             start->recon = f;
-            start->l1 = code_l1_forward(V, NULL, X->B, t->m->enc.out_dim, 0.0f);
+            start->l1 = train_dist_mean(t, code_l1_forward(V, NULL, X->B, t->m->enc.out_dim, 0.0f));
             start->loss = f + t->spec.lambda * penalty_forward(t, V, X->B, NULL);
         }
         optim_fista_step(&cfg, V, grad, t->code_state, n, j + 1);
@@ -90,7 +93,7 @@ static int freecodes_step(anamo_trainer *t, int phase_idx, const train_batch *X,
 {
     const anamo_phase *ph = &t->spec.phases[phase_idx];
     const int64_t m = t->m->enc.out_dim;
-    float *V = t->batch_codes; /* V = H̃_k */
+    float *V = t->batch_codes + X->first * m; /* V = H̃_k (across ranks: this rank's rows) */
     train_set_modes(t, 0, 1);
     for (int b = 0; b < X->B; b++)
         memcpy(V + b * m, t->free_codes + X->idx[b] * m, (size_t)m * sizeof(float));
@@ -102,8 +105,12 @@ static int freecodes_step(anamo_trainer *t, int phase_idx, const train_batch *X,
     int rc = train_check_loss(t, phase_idx, codes_iterations(t, phase_idx, X, V, out), err);
     if (rc)
         return rc;
-    for (int b = 0; b < X->B; b++)
-        memcpy(t->free_codes + X->idx[b] * m, V + b * m, (size_t)m * sizeof(float));
+    /* every rank keeps every code: the batch's rows, gathered from the ranks that moved them */
+    train_dist_gather_rows(t, t->batch_codes, X, m);
+    const int64_t *all = X->idx - X->first;
+    const int rows = t->dist.split ? X->total : X->B;
+    for (int b = 0; b < rows; b++)
+        memcpy(t->free_codes + all[b] * m, t->batch_codes + b * m, (size_t)m * sizeof(float));
     t->p.steps[0] += ph->freecodes.code_iters;
     inner_decoder_iterations(t, &t->rt[phase_idx], X, V, ph->freecodes.dec_iters,
                              ph->freecodes.dec_lr);

@@ -22,7 +22,8 @@ double train_decoder_loss(anamo_trainer *t, const float *h, const float *x, int 
     const float *xhat = block_forward(&m->dec, h, B);
     /* with BCE after a final sigmoid the loss reads the sigmoid's input, the logits */
     const float *pred = t->from_logits ? block_last_input(&m->dec, B) : xhat;
-    return loss_forward(t->spec.loss, pred, x, dxhat, B, m->in_dim, t->from_logits);
+    return train_dist_mean(t, loss_forward(t->spec.loss, pred, x, dxhat, B, m->in_dim,
+                                           t->from_logits));
 }
 
 float *train_decoder_backward(anamo_trainer *t, int B, int need_dh, int need_dw)
@@ -37,7 +38,7 @@ void train_objective_at(anamo_trainer *t, const float *h, const train_batch *bat
 {
     const int B = batch->B;
     out->recon = train_decoder_loss(t, h, batch->x, B, t->dxhat);
-    out->l1 = code_l1_forward(h, NULL, B, t->m->enc.out_dim, 0.0f);
+    out->l1 = train_dist_mean(t, code_l1_forward(h, NULL, B, t->m->enc.out_dim, 0.0f));
     const double g = t->spec.penalty == ANAMO_PENALTY_L1 ? out->l1 : penalty_forward(t, h, B, NULL);
     out->loss = out->recon + t->spec.lambda * g;
 }
@@ -76,9 +77,8 @@ double penalty_forward(anamo_trainer *t, const float *h, int B, float *dh)
 {
     const float *w = unit_weights(t);
     const int64_t m = t->m->enc.out_dim;
-    if (!w)
-        return code_l1_forward(h, dh, B, m, t->spec.lambda);
-    return code_l1_weighted_forward(h, dh, B, m, w, t->spec.lambda);
+    return train_dist_mean(t, w ? code_l1_weighted_forward(h, dh, B, m, w, t->spec.lambda)
+                                : code_l1_forward(h, dh, B, m, t->spec.lambda));
 }
 
 void penalty_decoder_backward(anamo_trainer *t, const float *h, int B)

@@ -244,6 +244,8 @@ int resample_if_due(anamo_trainer *t, int64_t *count, anamo_err *err)
     r.coords = malloc((size_t)(cl->in_dim + 1 + r.cols.len) * sizeof *r.coords);
     int rc = dead && r.coords ? ANAMO_OK
                               : anamo_err_set(err, ANAMO_ERR_NOMEM, "resample: out of memory");
+    if (!rc) /* across ranks: a unit active on any rank's rows is active */
+        rc = train_dist_latest(t, t->last_active, m->enc.out_dim, err);
     if (!rc && (*count = find_dead(t, step, dead)) > 0) {
         r.row_norm = mean_row_norm(cl, dead);
         r.col_norm = mean_column_norm(t, dead, &r.cols);

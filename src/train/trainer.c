@@ -309,6 +309,18 @@ static int validate(anamo_trainer *t, int64_t epoch, anamo_epoch_row *row, anamo
     return ANAMO_OK;
 }
 
+/* A hook that asked to stop, on this rank or (across ranks) on any: an error naming it. */
+static int hook_stop(anamo_trainer *t, int stop, const char *what, int64_t when, anamo_err *err)
+{
+    const int any = train_dist_any(t, stop, err);
+    if (any < 0)
+        return err->code;
+    if (!any)
+        return ANAMO_OK;
+    return anamo_err_set(err, ANAMO_ERR_IO, "stopped by %s %lld%s", what, (long long)when,
+                         stop ? "" : " (on another rank)");
+}
+
 static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch, anamo_err *err)
 {
     const char *bad = nonfinite_block(t);
@@ -353,10 +365,10 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
             return rc;
         row.has_test = 1;
     }
-    if (h && h->on_epoch && h->on_epoch(h->ctx, &row))
-        return anamo_err_set(err, ANAMO_ERR_IO, "stopped by the epoch hook after epoch %lld",
-                             (long long)epoch);
-    return ANAMO_OK;
+    if (!rc)
+        rc = train_dist_check_same(t, err);
+    const int stop = !rc && h && h->on_epoch && h->on_epoch(h->ctx, &row);
+    return rc ? rc : hook_stop(t, stop, "the epoch hook after epoch", epoch, err);
 }
 
 /* Takes the next batch of the current pass: at most the phase's batch size, never past the
@@ -416,6 +428,8 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_step_info
     const anamo_phase_kind which = t->spec.phases[t->p.phase_idx].kind;
     if (!rc)
         rc = train_step(t, t->p.phase_idx, idx, B, &s, err);
+    if (!rc)
+        rc = train_dist_after_step(t, err);
     int64_t resampled = 0;
     if (!rc)
         rc = resample_if_due(t, &resampled, err);
@@ -451,9 +465,9 @@ static int iterate(anamo_trainer *t, const anamo_train_hooks *h, anamo_step_info
     if (t->p.iteration % t->spec.log_every == 0 || end_of_pass || anamo_trainer_done(t))
         emit_log(t, h, epoch, phase_idx);
     rc = end_of_pass ? finish_epoch(t, h, epoch, err) : ANAMO_OK;
-    if (!rc && h && h->on_step && h->on_step(h->ctx, t->p.iteration, t->p.elapsed))
-        rc = anamo_err_set(err, ANAMO_ERR_IO, "stopped by the step hook at iteration %lld",
-                           (long long)t->p.iteration);
+    const int stop = !rc && h && h->on_step && h->on_step(h->ctx, t->p.iteration, t->p.elapsed);
+    if (!rc && (stop || t->dist.comm)) /* a rank's hook stops every rank */
+        rc = hook_stop(t, stop, "the step hook at iteration", t->p.iteration, err);
     return rc;
 }
 
@@ -492,9 +506,15 @@ static int check_run(const anamo_trainer *t, anamo_err *err)
     return ANAMO_OK;
 }
 
-static int stop_requested(const anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
+/* The stop flag (a signal handler's), on this rank or, across ranks, on any: every rank stops
+ * before the same step. */
+static int stop_requested(anamo_trainer *t, const anamo_train_hooks *hooks, anamo_err *err)
 {
-    if (!hooks || !hooks->stop || !*hooks->stop)
+    const int mine = hooks && hooks->stop && *hooks->stop;
+    const int any = t->dist.comm ? train_dist_any(t, mine, err) : mine;
+    if (any < 0)
+        return err->code;
+    if (!any)
         return ANAMO_OK;
     return anamo_err_set(err, ANAMO_ERR_INTERRUPTED, "stopped at epoch %lld, iteration %lld",
                          (long long)t->p.pass + 1, (long long)t->p.iteration);

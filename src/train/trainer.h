@@ -4,6 +4,7 @@
 #ifndef ANAMO_TRAIN_TRAINER_H
 #define ANAMO_TRAIN_TRAINER_H
 
+#include "dist/comm.h"
 #include "nn/model.h"
 #include "optim/optim.h"
 
@@ -54,6 +55,16 @@ typedef struct epoch_acc {
     int64_t phase_samples[ANAMO_MAX_PHASES];
 } epoch_acc;
 
+/* The trainer across the ranks of a communicator (dist.c): each rank computes its share of
+ * every batch, and what the ranks must agree on is summed, weighted by the shares. */
+typedef struct train_dist {
+    dist_comm *comm; /* the caller's; NULL: one process */
+    int split;       /* inside a step whose batch the ranks share: the reductions are on */
+    double share;    /* this rank's rows / the batch's, for that step (0: an empty share) */
+    int64_t grad_bytes, grad_reductions, scalar_reductions; /* over the run */
+    anamo_err err; /* the first failure of a reduction, which the step returns */
+} train_dist;
+
 typedef struct log_acc {
     double loss, recon, l1, seconds;
     int64_t iters, samples;
@@ -86,6 +97,7 @@ struct anamo_trainer {
                                      some training sample; resampling only */
     epoch_acc ep;
     log_acc lg;
+    train_dist dist;
 };
 
 int sampler_init(sampler *s, int64_t n, uint64_t seed, anamo_err *err);
@@ -119,6 +131,9 @@ typedef struct train_batch {
     const int64_t *idx; /* its samples' indices in the training set (NULL: not drawn) */
     const float *x;     /* (B, in_dim) their rows, normalized as the model reads them */
     int B;
+    /* across ranks: these B rows are rows [first, first + B) of a batch of `total` (idx − first
+     * its indices); one process: first 0, total B */
+    int first, total;
 } train_batch;
 /* f of a phase at the current parameters, as a backtracking search evaluates it: at(t, batch,
  * h) on the batch, with the codes h where the phase holds them fixed (else NULL). */
@@ -156,6 +171,33 @@ void train_set_modes(anamo_trainer *t, int encoder_trains, int decoder_trains);
 /* The divergence test: ANAMO_OK for a finite loss, else the message (phase, epoch, iteration,
  * loss) and ANAMO_ERR_DIVERGED. */
 int train_check_loss(const anamo_trainer *t, int phase_idx, double loss, anamo_err *err);
+
+/* ---- dist.c: the ranks' shares of a step ------------------------------------------------
+ * Every function is the identity outside a shared step (one process, or work every rank does
+ * alike: code caches, evaluation, the free codes' fit). */
+/* The step's share of this rank: idx and B become its rows' (an empty share keeps one row, of
+ * weight 0); batch->first and total say where they lie. */
+void train_dist_split(anamo_trainer *t, const int64_t **idx, int *B, train_batch *batch);
+void train_dist_unsplit(anamo_trainer *t);
+/* A mean over the batch, from this rank's mean over its rows: Σ_r share_r · local_r. */
+double train_dist_mean(anamo_trainer *t, double local);
+/* The block's gradient of the batch's mean from its rows': grads ← Σ_r share_r · grads_r. */
+void train_dist_reduce_grads(anamo_trainer *t, block *b);
+/* Rows' gradients of per-sample variables (free codes) as the whole batch's mean weights
+ * them: g ← share · g. */
+void train_dist_scale(const anamo_trainer *t, float *g, int64_t n);
+/* The batch's rows of `row` floats, this rank's at batch->first, from every rank. */
+void train_dist_gather_rows(anamo_trainer *t, float *rows, const train_batch *batch, int64_t row);
+/* v[0 … n) ← its sum over the ranks (in a shared step; else as it is). */
+void train_dist_sum(anamo_trainer *t, double *v, int n);
+/* Whether some rank asks to stop (so that every rank stops at the same step). */
+int train_dist_any(anamo_trainer *t, int mine, anamo_err *err);
+/* After a step: the ranks' failures, and rank 0's batch-norm statistics on every rank. */
+int train_dist_after_step(anamo_trainer *t, anamo_err *err);
+/* At an epoch's end: the parameters and optimizer states are the same on every rank. */
+int train_dist_check_same(anamo_trainer *t, anamo_err *err);
+/* last_active[0 … n) ← the latest over ranks (dead units are dead on every rank's rows). */
+int train_dist_latest(anamo_trainer *t, int64_t *last_active, int64_t n, anamo_err *err);
 
 /* resample.c: dead-unit resampling (see there). */
 int resample_check(const anamo_model *m, const anamo_train_spec *spec, anamo_err *err);
