@@ -62,8 +62,10 @@ typedef struct run_result {
     double weights_updated_per_epoch;
     double samples_per_s;
     int64_t encoder_params, decoder_params;
-    int64_t resampled;   /* code units re-initialized by dead-unit resampling */
-    char conv_impl[512]; /* how each convolution ran (anamo_model_conv_impl) */
+    int64_t resampled;     /* code units re-initialized by dead-unit resampling */
+    char conv_impl[512];   /* how each convolution ran (anamo_model_conv_impl) */
+    anamo_dist_stats dist; /* what this invocation's steps reduced across ranks */
+    int64_t steps_here;    /* steps this invocation took (a resumed run's, since the resume) */
 } run_result;
 
 typedef struct cli_live cli_live; /* --live (live.h); NULL when off */

@@ -114,6 +114,9 @@ int cmd_train(int argc, char **argv, anamo_dist *dist)
            result.has_test ? result.test.code_l1 : result.train.code_l1,
            result.has_test ? result.test.zero_codes : result.train.zero_codes,
            result.seconds_per_epoch, result.samples_per_s);
+    if (result.dist.ranks > 1 && result.steps_here > 0)
+        printf("data-parallel on %d ranks: %.0f gradient bytes all-reduced per step\n",
+               result.dist.ranks, (double)result.dist.grad_bytes / (double)result.steps_here);
     if (result.has_validation)
         printf("validation mse: %.6f  best validation loss %.6g after epoch %lld%s\n",
                result.validation.mse, result.best_validation_loss, (long long)result.best_epoch,

@@ -52,6 +52,7 @@ typedef struct run_ctx {
     int tty;
     int checkpoint_every;
     int64_t checkpoint_iterations, last_ckpt_iteration;
+    int64_t last_ckpt_start; /* the iteration this invocation started at */
     double checkpoint_seconds, last_ckpt_elapsed;
     int watch_codes;          /* stop when every code is zero (not binary or free codes) */
     int64_t last_epoch;       /* the last epoch that ended normally */
@@ -459,6 +460,21 @@ static cJSON *compute_json(const anamo_work work[2], double budget)
     return o;
 }
 
+/* Across ranks: how many, and what a step reduced (since this invocation started). */
+static cJSON *dist_json(const run_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    const double steps = r->steps_here > 0 ? (double)r->steps_here : NAN;
+    put_number(o, "ranks", r->dist.ranks, &ok);
+    put_number(o, "gradient_bytes_per_step", (double)r->dist.grad_bytes / steps, &ok);
+    put_number(o, "gradient_reductions_per_step", (double)r->dist.grad_reductions / steps, &ok);
+    put_number(o, "scalar_reductions_per_step", (double)r->dist.scalar_reductions / steps, &ok);
+    if (!ok)
+        cJSON_Delete(o), o = NULL;
+    return o;
+}
+
 typedef struct run_parts {
     anamo_run run;
     const char *train_spec, *test_spec; /* data.train and data.test */
@@ -502,6 +518,8 @@ static int write_summary(const char *run_dir, const run_parts *p, const run_resu
     put_number(o, "seconds_per_epoch", r->seconds_per_epoch, &ok);
     put_item(o, "compute", compute_json(r->work, t->flop_budget), &ok);
     put_number(o, "samples_per_s", r->samples_per_s, &ok);
+    if (r->dist.ranks > 1)
+        put_item(o, "data_parallel", dist_json(r), &ok);
     put_item(o, "machine", machine_json(), &ok);
     if (r->conv_impl[0])
         put_string(o, "convolutions", r->conv_impl, &ok);
@@ -643,6 +661,8 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
     out->samples_per_s = seconds > 0 ? (double)run->train.n * epochs / seconds : 0;
     out->weights_updated_per_epoch = epochs > 0 ? anamo_trainer_weights_updated(t) / epochs : 0;
     out->resampled = anamo_trainer_resampled(t);
+    anamo_trainer_dist_stats(t, &out->dist);
+    out->steps_here = anamo_trainer_iterations(t) - ctx->last_ckpt_start;
     out->encoder_params = anamo_model_param_count(m, 0);
     anamo_model_conv_impl(m, out->conv_impl, sizeof out->conv_impl);
     out->decoder_params = anamo_model_param_count(m, 1);
@@ -715,6 +735,7 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
                                    .on_step = on_step,
                                    .stop = &stop_requested};
         ctx.last_ckpt_iteration = anamo_trainer_iterations(run->trainer);
+        ctx.last_ckpt_start = ctx.last_ckpt_iteration;
         ctx.last_ckpt_elapsed = anamo_trainer_seconds(run->trainer);
         ctx.last_epoch = anamo_trainer_epochs_done(run->trainer);
         /* step codes at zero can come back (straight-through or smooth-step gradients), and
