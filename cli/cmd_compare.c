@@ -6,14 +6,21 @@
  * weights and see the same batches. Each run lives in DIR/ARM/trial-T; a run whose
  * summary.json exists is read back instead of trained, and one with a checkpoint is resumed,
  * so an interrupted compare continues where it stopped. --quick applies the config's [quick]
- * section (fewer trials and epochs) first. */
+ * section (fewer trials and epochs) first.
+ *
+ * Under mpirun, every run is data-parallel across the ranks; with --spread the ranks take
+ * whole runs instead, each as it frees up, and train it alone (see claim_run). */
 #include "cli.h"
 #include "compare.h"
 #include "figures.h"
 #include "live.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_SETS 64
 
@@ -30,13 +37,15 @@ static const char USAGE[] =
     "  --dry-run check every run's config and list the runs (new, resumed or finished)\n"
     "  --set     override a key in every arm, after the arm's own overrides\n"
     "  --live [PORT]  watch every run on one page at http://127.0.0.1:PORT/ (no PORT or 0: a\n"
-    "            free one; ADDRESS:PORT listens there instead)\n";
+    "            free one; ADDRESS:PORT listens there instead)\n"
+    "  --spread  under mpirun: hand whole runs to the ranks as they free up (each trains its\n"
+    "            runs alone), instead of training every run across all the ranks\n";
 
 typedef struct compare_args {
     const char *config_path, *dir;
     const char *live; /* --live's address ("" for a free port), or NULL */
     const char *sets[MAX_SETS];
-    int nsets, quick, dry_run;
+    int nsets, quick, dry_run, spread;
 } compare_args;
 
 void compare_run_dir(const compare_set *cs, int arm, int trial, char *out, size_t size)
@@ -277,6 +286,61 @@ static int check_trial(const anamo_config *base, const compare_set *cs, const co
     return rc;
 }
 
+/* ---- --spread: whole runs to the ranks ---------------------------------------------------
+ * A rank takes a run by creating its claim, DIR/.claims/ARM.T, with O_EXCL: on one file system
+ * exactly one rank succeeds, and every rank walks the runs in the same order, so each takes the
+ * next one nobody has as soon as it is free. Rank 0 clears the claims of an earlier, stopped
+ * compare before any rank looks (a finished run is known by its summary.json, not its claim),
+ * and once every rank is done. */
+static void claims_dir(const compare_set *cs, char *out, size_t size)
+{
+    snprintf(out, size, "%s/.claims", cs->dir);
+}
+
+static int clear_claims(const compare_set *cs, anamo_err *err)
+{
+    char dir[4200], path[4600];
+    claims_dir(cs, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? ANAMO_OK
+                               : anamo_err_set(err, ANAMO_ERR_IO, "%s: %s", dir, strerror(errno));
+    for (struct dirent *e; (e = readdir(d));) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.' && unlink(path))
+            return closedir(d), anamo_err_set(err, ANAMO_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    return rmdir(dir) ? anamo_err_set(err, ANAMO_ERR_IO, "%s: %s", dir, strerror(errno)) : 0;
+}
+
+/* Rank 0 clears old claims and makes the folder; every rank waits for it. */
+static int start_claims(const compare_set *cs, anamo_dist *dist, anamo_err *err)
+{
+    char dir[4200];
+    claims_dir(cs, dir, sizeof dir);
+    int rc = anamo_dist_rank(dist) == 0 ? clear_claims(cs, err) : ANAMO_OK;
+    if (!rc && anamo_dist_rank(dist) == 0)
+        rc = cli_mkdir_p(dir, err);
+    return rc ? rc : anamo_dist_barrier(dist, err);
+}
+
+/* Whether this rank takes the run (it created the claim first). */
+static int claim_run(const compare_set *cs, int arm, int trial, int *mine, anamo_err *err)
+{
+    char path[4400];
+    claims_dir(cs, path, sizeof path);
+    size_t n = strlen(path);
+    snprintf(path + n, sizeof path - n, "/%s.%d", cs->arms[arm].name, trial);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    *mine = fd >= 0;
+    if (fd >= 0)
+        return close(fd) ? anamo_err_set(err, ANAMO_ERR_IO, "%s: %s", path, strerror(errno)) : 0;
+    return errno == EEXIST
+               ? ANAMO_OK
+               : anamo_err_set(err, ANAMO_ERR_IO, "%s: cannot claim: %s", path, strerror(errno));
+}
+
 /* Runs (or resumes, or skips when finished) one trial of one arm. */
 static int run_trial(const anamo_config *base, const compare_set *cs, const compare_args *a,
                      int arm, int trial, cli_live *live, anamo_dist *dist, anamo_err *err)
@@ -326,6 +390,8 @@ static int parse_args(int argc, char **argv, compare_args *a)
             a->quick = 1;
         else if (!strcmp(argv[i], "--dry-run"))
             a->dry_run = 1;
+        else if (!strcmp(argv[i], "--spread"))
+            a->spread = 1;
         else if (!strcmp(argv[i], "--live"))
             a->live = i + 1 < argc && cli_live_value(argv[i + 1]) ? argv[++i] : "";
         else if (!strcmp(argv[i], "--set") && i + 1 < argc && a->nsets < MAX_SETS)
@@ -396,11 +462,23 @@ static int run_compare(const compare_args *a, anamo_config **config, const char 
     const int writes = anamo_dist_rank(dist) == 0; /* across ranks, rank 0 writes the results */
     if (a->live && writes)
         rc = start_live(a, &cs, &live, err);
+    const int spread = a->spread && anamo_dist_size(dist) > 1;
+    if (!rc && spread)
+        rc = start_claims(&cs, dist, err);
     /* trial by trial, so a stopped compare has every arm's first trials */
     for (int t = 0; !rc && t < cs.trials; t++)
-        for (int i = 0; !rc && i < cs.narms; i++)
-            rc = run_trial(c, &cs, a, i, t, live, dist, err);
+        for (int i = 0; !rc && i < cs.narms; i++) {
+            int mine = 1;
+            if (spread)
+                rc = claim_run(&cs, i, t, &mine, err);
+            if (!rc && mine)
+                rc = run_trial(c, &cs, a, i, t, live, spread ? NULL : dist, err);
+        }
     cli_live_stop(live);
+    if (!rc && spread) /* every run is written before rank 0 reads them back */
+        rc = anamo_dist_barrier(dist, err);
+    if (!rc && spread && writes)
+        rc = clear_claims(&cs, err);
     if (rc || !writes)
         return rc;
     rc = compare_write_results(&cs, stdout, err);

@@ -5,8 +5,10 @@
 #   2. A rank killed mid-run (SIGKILL, after the first checkpoint): the job ends with an error,
 #      the checkpoint loads (anamo eval), and --resume on 2 ranks finishes the run with the
 #      weights of an unbroken run on 2 ranks.
-#   3. Only rank 0 writes: a run directory holds one set of files, and its logs one row per
-#      epoch.
+#   3. anamo compare --spread on 2 ranks (whole runs to the ranks) gives the main job's
+#      results.json (--quick, one thread per run) of a serial compare, every number but the
+#      clock's (seconds_per_epoch) bit for bit.
+# Only rank 0 writes: the logs of a 2-rank run hold one row per epoch.
 set -eu
 ANAMO=${1:?usage: dist-cli.sh ANAMO MPIEXEC}
 MPIEXEC=${2:?usage: dist-cli.sh ANAMO MPIEXEC}
@@ -104,4 +106,25 @@ $MPI "$ANAMO" train long.ini -o unbroken --set train.epochs="$epochs" \
     fail "the unbroken 2-rank run failed: $(tail -3 unbroken.log)"
 $COMPARE unbroken/model.safetensors killed/model.safetensors ||
     fail "resumed after the kill: other weights than the unbroken run's"
-echo "dist-cli: resume on 1 and 2 ranks, and a killed rank's run resumed: OK"
+# ---- 3. --spread against a serial compare ----------------------------------------------------
+MAIN="$ROOT/experiments/mnist-nam-vs-joint.ini --quick --set train.threads=1"
+"$ANAMO" compare $MAIN -o serial >serial.log 2>&1 || fail "the serial compare failed: $(tail -3 serial.log)"
+$MPI "$ANAMO" compare $MAIN -o spread --spread >spread.log 2>&1 ||
+    fail "compare --spread failed: $(tail -3 spread.log)"
+[ ! -e spread/.claims ] || fail "compare --spread left its claims behind"
+python3 - serial/results.json spread/results.json <<'PY' || fail "--spread: other results than serial"
+import json, sys
+CLOCK = ("seconds_per_epoch", "samples_per_s")
+def same(a, b, path):
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = set(a) | set(b)
+        return all(k in CLOCK or (k in a and k in b and same(a[k], b[k], path + "/" + k))
+                   for k in keys)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y, path) for x, y in zip(a, b))
+    if a != b:
+        print("%s: %r (serial) vs %r (--spread)" % (path, a, b))
+    return a == b
+sys.exit(0 if same(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), "") else 1)
+PY
+echo "dist-cli: resume on 1 and 2 ranks, a killed rank's run resumed, --spread as serial: OK"
