@@ -13,6 +13,8 @@ set -eu
 ANAMO=${1:?usage: dist-cli.sh ANAMO MPIEXEC}
 MPIEXEC=${2:?usage: dist-cli.sh ANAMO MPIEXEC}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# MNIST for part 3: $ANAMO_DATA as the user set it, else ../shared/data beside the checkout
+export ANAMO_DATA="${ANAMO_DATA:-$ROOT/../shared/data}"
 COMPARE="python3 $ROOT/scripts/compare-checkpoints.py"
 MPI="$MPIEXEC --allow-run-as-root --oversubscribe -n 2"
 if ! "$ANAMO" --version | grep -q '^mpi: .*(built in)'; then

@@ -16,6 +16,8 @@
 #include "dist/gather.h"
 #include "train/trainer.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int active(const anamo_trainer *t)
@@ -77,6 +79,29 @@ void train_dist_sum(anamo_trainer *t, double *v, int n)
     anamo_err e = {0};
     t->dist.scalar_reductions++;
     failed(t, t->dist.err.code ? ANAMO_OK : dist_allreduce_sum_double(t->dist.comm, v, n, &e), &e);
+}
+
+void train_dist_count_work(anamo_trainer *t, const anamo_work before[2])
+{
+    if (!t->dist.comm || t->dist.comm->size == 1 || t->dist.err.code)
+        return;
+    block *blocks[2] = {&t->m->enc, &t->m->dec};
+    double delta[6], all[6];
+    for (int k = 0; k < 2; k++) {
+        delta[3 * k] = (double)(blocks[k]->work.forward_samples - before[k].forward_samples);
+        delta[3 * k + 1] = (double)(blocks[k]->work.backward_samples - before[k].backward_samples);
+        delta[3 * k + 2] = blocks[k]->work.flop - before[k].flop;
+    }
+    memcpy(all, delta, sizeof all);
+    anamo_err e = {0};
+    t->dist.scalar_reductions++;
+    if (failed(t, dist_allreduce_sum_double(t->dist.comm, all, 6, &e), &e))
+        return;
+    for (int k = 0; k < 2; k++) {
+        blocks[k]->work.forward_samples += (int64_t)(all[3 * k] - delta[3 * k]);
+        blocks[k]->work.backward_samples += (int64_t)(all[3 * k + 1] - delta[3 * k + 1]);
+        blocks[k]->work.flop += all[3 * k + 2] - delta[3 * k + 2];
+    }
 }
 
 void train_dist_reduce_grads(anamo_trainer *t, block *b)
@@ -187,4 +212,66 @@ int train_dist_latest(anamo_trainer *t, int64_t *last_active, int64_t n, anamo_e
     if (!t->dist.comm || t->dist.comm->size == 1)
         return ANAMO_OK;
     return dist_allreduce_max_int64(t->dist.comm, last_active, n, err);
+}
+
+/* The samples this rank's shares read from the current position to the phase's end (or the
+ * budget's), marked in mark[0 … N): the batches next_batch will draw, split as
+ * train_dist_split splits them (an empty share reads the batch's first row). */
+static int mark_phase_rows(const anamo_trainer *t, uint8_t *mark, anamo_err *err)
+{
+    const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
+    const int64_t n = t->train->n, phase_samples = llround(ph->epochs * (double)n);
+    int64_t pass = t->p.pass, offset = t->p.offset, samples = t->p.samples;
+    int64_t iters = t->p.phase_iters, seen = t->p.phase_samples;
+    sampler s;
+    int rc = sampler_init(&s, n, t->spec.seed, err);
+    if (rc)
+        return rc;
+    sampler_set_pass(&s, pass);
+    while (samples < t->budget &&
+           (ph->iterations > 0 ? iters < ph->iterations : seen < phase_samples)) {
+        int64_t B = ph->batch, first, count;
+        B = B < n - offset ? B : n - offset;
+        B = B < t->budget - samples ? B : t->budget - samples;
+        dist_shard(B, t->dist.comm->rank, t->dist.comm->size, &first, &count);
+        if (count == 0)
+            first = 0, count = 1;
+        for (int64_t k = 0; k < count; k++)
+            mark[s.perm[offset + first + k]] = 1;
+        offset += B, samples += B, seen += B, iters++;
+        if (offset >= n)
+            sampler_set_pass(&s, ++pass), offset = 0;
+    }
+    sampler_free(&s);
+    return ANAMO_OK;
+}
+
+int train_dist_compute_codes(anamo_trainer *t, anamo_err *err)
+{
+    anamo_model *m = t->m;
+    const int64_t n = t->train->n, code_dim = m->enc.out_dim;
+    uint8_t *mark = calloc((size_t)n, 1);
+    int64_t *rows = malloc((size_t)m->max_batch * sizeof *rows);
+    int rc = mark && rows ? mark_phase_rows(t, mark, err)
+                          : anamo_err_set(err, ANAMO_ERR_NOMEM, "code cache: out of memory");
+    const anamo_work before[2] = {m->enc.work, m->dec.work};
+    model_set_eval(m); /* batch norm: running statistics, as model_encode_rows */
+    for (int64_t i = 0; !rc && i < n;) {
+        int B = 0;
+        for (; i < n && B < m->max_batch; i++)
+            if (mark[i])
+                rows[B++] = i;
+        if (B == 0)
+            continue;
+        model_load_batch(m, t->train, rows, 0, B);
+        const float *h = model_codes(m, B, 0); /* E(x) as training uses it */
+        for (int b = 0; b < B; b++)
+            memcpy(t->codes + rows[b] * code_dim, h + b * code_dim,
+                   (size_t)code_dim * sizeof(float));
+    }
+    free(mark), free(rows);
+    train_dist_count_work(t, before);
+    t->codes_valid = rc == ANAMO_OK;
+    t->dist.codes_partial = 1;
+    return rc ? rc : t->dist.err.code ? (*err = t->dist.err, err->code) : ANAMO_OK;
 }

@@ -12,6 +12,8 @@
 /* Fills the code cache with E(x) of every training sample. */
 int train_compute_codes(anamo_trainer *t, anamo_err *err)
 {
+    if (t->dist.comm && t->dist.comm->size > 1) /* across ranks: the rows this rank will read */
+        return train_dist_compute_codes(t, err);
     /* the codes training uses: E(x) as it is, even for a model evaluated on binary codes */
     int rc = model_encode_rows(t->m, t->train, 0, t->train->n, t->codes, 0, err);
     t->codes_valid = rc == ANAMO_OK;
@@ -84,6 +86,8 @@ static void encoder_leave(anamo_trainer *t, int phase_idx)
 static void decoder_leave(anamo_trainer *t, int phase_idx)
 {
     block_step_leave(t, 1, &t->rt[phase_idx].opt);
+    if (t->dist.codes_partial) /* another phase reads other rows */
+        t->codes_valid = 0;
 }
 
 const scheme SCHEME_NAM_ENCODER = {.name = "encoder",

@@ -3,8 +3,6 @@
 #include "core/err.h"
 #include "train/scheme.h"
 
-#include <string.h>
-
 const scheme *scheme_of(anamo_phase_kind kind)
 {
     static const scheme *const BY_KIND[] = {
@@ -28,29 +26,6 @@ int train_enter_phase(anamo_trainer *t, int phase_idx, anamo_err *err)
     return rc;
 }
 
-/* The work of a step the ranks shared, as the whole batch's: each rank's blocks count every
- * rank's rows, so that a FLOP budget stops every rank at the step one process would. */
-static void count_shared_work(anamo_trainer *t, const anamo_work before[2])
-{
-    if (!t->dist.split)
-        return;
-    block *blocks[2] = {&t->m->enc, &t->m->dec};
-    double delta[6];
-    for (int k = 0; k < 2; k++) {
-        delta[3 * k] = (double)(blocks[k]->work.forward_samples - before[k].forward_samples);
-        delta[3 * k + 1] = (double)(blocks[k]->work.backward_samples - before[k].backward_samples);
-        delta[3 * k + 2] = blocks[k]->work.flop - before[k].flop;
-    }
-    double all[6];
-    memcpy(all, delta, sizeof all);
-    train_dist_sum(t, all, 6);
-    for (int k = 0; k < 2; k++) {
-        blocks[k]->work.forward_samples += (int64_t)(all[3 * k] - delta[3 * k]);
-        blocks[k]->work.backward_samples += (int64_t)(all[3 * k + 1] - delta[3 * k + 1]);
-        blocks[k]->work.flop += all[3 * k + 2] - delta[3 * k + 2];
-    }
-}
-
 int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_losses *out,
                anamo_err *err)
 {
@@ -60,7 +35,7 @@ int train_step(anamo_trainer *t, int phase_idx, const int64_t *idx, int B, step_
     batch.idx = idx, batch.x = t->m->xbuf, batch.B = B;
     const anamo_work before[2] = {t->m->enc.work, t->m->dec.work};
     int rc = scheme_of_phase(t, phase_idx)->step(t, phase_idx, &batch, out, err);
-    count_shared_work(t, before);
+    train_dist_count_work(t, before);
     train_dist_unsplit(t);
     return rc;
 }

@@ -62,7 +62,8 @@ typedef struct train_dist {
     int split;       /* inside a step whose batch the ranks share: the reductions are on */
     double share;    /* this rank's rows / the batch's, for that step (0: an empty share) */
     int64_t grad_bytes, grad_reductions, scalar_reductions; /* over the run */
-    anamo_err err; /* the first failure of a reduction, which the step returns */
+    int codes_partial; /* the code cache holds only the rows of this rank's shares in the phase */
+    anamo_err err;     /* the first failure of a reduction, which the step returns */
 } train_dist;
 
 typedef struct log_acc {
@@ -188,6 +189,12 @@ void train_dist_reduce_grads(anamo_trainer *t, block *b);
 void train_dist_scale(const anamo_trainer *t, float *g, int64_t n);
 /* The batch's rows of `row` floats, this rank's at batch->first, from every rank. */
 void train_dist_gather_rows(anamo_trainer *t, float *rows, const train_batch *batch, int64_t row);
+/* The work the blocks counted since `before` as every rank's: each rank counts the whole
+ * batch's (or code cache's), so that a FLOP budget stops every rank at the same step. */
+void train_dist_count_work(anamo_trainer *t, const anamo_work before[2]);
+/* Across ranks, a decoder phase's code cache: the codes of the rows this rank's shares will
+ * read before the phase ends, and only those (one process: every row's). */
+int train_dist_compute_codes(anamo_trainer *t, anamo_err *err);
 /* v[0 … n) ← its sum over the ranks (in a shared step; else as it is). */
 void train_dist_sum(anamo_trainer *t, double *v, int n);
 /* Whether some rank asks to stop (so that every rank stops at the same step). */
