@@ -60,6 +60,7 @@ typedef struct run_ctx {
     anamo_err hook_err;       /* the first failure of a hook: a log write, a checkpoint */
     cli_live *live;           /* --live: the view the hooks feed, or NULL */
     int writes;               /* rank 0 (or one process): the run directory is ours to write */
+    anamo_dist *dist;         /* across ranks (NULL: one process), for the final evaluation */
 } run_ctx;
 
 static void path_in(char *out, size_t size, const char *dir, const char *name)
@@ -619,7 +620,8 @@ static int open_run_dir(run_parts *p, run_ctx *ctx, int resume, anamo_err *err)
     return rc;
 }
 
-/* After the loop: the last checkpoint, the final metrics and summary.json. */
+/* After the loop: the last checkpoint, the final metrics and summary.json. Across ranks every
+ * rank takes part in the evaluations (each passes over its shard), and rank 0 writes. */
 static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err *train_err,
                       run_result *out, anamo_err *err)
 {
@@ -637,17 +639,17 @@ static int finish_run(run_parts *p, run_ctx *ctx, int train_rc, const anamo_err 
                                                   : ctx->last_epoch + 1;
     /* a run whose loss turned non-finite keeps the checkpoint of its last good epoch; one whose
      * codes died has finite weights, saved like a finished run's */
-    int rc = out->diverged && !ctx->codes_died_epoch
+    int rc = (out->diverged && !ctx->codes_died_epoch) || !ctx->writes
                  ? ANAMO_OK
                  : anamo_checkpoint_save(m, t, p->config_text, ckpt, err);
     const anamo_eval_spec es = anamo_trainer_eval_spec(t);
     if (!rc)
-        rc = anamo_evaluate(m, &run->train, &es, &out->train, err);
+        rc = anamo_evaluate_dist(m, &run->train, &es, ctx->dist, &out->train, err);
     if (!rc && run->has_test)
-        rc = anamo_evaluate(m, &run->test, &es, &out->test, err);
+        rc = anamo_evaluate_dist(m, &run->test, &es, ctx->dist, &out->test, err);
     if (!rc && run->has_validation)
-        rc = anamo_evaluate(m, &run->validation, &es, &out->validation, err);
-    if (rc)
+        rc = anamo_evaluate_dist(m, &run->validation, &es, ctx->dist, &out->validation, err);
+    if (rc || !ctx->writes)
         return rc;
     out->has_test = run->has_test;
     out->has_validation = run->has_validation;
@@ -696,7 +698,8 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
     run_ctx ctx = {.run_dir = run_dir,
                    .label = label ? label : "",
                    .tty = isatty(STDERR_FILENO),
-                   .writes = anamo_dist_rank(dist) == 0};
+                   .writes = anamo_dist_rank(dist) == 0,
+                   .dist = dist};
     int rc = prepare(c, &p, err);
     if (!rc && dist) /* across ranks: each trains its share of every batch */
         rc = anamo_trainer_set_dist(run->trainer, dist, err);
@@ -758,12 +761,12 @@ int cli_run_training(const anamo_config *c, const char *run_dir, int resume, con
         else /* no row comes after the loop: the logs are whole before any checkpoint below,
               * and a log that cannot be written stops the run without one */
             rc = close_logs(&ctx, err);
+        if (!rc && (train_rc == ANAMO_OK || train_rc == ANAMO_ERR_DIVERGED))
+            rc = finish_run(&p, &ctx, train_rc, &train_err, out, err);
         if (!rc && !ctx.writes) /* rank 0 reports; the others end as it does */
             rc = train_rc == ANAMO_ERR_DIVERGED || train_rc == ANAMO_ERR_INTERRUPTED
                      ? anamo_err_set(err, train_rc, "%s", train_err.msg)
                      : ANAMO_OK;
-        else if (!rc && (train_rc == ANAMO_OK || train_rc == ANAMO_ERR_DIVERGED))
-            rc = finish_run(&p, &ctx, train_rc, &train_err, out, err);
         if (!rc && train_rc == ANAMO_ERR_DIVERGED && ctx.writes)
             rc = anamo_err_set(err, ANAMO_ERR_DIVERGED, "%s (recorded in %s/summary.json)",
                                train_err.msg, run_dir);

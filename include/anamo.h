@@ -702,6 +702,11 @@ typedef struct anamo_dist_stats {
     int64_t grad_bytes, grad_reductions, scalar_reductions;
 } anamo_dist_stats;
 void anamo_trainer_dist_stats(const anamo_trainer *t, anamo_dist_stats *out);
+/* anamo_evaluate across d's ranks, collective: each rank passes over its shard of ds (and of
+ * the Jacobian's samples), and every rank gets the whole set's metrics. NULL d: anamo_evaluate.
+ * The trainer's own evaluations after each epoch are split so once it has a communicator. */
+int anamo_evaluate_dist(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spec *spec,
+                        anamo_dist *d, anamo_metrics *out, anamo_err *err);
 
 /* ---- checkpoints (safetensors) ------------------------------------------------------------
  * Tensors "encoder.N.weight" … "decoder.N.bias" (PyTorch state_dict names and shapes),

@@ -7,7 +7,11 @@
  *   2. The bytes all-reduced are exactly the updated block's parameter count × 4 per step:
  *      a NAM phase the one block's, joint both blocks'.
  *   3. Batch norm's running statistics end the same on every rank (the epoch's check
- *      compares every rank's parameters, optimizer states and statistics). */
+ *      compares every rank's parameters, optimizer states and statistics).
+ *   4. anamo_evaluate_dist, each rank over its shard, gives every rank anamo_evaluate's
+ *      metrics of the whole set: means to 1e-6 relative (the shards' batches start at other
+ *      rows, and a product's rounding depends on its rows), counts (dead units, bits used,
+ *      distinct code words) exactly; on one rank, bit for bit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -206,6 +210,73 @@ static void test_batchnorm_statistics_agree(void **state)
     anamo_free(x);
 }
 
+/* a and b agree to tol relative (exactly when tol is 0); NaN agrees with NaN */
+static void assert_close(const char *what, double a, double b, double tol)
+{
+    if ((isnan(a) && isnan(b)) || a == b)
+        return;
+    if (!(fabs(a - b) <= tol * fmax(fabs(a), fabs(b))))
+        fail_msg("%s: %.17g split across ranks, %.17g in one pass", what, b, a);
+}
+
+static void check_metrics(const anamo_metrics *one, const anamo_metrics *split, double tol)
+{
+    const struct {
+        const char *name;
+        double a, b;
+    } sums[] = {{"loss", one->loss, split->loss},
+                {"recon_loss", one->recon_loss, split->recon_loss},
+                {"mse", one->mse, split->mse},
+                {"bias", one->bias, split->bias},
+                {"code_l1", one->code_l1, split->code_l1},
+                {"input_l1", one->input_l1, split->input_l1},
+                {"zero_codes", one->zero_codes, split->zero_codes},
+                {"l0", one->l0, split->l0},
+                {"code_l1_decoder", one->code_l1_decoder, split->code_l1_decoder},
+                {"code_l1_jacobian", one->code_l1_jacobian, split->code_l1_jacobian},
+                {"explained_variance", one->explained_variance, split->explained_variance},
+                {"ones", one->ones, split->ones}};
+    for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++)
+        assert_close(sums[i].name, sums[i].a, sums[i].b, tol);
+    assert_int_equal(one->n, split->n);
+    assert_int_equal(one->dead_units, split->dead_units);
+    assert_int_equal(one->bits_used, split->bits_used);
+    assert_int_equal(one->distinct_codes, split->distinct_codes);
+    assert_int_equal(one->jacobian_samples, split->jacobian_samples);
+}
+
+/* A trained model (dense codes) and an untrained binary-code one (whose codes still differ from
+ * sample to sample) evaluated both ways, with a penalty weighted by the decoder and a Jacobian
+ * sample count that does not divide evenly. */
+static void test_evaluate_split(void **state)
+{
+    anamo_dist *d = *state;
+    float *x = anamo_alloc((size_t)N_ROWS * N_FEATURES * sizeof(float));
+    fill(x);
+    anamo_dataset ds;
+    anamo_err err = {0};
+    must(anamo_dataset_wrap(&ds, x, ANAMO_F32, N_ROWS, N_FEATURES, 1, 1, NULL, "rows", &err), &err);
+    const scheme_case cases[] = {CASE_ANAMO, CASE_FREECODES};
+    for (size_t i = 0; i < 2; i++) {
+        anamo_dist_stats stats;
+        int64_t steps;
+        anamo_model *m = cases[i] == CASE_FREECODES ? model_for(CASE_FREECODES)
+                                                    : train(cases[i], NULL, &ds, &stats, &steps);
+        const anamo_eval_spec es = {.loss = ANAMO_LOSS_MSE_SUM,
+                                    .lambda = 0.01f,
+                                    .penalty = ANAMO_PENALTY_DECODER_L1,
+                                    .jacobian_samples = 101};
+        anamo_metrics one, split;
+        must(anamo_evaluate(m, &ds, &es, &one, &err), &err);
+        must(anamo_evaluate_dist(m, &ds, &es, d, &split, &err), &err);
+        check_metrics(&one, &split, anamo_dist_size(d) == 1 ? 0.0 : 1e-6);
+        if (cases[i] == CASE_FREECODES)
+            assert_true(one.distinct_codes > 1);
+        anamo_model_free(m);
+    }
+    anamo_free(x);
+}
+
 static int open_dist(void **state)
 {
     anamo_dist *d = NULL;
@@ -241,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_anamo),
         cmocka_unit_test(test_freecodes),
         cmocka_unit_test(test_batchnorm_statistics_agree),
+        cmocka_unit_test(test_evaluate_split),
     };
     return cmocka_run_group_tests(tests, open_dist, close_dist);
 }

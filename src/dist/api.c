@@ -2,6 +2,7 @@
  * it: an anamo_dist is a dist_comm the caller owns. */
 #include "core/err.h"
 #include "dist/comm.h"
+#include "eval/eval.h"
 #include "train/trainer.h"
 
 #include <stdlib.h>
@@ -70,4 +71,12 @@ void anamo_trainer_dist_stats(const anamo_trainer *t, anamo_dist_stats *out)
     out->grad_bytes = t->dist.grad_bytes;
     out->grad_reductions = t->dist.grad_reductions;
     out->scalar_reductions = t->dist.scalar_reductions;
+}
+
+int anamo_evaluate_dist(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spec *spec,
+                        anamo_dist *d, anamo_metrics *out, anamo_err *err)
+{
+    if (!m || !ds || !spec || !out)
+        return anamo_err_set(err, ANAMO_ERR_ARG, "evaluate: a NULL model, dataset, spec or out");
+    return model_evaluate_across(m, ds, spec, d ? &d->comm : NULL, out, err);
 }

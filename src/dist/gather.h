@@ -13,4 +13,8 @@ int dist_allreduce_max_int64(const dist_comm *c, int64_t *buf, int64_t n, anamo_
  * row. */
 int dist_allgather_batch(const dist_comm *c, float *buf, int batch, int64_t row, anamo_err *err);
 
+/* words[0 … n) of which this rank holds its shard (dist_shard's [first, first + count)) in
+ * place: after the call every rank holds all n. */
+int dist_allgather_u64(const dist_comm *c, uint64_t *words, int64_t n, anamo_err *err);
+
 #endif

@@ -2,9 +2,14 @@
  * reconstruction bias (1/M) Σ‖x − x̂‖₂, explained variance, the code ℓ1 raw and weighted by the
  * decoder (its first-layer column norms; its Jacobian), against the input ℓ1 (their ratio is
  * the seeds' "compression"), L0, the fraction of zero codes and the code units never active.
- * docs/MEASURES.md says what each is invariant to. */
+ * docs/MEASURES.md says what each is invariant to.
+ * Across ranks (model_evaluate_across) each rank passes over its shard of the set and of the
+ * Jacobian's samples, and the ranks add their sums, OR their units' activity and gather the
+ * code words: every rank ends with the whole set's metrics. */
 #include "core/err.h"
+#include "dist/gather.h"
 #include "loss/loss.h"
+#include "eval/eval.h"
 #include "eval/jacobian.h"
 #include "nn/model.h"
 
@@ -12,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define EVAL_SUMS 11 /* the doubles from recon to x_sq, summed across ranks in one call */
 typedef struct eval_sums {
-    double recon, l1, l1_decoder, nonzero, sq_err, bias, input_l1, zeros, ones, x_sq;
+    double recon, l1, l1_decoder, nonzero, sq_err, bias, input_l1, zeros, ones, x_sq, jacobian;
     double *x_sum;        /* (in_dim) Σ x per feature, input scale */
     const double *weight; /* (code_dim) ‖W₁ group of unit j‖, or NULL */
 } eval_sums;
@@ -99,16 +105,17 @@ static double *unit_weights(const anamo_model *m, const norm_groups *g)
 
 #define JACOBIAN_CHUNK 256
 
-/* The Jacobian-weighted ℓ1 summed over `count` evenly spaced samples of ds. */
-static int jacobian_sum(anamo_model *m, const anamo_dataset *ds, int64_t count, float *codes,
-                        double *sum, anamo_err *err)
+/* The Jacobian-weighted ℓ1 summed over samples [from, to) of `count` evenly spaced samples of
+ * ds. */
+static int jacobian_sum(anamo_model *m, const anamo_dataset *ds, int64_t count, int64_t from,
+                        int64_t to, float *codes, double *sum, anamo_err *err)
 {
     int64_t idx[JACOBIAN_CHUNK];
     const int64_t code_dim = m->enc.out_dim;
     const int64_t chunk = m->max_batch < JACOBIAN_CHUNK ? m->max_batch : JACOBIAN_CHUNK;
     *sum = 0.0;
-    for (int64_t first = 0; first < count; first += chunk) {
-        int B = (int)(count - first < chunk ? count - first : chunk);
+    for (int64_t first = from; first < to; first += chunk) {
+        int B = (int)(to - first < chunk ? to - first : chunk);
         for (int b = 0; b < B; b++) /* sample i of count: floor(i·n/count) */
             idx[b] = (int64_t)((double)(first + b) * (double)ds->n / (double)count);
         model_load_batch(m, ds, idx, 0, B);
@@ -156,13 +163,14 @@ static void finish_metrics(const anamo_model *m, const eval_sums *s, const uint8
     out->explained_variance = total > 0 ? 1.0 - s->sq_err / total : NAN;
 }
 
-static int eval_pass(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind loss, eval_sums *s,
-                     uint8_t *active, uint64_t *words)
+/* Rows [from, to) of ds. */
+static int eval_pass(anamo_model *m, const anamo_dataset *ds, int64_t from, int64_t to,
+                     anamo_loss_kind loss, eval_sums *s, uint8_t *active, uint64_t *words)
 {
     const int64_t code_dim = m->enc.out_dim;
     const int from_logits = model_bce_from_logits(m, loss);
-    for (int64_t first = 0; first < ds->n; first += m->max_batch) {
-        int B = (int)(ds->n - first < m->max_batch ? ds->n - first : m->max_batch);
+    for (int64_t first = from; first < to; first += m->max_batch) {
+        int B = (int)(to - first < m->max_batch ? to - first : m->max_batch);
         model_load_batch(m, ds, NULL, first, B);
         const float *h = model_codes(m, B, m->binary_codes);
         const float *xhat = block_forward(&m->dec, h, B);
@@ -177,14 +185,68 @@ static int eval_pass(anamo_model *m, const anamo_dataset *ds, anamo_loss_kind lo
     return ANAMO_OK;
 }
 
-int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spec *spec,
-                   anamo_metrics *out, anamo_err *err)
+/* The ranks' sums added, their units' activity ORed (bit by bit) and their code words
+ * gathered, so that every rank holds the whole set's. */
+static int combine(const dist_comm *c, const anamo_model *m, const anamo_dataset *ds, eval_sums *s,
+                   uint8_t *active, uint64_t *words, anamo_err *err)
+{
+    const int64_t D = m->in_dim, code_dim = m->enc.out_dim;
+    double *sums = malloc((size_t)(EVAL_SUMS + D) * sizeof *sums);
+    int64_t *bits = malloc((size_t)(2 * code_dim) * sizeof *bits);
+    int rc = sums && bits ? ANAMO_OK
+                          : anamo_err_set(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
+    if (!rc) {
+        memcpy(sums, &s->recon, EVAL_SUMS * sizeof *sums);
+        memcpy(sums + EVAL_SUMS, s->x_sum, (size_t)D * sizeof *sums);
+        for (int64_t k = 0; k < code_dim; k++)
+            bits[2 * k] = active[k] & 1, bits[2 * k + 1] = (active[k] >> 1) & 1;
+        rc = dist_allreduce_sum_double((dist_comm *)c, sums, EVAL_SUMS + D, err);
+    }
+    if (!rc)
+        rc = dist_allreduce_max_int64(c, bits, 2 * code_dim, err);
+    if (!rc && words)
+        rc = dist_allgather_u64(c, words, ds->n, err);
+    if (!rc) {
+        memcpy(&s->recon, sums, EVAL_SUMS * sizeof *sums);
+        memcpy(s->x_sum, sums + EVAL_SUMS, (size_t)D * sizeof *sums);
+        for (int64_t k = 0; k < code_dim; k++)
+            active[k] = (uint8_t)(bits[2 * k] | (bits[2 * k + 1] << 1));
+    }
+    free(sums), free(bits);
+    return rc;
+}
+
+/* The passes over this rank's rows and Jacobian samples (all of them for one rank). */
+static int evaluate_share(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spec *spec,
+                          const dist_comm *c, int64_t jac, eval_sums *s, uint8_t *active,
+                          uint64_t *words, anamo_err *err)
+{
+    int64_t first = 0, count = ds->n, jfirst = 0, jcount = jac;
+    if (c) {
+        dist_shard(ds->n, c->rank, c->size, &first, &count);
+        dist_shard(jac, c->rank, c->size, &jfirst, &jcount);
+    }
+    model_set_eval(m);
+    int rc = eval_pass(m, ds, first, first + count, spec->loss, s, active, words);
+    float *codes = jcount > 0 ? malloc((size_t)(JACOBIAN_CHUNK * m->enc.out_dim) * sizeof *codes)
+                              : NULL;
+    if (!rc && jcount > 0)
+        rc = codes ? jacobian_sum(m, ds, jac, jfirst, jfirst + jcount, codes, &s->jacobian, err)
+                   : anamo_err_set(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
+    free(codes);
+    return !rc && c ? combine(c, m, ds, s, active, words, err) : rc;
+}
+
+int model_evaluate_across(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spec *spec,
+                          const dist_comm *c, anamo_metrics *out, anamo_err *err)
 {
     memset(out, 0, sizeof *out);
     if (ds->dim != m->in_dim)
         return anamo_err_set(err, ANAMO_ERR_ARG,
                              "%s: samples have %lld values, the model takes %lld", ds->source,
                              (long long)ds->dim, (long long)m->in_dim);
+    if (c && c->size == 1)
+        c = NULL;
     const int64_t code_dim = m->enc.out_dim;
     const int want_words = m->binary_codes && code_dim <= 64;
     norm_groups g;
@@ -198,24 +260,17 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spe
     int rc = ANAMO_OK;
     if (!active || !s.x_sum || (want_words && !words) || (has_groups && !s.weight))
         rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
-    model_set_eval(m);
-    if (!rc)
-        rc = eval_pass(m, ds, spec->loss, &s, active, words);
     const double M = (double)(ds->n > 0 ? ds->n : 1);
     int64_t jac = spec->jacobian_samples ? spec->jacobian_samples : ANAMO_JACOBIAN_SAMPLES;
     jac = jac < 0 ? 0 : jac > ds->n ? ds->n : jac;
-    double jac_sum = 0.0;
-    float *codes = jac > 0 ? malloc((size_t)(JACOBIAN_CHUNK * code_dim) * sizeof *codes) : NULL;
-    if (!rc && jac > 0)
-        rc = codes ? jacobian_sum(m, ds, jac, codes, &jac_sum, err)
-                   : anamo_err_set(err, ANAMO_ERR_NOMEM, "evaluate: out of memory");
-    free(codes);
+    if (!rc)
+        rc = evaluate_share(m, ds, spec, c, jac, &s, active, words, err);
     if (!rc) {
         out->n = ds->n;
         out->recon_loss = s.recon / M;
         finish_metrics(m, &s, active, M, out);
         out->jacobian_samples = jac;
-        out->code_l1_jacobian = jac > 0 ? jac_sum / (double)jac : NAN;
+        out->code_l1_jacobian = jac > 0 ? s.jacobian / (double)jac : NAN;
         double penalty = spec->penalty == ANAMO_PENALTY_DECODER_L1 ? out->code_l1_decoder
                                                                    : out->code_l1;
         out->loss = out->recon_loss + (spec->lambda != 0.0f ? spec->lambda * penalty : 0.0);
@@ -223,4 +278,10 @@ int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spe
     }
     free(active), free(words), free(s.x_sum), free((void *)s.weight);
     return rc;
+}
+
+int anamo_evaluate(anamo_model *m, const anamo_dataset *ds, const anamo_eval_spec *spec,
+                   anamo_metrics *out, anamo_err *err)
+{
+    return model_evaluate_across(m, ds, spec, NULL, out, err);
 }

@@ -4,6 +4,7 @@
  * [inner]; free codes = [freecodes]. Each phase runs through its kind's entry in the table of
  * schemes (scheme.h); this loop does not ask which one it is. */
 #include "core/err.h"
+#include "eval/eval.h"
 #include "train/scheme.h"
 
 #include <math.h>
@@ -296,7 +297,7 @@ static int validate(anamo_trainer *t, int64_t epoch, anamo_epoch_row *row, anamo
         return ANAMO_OK;
     anamo_eval_spec es = anamo_trainer_eval_spec(t);
     es.jacobian_samples = 0;
-    int rc = anamo_evaluate(t->m, t->validation, &es, &row->validation, err);
+    int rc = model_evaluate_across(t->m, t->validation, &es, t->dist.comm, &row->validation, err);
     if (rc)
         return rc;
     row->has_validation = 1;
@@ -360,7 +361,7 @@ static int finish_epoch(anamo_trainer *t, const anamo_train_hooks *h, int64_t ep
     memset(ep, 0, sizeof *ep);
     if (t->test && t->spec.eval_every_epoch) {
         const anamo_eval_spec es = anamo_trainer_eval_spec(t);
-        rc = anamo_evaluate(t->m, t->test, &es, &row.test, err);
+        rc = model_evaluate_across(t->m, t->test, &es, t->dist.comm, &row.test, err);
         if (rc)
             return rc;
         row.has_test = 1;
