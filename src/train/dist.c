@@ -8,8 +8,10 @@
  *   Every number a decision reads (a loss for a divergence test, a backtracking search, a
  *   function restart; a stop) is reduced alike, so every rank decides alike.
  *
- * What every rank does alike on the whole data (code caches, evaluation, the free codes' fit)
- * runs outside a split step and reduces nothing. Batch norm keeps per-rank batch statistics (as
+ * A decoder phase's code cache holds, on each rank, only the rows its shares will read
+ * (train_dist_compute_codes); evaluation is split by eval/metrics.c. What every rank does alike
+ * on the whole data (the free codes' fit, resampling's pool) runs outside a split step and
+ * reduces nothing. Batch norm keeps per-rank batch statistics (as
  * DDP does by default); its running statistics are rank 0's, broadcast after every step (DDP's
  * broadcast_buffers). A reduction that fails is kept in t->dist.err, and the step returns it. */
 #include "core/err.h"
