@@ -84,9 +84,7 @@ static void one_rank(dist_comm *c)
 /* ---- MPI --------------------------------------------------------------------------------- */
 #ifdef ANAMO_HAVE_MPI
 
-/* The error of MPI call `call` (rc not MPI_SUCCESS) as an anamo_err naming the rank (size 0:
- * before there is one); returns its code. */
-static int mpi_fail(anamo_err *err, int rc, const char *call, int rank, int size)
+int dist_mpi_error(anamo_err *err, int rc, const char *call, int rank, int size)
 {
     char msg[MPI_MAX_ERROR_STRING], where[48] = "";
     int len = 0;
@@ -110,7 +108,7 @@ static int mpi_start(dist_comm *c, int *argc, char ***argv, anamo_err *err)
         return ANAMO_OK;
     int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS)
-        return mpi_fail(err, rc, "MPI_Init_thread", 0, 0);
+        return dist_mpi_error(err, rc, "MPI_Init_thread", 0, 0);
     c->owns_mpi = 1;
     if (provided < MPI_THREAD_FUNNELED)
         return anamo_err_set(err, ANAMO_ERR_CONFIG,
@@ -129,12 +127,12 @@ static int mpi_comm_open(dist_comm *c, anamo_err *err)
     int rc = MPI_Comm_dup(MPI_COMM_WORLD, comm);
     if (rc != MPI_SUCCESS) {
         free(comm);
-        return mpi_fail(err, rc, "MPI_Comm_dup", 0, 0);
+        return dist_mpi_error(err, rc, "MPI_Comm_dup", 0, 0);
     }
     c->mpi_comm = comm;
     rc = MPI_Comm_set_errhandler(*comm, MPI_ERRORS_RETURN);
     if (rc != MPI_SUCCESS)
-        return mpi_fail(err, rc, "MPI_Comm_set_errhandler", 0, 0);
+        return dist_mpi_error(err, rc, "MPI_Comm_set_errhandler", 0, 0);
     MPI_Comm_rank(*comm, &c->rank);
     MPI_Comm_size(*comm, &c->size);
     return ANAMO_OK;
@@ -145,11 +143,11 @@ static int mpi_finalize(dist_comm *c, anamo_err *err)
 {
     int status = ANAMO_OK, rc;
     if (c->mpi_comm && (rc = MPI_Comm_free((MPI_Comm *)c->mpi_comm)) != MPI_SUCCESS)
-        status = mpi_fail(err, rc, "MPI_Comm_free", c->rank, c->size);
+        status = dist_mpi_error(err, rc, "MPI_Comm_free", c->rank, c->size);
     free(c->mpi_comm);
     c->mpi_comm = NULL;
     if (c->owns_mpi && (rc = MPI_Finalize()) != MPI_SUCCESS && !status)
-        status = mpi_fail(err, rc, "MPI_Finalize", c->rank, c->size);
+        status = dist_mpi_error(err, rc, "MPI_Finalize", c->rank, c->size);
     c->owns_mpi = 0;
     return status;
 }
@@ -177,7 +175,7 @@ static int mpi_allreduce(const dist_comm *c, void *buf, int64_t n, MPI_Datatype 
         int rc = MPI_Allreduce(MPI_IN_PLACE, p + (size_t)done * esize, k, type, MPI_SUM,
                                comm_of(c));
         if (rc != MPI_SUCCESS) {
-            mpi_fail(err, rc, "MPI_Allreduce", c->rank, c->size);
+            dist_mpi_error(err, rc, "MPI_Allreduce", c->rank, c->size);
             return anamo_err_context(err, "%s: elements [%lld, %lld) of %lld", what,
                                      (long long)done, (long long)(done + k), (long long)n);
         }
@@ -271,7 +269,7 @@ int dist_bcast_bytes(const dist_comm *c, void *buf, int64_t n, int root, anamo_e
         const int k = (int)(n - done < piece ? n - done : piece);
         int rc = MPI_Bcast((char *)buf + done, k, MPI_BYTE, root, comm_of(c));
         if (rc != MPI_SUCCESS)
-            return mpi_fail(err, rc, "MPI_Bcast", c->rank, c->size);
+            return dist_mpi_error(err, rc, "MPI_Bcast", c->rank, c->size);
         done += k;
     }
 #endif
@@ -283,7 +281,7 @@ int dist_barrier(const dist_comm *c, anamo_err *err)
 #ifdef ANAMO_HAVE_MPI
     int rc = c->mpi_comm ? MPI_Barrier(comm_of(c)) : MPI_SUCCESS;
     if (rc != MPI_SUCCESS)
-        return mpi_fail(err, rc, "MPI_Barrier", c->rank, c->size);
+        return dist_mpi_error(err, rc, "MPI_Barrier", c->rank, c->size);
 #else
     (void)c, (void)err;
 #endif

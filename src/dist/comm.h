@@ -71,6 +71,10 @@ int dist_barrier(const dist_comm *c, anamo_err *err);
  * process when there is no MPI. Does not return. */
 _Noreturn void dist_abort(const dist_comm *c, int code);
 
+/* For src/dist's MPI calls: the error of MPI call `call` (rc not MPI_SUCCESS) as an anamo_err
+ * naming the rank (size 0: before there is one) and MPI's message; returns its code. */
+int dist_mpi_error(anamo_err *err, int rc, const char *call, int rank, int size);
+
 /* Items [*first, *first + *count) of n for rank of size: n/size each, the first n%size ranks one
  * more, in rank order. ANAMO_ERR_ARG (first = count = 0) when n < 0, size < 1 or rank outside
  * [0, size). */

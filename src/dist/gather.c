@@ -8,15 +8,6 @@
 #ifdef ANAMO_HAVE_MPI
 #include <mpi.h>
 
-static int mpi_error(anamo_err *err, int rc, const char *call, int rank)
-{
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
-        len = 0;
-    return anamo_err_set(err, ANAMO_ERR_IO, "%s failed on rank %d: %.*s", call, rank, len, msg);
-}
-
 /* counts and displacements of n items split by dist_shard, times `unit` (malloc'd, 2·size). */
 static int *shard_layout(const dist_comm *c, int64_t n, int64_t unit)
 {
@@ -40,7 +31,8 @@ int dist_allreduce_max_int64(const dist_comm *c, int64_t *buf, int64_t n, anamo_
 #ifdef ANAMO_HAVE_MPI
     int rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_INT64_T, MPI_MAX,
                            *(MPI_Comm *)c->mpi_comm);
-    return rc == MPI_SUCCESS ? ANAMO_OK : mpi_error(err, rc, "MPI_Allreduce (max)", c->rank);
+    return rc == MPI_SUCCESS ? ANAMO_OK
+                             : dist_mpi_error(err, rc, "MPI_Allreduce (max)", c->rank, c->size);
 #else
     return anamo_err_set(err, ANAMO_ERR_CONFIG, "all-reduce max: %d ranks without MPI", c->size);
 #endif
@@ -60,7 +52,8 @@ int dist_allgather_u64(const dist_comm *c, uint64_t *words, int64_t n, anamo_err
     int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, words, counts, counts + c->size,
                             MPI_UINT64_T, *(MPI_Comm *)c->mpi_comm);
     free(counts);
-    return rc == MPI_SUCCESS ? ANAMO_OK : mpi_error(err, rc, "MPI_Allgatherv", c->rank);
+    return rc == MPI_SUCCESS ? ANAMO_OK
+                             : dist_mpi_error(err, rc, "MPI_Allgatherv", c->rank, c->size);
 #else
     return anamo_err_set(err, ANAMO_ERR_CONFIG, "all-gather: %d ranks without MPI", c->size);
 #endif
@@ -80,7 +73,8 @@ int dist_allgather_batch(const dist_comm *c, float *buf, int batch, int64_t row,
     int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, counts + c->size,
                             MPI_FLOAT, *(MPI_Comm *)c->mpi_comm);
     free(counts);
-    return rc == MPI_SUCCESS ? ANAMO_OK : mpi_error(err, rc, "MPI_Allgatherv", c->rank);
+    return rc == MPI_SUCCESS ? ANAMO_OK
+                             : dist_mpi_error(err, rc, "MPI_Allgatherv", c->rank, c->size);
 #else
     return anamo_err_set(err, ANAMO_ERR_CONFIG, "all-gather: %d ranks without MPI", c->size);
 #endif
