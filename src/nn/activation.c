@@ -8,6 +8,7 @@
  *   smooth    f = 3u² − 2u³, u = x/ε on [0, ε]; 0 below, 1 above
  *                                            f' = 6u(1 − u)/ε inside, 0 outside
  * The smooth step is seed 000's differentiable stand-in for the binary step. */
+#include "core/simd.h"
 #include "nn/layer.h"
 
 #include <math.h>
@@ -81,14 +82,29 @@ static inline float act_derivative(act_kind act, float eps, float x, float y)
     }
 }
 
-static void sigmoid_span(const float *in, float *out, int64_t n)
+ANAMO_CLONES static void sigmoid_span(const float *in, float *out, int64_t n)
 {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         out[i] = 1.0f / (1.0f + exp_poly(-in[i]));
 }
 
-static void relu_backward_span(const float *in, const float *dout, float *din, int64_t n)
+ANAMO_CLONES static void relu_span(const float *in, float *out, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+ANAMO_CLONES static void sigmoid_backward_span(const float *out, const float *dout, float *din,
+                                               int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        din[i] = dout[i] * out[i] * (1.0f - out[i]);
+}
+
+ANAMO_CLONES static void relu_backward_span(const float *in, const float *dout, float *din, int64_t n)
 {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
@@ -104,9 +120,10 @@ void act_forward(layer *l, const float *in, int B)
     const float eps = l->eps;
     float *out = l->out;
     if (act == ACT_RELU) { /* the common cases, kept branch-free for the vectorizer */
-#pragma omp parallel for simd if (n > ACT_OMP_MIN)
-        for (int64_t i = 0; i < n; i++)
-            out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+        const int64_t D = l->out_dim;
+#pragma omp parallel for if (n > ACT_OMP_MIN)
+        for (int b = 0; b < B; b++)
+            relu_span(in + b * D, out + b * D, D);
         return;
     }
     if (act == ACT_SIGMOID) {
@@ -137,9 +154,10 @@ void act_backward(layer *l, const float *in, const float *dout, float *din, int 
         return;
     }
     if (act == ACT_SIGMOID) {
-#pragma omp parallel for simd if (n > ACT_OMP_MIN)
-        for (int64_t i = 0; i < n; i++)
-            din[i] = dout[i] * out[i] * (1.0f - out[i]);
+        const int64_t D = l->out_dim;
+#pragma omp parallel for if (n > ACT_OMP_MIN)
+        for (int b = 0; b < B; b++)
+            sigmoid_backward_span(out + b * D, dout + b * D, din + b * D, D);
         return;
     }
 #pragma omp parallel for if (n > ACT_OMP_MIN)
