@@ -104,7 +104,8 @@ ANAMO_CLONES static void sigmoid_backward_span(const float *out, const float *do
         din[i] = dout[i] * out[i] * (1.0f - out[i]);
 }
 
-ANAMO_CLONES static void relu_backward_span(const float *in, const float *dout, float *din, int64_t n)
+ANAMO_CLONES static void relu_backward_span(const float *in, const float *dout, float *din,
+                                            int64_t n)
 {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {

@@ -13,8 +13,8 @@
 #define OPTIM_OMP_MIN 65536
 
 /* elements [i0, i1): the update above, as a loop the vectorizer takes whole */
-ANAMO_CLONES static void adam_span(float *theta, const float *grad, float *m, float *v,
-                                   int64_t i0, int64_t i1, const float c[7])
+ANAMO_CLONES static void adam_span(float *theta, const float *grad, float *m, float *v, int64_t i0,
+                                   int64_t i1, const float c[7])
 {
     const float beta1 = c[0], beta2 = c[1], eps = c[2], lr = c[3], wd = c[4];
     const float bias_correction1 = c[5], bias_correction2 = c[6];
