@@ -8,16 +8,20 @@
 #include "optim/optim.h"
 
 #include <math.h>
-#include <omp.h>
 
 #define OPTIM_OMP_MIN 65536
 
-/* elements [i0, i1): the update above, as a loop the vectorizer takes whole */
-ANAMO_CLONES static void adam_span(float *theta, const float *grad, float *m, float *v, int64_t i0,
-                                   int64_t i1, const float c[7])
+/* Threads take the parameters in chunks of this many floats (a multiple of 16: whole 64-byte
+ * lines), each a loop the vectorizer takes whole. */
+#define ADAM_CHUNK 16384
+
+/* elements [i0, i1): the update above */
+ANAMO_CLONES static void adam_span(const optim_cfg *cfg, float bias_correction1,
+                                   float bias_correction2, float *theta, const float *grad,
+                                   float *m, float *v, int64_t i0, int64_t i1)
 {
-    const float beta1 = c[0], beta2 = c[1], eps = c[2], lr = c[3], wd = c[4];
-    const float bias_correction1 = c[5], bias_correction2 = c[6];
+    const float beta1 = cfg->beta1, beta2 = cfg->beta2, eps = cfg->eps;
+    const float lr = cfg->lr, wd = cfg->weight_decay;
 #pragma omp simd
     for (int64_t i = i0; i < i1; i++) {
         float g = grad[i] + wd * theta[i];
@@ -32,20 +36,11 @@ ANAMO_CLONES static void adam_span(float *theta, const float *grad, float *m, fl
 void optim_adam_step(const optim_cfg *cfg, float *theta, const float *grad, float *m, float *v,
                      int64_t n, int64_t t)
 {
-    const float c[7] = {cfg->beta1,
-                        cfg->beta2,
-                        cfg->eps,
-                        cfg->lr,
-                        cfg->weight_decay,
-                        1.0f - (float)pow(cfg->beta1, (double)t),
-                        1.0f - (float)pow(cfg->beta2, (double)t)};
-    /* one span per thread, cut at multiples of 16 floats (a 64-byte line) */
-#pragma omp parallel if (n > OPTIM_OMP_MIN)
-    {
-        const int64_t parts = omp_get_num_threads(), k = omp_get_thread_num();
-        const int64_t per = (n / parts + 15) / 16 * 16;
-        const int64_t i0 = k * per < n ? k * per : n;
-        const int64_t i1 = i0 + per < n ? i0 + per : n;
-        adam_span(theta, grad, m, v, i0, i1, c);
+    const float bias_correction1 = 1.0f - (float)pow(cfg->beta1, (double)t);
+    const float bias_correction2 = 1.0f - (float)pow(cfg->beta2, (double)t);
+#pragma omp parallel for if (n > OPTIM_OMP_MIN)
+    for (int64_t i0 = 0; i0 < n; i0 += ADAM_CHUNK) {
+        const int64_t i1 = i0 + ADAM_CHUNK < n ? i0 + ADAM_CHUNK : n;
+        adam_span(cfg, bias_correction1, bias_correction2, theta, grad, m, v, i0, i1);
     }
 }
