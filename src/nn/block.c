@@ -146,8 +146,7 @@ static int alloc_layer(block *b, layer *l, int i, anamo_err *err)
         l->col = anamo_alloc((size_t)((int64_t)l->in_c * l->k * l->k * B * l->out_h * l->out_w) *
                              sizeof(float));
     if (l->kind == LAYER_CONVT2D) { /* its forward runs here even on oneDNN (conv.c) */
-        l->col = anamo_alloc((size_t)((int64_t)l->out_c * l->k * l->k * B * l->in_h * l->in_w) *
-                             sizeof(float));
+        l->col = anamo_alloc((size_t)convt2d_col_floats(l, (int)B, &l->col_slots) * sizeof(float));
         if (!l->in_cm && !(l->inbuf = anamo_alloc((size_t)(B * l->in_dim) * sizeof(float))))
             return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: cannot allocate layer %d", b->name, i);
     }

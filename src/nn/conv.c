@@ -18,6 +18,7 @@
  * to conv_dnnl.c instead. */
 #include "nn/layer.h"
 
+#include <omp.h>
 #include <string.h>
 
 #define CONV_OMP_MIN 16384
@@ -198,16 +199,54 @@ static const float *channel_major_input(layer *l, const float *in, int B)
     return l->inbuf;
 }
 
+/* Columns of col a ConvTranspose2d's forward makes at a time: whole samples, about 256 KiB,
+ * so that sgemm writes them and col2im reads them back in a core's own cache. */
+#define CONVT_SLICE_FLOATS 65536
+
+static int convt2d_per_slice(const layer *l, int B)
+{
+    const int64_t per_sample = (int64_t)l->out_c * l->k * l->k * l->in_h * l->in_w;
+    const int64_t n = CONVT_SLICE_FLOATS / per_sample;
+    return n < 1 ? 1 : n > B ? B : (int)n;
+}
+
+int64_t convt2d_col_floats(const layer *l, int max_batch, int *slots)
+{
+    const int64_t per_sample = (int64_t)l->out_c * l->k * l->k * l->in_h * l->in_w;
+    const int per_slice = convt2d_per_slice(l, max_batch);
+    const int nslices = (max_batch + per_slice - 1) / per_slice, procs = omp_get_num_procs();
+    *slots = l->dnnl && procs < nslices ? procs : nslices;
+    return l->dnnl ? (int64_t)*slots * per_slice * per_sample : (int64_t)max_batch * per_sample;
+}
+
 /* On oneDNN too: its deconvolution forward took 1.2–2× as long as this one on seed 000's
- * decoder layers (bench_conv_layers), while its backward parts were faster. */
+ * decoder layers (bench_conv_layers), while its backward parts were faster. The batch goes in
+ * slices of whole samples, each thread making one slice's col at a time in its own part of
+ * l->col (sgemm and col2im then run on the calling thread alone); no thread number reaches
+ * l->col_slots. */
 void convt2d_forward(layer *l, const float *in, int B)
 {
     const geom g = conv_geom(l, B);
-    const int C_in = l->in_c, K = l->out_c * l->k * l->k, N = B * l->in_h * l->in_w;
+    const int C_in = l->in_c, K = l->out_c * l->k * l->k, P_in = l->in_h * l->in_w;
+    const int N = B * P_in;
     const float *x = channel_major_input(l, in, B);
-    nn_gemm('T', 'N', K, N, C_in, l->weight, K, x, N, 0.0f, l->col, N);
     const int64_t P_out = (int64_t)l->out_h * l->out_w;
-    col2im(l->col, &g, l->out, layout_of(1, B, l->out_c, P_out));
+    const layout lo = layout_of(1, B, l->out_c, P_out);
+    const int per_slice = convt2d_per_slice(l, B), nslices = (B + per_slice - 1) / per_slice;
+    const int threads = omp_get_max_threads() < l->col_slots ? omp_get_max_threads() : l->col_slots;
+#pragma omp parallel num_threads(threads) if (nslices > 1)
+    {
+        const int t = omp_get_thread_num(), nthr = omp_get_num_threads();
+        float *col = l->col + (int64_t)t * per_slice * P_in * K;
+        for (int i = t; i < nslices; i += nthr) {
+            const int b0 = i * per_slice, nb = B - b0 < per_slice ? B - b0 : per_slice;
+            const int n = nb * P_in;
+            geom gs = g;
+            gs.B = nb;
+            nn_gemm('T', 'N', K, n, C_in, l->weight, K, x + (int64_t)b0 * P_in, N, 0.0f, col, n);
+            col2im(col, &gs, l->out + b0 * lo.sb, lo);
+        }
+    }
     add_bias(l->out, l->bias, l->out_c, (int64_t)B * P_out);
 }
 

@@ -74,7 +74,9 @@ typedef struct layer {
      * (out_c, in_c, k, k) for Conv2d and (in_c, out_c, k, k) for ConvTranspose2d */
     int k, stride, pad, out_pad;
     float *col;      /* (in_c·k·k, max_batch·out_h·out_w) im2col of the input (conv), or
-                           (out_c·k·k, max_batch·in_h·in_w) work span (transposed conv) */
+                           (out_c·k·k, max_batch·in_h·in_w) work span (transposed conv; on
+                           oneDNN only col_slots of its forward's slices, convt2d_col_floats) */
+    int col_slots;   /* transposed conv: the forward's slices l->col holds at once */
     float *inbuf;    /* transposed conv with a sample-major input: it, channel-major */
     conv_dnnl *dnnl; /* not NULL: the layer runs on oneDNN's primitives (Conv2d: no col;
                            ConvTranspose2d: its backward only, see conv.c) */
@@ -91,6 +93,10 @@ void conv2d_forward(layer *l, const float *in, int B);
 void conv2d_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
                      int need_dw);
 void convt2d_forward(layer *l, const float *in, int B);
+/* The floats of a transposed convolution's l->col for batches of up to max_batch, and into
+ * *slots the forward slices it holds at once: the whole batch's for the im2col backward, one
+ * slice per processor (at most) when only the forward uses it (l->dnnl set). */
+int64_t convt2d_col_floats(const layer *l, int max_batch, int *slots);
 void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
                       int need_dw);
 /* conv_dnnl.c: the same layers on oneDNN's primitives, which conv.c's functions call when
