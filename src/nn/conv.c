@@ -91,9 +91,11 @@ static void im2col(const float *img, layout li, const geom *g, float *col)
         }
 }
 
-/* img (layout li) = Σ of the col entries that im2col would have read from each pixel. Each
- * (channel, sample) plane is one task, so no two threads add into the same pixel. */
-static void col2im(const float *col, const geom *g, float *img, layout li)
+/* img (layout li) = Σ of the col entries that im2col would have read from each pixel, then
+ * + bias[c] on channel c's planes when bias is not NULL (as a pass after would, while the plane
+ * is in cache). Each (channel, sample) plane is one task, so no two threads add into the same
+ * pixel. */
+static void col2im(const float *col, const geom *g, float *img, layout li, const float *bias)
 {
     const int64_t N = (int64_t)g->B * g->OH * g->OW, kk2 = (int64_t)g->k * g->k;
 #pragma omp parallel for collapse(2) if (N * g->C * kk2 > CONV_OMP_MIN)
@@ -116,6 +118,9 @@ static void col2im(const float *col, const geom *g, float *img, layout li)
                         dst[ow * s + shift] += src[ow];
                 }
             }
+            if (bias)
+                for (int64_t i = 0; i < (int64_t)g->H * g->W; i++)
+                    plane[i] += bias[c];
         }
 }
 
@@ -186,7 +191,7 @@ void conv2d_backward(layer *l, const float *in, const float *dout, float *din, i
     }
     if (need_din) { /* dcol = Wᵀ · dout, into col (no longer needed), then scattered back */
         nn_gemm('T', 'N', K, N, M, l->weight, K, dout, N, 0.0f, l->col, N);
-        col2im(l->col, &g, din, layout_of(l->in_cm, B, l->in_c, (int64_t)l->in_h * l->in_w));
+        col2im(l->col, &g, din, layout_of(l->in_cm, B, l->in_c, (int64_t)l->in_h * l->in_w), NULL);
     }
 }
 
@@ -244,10 +249,9 @@ void convt2d_forward(layer *l, const float *in, int B)
             geom gs = g;
             gs.B = nb;
             nn_gemm('T', 'N', K, n, C_in, l->weight, K, x + (int64_t)b0 * P_in, N, 0.0f, col, n);
-            col2im(col, &gs, l->out + b0 * lo.sb, lo);
+            col2im(col, &gs, l->out + b0 * lo.sb, lo, l->bias);
         }
     }
-    add_bias(l->out, l->bias, l->out_c, (int64_t)B * P_out);
 }
 
 void convt2d_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
