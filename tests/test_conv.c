@@ -485,6 +485,37 @@ static void test_forward_matches_definition(void **state)
     }
 }
 
+/* A ConvTranspose2d's forward runs the batch in slices of whole samples (conv.c, about 256 KiB
+ * of col each): 3→8 k4 s2 p1 onto 32×32 makes 8·16·16·16 = 32768 floats of col a sample, so a
+ * slice holds 2 samples and a batch of 5 takes 3 slices, the last one short. Its output is the
+ * definition's, and the same bits on 1 thread as on 2 (each slice is computed alike whichever
+ * thread takes it). */
+static void test_convt_forward_in_slices(void **state)
+{
+    (void)state;
+    const conv_shape g = with_out((conv_shape){5, 8, 32, 32, 3, 4, 2, 1, 0, 0, 0});
+    anamo_rng rng;
+    anamo_rng_seed(&rng, 6500);
+    block conv, convt;
+    conv_pair(&g, &conv, &convt);
+    block_init(&convt, ANAMO_INIT_UNIFORM, 1.0f, &rng);
+    check_against_definition(&convt, &g, 1, &rng);
+    const int64_t nin = (int64_t)g.B * convt.in_dim, nout = (int64_t)g.B * convt.out_dim;
+    float *x = alloc_or_fail((size_t)nin * sizeof *x);
+    fill_uniform(&rng, x, nin, -1.0f, 1.0f);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    float *one = copy_of(block_forward(&convt, x, g.B), nout);
+    omp_set_num_threads(2);
+    const float *two = block_forward(&convt, x, g.B);
+    for (int64_t i = 0; i < nout; i++)
+        if (memcmp(&one[i], &two[i], sizeof(float)))
+            fail_msg("output %lld: %.9g on 1 thread, %.9g on 2", (long long)i, one[i], two[i]);
+    omp_set_num_threads(threads);
+    free(x), free(one);
+    block_free(&conv), block_free(&convt);
+}
+
 /* ---- adjointness ------------------------------------------------------------------------- */
 
 /* With W shared (the Conv2d's (co, ci, k, k) is the ConvTranspose2d's (in = co, out = ci, k, k),
@@ -1127,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_fd_batchnorm_training),
         cmocka_unit_test(test_fd_batchnorm_eval),
         cmocka_unit_test(test_forward_matches_definition),
+        cmocka_unit_test(test_convt_forward_in_slices),
         cmocka_unit_test(test_adjoint),
         cmocka_unit_test(test_conv1x1_is_dense),
         cmocka_unit_test(test_conv_hand),
