@@ -12,14 +12,17 @@
  * into a work span before the primitive runs (inputs) or out of it after (outputs), so weights
  * and gradients stay in the block's flat buffers. Every part reorders its inputs afresh, so
  * nothing is kept in a work span between calls, and the layers of a block share one span per
- * role (conv_dnnl_work), each as large as the largest layer needs.
+ * role (conv_dnnl_work), each as large as the largest part that has run needs: a span grows
+ * when a part first runs, not when it is made, so a part training never runs (the first
+ * layer's input gradient, 7.8 MiB on seed 000's CIFAR-10 model at batch 125) holds none.
  *
  * Primitives are made for one batch size; a layer keeps the sets of the last CONV_DNNL_SETS
  * batch sizes it ran (training batch, evaluation batch, the Jacobian's tangent rows), and
  * oneDNN's own primitive cache makes remaking one cheap. The max-batch set is made when the
  * block is built, so that what oneDNN cannot do is known then (the layer keeps im2col); a
- * failure to make a set for a smaller batch later (out of memory) ends the process with the
- * layer, batch and status, as libgomp and OpenBLAS do on theirs. */
+ * failure to make a set for a smaller batch later (out of memory), or to grow a work span,
+ * ends the process with the layer, batch and status (or the call), as libgomp and OpenBLAS do
+ * on theirs. */
 #include "core/err.h"
 #include "nn/layer.h"
 
@@ -65,6 +68,7 @@ typedef struct dnnl_bind {
     int role;
     dnnl_memory_t user, inner; /* inner == user: no reorder */
     dnnl_primitive_t reorder;
+    size_t bytes; /* inner's size: the role's work span holds it once the part has run */
 } dnnl_bind;
 
 typedef struct dnnl_op {
@@ -221,9 +225,8 @@ static dnnl_status_t bind(conv_dnnl *c, const layer *l, int B, dnnl_primitive_de
         b->inner = b->user;
         return st != dnnl_success ? st : want ? dnnl_success : dnnl_invalid_arguments;
     }
-    st = reserve(c, role, dnnl_memory_desc_get_size(want));
-    if (st == dnnl_success)
-        st = dnnl_memory_create(&b->inner, want, c->engine, DNNL_MEMORY_NONE);
+    b->bytes = dnnl_memory_desc_get_size(want); /* reserved when the part runs (op_run) */
+    st = dnnl_memory_create(&b->inner, want, c->engine, DNNL_MEMORY_NONE);
     dnnl_primitive_desc_t rpd = NULL;
     if (st == dnnl_success)
         st = ROLE_IS_OUTPUT[role]
@@ -357,6 +360,7 @@ static void op_run(conv_dnnl *c, dnnl_op *op, void *const data[NROLES], int skip
         dnnl_bind *b = &op->binds[i];
         check(dnnl_memory_set_data_handle(b->user, data[b->role]), "set_data_handle");
         if (b->inner != b->user) {
+            check(reserve(c, b->role, b->bytes), "work span allocation");
             check(dnnl_memory_set_data_handle(b->inner, c->work->span[b->role]), "set_data_handle");
             if (!ROLE_IS_OUTPUT[b->role] && b->role != skip_role)
                 reorder(c, b, 1);
