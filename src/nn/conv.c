@@ -208,16 +208,21 @@ static const float *channel_major_input(layer *l, const float *in, int B)
  * so that sgemm writes them and col2im reads them back in a core's own cache. */
 #define CONVT_SLICE_FLOATS 65536
 
+/* Floats of col one sample makes: (C_out·k·k, P_in). */
+static int64_t convt2d_col_per_sample(const layer *l)
+{
+    return (int64_t)l->out_c * l->k * l->k * l->in_h * l->in_w;
+}
+
 static int convt2d_per_slice(const layer *l, int B)
 {
-    const int64_t per_sample = (int64_t)l->out_c * l->k * l->k * l->in_h * l->in_w;
-    const int64_t n = CONVT_SLICE_FLOATS / per_sample;
+    const int64_t n = CONVT_SLICE_FLOATS / convt2d_col_per_sample(l);
     return n < 1 ? 1 : n > B ? B : (int)n;
 }
 
 int64_t convt2d_col_floats(const layer *l, int max_batch, int *slots)
 {
-    const int64_t per_sample = (int64_t)l->out_c * l->k * l->k * l->in_h * l->in_w;
+    const int64_t per_sample = convt2d_col_per_sample(l);
     const int per_slice = convt2d_per_slice(l, max_batch);
     const int nslices = (max_batch + per_slice - 1) / per_slice, procs = omp_get_num_procs();
     *slots = l->dnnl && procs < nslices ? procs : nslices;
@@ -242,7 +247,7 @@ void convt2d_forward(layer *l, const float *in, int B)
 #pragma omp parallel num_threads(threads) if (nslices > 1)
     {
         const int t = omp_get_thread_num(), nthr = omp_get_num_threads();
-        float *col = l->col + (int64_t)t * per_slice * P_in * K;
+        float *col = l->col + t * per_slice * convt2d_col_per_sample(l);
         for (int i = t; i < nslices; i += nthr) {
             const int b0 = i * per_slice, nb = B - b0 < per_slice ? B - b0 : per_slice;
             const int n = nb * P_in;
