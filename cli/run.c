@@ -437,6 +437,7 @@ static cJSON *machine_json(void)
     put_string(o, "dnnl", mc.dnnl, &ok);
     put_string(o, "mpi", mc.mpi, &ok);
     put_number(o, "threads", omp_get_max_threads(), &ok);
+    put_string(o, "openmp_wait", mc.omp_wait, &ok);
     if (!ok)
         cJSON_Delete(o), o = NULL;
     return o;

@@ -85,6 +85,7 @@ typedef struct anamo_machine {
     char kernel_note[96]; /* who chose it: OpenBLAS, the user, or anamo over a fallback */
     char dnnl[96];        /* oneDNN (the convolutions): version, threading, the ISA it uses */
     char mpi[96];         /* MPI for data-parallel training: its library, or "not built in" */
+    char omp_wait[96];    /* how idle OpenMP threads wait (spin count or policy), who chose it */
 } anamo_machine;
 void anamo_machine_describe(anamo_machine *out);
 

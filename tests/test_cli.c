@@ -804,6 +804,39 @@ static void test_help_and_usage(void **state)
     cli_free(&r);
 }
 
+/* --version names the spin count idle OpenMP threads wait with and who chose it: anamo's 1000
+ * when the user set neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY, the user's own when set. */
+static void test_version_names_the_wait(void **state)
+{
+    fixture *fx = *state;
+    char *spin = getenv("GOMP_SPINCOUNT") ? strdup(getenv("GOMP_SPINCOUNT")) : NULL;
+    char *policy = getenv("OMP_WAIT_POLICY") ? strdup(getenv("OMP_WAIT_POLICY")) : NULL;
+    unsetenv("GOMP_SPINCOUNT");
+    unsetenv("OMP_WAIT_POLICY");
+    cli_result r = RUN(fx, "--version");
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "openmp wait: GOMP_SPINCOUNT=1000 (anamo's choice)\n"));
+    cli_free(&r);
+    setenv("GOMP_SPINCOUNT", "4321", 1);
+    r = RUN(fx, "--version");
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "openmp wait: GOMP_SPINCOUNT=4321 (yours)\n"));
+    cli_free(&r);
+    unsetenv("GOMP_SPINCOUNT");
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    r = RUN(fx, "--version");
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.out, "openmp wait: OMP_WAIT_POLICY=passive (yours)\n"));
+    cli_free(&r);
+    unsetenv("OMP_WAIT_POLICY");
+    if (spin)
+        setenv("GOMP_SPINCOUNT", spin, 1);
+    if (policy)
+        setenv("OMP_WAIT_POLICY", policy, 1);
+    free(spin);
+    free(policy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -815,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_eval_matches_summary),
         cmocka_unit_test(test_reconstruct_png),
         cmocka_unit_test(test_help_and_usage),
+        cmocka_unit_test(test_version_names_the_wait),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -154,10 +154,10 @@ static PyObject *machine(PyObject *self, PyObject *unused)
 {
     anamo_machine mc;
     anamo_machine_describe(&mc);
-    return Py_BuildValue("{s:s,s:i,s:i,s:s,s:s,s:s,s:s,s:s,s:s}", "cpu", mc.cpu, "family",
+    return Py_BuildValue("{s:s,s:i,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "cpu", mc.cpu, "family",
                          mc.family, "model", mc.model, "features", mc.features, "blas", mc.blas,
                          "kernel", mc.kernel, "best_kernel", mc.best_kernel, "kernel_note",
-                         mc.kernel_note, "dnnl", mc.dnnl);
+                         mc.kernel_note, "dnnl", mc.dnnl, "omp_wait", mc.omp_wait);
 }
 
 /* The address, rows, width, dtype and copy flag of the rows anamo would read from x: for the

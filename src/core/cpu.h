@@ -42,5 +42,7 @@ const char *blas_core(void);
 /* The environment variable in which anamo_program_setup leaves the kernel OpenBLAS had chosen
  * before it forced a better one (anamo_machine_describe reports it). */
 #define ANAMO_BLAS_FALLBACK "ANAMO_BLAS_FALLBACK"
+/* ... and the one in which it marks a GOMP_SPINCOUNT that it set, not the user. */
+#define ANAMO_SPIN_CHOSEN "ANAMO_SPIN_CHOSEN"
 
 #endif

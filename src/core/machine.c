@@ -1,5 +1,6 @@
 /* machine.c — what the products run on: the CPU, its features, the BLAS and its kernel (and who
- * chose it: OpenBLAS, the user, or anamo_program_setup over a fallback), and oneDNN. */
+ * chose it: OpenBLAS, the user, or anamo_program_setup over a fallback), oneDNN, and how idle
+ * OpenMP threads wait. */
 #include "anamo.h"
 #include "core/cpu.h"
 #include "dist/comm.h"
@@ -34,6 +35,21 @@ static void describe_dnnl(char *out, size_t size)
              dnnl_isa_name(dnnl_get_effective_cpu_isa()));
 }
 
+/* How libgomp's idle threads wait, and who chose it: anamo_program_setup, the user, or nobody
+ * (libgomp's default spin before sleeping, 300,000). */
+static void describe_omp_wait(char *out, size_t size)
+{
+    const char *spin = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
+    if (spin && getenv(ANAMO_SPIN_CHOSEN))
+        snprintf(out, size, "GOMP_SPINCOUNT=%s (anamo's choice)", spin);
+    else if (spin || policy)
+        snprintf(out, size, "%s%s%s%s%s (yours)", spin ? "GOMP_SPINCOUNT=" : "", spin ? spin : "",
+                 spin && policy ? ", " : "", policy ? "OMP_WAIT_POLICY=" : "",
+                 policy ? policy : "");
+    else
+        snprintf(out, size, "libgomp's default (a spin of 300000 before sleeping)");
+}
+
 void anamo_machine_describe(anamo_machine *out)
 {
     memset(out, 0, sizeof *out);
@@ -56,4 +72,5 @@ void anamo_machine_describe(anamo_machine *out)
         snprintf(out->kernel_note, sizeof out->kernel_note, "OpenBLAS's own choice");
     describe_dnnl(out->dnnl, sizeof out->dnnl);
     dist_describe(out->mpi, sizeof out->mpi);
+    describe_omp_wait(out->omp_wait, sizeof out->omp_wait);
 }
