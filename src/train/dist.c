@@ -18,7 +18,6 @@
 #include "dist/gather.h"
 #include "train/trainer.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,7 +221,7 @@ int train_dist_latest(anamo_trainer *t, int64_t *last_active, int64_t n, anamo_e
 static int mark_phase_rows(const anamo_trainer *t, uint8_t *mark, anamo_err *err)
 {
     const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
-    const int64_t n = t->train->n, phase_samples = llround(ph->epochs * (double)n);
+    const int64_t n = t->train->n;
     int64_t pass = t->p.pass, offset = t->p.offset, samples = t->p.samples;
     int64_t iters = t->p.phase_iters, seen = t->p.phase_samples;
     sampler s;
@@ -230,11 +229,9 @@ static int mark_phase_rows(const anamo_trainer *t, uint8_t *mark, anamo_err *err
     if (rc)
         return rc;
     sampler_set_pass(&s, pass);
-    while (samples < t->budget &&
-           (ph->iterations > 0 ? iters < ph->iterations : seen < phase_samples)) {
-        int64_t B = ph->batch, first, count;
-        B = B < n - offset ? B : n - offset;
-        B = B < t->budget - samples ? B : t->budget - samples;
+    while (samples < t->budget && !phase_done(ph, n, iters, seen)) {
+        const int64_t B = phase_batch_rows(ph, n, offset, samples, t->budget);
+        int64_t first, count;
         dist_shard(B, t->dist.comm->rank, t->dist.comm->size, &first, &count);
         if (count == 0)
             first = 0, count = 1;

@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "train/trainer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -166,4 +167,22 @@ int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err)
     s->step_size = q->step_size, s->gamma = q->gamma, s->factor = q->factor;
     s->threshold = q->threshold, s->min_lr = q->min_lr, s->patience = q->patience;
     return ANAMO_OK;
+}
+
+int64_t phase_batch_rows(const anamo_phase *ph, int64_t n, int64_t offset, int64_t samples,
+                         int64_t budget)
+{
+    int64_t B = ph->batch;
+    if (B > n - offset)
+        B = n - offset;
+    if (B > budget - samples)
+        B = budget - samples;
+    return B;
+}
+
+int phase_done(const anamo_phase *ph, int64_t n, int64_t iters, int64_t seen)
+{
+    if (ph->iterations > 0)
+        return iters >= ph->iterations;
+    return seen >= llround(ph->epochs * (double)n);
 }

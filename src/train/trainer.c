@@ -235,10 +235,8 @@ anamo_eval_spec anamo_trainer_eval_spec(const anamo_trainer *t)
 
 static int phase_finished(const anamo_trainer *t)
 {
-    const anamo_phase *ph = &t->spec.phases[t->p.phase_idx];
-    if (ph->iterations > 0)
-        return t->p.phase_iters >= ph->iterations;
-    return t->p.phase_samples >= llround(ph->epochs * (double)t->train->n);
+    return phase_done(&t->spec.phases[t->p.phase_idx], t->train->n, t->p.phase_iters,
+                      t->p.phase_samples);
 }
 
 static void emit_log(anamo_trainer *t, const anamo_train_hooks *h, int64_t epoch, int phase_idx)
@@ -378,13 +376,9 @@ static int next_batch(anamo_trainer *t, const int64_t **idx)
 {
     if (t->smp.pass != t->p.pass)
         sampler_set_pass(&t->smp, t->p.pass);
-    int64_t B = t->spec.phases[t->p.phase_idx].batch;
-    if (B > t->train->n - t->p.offset)
-        B = t->train->n - t->p.offset;
-    if (B > t->budget - t->p.samples)
-        B = t->budget - t->p.samples;
     *idx = t->smp.perm + t->p.offset;
-    return (int)B;
+    return (int)phase_batch_rows(&t->spec.phases[t->p.phase_idx], t->train->n, t->p.offset,
+                                 t->p.samples, t->budget);
 }
 
 static void account(anamo_trainer *t, const step_losses *s, int B, double seconds)

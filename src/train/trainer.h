@@ -48,6 +48,12 @@ typedef struct phase_rt {
     float backtrack_eta;
 } phase_rt;
 int phase_compile(const anamo_phase *ph, phase_rt *rt, anamo_err *err);
+/* The rows of the next batch at `offset` in a pass of n, after `samples` of the run: the
+ * phase's batch size, never past the end of the pass or of the budget (phase.c). */
+int64_t phase_batch_rows(const anamo_phase *ph, int64_t n, int64_t offset, int64_t samples,
+                         int64_t budget);
+/* Whether a phase is over after `iters` steps and `seen` samples, over passes of n. */
+int phase_done(const anamo_phase *ph, int64_t n, int64_t iters, int64_t seen);
 
 typedef struct epoch_acc {
     double loss, recon, l1, seconds;
