@@ -14,6 +14,12 @@ static double num(const anamo_config *c, const char *section, const char *key)
     return v ? strtod(v, NULL) : 0.0;
 }
 
+/* A phase's own batch size when its section sets one, else the run's. */
+static int batch_of(const anamo_config *c, const char *section, int batch)
+{
+    return config_find(c, section, "batch") ? (int)num(c, section, "batch") : batch;
+}
+
 static int flag(const anamo_config *c, const char *section, const char *key)
 {
     const char *v = config_get(c, section, key);
@@ -69,7 +75,7 @@ static int named_phase(const anamo_config *c, const char *name, int batch, anamo
                                                           : ANAMO_PHASE_JOINT,
                               ANAMO_OPT_ADAM, 1e-3f, batch, 1.0);
     fill_optimizer(c, section, ph);
-    ph->batch = config_find(c, section, "batch") ? (int)num(c, section, "batch") : batch;
+    ph->batch = batch_of(c, section, batch);
     ph->epochs = num(c, section, "epochs");
     ph->iterations = (int64_t)num(c, section, "iterations");
     return ANAMO_OK;
@@ -107,9 +113,7 @@ static void anamo_inner_phase(const anamo_config *c, anamo_train_spec *t, int ba
     anamo_phase *ph = &t->phases[0];
     const char *sec = "anamo";
     *ph = anamo_phase_default("anamo", ANAMO_PHASE_ANAMO, ANAMO_OPT_FISTA,
-                              (float)num(c, sec, "enc_lr"),
-                              config_find(c, sec, "batch") ? (int)num(c, sec, "batch") : batch,
-                              1.0);
+                              (float)num(c, sec, "enc_lr"), batch_of(c, sec, batch), 1.0);
     anamo_anamo_settings *a = &ph->anamo;
     a->enc_iters = (int)num(c, sec, "enc_iters");
     a->dec_iters = (int)num(c, sec, "dec_iters");
@@ -129,9 +133,7 @@ static void free_codes_phase(const anamo_config *c, anamo_train_spec *t, int bat
     anamo_phase *ph = &t->phases[0];
     const char *sec = "freecodes";
     *ph = anamo_phase_default("freecodes", ANAMO_PHASE_FREECODES, ANAMO_OPT_FISTA,
-                              (float)num(c, sec, "code_lr"),
-                              config_find(c, sec, "batch") ? (int)num(c, sec, "batch") : batch,
-                              1.0);
+                              (float)num(c, sec, "code_lr"), batch_of(c, sec, batch), 1.0);
     anamo_freecodes_settings *f = &ph->freecodes;
     f->code_iters = (int)num(c, sec, "code_iters");
     f->dec_iters = (int)num(c, sec, "dec_iters");
