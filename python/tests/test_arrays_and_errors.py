@@ -1,5 +1,7 @@
 """Arrays in and out of the binding, and every kind of bad input: each raises anamo.Error
 whose message names the problem; none crashes."""
+import os
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,22 @@ def x(mnist_test):
 def test_version():
     assert anamo.version == anamo.__version__
     assert anamo.version.count(".") == 2
+
+
+def test_machine_names_the_wait():
+    """omp_wait reports the user's GOMP_SPINCOUNT, and libgomp's default without one: the
+    module, unlike the command, does not set its own (a fresh interpreter for each)."""
+    import subprocess
+    import sys
+    code = "import anamo; print(anamo.machine()['omp_wait'])"
+    for spin, want in (("4321", "GOMP_SPINCOUNT=4321 (yours)"), (None, "libgomp's default")):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "ANAMO_SPIN_CHOSEN")}
+        if spin:
+            env["GOMP_SPINCOUNT"] = spin
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True).stdout
+        assert out.startswith(want), out
 
 
 def test_float32_rows_are_read_in_place(x):
