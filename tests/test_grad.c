@@ -37,6 +37,7 @@
 #include "train/trainer.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,48 @@ static void check_linear(int B)
 
 static void test_linear_b1(void **state) { check_linear(1); }
 static void test_linear_b3(void **state) { check_linear(3); }
+
+/* The bias gradient of a layer wide enough that its columns are split across threads (125 ×
+ * 300 > LINEAR_OMP_MIN, and 300 = 4·64 + 44 leaves a short last chunk): every column is the
+ * in-order float sum of its rows, bit for bit, at 1 and at 2 threads, and within 1e-5 of the
+ * sum in double. */
+enum { WIDE_LIN_B = 125, WIDE_LIN_OUT = 300, WIDE_LIN_IN = 2 };
+
+static void test_linear_bias_grad_wide(void **state)
+{
+    static float dout[WIDE_LIN_B * WIDE_LIN_OUT], x[WIDE_LIN_B * WIDE_LIN_IN];
+    static float W[WIDE_LIN_OUT * WIDE_LIN_IN], dW[WIDE_LIN_OUT * WIDE_LIN_IN];
+    float db[WIDE_LIN_OUT], want[WIDE_LIN_OUT];
+    anamo_rng rng;
+    anamo_rng_seed(&rng, 77);
+    fill_uniform(&rng, dout, WIDE_LIN_B * WIDE_LIN_OUT, -1.0f, 1.0f);
+    fill_uniform(&rng, x, WIDE_LIN_B * WIDE_LIN_IN, -1.0f, 1.0f);
+    layer l = {.kind = LAYER_LINEAR,
+               .in_dim = WIDE_LIN_IN,
+               .out_dim = WIDE_LIN_OUT,
+               .weight = W,
+               .dweight = dW,
+               .dbias = db};
+    const int threads = omp_get_max_threads();
+    for (int nthreads = 1; nthreads <= 2; nthreads++) {
+        omp_set_num_threads(nthreads);
+        for (int o = 0; o < WIDE_LIN_OUT; o++)
+            db[o] = SENTINEL;
+        linear_backward(&l, x, dout, NULL, WIDE_LIN_B, 0, 1);
+        for (int o = 0; o < WIDE_LIN_OUT; o++) {
+            float in_order = 0.0f;
+            double exact = 0.0;
+            for (int b = 0; b < WIDE_LIN_B; b++) {
+                in_order += dout[b * WIDE_LIN_OUT + o];
+                exact += dout[b * WIDE_LIN_OUT + o];
+            }
+            want[o] = in_order;
+            expect_close("wide db", o, db[o], exact, 0, 1e-5);
+        }
+        assert_memory_equal(db, want, sizeof db);
+    }
+    omp_set_num_threads(threads);
+}
 
 /* The forward against a hand case: W = [[1, 2], [−1, 0.5]], b = [0.25, −1], x = [3, −2]:
  * out = [1·3 + 2·(−2) + 0.25, −1·3 + 0.5·(−2) − 1] = [−0.75, −5] (exact in float). */
@@ -753,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_linear_b1),
         cmocka_unit_test(test_linear_b3),
         cmocka_unit_test(test_linear_forward_hand),
+        cmocka_unit_test(test_linear_bias_grad_wide),
         cmocka_unit_test(test_block_backward),
         cmocka_unit_test(test_block_backward_wide),
         cmocka_unit_test(test_loss_mse_fd),

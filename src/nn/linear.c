@@ -22,13 +22,23 @@ void linear_forward(layer *l, const float *in, int B)
     nn_gemm('N', 'T', B, OUT, IN, in, IN, l->weight, IN, 1.0f, out, OUT);
 }
 
+/* Columns of db a thread sums at a time: 4 cache lines, so no two threads write one line. */
+#define BIAS_COLS 64
+
+/* db = Σ_rows dout, the columns split across threads. Each column is summed over the rows in
+ * order, as one thread would: the same sums at any thread count. In parallel so that the other
+ * thread, idle between the two products around it, does not fall asleep and need waking. */
 static void bias_backward(float *dbias, const float *dout, int B, int OUT)
 {
-    memset(dbias, 0, (size_t)OUT * sizeof(float));
-    for (int b = 0; b < B; b++) {
-        const float *row = dout + (int64_t)b * OUT;
-        for (int o = 0; o < OUT; o++)
-            dbias[o] += row[o];
+#pragma omp parallel for schedule(static) if ((int64_t)B * OUT > LINEAR_OMP_MIN)
+    for (int first = 0; first < OUT; first += BIAS_COLS) {
+        const int end = first + BIAS_COLS < OUT ? first + BIAS_COLS : OUT;
+        memset(dbias + first, 0, (size_t)(end - first) * sizeof(float));
+        for (int b = 0; b < B; b++) {
+            const float *row = dout + (int64_t)b * OUT;
+            for (int o = first; o < end; o++)
+                dbias[o] += row[o];
+        }
     }
 }
 
