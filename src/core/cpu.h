@@ -42,7 +42,8 @@ const char *blas_core(void);
 /* The environment variable in which anamo_program_setup leaves the kernel OpenBLAS had chosen
  * before it forced a better one (anamo_machine_describe reports it). */
 #define ANAMO_BLAS_FALLBACK "ANAMO_BLAS_FALLBACK"
-/* ... and the one in which it marks a GOMP_SPINCOUNT that it set, not the user. */
+/* ... and the one in which it leaves the GOMP_SPINCOUNT it set (a different value, or an
+ * OMP_WAIT_POLICY beside it, is the user's). */
 #define ANAMO_SPIN_CHOSEN "ANAMO_SPIN_CHOSEN"
 
 #endif

@@ -40,7 +40,8 @@ static void describe_dnnl(char *out, size_t size)
 static void describe_omp_wait(char *out, size_t size)
 {
     const char *spin = getenv("GOMP_SPINCOUNT"), *policy = getenv("OMP_WAIT_POLICY");
-    if (spin && getenv(ANAMO_SPIN_CHOSEN))
+    const char *chosen = getenv(ANAMO_SPIN_CHOSEN); /* the value anamo set, if it set one */
+    if (spin && !policy && chosen && !strcmp(spin, chosen))
         snprintf(out, size, "GOMP_SPINCOUNT=%s (anamo's choice)", spin);
     else if (spin || policy)
         snprintf(out, size, "%s%s%s%s%s (yours)", spin ? "GOMP_SPINCOUNT=" : "", spin ? spin : "",

@@ -30,7 +30,7 @@ static int prefer_short_spin(void)
     if (getenv("GOMP_SPINCOUNT") || getenv("OMP_WAIT_POLICY"))
         return 0;
     return setenv("GOMP_SPINCOUNT", ANAMO_SPINCOUNT, 0) == 0 &&
-           setenv(ANAMO_SPIN_CHOSEN, "1", 0) == 0;
+           setenv(ANAMO_SPIN_CHOSEN, ANAMO_SPINCOUNT, 0) == 0;
 }
 
 /* Sets OPENBLAS_CORETYPE when the chosen kernel is a fallback; returns whether it did. */
