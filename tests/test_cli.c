@@ -804,6 +804,17 @@ static void test_help_and_usage(void **state)
     cli_free(&r);
 }
 
+/* anamo --version succeeds and prints `line` as one of its lines. */
+static void expect_version_line(fixture *fx, const char *line)
+{
+    cli_result r = RUN(fx, "--version");
+    assert_int_equal(r.code, 0);
+    char want[256];
+    snprintf(want, sizeof want, "%s\n", line);
+    assert_non_null(strstr(r.out, want));
+    cli_free(&r);
+}
+
 /* --version names the spin count idle OpenMP threads wait with and who chose it: anamo's 1000
  * when the user set neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY, the user's own when set. */
 static void test_version_names_the_wait(void **state)
@@ -815,24 +826,15 @@ static void test_version_names_the_wait(void **state)
     unsetenv("OMP_WAIT_POLICY");
     unsetenv("ANAMO_OMP_ENV_SET"); /* so that anamo sets its own, as from a shell */
     unsetenv("ANAMO_SPIN_CHOSEN");
-    cli_result r = RUN(fx, "--version");
-    assert_int_equal(r.code, 0);
-    assert_non_null(strstr(r.out, "openmp wait: GOMP_SPINCOUNT=1000 (anamo's choice)\n"));
-    cli_free(&r);
+    expect_version_line(fx, "openmp wait: GOMP_SPINCOUNT=1000 (anamo's choice)");
     /* the user's own spin, even beside the mark an anamo above this process left */
     setenv("GOMP_SPINCOUNT", "4321", 1);
     setenv("ANAMO_SPIN_CHOSEN", "1000", 1);
-    r = RUN(fx, "--version");
-    assert_int_equal(r.code, 0);
-    assert_non_null(strstr(r.out, "openmp wait: GOMP_SPINCOUNT=4321 (yours)\n"));
-    cli_free(&r);
+    expect_version_line(fx, "openmp wait: GOMP_SPINCOUNT=4321 (yours)");
     unsetenv("GOMP_SPINCOUNT");
     unsetenv("ANAMO_SPIN_CHOSEN");
     setenv("OMP_WAIT_POLICY", "passive", 1);
-    r = RUN(fx, "--version");
-    assert_int_equal(r.code, 0);
-    assert_non_null(strstr(r.out, "openmp wait: OMP_WAIT_POLICY=passive (yours)\n"));
-    cli_free(&r);
+    expect_version_line(fx, "openmp wait: OMP_WAIT_POLICY=passive (yours)");
     unsetenv("OMP_WAIT_POLICY");
     if (spin)
         setenv("GOMP_SPINCOUNT", spin, 1);
