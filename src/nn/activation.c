@@ -114,56 +114,54 @@ ANAMO_CLONES static void relu_backward_span(const float *in, const float *dout, 
     }
 }
 
-void act_forward(layer *l, const float *in, int B)
+void act_forward_rows(layer *l, const float *in, int first, int end)
 {
-    const int64_t n = (int64_t)B * l->out_dim;
+    const int64_t D = l->out_dim, i0 = first * D, n = (end - first) * D;
     const act_kind act = l->act;
     const float eps = l->eps;
     float *out = l->out;
-    if (act == ACT_RELU) { /* the common cases, kept branch-free for the vectorizer */
-        const int64_t D = l->out_dim;
-#pragma omp parallel for if (n > ACT_OMP_MIN)
-        for (int b = 0; b < B; b++)
-            relu_span(in + b * D, out + b * D, D);
-        return;
+    if (act == ACT_RELU) /* the common cases, kept branch-free for the vectorizer */
+        relu_span(in + i0, out + i0, n);
+    else if (act == ACT_SIGMOID)
+        sigmoid_span(in + i0, out + i0, n);
+    else
+        for (int64_t i = i0; i < i0 + n; i++)
+            out[i] = act_apply(act, eps, in[i]);
+}
+
+void act_backward_rows(layer *l, const float *in, const float *dout, float *din, int first, int end)
+{
+    const int64_t D = l->out_dim, i0 = first * D, n = (end - first) * D;
+    const act_kind act = l->act;
+    const float eps = l->eps;
+    const float *out = l->out;
+    if (act == ACT_RELU)
+        relu_backward_span(in + i0, dout + i0, din + i0, n);
+    else if (act == ACT_SIGMOID)
+        sigmoid_backward_span(out + i0, dout + i0, din + i0, n);
+    else
+        for (int64_t i = i0; i < i0 + n; i++)
+            din[i] = dout[i] * act_derivative(act, eps, in[i], out[i]);
+}
+
+void act_forward(layer *l, const float *in, int B)
+{
+#pragma omp parallel if ((int64_t)B * l->out_dim > ACT_OMP_MIN)
+    {
+        int first, end;
+        omp_rows(B, &first, &end);
+        act_forward_rows(l, in, first, end);
     }
-    if (act == ACT_SIGMOID) {
-        /* threads over rows, SIMD inside a row: gcc does not vectorize exp_poly inside a
-         * combined "parallel for simd" */
-        const int64_t D = l->out_dim;
-#pragma omp parallel for if (n > ACT_OMP_MIN)
-        for (int b = 0; b < B; b++)
-            sigmoid_span(in + b * D, out + b * D, D);
-        return;
-    }
-#pragma omp parallel for if (n > ACT_OMP_MIN)
-    for (int64_t i = 0; i < n; i++)
-        out[i] = act_apply(act, eps, in[i]);
 }
 
 void act_backward(layer *l, const float *in, const float *dout, float *din, int B)
 {
-    const int64_t n = (int64_t)B * l->out_dim;
-    const act_kind act = l->act;
-    const float eps = l->eps;
-    const float *out = l->out;
-    if (act == ACT_RELU) {
-        const int64_t D = l->out_dim;
-#pragma omp parallel for if (n > ACT_OMP_MIN)
-        for (int b = 0; b < B; b++)
-            relu_backward_span(in + b * D, dout + b * D, din + b * D, D);
-        return;
+#pragma omp parallel if ((int64_t)B * l->out_dim > ACT_OMP_MIN)
+    {
+        int first, end;
+        omp_rows(B, &first, &end);
+        act_backward_rows(l, in, dout, din, first, end);
     }
-    if (act == ACT_SIGMOID) {
-        const int64_t D = l->out_dim;
-#pragma omp parallel for if (n > ACT_OMP_MIN)
-        for (int b = 0; b < B; b++)
-            sigmoid_backward_span(out + b * D, dout + b * D, din + b * D, D);
-        return;
-    }
-#pragma omp parallel for if (n > ACT_OMP_MIN)
-    for (int64_t i = 0; i < n; i++)
-        din[i] = dout[i] * act_derivative(act, eps, in[i], out[i]);
 }
 
 const char *act_name(act_kind act)

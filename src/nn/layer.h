@@ -19,6 +19,8 @@
 
 #include "anamo.h"
 
+#include <omp.h>
+
 typedef enum layer_kind {
     LAYER_LINEAR = 0,
     LAYER_ACT,
@@ -123,14 +125,38 @@ void layout_convert(const float *src, int src_cm, float *dst, int dst_cm, int B,
 void nn_gemm(char ta, char tb, int M, int N, int K, const float *A, int lda, const float *B,
              int ldb, float beta, float *C, int ldc);
 
-/* linear.c: out = in · Wᵀ + b */
+/* [*first, *end): the calling thread's share of n rows in its OpenMP team (all of them outside
+ * a parallel region), the shares in order and within one row of each other. */
+static inline void omp_rows(int n, int *first, int *end)
+{
+    const int64_t t = omp_get_thread_num(), nthr = omp_get_num_threads();
+    *first = (int)(n * t / nthr);
+    *end = (int)(n * (t + 1) / nthr);
+}
+
+/* linear.c: out = in · Wᵀ + b. The _rows parts make one block of a result and are called on
+ * every thread of a region (one-thread products: oneDNN runs sequentially inside a parallel
+ * region); linear_forward and linear_backward are one such region each. */
 void linear_forward(layer *l, const float *in, int B);
 void linear_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
                      int need_dw);
+/* rows [first, end) of out */
+void linear_forward_rows(layer *l, const float *in, int first, int end);
+/* rows [first, end) of dW and those entries of db, from every one of the B rows of dout, in */
+void linear_weight_grad_rows(layer *l, const float *in, const float *dout, int B, int first,
+                             int end);
+/* rows [first, end) of din */
+void linear_input_grad_rows(const layer *l, const float *dout, float *din, int first, int end);
+/* Whether a pass of l over B rows has the multiply-adds to be worth splitting across threads. */
+int linear_worth_threads(const layer *l, int B);
 
-/* activation.c: element-wise out = f(in) */
+/* activation.c: element-wise out = f(in), in either layout (the _rows parts: the elements of
+ * rows [first, end) of a sample-major batch). din may be dout: in place. */
 void act_forward(layer *l, const float *in, int B);
 void act_backward(layer *l, const float *in, const float *dout, float *din, int B);
+void act_forward_rows(layer *l, const float *in, int first, int end);
+void act_backward_rows(layer *l, const float *in, const float *dout, float *din, int first,
+                       int end);
 const char *act_name(act_kind act);
 /* Element-wise f for one value (tests and the code-statistics use it). */
 float act_apply(act_kind act, float eps, float x);

@@ -3,56 +3,98 @@
  * and its backward
  *     dW = doutᵀ · in,   db = Σ_rows dout,   din = dout · W.
  * The products go to nn_gemm (oneDNN's sgemm); gradients overwrite (they are per-batch, not
- * accumulated). */
+ * accumulated).
+ *
+ * Threads: every thread of a region makes its own block of each result (out and din: rows of
+ * the batch; dW and db: rows of W) with a one-thread sgemm. No thread waits for another inside
+ * the region and the blocks are equal, so none idles at its end long enough to fall asleep
+ * (libgomp's spin is short, src/program/setup.c, and waking a thread costs more than a small
+ * layer's work). Each element is the whole sum over k that a one-thread product makes, so the
+ * results do not depend on the number of threads. */
 #include "nn/layer.h"
 
 #include <string.h>
 
-/* Below this many elements an OpenMP fork costs more than the loop it splits. */
-#define LINEAR_OMP_MIN 32768
-
-void linear_forward(layer *l, const float *in, int B)
-{
-    const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
-    float *out = l->out;
-    /* start every row at the bias, then accumulate the product into it (beta = 1) */
-#pragma omp parallel for if ((int64_t)B * OUT > LINEAR_OMP_MIN)
-    for (int b = 0; b < B; b++)
-        memcpy(out + (int64_t)b * OUT, l->bias, (size_t)OUT * sizeof(float));
-    nn_gemm('N', 'T', B, OUT, IN, in, IN, l->weight, IN, 1.0f, out, OUT);
-}
+/* Below this many multiply-adds a pass runs as one call and oneDNN threads it as it sees fit:
+ * a region costs ~2 µs, the product less. */
+#define LINEAR_SPLIT_MIN_MACS (1 << 18)
 
 /* Columns of db a thread sums at a time: 4 cache lines, so no two threads write one line. */
 #define BIAS_COLS 64
 
-/* db = Σ_rows dout, the columns split across threads. Each column is summed over the rows in
- * order, as one thread would: the same sums at any thread count. In parallel so that the other
- * thread, idle between the two products around it, does not fall asleep and need waking. */
-static void bias_backward(float *dbias, const float *dout, int B, int OUT)
+int linear_worth_threads(const layer *l, int B)
 {
-#pragma omp parallel for schedule(static) if ((int64_t)B * OUT > LINEAR_OMP_MIN)
-    for (int first = 0; first < OUT; first += BIAS_COLS) {
-        const int end = first + BIAS_COLS < OUT ? first + BIAS_COLS : OUT;
-        memset(dbias + first, 0, (size_t)(end - first) * sizeof(float));
+    return (int64_t)B * l->in_dim * l->out_dim >= LINEAR_SPLIT_MIN_MACS;
+}
+
+void linear_forward_rows(layer *l, const float *in, int first, int end)
+{
+    const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
+    float *out = l->out;
+    if (end <= first)
+        return;
+    /* start every row at the bias, then accumulate the product into it (beta = 1) */
+    for (int b = first; b < end; b++)
+        memcpy(out + (int64_t)b * OUT, l->bias, (size_t)OUT * sizeof(float));
+    nn_gemm('N', 'T', end - first, OUT, IN, in + (int64_t)first * IN, IN, l->weight, IN, 1.0f,
+            out + (int64_t)first * OUT, OUT);
+}
+
+void linear_weight_grad_rows(layer *l, const float *in, const float *dout, int B, int first,
+                             int end)
+{
+    const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
+    if (end <= first)
+        return;
+    /* rows [first, end) of dW (OUT, IN) = doutᵀ (OUT, B) · in (B, IN): columns [first, end)
+     * of dout times in */
+    nn_gemm('T', 'N', end - first, IN, B, dout + first, OUT, in, IN, 0.0f,
+            l->dweight + (int64_t)first * IN, IN);
+    /* db[first, end): each column summed over the rows in order, BIAS_COLS at a time */
+    for (int c0 = first; c0 < end; c0 += BIAS_COLS) {
+        const int c1 = c0 + BIAS_COLS < end ? c0 + BIAS_COLS : end;
+        memset(l->dbias + c0, 0, (size_t)(c1 - c0) * sizeof(float));
         for (int b = 0; b < B; b++) {
             const float *row = dout + (int64_t)b * OUT;
-            for (int o = first; o < end; o++)
-                dbias[o] += row[o];
+            for (int o = c0; o < c1; o++)
+                l->dbias[o] += row[o];
         }
+    }
+}
+
+void linear_input_grad_rows(const layer *l, const float *dout, float *din, int first, int end)
+{
+    const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
+    if (end <= first)
+        return;
+    /* rows [first, end) of din (B, IN) = dout (B, OUT) · W (OUT, IN) */
+    nn_gemm('N', 'N', end - first, IN, OUT, dout + (int64_t)first * OUT, OUT, l->weight, IN, 0.0f,
+            din + (int64_t)first * IN, IN);
+}
+
+void linear_forward(layer *l, const float *in, int B)
+{
+#pragma omp parallel if (linear_worth_threads(l, B))
+    {
+        int first, end;
+        omp_rows(B, &first, &end);
+        linear_forward_rows(l, in, first, end);
     }
 }
 
 void linear_backward(layer *l, const float *in, const float *dout, float *din, int B, int need_din,
                      int need_dw)
 {
-    const int IN = (int)l->in_dim, OUT = (int)l->out_dim;
-    if (need_dw) {
-        /* dW (OUT, IN) = doutᵀ (OUT, B) · in (B, IN) */
-        nn_gemm('T', 'N', OUT, IN, B, dout, OUT, in, IN, 0.0f, l->dweight, IN);
-        bias_backward(l->dbias, dout, B, OUT);
-    }
-    if (need_din) {
-        /* din (B, IN) = dout (B, OUT) · W (OUT, IN) */
-        nn_gemm('N', 'N', B, IN, OUT, dout, OUT, l->weight, IN, 0.0f, din, IN);
+#pragma omp parallel if (linear_worth_threads(l, B))
+    {
+        int first, end;
+        if (need_dw) {
+            omp_rows((int)l->out_dim, &first, &end);
+            linear_weight_grad_rows(l, in, dout, B, first, end);
+        }
+        if (need_din) {
+            omp_rows(B, &first, &end);
+            linear_input_grad_rows(l, dout, din, first, end);
+        }
     }
 }
