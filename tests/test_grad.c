@@ -489,6 +489,128 @@ static void test_block_backward_wide(void **state)
     block_free(&b);
 }
 
+/* A block's passes on the threads' own rows (src/nn/block.c: forward_run, backward_run), bit
+ * for bit. The main job's decoder (64 → 128 → 784: its gradients narrow from 784 to 128 to 64
+ * wide, so one thread's rows of a buffer overlap another's rows of the same buffer at the next
+ * width), its encoder, and a block that a batch norm cuts into two runs; each way of asking
+ * for gradients. On 2 threads the passes must give, TB_REPS times over, exactly what they gave
+ * the first time (a race between the threads shows as a difference in some repetition), and
+ * what one thread gives to 1e-6 relative (each element is the one sum a one-thread product
+ * makes, so no more than the last bit may differ; whether it is bit for bit the same is
+ * printed). A meeting left out where a thread writes what another still reads fails the first
+ * check within a few repetitions. */
+enum { TB_B = 125, TB_REPS = 100 };
+
+typedef struct pass_arrays {
+    float *out, *dx, *grads;
+} pass_arrays;
+
+static void run_passes(block *b, const float *x, const float *w, int need_dx, int need_dw,
+                       pass_arrays *r)
+{
+    const float *out = block_forward(b, x, TB_B);
+    memcpy(r->out, out, (size_t)TB_B * b->out_dim * sizeof(float));
+    const float *dx = block_backward(b, w, TB_B, need_dx, need_dw);
+    if (need_dx)
+        memcpy(r->dx, dx, (size_t)TB_B * b->in_dim * sizeof(float));
+    if (need_dw)
+        memcpy(r->grads, b->grads, (size_t)b->nparams * sizeof(float));
+}
+
+static pass_arrays pass_arrays_new(const block *b)
+{
+    pass_arrays r = {malloc((size_t)TB_B * b->out_dim * sizeof(float)),
+                     calloc((size_t)TB_B * b->in_dim, sizeof(float)),
+                     calloc((size_t)b->nparams, sizeof(float))};
+    assert_true(r.out && r.dx && r.grads);
+    return r;
+}
+
+static void pass_arrays_free(pass_arrays *r) { free(r->out), free(r->dx), free(r->grads); }
+
+/* the first index where a and b differ in their bits, or −1 */
+static int64_t first_difference(const float *a, const float *b, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)))
+            return i;
+    return -1;
+}
+
+static void expect_same_bits(const char *what, int rep, const float *got, const float *want,
+                             int64_t n)
+{
+    const int64_t i = first_difference(got, want, n);
+    if (i >= 0)
+        fail_msg("%s, repetition %d: element %lld is %.9g, was %.9g", what, rep, (long long)i,
+                 got[i], want[i]);
+}
+
+static void check_threads(const char *spec, int in_dim, uint64_t seed)
+{
+    block b;
+    anamo_err err = {0};
+    assert_int_equal(block_create(&b, "decoder", spec, in_dim, 1, 1, TB_B, ANAMO_CONV_AUTO, &err),
+                     ANAMO_OK);
+    anamo_rng rng;
+    anamo_rng_seed(&rng, seed);
+    block_init(&b, ANAMO_INIT_PYTORCH, 0.0f, &rng);
+    block_set_training(&b, 1);
+    const int64_t nx = (int64_t)TB_B * in_dim, nout = (int64_t)TB_B * b.out_dim;
+    float *x = malloc((size_t)nx * sizeof *x), *w = malloc((size_t)nout * sizeof *w);
+    assert_true(x && w);
+    fill_uniform(&rng, x, nx, -1.0f, 1.0f);
+    fill_weights(&rng, w, nout);
+    const int threads = omp_get_max_threads();
+    static const int needs[3][2] = {{1, 0}, {1, 1}, {0, 1}}; /* need_dx, need_dw */
+    for (int m = 0; m < 3; m++) {
+        const int need_dx = needs[m][0], need_dw = needs[m][1];
+        pass_arrays one = pass_arrays_new(&b), first = pass_arrays_new(&b),
+                    again = pass_arrays_new(&b);
+        omp_set_num_threads(1);
+        run_passes(&b, x, w, need_dx, need_dw, &one);
+        omp_set_num_threads(2);
+        run_passes(&b, x, w, need_dx, need_dw, &first);
+        char what[160];
+        snprintf(what, sizeof what, "%s (need_dx %d, need_dw %d)", spec, need_dx, need_dw);
+        for (int rep = 1; rep <= TB_REPS; rep++) {
+            run_passes(&b, x, w, need_dx, need_dw, &again);
+            expect_same_bits(what, rep, again.out, first.out, nout);
+            expect_same_bits(what, rep, again.dx, first.dx, nx);
+            expect_same_bits(what, rep, again.grads, first.grads, b.nparams);
+        }
+        for (int64_t i = 0; i < nout; i++)
+            expect_close("2 threads against 1: out", i, first.out[i], one.out[i], 1e-6, 1e-7);
+        for (int64_t i = 0; i < nx; i++)
+            expect_close("2 threads against 1: dx", i, first.dx[i], one.dx[i], 1e-6, 1e-7);
+        for (int64_t i = 0; i < b.nparams; i++)
+            expect_close("2 threads against 1: grads", i, first.grads[i], one.grads[i], 1e-6, 1e-7);
+        const int same = first_difference(first.out, one.out, nout) < 0 &&
+                         first_difference(first.dx, one.dx, nx) < 0 &&
+                         first_difference(first.grads, one.grads, b.nparams) < 0;
+        print_message("%s: 2 threads %s 1\n", what, same ? "bit for bit as" : "within 1e-6 of");
+        pass_arrays_free(&one), pass_arrays_free(&first), pass_arrays_free(&again);
+    }
+    omp_set_num_threads(threads);
+    free(x), free(w);
+    block_free(&b);
+}
+
+static void test_block_threads_decoder(void **state)
+{
+    check_threads("linear 128, relu, linear 784, sigmoid", 64, 310);
+}
+
+static void test_block_threads_encoder(void **state)
+{
+    check_threads("linear 128, relu, linear 64, relu", 784, 311);
+}
+
+static void test_block_threads_two_runs(void **state)
+{
+    check_threads("linear 96, relu, linear 300, batchnorm, tanh, linear 40, sigmoid", 50, 312);
+}
+
 /* ---- losses ------------------------------------------------------------------------------ */
 
 enum { LOSS_B = 2, LOSS_D = 3 };
@@ -799,6 +921,9 @@ int main(void)
         cmocka_unit_test(test_linear_bias_grad_wide),
         cmocka_unit_test(test_block_backward),
         cmocka_unit_test(test_block_backward_wide),
+        cmocka_unit_test(test_block_threads_decoder),
+        cmocka_unit_test(test_block_threads_encoder),
+        cmocka_unit_test(test_block_threads_two_runs),
         cmocka_unit_test(test_loss_mse_fd),
         cmocka_unit_test(test_loss_mse_sum_fd),
         cmocka_unit_test(test_loss_bce_fd),

@@ -379,15 +379,67 @@ static double product_flop(const layer *l)
     }
 }
 
+/* A layer that makes each row of its output, and of its input gradient, from the same row of
+ * its input (of its output gradient) alone: a dense layer, or an activation on sample-major
+ * rows. A run of them goes through a batch on each thread's own rows, one region for the run
+ * (linear.c says why regions, and waits, are dear). */
+static int row_local(const layer *l)
+{
+    return l->kind == LAYER_LINEAR || (l->kind == LAYER_ACT && !l->in_cm && !l->out_cm);
+}
+
+/* The end of the run of row-local layers from i on (i itself when layer i is not one). */
+static int run_end(const block *b, int i, int upto)
+{
+    while (i < upto && row_local(&b->layers[i]))
+        i++;
+    return i;
+}
+
+/* Whether a run's products are worth splitting across threads: any of its dense layers is. */
+static int run_worth_threads(const block *b, int i0, int i1, int B)
+{
+    for (int i = i0; i < i1; i++)
+        if (b->layers[i].kind == LAYER_LINEAR && linear_worth_threads(&b->layers[i], B))
+            return 1;
+    return 0;
+}
+
+/* Layers [i0, i1), row-local, forward: each thread its own rows through all of them. */
+static void forward_run(block *b, const float *in, int B, int i0, int i1)
+{
+#pragma omp parallel if (run_worth_threads(b, i0, i1, B))
+    {
+        int first, end;
+        omp_rows(B, &first, &end);
+        const float *x = in;
+        for (int i = i0; i < i1; i++) {
+            layer *l = &b->layers[i];
+            if (l->kind == LAYER_LINEAR)
+                linear_forward_rows(l, x, first, end);
+            else
+                act_forward_rows(l, x, first, end);
+            x = l->out;
+        }
+    }
+}
+
 const float *block_forward_upto(block *b, const float *x, int B, int upto)
 {
     b->input = x;
     const float *in = x;
     b->work.forward_samples += upto > 0 ? B : 0;
-    for (int i = 0; i < upto; i++) {
-        layer_forward(&b->layers[i], in, B);
-        b->work.flop += B * product_flop(&b->layers[i]);
-        in = b->layers[i].out;
+    for (int i = 0; i < upto;) {
+        int end = run_end(b, i, upto);
+        if (end == i) {
+            layer_forward(&b->layers[i], in, B);
+            end = i + 1;
+        } else {
+            forward_run(b, in, B, i, end);
+        }
+        for (; i < end; i++)
+            b->work.flop += B * product_flop(&b->layers[i]);
+        in = b->layers[end - 1].out;
     }
     return upto ? output_rows(b, upto - 1, B, upto == b->nlayers ? 0 : 1) : x;
 }
@@ -409,6 +461,86 @@ static int has_weights(const layer *l)
            l->kind == LAYER_BATCHNORM;
 }
 
+/* the input gradient of layer i is needed if the caller wants dx, or if a layer before i has
+ * weights whose gradient is wanted */
+static int needs_din(int i, int need_dx, int need_dw, int first_weighted)
+{
+    return need_dx || (need_dw && first_weighted < i);
+}
+
+/* The start of the run of row-local layers that ends at end (end itself when layer end − 1 is
+ * not one), no lower than first. */
+static int run_start(const block *b, int first, int end)
+{
+    while (end > first && row_local(&b->layers[end - 1]))
+        end--;
+    return end;
+}
+
+static int is_scratch(const block *b, const float *p)
+{
+    return p == b->scratch[0] || p == b->scratch[1];
+}
+
+/* Layers hi − 1 down to lo, row-local, backward: each thread its own rows through all of them.
+ * The gradient dout arrives in; the result goes to b->scratch[*k ^ 1] (*k: the buffer to write
+ * next, as in block_backward_span), or is dout itself.
+ *   Rows are not memory a thread owns: row r of a gradient D wide is elements [r·D, (r+1)·D),
+ * and D changes from layer to layer. So the threads meet before a dense layer writes its input
+ * gradient into a scratch buffer this region has used (someone may still be reading it, at
+ * another width), and before a weight gradient, which sums over every row of the gradient
+ * above it (made by all of them). An activation's gradient is made in place, in the buffer
+ * that holds its output gradient, at that buffer's width: only the thread's own elements. */
+static float *backward_run(block *b, int lo, int hi, float *dout, int *k, int B, int need_dx,
+                           int need_dw, int first_weighted)
+{
+    float *result = dout;
+    int k_after = *k;
+#pragma omp parallel if (run_worth_threads(b, lo, hi, B))
+    {
+        int first, end, next = *k;
+        int used[2] = {dout == b->scratch[0], dout == b->scratch[1]};
+        omp_rows(B, &first, &end);
+        float *g = dout;
+        for (int i = hi - 1; i >= lo; i--) {
+            layer *l = &b->layers[i];
+            const float *in = i ? b->layers[i - 1].out : b->input;
+            const int need_din = needs_din(i, need_dx, need_dw, first_weighted);
+            float *din = b->scratch[next];
+            if (l->kind == LAYER_LINEAR) {
+                if (need_dw || (need_din && used[next])) {
+#pragma omp barrier
+                }
+                if (need_dw) {
+                    int o0, o1;
+                    omp_rows((int)l->out_dim, &o0, &o1);
+                    linear_weight_grad_rows(l, in, g, B, o0, o1);
+                }
+                if (need_din)
+                    linear_input_grad_rows(l, g, din, first, end);
+            } else {
+                if (is_scratch(b, g))
+                    din = g;
+                if (need_din)
+                    act_backward_rows(l, in, g, din, first, end);
+            }
+            if (!need_din)
+                break;
+            if (din != g) {
+                used[next] = 1;
+                next ^= 1;
+            }
+            g = din;
+        }
+        if (omp_get_thread_num() == 0) {
+            result = g;
+            k_after = next;
+        }
+    }
+    *k = k_after;
+    return result;
+}
+
 float *block_backward_from(block *b, int last, const float *dout, int B, int need_dx, int need_dw)
 {
     return block_backward_span(b, 0, last, dout, B, need_dx, need_dw);
@@ -417,8 +549,6 @@ float *block_backward_from(block *b, int last, const float *dout, int B, int nee
 float *block_backward_span(block *b, int first, int last, const float *dout, int B, int need_dx,
                            int need_dw)
 {
-    /* the input gradient of layer i is needed if the caller wants dx, or if a layer before i
-     * has weights whose gradient is wanted */
     int first_weighted = b->nlayers;
     for (int i = 0; i < b->nlayers; i++)
         if (has_weights(&b->layers[i])) {
@@ -434,17 +564,27 @@ float *block_backward_span(block *b, int first, int last, const float *dout, int
         g = b->scratch[k];
         k ^= 1;
     }
-    for (int i = last - 1; i >= first; i--) {
-        layer *l = &b->layers[i];
-        const float *in = i ? b->layers[i - 1].out : b->input;
-        int need_din = need_dx || (need_dw && first_weighted < i);
-        float *din = b->scratch[k];
-        layer_backward(l, in, g, din, B, need_din, need_dw);
-        b->work.flop += B * product_flop(l) * ((need_din ? 1 : 0) + (need_dw && has_weights(l)));
-        if (!need_din)
-            return NULL;
-        g = din;
-        k ^= 1;
+    for (int i = last - 1; i >= first;) {
+        int lo = run_start(b, first, i + 1);
+        if (lo <= i) {
+            g = backward_run(b, lo, i + 1, g, &k, B, need_dx, need_dw, first_weighted);
+        } else {
+            layer *l = &b->layers[i];
+            const float *in = i ? b->layers[i - 1].out : b->input;
+            float *din = b->scratch[k];
+            layer_backward(l, in, g, din, B, needs_din(i, need_dx, need_dw, first_weighted),
+                           need_dw);
+            g = din;
+            k ^= 1;
+            lo = i;
+        }
+        for (; i >= lo; i--) {
+            const int need_din = needs_din(i, need_dx, need_dw, first_weighted);
+            b->work.flop += B * product_flop(&b->layers[i]) *
+                            ((need_din ? 1 : 0) + (need_dw && has_weights(&b->layers[i])));
+            if (!need_din)
+                return NULL;
+        }
     }
     return g;
 }
