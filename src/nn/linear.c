@@ -9,8 +9,10 @@
  * the batch; dW and db: rows of W) with a one-thread sgemm. No thread waits for another inside
  * the region and the blocks are equal, so none idles at its end long enough to fall asleep
  * (libgomp's spin is short, src/program/setup.c, and waking a thread costs more than a small
- * layer's work). Each element is the whole sum over k that a one-thread product makes, so the
- * results do not depend on the number of threads. */
+ * layer's work). Each element is a whole sum over k made by one thread; whether it has the bits
+ * of the whole product depends on the kernel oneDNN picks for the block's size. With oneDNN 2.6
+ * on an Intel Xeon the main job's 62- and 63-row blocks (2 threads) do, so it trains to the
+ * weights 1 thread gives; 16- and 8-row blocks of its first layer took another kernel. */
 #include "nn/layer.h"
 
 #include <string.h>
