@@ -613,11 +613,12 @@ static void test_block_threads_two_runs(void **state)
 
 /* blocks_forward_then (src/nn/block.c): an encoder and a decoder forward in one region, and
  * work on each thread's rows after them, against the two blocks' block_forward and the work
- * done after it on one thread. The work here is Σ w·out over a thread's rows (as the loss is
- * added up), with its parts kept per row so that every row is seen to be done once. Outputs
- * and codes bit for bit; the sum to 1e-12 relative (its parts are added in another grouping);
- * and on 2 threads, repeated, the same sum every time. A pair whose encoder has a batch norm
- * (not row-local) goes the other way, a forward per block: the same checks. */
+ * done after it on one thread, at the same thread count (so that each thread's products are
+ * the same calls). The work here is Σ w·out over a thread's rows (as the loss is added up),
+ * with a count per row so that every row is seen to be done once. Outputs and codes bit for
+ * bit; the sum to 1e-12 relative (its parts are added in another grouping); and on 2 threads,
+ * repeated, the same sum every time. A pair whose encoder has a batch norm (not row-local)
+ * goes the other way, a forward per block: the same checks. */
 typedef struct rows_work {
     const float *w;
     int64_t width;
@@ -656,17 +657,20 @@ static void check_forward_then(const char *enc_spec)
     fill_weights(&rng, w, nx);
     const int threads = omp_get_max_threads();
 
-    omp_set_num_threads(1);
-    float *h_ref = copy_of(block_forward(&enc, x, B), nh);
-    float *out_ref = copy_of(block_forward(&dec, h_ref, B), nx);
-    const double sum_ref = weighted_sum(w, out_ref, nx);
-
     block *both[2] = {&enc, &dec};
     rows_work c = {w, IN, seen};
     const block_rows_fn then = {weighted_rows, &c, 0};
     double first_sum = 0.0;
+    float *h_ref = NULL, *out_ref = NULL;
+    double sum_ref = 0.0;
     for (int run = 0; run < 20; run++) {
-        omp_set_num_threads(run == 0 ? 1 : 2);
+        if (run < 2) { /* the reference at this run's thread count */
+            omp_set_num_threads(run + 1);
+            free(h_ref), free(out_ref);
+            h_ref = copy_of(block_forward(&enc, x, B), nh);
+            out_ref = copy_of(block_forward(&dec, h_ref, B), nx);
+            sum_ref = weighted_sum(w, out_ref, nx);
+        }
         memset(seen, 0, sizeof seen);
         double sum;
         const float *out = blocks_forward_then(both, 2, x, B, &then, &sum);
