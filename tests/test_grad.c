@@ -611,95 +611,6 @@ static void test_block_threads_two_runs(void **state)
     check_threads("linear 96, relu, linear 300, batchnorm, tanh, linear 40, sigmoid", 50, 312);
 }
 
-/* blocks_forward_then (src/nn/block.c): an encoder and a decoder forward in one region, and
- * work on each thread's rows after them, against the two blocks' block_forward and the work
- * done after it on one thread, at the same thread count (so that each thread's products are
- * the same calls). The work here is Σ w·out over a thread's rows (as the loss is added up),
- * with a count per row so that every row is seen to be done once. Outputs and codes bit for
- * bit; the sum to 1e-12 relative (its parts are added in another grouping); and on 2 threads,
- * repeated, the same sum every time. A pair whose encoder has a batch norm (not row-local)
- * goes the other way, a forward per block: the same checks. */
-typedef struct rows_work {
-    const float *w;
-    int64_t width;
-    int *seen; /* times each row was done */
-} rows_work;
-
-static double weighted_rows(void *ctx, const float *out, const float *last_in, int first, int end)
-{
-    rows_work *c = ctx;
-    (void)last_in;
-    for (int r = first; r < end; r++)
-        c->seen[r]++;
-    return weighted_sum(c->w + first * c->width, out + first * c->width, (end - first) * c->width);
-}
-
-static void check_forward_then(const char *enc_spec)
-{
-    enum { IN = 96, B = 125 };
-    block enc, dec;
-    anamo_err err = {0};
-    assert_int_equal(block_create(&enc, "encoder", enc_spec, IN, 1, 1, B, ANAMO_CONV_AUTO, &err),
-                     ANAMO_OK);
-    assert_int_equal(block_create(&dec, "decoder", "linear 200, relu, linear 96, sigmoid",
-                                  enc.out_dim, 1, 1, B, ANAMO_CONV_AUTO, &err),
-                     ANAMO_OK);
-    anamo_rng rng;
-    anamo_rng_seed(&rng, 320);
-    block_init(&enc, ANAMO_INIT_PYTORCH, 0.0f, &rng);
-    block_init(&dec, ANAMO_INIT_PYTORCH, 0.0f, &rng);
-    block_set_training(&enc, 1);
-    const int64_t nx = (int64_t)B * IN, nh = (int64_t)B * enc.out_dim;
-    float *x = malloc((size_t)nx * sizeof *x), *w = malloc((size_t)nx * sizeof *w);
-    int seen[B];
-    assert_true(x && w);
-    fill_uniform(&rng, x, nx, -1.0f, 1.0f);
-    fill_weights(&rng, w, nx);
-    const int threads = omp_get_max_threads();
-
-    block *both[2] = {&enc, &dec};
-    rows_work c = {w, IN, seen};
-    const block_rows_fn then = {weighted_rows, &c, 0};
-    double first_sum = 0.0;
-    float *h_ref = NULL, *out_ref = NULL;
-    double sum_ref = 0.0;
-    for (int run = 0; run < 20; run++) {
-        if (run < 2) { /* the reference at this run's thread count */
-            omp_set_num_threads(run + 1);
-            free(h_ref), free(out_ref);
-            h_ref = copy_of(block_forward(&enc, x, B), nh);
-            out_ref = copy_of(block_forward(&dec, h_ref, B), nx);
-            sum_ref = weighted_sum(w, out_ref, nx);
-        }
-        memset(seen, 0, sizeof seen);
-        double sum;
-        const float *out = blocks_forward_then(both, 2, x, B, &then, &sum);
-        assert_ptr_equal(out, dec.output);
-        assert_int_equal(first_difference(enc.output, h_ref, nh), -1);
-        assert_int_equal(first_difference(out, out_ref, nx), -1);
-        for (int r = 0; r < B; r++)
-            assert_int_equal(seen[r], 1);
-        expect_close("forward-then sum", run, sum, sum_ref, 1e-12, 0);
-        if (run == 1)
-            first_sum = sum;
-        if (run > 1 && memcmp(&sum, &first_sum, sizeof sum))
-            fail_msg("forward-then sum, run %d: %.17g, was %.17g", run, sum, first_sum);
-    }
-    omp_set_num_threads(threads);
-    free(x), free(w), free(h_ref), free(out_ref);
-    block_free(&enc), block_free(&dec);
-}
-
-static void test_forward_then_one_region(void **state)
-{
-    check_forward_then("linear 150, relu, linear 40, relu");
-}
-
-static void test_forward_then_per_block(void **state)
-{
-    check_forward_then("linear 150, batchnorm, relu, linear 40, relu");
-}
-
 /* ---- losses ------------------------------------------------------------------------------ */
 
 enum { LOSS_B = 2, LOSS_D = 3 };
@@ -1013,8 +924,6 @@ int main(void)
         cmocka_unit_test(test_block_threads_decoder),
         cmocka_unit_test(test_block_threads_encoder),
         cmocka_unit_test(test_block_threads_two_runs),
-        cmocka_unit_test(test_forward_then_one_region),
-        cmocka_unit_test(test_forward_then_per_block),
         cmocka_unit_test(test_loss_mse_fd),
         cmocka_unit_test(test_loss_mse_sum_fd),
         cmocka_unit_test(test_loss_bce_fd),

@@ -5,27 +5,24 @@
  *            (logs clamped at −100 as PyTorch's BCELoss does, unless computed from logits) */
 #include "loss/loss.h"
 
-#include "core/rows.h"
-
 #include <math.h>
 #include <string.h>
 
 #define LOSS_OMP_MIN 32768
 #define BCE_LOG_FLOOR (-100.0) /* PyTorch's BCELoss clamps log at −100 */
 
-/* elements [i0, i1): Σ (x̂ − x)², and g·(x̂ − x) into dxhat */
-static double mse_span(const float *xhat, const float *x, float *dxhat, int64_t i0, int64_t i1,
-                       float g)
+static double mse_forward(const float *xhat, const float *x, float *dxhat, int64_t n, double scale)
 {
     double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = i0; i < i1; i++) {
+    const float g = (float)(2.0 * scale);
+#pragma omp parallel for simd reduction(+ : sum) if (n > LOSS_OMP_MIN)
+    for (int64_t i = 0; i < n; i++) {
         float d = xhat[i] - x[i];
         sum += (double)(d * d);
         if (dxhat)
             dxhat[i] = g * d;
     }
-    return sum;
+    return sum * scale;
 }
 
 static inline double bce_logits_term(float z, float x)
@@ -33,13 +30,13 @@ static inline double bce_logits_term(float z, float x)
     return (double)(z > 0.0f ? z : 0.0f) - (double)z * x + log1p(exp(-fabs((double)z)));
 }
 
-/* elements [i0, i1): the sum of the cross-entropy terms, and scale·∂/∂x̂ into dxhat */
-static double bce_span(const float *xhat, const float *x, float *dxhat, int64_t i0, int64_t i1,
-                       double scale, int from_logits)
+static double bce_forward(const float *xhat, const float *x, float *dxhat, int64_t n, double scale,
+                          int from_logits)
 {
     double sum = 0.0;
     const float s = (float)scale;
-    for (int64_t i = i0; i < i1; i++) {
+#pragma omp parallel for reduction(+ : sum) if (n > LOSS_OMP_MIN)
+    for (int64_t i = 0; i < n; i++) {
         if (from_logits) {
             float z = xhat[i];
             sum += bce_logits_term(z, x[i]);
@@ -58,35 +55,19 @@ static double bce_span(const float *xhat, const float *x, float *dxhat, int64_t 
             dxhat[i] = (float)(scale * (p - x[i]) / denom);
         }
     }
-    return sum;
-}
-
-double loss_scale(anamo_loss_kind kind, int B, int64_t D)
-{
-    return kind == ANAMO_LOSS_MSE_SUM ? 1.0 / B : 1.0 / ((double)B * (double)D);
-}
-
-double loss_rows(anamo_loss_kind kind, const float *xhat, const float *x, float *dxhat, int B,
-                 int64_t D, int first, int end, int from_logits)
-{
-    const double scale = loss_scale(kind, B, D);
-    const int64_t i0 = first * D, i1 = end * D;
-    if (kind == ANAMO_LOSS_BCE)
-        return bce_span(xhat, x, dxhat, i0, i1, scale, from_logits);
-    return mse_span(xhat, x, dxhat, i0, i1, (float)(2.0 * scale));
+    return sum * scale;
 }
 
 double loss_forward(anamo_loss_kind kind, const float *xhat, const float *x, float *dxhat, int B,
                     int64_t D, int from_logits)
 {
-    double sum = 0.0;
-#pragma omp parallel reduction(+ : sum) if ((int64_t)B * D > LOSS_OMP_MIN)
-    {
-        int first, end;
-        omp_rows(B, &first, &end);
-        sum += loss_rows(kind, xhat, x, dxhat, B, D, first, end, from_logits);
+    const int64_t n = (int64_t)B * D;
+    switch (kind) {
+    case ANAMO_LOSS_MSE_SUM: return mse_forward(xhat, x, dxhat, n, 1.0 / B);
+    case ANAMO_LOSS_BCE: return bce_forward(xhat, x, dxhat, n, 1.0 / (double)n, from_logits);
+    case ANAMO_LOSS_MSE:
+    default: return mse_forward(xhat, x, dxhat, n, 1.0 / (double)n);
     }
-    return sum * loss_scale(kind, B, D);
 }
 
 double code_l1_forward(const float *h, float *dh, int B, int64_t m, float lambda)

@@ -10,12 +10,6 @@
  *     ℓ = max(z, 0) − z·x + log(1 + e^−|z|),   ∂ℓ/∂z = σ(z) − x. */
 double loss_forward(anamo_loss_kind kind, const float *xhat, const float *x, float *dxhat, int B,
                     int64_t D, int from_logits);
-/* The same over rows [first, end) of the batch, for a caller that splits the rows across
- * threads itself: dxhat there, and what those rows add to the sum that loss_forward multiplies
- * by loss_scale(kind, B, D). */
-double loss_rows(anamo_loss_kind kind, const float *xhat, const float *x, float *dxhat, int B,
-                 int64_t D, int first, int end, int from_logits);
-double loss_scale(anamo_loss_kind kind, int B, int64_t D);
 
 /* The code penalty's ℓ1 part: returns (1/B) Σ_b ‖h_b‖₁; if dh is not NULL adds the
  * sub-gradient of λ·(1/B) Σ‖h_b‖₁, namely λ·sign(h)/B (sign 0 = 0), to it. */

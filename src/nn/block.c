@@ -405,21 +405,6 @@ static int run_worth_threads(const block *b, int i0, int i1, int B)
     return 0;
 }
 
-/* Layers [i0, i1), row-local, forward on rows [first, end): returns layer i1 − 1's output. */
-static const float *forward_rows(block *b, const float *in, int first, int end, int i0, int i1)
-{
-    const float *x = in;
-    for (int i = i0; i < i1; i++) {
-        layer *l = &b->layers[i];
-        if (l->kind == LAYER_LINEAR)
-            linear_forward_rows(l, x, first, end);
-        else
-            act_forward_rows(l, x, first, end);
-        x = l->out;
-    }
-    return x;
-}
-
 /* Layers [i0, i1), row-local, forward: each thread its own rows through all of them. */
 static void forward_run(block *b, const float *in, int B, int i0, int i1)
 {
@@ -427,7 +412,15 @@ static void forward_run(block *b, const float *in, int B, int i0, int i1)
     {
         int first, end;
         omp_rows(B, &first, &end);
-        forward_rows(b, in, first, end, i0, i1);
+        const float *x = in;
+        for (int i = i0; i < i1; i++) {
+            layer *l = &b->layers[i];
+            if (l->kind == LAYER_LINEAR)
+                linear_forward_rows(l, x, first, end);
+            else
+                act_forward_rows(l, x, first, end);
+            x = l->out;
+        }
     }
 }
 
@@ -455,83 +448,6 @@ const float *block_forward(block *b, const float *x, int B)
 {
     b->output = block_forward_upto(b, x, B, b->nlayers);
     return b->output;
-}
-
-/* The threads' parts of blocks_forward_then's sum, each in a slot of its own (in a larger team
- * two threads share a slot, and a + b = b + a: the sum is still the same every time), added in
- * slot order. */
-#define ROWS_SUM_SLOTS 256
-
-/* Below this many output elements `then` runs on one thread (as loss.c's loops do). */
-#define ROWS_FN_OMP_MIN 32768
-
-static int all_row_local(const block *b)
-{
-    return b->nlayers > 0 && run_end(b, 0, b->nlayers) == b->nlayers;
-}
-
-/* `then` on every thread's rows, in a region of its own (after a forward that was not one) */
-static double rows_fn_region(const block_rows_fn *then, const float *out, const float *last_in,
-                             int B, int64_t width)
-{
-    double part[ROWS_SUM_SLOTS] = {0}, sum = 0.0;
-#pragma omp parallel if ((int64_t)B * width > ROWS_FN_OMP_MIN)
-    {
-        int first, end;
-        omp_rows(B, &first, &end);
-        const double mine = then->fn(then->ctx, out, last_in, first, end);
-#pragma omp critical
-        part[omp_get_thread_num() % ROWS_SUM_SLOTS] += mine;
-    }
-    for (int k = 0; k < ROWS_SUM_SLOTS; k++)
-        sum += part[k];
-    return sum;
-}
-
-const float *blocks_forward_then(block *const *blocks, int n, const float *x, int B,
-                                 const block_rows_fn *then, double *sum)
-{
-    int fused = 1, worth = 0;
-    for (int k = 0; k < n; k++) {
-        fused = fused && all_row_local(blocks[k]);
-        worth = worth || run_worth_threads(blocks[k], 0, blocks[k]->nlayers, B);
-    }
-    const block *last = blocks[n - 1];
-    if (!fused) {
-        const float *in = x;
-        for (int k = 0; k < n; k++)
-            in = block_forward(blocks[k], in, B);
-        const float *last_in = then->wants_last_input ? block_last_input(blocks[n - 1], B) : NULL;
-        *sum = rows_fn_region(then, in, last_in, B, last->out_dim);
-        return in;
-    }
-    /* what block_forward records, before the region */
-    const float *in = x;
-    for (int k = 0; k < n; k++) {
-        block *b = blocks[k];
-        b->input = in;
-        b->work.forward_samples += B;
-        for (int i = 0; i < b->nlayers; i++)
-            b->work.flop += B * product_flop(&b->layers[i]);
-        b->output = in = b->layers[b->nlayers - 1].out;
-    }
-    const float *last_in = last->nlayers > 1 ? last->layers[last->nlayers - 2].out : last->input;
-    double part[ROWS_SUM_SLOTS] = {0};
-#pragma omp parallel if (worth)
-    {
-        int first, end;
-        omp_rows(B, &first, &end);
-        const float *y = x;
-        for (int k = 0; k < n; k++)
-            y = forward_rows(blocks[k], y, first, end, 0, blocks[k]->nlayers);
-        const double mine = then->fn(then->ctx, y, last_in, first, end);
-#pragma omp critical
-        part[omp_get_thread_num() % ROWS_SUM_SLOTS] += mine;
-    }
-    *sum = 0.0;
-    for (int k = 0; k < ROWS_SUM_SLOTS; k++)
-        *sum += part[k];
-    return in;
 }
 
 const float *block_last_input(block *b, int B)

@@ -98,24 +98,6 @@ const float *block_forward(block *b, const float *x, int B);
 /* Forward through layers [0, upto): returns layer upto-1's output (x itself if upto is 0). */
 const float *block_forward_upto(block *b, const float *x, int B, int upto);
 
-/* Work a caller adds to a forward pass, on each thread's rows [first, end) of the last block's
- * output out (and, with wants_last_input, of its last layer's input): fn returns what those
- * rows add to a sum. */
-typedef struct block_rows_fn {
-    double (*fn)(void *ctx, const float *out, const float *last_in, int first, int end);
-    void *ctx;
-    int wants_last_input;
-} block_rows_fn;
-
-/* Forward through blocks[0], …, blocks[n − 1] in turn (each one's output the next one's input)
- * as block_forward does, then `then` on the last output; returns that output, and in *sum
- * what `then` added up (in thread order: the same at a given thread count). When every layer
- * of every block is row-local (dense layers and sample-major activations) the whole is one
- * OpenMP region, each thread its own rows throughout; otherwise each block runs as
- * block_forward runs it, and `then` in a region of its own. */
-const float *blocks_forward_then(block *const *blocks, int n, const float *x, int B,
-                                 const block_rows_fn *then, double *sum);
-
 /* Backward from the gradient (sample-major) of layer (last - 1)'s output, through layers
  * last-1 … 0.
  * need_dx: return the gradient with respect to the block input (else NULL is returned);

@@ -18,7 +18,8 @@
 #define ANAMO_NN_LAYER_H
 
 #include "anamo.h"
-#include "core/rows.h"
+
+#include <omp.h>
 
 typedef enum layer_kind {
     LAYER_LINEAR = 0,
@@ -123,6 +124,15 @@ void layout_convert(const float *src, int src_cm, float *dst, int dst_cm, int B,
 /* gemm.c: row-major C = op(A)·op(B) + beta·C (ta, tb: 'N' or 'T') on oneDNN's sgemm */
 void nn_gemm(char ta, char tb, int M, int N, int K, const float *A, int lda, const float *B,
              int ldb, float beta, float *C, int ldc);
+
+/* [*first, *end): the calling thread's share of n rows in its OpenMP team (all of them outside
+ * a parallel region), the shares in order and within one row of each other. */
+static inline void omp_rows(int n, int *first, int *end)
+{
+    const int64_t t = omp_get_thread_num(), nthr = omp_get_num_threads();
+    *first = (int)(n * t / nthr);
+    *end = (int)(n * (t + 1) / nthr);
+}
 
 /* linear.c: out = in · Wᵀ + b. The _rows parts make one block of a result and are called on
  * every thread of a region (one-thread products: oneDNN runs sequentially inside a parallel

@@ -16,41 +16,14 @@
 
 #include <math.h>
 
-/* The reconstruction loss on a thread's rows of the decoder's output, and its gradient there */
-typedef struct loss_on_rows {
-    anamo_loss_kind kind;
-    const float *x;
-    float *dxhat;
-    int B, from_logits;
-    int64_t D;
-} loss_on_rows;
-
-static double loss_rows_fn(void *ctx, const float *out, const float *last_in, int first, int end)
-{
-    const loss_on_rows *c = ctx;
-    /* with BCE after a final sigmoid the loss reads the sigmoid's input, the logits */
-    const float *pred = c->from_logits ? last_in : out;
-    return loss_rows(c->kind, pred, c->x, c->dxhat, c->B, c->D, first, end, c->from_logits);
-}
-
-/* Forward through blocks[0..n) (the decoder last) and the loss of the output against x, in
- * one pass over each thread's rows where the layers allow (blocks_forward_then); the loss's
- * mean over ranks. */
-static double forward_loss(anamo_trainer *t, block *const *blocks, int n, const float *in,
-                           const float *x, int B, float *dxhat)
-{
-    const int64_t D = t->m->in_dim;
-    loss_on_rows c = {t->spec.loss, x, dxhat, B, t->from_logits, D};
-    const block_rows_fn then = {loss_rows_fn, &c, t->from_logits};
-    double sum;
-    blocks_forward_then(blocks, n, in, B, &then, &sum);
-    return train_dist_mean(t, sum * loss_scale(t->spec.loss, B, D));
-}
-
 double train_decoder_loss(anamo_trainer *t, const float *h, const float *x, int B, float *dxhat)
 {
-    block *dec = &t->m->dec;
-    return forward_loss(t, &dec, 1, h, x, B, dxhat);
+    anamo_model *m = t->m;
+    const float *xhat = block_forward(&m->dec, h, B);
+    /* with BCE after a final sigmoid the loss reads the sigmoid's input, the logits */
+    const float *pred = t->from_logits ? block_last_input(&m->dec, B) : xhat;
+    return train_dist_mean(t, loss_forward(t->spec.loss, pred, x, dxhat, B, m->in_dim,
+                                           t->from_logits));
 }
 
 float *train_decoder_backward(anamo_trainer *t, int B, int need_dh, int need_dw)
@@ -60,27 +33,20 @@ float *train_decoder_backward(anamo_trainer *t, int B, int need_dh, int need_dw)
     return block_backward_from(dec, last, t->dxhat, B, need_dh, need_dw);
 }
 
-/* F's code parts at codes h, and F, out->recon given */
-static void objective_codes(anamo_trainer *t, const float *h, int B, step_losses *out)
+void train_objective_at(anamo_trainer *t, const float *h, const train_batch *batch,
+                        step_losses *out)
 {
+    const int B = batch->B;
+    out->recon = train_decoder_loss(t, h, batch->x, B, t->dxhat);
     out->l1 = train_dist_mean(t, code_l1_forward(h, NULL, B, t->m->enc.out_dim, 0.0f));
     const double g = t->spec.penalty == ANAMO_PENALTY_L1 ? out->l1 : penalty_forward(t, h, B, NULL);
     out->loss = out->recon + t->spec.lambda * g;
 }
 
-void train_objective_at(anamo_trainer *t, const float *h, const train_batch *batch,
-                        step_losses *out)
-{
-    out->recon = train_decoder_loss(t, h, batch->x, batch->B, t->dxhat);
-    objective_codes(t, h, batch->B, out);
-}
-
 const float *train_forward(anamo_trainer *t, const train_batch *batch, step_losses *out)
 {
-    block *both[2] = {&t->m->enc, &t->m->dec};
-    out->recon = forward_loss(t, both, 2, batch->x, batch->x, batch->B, t->dxhat);
-    const float *h = t->m->enc.output;
-    objective_codes(t, h, batch->B, out);
+    const float *h = block_forward(&t->m->enc, batch->x, batch->B);
+    train_objective_at(t, h, batch, out);
     return h;
 }
 
