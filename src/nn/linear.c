@@ -21,7 +21,7 @@
  * a region costs ~2 µs, the product less. */
 #define LINEAR_SPLIT_MIN_MACS (1 << 18)
 
-/* Columns of db a thread sums at a time: 4 cache lines, so no two threads write one line. */
+/* Columns of db a thread sums at a time (4 cache lines), each over every row of dout. */
 #define BIAS_COLS 64
 
 int linear_worth_threads(const layer *l, int B)
