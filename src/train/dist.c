@@ -255,6 +255,7 @@ int train_dist_compute_codes(anamo_trainer *t, anamo_err *err)
                           : anamo_err_set(err, ANAMO_ERR_NOMEM, "code cache: out of memory");
     const anamo_work before[2] = {m->enc.work, m->dec.work};
     model_set_eval(m); /* batch norm: running statistics, as model_encode_rows */
+    code_cache_clear(&t->codes);
     for (int64_t i = 0; !rc && i < n;) {
         int B = 0;
         for (; i < n && B < m->max_batch; i++)
@@ -265,8 +266,7 @@ int train_dist_compute_codes(anamo_trainer *t, anamo_err *err)
         model_load_batch(m, t->train, rows, 0, B);
         const float *h = model_codes(m, B, 0); /* E(x) as training uses it */
         for (int b = 0; b < B; b++)
-            memcpy(t->codes + rows[b] * code_dim, h + b * code_dim,
-                   (size_t)code_dim * sizeof(float));
+            code_cache_put(&t->codes, rows[b], h + b * code_dim);
     }
     free(mark), free(rows);
     train_dist_count_work(t, before);

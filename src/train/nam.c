@@ -7,15 +7,23 @@
  *            forward D; backward D (dW only: nobody needs dH), plus ∂(λg)/∂W₁ */
 #include "train/scheme.h"
 
-#include <string.h>
-
 /* Fills the code cache with E(x) of every training sample. */
 int train_compute_codes(anamo_trainer *t, anamo_err *err)
 {
     if (t->dist.comm && t->dist.comm->size > 1) /* across ranks: the rows this rank will read */
         return train_dist_compute_codes(t, err);
-    /* the codes training uses: E(x) as it is, even for a model evaluated on binary codes */
-    int rc = model_encode_rows(t->m, t->train, 0, t->train->n, t->codes, 0, err);
+    anamo_model *m = t->m;
+    const int64_t n = t->train->n, code_dim = m->enc.out_dim;
+    code_cache_clear(&t->codes);
+    int rc = ANAMO_OK;
+    /* batch by batch, as model_encode_rows of all n rows takes them: the same bits */
+    for (int64_t first = 0; !rc && first < n; first += m->max_batch) {
+        const int64_t count = n - first < m->max_batch ? n - first : m->max_batch;
+        /* the codes training uses: E(x) as it is, even for a model evaluated on binary codes */
+        rc = model_encode_rows(m, t->train, first, count, t->batch_codes, 0, err);
+        for (int64_t b = 0; !rc && b < count; b++)
+            code_cache_put(&t->codes, first + b, t->batch_codes + b * code_dim);
+    }
     t->codes_valid = rc == ANAMO_OK;
     return rc;
 }
@@ -27,7 +35,7 @@ static const float *decoder_codes(anamo_trainer *t, const train_batch *batch)
         return block_forward(&t->m->enc, batch->x, batch->B);
     const int64_t m = t->m->enc.out_dim;
     for (int b = 0; b < batch->B; b++)
-        memcpy(t->batch_codes + b * m, t->codes + batch->idx[b] * m, (size_t)m * sizeof(float));
+        code_cache_get(&t->codes, batch->idx[b], t->batch_codes + b * m);
     return t->batch_codes;
 }
 

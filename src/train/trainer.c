@@ -59,10 +59,11 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
     t->dxhat = anamo_alloc((size_t)(m->max_batch * m->in_dim) * sizeof(float));
     t->batch_codes = anamo_alloc(batch_codes);
     t->code_grad = anamo_alloc(batch_codes);
-    if (cache)
-        t->codes = anamo_alloc((size_t)(t->train->n * m->enc.out_dim) * sizeof(float));
-    if (!t->dxhat || !t->batch_codes || !t->code_grad || (cache && !t->codes))
+    if (!t->dxhat || !t->batch_codes || !t->code_grad)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
+    int rc = cache ? code_cache_init(&t->codes, t->train->n, m->enc.out_dim, err) : ANAMO_OK;
+    if (rc)
+        return rc;
     if (t->spec.resample_every > 0 &&
         !(t->last_active = calloc((size_t)m->enc.out_dim, sizeof *t->last_active)))
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate unit activity");
@@ -171,7 +172,7 @@ void anamo_trainer_free(anamo_trainer *t)
     anamo_free(t->dxhat);
     anamo_free(t->batch_codes);
     anamo_free(t->code_grad);
-    anamo_free(t->codes);
+    code_cache_free(&t->codes);
     anamo_free(t->scratch[0]);
     anamo_free(t->scratch[1]);
     anamo_free(t->free_codes);

@@ -17,6 +17,17 @@ typedef struct sampler {
     int64_t *perm; /* the order of this pass */
 } sampler;
 
+/* A decoder phase's code cache (code_cache.c): row i of the training set's codes as the mask
+ * of its entries that are not +0.0 and those entries, packed in the order rows were put. */
+typedef struct code_cache {
+    int64_t n, dim, words; /* rows, entries a row, 64-bit mask words a row */
+    uint64_t *mask;        /* (n, words) */
+    int64_t *start;        /* (n): where row i's values begin in values */
+    float *values;         /* the rows' kept entries, one row after another (room for n·dim) */
+    int64_t used;          /* values put since the last clear */
+    int avx512;            /* pack and unpack with AVX-512 (the CPU has it) */
+} code_cache;
+
 typedef struct train_progress {
     int64_t pass, offset;   /* position in the data */
     int phase_idx;          /* current phase of the cycle */
@@ -86,7 +97,7 @@ struct anamo_trainer {
     sampler smp;
     int64_t budget;     /* samples in the whole run */
     float *dxhat;       /* (max_batch, in_dim) loss gradient */
-    float *codes;       /* (N, code_dim): the training set's codes, decoder phases */
+    code_cache codes;   /* (N, code_dim): the training set's codes, decoder phases */
     int codes_valid;    /* codes are those of the current encoder */
     float *batch_codes; /* (max_batch, code_dim): the codes a step holds apart from
                                      the encoder's output: cached rows (NAM's decoder), H =
@@ -110,6 +121,15 @@ struct anamo_trainer {
 int sampler_init(sampler *s, int64_t n, uint64_t seed, anamo_err *err);
 void sampler_set_pass(sampler *s, int64_t pass);
 void sampler_free(sampler *s);
+
+int code_cache_init(code_cache *c, int64_t n, int64_t dim, anamo_err *err);
+void code_cache_free(code_cache *c);
+/* Forgets every row: the next rows are packed from the start of the span again. */
+void code_cache_clear(code_cache *c);
+/* Keeps h (dim floats) as row `row`; each row at most once between clears. */
+void code_cache_put(code_cache *c, int64_t row, const float *h);
+/* Writes row `row`, as it was put, into h (dim floats). */
+void code_cache_get(const code_cache *c, int64_t row, float *h);
 
 /* ---- the phases (scheme.c runs each through its scheme's entry, scheme.h) ------------------ */
 typedef struct step_losses {
