@@ -248,7 +248,7 @@ static int mark_phase_rows(const anamo_trainer *t, uint8_t *mark, anamo_err *err
 int train_dist_compute_codes(anamo_trainer *t, anamo_err *err)
 {
     anamo_model *m = t->m;
-    const int64_t n = t->train->n, code_dim = m->enc.out_dim;
+    const int64_t n = t->train->n;
     uint8_t *mark = calloc((size_t)n, 1);
     int64_t *rows = malloc((size_t)m->max_batch * sizeof *rows);
     int rc = mark && rows ? mark_phase_rows(t, mark, err)
@@ -265,8 +265,7 @@ int train_dist_compute_codes(anamo_trainer *t, anamo_err *err)
             continue;
         model_load_batch(m, t->train, rows, 0, B);
         const float *h = model_codes(m, B, 0); /* E(x) as training uses it */
-        for (int b = 0; b < B; b++)
-            code_cache_put(&t->codes, rows[b], h + b * code_dim);
+        code_cache_put_rows(&t->codes, rows, 0, B, h);
     }
     free(mark), free(rows);
     train_dist_count_work(t, before);

@@ -13,7 +13,7 @@ int train_compute_codes(anamo_trainer *t, anamo_err *err)
     if (t->dist.comm && t->dist.comm->size > 1) /* across ranks: the rows this rank will read */
         return train_dist_compute_codes(t, err);
     anamo_model *m = t->m;
-    const int64_t n = t->train->n, code_dim = m->enc.out_dim;
+    const int64_t n = t->train->n;
     code_cache_clear(&t->codes);
     int rc = ANAMO_OK;
     /* batch by batch, as model_encode_rows of all n rows takes them: the same bits */
@@ -21,8 +21,8 @@ int train_compute_codes(anamo_trainer *t, anamo_err *err)
         const int64_t count = n - first < m->max_batch ? n - first : m->max_batch;
         /* the codes training uses: E(x) as it is, even for a model evaluated on binary codes */
         rc = model_encode_rows(m, t->train, first, count, t->batch_codes, 0, err);
-        for (int64_t b = 0; !rc && b < count; b++)
-            code_cache_put(&t->codes, first + b, t->batch_codes + b * code_dim);
+        if (!rc)
+            code_cache_put_rows(&t->codes, NULL, first, (int)count, t->batch_codes);
     }
     t->codes_valid = rc == ANAMO_OK;
     return rc;
@@ -33,9 +33,7 @@ static const float *decoder_codes(anamo_trainer *t, const train_batch *batch)
 {
     if (!t->codes_valid)
         return block_forward(&t->m->enc, batch->x, batch->B);
-    const int64_t m = t->m->enc.out_dim;
-    for (int b = 0; b < batch->B; b++)
-        code_cache_get(&t->codes, batch->idx[b], t->batch_codes + b * m);
+    code_cache_get_rows(&t->codes, batch->idx, batch->B, t->batch_codes);
     return t->batch_codes;
 }
 

@@ -61,7 +61,8 @@ static int alloc_buffers(anamo_trainer *t, anamo_err *err)
     t->code_grad = anamo_alloc(batch_codes);
     if (!t->dxhat || !t->batch_codes || !t->code_grad)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "trainer: cannot allocate buffers");
-    int rc = cache ? code_cache_init(&t->codes, t->train->n, m->enc.out_dim, err) : ANAMO_OK;
+    int rc = cache ? code_cache_init(&t->codes, t->train->n, m->enc.out_dim, m->max_batch, err)
+                   : ANAMO_OK;
     if (rc)
         return rc;
     if (t->spec.resample_every > 0 &&

@@ -20,11 +20,13 @@ typedef struct sampler {
 /* A decoder phase's code cache (code_cache.c): row i of the training set's codes as the mask
  * of its entries that are not +0.0 and those entries, packed in the order rows were put. */
 typedef struct code_cache {
-    int64_t n, dim, words; /* rows, entries a row, 64-bit mask words a row */
-    uint64_t *mask;        /* (n, words) */
-    int64_t *start;        /* (n): where row i's values begin in values */
-    float *values;         /* the rows' kept entries, one row after another (room for n·dim) */
-    int64_t used;          /* values put since the last clear */
+    int64_t n, dim, words; /* rows, entries a row, 32-bit mask words a row */
+    int batch;             /* the most rows one put takes */
+    int64_t *start;        /* (n): where row i begins in span */
+    int64_t *kept;         /* (batch): span entries of each row a put takes */
+    uint32_t *span;        /* rows one after another: mask words, then the kept entries' bits
+                              (room for n·(words + dim)) */
+    int64_t used;          /* span entries written since the last clear */
     int avx512;            /* pack and unpack with AVX-512 (the CPU has it) */
 } code_cache;
 
@@ -122,14 +124,18 @@ int sampler_init(sampler *s, int64_t n, uint64_t seed, anamo_err *err);
 void sampler_set_pass(sampler *s, int64_t pass);
 void sampler_free(sampler *s);
 
-int code_cache_init(code_cache *c, int64_t n, int64_t dim, anamo_err *err);
+int code_cache_init(code_cache *c, int64_t n, int64_t dim, int batch, anamo_err *err);
 void code_cache_free(code_cache *c);
 /* Forgets every row: the next rows are packed from the start of the span again. */
 void code_cache_clear(code_cache *c);
-/* Keeps h (dim floats) as row `row`; each row at most once between clears. */
-void code_cache_put(code_cache *c, int64_t row, const float *h);
+/* Keeps the count rows of h (count × dim floats, count ≤ batch) as rows rows[0 …], or first,
+ * first + 1, … where rows is NULL; each row at most once between clears. */
+void code_cache_put_rows(code_cache *c, const int64_t *rows, int64_t first, int count,
+                         const float *h);
 /* Writes row `row`, as it was put, into h (dim floats). */
 void code_cache_get(const code_cache *c, int64_t row, float *h);
+/* Rows rows[0 … count) into h, one after another (count × dim floats). */
+void code_cache_get_rows(const code_cache *c, const int64_t *rows, int count, float *h);
 
 /* ---- the phases (scheme.c runs each through its scheme's entry, scheme.h) ------------------ */
 typedef struct step_losses {
