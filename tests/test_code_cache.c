@@ -3,13 +3,14 @@
  *
  * 1. Rows of every width around the 16-lane and 32-bit words (1 … 769), from all zeros to none,
  *    with −0.0, NaN, infinities and subnormals among them, put 7 at a time in a shuffled order
- *    (by number, and through an index array; 7 × 768 entries are split between the threads)
- *    come back bit for bit: one by one into a buffer that held other values, and all at once.
- *    The cache keeps ⌈dim/32⌉ mask words a row and exactly as many entries as the rows have
- *    that are not +0.0 (counted here from the bits).
+ *    (by number, and through an index array) come back bit for bit: one by one into a buffer
+ *    that held other values, and all at once. The cache keeps ⌈dim/32⌉ mask words a row and
+ *    exactly as many entries as the rows have that are not +0.0 (counted here from the bits).
  * 2. On a CPU with AVX-512 the 16-wide path writes the same span and offsets as the one-entry
  *    path, and each reads what the other wrote.
  * 3. After a clear, a second fill with other rows reads back the second fill's rows alone.
+ * 4. A batch large enough for put and get to split its rows between the threads (100 × 769)
+ *    comes back bit for bit, read in another order than it was put.
  * The truths are the rows themselves: no tolerance is involved. */
 #include "test_util.h"
 
@@ -177,12 +178,39 @@ static void test_a_clear_forgets_the_first_fill(void **state)
     free(first), free(second), free(out);
 }
 
+static void test_a_batch_split_between_threads(void **state)
+{
+    (void)state;
+    enum { MANY = 100, DIM = 769 }; /* 100 × 769 entries: put and get split the rows */
+    float *rows = malloc((size_t)MANY * DIM * sizeof *rows),
+          *out = malloc(sizeof *rows * MANY * DIM);
+    assert_non_null(rows), assert_non_null(out);
+    uint64_t state_rng = 3;
+    for (int64_t k = 0; k < (int64_t)MANY * DIM; k++)
+        rows[k] = entry(&state_rng, 0.6);
+    int64_t order[MANY];
+    for (int64_t i = 0; i < MANY; i++)
+        order[i] = (i * 31 + 7) % MANY; /* 31 and 100 coprime */
+    code_cache c;
+    anamo_err err = {0};
+    assert_int_equal(code_cache_init(&c, MANY, DIM, MANY, &err), ANAMO_OK);
+    code_cache_put_rows(&c, NULL, 0, MANY, rows);
+    assert_int_equal(c.used, MANY * c.words + not_plus_zero(rows, (int64_t)MANY * DIM));
+    code_cache_get_rows(&c, order, MANY, out);
+    for (int64_t i = 0; i < MANY; i++)
+        if (memcmp(out + i * DIM, rows + order[i] * DIM, DIM * sizeof *out) != 0)
+            fail_msg("row %lld: not the bits put", (long long)order[i]);
+    code_cache_free(&c);
+    free(rows), free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_come_back_bit_for_bit),
         cmocka_unit_test(test_both_paths_write_the_same),
         cmocka_unit_test(test_a_clear_forgets_the_first_fill),
+        cmocka_unit_test(test_a_batch_split_between_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
