@@ -11,10 +11,10 @@
  * On a CPU with AVX-512 a row is packed and unpacked 16 entries at a time (vpcompressd,
  * vpexpandd); elsewhere one entry at a time. Both move the same bits. */
 #include "core/err.h"
+#include "nn/layer.h"
 #include "train/trainer.h"
 
 #include <assert.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,14 +124,20 @@ __attribute__((target("avx512f"))) static void unpack_word_avx512(uint32_t bits,
 /* Row h's entries that are not +0.0, counted. */
 static int64_t kept_entries(const code_cache *c, const uint32_t *h)
 {
-    int64_t kept = 0;
 #ifdef CODE_CACHE_AVX512
     if (c->avx512)
         return count_kept_avx512(h, c->dim);
 #endif
+    int64_t kept = 0;
     for (int64_t j = 0; j < c->dim; j++)
         kept += h[j] != 0;
     return kept;
+}
+
+/* The training-set row of a put's b-th row: rows[b], or first + b where rows is NULL. */
+static int64_t row_of(const int64_t *rows, int64_t first, int b)
+{
+    return rows ? rows[b] : first + b;
 }
 
 /* Row h packed at row: its mask words, then the bits of its entries that are not +0.0. */
@@ -156,8 +162,8 @@ void code_cache_put_rows(code_cache *c, const int64_t *rows, int64_t first, int 
 {
     assert(count <= c->batch);
     const uint32_t *bits = (const uint32_t *)(const void *)h;
-    const int64_t dim = c->dim, base = c->used;
-    int64_t used = base;
+    const int64_t dim = c->dim;
+    int64_t used = c->used;
     /* each thread counts and packs its own rows; between, one places them one after another */
 #pragma omp parallel if (count * dim >= CODE_CACHE_PAR_MIN)
     {
@@ -166,15 +172,15 @@ void code_cache_put_rows(code_cache *c, const int64_t *rows, int64_t first, int 
             c->kept[b] = c->words + kept_entries(c, bits + b * dim);
 #pragma omp single
         for (int b = 0; b < count; b++) {
-            const int64_t row = rows ? rows[b] : first + b;
+            const int64_t row = row_of(rows, first, b);
             /* n rows of at most words + dim each fit; a row put twice since the clear may not */
-            assert(row >= 0 && row < c->n && used - base <= (c->n - 1) * (c->words + dim));
+            assert(row >= 0 && row < c->n && used <= (c->n - 1) * (c->words + dim));
             c->start[row] = used;
             used += c->kept[b];
         }
 #pragma omp for schedule(static)
         for (int b = 0; b < count; b++)
-            pack_row(c, bits + b * dim, c->span + c->start[rows ? rows[b] : first + b]);
+            pack_row(c, bits + b * dim, c->span + c->start[row_of(rows, first, b)]);
     }
     c->used = used;
 }
@@ -201,8 +207,8 @@ void code_cache_get_rows(const code_cache *c, const int64_t *rows, int count, fl
 {
 #pragma omp parallel if (count * c->dim >= CODE_CACHE_PAR_MIN)
     {
-        const int64_t t = omp_get_thread_num(), nthr = omp_get_num_threads();
-        const int first = (int)(count * t / nthr), end = (int)(count * (t + 1) / nthr);
+        int first, end;
+        omp_rows(count, &first, &end);
         /* rows drawn at random miss the cache twice each, at their offset and then at the row
          * it leads to: asking for every offset, then every row, before reading any keeps many
          * rows' misses in flight at once instead of one row's after another's */
