@@ -12,8 +12,8 @@ static inline void print_machine(void)
     anamo_machine mc;
     anamo_machine_describe(&mc);
     printf("cpu: %s (family %d, model %d)\ncpu_features: %s\nblas: %s\n"
-           "blas_kernel: %s (%s; the features call for %s)\nconvolutions: %s\nopenmp_wait: %s\n"
-           "mpi: %s\n",
+           "blas_kernel: %s (%s; the features call for %s or better)\n"
+           "convolutions: %s\nopenmp_wait: %s\nmpi: %s\n",
            mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel, mc.kernel_note,
            mc.best_kernel, mc.dnnl, mc.omp_wait, mc.mpi);
 }

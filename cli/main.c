@@ -32,7 +32,7 @@ static int print_version(void)
     anamo_machine mc;
     anamo_machine_describe(&mc);
     printf("anamo %s\ncpu: %s (family %d, model %d)\ncpu features: %s\nblas: %s\n"
-           "blas kernel: %s (%s; the CPU's features call for %s)\nconvolutions: %s\n"
+           "blas kernel: %s (%s; the CPU's features call for %s or better)\nconvolutions: %s\n"
            "openmp threads: %d\nopenmp wait: %s\nmpi: %s\n",
            ANAMO_VERSION_STRING, mc.cpu, mc.family, mc.model, mc.features, mc.blas, mc.kernel,
            mc.kernel_note, mc.best_kernel, mc.dnnl, omp_get_max_threads(), mc.omp_wait, mc.mpi);

@@ -88,7 +88,7 @@ void cpu_features_text(const cpu_features *f, char *buf, int size)
 const char *blas_best_core(const cpu_features *f)
 {
     const int avx512 = f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl;
-    if (f->intel && avx512)
+    if (avx512)
         return "SkylakeX";
     if (f->avx2 && f->fma)
         return f->amd ? "Zen" : "Haswell";
