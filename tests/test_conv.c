@@ -400,10 +400,18 @@ static void test_fd_batchnorm_eval(void **state)
 /* Shapes (B, ci, h, w, co, k, s, p, op); op makes the transposed convolution's output the
  * convolution's input size, op = (h + 2p − k) mod s, which must agree for h and w. */
 static const conv_shape SHAPES[] = {
-    {2, 2, 5, 7, 3, 3, 1, 1, 0, 0, 0},  {2, 3, 5, 7, 2, 3, 2, 1, 0, 0, 0},
-    {2, 2, 6, 8, 3, 3, 2, 1, 1, 0, 0},  {2, 3, 6, 4, 2, 4, 2, 1, 0, 0, 0},
-    {2, 1, 7, 10, 2, 2, 3, 0, 2, 0, 0}, {2, 2, 5, 7, 2, 1, 2, 0, 0, 0, 0},
-    {2, 3, 6, 6, 3, 4, 2, 2, 0, 0, 0},  {1, 2, 4, 5, 3, 2, 1, 0, 0, 0, 0},
+    {2, 2, 5, 7, 3, 3, 1, 1, 0, 0, 0},
+    {2, 3, 5, 7, 2, 3, 2, 1, 0, 0, 0},
+    {2, 2, 6, 8, 3, 3, 2, 1, 1, 0, 0},
+    {2, 3, 6, 4, 2, 4, 2, 1, 0, 0, 0},
+    {2, 1, 7, 10, 2, 2, 3, 0, 2, 0, 0},
+    {2, 2, 5, 7, 2, 1, 2, 0, 0, 0, 0},
+    {2, 3, 6, 6, 3, 4, 2, 2, 0, 0, 0},
+    {1, 2, 4, 5, 3, 2, 1, 0, 0, 0, 0},
+    /* images s times their col planes, which col2im adds on residue planes (conv.c): offsets
+     * ki − p from −2 to 2, and a stride of 3 */
+    {2, 2, 6, 8, 3, 5, 2, 2, 1, 0, 0},
+    {2, 2, 6, 9, 2, 3, 3, 0, 0, 0, 0},
 };
 
 /* Completes the output size of a Conv2d by PyTorch's formula ⌊(H + 2p − k)/s⌋ + 1. */

@@ -13,9 +13,11 @@
  *                    din = W · dcol,  dW = in · dcolᵀ,  db = Σ dout
  *
  * Output sizes: Conv2d OH = ⌊(H + 2p − k)/s⌋ + 1; ConvTranspose2d OH = (H − 1)·s − 2p + k + op.
- * im2col and col2im run on OpenMP threads (one row of col, or one output plane, per task);
+ * im2col and col2im run on OpenMP threads (one row of col, or one output plane or run of
+ * planes, per task);
  * the products on nn_gemm (oneDNN's sgemm). A layer built on oneDNN (l->dnnl, model.conv = auto or dnnl) is handed
  * to conv_dnnl.c instead. */
+#include "core/simd.h"
 #include "nn/layer.h"
 
 #include <omp.h>
@@ -91,11 +93,11 @@ static void im2col(const float *img, layout li, const geom *g, float *col)
         }
 }
 
-/* img (layout li) = Σ of the col entries that im2col would have read from each pixel, then
- * + bias[c] on channel c's planes when bias is not NULL (as a pass after would, while the plane
- * is in cache). Each (channel, sample) plane is one task, so no two threads add into the same
- * pixel. */
-static void col2im(const float *col, const geom *g, float *img, layout li, const float *bias)
+/* img (layout li) = Σ of the col entries that im2col would have read from each pixel, added in
+ * kk order from 0, then + bias[c] on channel c's planes when bias is not NULL (as a pass after
+ * would, while the plane is in cache). Each (channel, sample) plane is one task, so no two
+ * threads add into the same pixel. The general way; col2im_residues is the fast one. */
+static void col2im_planes(const float *col, const geom *g, float *img, layout li, const float *bias)
 {
     const int64_t N = (int64_t)g->B * g->OH * g->OW, kk2 = (int64_t)g->k * g->k;
 #pragma omp parallel for collapse(2) if (N * g->C * kk2 > CONV_OMP_MIN)
@@ -122,6 +124,127 @@ static void col2im(const float *col, const geom *g, float *img, layout li, const
                 for (int64_t i = 0; i < (int64_t)g->H * g->W; i++)
                     plane[i] += bias[c];
         }
+}
+
+/* Floats of one col2im_residues task's residue planes (on its stack), and the most entries of
+ * its validity masks (k² col rows of OH·OW entries; larger planes have rows long enough for
+ * col2im_planes). */
+#define COL2IM_TASK_FLOATS 8192
+#define COL2IM_MASK_ENTRIES 4096
+
+/* Where kernel offset kk = (ki, kj) sends col's entries, when the image is s times the col
+ * planes (H = OH·s, W = OW·s): entry (oh, ow) lands on pixel (oh·s + ki − p, ow·s + kj − p),
+ * which is pixel (oh + qy, ow + qx) of residue plane (ry, rx), the pixels (y, x) with
+ * y mod s = ry and x mod s = rx; so at flat index oh·OW + ow + shift of that plane. */
+typedef struct residue_map {
+    int plane, shift; /* ry·s + rx; qy·OW + qx */
+} residue_map;
+
+static int floor_div(int a, int s) { return (a - ((a % s) + s) % s) / s; }
+
+static residue_map residue_of(const geom *g, int ki, int kj)
+{
+    const int ay = ki - g->p, ax = kj - g->p;
+    const int qy = floor_div(ay, g->s), qx = floor_div(ax, g->s);
+    residue_map m = {(ay - qy * g->s) * g->s + (ax - qx * g->s), qy * g->OW + qx};
+    return m;
+}
+
+/* The samples one task takes: its s² residue planes, each with a margin of `margin` floats on
+ * both sides (where the entries that land off the image go), fit in COL2IM_TASK_FLOATS; 0 when
+ * one sample's do not, or the image is not s times the col planes, or the masks do not fit. */
+static int col2im_residue_batch(const geom *g, int *margin)
+{
+    const int64_t P = (int64_t)g->OH * g->OW, kk2 = (int64_t)g->k * g->k;
+    if (g->H != g->OH * g->s || g->W != g->OW * g->s || kk2 * P > COL2IM_MASK_ENTRIES)
+        return 0;
+    const int q = (g->p > g->k - 1 - g->p ? g->p : g->k - 1 - g->p) / g->s + 1; /* ≥ |qy|, |qx| */
+    *margin = q * (g->OW + 1);
+    const int64_t per_plane = COL2IM_TASK_FLOATS / ((int64_t)g->s * g->s) - 2 * *margin;
+    const int64_t n = per_plane / P;
+    return n < 1 ? 0 : n > g->B ? g->B : (int)n;
+}
+
+/* col2im for an image s times its col planes, which is every layer whose kernel is twice its
+ * stride (seed 000's): per channel and run of samples, kernel offset by kernel offset, col's
+ * rows are added whole into the residue planes (each in one contiguous run, the entries that
+ * land off the image masked to +0.0, which changes no sum that starts from +0.0), and the
+ * planes are then interleaved into the image. Each pixel receives the same additions in the
+ * same order as col2im_planes gives it (kk order, from 0, then the bias): the same bits. */
+/* dst[i] += src[i] where ok[i], for nb runs of P entries (the masked ones add +0.0). */
+static ANAMO_CLONES void add_where(float *dst, const float *src, const int32_t *ok, int nb, int P)
+{
+    for (int b = 0; b < nb; b++, dst += P, src += P)
+        for (int i = 0; i < P; i++)
+            dst[i] += ok[i] ? src[i] : 0.0f;
+}
+
+/* One image row from its s residue rows (`rows`, `span` apart, n entries each): row[m·s + r] =
+ * rows[r·span + m] + add. */
+static ANAMO_CLONES void interleave_row(float *row, const float *rows, int64_t span, int s, int n,
+                                        float add)
+{
+    if (s == 2) {
+        const float *even = rows, *odd = rows + span;
+        for (int m = 0; m < n; m++) {
+            row[2 * m] = even[m] + add;
+            row[2 * m + 1] = odd[m] + add;
+        }
+        return;
+    }
+    for (int r = 0; r < s; r++)
+        for (int m = 0; m < n; m++)
+            row[m * s + r] = rows[r * span + m] + add;
+}
+
+static void col2im_residues(const float *col, const geom *g, float *img, layout li,
+                            const float *bias, int per_task, int margin)
+{
+    const int s = g->s, k = g->k, P = g->OH * g->OW, kk2 = k * k;
+    const int64_t N = (int64_t)g->B * P;
+    residue_map where[kk2];
+    int32_t valid[kk2 * P]; /* entry i of col row kk lands on the image */
+    for (int kk = 0; kk < kk2; kk++) {
+        const int ki = kk / k, kj = kk % k;
+        where[kk] = residue_of(g, ki, kj);
+        for (int i = 0; i < P; i++) {
+            const int y = i / g->OW * s + ki - g->p, x = i % g->OW * s + kj - g->p;
+            valid[kk * P + i] = y >= 0 && y < g->H && x >= 0 && x < g->W;
+        }
+    }
+    const int tasks = (g->B + per_task - 1) / per_task;
+#pragma omp parallel for collapse(2) if (N * g->C * kk2 > CONV_OMP_MIN)
+    for (int c = 0; c < g->C; c++)
+        for (int t = 0; t < tasks; t++) {
+            const int b0 = t * per_task, nb = g->B - b0 < per_task ? g->B - b0 : per_task;
+            const int64_t span = (int64_t)nb * P + 2 * margin;
+            float planes[COL2IM_TASK_FLOATS];
+            memset(planes, 0, (size_t)(s * s * span) * sizeof *planes);
+            for (int kk = 0; kk < kk2; kk++)
+                add_where(planes + where[kk].plane * span + margin + where[kk].shift,
+                          col + ((int64_t)c * kk2 + kk) * N + (int64_t)b0 * P, valid + kk * P, nb,
+                          P);
+            const float add = bias ? bias[c] : 0.0f;
+            for (int b = 0; b < nb; b++) {
+                float *plane = img + (b0 + b) * li.sb + c * li.sc;
+                for (int y = 0; y < g->H; y++)
+                    interleave_row(plane + (int64_t)y * g->W,
+                                   planes + (y % s) * s * span + margin + (int64_t)b * P +
+                                       (int64_t)(y / s) * g->OW,
+                                   span, s, g->OW, add);
+            }
+        }
+}
+
+/* img = col2im(col) (+ bias): on residue planes where the shapes allow, else plane by plane. */
+static void col2im(const float *col, const geom *g, float *img, layout li, const float *bias)
+{
+    int margin = 0;
+    const int per_task = col2im_residue_batch(g, &margin);
+    if (per_task)
+        col2im_residues(col, g, img, li, bias, per_task, margin);
+    else
+        col2im_planes(col, g, img, li, bias);
 }
 
 /* Adds bias[c] to every element of channel c of a channel-major (C, N) batch. */
