@@ -535,6 +535,10 @@ typedef enum anamo_decoder_norm {
     ANAMO_DECODER_NORM_BALL = 2
 } anamo_decoder_norm;
 
+/* anamo_train_spec.cache_codes: cache where the codes are read more than once (the config's
+ * default, train.cache_codes = auto) */
+#define ANAMO_CACHE_CODES_AUTO 2
+
 typedef struct anamo_train_spec {
     anamo_loss_kind loss;
     float lambda;               /* code penalty λ·(1/B)Σ_b Σ_j n_j·|h_bj| */
@@ -547,10 +551,13 @@ typedef struct anamo_train_spec {
     int64_t jacobian_samples; /* for the per-epoch and final metrics (see anamo_eval_spec) */
     int nphases;
     anamo_phase phases[ANAMO_MAX_PHASES]; /* run in order, cycling, until the budget is spent */
-    double epochs;        /* total budget: epochs·N training samples, over all phases */
-    uint64_t seed;        /* shuffling: epoch e's order is a function of (seed, e) alone */
-    int log_every;        /* iterations per log row */
-    int cache_codes;      /* decoder phases reuse the codes computed at the phase's start */
+    double epochs; /* total budget: epochs·N training samples, over all phases */
+    uint64_t seed; /* shuffling: epoch e's order is a function of (seed, e) alone */
+    int log_every; /* iterations per log row */
+    /* 1: a decoder phase computes the training set's codes at its start and reuses them; 0: it
+     * computes each batch's; ANAMO_CACHE_CODES_AUTO: 1 only where some decoder phase reads a
+     * row's codes more than once before the encoder changes (see anamo_trainer_create) */
+    int cache_codes;
     int eval_every_epoch; /* evaluate the test set after each epoch */
     /* With a validation set (anamo_trainer_set_validation): stop when its loss has not improved
      * on its best for this many epochs (0: never). The plateau schedule monitors it too. */

@@ -114,11 +114,78 @@ static void test_every_kind_has_an_entry(void **state)
     assert_non_null(strstr(err.msg, "phase 'odd'"));
 }
 
+/* train.cache_codes = auto keeps a code cache only where a decoder phase reads a row's codes
+ * more than once before the encoder changes (trainer.c's codes_read_twice); true and false are
+ * kept as they are. Each case: a cycle of phases (kind, epochs, iterations, backtracking), the
+ * setting, and whether the trainer holds a cache. */
+typedef struct cache_case {
+    const char *what;
+    int nphases;
+    anamo_phase_kind kind[2];
+    double epochs[2];
+    int64_t iterations; /* of the first phase; 0: its epochs */
+    int backtrack;      /* the first phase's step rule */
+    int setting, cached;
+} cache_case;
+
+static int holds_cache(const cache_case *c)
+{
+    anamo_dataset ds = small_set();
+    anamo_model *m = small_model();
+    anamo_train_spec s = {.loss = ANAMO_LOSS_MSE,
+                          .epochs = 1,
+                          .seed = 1,
+                          .cache_codes = c->setting,
+                          .nphases = c->nphases};
+    for (int i = 0; i < c->nphases; i++)
+        s.phases[i] = anamo_phase_default(i ? "p1" : "p0", c->kind[i], ANAMO_OPT_SGD, 0.1f, 2,
+                                          c->epochs[i]);
+    s.phases[0].iterations = c->iterations;
+    if (c->backtrack)
+        s.phases[0].opt.step_rule = ANAMO_STEP_BACKTRACK;
+    anamo_trainer *t = NULL;
+    anamo_err err = {0};
+    if (anamo_trainer_create(m, &s, &ds, NULL, &t, &err) != ANAMO_OK)
+        fail_msg("%s: anamo_trainer_create: %s", c->what, err.msg);
+    const int cached = t->codes.span != NULL;
+    assert_int_equal(t->spec.cache_codes,
+                     c->setting == ANAMO_CACHE_CODES_AUTO ? cached : c->setting);
+    anamo_trainer_free(t);
+    anamo_model_free(m);
+    return cached;
+}
+
+static void test_cache_codes_auto(void **state)
+{
+    (void)state;
+    const anamo_phase_kind D_ = ANAMO_PHASE_DECODER, E_ = ANAMO_PHASE_ENCODER;
+    const int AUTO = ANAMO_CACHE_CODES_AUTO;
+    const cache_case cases[] = {
+        {"NAM, one epoch a phase", 2, {D_, E_}, {1, 1}, 0, 0, AUTO, 0},
+        {"NAM, half an epoch a decoder phase", 2, {D_, E_}, {0.5, 1}, 0, 0, AUTO, 0},
+        {"NAM, two epochs a decoder phase", 2, {D_, E_}, {2, 1}, 0, 0, AUTO, 1},
+        {"NAM, 5 steps of 2 rows over 8", 2, {D_, E_}, {1, 1}, 5, 0, AUTO, 1},
+        {"NAM, 4 steps of 2 rows over 8", 2, {D_, E_}, {1, 1}, 4, 0, AUTO, 0},
+        {"NAM, backtracking on the decoder", 2, {D_, E_}, {1, 1}, 0, 1, AUTO, 1},
+        {"two decoder phases in a row", 2, {D_, D_}, {1, 1}, 0, 0, AUTO, 1},
+        {"the decoder alone", 1, {D_}, {1}, 0, 0, AUTO, 1},
+        {"joint", 1, {ANAMO_PHASE_JOINT}, {1}, 0, 0, AUTO, 0},
+        {"NAM, one epoch a phase, cache asked for", 2, {D_, E_}, {1, 1}, 0, 0, 1, 1},
+        {"NAM, two epochs a decoder phase, no cache", 2, {D_, E_}, {2, 1}, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (holds_cache(&cases[i]) != cases[i].cached)
+            fail_msg("%s: %s", cases[i].what,
+                     cases[i].cached ? "no code cache, where one saves encoder passes"
+                                     : "a code cache, where none is needed");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_function_restart_only_in_anamo),
         cmocka_unit_test(test_every_kind_has_an_entry),
+        cmocka_unit_test(test_cache_codes_auto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,7 +109,7 @@ static const key_spec KEYS[] = {
     {"train", "seed", V_INT, "0", "shuffling seed", 0, BIG},
     {"train", "log_every", V_INT, "50", "iterations per metrics row", 1, BIG},
     {"train", "threads", V_INT, "0", "OpenMP threads, 0 = default", 0, 1024},
-    {"train", "cache_codes", V_BOOL, "true", "true|false", 0, 0},
+    {"train", "cache_codes", V_ENUM, "auto", "auto|true|false", 0, 0},
     {"train", "decoder_norm", V_ENUM, "none", NAMES(ANAMO_ENUM_DECODER_NORM)},
     {"train", "resample_every", V_INT, "0", "steps between dead-unit resamplings, 0 = off", 0, BIG},
     {"train", "resample_window", V_INT, NULL,

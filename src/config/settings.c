@@ -208,7 +208,9 @@ int config_settings(const anamo_config *c, run_settings *s, anamo_err *err)
     t->epochs = num(c, "train", "epochs");
     t->seed = (uint64_t)num(c, "train", "seed");
     t->log_every = (int)num(c, "train", "log_every");
-    t->cache_codes = flag(c, "train", "cache_codes");
+    const char *cache = config_get(c, "train", "cache_codes");
+    t->cache_codes = !cache || !strcmp(cache, "auto") ? ANAMO_CACHE_CODES_AUTO
+                                                      : !strcmp(cache, "true");
     t->eval_every_epoch = flag(c, "train", "eval_every_epoch");
     t->early_stopping = (int)num(c, "train", "early_stopping");
     t->flop_budget = num(c, "train", "flop_budget");
