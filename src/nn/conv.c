@@ -165,12 +165,6 @@ static int col2im_residue_batch(const geom *g, int *margin)
     return n < 1 ? 0 : n > g->B ? g->B : (int)n;
 }
 
-/* col2im for an image s times its col planes, which is every layer whose kernel is twice its
- * stride (seed 000's): per channel and run of samples, kernel offset by kernel offset, col's
- * rows are added whole into the residue planes (each in one contiguous run, the entries that
- * land off the image masked to +0.0, which changes no sum that starts from +0.0), and the
- * planes are then interleaved into the image. Each pixel receives the same additions in the
- * same order as col2im_planes gives it (kk order, from 0, then the bias): the same bits. */
 /* dst[i] += src[i] where ok[i], for nb runs of P entries (the masked ones add +0.0). */
 static ANAMO_CLONES void add_where(float *dst, const float *src, const int32_t *ok, int nb, int P)
 {
@@ -197,6 +191,12 @@ static ANAMO_CLONES void interleave_row(float *row, const float *rows, int64_t s
             row[m * s + r] = rows[r * span + m] + add;
 }
 
+/* col2im for an image s times its col planes, which is every layer whose kernel is twice its
+ * stride (seed 000's): per channel and run of samples, kernel offset by kernel offset, col's
+ * rows are added whole into the residue planes (each in one contiguous run, the entries that
+ * land off the image masked to +0.0, which changes no sum that starts from +0.0), and the
+ * planes are then interleaved into the image. Each pixel receives the same additions in the
+ * same order as col2im_planes gives it (kk order, from 0, then the bias): the same bits. */
 static void col2im_residues(const float *col, const geom *g, float *img, layout li,
                             const float *bias, int per_task, int margin)
 {
