@@ -49,7 +49,7 @@ static int check_spec(anamo_trainer *t, anamo_err *err)
  * backtracking (each trial point looks its batch's codes up again), or one whose next phase in
  * the cycle reads the codes too. Only then does a code cache save encoder passes; at one pass
  * a phase computes every row's codes once either way, and the cache would only hold them
- * (N × code floats; the dense main job's peak 94 MiB against 83 without it). */
+ * (N × code floats; the dense main job's NAM arm peaked at 94 MiB with it, 83 without). */
 static int codes_read_twice(const anamo_trainer *t)
 {
     const anamo_train_spec *s = &t->spec;
