@@ -207,9 +207,12 @@ static void col2im_residues(const float *col, const geom *g, float *img, layout 
     for (int kk = 0; kk < kk2; kk++) {
         const int ki = kk / k, kj = kk % k;
         where[kk] = residue_of(g, ki, kj);
-        for (int i = 0; i < P; i++) {
-            const int y = i / g->OW * s + ki - g->p, x = i % g->OW * s + kj - g->p;
-            valid[kk * P + i] = y >= 0 && y < g->H && x >= 0 && x < g->W;
+        int lo, hi; /* the columns ow that land inside: [lo, hi) */
+        valid_range(g, kj, &lo, &hi);
+        for (int oh = 0; oh < g->OH; oh++) {
+            const int y = oh * s + ki - g->p, row_in = y >= 0 && y < g->H;
+            for (int ow = 0; ow < g->OW; ow++)
+                valid[kk * P + oh * g->OW + ow] = row_in && ow >= lo && ow < hi;
         }
     }
     const int tasks = (g->B + per_task - 1) / per_task;
