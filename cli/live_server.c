@@ -15,11 +15,17 @@
  * status; a client that sends nothing within LIVE_PEEK_MS is closed with nothing sent.
  *
  * The mailbox: the trainer swaps snapshots in with atomic_exchange; requests take it out with
- * atomic_exchange(NULL) under srv->lock, which only this server's thread takes. */
+ * atomic_exchange(NULL) under srv->lock, which only this server's thread takes.
+ *
+ * libmicrohttpd is opened with dlopen when a server starts, not linked: a run without --live
+ * never maps it, nor the TLS libraries it needs (gnutls, nettle, gmp, p11-kit, …: 2.3 MiB of
+ * a training run's resident memory). Its functions are called through srv->mhd, typed from
+ * <microhttpd.h> itself. */
 #include "live.h"
 #include "live_page.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <poll.h>
@@ -38,7 +44,30 @@
 #define LIVE_PEEK_MS 2000  /* a new connection's first bytes must come within this */
 #define LIVE_METHOD_MAX 16 /* the longest method the gate waits for ("OPTIONS", …) */
 
+#ifndef ANAMO_MHD_SONAME
+#define ANAMO_MHD_SONAME "libmicrohttpd.so.12" /* the soname since 0.9.x; CMake may set another */
+#endif
+
+/* The libmicrohttpd functions the server calls, each typed as <microhttpd.h> declares it. */
+#define MHD_FUNCTIONS(X)           \
+    X(start_daemon)                \
+    X(stop_daemon)                 \
+    X(add_connection)              \
+    X(lookup_connection_value)     \
+    X(create_response_from_buffer) \
+    X(add_response_header)         \
+    X(queue_response)              \
+    X(destroy_response)
+
+typedef struct mhd_calls {
+    void *lib; /* dlopen's handle, or NULL */
+#define MHD_FIELD(name) __typeof__(MHD_##name) *name;
+    MHD_FUNCTIONS(MHD_FIELD)
+#undef MHD_FIELD
+} mhd_calls;
+
 struct live_server {
+    mhd_calls mhd;
     struct MHD_Daemon *daemon;
     _Atomic(live_snapshot *) mailbox; /* the newest snapshot not yet taken, or NULL */
     pthread_mutex_t lock;             /* guards current; the trainer never takes it */
@@ -58,6 +87,37 @@ void live_snapshot_free(live_snapshot *s)
     free(s->recon_png);
     free(s->weights_png);
     free(s);
+}
+
+/* ---- libmicrohttpd, opened when a server starts -------------------------------------------- */
+
+static int bind_function(void *lib, const char *name, void *slot, anamo_err *err)
+{
+    void *sym = dlsym(lib, name);
+    if (!sym)
+        return anamo_err_set(err, ANAMO_ERR_IO, "--live: %s has no %s (%s)", ANAMO_MHD_SONAME, name,
+                             dlerror());
+    memcpy(slot, &sym, sizeof sym); /* POSIX: a function's address as dlsym gives it */
+    return ANAMO_OK;
+}
+
+static int mhd_open(mhd_calls *mhd, anamo_err *err)
+{
+    mhd->lib = dlopen(ANAMO_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!mhd->lib)
+        return anamo_err_set(err, ANAMO_ERR_IO,
+                             "--live: cannot load libmicrohttpd (%s); it comes with Debian's "
+                             "libmicrohttpd12 (scripts/install-deps.sh installs it)",
+                             dlerror());
+    int rc = ANAMO_OK;
+#define MHD_BIND(name)                                                                      \
+    if (rc == ANAMO_OK) {                                                                   \
+        _Static_assert(sizeof mhd->name == sizeof(void *), "function pointers as dlsym's"); \
+        rc = bind_function(mhd->lib, "MHD_" #name, &mhd->name, err);                        \
+    }
+    MHD_FUNCTIONS(MHD_BIND)
+#undef MHD_BIND
+    return rc;
 }
 
 int live_parse_address(const char *text, struct sockaddr_in *out, anamo_err *err)
@@ -94,26 +154,28 @@ int live_parse_address(const char *text, struct sockaddr_in *out, anamo_err *err
 
 /* ---- answering ---------------------------------------------------------------------------- */
 
-static enum MHD_Result send_bytes(struct MHD_Connection *conn, unsigned status, const void *data,
-                                  size_t len, const char *type, enum MHD_ResponseMemoryMode mode)
+static enum MHD_Result send_bytes(const mhd_calls *mhd, struct MHD_Connection *conn,
+                                  unsigned status, const void *data, size_t len, const char *type,
+                                  enum MHD_ResponseMemoryMode mode)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, mode);
+    struct MHD_Response *r = mhd->create_response_from_buffer(len, (void *)data, mode);
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Content-Security-Policy",
-                            "default-src 'none'; script-src 'unsafe-inline'; style-src "
-                            "'unsafe-inline'; img-src 'self'; connect-src 'self'");
-    enum MHD_Result ok = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
+    mhd->add_response_header(r, "Content-Type", type);
+    mhd->add_response_header(r, "Cache-Control", "no-store");
+    mhd->add_response_header(r, "X-Content-Type-Options", "nosniff");
+    mhd->add_response_header(r, "Content-Security-Policy",
+                             "default-src 'none'; script-src 'unsafe-inline'; style-src "
+                             "'unsafe-inline'; img-src 'self'; connect-src 'self'");
+    enum MHD_Result ok = mhd->queue_response(conn, status, r);
+    mhd->destroy_response(r);
     return ok;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *msg)
+static enum MHD_Result send_error(const mhd_calls *mhd, struct MHD_Connection *conn,
+                                  unsigned status, const char *msg)
 {
-    return send_bytes(conn, status, msg, strlen(msg), "text/plain; charset=utf-8",
+    return send_bytes(mhd, conn, status, msg, strlen(msg), "text/plain; charset=utf-8",
                       MHD_RESPMEM_PERSISTENT);
 }
 
@@ -151,9 +213,9 @@ static enum MHD_Result send_part(live_server *srv, struct MHD_Connection *conn, 
                        : part == 1 ? (const void *)s->recon_png
                                    : (const void *)s->weights_png;
     size_t len = !s ? 0 : part == 0 ? s->json_len : part == 1 ? s->recon_len : s->weights_len;
-    enum MHD_Result ok = data ? send_bytes(conn, MHD_HTTP_OK, data, len, TYPES[part],
+    enum MHD_Result ok = data ? send_bytes(&srv->mhd, conn, MHD_HTTP_OK, data, len, TYPES[part],
                                            MHD_RESPMEM_MUST_COPY)
-                              : send_error(conn, MHD_HTTP_NOT_FOUND, "not drawn yet\n");
+                              : send_error(&srv->mhd, conn, MHD_HTTP_NOT_FOUND, "not drawn yet\n");
     pthread_mutex_unlock(&srv->lock);
     return ok;
 }
@@ -163,22 +225,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **req_cls)
 {
     live_server *srv = cls;
+    const mhd_calls *mhd = &srv->mhd;
     (void)version, (void)upload_data, (void)req_cls;
     if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-        return send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
+        return send_error(mhd, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET\n");
     if (*upload_data_size) /* a GET with a body */
-        return send_error(conn, MHD_HTTP_BAD_REQUEST, "no body\n");
+        return send_error(mhd, conn, MHD_HTTP_BAD_REQUEST, "no body\n");
     if (srv->loopback &&
-        !host_is_loopback(srv, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
-        return send_error(conn, MHD_HTTP_MISDIRECTED_REQUEST, "wrong host\n");
+        !host_is_loopback(srv, mhd->lookup_connection_value(conn, MHD_HEADER_KIND, "Host")))
+        return send_error(mhd, conn, MHD_HTTP_MISDIRECTED_REQUEST, "wrong host\n");
     if (!strcmp(url, "/"))
-        return send_bytes(conn, MHD_HTTP_OK, LIVE_PAGE, sizeof LIVE_PAGE - 1,
+        return send_bytes(mhd, conn, MHD_HTTP_OK, LIVE_PAGE, sizeof LIVE_PAGE - 1,
                           "text/html; charset=utf-8", MHD_RESPMEM_PERSISTENT);
     static const char *const PARTS[] = {"/snapshot.json", "/recon.png", "/weights.png"};
     for (int i = 0; i < 3; i++)
         if (!strcmp(url, PARTS[i]))
             return send_part(srv, conn, i);
-    return send_error(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    return send_error(mhd, conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
 /* The path as it came: no endpoint has an escape in its name, so an escaped path ("%2e%2e",
@@ -238,8 +301,8 @@ static void *gate_main(void *arg)
             return NULL;
         int verdict = peek_request_start(fd);
         if (verdict == 1) {
-            MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&peer, len); /* MHD closes
-                                                                                  it on failure */
+            /* libmicrohttpd closes fd if it cannot take it */
+            srv->mhd.add_connection(srv->daemon, fd, (struct sockaddr *)&peer, len);
             continue;
         }
         if (verdict == 0)
@@ -281,6 +344,11 @@ int live_server_start(const struct sockaddr_in *addr, live_server **out, char *u
     pthread_mutex_init(&srv->lock, NULL);
     srv->listen_fd = -1;
     srv->loopback = (ntohl(addr->sin_addr.s_addr) >> 24) == 127;
+    int rc = mhd_open(&srv->mhd, err);
+    if (rc) {
+        live_server_stop(srv);
+        return rc;
+    }
     if (gate_listen(srv, addr)) {
         live_server_stop(srv);
         return anamo_err_set(err, ANAMO_ERR_IO,
@@ -288,7 +356,7 @@ int live_server_start(const struct sockaddr_in *addr, live_server **out, char *u
                              "an address of this machine)",
                              host, (unsigned)ntohs(addr->sin_port));
     }
-    srv->daemon = MHD_start_daemon(
+    srv->daemon = srv->mhd.start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC, 0,
         NULL, NULL, on_request, srv, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)LIVE_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned)LIVE_CONNECTIONS,
@@ -323,7 +391,9 @@ void live_server_stop(live_server *srv)
     if (srv->listen_fd >= 0)
         close(srv->listen_fd);
     if (srv->daemon)
-        MHD_stop_daemon(srv->daemon); /* joins its thread, closes every connection */
+        srv->mhd.stop_daemon(srv->daemon); /* joins its thread, closes every connection */
+    if (srv->mhd.lib)
+        dlclose(srv->mhd.lib);
     live_snapshot_free(atomic_exchange(&srv->mailbox, NULL));
     live_snapshot_free(srv->current);
     pthread_mutex_destroy(&srv->lock);

@@ -296,6 +296,39 @@ static void test_bad_addresses(void **state)
     assert_false(exists(run)); /* nothing written */
 }
 
+/* ---- 4. libmicrohttpd is loaded for --live only -------------------------------------------- */
+
+/* The loader's own account (LD_DEBUG=files, on stderr) of what one run maps. */
+static cli_result run_telling_files(const fixture *fx, const char *const *args)
+{
+    setenv("LD_DEBUG", "files", 1);
+    cli_result r = run_cli(fx->bin, fx->dir, args, 120.0);
+    unsetenv("LD_DEBUG");
+    return r;
+}
+
+static void test_http_library_for_live_only(void **state)
+{
+    fixture *fx = *state;
+    char plain[LIVE_PATH_CAP], live[LIVE_PATH_CAP];
+    in_dir(fx, "files-plain", plain);
+    in_dir(fx, "files-live", live);
+    const char *plain_args[] = {"train", fx->config, "-o", plain, NULL};
+    cli_result r = run_telling_files(fx, plain_args);
+    assert_int_equal(r.code, 0);
+    assert_non_null(strstr(r.err, "file=libdnnl")); /* the account is there */
+    if (strstr(r.err, "libmicrohttpd") || strstr(r.err, "libgnutls"))
+        fail_msg("a run without --live loaded the HTTP libraries; stderr:\n%s", r.err);
+    cli_free(&r);
+    const char *live_args[] = {"train", fx->config, "-o", live, "--live", "0", NULL};
+    r = run_telling_files(fx, live_args);
+    assert_int_equal(r.code, 0);
+    const char *mhd = strstr(r.err, "file=libmicrohttpd");
+    if (!mhd || !strstr(mhd, "dynamically loaded"))
+        fail_msg("--live did not dlopen libmicrohttpd; stderr:\n%s", r.err);
+    cli_free(&r);
+}
+
 /* ---- setup -------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -332,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_bad_requests_while_training),
         cmocka_unit_test(test_same_checkpoint_without_live),
         cmocka_unit_test(test_bad_addresses),
+        cmocka_unit_test(test_http_library_for_live_only),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
