@@ -380,7 +380,7 @@ typedef struct anamo_pca {
                             per element of any rank-k affine reconstruction of the set */
 } anamo_pca;
 
-/* Fits the top-k principal subspace of ds (1 <= k <= dim) through LAPACKE. */
+/* Fits the top-k principal subspace of ds (1 <= k <= dim) through LAPACK (dsyevd). */
 int anamo_pca_fit(const anamo_dataset *ds, int64_t k, anamo_pca *out, anamo_err *err);
 void anamo_pca_free(anamo_pca *p);
 /* Mean squared error per element of x ≈ μ + P Pᵀ (x − μ) over ds. */

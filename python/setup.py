@@ -21,8 +21,10 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 # the libraries libanamo.a calls into, as the root CMakeLists.txt finds them
-PKG_CONFIG_MODULES = ["openblas", "lapacke", "libcjson", "zlib", "inih", "stb"]
-EXTRA_LIBS = ["-ldnnl", "-lgomp", "-lm"]
+PKG_CONFIG_MODULES = ["openblas", "libcjson", "zlib", "inih", "stb"]
+# OpenBLAS's archive holds its LAPACK, compiled Fortran: it calls the gfortran runtime, by its
+# soname (libopenblas0 installs libgfortran5; the unversioned libgfortran.so is a compiler's)
+EXTRA_LIBS = ["-ldnnl", "-lgomp", "-l:libgfortran.so.5", "-lm"]
 
 
 def version():

@@ -8,7 +8,7 @@
 # Run as root (CI and the fresh-Debian check are root); uses sudo otherwise.
 set -eu
 PACKAGES="build-essential cmake pkg-config git ca-certificates curl
-  libopenblas-openmp-dev liblapacke-dev libdnnl-dev zlib1g-dev
+  libopenblas-openmp-dev libdnnl-dev zlib1g-dev
   libinih-dev libcjson-dev libstb-dev libcmocka-dev gnuplot-nox
   libmicrohttpd-dev chromium clang-format libopenmpi-dev openmpi-bin
   python3-dev python3-numpy python3-pytest python3-setuptools python3-pip python3-venv

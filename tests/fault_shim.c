@@ -29,7 +29,8 @@
  * an assert, abort; oneDNN: an uncaught std::bad_alloc outside primitive creation), a policy
  * anamo cannot change from outside them.
  * Everything else the program's main thread allocates is: anamo's own calls, and the C
- * library's, cJSON's, inih's, zlib's and LAPACKE's on its behalf.
+ * library's, cJSON's, inih's, zlib's on its behalf, and the
+ * work arrays src/core/lapack.c allocates for OpenBLAS's LAPACK.
  *
  * Under AddressSanitizer the shim must come before libasan in the preload list (its malloc
  * wraps ASan's, found with dlsym(RTLD_NEXT)), which needs ASAN_OPTIONS=verify_asan_link_order=0. */

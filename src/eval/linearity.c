@@ -6,12 +6,12 @@
  * data are those of the fit with c₀, and c₀ = t̄ − Σ_k c_k m_k). Columns whose values are all
  * equal carry nothing once centered and are left out (dead code units are common). With one
  * column left, R² is the squared Pearson correlation S_xy² / (S_xx S_yy), computed as such;
- * with more, the centered system is solved by LAPACKE_dgelsd (SVD, so collinear codes are fine:
+ * with more, the centered system is solved by LAPACK's dgelsd (SVD, so collinear codes are fine:
  * a rank-deficient fit is still the least-squares one). A constant target, or codes with no
  * non-constant column, give R² = 0. */
 #include "core/err.h"
+#include "core/lapack.h"
 
-#include <lapacke.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -105,15 +105,14 @@ static int r2_least_squares(const fit_input *in, double *r2, anamo_err *err)
             a[i * p + j] = centered_code(in, i, j);
         b[i] = in->target[i] - in->target_mean;
     }
-    lapack_int rank = 0;
-    lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, (lapack_int)n, (lapack_int)p, 1, a,
-                                     (lapack_int)p, b, 1, sv, LINEARITY_RCOND, &rank);
+    int rank = 0;
+    int info = lapack_dgelsd_rows((int)n, (int)p, a, b, sv, LINEARITY_RCOND, &rank);
     int rc = ANAMO_OK;
-    if (info == LAPACK_WORK_MEMORY_ERROR)
-        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "latent linearity: LAPACKE_dgelsd has no memory");
+    if (info == LAPACK_NO_MEMORY)
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "latent linearity: dgelsd has no memory");
     else if (info != 0)
         rc = anamo_err_set(err, ANAMO_ERR_ARG,
-                           "latent linearity: LAPACKE_dgelsd failed (info %d) "
+                           "latent linearity: dgelsd failed (info %d) "
                            "on %lld samples of %lld varying codes",
                            (int)info, (long long)n, (long long)p);
     double ss_res = 0.0, ss_tot = 0.0;

@@ -3,7 +3,7 @@
  *
  * Fit. Over the N samples x_n of a dataset (in the model's raw scale: bytes / 255), in double:
  *     μ = (1/N) Σ x_n,   C = (1/N) Σ (x_n − μ)(x_n − μ)ᵀ,
- * C accumulated by dsyrk over chunks of centered rows, then C = V Λ Vᵀ by LAPACKE_dsyevd.
+ * C accumulated by dsyrk over chunks of centered rows, then C = V Λ Vᵀ by LAPACK's dsyevd.
  * variances = λ_1 ≥ … ≥ λ_dim (tiny negative rounding clamped to 0); components = the top-k
  * eigenvectors v_1 … v_k as the rows of P (k × dim), each signed so that its entry of largest
  * magnitude is positive (a reproducible choice; eigenvectors are defined up to sign).
@@ -27,12 +27,12 @@
  * the principal subspace it leaves unmatched are reported as π/2. In double, acos near σ = 1
  * is accurate to about sqrt(2·1e-16) ≈ 1.5e-8 rad. */
 #include "core/err.h"
+#include "core/lapack.h"
 #include "data/data.h"
 #include "nn/model.h"
 
 #include <cblas.h>
 #include <float.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +41,7 @@
  * of doubles, enough for dsyrk to run at full speed. */
 #define PCA_CHUNK_ROWS 1024
 /* Largest dimension fitted: the covariance is dim² doubles (2 GiB here) and dsyevd's work
- * space, 2·dim² more, must fit in a 32-bit lapack_int. */
+ * space, 2·dim² more, must fit in LAPACK's 32-bit int. */
 #define PCA_MAX_DIM 16384
 
 /* ---- fit --------------------------------------------------------------------------------- */
@@ -154,17 +154,16 @@ static int eigen_top_k(double *cov, int64_t dim, int64_t k, anamo_pca *out, anam
     if (!w)
         return anamo_err_set(err, ANAMO_ERR_NOMEM, "pca: cannot allocate %lld eigenvalues",
                              (long long)dim);
-    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)dim, cov,
-                                     (lapack_int)dim, w);
+    int info = lapack_dsyevd_cols((int)dim, cov, w);
     if (info != 0) {
         anamo_free(w);
-        if (info == LAPACK_WORK_MEMORY_ERROR)
+        if (info == LAPACK_NO_MEMORY)
             return anamo_err_set(err, ANAMO_ERR_NOMEM,
-                                 "pca: LAPACKE_dsyevd has no memory for a "
+                                 "pca: dsyevd has no memory for a "
                                  "%lld × %lld covariance",
                                  (long long)dim, (long long)dim);
         return anamo_err_set(err, ANAMO_ERR_ARG,
-                             "pca: LAPACKE_dsyevd failed (info %d) on a %lld "
+                             "pca: dsyevd failed (info %d) on a %lld "
                              "× %lld covariance",
                              (int)info, (long long)dim, (long long)dim);
     }
@@ -388,21 +387,23 @@ static int all_finite(const double *L, int64_t dim, int64_t k, anamo_err *err)
  * decreasing singular value; *rank = how many of them span L's columns (see the header). */
 static int column_basis(double *L, int64_t dim, int64_t k, int64_t *rank, anamo_err *err)
 {
-    double *s = anamo_alloc((size_t)k * sizeof *s), *superb = anamo_alloc((size_t)k * sizeof *s);
+    double *s = anamo_alloc((size_t)k * sizeof *s);
     double *u = anamo_alloc((size_t)(dim * k) * sizeof *u);
-    if (!s || !superb || !u) {
-        anamo_free(s), anamo_free(superb), anamo_free(u);
+    if (!s || !u) {
+        anamo_free(s), anamo_free(u);
         return anamo_err_set(err, ANAMO_ERR_NOMEM,
                              "principal angles: cannot allocate the SVD of a "
                              "%lld × %lld decoder",
                              (long long)dim, (long long)k);
     }
-    lapack_int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'S', 'N', (lapack_int)dim, (lapack_int)k, L,
-                                     (lapack_int)k, s, u, (lapack_int)k, NULL, 1, superb);
-    int rc = ANAMO_OK;
-    if (info != 0)
+    int info = lapack_dgesvd_rows((int)dim, (int)k, L, s, u), rc = ANAMO_OK;
+    if (info == LAPACK_NO_MEMORY)
+        rc = anamo_err_set(err, ANAMO_ERR_NOMEM,
+                           "principal angles: dgesvd has no memory for the %lld × %lld decoder",
+                           (long long)dim, (long long)k);
+    else if (info != 0)
         rc = anamo_err_set(err, ANAMO_ERR_ARG,
-                           "principal angles: LAPACKE_dgesvd failed (info %d) "
+                           "principal angles: dgesvd failed (info %d) "
                            "on the %lld × %lld decoder",
                            (int)info, (long long)dim, (long long)k);
     const double tol = s[0] * (double)(dim > k ? dim : k) * FLT_EPSILON;
@@ -411,7 +412,7 @@ static int column_basis(double *L, int64_t dim, int64_t k, int64_t *rank, anamo_
         ++*rank;
     if (!rc)
         memcpy(L, u, (size_t)(dim * k) * sizeof *u);
-    anamo_free(s), anamo_free(superb), anamo_free(u);
+    anamo_free(s), anamo_free(u);
     return rc;
 }
 
@@ -420,22 +421,22 @@ static int cosines(const anamo_pca *p, const double *Q, int64_t r, double *cos_o
 {
     const int64_t dim = p->dim, k = p->k;
     double *M = anamo_alloc((size_t)(r * k) * sizeof *M);
-    double *superb = anamo_alloc((size_t)k * sizeof *superb);
-    if (!M || !superb) {
-        anamo_free(M), anamo_free(superb);
+    if (!M)
         return anamo_err_set(err, ANAMO_ERR_NOMEM,
-                             "principal angles: cannot allocate a %lld × %lld "
-                             "matrix",
-                             (long long)r, (long long)k);
-    }
+                             "principal angles: cannot allocate a %lld × %lld matrix", (long long)r,
+                             (long long)k);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)r, (int)k, (int)dim, 1.0, Q, (int)k,
                 p->components, (int)dim, 0.0, M, (int)k);
-    lapack_int info = LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', (lapack_int)r, (lapack_int)k, M,
-                                     (lapack_int)k, cos_out, NULL, 1, NULL, 1, superb);
-    anamo_free(M), anamo_free(superb);
+    int info = lapack_dgesvd_rows((int)r, (int)k, M, cos_out, NULL);
+    anamo_free(M);
+    if (info == LAPACK_NO_MEMORY)
+        return anamo_err_set(err, ANAMO_ERR_NOMEM,
+                             "principal angles: dgesvd has no memory for the %lld × %lld cosine "
+                             "matrix",
+                             (long long)r, (long long)k);
     if (info != 0)
         return anamo_err_set(err, ANAMO_ERR_ARG,
-                             "principal angles: LAPACKE_dgesvd failed (info %d) "
+                             "principal angles: dgesvd failed (info %d) "
                              "on the %lld × %lld cosine matrix",
                              (int)info, (long long)r, (long long)k);
     return ANAMO_OK;

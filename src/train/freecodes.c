@@ -10,7 +10,7 @@
  *   3. The encoder is fitted to h:
  *        least squares, for an encoder "linear m, A" with A in {step, step_ste, sigmoid}: the
  *        affine map minimizing ‖[X 1]·W̃ − (2h − 1)‖² + ρ‖W̃‖² (ρ = 1e-3·mean diag of AᵀA, so
- *        constant pixels do not make it singular), solved by Cholesky (LAPACKE_sposv); its
+ *        constant pixels do not make it singular), solved by Cholesky (LAPACK's sposv); its
  *        sign predicts the bit, and A ≥ 0.5 exactly when the affine part is > 0 (≥ 0, sigmoid);
  *        bce, for any encoder ending in sigmoid: Adam at fit_lr for fit_epochs epochs on the
  *        binary cross-entropy between E(x) and h.
@@ -18,11 +18,11 @@
  *      iterations per mini-batch on the codes [E(x) ≥ 0.5] of the fitted encoder.
  * Evaluation then uses the codes [E(x) ≥ 0.5] (model.binary_codes). */
 #include "core/err.h"
+#include "core/lapack.h"
 #include "data/data.h"
 #include "loss/loss.h"
 #include "train/scheme.h"
 
-#include <lapacke.h>
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -177,9 +177,10 @@ static int fit_least_squares(anamo_trainer *t, const float *h, anamo_err *err)
         const float ridge = (float)(LS_RIDGE * trace / (double)K) + 1e-6f;
         for (int64_t i = 0; i < K; i++)
             ata[i * K + i] += ridge;
-        lapack_int info = LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)K, (lapack_int)code_dim,
-                                        ata, (lapack_int)K, att, (lapack_int)code_dim);
-        if (info != 0)
+        int info = lapack_sposv_rows((int)K, (int)code_dim, ata, att);
+        if (info == LAPACK_NO_MEMORY)
+            rc = anamo_err_set(err, ANAMO_ERR_NOMEM, "least squares: out of memory");
+        else if (info != 0)
             rc = anamo_err_set(err, ANAMO_ERR_ARG, "least squares: Cholesky failed (info %d)",
                                (int)info);
     }
