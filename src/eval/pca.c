@@ -145,6 +145,17 @@ static void fix_sign(double *v, int64_t dim)
             v[j] = -v[j];
 }
 
+/* The error for LAPACK's info (not 0) from routine on the rows × cols matrix named what. */
+static int lapack_failed(anamo_err *err, int info, const char *context, const char *routine,
+                         int64_t rows, int64_t cols, const char *what)
+{
+    if (info == LAPACK_NO_MEMORY)
+        return anamo_err_set(err, ANAMO_ERR_NOMEM, "%s: %s has no memory for the %lld × %lld %s",
+                             context, routine, (long long)rows, (long long)cols, what);
+    return anamo_err_set(err, ANAMO_ERR_ARG, "%s: %s failed (info %d) on the %lld × %lld %s",
+                         context, routine, info, (long long)rows, (long long)cols, what);
+}
+
 /* C = V Λ Vᵀ; fills out->variances (decreasing) and out->components (top k, as rows).
  * The row-major upper triangle is the column-major lower one, and column-major eigenvectors
  * come back as contiguous rows: eigenvector i (ascending order) is cov[i·dim ..]. */
@@ -157,15 +168,7 @@ static int eigen_top_k(double *cov, int64_t dim, int64_t k, anamo_pca *out, anam
     int info = lapack_dsyevd_cols((int)dim, cov, w);
     if (info != 0) {
         anamo_free(w);
-        if (info == LAPACK_NO_MEMORY)
-            return anamo_err_set(err, ANAMO_ERR_NOMEM,
-                                 "pca: dsyevd has no memory for a "
-                                 "%lld × %lld covariance",
-                                 (long long)dim, (long long)dim);
-        return anamo_err_set(err, ANAMO_ERR_ARG,
-                             "pca: dsyevd failed (info %d) on a %lld "
-                             "× %lld covariance",
-                             (int)info, (long long)dim, (long long)dim);
+        return lapack_failed(err, info, "pca", "dsyevd", dim, dim, "covariance");
     }
     for (int64_t i = 0; i < dim; i++)
         out->variances[i] = w[dim - 1 - i] > 0.0 ? w[dim - 1 - i] : 0.0;
@@ -397,15 +400,8 @@ static int column_basis(double *L, int64_t dim, int64_t k, int64_t *rank, anamo_
                              (long long)dim, (long long)k);
     }
     int info = lapack_dgesvd_rows((int)dim, (int)k, L, s, u), rc = ANAMO_OK;
-    if (info == LAPACK_NO_MEMORY)
-        rc = anamo_err_set(err, ANAMO_ERR_NOMEM,
-                           "principal angles: dgesvd has no memory for the %lld × %lld decoder",
-                           (long long)dim, (long long)k);
-    else if (info != 0)
-        rc = anamo_err_set(err, ANAMO_ERR_ARG,
-                           "principal angles: dgesvd failed (info %d) "
-                           "on the %lld × %lld decoder",
-                           (int)info, (long long)dim, (long long)k);
+    if (info != 0)
+        rc = lapack_failed(err, info, "principal angles", "dgesvd", dim, k, "decoder");
     const double tol = s[0] * (double)(dim > k ? dim : k) * FLT_EPSILON;
     *rank = 0;
     while (!rc && *rank < k && s[*rank] > tol)
@@ -429,16 +425,8 @@ static int cosines(const anamo_pca *p, const double *Q, int64_t r, double *cos_o
                 p->components, (int)dim, 0.0, M, (int)k);
     int info = lapack_dgesvd_rows((int)r, (int)k, M, cos_out, NULL);
     anamo_free(M);
-    if (info == LAPACK_NO_MEMORY)
-        return anamo_err_set(err, ANAMO_ERR_NOMEM,
-                             "principal angles: dgesvd has no memory for the %lld × %lld cosine "
-                             "matrix",
-                             (long long)r, (long long)k);
     if (info != 0)
-        return anamo_err_set(err, ANAMO_ERR_ARG,
-                             "principal angles: dgesvd failed (info %d) "
-                             "on the %lld × %lld cosine matrix",
-                             (int)info, (long long)r, (long long)k);
+        return lapack_failed(err, info, "principal angles", "dgesvd", r, k, "cosine matrix");
     return ANAMO_OK;
 }
 
