@@ -40,7 +40,7 @@ measure() {
   esac
   # shellcheck disable=SC2086
   out=$(env $env build/bench_$model $args)
-  echo "$out" | sed -n 's/^joint: \([0-9]*\) samples\/s/\1/p' >> "$TMP/${model}_$setting"
+  echo "$out" | sed -n 's/^joint: \([0-9]*\) samples\/s.*/\1/p' >> "$TMP/${model}_$setting"
   echo "$out" | grep -E '^(blas_kernel|convolutions):' | sed "s/^/${model}_${setting}_/" \
     > "$TMP/${model}_${setting}.what"
 }
