@@ -24,33 +24,22 @@ static int max_int(int a, int b) { return a > b ? a : b; }
 
 /* ---- copies between layouts, and the NaN checks -------------------------------------------- */
 
-/* out (column-major, leading dimension ld) = in (rows × cols, row-major, cols a row). */
-static void rows_to_cols_f(const float *in, int rows, int cols, float *out, int ld)
+/* out[j·out_ld + i] = in[i·in_ld + j] for i < rows, j < cols: the rows × cols matrix in (rows
+ * in_ld apart) written transposed. Row-major rows × cols into column-major with leading
+ * dimension ld is transpose(in, cols, rows, cols, out, ld); back again, transpose(in, ld, cols,
+ * rows, out, cols). */
+static void transpose_f(const float *in, int in_ld, int rows, int cols, float *out, int out_ld)
 {
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++)
-            out[(size_t)j * (size_t)ld + (size_t)i] = in[(size_t)i * (size_t)cols + (size_t)j];
+            out[(size_t)j * (size_t)out_ld + (size_t)i] = in[(size_t)i * (size_t)in_ld + (size_t)j];
 }
 
-static void cols_to_rows_f(const float *in, int ld, int rows, int cols, float *out)
+static void transpose_d(const double *in, int in_ld, int rows, int cols, double *out, int out_ld)
 {
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++)
-            out[(size_t)i * (size_t)cols + (size_t)j] = in[(size_t)j * (size_t)ld + (size_t)i];
-}
-
-static void rows_to_cols_d(const double *in, int rows, int cols, double *out, int ld)
-{
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++)
-            out[(size_t)j * (size_t)ld + (size_t)i] = in[(size_t)i * (size_t)cols + (size_t)j];
-}
-
-static void cols_to_rows_d(const double *in, int ld, int rows, int cols, double *out)
-{
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++)
-            out[(size_t)i * (size_t)cols + (size_t)j] = in[(size_t)j * (size_t)ld + (size_t)i];
+            out[(size_t)j * (size_t)out_ld + (size_t)i] = in[(size_t)i * (size_t)in_ld + (size_t)j];
 }
 
 static int any_nan_f(const float *x, size_t n)
@@ -100,11 +89,11 @@ int lapack_sposv_rows(int n, int nrhs, float *a, float *b)
     float *b_cols = malloc((size_t)ld * (size_t)max_int(1, nrhs) * sizeof *b_cols);
     int info = LAPACK_NO_MEMORY;
     if (a_cols && b_cols) {
-        rows_to_cols_f(a, n, n, a_cols, ld); /* the lower triangle goes along, unread */
-        rows_to_cols_f(b, n, nrhs, b_cols, ld);
+        transpose_f(a, n, n, n, a_cols, ld); /* the lower triangle goes along, unread */
+        transpose_f(b, nrhs, n, nrhs, b_cols, ld);
         sposv_("U", &n, &nrhs, a_cols, &ld, b_cols, &ld, &info, 1);
-        cols_to_rows_f(a_cols, ld, n, n, a);
-        cols_to_rows_f(b_cols, ld, n, nrhs, b);
+        transpose_f(a_cols, ld, n, n, a, n);
+        transpose_f(b_cols, ld, nrhs, n, b, nrhs);
     }
     free(a_cols), free(b_cols);
     return info;
@@ -148,12 +137,12 @@ int lapack_dgesvd_rows(int m, int n, double *a, double *s, double *u)
     double *u_cols = u ? malloc((size_t)ldu * (size_t)max_int(1, k) * sizeof *u_cols) : NULL;
     info = LAPACK_NO_MEMORY;
     if (work && a_cols && (u_cols || !u)) {
-        rows_to_cols_d(a, m, n, a_cols, lda);
+        transpose_d(a, n, m, n, a_cols, lda);
         dgesvd_(jobu, "N", &m, &n, a_cols, &lda, s, u_cols, &ldu, NULL, &ldvt, work, &lwork, &info,
                 1, 1);
-        cols_to_rows_d(a_cols, lda, m, n, a);
+        transpose_d(a_cols, lda, n, m, a, n);
         if (u)
-            cols_to_rows_d(u_cols, ldu, m, k, u);
+            transpose_d(u_cols, ldu, k, m, u, k);
     }
     free(work), free(a_cols), free(u_cols);
     return info;
@@ -181,9 +170,9 @@ int lapack_dgelsd_rows(int m, int n, double *a, double *b, double *s, double rco
     double *a_cols = malloc((size_t)lda * (size_t)max_int(1, n) * sizeof *a_cols);
     info = LAPACK_NO_MEMORY;
     if (work && iwork && a_cols) {
-        rows_to_cols_d(a, m, n, a_cols, lda); /* b, one column, is the same in both layouts */
+        transpose_d(a, n, m, n, a_cols, lda); /* b, one column, is the same in both layouts */
         dgelsd_(&m, &n, &nrhs, a_cols, &lda, b, &ldb, s, &rcond, rank, work, &lwork, iwork, &info);
-        cols_to_rows_d(a_cols, lda, m, n, a);
+        transpose_d(a_cols, lda, n, m, a, n);
     }
     free(work), free(iwork), free(a_cols);
     return info;
